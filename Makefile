@@ -1,0 +1,83 @@
+# Tollgate build, test and tool installation. Every tool lands in .tools/ at a pinned version.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+OPA_VERSION      := v1.22.2
+TOOLS            := $(CURDIR)/.tools
+BIN              := $(TOOLS)/bin
+OPA              := $(BIN)/opa
+REGAL            := $(BIN)/regal
+FERRETDB         := $(BIN)/ferretdb
+OPA_WASM_CAPS    := node_modules/@open-policy-agent/opa-wasm/capabilities.json
+COVERAGE_MIN     := 95
+export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------------------- tools
+$(OPA): Makefile
+	@echo "==> installing opa $(OPA_VERSION) into .tools/bin"
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+	@touch $@
+
+# Regal and FerretDB are pinned by their own go.mod/go.sum under tools/.
+$(REGAL): tools/regal/go.mod tools/regal/go.sum
+	@echo "==> building regal (tools/regal/go.mod) into .tools/bin"
+	@mkdir -p $(BIN)
+	cd tools/regal && go build -o $(REGAL) github.com/styrainc/regal
+	@touch $@
+
+$(FERRETDB): tools/ferretdb/go.mod tools/ferretdb/go.sum
+	@echo "==> building ferretdb (tools/ferretdb/go.mod) into .tools/bin"
+	@mkdir -p $(BIN)
+	cd tools/ferretdb && go build -o $(FERRETDB) github.com/FerretDB/FerretDB/cmd/ferretdb
+	@touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	@echo "==> npm ci"
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: system-deps
+system-deps:
+	@command -v redis-server >/dev/null || { echo "==> installing redis-server (Debian package)"; apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v jq >/dev/null || { echo "==> installing jq (Debian package)"; apt-get update -qq && apt-get install -y -qq jq; }
+
+.PHONY: tools
+tools: $(OPA) $(REGAL) $(FERRETDB) node_modules/.stamp system-deps ## Install every pinned tool into .tools/ and node_modules/
+
+# ---------------------------------------------------------------------------- policy
+.PHONY: wasm
+wasm: $(OPA) node_modules/.stamp ## Compile policies/ to wasm/ (reproducible)
+	@scripts/build-wasm.sh wasm
+
+.PHONY: check-wasm
+check-wasm: $(OPA) node_modules/.stamp
+	@scripts/build-wasm.sh .tmp/wasm-check >/dev/null
+	@if ! cmp -s .tmp/wasm-check/policy.wasm wasm/policy.wasm; then \
+		echo "wasm/ is stale: policies/ changed since the last 'make wasm'. Run 'make wasm' and commit wasm/." >&2; exit 1; fi
+	@echo "==> wasm/ matches policies/"
+
+.PHONY: lint-rego
+lint-rego: $(OPA) $(REGAL) ## opa fmt, opa check --strict and regal lint
+	@echo "==> opa fmt / opa check --strict / regal lint"
+	@if [ -n "$$(opa fmt --list policies test/policy)" ]; then echo "not opa-fmt formatted:"; opa fmt --list policies test/policy; exit 1; fi
+	opa check --strict policies test/policy
+	regal lint --format pretty policies test/policy
+
+# ---------------------------------------------------------------------------- tests
+.PHONY: test
+test: tools ## Run every test (opa test + vitest) and print the totals
+	@scripts/test-all.sh
+
+.PHONY: run
+run: tools ## Run Tollgate on its embedded default (in-memory stores, demo data)
+	npx tsx src/main.ts
+
+.PHONY: bench-eval
+bench-eval: tools ## WASM engine cost per decision beside `opa bench`
+	@scripts/bench-eval.sh

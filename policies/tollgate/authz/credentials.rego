@@ -1,0 +1,72 @@
+# Credential checks
+#
+# The credential stage (401). A credential that is present but bad is never treated as
+# anonymous, whatever the project's visibility.
+package tollgate.authz
+
+_credential_status := object.get(input, ["credential", "status"], "none")
+
+_credential_denials contains "missing_token" if {
+	_credential_status == "none"
+	not _anonymous_allowed
+}
+
+_credential_denials contains reason if {
+	reason := {"invalid": "invalid_token", "expired": "expired_token", "revoked": "revoked_token"}[_credential_status]
+}
+
+# Any status this policy does not know is a bad credential, not an absent one.
+_credential_denials contains "invalid_token" if {
+	not _credential_status in {"none", "valid", "invalid", "expired", "revoked"}
+}
+
+_credential_denials contains "invalid_token" if {
+	_credential_status == "valid"
+	not _well_formed_subject
+}
+
+_credential_denials contains "expired_token" if {
+	_credential_status == "valid"
+	_well_formed_subject
+	is_number(input.subject.expires_at)
+	input.subject.expires_at <= input.now
+}
+
+_authenticated if {
+	_credential_status == "valid"
+	_well_formed_subject
+}
+
+_subject_types := {"user", "global_token", "project_token", "mcp_token"}
+
+_well_formed_subject if {
+	input.subject.type in _subject_types
+	is_number(input.now)
+	_has_identity(input.subject)
+}
+
+_has_identity(subject) if {
+	subject.type == "project_token"
+	_non_empty_string(subject.token_id)
+	_non_empty_string(subject.project_id)
+}
+
+_has_identity(subject) if {
+	subject.type != "project_token"
+	_non_empty_string(subject.user_id)
+}
+
+_non_empty_string(value) if {
+	is_string(value)
+	value != ""
+}
+
+# Anonymous callers may read the non-sensitive read routes of a public project, and call
+# the single-use token exchange.
+_anonymous_allowed if {
+	route_spec.anonymous == true
+}
+
+_anonymous_allowed if {
+	_public_read
+}

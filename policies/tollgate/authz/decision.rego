@@ -1,0 +1,88 @@
+# METADATA
+# title: Tollgate authorization decision
+# description: |
+#   Decides whether a request may proceed. Facts arrive in the input, gathered by the
+#   TypeScript layer: the credential's status, the subject, the project named by the path and
+#   the rate-limit state. Stages apply in order and the first that denies decides:
+#   invalid path (400), unknown route (403), credentials (401), rate limit (429),
+#   authorization (403). Anything not explicitly granted is denied.
+package tollgate.authz
+
+# METADATA
+# description: The route a request names, computed from method and path alone.
+# entrypoint: true
+route := {
+	"valid_path": _path_valid,
+	"pattern": _matched_pattern_or_null,
+	"namespace": _namespace_or_null,
+	"access": _spec_field("access"),
+	"rate_limit_class": _spec_field("class"),
+	"sensitive": _spec_field("sensitive") == true,
+	"project_id": _project_id_or_null,
+}
+
+# METADATA
+# description: The decision for a request, with status and stable reason codes.
+# entrypoint: true
+decision := {
+	"allow": _outcome.status == 200,
+	"status": _outcome.status,
+	"reasons": sort(_outcome.reasons),
+	"access": _spec_field("access"),
+	"route": _matched_pattern_or_null,
+	"project_id": _project_id_or_null,
+	"rate_limit_class": _spec_field("class"),
+	"rate_limit_applies": _rate_limit_applies,
+	"rate_limit_key": _rate_limit_key,
+}
+
+_outcome := {"status": 400, "reasons": {"invalid_path"}} if {
+	not _path_valid
+} else := {"status": 403, "reasons": {"unknown_route"}} if {
+	not route_spec
+} else := {"status": 401, "reasons": _credential_denials} if {
+	count(_credential_denials) > 0
+} else := {"status": 429, "reasons": {"rate_limited"}} if {
+	_authenticated
+	input.rate_limit.exceeded == true
+} else := {"status": 403, "reasons": denials} if {
+	count(denials) > 0
+} else := {"status": 200, "reasons": set()} if {
+	granted
+} else := {"status": 403, "reasons": {"not_granted"}}
+
+_matched_pattern_or_null := matched_pattern if route_spec
+
+default _matched_pattern_or_null := null
+
+_namespace_or_null := namespace(matched_pattern) if route_spec
+
+default _namespace_or_null := null
+
+_spec_field(name) := route_spec[name]
+
+default _spec_field(_) := null
+
+_project_id_or_null := route_params.project if route_spec
+
+default _project_id_or_null := null
+
+# Rate limits count authenticated requests that reached the rate-limit stage.
+_rate_limit_applies if {
+	_path_valid
+	route_spec
+	count(_credential_denials) == 0
+	_authenticated
+}
+
+default _rate_limit_applies := false
+
+# Limits apply per user; a project token has no user, so it is limited on its own.
+_rate_limit_key := concat(":", ["token", input.subject.token_id]) if {
+	_rate_limit_applies
+	input.subject.type == "project_token"
+} else := concat(":", ["user", input.subject.user_id]) if {
+	_rate_limit_applies
+}
+
+default _rate_limit_key := null

@@ -1,0 +1,158 @@
+# Route table
+#
+# The single source of truth for the protected API. Each path pattern maps the methods it
+# accepts to an access level (read or write), a rate-limit class and a sensitivity. Parameters
+# are written {name}; a parameter matches exactly one non-empty path segment. Anything not in
+# this table is denied.
+package tollgate.authz
+
+_read := {"access": "read", "class": "default", "sensitive": false}
+
+_write := {"access": "write", "class": "default", "sensitive": false}
+
+_read_log := object.union(_read, {"class": "log"})
+
+_read_artifact := object.union(_read, {"class": "artifact"})
+
+_trigger := object.union(_write, {"class": "trigger"})
+
+_sensitive_read := object.union(_read, {"sensitive": true})
+
+_sensitive_write := object.union(_write, {"sensitive": true})
+
+# Deleting a project or changing its visibility needs the Owner role.
+_owner_write := object.union(_sensitive_write, {"owner_only": true})
+
+# The single-use token exchange is the one route reachable without credentials.
+_anonymous_write := object.union(_write, {"anonymous": true})
+
+_project := "/api/v1/projects/{project}"
+
+_build := concat("", [_project, "/builds/{build}"])
+
+_job := concat("", [_project, "/jobs/{job}"])
+
+_mcp_project := "/api/v1/mcp/projects/{project}"
+
+route_table := {
+	"/api/v1/user": {"GET": _read},
+	"/api/v1/projects": {"GET": _read, "POST": _write},
+	_project: {"GET": _read, "DELETE": _owner_write},
+	concat("", [_project, "/visibility"]): {"GET": _read, "POST": _owner_write, "PUT": _owner_write},
+	concat("", [_project, "/builds"]): {"GET": _read},
+	_build: {"GET": _read},
+	concat("", [_build, "/{restart_counter}"]): {"GET": _read},
+	concat("", [_build, "/jobs"]): {"GET": _read},
+	concat("", [_build, "/restart"]): {"GET": _write},
+	concat("", [_build, "/abort"]): {"GET": _write},
+	concat("", [_build, "/cache/clear"]): {"GET": _write},
+	concat("", [_project, "/jobs"]): {"GET": _read},
+	_job: {"GET": _read},
+	concat("", [_job, "/console"]): {"GET": _read_log},
+	concat("", [_job, "/output"]): {"GET": _read_artifact},
+	concat("", [_job, "/testresults"]): {"GET": _read},
+	concat("", [_job, "/testruns"]): {"GET": _read},
+	concat("", [_job, "/tests/history"]): {"GET": _read},
+	concat("", [_job, "/tabs"]): {"GET": _read},
+	concat("", [_job, "/archive"]): {"GET": _read_artifact},
+	concat("", [_job, "/archive/download"]): {"GET": _read_artifact},
+	concat("", [_job, "/badges"]): {"GET": _read},
+	concat("", [_job, "/stats"]): {"GET": _read},
+	concat("", [_job, "/manifest"]): {"GET": _read},
+	concat("", [_job, "/restart"]): {"GET": _write},
+	concat("", [_job, "/rerun"]): {"GET": _write},
+	concat("", [_job, "/abort"]): {"GET": _write},
+	concat("", [_job, "/cache/clear"]): {"GET": _write},
+	concat("", [_project, "/commits"]): {"GET": _read},
+	concat("", [_project, "/commits/{commit}"]): {"GET": _read},
+	concat("", [_project, "/cronjobs"]): {"GET": _read, "POST": _sensitive_write},
+	concat("", [_project, "/cronjobs/{cronjob}"]): {"GET": _read, "DELETE": _sensitive_write},
+	concat("", [_project, "/collaborators"]): {"GET": _read, "POST": _sensitive_write},
+	concat("", [_project, "/collaborators/roles"]): {"GET": _read},
+	concat("", [_project, "/collaborators/{user}"]): {"PUT": _sensitive_write, "DELETE": _sensitive_write},
+	concat("", [_project, "/secrets"]): {"GET": _sensitive_read, "POST": _sensitive_write},
+	concat("", [_project, "/secrets/{secret}"]): {"DELETE": _sensitive_write},
+	concat("", [_project, "/sshkeys"]): {"GET": _sensitive_read, "POST": _sensitive_write},
+	concat("", [_project, "/sshkeys/{sshkey}"]): {"DELETE": _sensitive_write},
+	concat("", [_project, "/tokens"]): {"GET": _sensitive_read, "POST": _sensitive_write},
+	concat("", [_project, "/tokens/{token}"]): {"DELETE": _sensitive_write},
+	concat("", [_project, "/vault"]): {"GET": _sensitive_read, "POST": _sensitive_write},
+	concat("", [_project, "/vault/{vault}"]): {"DELETE": _sensitive_write},
+	concat("", [_project, "/trigger"]): {"POST": _trigger},
+	concat("", [_project, "/upload"]): {"POST": _write},
+	"/api/v1/admin/users": {"GET": _sensitive_read},
+	"/api/v1/admin/users/{user}": {"GET": _sensitive_read, "PUT": _sensitive_write},
+	"/api/v1/admin/projects": {"GET": _sensitive_read},
+	"/api/v1/admin/clusters": {"GET": _sensitive_read},
+	"/api/v1/admin/clusters/{cluster}": {"PATCH": _sensitive_write},
+	"/api/v1/mcp/projects": {"GET": _read},
+	_mcp_project: {"GET": _read},
+	concat("", [_mcp_project, "/builds"]): {"GET": _read},
+	concat("", [_mcp_project, "/builds/{build}"]): {"GET": _read},
+	concat("", [_mcp_project, "/jobs/{job}"]): {"GET": _read},
+	concat("", [_mcp_project, "/jobs/{job}/logs"]): {"GET": _read_log},
+	concat("", [_mcp_project, "/jobs/{job}/artifacts"]): {"GET": _read_artifact},
+	concat("", [_mcp_project, "/trigger"]): {"POST": _trigger},
+	"/api/v1/mcp/tokens": {"GET": _read, "POST": _write},
+	"/api/v1/mcp/tokens/temp": {"POST": _write},
+	"/api/v1/mcp/tokens/exchange": {"POST": _anonymous_write},
+	"/api/v1/mcp/tokens/{token}": {"GET": _read, "PATCH": _write, "DELETE": _write},
+	"/api/v1/mcp/tokens/{token}/audit": {"GET": _read},
+}
+
+# The area of the API a pattern belongs to; the subject rules are written per area.
+namespace(pattern) := "mcp_tokens" if {
+	_in_tree(pattern, "/api/v1/mcp/tokens")
+} else := "mcp" if {
+	_in_tree(pattern, "/api/v1/mcp")
+} else := "admin" if {
+	_in_tree(pattern, "/api/v1/admin")
+} else := "projects" if {
+	_in_tree(pattern, "/api/v1/projects")
+} else := "user"
+
+_in_tree(pattern, root) if pattern == root
+
+_in_tree(pattern, root) if startswith(pattern, concat("", [root, "/"]))
+
+# Patterns whose segments line up with the request path. Several may match
+# (".../builds/{build}/restart" and ".../builds/{build}/{restart_counter}"): the most
+# specific one wins, so a literal segment always beats a parameter at the same position.
+_candidates contains pattern if {
+	_path_valid
+	some pattern, _ in route_table
+	pattern_segments := split(pattern, "/")
+	count(pattern_segments) == count(_path_segments)
+	every i, expected in pattern_segments {
+		_segment_matches(expected, _path_segments[i])
+	}
+}
+
+_segment_matches(expected, _) if _is_parameter(expected)
+
+_segment_matches(expected, actual) if expected == actual
+
+_is_parameter(segment) if startswith(segment, "{")
+
+# One character per segment, "1" for a literal and "0" for a parameter. Strings of equal
+# length compare left to right, so the highest one has its literals earliest.
+specificity(pattern) := concat("", [_literal_flag(segment) | some segment in split(pattern, "/")])
+
+_literal_flag(segment) := "0" if _is_parameter(segment)
+
+_literal_flag(segment) := "1" if not _is_parameter(segment)
+
+matched_pattern := pattern if {
+	best := max({specificity(candidate) | some candidate in _candidates})
+	some pattern in _candidates
+	specificity(pattern) == best
+}
+
+route_params[name] := _path_segments[i] if {
+	some i, segment in split(matched_pattern, "/")
+	_is_parameter(segment)
+	name := trim(segment, "{}")
+}
+
+# The method's entry for the matched pattern; undefined when the method is not listed.
+route_spec := route_table[matched_pattern][input.method]

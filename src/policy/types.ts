@@ -1,0 +1,90 @@
+// The policy's input and output. TypeScript gathers these facts; Rego decides.
+// Documented for policy authors in docs/policy.md.
+
+export type SystemRole = "viewer" | "user" | "admin";
+export type CollaboratorRole = "Owner" | "Administrator" | "Developer";
+export type Scope = "read" | "write";
+export type Access = "read" | "write";
+export type RateLimitClass = "default" | "log" | "artifact" | "trigger";
+export type Namespace = "projects" | "admin" | "user" | "mcp" | "mcp_tokens";
+
+/** What the credential check found. "valid" means authenticated; expiry of tokens is judged by the policy. */
+export type CredentialStatus = "none" | "valid" | "invalid" | "expired" | "revoked";
+
+export interface GrantFact {
+  project_id: string;
+  /** Unix seconds; null or absent: lasts as long as the token. */
+  expires_at?: number | null;
+  allow_trigger: boolean;
+}
+
+export type SubjectFact =
+  | { type: "user"; user_id: string; system_role: SystemRole }
+  | {
+      type: "global_token";
+      token_id: string;
+      user_id: string;
+      system_role: SystemRole;
+      scopes: Scope[];
+      expires_at?: number | null;
+    }
+  | {
+      type: "project_token";
+      token_id: string;
+      project_id: string;
+      scopes: Scope[];
+      expires_at?: number | null;
+    }
+  | {
+      type: "mcp_token";
+      token_id: string;
+      user_id: string;
+      system_role: SystemRole;
+      grants: GrantFact[];
+      expires_at?: number | null;
+    };
+
+export type SubjectType = SubjectFact["type"];
+
+export interface ProjectFact {
+  id: string;
+  public: boolean;
+  /** The subject's user's role in this project; null when not a collaborator (or no user). */
+  collaborator_role: CollaboratorRole | null;
+}
+
+export interface PolicyInput {
+  method: string;
+  /** The request target as received: path and optional query. Never normalized. */
+  path: string;
+  /** Unix seconds. */
+  now: number;
+  credential: { status: CredentialStatus };
+  subject?: SubjectFact;
+  project?: ProjectFact;
+  rate_limit?: { exceeded: boolean };
+}
+
+/** Output of the `tollgate/authz/route` entrypoint: what the path names, from method and path alone. */
+export interface RouteInfo {
+  valid_path: boolean;
+  pattern: string | null;
+  namespace: Namespace | null;
+  access: Access | null;
+  rate_limit_class: RateLimitClass | null;
+  sensitive: boolean;
+  project_id: string | null;
+}
+
+/** Output of the `tollgate/authz/decision` entrypoint. */
+export interface PolicyDecision {
+  allow: boolean;
+  status: 200 | 400 | 401 | 403 | 429;
+  reasons: string[];
+  access: Access | null;
+  route: string | null;
+  project_id: string | null;
+  rate_limit_class: RateLimitClass | null;
+  rate_limit_applies: boolean;
+  rate_limit_key: string | null;
+}

@@ -17,6 +17,8 @@ _pchar_segment := `^(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+$`
 # character (which has exactly one spelling: its literal form).
 _forbidden_escape := `%(?:2[DEFdef]|3[0-9]|4[1-9A-Fa-f]|5[0-9AaCcFf]|6[1-9A-Fa-f]|7[0-9AaEe]|00)`
 
+default _path_valid := false
+
 _path_valid if {
 	is_string(input.path)
 	startswith(input.path, "/")

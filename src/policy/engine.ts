@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { readFileSync, watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from "@open-policy-agent/opa-wasm";
+import { LRUCache } from "lru-cache";
+import type { Logger } from "../log.js";
+import type { PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
+import { isPolicyDecision, isRouteInfo } from "./validate-output.js";
+
+// The SDK is CommonJS and its ESM entry re-exports only the async loader.
+const { loadPolicySync } = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as { loadPolicySync: typeof LoadPolicySync };
+
+export const POLICY_FILE = "policy.wasm";
+const DECISION_ENTRYPOINT = "tollgate/authz/decision";
+const ROUTE_ENTRYPOINT = "tollgate/authz/route";
+
+export interface EngineOptions {
+  /** Inputs whose JSON is larger are denied without evaluation (WASM memory never shrinks). */
+  maxInputBytes?: number;
+  /** Upper bound on the policy's linear memory, in 64 KiB pages. */
+  maxMemoryPages?: number;
+  /** Route lookups are a pure function of method and path; this many are cached per revision. */
+  routeCacheSize?: number;
+  logger?: Logger;
+}
+
+/** The engine's own denials, for when the policy cannot be asked or gives no usable answer. */
+function engineDeny(status: 400 | 500, reason: string): PolicyDecision {
+  return {
+    allow: false,
+    status: status as PolicyDecision["status"],
+    reasons: [reason],
+    access: null,
+    route: null,
+    project_id: null,
+    rate_limit_class: null,
+    rate_limit_applies: false,
+    rate_limit_key: null,
+  };
+}
+
+const INVALID_ROUTE: RouteInfo = {
+  valid_path: false,
+  pattern: null,
+  namespace: null,
+  access: null,
+  rate_limit_class: null,
+  sensitive: false,
+  project_id: null,
+};
+
+interface ActivePolicy {
+  wasm: LoadedPolicy;
+  revision: string;
+  routes: LRUCache<string, RouteInfo>;
+}
+
+/**
+ * Evaluates the compiled policy in-process. One instance per process: opa-wasm's evaluate()
+ * is synchronous and mutates the instance's memory. A reload swaps the whole policy at once;
+ * a broken file keeps the last good one.
+ */
+export class PolicyEngine {
+  #active: ActivePolicy;
+  #watcher: FSWatcher | undefined;
+  readonly #dir: string;
+  readonly #options: Required<Omit<EngineOptions, "logger">>;
+  readonly #logger: Logger | undefined;
+
+  private constructor(dir: string, active: ActivePolicy, options: EngineOptions) {
+    this.#dir = dir;
+    this.#active = active;
+    this.#logger = options.logger;
+    this.#options = {
+      maxInputBytes: options.maxInputBytes ?? 64 * 1024,
+      maxMemoryPages: options.maxMemoryPages ?? 1024,
+      routeCacheSize: options.routeCacheSize ?? 10_000,
+    };
+  }
+
+  /** Loads `dir/policy.wasm`; throws when it is missing or not a usable Tollgate policy. */
+  static load(dir: string, options: EngineOptions = {}): PolicyEngine {
+    const active = compile(readFileSync(join(dir, POLICY_FILE)), options);
+    return new PolicyEngine(dir, active, options);
+  }
+
+  /** `sha256:<hex>` of the active policy.wasm. */
+  get revision(): string {
+    return this.#active.revision;
+  }
+
+  route(method: string, path: string): RouteInfo {
+    const active = this.#active;
+    const key = `${method} ${path}`;
+    const cached = active.routes.get(key);
+    if (cached) return cached;
+    const input = { method, path };
+    if (jsonSize(input) > this.#options.maxInputBytes) return INVALID_ROUTE;
+    let info: RouteInfo = INVALID_ROUTE;
+    try {
+      const result = firstResult(active.wasm.evaluate(input, ROUTE_ENTRYPOINT));
+      if (isRouteInfo(result)) info = result;
+      else this.#logger?.error({ revision: active.revision }, "policy route result is malformed; treating the path as invalid");
+    } catch (err) {
+      this.#logger?.error({ err, revision: active.revision }, "policy route evaluation failed");
+    }
+    active.routes.set(key, info);
+    return info;
+  }
+
+  decide(input: PolicyInput): PolicyDecision {
+    if (jsonSize(input) > this.#options.maxInputBytes) return engineDeny(400, "input_too_large");
+    const active = this.#active;
+    try {
+      const result = firstResult(active.wasm.evaluate(input, DECISION_ENTRYPOINT));
+      if (isPolicyDecision(result)) return result;
+      this.#logger?.error({ revision: active.revision }, "policy decision is undefined or malformed; denying");
+    } catch (err) {
+      this.#logger?.error({ err, revision: active.revision }, "policy evaluation failed; denying");
+    }
+    return engineDeny(500, "policy_error");
+  }
+
+  /** Re-reads policy.wasm. Returns true when a new revision became active. */
+  reload(): boolean {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(join(this.#dir, POLICY_FILE));
+    } catch (err) {
+      this.#logger?.error({ err }, "policy reload: cannot read policy.wasm; keeping the active policy");
+      return false;
+    }
+    if (sha256(bytes) === this.#active.revision) return false;
+    try {
+      const next = compile(bytes, this.#options);
+      const previous = this.#active.revision;
+      this.#active = next;
+      this.#logger?.info({ previous, revision: next.revision }, "policy reloaded");
+      return true;
+    } catch (err) {
+      this.#logger?.error({ err: String(err) }, "policy reload rejected a broken policy.wasm; keeping the active policy");
+      return false;
+    }
+  }
+
+  /** Watches the policy folder and reloads on change (debounced). */
+  watch(debounceMs = 100): void {
+    if (this.#watcher) return;
+    let timer: NodeJS.Timeout | undefined;
+    this.#watcher = watch(this.#dir, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.reload(), debounceMs);
+    });
+    this.#watcher.unref();
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+}
+
+function compile(bytes: Buffer, options: EngineOptions): ActivePolicy {
+  const wasm = loadPolicySync(bytes, { initial: 5, maximum: options.maxMemoryPages ?? 1024 });
+  const entrypoints = Object.keys(wasm.entrypoints ?? {});
+  for (const required of [DECISION_ENTRYPOINT, ROUTE_ENTRYPOINT]) {
+    if (!entrypoints.includes(required)) throw new Error(`policy.wasm has no entrypoint ${required}`);
+  }
+  // A policy that cannot answer a trivial question is not put into service.
+  const probe = firstResult(wasm.evaluate({ method: "GET", path: "/" }, ROUTE_ENTRYPOINT));
+  if (!isRouteInfo(probe)) throw new Error("policy.wasm route entrypoint returns a malformed result");
+  return {
+    wasm,
+    revision: sha256(bytes),
+    routes: new LRUCache({ max: options.routeCacheSize ?? 10_000 }),
+  };
+}
+
+function firstResult(resultSet: unknown): unknown {
+  if (!Array.isArray(resultSet) || resultSet.length !== 1) return undefined;
+  const [first] = resultSet as Array<{ result?: unknown }>;
+  return first?.result;
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+function jsonSize(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}

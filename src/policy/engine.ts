@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from "@open-policy-agent/opa-wasm";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "../log.js";
-import type { PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
+import type { AdminInput, PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
 import { isPolicyDecision, isRouteInfo } from "./validate-output.js";
 
 // The SDK is CommonJS and its ESM entry re-exports only the async loader.
@@ -14,6 +14,7 @@ const { loadPolicySync } = createRequire(import.meta.url)("@open-policy-agent/op
 export const POLICY_FILE = "policy.wasm";
 const DECISION_ENTRYPOINT = "tollgate/authz/decision";
 const ROUTE_ENTRYPOINT = "tollgate/authz/route";
+const ADMIN_ENTRYPOINT = "tollgate/admin/allow";
 
 export interface EngineOptions {
   /** Inputs whose JSON is larger are denied without evaluation (WASM memory never shrinks). */
@@ -122,6 +123,16 @@ export class PolicyEngine {
     return engineDeny(500, "policy_error");
   }
 
+  /** May this caller use Tollgate's own admin API? Anything but a clear true is no. */
+  adminAllowed(input: AdminInput): boolean {
+    try {
+      return firstResult(this.#active.wasm.evaluate(input, ADMIN_ENTRYPOINT)) === true;
+    } catch (err) {
+      this.#logger?.error({ err, revision: this.#active.revision }, "policy admin evaluation failed; denying");
+      return false;
+    }
+  }
+
   /** Re-reads policy.wasm. Returns true when a new revision became active. */
   reload(): boolean {
     let bytes: Buffer;
@@ -164,7 +175,7 @@ export class PolicyEngine {
 function compile(bytes: Buffer, options: EngineOptions): ActivePolicy {
   const wasm = loadPolicySync(bytes, { initial: 5, maximum: options.maxMemoryPages ?? 1024 });
   const entrypoints = Object.keys(wasm.entrypoints ?? {});
-  for (const required of [DECISION_ENTRYPOINT, ROUTE_ENTRYPOINT]) {
+  for (const required of [DECISION_ENTRYPOINT, ROUTE_ENTRYPOINT, ADMIN_ENTRYPOINT]) {
     if (!entrypoints.includes(required)) throw new Error(`policy.wasm has no entrypoint ${required}`);
   }
   // A policy that cannot answer a trivial question is not put into service.

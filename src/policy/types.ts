@@ -88,3 +88,11 @@ export interface PolicyDecision {
   rate_limit_applies: boolean;
   rate_limit_key: string | null;
 }
+
+/** Input of the `tollgate/admin/allow` entrypoint. */
+export interface AdminInput {
+  /** The bearer credential equals TOLLGATE_ADMIN_TOKEN. */
+  admin_token: boolean;
+  credential: { status: CredentialStatus };
+  subject?: SubjectFact;
+}

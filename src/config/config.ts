@@ -1,0 +1,185 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import type { RateLimitClass } from "../policy/types.js";
+
+/** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
+export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
+
+export type RateLimitArea = "mcp" | "api";
+export type RateLimits = Record<RateLimitArea, Record<RateLimitClass, number>>;
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  mcp: { default: 30, log: 10, artifact: 10, trigger: 5 },
+  api: { default: 600, log: 300, artifact: 300, trigger: 60 },
+};
+
+export type JwtKeyConfig =
+  | { kind: "secret"; secret: string }
+  | { kind: "jwks"; url: string }
+  | { kind: "public_key"; pem: string; algorithm: string };
+
+export interface Config {
+  env: "development" | "production";
+  host: string;
+  port: number;
+  adminToken: string | null;
+  jwt: { key: JwtKeyConfig; issuer: string | null; audience: string | null };
+  mongodbUri: string | null;
+  mongodbDb: string;
+  redisUrl: string | null;
+  rateLimits: RateLimits;
+  rateLimitWindowMs: number;
+  rateLimitFail: "open" | "closed";
+  policyDir: string;
+  cacheTtlMs: number;
+  maxBodyBytes: number;
+  demo: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const rateLimitClassSchema = z
+  .object({ default: z.number().int().positive(), log: z.number().int().positive(), artifact: z.number().int().positive(), trigger: z.number().int().positive() })
+  .partial()
+  .strict();
+const rateLimitsSchema = z.object({ mcp: rateLimitClassSchema, api: rateLimitClassSchema }).partial().strict();
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the configuration from the environment, reporting every problem at once. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value ? value : undefined;
+  };
+
+  const envName = get("TOLLGATE_ENV") ?? "development";
+  if (envName !== "development" && envName !== "production") problems.push(`TOLLGATE_ENV must be "development" or "production", got "${envName}"`);
+  const production = envName === "production";
+
+  const port = integer("PORT", get("PORT") ?? "8181", 0, 65535, problems);
+  const cacheTtlMs = integer("TOLLGATE_CACHE_TTL_MS", get("TOLLGATE_CACHE_TTL_MS") ?? "5000", 0, 600_000, problems);
+  const maxBodyBytes = integer("TOLLGATE_MAX_BODY_BYTES", get("TOLLGATE_MAX_BODY_BYTES") ?? "16384", 256, 10_485_760, problems);
+  const rateLimitWindowMs = integer("TOLLGATE_RATE_LIMIT_WINDOW_MS", get("TOLLGATE_RATE_LIMIT_WINDOW_MS") ?? "60000", 100, 86_400_000, problems);
+
+  const rateLimitFail = get("TOLLGATE_RATE_LIMIT_FAIL") ?? "open";
+  if (rateLimitFail !== "open" && rateLimitFail !== "closed") problems.push(`TOLLGATE_RATE_LIMIT_FAIL must be "open" or "closed", got "${rateLimitFail}"`);
+
+  const rateLimits = parseRateLimits(get("TOLLGATE_RATE_LIMITS"), problems);
+  const jwtKey = parseJwtKey(get, production, problems);
+
+  const adminToken = get("TOLLGATE_ADMIN_TOKEN") ?? null;
+  if (adminToken !== null && adminToken.length < 24) problems.push("TOLLGATE_ADMIN_TOKEN must be at least 24 characters");
+
+  const mongodbUri = get("MONGODB_URI") ?? null;
+  if (mongodbUri !== null && !/^mongodb(\+srv)?:\/\//.test(mongodbUri)) problems.push("MONGODB_URI must start with mongodb:// or mongodb+srv://");
+  const redisUrl = get("REDIS_URL") ?? null;
+  if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) problems.push("REDIS_URL must start with redis:// or rediss://");
+
+  if (production) {
+    if (!mongodbUri) problems.push("production requires MONGODB_URI (no in-memory fallback in production)");
+    if (!redisUrl) problems.push("production requires REDIS_URL (no in-memory fallback in production)");
+    if (!adminToken) problems.push("production requires TOLLGATE_ADMIN_TOKEN");
+  }
+
+  const demo = get("TOLLGATE_DEMO") ?? (production || mongodbUri ? "false" : "true");
+  if (demo !== "true" && demo !== "false") problems.push(`TOLLGATE_DEMO must be "true" or "false", got "${demo}"`);
+  if (production && demo === "true") problems.push("TOLLGATE_DEMO=true is not allowed in production");
+
+  if (problems.length > 0 || !jwtKey) throw new ConfigError(problems);
+  return {
+    env: production ? "production" : "development",
+    host: get("HOST") ?? (production ? "0.0.0.0" : "127.0.0.1"),
+    port,
+    adminToken,
+    jwt: { key: jwtKey, issuer: get("TOLLGATE_JWT_ISSUER") ?? null, audience: get("TOLLGATE_JWT_AUDIENCE") ?? null },
+    mongodbUri,
+    mongodbDb: get("MONGODB_DB") ?? "tollgate",
+    redisUrl,
+    rateLimits,
+    rateLimitWindowMs,
+    rateLimitFail: rateLimitFail as "open" | "closed",
+    policyDir: get("TOLLGATE_POLICY_DIR") ?? "wasm",
+    cacheTtlMs,
+    maxBodyBytes,
+    demo: demo === "true",
+    logLevel: get("TOLLGATE_LOG_LEVEL") ?? "info",
+  };
+}
+
+function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+    return min;
+  }
+  return value;
+}
+
+function parseRateLimits(raw: string | undefined, problems: string[]): RateLimits {
+  if (raw === undefined) return DEFAULT_RATE_LIMITS;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push('TOLLGATE_RATE_LIMITS is not valid JSON (example: {"mcp":{"trigger":5},"api":{"default":600}})');
+    return DEFAULT_RATE_LIMITS;
+  }
+  const result = rateLimitsSchema.safeParse(parsed);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      problems.push(`TOLLGATE_RATE_LIMITS.${issue.path.join(".")}: ${issue.message} (requests per minute, positive integers, areas mcp|api, classes default|log|artifact|trigger)`);
+    }
+    return DEFAULT_RATE_LIMITS;
+  }
+  return {
+    mcp: { ...DEFAULT_RATE_LIMITS.mcp, ...result.data.mcp },
+    api: { ...DEFAULT_RATE_LIMITS.api, ...result.data.api },
+  };
+}
+
+function parseJwtKey(get: (name: string) => string | undefined, production: boolean, problems: string[]): JwtKeyConfig | null {
+  const secret = get("TOLLGATE_JWT_SECRET");
+  const jwksUrl = get("TOLLGATE_JWT_JWKS_URL");
+  let pem = get("TOLLGATE_JWT_PUBLIC_KEY");
+  const pemFile = get("TOLLGATE_JWT_PUBLIC_KEY_FILE");
+  if (pemFile) {
+    try {
+      pem = readFileSync(pemFile, "utf8");
+    } catch {
+      problems.push(`TOLLGATE_JWT_PUBLIC_KEY_FILE cannot be read: ${pemFile}`);
+    }
+  }
+  const given = [secret && "TOLLGATE_JWT_SECRET", jwksUrl && "TOLLGATE_JWT_JWKS_URL", pem && "TOLLGATE_JWT_PUBLIC_KEY(_FILE)"].filter(Boolean);
+  if (given.length > 1) {
+    problems.push(`set only one JWT key source, got ${given.join(" and ")}`);
+    return null;
+  }
+  if (jwksUrl) {
+    if (!/^https?:\/\//.test(jwksUrl)) problems.push("TOLLGATE_JWT_JWKS_URL must be an http(s) URL");
+    return { kind: "jwks", url: jwksUrl };
+  }
+  if (pem) {
+    if (!pem.includes("-----BEGIN PUBLIC KEY-----")) problems.push("TOLLGATE_JWT_PUBLIC_KEY must be a PEM (SPKI) public key");
+    const algorithm = get("TOLLGATE_JWT_ALGORITHM") ?? "RS256";
+    if (!/^(RS|PS|ES)(256|384|512)$|^EdDSA$/.test(algorithm)) problems.push(`TOLLGATE_JWT_ALGORITHM must be RS256..512, PS256..512, ES256..512 or EdDSA, got "${algorithm}"`);
+    return { kind: "public_key", pem, algorithm };
+  }
+  if (secret) {
+    if (production && secret === DEV_JWT_SECRET) problems.push("TOLLGATE_JWT_SECRET is the development secret; set a real one in production");
+    if (Buffer.byteLength(secret) < 32) problems.push("TOLLGATE_JWT_SECRET must be at least 32 bytes (HS256)");
+    return { kind: "secret", secret };
+  }
+  if (production) {
+    problems.push("production requires a JWT key: TOLLGATE_JWT_SECRET, TOLLGATE_JWT_JWKS_URL or TOLLGATE_JWT_PUBLIC_KEY");
+    return null;
+  }
+  return { kind: "secret", secret: DEV_JWT_SECRET };
+}

@@ -1,0 +1,189 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../log.js";
+import type { RateLimits } from "../config/config.js";
+import type { CredentialResolver, Credential } from "../auth/credentials.js";
+import type { CachedFacts } from "../facts/cached-facts.js";
+import { isUnavailable } from "../errors.js";
+import type { PolicyEngine } from "../policy/engine.js";
+import type { PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
+import type { RateLimiter, RateLimitResult } from "../stores/types.js";
+
+export interface AuthorizeRequest {
+  method: string;
+  /** Request target as received (path and optional query). */
+  path: string;
+  authorization?: string | null;
+  /** Evaluate without consuming rate limit. */
+  dryRun?: boolean;
+}
+
+export interface SubjectSummary {
+  type: SubjectFact["type"];
+  user_id: string | null;
+  token_id: string | null;
+  project_id: string | null;
+}
+
+export interface RateLimitSummary {
+  class: RateLimitClass;
+  limit: number;
+  remaining: number;
+  reset_s: number;
+}
+
+/** The decision as the API returns it: the policy's answer plus who asked and the limit state. */
+export interface Decision {
+  allow: boolean;
+  status: number;
+  reasons: string[];
+  access: "read" | "write" | null;
+  route: string | null;
+  subject: SubjectSummary | null;
+  rate_limit: RateLimitSummary | null;
+  decision_id: string;
+  policy_revision: string;
+}
+
+export interface DecisionObserver {
+  decided(decision: Decision, seconds: number): void;
+  rateLimitFailOpen(): void;
+}
+
+export interface AuthorizerOptions {
+  engine: PolicyEngine;
+  credentials: CredentialResolver;
+  facts: CachedFacts;
+  rateLimiter: RateLimiter;
+  rateLimits: RateLimits;
+  rateLimitWindowMs: number;
+  rateLimitFail: "open" | "closed";
+  logger: Logger;
+  observer?: DecisionObserver;
+  clock?: () => number;
+}
+
+const FAIL_OPEN_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * The framework-free core: gathers facts for one request, asks the policy and applies the
+ * rate limit. Express, nginx and the gateway are adapters around it.
+ */
+export class Authorizer {
+  #lastFailOpenLog = 0;
+  readonly #clock: () => number;
+
+  constructor(private readonly o: AuthorizerOptions) {
+    this.#clock = o.clock ?? (() => Date.now() / 1000);
+  }
+
+  async authorize(request: AuthorizeRequest): Promise<Decision> {
+    const started = process.hrtime.bigint();
+    const decision = await this.#authorize(request);
+    this.o.observer?.decided(decision, Number(process.hrtime.bigint() - started) / 1e9);
+    return decision;
+  }
+
+  async #authorize(request: AuthorizeRequest): Promise<Decision> {
+    const { engine } = this.o;
+    const decisionId = randomUUID();
+    const revision = engine.revision;
+    const route = engine.route(request.method, request.path);
+    let credential: Credential = { status: "none" };
+    const input: PolicyInput = { method: request.method, path: request.path, now: this.#clock(), credential: { status: "none" } };
+
+    // Facts are gathered only when the route exists: an invalid path or unknown route is
+    // denied by the policy without touching any backend.
+    if (route.valid_path && route.pattern !== null) {
+      try {
+        credential = await this.o.credentials.resolve(request.authorization);
+        input.credential = { status: credential.status };
+        if (credential.status === "valid") input.subject = credential.subject;
+        if (route.project_id !== null) input.project = await this.#projectFact(route.project_id, input.subject);
+      } catch (err) {
+        return this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential);
+      }
+    }
+
+    let verdict = engine.decide(input);
+    let rateLimit: RateLimitSummary | null = null;
+    if (verdict.rate_limit_applies && verdict.rate_limit_key !== null && verdict.rate_limit_class !== null) {
+      const area = route.namespace === "mcp" ? "mcp" : "api";
+      const limit = this.o.rateLimits[area][verdict.rate_limit_class];
+      let result: RateLimitResult | null;
+      try {
+        result = await this.o.rateLimiter.hit(`${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`, limit, this.o.rateLimitWindowMs, {
+          consume: !request.dryRun,
+        });
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
+        if (this.o.rateLimitFail === "closed") return this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential);
+        this.#failOpen(err);
+        result = null;
+      }
+      if (result) {
+        rateLimit = { class: verdict.rate_limit_class, limit: result.limit, remaining: result.remaining, reset_s: Math.ceil(result.reset_ms / 1000) };
+        if (!result.allowed) verdict = engine.decide({ ...input, rate_limit: { exceeded: true } });
+      }
+    }
+    return present(verdict, credential, rateLimit, decisionId, revision);
+  }
+
+  async #projectFact(projectId: string, subject: SubjectFact | undefined): Promise<ProjectFact> {
+    const userId = subject && subject.type !== "project_token" ? subject.user_id : null;
+    const [project, role] = await Promise.all([
+      this.o.facts.project(projectId),
+      userId ? this.o.facts.collaboratorRole(projectId, userId) : Promise.resolve(null),
+    ]);
+    return { id: projectId, public: project?.public === true, collaborator_role: project ? role : null };
+  }
+
+  #failOpen(err: unknown): void {
+    this.o.observer?.rateLimitFailOpen();
+    const now = Date.now();
+    if (now - this.#lastFailOpenLog >= FAIL_OPEN_LOG_INTERVAL_MS) {
+      this.#lastFailOpenLog = now;
+      this.o.logger.warn({ err: String(err) }, "rate limiter unavailable; admitting requests (TOLLGATE_RATE_LIMIT_FAIL=open)");
+    }
+  }
+
+  #unavailable(err: unknown, decisionId: string, revision: string, access: Decision["access"], route: string | null, credential: Credential): Decision {
+    if (!isUnavailable(err)) throw err;
+    this.o.logger.error({ err: String(err), decision_id: decisionId }, "a backend needed for the decision is unavailable; denying");
+    return {
+      allow: false,
+      status: 503,
+      reasons: ["backend_unavailable"],
+      access,
+      route,
+      subject: summarize(credential),
+      rate_limit: null,
+      decision_id: decisionId,
+      policy_revision: revision,
+    };
+  }
+}
+
+function present(verdict: PolicyDecision, credential: Credential, rateLimit: RateLimitSummary | null, decisionId: string, revision: string): Decision {
+  return {
+    allow: verdict.allow,
+    status: verdict.status,
+    reasons: verdict.reasons,
+    access: verdict.access,
+    route: verdict.route,
+    subject: summarize(credential),
+    rate_limit: rateLimit,
+    decision_id: decisionId,
+    policy_revision: revision,
+  };
+}
+
+function summarize(credential: Credential): SubjectSummary | null {
+  if (credential.status !== "valid") return null;
+  const s = credential.subject;
+  return {
+    type: s.type,
+    user_id: s.type === "project_token" ? null : s.user_id,
+    token_id: s.type === "user" ? null : s.token_id,
+    project_id: s.type === "project_token" ? s.project_id : null,
+  };
+}

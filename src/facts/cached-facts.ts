@@ -1,0 +1,92 @@
+import { LRUCache } from "lru-cache";
+import type { CollaboratorRole, DirectoryStore, Project, TokenRecord, TokenStore, User } from "../stores/types.js";
+
+export interface CacheCounters {
+  hit(cache: string): void;
+  miss(cache: string): void;
+}
+
+/** What a cache holds: a value, or a remembered absence (LRUCache cannot store null). */
+type Entry<T> = { value: T | null };
+
+/**
+ * A short-lived in-process cache in front of the token and directory stores. Keys are token
+ * hashes and ids, never secrets. Writes made through this process invalidate their entries at
+ * once; other replicas see them after at most the TTL.
+ */
+export class CachedFacts {
+  readonly #tokens: LRUCache<string, TokenRecord>;
+  readonly #directory: LRUCache<string, Entry<unknown>>;
+  readonly #counters: CacheCounters | undefined;
+
+  constructor(
+    readonly tokenStore: TokenStore,
+    readonly directoryStore: DirectoryStore,
+    options: { ttlMs: number; max?: number; counters?: CacheCounters },
+  ) {
+    const ttl = Math.max(1, options.ttlMs);
+    const max = options.max ?? 50_000;
+    // A token that is not found is not cached: it may be created a moment later on another replica.
+    this.#tokens = new LRUCache({ max, ttl });
+    this.#directory = new LRUCache({ max, ttl });
+    this.#counters = options.counters;
+    this.#enabled = options.ttlMs > 0;
+  }
+
+  /** TOLLGATE_CACHE_TTL_MS=0 turns caching off. */
+  readonly #enabled: boolean;
+
+  async tokenByHash(hash: string): Promise<TokenRecord | null> {
+    const cached = this.#enabled ? this.#tokens.get(hash) : undefined;
+    if (cached) {
+      this.#counters?.hit("token");
+      return cached;
+    }
+    this.#counters?.miss("token");
+    const record = await this.tokenStore.findByHash(hash);
+    if (record && this.#enabled) this.#tokens.set(hash, record);
+    return record;
+  }
+
+  user(id: string): Promise<User | null> {
+    return this.#remembered("user", `u\u0000${id}`, () => this.directoryStore.getUser(id));
+  }
+
+  project(id: string): Promise<Project | null> {
+    return this.#remembered("project", `p\u0000${id}`, () => this.directoryStore.getProject(id));
+  }
+
+  collaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
+    return this.#remembered("collaborator", `c\u0000${projectId}\u0000${userId}`, () =>
+      this.directoryStore.getCollaboratorRole(projectId, userId),
+    );
+  }
+
+  invalidateToken(hash: string): void {
+    this.#tokens.delete(hash);
+  }
+
+  invalidateUser(id: string): void {
+    this.#directory.delete(`u\u0000${id}`);
+  }
+
+  invalidateProject(id: string): void {
+    this.#directory.delete(`p\u0000${id}`);
+  }
+
+  invalidateCollaborator(projectId: string, userId: string): void {
+    this.#directory.delete(`c\u0000${projectId}\u0000${userId}`);
+  }
+
+  async #remembered<T>(cache: string, key: string, load: () => Promise<T | null>): Promise<T | null> {
+    const cached = this.#enabled ? (this.#directory.get(key) as Entry<T> | undefined) : undefined;
+    if (cached) {
+      this.#counters?.hit(cache);
+      return cached.value;
+    }
+    this.#counters?.miss(cache);
+    const value = await load();
+    if (this.#enabled) this.#directory.set(key, { value });
+    return value;
+  }
+}

@@ -1,0 +1,94 @@
+import express, { type Response, Router } from "express";
+import { z } from "zod";
+import type { Authorizer, Decision } from "../decision/authorizer.js";
+import { requireJson, sendError } from "./errors.js";
+
+const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
+const PATH = z.string().min(1).max(4096);
+const AUTHORIZATION = z.string().max(8192).nullable().optional();
+
+const authorizeBody = z
+  .object({ method: METHOD, path: PATH, authorization: AUTHORIZATION, dry_run: z.boolean().optional() })
+  .strict();
+
+const dataApiBody = z.object({
+  input: z.object({
+    method: METHOD,
+    path: PATH,
+    headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  }),
+});
+
+/** POST /v1/authorize, the OPA Data API form, and forward auth for nginx and Traefik. */
+export function decisionRoutes(authorizer: Authorizer, maxBodyBytes: number, windowMs: number): Router {
+  const setHeaders = (res: Response, decision: Decision): void => setDecisionHeaders(res, decision, Math.round(windowMs / 1000));
+  const router = Router();
+  const json = [requireJson(), express.json({ limit: maxBodyBytes, strict: true })];
+
+  router.post("/v1/authorize", ...json, async (req, res) => {
+    const body = authorizeBody.parse(req.body);
+    const decision = await authorizer.authorize({
+      method: body.method,
+      path: body.path,
+      authorization: body.authorization ?? null,
+      dryRun: body.dry_run ?? false,
+    });
+    res.json(decision);
+  });
+
+  router.post("/v1/data/tollgate/authz/decision", ...json, async (req, res) => {
+    const { input } = dataApiBody.parse(req.body);
+    const decision = await authorizer.authorize({
+      method: input.method,
+      path: input.path,
+      authorization: headerValue(input.headers, "authorization"),
+    });
+    res.json({ result: decision, decision_id: decision.decision_id });
+  });
+
+  router.get("/v1/forward-auth", async (req, res) => {
+    const method = req.get("x-original-method") ?? req.get("x-forwarded-method");
+    const uri = req.get("x-original-uri") ?? req.get("x-forwarded-uri");
+    if (!method || !uri) {
+      return sendError(res, 400, "invalid_request", "send X-Original-Method and X-Original-URI (nginx) or X-Forwarded-Method and X-Forwarded-Uri (Traefik)");
+    }
+    if (!METHOD.safeParse(method).success || !PATH.safeParse(uri).success) {
+      return sendError(res, 400, "invalid_request", "X-Original-Method/X-Original-URI are malformed");
+    }
+    const decision = await authorizer.authorize({ method, path: uri, authorization: req.get("authorization") ?? null });
+    setHeaders(res, decision);
+    if (decision.allow) return res.status(200).end();
+    res.status(decision.status).json({ error: { code: decision.reasons[0] ?? "denied", reasons: decision.reasons }, decision_id: decision.decision_id });
+  });
+
+  return router;
+}
+
+function headerValue(headers: Record<string, string | string[]> | undefined, name: string): string | null {
+  if (!headers) return null;
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name) return Array.isArray(value) ? (value[0] ?? null) : value;
+  }
+  return null;
+}
+
+/** Identity on allow, the challenge on 401, the wait on 429, and the limit state always. */
+export function setDecisionHeaders(res: Response, decision: Decision, windowS: number): void {
+  res.set("X-Tollgate-Decision-Id", decision.decision_id);
+  res.set("X-Tollgate-Status", String(decision.status));
+  if (decision.rate_limit) {
+    const rl = decision.rate_limit;
+    res.set("RateLimit-Policy", `${rl.limit};w=${windowS}`);
+    res.set("RateLimit", `limit=${rl.limit}, remaining=${rl.remaining}, reset=${rl.reset_s}`);
+  }
+  if (decision.allow && decision.subject) {
+    res.set("X-Tollgate-User", decision.subject.user_id ?? "");
+    res.set("X-Tollgate-Token-Type", decision.subject.type);
+    res.set("X-Tollgate-Token-Id", decision.subject.token_id ?? "");
+  }
+  if (decision.status === 401) {
+    const missing = decision.reasons.includes("missing_token");
+    res.set("WWW-Authenticate", missing ? 'Bearer realm="tollgate"' : 'Bearer realm="tollgate", error="invalid_token"');
+  }
+  if (decision.status === 429) res.set("Retry-After", String(Math.max(1, decision.rate_limit?.reset_s ?? 1)));
+}

@@ -1,0 +1,58 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from "express";
+import { ZodError } from "zod";
+import { RequestError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { DuplicateError, NotFoundError, StoreValidationError } from "../stores/types.js";
+import { isUnavailable } from "../errors.js";
+
+export function sendError(res: Response, status: number, code: string, message: string, field?: string): void {
+  res.status(status).json({ error: { code, message, ...(field ? { field } : {}) } });
+}
+
+/** Body parsing only where a route takes a body: JSON, bounded, or a clear 4xx. */
+export function requireJson(): RequestHandler {
+  return (req, res, next) => {
+    if (!req.is("application/json")) {
+      sendError(res, 415, "unsupported_media_type", "send the body as application/json");
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * One table from error to status. A client's mistake is a 4xx naming the field; a backend
+ * that is down is a 503; anything else is a generic 500 with details only in the log.
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const bodyError = err as { type?: string; status?: number };
+    if (bodyError.type === "entity.parse.failed") return sendError(res, 400, "malformed_json", "the request body is not valid JSON");
+    if (bodyError.type === "entity.too.large") return sendError(res, 413, "body_too_large", "the request body is too large");
+    if (bodyError.type === "encoding.unsupported" || bodyError.type === "charset.unsupported") {
+      return sendError(res, 415, "unsupported_media_type", "the body must be UTF-8 JSON");
+    }
+    if (bodyError.type === "request.aborted") return;
+    if (err instanceof ZodError) {
+      const issue = err.issues[0]!;
+      const field = issue.path.join(".") || undefined;
+      return sendError(res, 400, "invalid_request", field ? `${field}: ${issue.message}` : issue.message, field);
+    }
+    if (err instanceof RequestError) return sendError(res, err.status, err.code, err.message, err.field);
+    if (err instanceof StoreValidationError) return sendError(res, 400, "invalid_request", err.message, err.field);
+    if (err instanceof NotFoundError) return sendError(res, 404, "not_found", err.message);
+    if (err instanceof DuplicateError) return sendError(res, 409, "conflict", err.message, err.field);
+    if (isUnavailable(err)) {
+      logger.error({ err: String(err), path: req.path }, "backend unavailable");
+      return sendError(res, 503, "backend_unavailable", "a backend Tollgate needs is unavailable; try again");
+    }
+    logger.error({ err, method: req.method, path: req.path }, "unhandled error");
+    return sendError(res, 500, "internal_error", "internal error");
+  };
+}
+
+export const notFound: RequestHandler = (_req, res) => sendError(res, 404, "not_found", "no such endpoint");

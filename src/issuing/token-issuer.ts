@@ -1,0 +1,130 @@
+import { generateToken, generateTokenId } from "../tokens/format.js";
+import { RequestError } from "../errors.js";
+import type { CachedFacts } from "../facts/cached-facts.js";
+import type { Grant, Scope, StoredTokenKind, TokenRecord } from "../stores/types.js";
+
+export interface IssueTokenRequest {
+  type: StoredTokenKind;
+  name?: string;
+  user_id?: string;
+  project_id?: string;
+  scopes?: Scope[];
+  grants?: Array<{ project_id: string; expires_at?: Date | null; allow_trigger?: boolean }>;
+  expires_at?: Date | null;
+}
+
+/** A token as the API shows it: never the secret, never its hash. */
+export interface TokenView {
+  id: string;
+  type: StoredTokenKind;
+  name: string;
+  user_id: string | null;
+  project_id: string | null;
+  scopes: Scope[];
+  grants: Array<{ project_id: string; expires_at: string | null; allow_trigger: boolean }>;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export function viewToken(record: TokenRecord): TokenView {
+  const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+  return {
+    id: record.id,
+    type: record.kind,
+    name: record.name,
+    user_id: record.user_id,
+    project_id: record.project_id,
+    scopes: [...record.scopes],
+    grants: record.grants.map((g) => ({ project_id: g.project_id, expires_at: iso(g.expires_at), allow_trigger: g.allow_trigger })),
+    created_at: record.created_at.toISOString(),
+    expires_at: iso(record.expires_at),
+    revoked_at: iso(record.revoked_at),
+    last_used_at: iso(record.last_used_at),
+  };
+}
+
+/** Issues and revokes tokens; the value is returned once and only its hash is stored. */
+export class TokenIssuer {
+  constructor(
+    private readonly facts: CachedFacts,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  async issue(request: IssueTokenRequest): Promise<{ token: string; record: TokenRecord }> {
+    const now = this.clock();
+    if (request.expires_at && request.expires_at.getTime() <= now.getTime()) {
+      throw new RequestError(400, "invalid_request", "expires_at must be in the future", "expires_at");
+    }
+    const record = await this.#record(request, now);
+    const { value, hash } = generateToken(request.type);
+    record.hash = hash;
+    await this.facts.tokenStore.create(record);
+    return { token: value, record };
+  }
+
+  async revoke(id: string): Promise<TokenRecord | null> {
+    const record = await this.facts.tokenStore.get(id);
+    if (!record) return null;
+    await this.facts.tokenStore.revoke(id, this.clock());
+    this.facts.invalidateToken(record.hash);
+    return this.facts.tokenStore.get(id);
+  }
+
+  async #record(r: IssueTokenRequest, now: Date): Promise<TokenRecord> {
+    const base = {
+      id: generateTokenId(),
+      kind: r.type,
+      name: r.name ?? `${r.type} token`,
+      hash: "",
+      created_at: now,
+      expires_at: r.expires_at ?? null,
+      revoked_at: null,
+      last_used_at: null,
+    };
+    switch (r.type) {
+      case "global":
+        reject(r.project_id !== undefined, "project_id", "a global token is not bound to a project");
+        reject(r.grants !== undefined, "grants", "only mcp tokens have grants");
+        return { ...base, user_id: await this.#user(r.user_id), project_id: null, scopes: scopes(r.scopes), grants: [] };
+      case "project":
+        reject(r.user_id !== undefined, "user_id", "a project token belongs to its project, not to a user");
+        reject(r.grants !== undefined, "grants", "only mcp tokens have grants");
+        return { ...base, user_id: null, project_id: await this.#project(r.project_id, "project_id"), scopes: scopes(r.scopes), grants: [] };
+      case "mcp": {
+        reject(r.scopes !== undefined, "scopes", "mcp tokens carry grants, not scopes");
+        reject(r.project_id !== undefined, "project_id", "mcp tokens carry grants, not a project_id");
+        const grants: Grant[] = [];
+        for (const [i, g] of (r.grants ?? []).entries()) {
+          await this.#project(g.project_id, `grants.${i}.project_id`);
+          grants.push({ project_id: g.project_id, expires_at: g.expires_at ?? null, allow_trigger: g.allow_trigger ?? false });
+        }
+        return { ...base, user_id: await this.#user(r.user_id), project_id: null, scopes: [], grants };
+      }
+    }
+  }
+
+  async #user(userId: string | undefined): Promise<string> {
+    if (userId === undefined) throw new RequestError(400, "invalid_request", "user_id is required for this token type", "user_id");
+    return userId;
+  }
+
+  async #project(projectId: string | undefined, field: string): Promise<string> {
+    if (projectId === undefined) throw new RequestError(400, "invalid_request", `${field} is required`, field);
+    if (!(await this.facts.directoryStore.getProject(projectId))) {
+      throw new RequestError(400, "unknown_project", `${field}: no project "${projectId}"`, field);
+    }
+    return projectId;
+  }
+}
+
+function reject(condition: boolean, field: string, message: string): void {
+  if (condition) throw new RequestError(400, "invalid_request", `${field}: ${message}`, field);
+}
+
+function scopes(requested: Scope[] | undefined): Scope[] {
+  if (requested === undefined) return ["read"];
+  if (requested.length === 0) throw new RequestError(400, "invalid_request", "scopes: give at least one of read, write", "scopes");
+  return [...new Set(requested)];
+}

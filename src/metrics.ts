@@ -1,0 +1,56 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Decision, DecisionObserver } from "./decision/authorizer.js";
+import type { CacheCounters } from "./facts/cached-facts.js";
+
+/** Prometheus metrics for one process; each test or app gets its own registry. */
+export class Metrics implements DecisionObserver, CacheCounters {
+  readonly registry = new Registry();
+  readonly #decisions = new Counter({
+    name: "tollgate_decisions_total",
+    help: "Decisions by result, status and reason",
+    labelNames: ["allow", "status", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly #latency = new Histogram({
+    name: "tollgate_decision_duration_seconds",
+    help: "Time to reach a decision, facts and rate limit included",
+    labelNames: ["allow"] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly #failOpen = new Counter({
+    name: "tollgate_rate_limit_fail_open_total",
+    help: "Requests admitted without a rate-limit check because the limiter was unavailable",
+    registers: [this.registry],
+  });
+  readonly #cache = new Counter({
+    name: "tollgate_cache_lookups_total",
+    help: "Fact cache lookups by cache and result",
+    labelNames: ["cache", "result"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  decided(decision: Decision, seconds: number): void {
+    const allow = String(decision.allow);
+    const status = String(decision.status);
+    if (decision.reasons.length === 0) this.#decisions.inc({ allow, status, reason: "" });
+    for (const reason of decision.reasons) this.#decisions.inc({ allow, status, reason });
+    this.#latency.observe({ allow }, seconds);
+  }
+
+  rateLimitFailOpen(): void {
+    this.#failOpen.inc();
+  }
+
+  hit(cache: string): void {
+    this.#cache.inc({ cache, result: "hit" });
+  }
+
+  miss(cache: string): void {
+    this.#cache.inc({ cache, result: "miss" });
+  }
+}

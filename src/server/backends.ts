@@ -1,0 +1,101 @@
+import { Redis } from "ioredis";
+import { MongoClient } from "mongodb";
+import type { Config } from "../config/config.js";
+import type { Logger } from "../log.js";
+import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
+import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
+import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
+import { MemoryTokenStore } from "../stores/memory/token-store.js";
+import { failFastMongoOptions } from "../stores/mongo/client.js";
+import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
+import { ensureIndexes } from "../stores/mongo/schema.js";
+import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
+import { MongoTokenStore } from "../stores/mongo/token-store.js";
+import { failFastRedisOptions } from "../stores/redis/client.js";
+import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
+import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+
+export interface Backends {
+  tokens: TokenStore;
+  directory: DirectoryStore;
+  tempTokens: TempTokenStore;
+  rateLimiter: RateLimiter;
+  readiness: Record<string, () => Promise<void>>;
+  /** Which backend each store uses, for the startup banner. */
+  describe: { facts: "mongodb" | "memory"; rateLimits: "redis" | "memory" };
+  close(): Promise<void>;
+}
+
+const INDEX_RETRY_MS = 5_000;
+
+/**
+ * MongoDB and Redis when configured, the in-memory backends otherwise (development only;
+ * config validation refuses production without both). A backend that is down at startup does
+ * not stop the process: /readyz reports it and decisions that need it answer 503.
+ */
+export function connectBackends(config: Config, logger: Logger): Backends {
+  const closers: Array<() => Promise<void>> = [];
+  const readiness: Backends["readiness"] = {};
+  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens">;
+  let rateLimiter: RateLimiter;
+
+  if (config.mongodbUri) {
+    const client = new MongoClient(config.mongodbUri, { ...failFastMongoOptions, appName: "tollgate" });
+    const db = client.db(config.mongodbDb);
+    facts = { tokens: new MongoTokenStore(db), directory: new MongoDirectoryStore(db), tempTokens: new MongoTempTokenStore(db) };
+    let indexed = false;
+    let retry: NodeJS.Timeout | undefined;
+    const index = async (): Promise<void> => {
+      try {
+        const { ttl } = await ensureIndexes(db);
+        indexed = true;
+        if (!ttl) logger.info("MongoDB server has no TTL indexes; expiry is enforced at read time");
+      } catch (err) {
+        logger.error({ err: String(err) }, `MongoDB indexes not ensured yet; retrying in ${INDEX_RETRY_MS / 1000} s`);
+        retry = setTimeout(() => void index(), INDEX_RETRY_MS).unref();
+      }
+    };
+    void index();
+    readiness.mongodb = async () => {
+      await db.command({ ping: 1 });
+      if (!indexed) throw new Error("indexes not ensured yet");
+    };
+    closers.push(async () => {
+      clearTimeout(retry);
+      await client.close();
+    });
+  } else {
+    facts = { tokens: new MemoryTokenStore(), directory: new MemoryDirectoryStore(), tempTokens: new MemoryTempTokenStore() };
+  }
+
+  if (config.redisUrl) {
+    const redis = new Redis(config.redisUrl, { ...failFastRedisOptions, lazyConnect: false });
+    // ioredis reports connection trouble as events; the limiter turns failed calls into errors.
+    let lastLog = 0;
+    redis.on("error", (err) => {
+      if (Date.now() - lastLog > 60_000) {
+        lastLog = Date.now();
+        logger.warn({ err: String(err) }, "redis connection error");
+      }
+    });
+    rateLimiter = new RedisRateLimiter(redis);
+    readiness.redis = async () => {
+      await redis.ping();
+    };
+    closers.push(async () => {
+      redis.disconnect();
+    });
+  } else {
+    rateLimiter = new MemoryRateLimiter();
+  }
+
+  return {
+    ...facts,
+    rateLimiter,
+    readiness,
+    describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: config.redisUrl ? "redis" : "memory" },
+    async close() {
+      await Promise.allSettled(closers.map((close) => close()));
+    },
+  };
+}

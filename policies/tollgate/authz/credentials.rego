@@ -6,14 +6,15 @@ package tollgate.authz
 
 _credential_status := object.get(input, ["credential", "status"], "none")
 
+# The credential statuses that are a denial in themselves.
+_status_denials := {"invalid": "invalid_token", "expired": "expired_token", "revoked": "revoked_token"}
+
 _credential_denials contains "missing_token" if {
 	_credential_status == "none"
 	not _anonymous_allowed
 }
 
-_credential_denials contains reason if {
-	reason := {"invalid": "invalid_token", "expired": "expired_token", "revoked": "revoked_token"}[_credential_status]
-}
+_credential_denials contains _status_denials[_credential_status]
 
 # Any status this policy does not know is a bad credential, not an absent one.
 _credential_denials contains "invalid_token" if {

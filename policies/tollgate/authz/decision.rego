@@ -36,6 +36,9 @@ decision := {
 	"rate_limit_key": _rate_limit_key,
 }
 
+# Anything no stage decides is denied.
+default _outcome := {"status": 403, "reasons": {"not_granted"}}
+
 _outcome := {"status": 400, "reasons": {"invalid_path"}} if {
 	not _path_valid
 } else := {"status": 403, "reasons": {"unknown_route"}} if {
@@ -49,25 +52,27 @@ _outcome := {"status": 400, "reasons": {"invalid_path"}} if {
 	count(denials) > 0
 } else := {"status": 200, "reasons": set()} if {
 	granted
-} else := {"status": 403, "reasons": {"not_granted"}}
-
-_matched_pattern_or_null := matched_pattern if route_spec
+}
 
 default _matched_pattern_or_null := null
 
-_namespace_or_null := namespace(matched_pattern) if route_spec
+_matched_pattern_or_null := matched_pattern if route_spec
 
 default _namespace_or_null := null
 
-_spec_field(name) := route_spec[name]
+_namespace_or_null := namespace(matched_pattern) if route_spec
 
 default _spec_field(_) := null
 
-_project_id_or_null := route_params.project if route_spec
+_spec_field(name) := route_spec[name]
 
 default _project_id_or_null := null
 
+_project_id_or_null := route_params.project if route_spec
+
 # Rate limits count authenticated requests that reached the rate-limit stage.
+default _rate_limit_applies := false
+
 _rate_limit_applies if {
 	_path_valid
 	route_spec
@@ -75,14 +80,12 @@ _rate_limit_applies if {
 	_authenticated
 }
 
-default _rate_limit_applies := false
-
 # Limits apply per user; a project token has no user, so it is limited on its own.
+default _rate_limit_key := null
+
 _rate_limit_key := concat(":", ["token", input.subject.token_id]) if {
 	_rate_limit_applies
 	input.subject.type == "project_token"
 } else := concat(":", ["user", input.subject.user_id]) if {
 	_rate_limit_applies
 }
-
-default _rate_limit_key := null

@@ -47,6 +47,7 @@ _area_ok if _namespace in _areas[_type]
 
 # METADATA
 # description: Why an authenticated request is refused; empty when nothing objects.
+# scope: document
 denials contains "token_not_allowed_on_path" if {
 	_authenticated
 	not _area_ok
@@ -54,12 +55,6 @@ denials contains "token_not_allowed_on_path" if {
 }
 
 denials contains "sensitive_endpoint" if _sensitive_for_token
-
-_sensitive_for_token if {
-	_authenticated
-	_type in {"global_token", "project_token"}
-	route_spec.sensitive == true
-}
 
 denials contains reason if {
 	_authenticated
@@ -78,8 +73,6 @@ _area_denials contains "insufficient_scope" if {
 	not _access in _scopes
 }
 
-_scopes contains scope if some scope in input.subject.scopes
-
 _area_denials contains "insufficient_role" if {
 	_type == "user"
 	_namespace == "admin"
@@ -93,11 +86,6 @@ _area_denials contains "not_collaborator" if {
 	not _public_read_for_session
 }
 
-_public_read_for_session if {
-	_type == "user"
-	_public_read
-}
-
 _area_denials contains "insufficient_role" if {
 	_type in {"user", "global_token", "mcp_token"}
 	_member
@@ -105,21 +93,10 @@ _area_denials contains "insufficient_role" if {
 	not _role_at_least(required)
 }
 
-_required_roles contains "Developer" if _is_write
-
-_required_roles contains "Administrator" if route_spec.sensitive == true
-
-_required_roles contains "Owner" if route_spec.owner_only == true
-
 _area_denials contains "token_not_allowed_on_path" if {
 	_type == "global_token"
 	not _route_project
 	not _global_token_listing
-}
-
-_global_token_listing if {
-	matched_pattern == "/api/v1/projects"
-	_access == "read"
 }
 
 _area_denials contains "token_not_allowed_on_path" if {
@@ -157,6 +134,30 @@ _area_denials contains "trigger_not_allowed" if {
 	not _trigger_granted
 }
 
+_sensitive_for_token if {
+	_authenticated
+	_type in {"global_token", "project_token"}
+	route_spec.sensitive == true
+}
+
+_scopes contains scope if some scope in input.subject.scopes
+
+_public_read_for_session if {
+	_type == "user"
+	_public_read
+}
+
+_required_roles contains "Developer" if _is_write
+
+_required_roles contains "Administrator" if route_spec.sensitive == true
+
+_required_roles contains "Owner" if route_spec.owner_only == true
+
+_global_token_listing if {
+	matched_pattern == "/api/v1/projects"
+	_access == "read"
+}
+
 _grants_for_project contains grant if {
 	some grant in input.subject.grants
 	grant.project_id == _route_project
@@ -186,6 +187,7 @@ _trigger_granted if {
 
 # METADATA
 # description: Positive grants. Each matches one kind of access a subject holds.
+# scope: document
 granted if {
 	_type == "user"
 	_area_ok

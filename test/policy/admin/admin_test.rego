@@ -13,11 +13,17 @@ test_user_session_denied if {
 }
 
 test_admin_owned_token_denied if {
-	not admin.allow with input as {"credential": {"status": "valid"}, "subject": {"type": "global_token", "system_role": "admin"}}
+	not admin.allow with input as {
+		"credential": {"status": "valid"},
+		"subject": {"type": "global_token", "system_role": "admin"},
+	}
 }
 
 test_expired_admin_session_denied if {
-	not admin.allow with input as {"credential": {"status": "expired"}, "subject": {"type": "user", "system_role": "admin"}}
+	not admin.allow with input as {
+		"credential": {"status": "expired"},
+		"subject": {"type": "user", "system_role": "admin"},
+	}
 }
 
 test_nothing_denied if not admin.allow with input as {}

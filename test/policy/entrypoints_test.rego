@@ -260,7 +260,7 @@ test_decision_for_a_rate_limited_project_token if {
 test_decision_with_several_denials_lists_them_sorted if {
 	got := authz.decision with input as {
 		"method": "GET",
-		"path": "/api/v1/projects/p2/secrets",
+		"path": "/api/v1/projects/p2/builds",
 		"now": _now,
 		"credential": {"status": "valid"},
 		"subject": {"type": "project_token", "token_id": "pt1", "project_id": "p1", "scopes": []},
@@ -268,9 +268,9 @@ test_decision_with_several_denials_lists_them_sorted if {
 	got == {
 		"allow": false,
 		"status": 403,
-		"reasons": ["insufficient_scope", "project_mismatch", "sensitive_endpoint"],
+		"reasons": ["insufficient_scope", "project_mismatch"],
 		"access": "read",
-		"route": "/api/v1/projects/{project}/secrets",
+		"route": "/api/v1/projects/{project}/builds",
 		"project_id": "p2",
 		"rate_limit_class": "default",
 		"rate_limit_applies": true,

@@ -44,7 +44,13 @@ _well_formed_subject if {
 	input.subject.type in _subject_types
 	is_number(input.now)
 	_has_identity(input.subject)
+	_valid_expiry(object.get(input.subject, "expires_at", null))
 }
+
+# An expiry is absent, null or a number of seconds; anything else makes the subject malformed.
+_valid_expiry(null)
+
+_valid_expiry(expires_at) if is_number(expires_at)
 
 _has_identity(subject) if {
 	subject.type == "project_token"

@@ -34,8 +34,6 @@ _public_read if {
 	_project_facts.public == true
 }
 
-_token_types := {"global_token", "project_token", "mcp_token"}
-
 _areas := {
 	"user": {"projects", "user", "admin", "mcp_tokens"},
 	"global_token": {"projects"},
@@ -56,9 +54,11 @@ denials contains "token_not_allowed_on_path" if {
 
 denials contains "sensitive_endpoint" if _sensitive_for_token
 
+# A token on a sensitive route gets that one reason: nothing else could make it allowed.
 denials contains reason if {
 	_authenticated
 	_area_ok
+	not _sensitive_for_token
 	some reason in _area_denials
 }
 

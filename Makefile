@@ -31,10 +31,18 @@ $(REGAL): tools/regal/go.mod tools/regal/go.sum
 	cd tools/regal && go build -o $(REGAL) github.com/styrainc/regal
 	@touch $@
 
+# FerretDB refuses to start unless built as its own main module with build/version/version.txt
+# filled in, so it is built from a checksum-verified copy of its module source.
+FERRETDB_VERSION := $(shell awk '/FerretDB\/FerretDB / {print $$NF}' tools/ferretdb/go.mod)
 $(FERRETDB): tools/ferretdb/go.mod tools/ferretdb/go.sum
-	@echo "==> building ferretdb (tools/ferretdb/go.mod) into .tools/bin"
-	@mkdir -p $(BIN)
-	cd tools/ferretdb && go build -o $(FERRETDB) github.com/FerretDB/FerretDB/cmd/ferretdb
+	@echo "==> building ferretdb $(FERRETDB_VERSION) into .tools/bin (about a minute the first time)"
+	@mkdir -p $(BIN) $(TOOLS)/src
+	cd tools/ferretdb && go mod download github.com/FerretDB/FerretDB
+	rm -rf $(TOOLS)/src/ferretdb
+	cp -r "$$(cd tools/ferretdb && go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" $(TOOLS)/src/ferretdb
+	chmod -R u+w $(TOOLS)/src/ferretdb
+	echo $(FERRETDB_VERSION) > $(TOOLS)/src/ferretdb/build/version/version.txt
+	cd $(TOOLS)/src/ferretdb && go build -o $(FERRETDB) ./cmd/ferretdb
 	@touch $@
 
 node_modules/.stamp: package.json package-lock.json

@@ -1,0 +1,121 @@
+import { OPAClient } from "@open-policy-agent/opa";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, buildWorld, type World } from "./fixture.js";
+
+let world: World;
+let server: Server;
+let baseUrl: string;
+beforeAll(async () => {
+  world = await buildWorld();
+  server = world.tollgate.app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+describe("OPA Data API compatibility, driven by the official OPA TypeScript SDK", () => {
+  it("answers the decision as the result of data.tollgate.authz.decision", async () => {
+    const opa = new OPAClient(baseUrl);
+    const jwt = await world.session("bob");
+    const result = await opa.evaluate<object, Record<string, unknown>>("tollgate/authz/decision", {
+      method: "GET",
+      path: "/api/v1/projects/priv/builds",
+      headers: { Authorization: bearer(jwt) },
+    });
+    expect(result).toMatchObject({ allow: true, status: 200, route: "/api/v1/projects/{project}/builds", subject: { user_id: "bob" } });
+    const denied = await opa.evaluate<object, Record<string, unknown>>("tollgate/authz/decision", { method: "GET", path: "/api/v1/projects/priv/builds" });
+    expect(denied).toMatchObject({ allow: false, status: 401, reasons: ["missing_token"] });
+  });
+
+  it("returns the decision id beside the result, and 400 for a malformed input", async () => {
+    const res = await request(world.tollgate.app).post("/v1/data/tollgate/authz/decision").send({ input: { method: "GET", path: "/api/v1/projects/pub" } });
+    expect(res.body.decision_id).toBe(res.body.result.decision_id);
+    const bad = await request(world.tollgate.app).post("/v1/data/tollgate/authz/decision").send({ input: { method: "GET" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("input.path");
+  });
+});
+
+describe("GET /v1/forward-auth", () => {
+  const forward = (headers: Record<string, string>) => {
+    let req = request(world.tollgate.app).get("/v1/forward-auth");
+    for (const [k, v] of Object.entries(headers)) req = req.set(k, v);
+    return req;
+  };
+
+  it("answers 200 with identity headers (nginx headers)", async () => {
+    const res = await forward({ "X-Original-Method": "GET", "X-Original-URI": "/api/v1/projects/priv/builds?page=2", Authorization: bearer(world.tokens.bobGlobal) });
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject({
+      "x-tollgate-user": "bob",
+      "x-tollgate-token-type": "global_token",
+      "x-tollgate-token-id": world.tokenIds.bobGlobal,
+      "x-tollgate-decision-id": expect.stringMatching(/^[0-9a-f-]{36}$/),
+      ratelimit: expect.stringMatching(/^limit=\d+, remaining=\d+, reset=\d+$/),
+    });
+  });
+
+  it("reads the Traefik headers too", async () => {
+    const res = await forward({ "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v1/projects/pub/builds" });
+    expect(res.status).toBe(200);
+  });
+
+  it("answers 401 with a challenge, 403 with reasons, 400 for an invalid path", async () => {
+    const missing = await forward({ "X-Original-Method": "GET", "X-Original-URI": "/api/v1/projects/priv/builds" });
+    expect(missing.status).toBe(401);
+    expect(missing.headers["www-authenticate"]).toBe('Bearer realm="tollgate"');
+    const invalid = await forward({ "X-Original-Method": "GET", "X-Original-URI": "/api/v1/projects/priv/builds", Authorization: "Bearer junk" });
+    expect(invalid.status).toBe(401);
+    expect(invalid.headers["www-authenticate"]).toContain('error="invalid_token"');
+    const forbidden = await forward({ "X-Original-Method": "GET", "X-Original-URI": "/api/v1/projects/priv/secrets", Authorization: bearer(world.tokens.bobGlobal) });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.error.reasons).toEqual(["sensitive_endpoint"]);
+    expect(forbidden.headers["x-tollgate-user"]).toBeUndefined();
+    const badPath = await forward({ "X-Original-Method": "GET", "X-Original-URI": "/api/v1/projects/%2e%2e/admin" });
+    expect(badPath.status).toBe(400);
+  });
+
+  it("answers 429 with Retry-After over the limit", async () => {
+    const limited = await buildWorld({ TOLLGATE_RATE_LIMITS: '{"api":{"default":1}}' });
+    const call = () =>
+      request(limited.tollgate.app).get("/v1/forward-auth").set("X-Original-Method", "GET").set("X-Original-URI", "/api/v1/projects/priv/builds").set("Authorization", bearer(limited.tokens.bobGlobal));
+    expect((await call()).status).toBe(200);
+    const over = await call();
+    expect(over.status).toBe(429);
+    expect(Number(over.headers["retry-after"])).toBeGreaterThan(0);
+  });
+
+  it("answers 400 when the original request is not described", async () => {
+    const res = await forward({ Authorization: bearer(world.tokens.bobGlobal) });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain("X-Original-URI");
+  });
+});
+
+describe("operations endpoints", () => {
+  it("serves health, readiness with the policy revision, metrics and the OpenAPI document", async () => {
+    const app = world.tollgate.app;
+    expect((await request(app).get("/healthz")).body).toEqual({ status: "ok" });
+    const ready = await request(app).get("/readyz");
+    expect(ready.status).toBe(200);
+    expect(ready.body.checks.policy).toBe(world.tollgate.engine.revision);
+    await request(app).post("/v1/authorize").send({ method: "GET", path: "/api/v1/projects/priv/nope" });
+    const metrics = await request(app).get("/metrics");
+    expect(metrics.text).toMatch(/tollgate_decisions_total\{allow="false",status="403",reason="unknown_route"\} \d+/);
+    expect(metrics.text).toContain("tollgate_decision_duration_seconds_bucket");
+    const openapi = await request(app).get("/openapi.json");
+    expect(openapi.status).toBe(200);
+    expect(openapi.body.paths).toHaveProperty("/v1/authorize");
+  });
+
+  it("reports not ready when a backend check fails", async () => {
+    const broken = await buildWorld({}, undefined);
+    broken.tollgate.backends.readiness.redis = () => Promise.reject(new Error("connection refused"));
+    const ready = await request(broken.tollgate.app).get("/readyz");
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.redis).toContain("connection refused");
+  });
+});

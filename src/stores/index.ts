@@ -1,0 +1,14 @@
+export * from "./types.js";
+export * from "./validate.js";
+export { MemoryTokenStore, newestFirst } from "./memory/token-store.js";
+export { MemoryDirectoryStore } from "./memory/directory-store.js";
+export { MemoryTempTokenStore } from "./memory/temp-token-store.js";
+export { MemoryRateLimiter, type MemoryRateLimiterOptions } from "./memory/rate-limiter.js";
+export { MongoTokenStore } from "./mongo/token-store.js";
+export { MongoDirectoryStore } from "./mongo/directory-store.js";
+export { MongoTempTokenStore } from "./mongo/temp-token-store.js";
+export { ensureIndexes, COLLECTIONS, type EnsureIndexesResult } from "./mongo/schema.js";
+export { failFastMongoOptions } from "./mongo/client.js";
+export { RedisRateLimiter, SLIDING_WINDOW_LUA, type RedisRateLimiterOptions } from "./redis/rate-limiter.js";
+export { redisKeys, DEFAULT_NAMESPACE, type RedisKeys } from "./redis/keys.js";
+export { failFastRedisOptions } from "./redis/client.js";

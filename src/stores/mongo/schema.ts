@@ -1,0 +1,162 @@
+// Persisted MongoDB shapes, their conversion to and from the domain types, and the indexes.
+// The domain types never carry _id; documents never leave this directory.
+import type { Db, IndexDescription, ObjectId } from "mongodb";
+import type { CollaboratorRole, Grant, Project, Scope, StoredTokenKind, SystemRole, TempToken, TokenRecord, User } from "../types.js";
+import { guard } from "./errors.js";
+
+export const COLLECTIONS = {
+  tokens: "tokens",
+  users: "users",
+  projects: "projects",
+  collaborators: "collaborators",
+  tempTokens: "temp_tokens",
+} as const;
+
+export interface GrantDoc {
+  project_id: string;
+  expires_at: Date | null;
+  allow_trigger: boolean;
+}
+
+export interface TokenDoc {
+  _id?: ObjectId;
+  id: string;
+  kind: StoredTokenKind;
+  name: string;
+  hash: string;
+  user_id: string | null;
+  project_id: string | null;
+  scopes: Scope[];
+  grants: GrantDoc[];
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+export interface UserDoc {
+  _id?: ObjectId;
+  id: string;
+  system_role: SystemRole;
+}
+
+export interface ProjectDoc {
+  _id?: ObjectId;
+  id: string;
+  name: string;
+  public: boolean;
+}
+
+export interface CollaboratorDoc {
+  _id?: ObjectId;
+  project_id: string;
+  user_id: string;
+  role: CollaboratorRole;
+}
+
+export interface TempTokenDoc {
+  _id?: ObjectId;
+  hash: string;
+  user_id: string;
+  /** Enforced at read time; also a TTL index where the server has them (MongoDB, not FerretDB 1.x). */
+  expires_at: Date;
+}
+
+const date = (d: Date): Date => new Date(d.getTime());
+const nullableDate = (d: Date | null | undefined): Date | null => (d instanceof Date ? date(d) : null);
+
+export const toGrantDoc = (g: Grant): GrantDoc => ({
+  project_id: g.project_id,
+  expires_at: nullableDate(g.expires_at),
+  allow_trigger: g.allow_trigger,
+});
+
+export const fromGrantDoc = (g: GrantDoc): Grant => ({
+  project_id: g.project_id,
+  expires_at: nullableDate(g.expires_at),
+  allow_trigger: g.allow_trigger,
+});
+
+export function toTokenDoc(r: TokenRecord): TokenDoc {
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    hash: r.hash,
+    user_id: r.user_id,
+    project_id: r.project_id,
+    scopes: [...r.scopes],
+    grants: r.grants.map(toGrantDoc),
+    created_at: date(r.created_at),
+    expires_at: nullableDate(r.expires_at),
+    revoked_at: nullableDate(r.revoked_at),
+    last_used_at: nullableDate(r.last_used_at),
+  };
+}
+
+export function fromTokenDoc(d: TokenDoc): TokenRecord {
+  return {
+    id: d.id,
+    kind: d.kind,
+    name: d.name,
+    hash: d.hash,
+    user_id: d.user_id ?? null,
+    project_id: d.project_id ?? null,
+    scopes: [...(d.scopes ?? [])],
+    grants: (d.grants ?? []).map(fromGrantDoc),
+    created_at: date(d.created_at),
+    expires_at: nullableDate(d.expires_at),
+    revoked_at: nullableDate(d.revoked_at),
+    last_used_at: nullableDate(d.last_used_at),
+  };
+}
+
+export const toUserDoc = (u: User): UserDoc => ({ id: u.id, system_role: u.system_role });
+export const fromUserDoc = (d: UserDoc): User => ({ id: d.id, system_role: d.system_role });
+export const toProjectDoc = (p: Project): ProjectDoc => ({ id: p.id, name: p.name, public: p.public });
+export const fromProjectDoc = (d: ProjectDoc): Project => ({ id: d.id, name: d.name, public: d.public });
+export const toTempTokenDoc = (t: TempToken): TempTokenDoc => ({ hash: t.hash, user_id: t.user_id, expires_at: date(t.expires_at) });
+
+const INDEXES: Record<string, IndexDescription[]> = {
+  [COLLECTIONS.tokens]: [
+    { key: { id: 1 }, name: "id_unique", unique: true },
+    { key: { hash: 1 }, name: "hash_unique", unique: true },
+    { key: { user_id: 1, created_at: -1 }, name: "user_created" },
+  ],
+  [COLLECTIONS.users]: [{ key: { id: 1 }, name: "id_unique", unique: true }],
+  [COLLECTIONS.projects]: [{ key: { id: 1 }, name: "id_unique", unique: true }],
+  [COLLECTIONS.collaborators]: [
+    { key: { project_id: 1, user_id: 1 }, name: "project_user_unique", unique: true },
+    { key: { user_id: 1 }, name: "user" },
+  ],
+  [COLLECTIONS.tempTokens]: [{ key: { hash: 1 }, name: "hash_unique", unique: true }],
+};
+
+const TTL_INDEX: IndexDescription = { key: { expires_at: 1 }, name: "expires_ttl", expireAfterSeconds: 0 };
+const NOT_IMPLEMENTED = 238;
+
+export interface EnsureIndexesResult {
+  /** Whether the server accepted the TTL index on temp_tokens (FerretDB 1.x does not). */
+  ttl: boolean;
+}
+
+/** Creates every index the stores rely on. Idempotent; safe to call at every start. */
+export async function ensureIndexes(db: Db): Promise<EnsureIndexesResult> {
+  return guard("index", async () => {
+    // Collections in parallel; within one, one index per command: FerretDB 1.24 drops the
+    // connection (a slice-bounds panic) when one createIndexes names several existing indexes.
+    await Promise.all(
+      Object.entries(INDEXES).map(async ([name, indexes]) => {
+        for (const index of indexes) await db.collection(name).createIndexes([index]);
+      }),
+    );
+    try {
+      await db.collection(COLLECTIONS.tempTokens).createIndexes([TTL_INDEX]);
+      return { ttl: true };
+    } catch (e) {
+      const err = e as { code?: unknown; codeName?: unknown };
+      if (err.code === NOT_IMPLEMENTED || err.codeName === "NotImplemented") return { ttl: false };
+      throw e;
+    }
+  });
+}

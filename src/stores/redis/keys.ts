@@ -1,0 +1,19 @@
+// Every Redis key Tollgate uses is built here, under one namespace, so keys never collide with
+// another application's (or another test's) and can be listed with SCAN <namespace>:*.
+
+export const DEFAULT_NAMESPACE = "tollgate";
+
+export interface RedisKeys {
+  readonly namespace: string;
+  /** Sorted set: the sliding log of one rate-limit key. */
+  rateLimit(key: string): string;
+}
+
+export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(namespace)) throw new TypeError(`invalid redis key namespace: ${namespace}`);
+  return {
+    namespace,
+    // The caller's key goes last, after a fixed-shape prefix, so no key can imitate another kind.
+    rateLimit: (key) => `${namespace}:rl:${key}`,
+  };
+}

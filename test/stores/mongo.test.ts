@@ -1,0 +1,162 @@
+// Contract suites against a real FerretDB (or MONGODB_URI): one server for the file, a fresh
+// database per test.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MongoClient, type Db } from "mongodb";
+import { failFastMongoOptions } from "../../src/stores/mongo/client.js";
+import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
+import { COLLECTIONS, ensureIndexes } from "../../src/stores/mongo/schema.js";
+import { MongoTempTokenStore } from "../../src/stores/mongo/temp-token-store.js";
+import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
+import { BackendUnavailableError, DuplicateError } from "../../src/stores/types.js";
+import { canStartFerretDb, freePort, startFerretDb, startMongo, type MongoServer } from "../support/servers.js";
+import { at, globalToken } from "../support/fixtures.js";
+import { generateToken } from "../../src/tokens/format.js";
+import { describeDirectoryStoreContract } from "./directory-store.contract.js";
+import { describeTempTokenStoreContract } from "./temp-token-store.contract.js";
+import { describeTokenStoreContract } from "./token-store.contract.js";
+
+let server: MongoServer;
+let client: MongoClient;
+let counter = 0;
+
+beforeAll(async () => {
+  server = await startMongo();
+  client = new MongoClient(server.uri, { ...failFastMongoOptions });
+  await client.connect();
+});
+
+afterAll(async () => {
+  await client?.close();
+  await server?.stop();
+});
+
+async function freshDb(): Promise<{ db: Db; cleanup: () => Promise<void> }> {
+  const db = client.db(`${server.dbName}_${++counter}`);
+  await ensureIndexes(db);
+  return { db, cleanup: async () => void (await db.dropDatabase()) };
+}
+
+describeTokenStoreContract("mongo", async () => {
+  const { db, cleanup } = await freshDb();
+  return { store: new MongoTokenStore(db), cleanup };
+});
+describeDirectoryStoreContract("mongo", async () => {
+  const { db, cleanup } = await freshDb();
+  return { store: new MongoDirectoryStore(db), cleanup };
+});
+describeTempTokenStoreContract("mongo", async () => {
+  const { db, cleanup } = await freshDb();
+  return { store: new MongoTempTokenStore(db), cleanup };
+});
+
+describe("mongo specifics", () => {
+  it("ensureIndexes is idempotent and reports the TTL index", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const again = await ensureIndexes(db);
+      expect(typeof again.ttl).toBe("boolean");
+      if (!process.env.MONGODB_URI) expect(again.ttl).toBe(false); // FerretDB 1.x: no TTL indexes
+      const names = (await db.collection(COLLECTIONS.tokens).listIndexes().toArray()).map((i) => i.name);
+      expect(names).toEqual(expect.arrayContaining(["id_unique", "hash_unique", "user_created"]));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("persists the documented shape: no token value, BSON dates, no domain _id leak", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const store = new MongoTokenStore(db);
+      const r = globalToken();
+      await store.create(r);
+      const doc = await db.collection(COLLECTIONS.tokens).findOne({ id: r.id });
+      expect(doc?.hash).toBe(r.hash);
+      expect(doc?.created_at).toBeInstanceOf(Date);
+      expect(Object.keys((await store.get(r.id))!)).not.toContain("_id");
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("rejects duplicates through the unique indexes", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const store = new MongoTempTokenStore(db);
+      const h = generateToken("temp").hash;
+      const results = await Promise.allSettled(Array.from({ length: 10 }, () => store.create(h, "alice", at(60_000))));
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(DuplicateError);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe("mongo backend down", () => {
+  // Needs a server it may stop: its own FerretDB, also when MONGODB_URI points elsewhere.
+  it.skipIf(Boolean(process.env.MONGODB_URI) && !canStartFerretDb())("rejects every store call with BackendUnavailableError within a few seconds of the server stopping", async () => {
+    const own = await startFerretDb();
+    const c = new MongoClient(own.uri, { ...failFastMongoOptions });
+    try {
+      const db = c.db();
+      await ensureIndexes(db);
+      const tokens = new MongoTokenStore(db);
+      const directory = new MongoDirectoryStore(db);
+      const temp = new MongoTempTokenStore(db);
+      const r = globalToken();
+      await tokens.create(r);
+      await directory.putProject({ id: "p", name: "P", public: false });
+      expect(await tokens.get(r.id)).not.toBeNull();
+
+      await own.stop();
+      const started = Date.now();
+      const calls: Array<[string, Promise<unknown>]> = [
+        ["tokens.create", tokens.create(globalToken())],
+        ["tokens.findByHash", tokens.findByHash(r.hash)],
+        ["tokens.get", tokens.get(r.id)],
+        ["tokens.listByUser", tokens.listByUser("alice")],
+        ["tokens.update", tokens.update(r.id, { name: "x" })],
+        ["tokens.revoke", tokens.revoke(r.id, at(1))],
+        ["tokens.touch", tokens.touch(r.id, at(1))],
+        ["directory.getUser", directory.getUser("alice")],
+        ["directory.putUser", directory.putUser({ id: "alice", system_role: "user" })],
+        ["directory.getProject", directory.getProject("p")],
+        ["directory.putProject", directory.putProject({ id: "p", name: "P", public: true })],
+        ["directory.getCollaboratorRole", directory.getCollaboratorRole("p", "alice")],
+        ["directory.setCollaborator", directory.setCollaborator("p", "alice", "Owner")],
+        ["directory.removeCollaborator", directory.removeCollaborator("p", "alice")],
+        ["directory.listProjectsOf", directory.listProjectsOf("alice")],
+        ["temp.create", temp.create(generateToken("temp").hash, "alice", at(1))],
+        ["temp.consume", temp.consume(generateToken("temp").hash, at(0))],
+        ["ensureIndexes", ensureIndexes(db)],
+      ];
+      const settled = await Promise.allSettled(calls.map(([, p]) => p));
+      const elapsed = Date.now() - started;
+      settled.forEach((s, i) => {
+        const label = calls[i]![0];
+        expect(s.status, label).toBe("rejected");
+        if (s.status === "rejected") {
+          expect(s.reason, label).toBeInstanceOf(BackendUnavailableError);
+          expect((s.reason as BackendUnavailableError).code).toBe("backend_unavailable");
+          expect((s.reason as BackendUnavailableError).backend).toBe("mongodb");
+        }
+      });
+      expect(elapsed).toBeLessThan(6_000);
+    } finally {
+      await c.close().catch(() => {});
+      await own.stop();
+    }
+  });
+
+  it("rejects with BackendUnavailableError when the server was never reachable", async () => {
+    const c = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/x`, { ...failFastMongoOptions });
+    try {
+      const started = Date.now();
+      const err = await new MongoDirectoryStore(c.db()).getUser("alice").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await c.close().catch(() => {});
+    }
+  });
+});

@@ -1,0 +1,320 @@
+// Real servers for integration tests: redis-server and FerretDB (SQLite handler) on free loopback
+// ports, each in its own temp dir. Children are killed on stop() and when the test process exits.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { MongoClient } from "mongodb";
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface MongoServer {
+  /** Connection string including the database (client.db() with no argument selects it). */
+  uri: string;
+  /** A database name unique to this call; derive per-test databases from it (dbName + "_" + n). */
+  dbName: string;
+  /** Kills FerretDB and removes its files, or (external MONGODB_URI) drops dbName and dbName_*. */
+  stop(): Promise<void>;
+}
+
+const STARTUP_TIMEOUT_MS = 15_000;
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const FERRETDB_BIN = process.env.FERRETDB_BIN || join(REPO_ROOT, ".tools/bin/ferretdb");
+
+// ---------------------------------------------------------------------------- child bookkeeping
+
+const children = new Set<ChildProcess>();
+/** Temp dirs of running servers, removed by stop() or, failing that, at process exit. */
+const tempDirs = new Set<string>();
+let exitHooksInstalled = false;
+
+function installExitHooks(): void {
+  if (exitHooksInstalled) return;
+  exitHooksInstalled = true;
+  const killAll = () => {
+    for (const child of children) child.kill("SIGKILL");
+    children.clear();
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    tempDirs.clear();
+  };
+  process.on("exit", killAll);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      killAll();
+      process.off(signal, onSignal);
+      // Nobody else handles it: restore the default behaviour (terminate) by re-raising.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+/** Keeps the last `max` characters of a child's output (and keeps draining the pipe). */
+function tail(child: ChildProcess, max = 8_192): () => string {
+  let buf = "";
+  const add = (chunk: Buffer) => {
+    buf = (buf + chunk.toString("utf8")).slice(-max);
+  };
+  child.stdout?.on("data", add);
+  child.stderr?.on("data", add);
+  return () => buf.trim();
+}
+
+function startChild(bin: string, args: string[], cwd: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  installExitHooks();
+  const child = spawn(bin, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  const output = tail(child);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("exit", (code, signal) => {
+      children.delete(child);
+      resolve(code ?? (signal ? -1 : null));
+    });
+    child.once("error", (err) => {
+      children.delete(child);
+      (child as { spawnError?: Error }).spawnError = err;
+      resolve(-1);
+    });
+  });
+  return { child, output, exited };
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  children.delete(child);
+}
+
+// ---------------------------------------------------------------------------- helpers
+
+/** A port that was free a moment ago (bind port 0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+async function makeTempDir(prefix: string): Promise<string> {
+  installExitHooks();
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+async function removeTempDir(dir: string): Promise<void> {
+  tempDirs.delete(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `probe` until it resolves true, the child exits, or the deadline passes; rejects with the
+ * server's output in the message.
+ */
+async function waitReady(
+  what: string,
+  probe: () => Promise<boolean>,
+  started: { output: () => string; exited: Promise<number | null>; child: ChildProcess },
+): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  let exitCode: number | null | undefined;
+  void started.exited.then((c) => (exitCode = c));
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) {
+      const spawnError = (started.child as { spawnError?: Error }).spawnError;
+      throw new Error(`${what} exited during startup (code ${exitCode})${spawnError ? `: ${spawnError.message}` : ""}\n${started.output()}`);
+    }
+    if (await probe().catch(() => false)) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} did not answer within ${STARTUP_TIMEOUT_MS / 1000} s\n${started.output()}`);
+}
+
+/** Starts a server on a fresh free port, retrying with another port if this one was taken meanwhile. */
+async function withPortRetry<T>(start: (port: number) => Promise<T>, attempts = 3): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      return await start(await freePort());
+    } catch (e) {
+      last = e;
+      if (!/address already in use|EADDRINUSE|bind/i.test(String((e as Error).message))) throw e;
+    }
+  }
+  throw last;
+}
+
+// ---------------------------------------------------------------------------- redis
+
+function redisPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: "127.0.0.1", port });
+    let reply = "";
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.once("error", () => done(false));
+    sock.once("connect", () => sock.write("PING\r\n"));
+    sock.on("data", (d) => {
+      reply += d.toString();
+      if (reply.includes("\r\n")) done(reply.startsWith("+PONG"));
+    });
+  });
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  const dir = await makeTempDir("tollgate-redis-");
+  try {
+    return await withPortRetry(async (port) => {
+      const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"];
+      const started = startChild("redis-server", args, dir);
+      try {
+        await waitReady(`redis-server on port ${port}`, () => redisPing(port), started);
+      } catch (e) {
+        await stopChild(started.child, started.exited);
+        if ((started.child as { spawnError?: Error }).spawnError) {
+          throw new Error("redis-server not found on PATH (Debian: apt-get install redis-server, or `make system-deps`)", { cause: e });
+        }
+        throw e;
+      }
+      let stopped = false;
+      return {
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        async stop() {
+          if (stopped) return;
+          stopped = true;
+          await stopChild(started.child, started.exited);
+          await removeTempDir(dir);
+        },
+      };
+    });
+  } catch (e) {
+    await removeTempDir(dir);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------- mongo / ferretdb
+
+function uniqueDbName(): string {
+  return `tg_test_${process.pid}_${randomBytes(4).toString("hex")}`;
+}
+
+function withDatabase(uri: string, dbName: string): string {
+  const u = new URL(uri);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+}
+
+async function mongoPing(uri: string): Promise<boolean> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
+  try {
+    await client.db("admin").command({ ping: 1 });
+    return true;
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+async function externalMongo(baseUri: string): Promise<MongoServer> {
+  const dbName = uniqueDbName();
+  const uri = withDatabase(baseUri, dbName);
+  return {
+    uri,
+    dbName,
+    async stop() {
+      const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000 });
+      try {
+        const { databases } = await client.db("admin").admin().listDatabases({ nameOnly: true });
+        for (const { name } of databases) {
+          if (name === dbName || name.startsWith(`${dbName}_`)) await client.db(name).dropDatabase();
+        }
+      } finally {
+        await client.close().catch(() => {});
+      }
+    },
+  };
+}
+
+/** MONGODB_URI when set (a unique database on that server), otherwise a FerretDB of our own. */
+export async function startMongo(): Promise<MongoServer> {
+  const external = process.env.MONGODB_URI;
+  return external ? externalMongo(external) : startFerretDb();
+}
+
+export const canStartFerretDb = (): boolean => existsSync(FERRETDB_BIN);
+
+/** Always spawns FerretDB (for tests that must stop the server, even when MONGODB_URI is set). */
+export async function startFerretDb(): Promise<MongoServer> {
+  if (!existsSync(FERRETDB_BIN)) {
+    throw new Error(`FerretDB binary not found at ${FERRETDB_BIN}: run \`make tools\` (or set FERRETDB_BIN, or MONGODB_URI to use a running server)`);
+  }
+  const dir = await makeTempDir("tollgate-ferretdb-");
+  try {
+    return await withPortRetry(async (port) => {
+      const args = [
+        "--handler=sqlite",
+        `--sqlite-url=file:${dir}/`,
+        `--listen-addr=127.0.0.1:${port}`,
+        "--telemetry=disable",
+        "--log-level=error",
+        "--debug-addr=-", // the default 127.0.0.1:8088 would clash between parallel servers
+        `--state-dir=${dir}`,
+      ];
+      const started = startChild(FERRETDB_BIN, args, dir);
+      const dbName = uniqueDbName();
+      const base = `mongodb://127.0.0.1:${port}/`;
+      try {
+        await waitReady(`FerretDB on port ${port}`, () => mongoPing(base), started);
+      } catch (e) {
+        await stopChild(started.child, started.exited);
+        if (/version\.txt/.test((e as Error).message)) {
+          throw new Error(
+            `${FERRETDB_BIN} panics at startup: it was built without FerretDB's build/version/version.txt ` +
+              "(Go >= 1.24 makes FerretDB the main module of a tools/ferretdb build, which turns on that check). " +
+              "Rebuild it from a copy of the module source with version.txt containing v1.24.2, " +
+              "or point FERRETDB_BIN at a working binary, or MONGODB_URI at a running server.",
+            { cause: e },
+          );
+        }
+        throw e;
+      }
+      let stopped = false;
+      return {
+        uri: withDatabase(base, dbName),
+        dbName,
+        async stop() {
+          if (stopped) return;
+          stopped = true;
+          await stopChild(started.child, started.exited);
+          await removeTempDir(dir);
+        },
+      };
+    });
+  } catch (e) {
+    await removeTempDir(dir);
+    throw e;
+  }
+}

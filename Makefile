@@ -18,7 +18,9 @@ help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------------------- tools
-$(OPA): Makefile
+# The stamp names the version, so changing OPA_VERSION reinstalls and nothing else does.
+OPA_STAMP := $(TOOLS)/.opa-$(OPA_VERSION)
+$(OPA_STAMP):
 	@echo "==> installing opa $(OPA_VERSION) into .tools/bin"
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -54,24 +56,25 @@ node_modules/.stamp: package.json package-lock.json
 system-deps:
 	@command -v redis-server >/dev/null || { echo "==> installing redis-server (Debian package)"; apt-get update -qq && apt-get install -y -qq redis-server; }
 	@command -v jq >/dev/null || { echo "==> installing jq (Debian package)"; apt-get update -qq && apt-get install -y -qq jq; }
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "==> installing nginx (Debian package, for the forward-auth end-to-end test)"; apt-get update -qq && apt-get install -y -qq nginx; }
 
 .PHONY: tools
-tools: $(OPA) $(REGAL) $(FERRETDB) node_modules/.stamp system-deps ## Install every pinned tool into .tools/ and node_modules/
+tools: $(OPA_STAMP) $(REGAL) $(FERRETDB) node_modules/.stamp system-deps ## Install every pinned tool into .tools/ and node_modules/
 
 # ---------------------------------------------------------------------------- policy
 .PHONY: wasm
-wasm: $(OPA) node_modules/.stamp ## Compile policies/ to wasm/ (reproducible)
+wasm: $(OPA_STAMP) node_modules/.stamp ## Compile policies/ to wasm/ (reproducible)
 	@scripts/build-wasm.sh wasm
 
 .PHONY: check-wasm
-check-wasm: $(OPA) node_modules/.stamp
+check-wasm: $(OPA_STAMP) node_modules/.stamp
 	@scripts/build-wasm.sh .tmp/wasm-check >/dev/null
 	@if ! cmp -s .tmp/wasm-check/policy.wasm wasm/policy.wasm; then \
 		echo "wasm/ is stale: policies/ changed since the last 'make wasm'. Run 'make wasm' and commit wasm/." >&2; exit 1; fi
 	@echo "==> wasm/ matches policies/"
 
 .PHONY: lint-rego
-lint-rego: $(OPA) $(REGAL) ## opa fmt, opa check --strict and regal lint
+lint-rego: $(OPA_STAMP) $(REGAL) ## opa fmt, opa check --strict and regal lint
 	@echo "==> opa fmt / opa check --strict / regal lint"
 	@if [ -n "$$(opa fmt --list policies test/policy)" ]; then echo "not opa-fmt formatted:"; opa fmt --list policies test/policy; exit 1; fi
 	opa check --strict policies test/policy

@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 jq '.features = ["rego_v1"]' "$root/node_modules/@open-policy-agent/opa-wasm/capabilities.json" > "$work/capabilities.json"
 # Relative source paths: OPA records them, and the output must not depend on the checkout's location.
 (cd "$root" && opa build -t wasm --capabilities "$work/capabilities.json" \
-	-e tollgate/authz/decision -e tollgate/authz/route -e tollgate/admin/allow \
+	-e tollgate/authz/decision -e tollgate/authz/route -e tollgate/admin/allow -e tollgate/grants/violations \
 	-o "$work/bundle.tar.gz" policies)
 tar -xzf "$work/bundle.tar.gz" -C "$work" --transform 's,^/,,' /policy.wasm 2>/dev/null
 mkdir -p "$out_dir"

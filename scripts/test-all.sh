@@ -21,7 +21,7 @@ check "Rego lint (opa fmt, opa check --strict, regal)" make --no-print-directory
 check "TypeScript typecheck" npx tsc -p tsconfig.json --noEmit
 
 step "opa test (policies/ and test/policy/)"
-if opa test --format=json policies test/policy > .tmp/opa-test.json 2> .tmp/opa-test.err; then :; fi
+if opa test --timeout 120s --format=json policies test/policy > .tmp/opa-test.json 2> .tmp/opa-test.err; then :; fi
 if jq -e 'type == "array"' .tmp/opa-test.json > /dev/null 2>&1; then
 	opa_pass=$(jq '[.[] | select((.fail // false) == false and .error == null and (.skip // false) == false)] | length' .tmp/opa-test.json)
 	opa_fail=$(jq '[.[] | select((.fail // false) == true or .error != null)] | length' .tmp/opa-test.json)
@@ -34,11 +34,11 @@ else
 fi
 
 step "opa test --coverage (minimum ${COVERAGE_MIN:-95}%)"
-coverage=$(opa test --coverage --format=json policies test/policy 2> /dev/null | jq '.coverage // 0')
+coverage=$(opa test --timeout 120s --coverage --format=json policies test/policy 2> /dev/null | jq '.coverage // 0')
 echo "    line coverage: ${coverage}%"
 if ! awk -v c="$coverage" -v m="${COVERAGE_MIN:-95}" 'BEGIN { exit !(c >= m) }'; then
 	echo "    coverage below ${COVERAGE_MIN:-95}%; uncovered lines:"
-	opa test --coverage --format=json policies test/policy 2> /dev/null | jq -r '.files | to_entries[] | select(.value.not_covered) | "      \(.key): \([.value.not_covered[] | "\(.start.row)-\(.end.row)"] | join(", "))"'
+	opa test --timeout 120s --coverage --format=json policies test/policy 2> /dev/null | jq -r '.files | to_entries[] | select(.value.not_covered) | "      \(.key): \([.value.not_covered[] | "\(.start.row)-\(.end.row)"] | join(", "))"'
 	failed=$((failed + 1)); failed_steps+=("policy coverage")
 fi
 

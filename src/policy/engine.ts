@@ -5,8 +5,8 @@ import { createRequire } from "node:module";
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from "@open-policy-agent/opa-wasm";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "../log.js";
-import type { AdminInput, PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
-import { isPolicyDecision, isRouteInfo } from "./validate-output.js";
+import type { AdminInput, GrantViolation, GrantsInput, PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
+import { isGrantViolations, isPolicyDecision, isRouteInfo } from "./validate-output.js";
 
 // The SDK is CommonJS and its ESM entry re-exports only the async loader.
 const { loadPolicySync } = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as { loadPolicySync: typeof LoadPolicySync };
@@ -15,6 +15,7 @@ export const POLICY_FILE = "policy.wasm";
 const DECISION_ENTRYPOINT = "tollgate/authz/decision";
 const ROUTE_ENTRYPOINT = "tollgate/authz/route";
 const ADMIN_ENTRYPOINT = "tollgate/admin/allow";
+const GRANTS_ENTRYPOINT = "tollgate/grants/violations";
 
 export interface EngineOptions {
   /** Inputs whose JSON is larger are denied without evaluation (WASM memory never shrinks). */
@@ -133,6 +134,23 @@ export class PolicyEngine {
     }
   }
 
+  /**
+   * The grants a user may not put on an MCP token. A failed or malformed evaluation refuses
+   * every grant.
+   */
+  grantViolations(input: GrantsInput): GrantViolation[] {
+    const refuseAll = (): GrantViolation[] =>
+      input.grants.map((_, index) => ({ index, field: `grants.${index}.project_id`, reason: "policy_error" }));
+    try {
+      const result = firstResult(this.#active.wasm.evaluate(input, GRANTS_ENTRYPOINT));
+      if (isGrantViolations(result)) return result;
+      this.#logger?.error({ revision: this.#active.revision }, "policy grants result is malformed; refusing the grants");
+    } catch (err) {
+      this.#logger?.error({ err, revision: this.#active.revision }, "policy grants evaluation failed; refusing the grants");
+    }
+    return input.grants.length > 0 ? refuseAll() : [{ index: -1, field: "grants", reason: "policy_error" }];
+  }
+
   /** Re-reads policy.wasm. Returns true when a new revision became active. */
   reload(): boolean {
     let bytes: Buffer;
@@ -175,7 +193,7 @@ export class PolicyEngine {
 function compile(bytes: Buffer, options: EngineOptions): ActivePolicy {
   const wasm = loadPolicySync(bytes, { initial: 5, maximum: options.maxMemoryPages ?? 1024 });
   const entrypoints = Object.keys(wasm.entrypoints ?? {});
-  for (const required of [DECISION_ENTRYPOINT, ROUTE_ENTRYPOINT, ADMIN_ENTRYPOINT]) {
+  for (const required of [DECISION_ENTRYPOINT, ROUTE_ENTRYPOINT, ADMIN_ENTRYPOINT, GRANTS_ENTRYPOINT]) {
     if (!entrypoints.includes(required)) throw new Error(`policy.wasm has no entrypoint ${required}`);
   }
   // A policy that cannot answer a trivial question is not put into service.

@@ -96,3 +96,17 @@ export interface AdminInput {
   credential: { status: CredentialStatus };
   subject?: SubjectFact;
 }
+
+/** Input of the `tollgate/grants/violations` entrypoint. */
+export interface GrantsInput {
+  system_role: SystemRole;
+  /** The user's collaborator role in each project the grants name (null: none). */
+  roles: Record<string, CollaboratorRole | null>;
+  grants: Array<{ project_id: string; allow_trigger: boolean }>;
+}
+
+export interface GrantViolation {
+  index: number;
+  field: string;
+  reason: string;
+}

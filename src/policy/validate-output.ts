@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { PolicyDecision, RouteInfo } from "./types.js";
+import type { GrantViolation, PolicyDecision, RouteInfo } from "./types.js";
 
 // The policy's answers are checked before use: anything off-shape counts as no answer (deny).
 const nullableString = z.string().nullable();
@@ -34,4 +34,10 @@ export function isPolicyDecision(value: unknown): value is PolicyDecision {
 
 export function isRouteInfo(value: unknown): value is RouteInfo {
   return routeSchema.safeParse(value).success;
+}
+
+const grantViolationsSchema = z.array(z.object({ index: z.number().int(), field: z.string(), reason: z.string() }));
+
+export function isGrantViolations(value: unknown): value is GrantViolation[] {
+  return grantViolationsSchema.safeParse(value).success;
 }

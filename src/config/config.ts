@@ -35,6 +35,8 @@ export interface Config {
   maxBodyBytes: number;
   demo: boolean;
   logLevel: string;
+  upstream: { url: URL; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number } | null;
+  audit: { retentionDays: number; queueMax: number };
 }
 
 export class ConfigError extends Error {
@@ -93,6 +95,23 @@ export function loadConfig(env: Env = process.env): Config {
   if (demo !== "true" && demo !== "false") problems.push(`TOLLGATE_DEMO must be "true" or "false", got "${demo}"`);
   if (production && demo === "true") problems.push("TOLLGATE_DEMO=true is not allowed in production");
 
+  const upstreamRaw = get("TOLLGATE_UPSTREAM_URL");
+  let upstreamUrl: URL | null = null;
+  if (upstreamRaw) {
+    try {
+      upstreamUrl = new URL(upstreamRaw);
+      if (upstreamUrl.protocol !== "http:" && upstreamUrl.protocol !== "https:") throw new Error();
+      if (upstreamUrl.search || upstreamUrl.hash) problems.push("TOLLGATE_UPSTREAM_URL must not have a query or fragment");
+    } catch {
+      problems.push(`TOLLGATE_UPSTREAM_URL must be an http(s) URL, got "${upstreamRaw}"`);
+    }
+  }
+  const upstreamTimeoutMs = integer("TOLLGATE_UPSTREAM_TIMEOUT_MS", get("TOLLGATE_UPSTREAM_TIMEOUT_MS") ?? "30000", 100, 3_600_000, problems);
+  const upstreamIdleTimeoutMs = integer("TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS", get("TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS") ?? "300000", 100, 86_400_000, problems);
+  const gatewayMaxBodyBytes = integer("TOLLGATE_GATEWAY_MAX_BODY_BYTES", get("TOLLGATE_GATEWAY_MAX_BODY_BYTES") ?? "10485760", 0, 1_073_741_824, problems);
+  const auditRetentionDays = integer("TOLLGATE_AUDIT_RETENTION_DAYS", get("TOLLGATE_AUDIT_RETENTION_DAYS") ?? "30", 1, 3650, problems);
+  const auditQueueMax = integer("TOLLGATE_AUDIT_QUEUE_MAX", get("TOLLGATE_AUDIT_QUEUE_MAX") ?? "10000", 1, 1_000_000, problems);
+
   if (problems.length > 0 || !jwtKey) throw new ConfigError(problems);
   return {
     env: production ? "production" : "development",
@@ -111,6 +130,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes,
     demo: demo === "true",
     logLevel: get("TOLLGATE_LOG_LEVEL") ?? "info",
+    upstream: upstreamUrl
+      ? { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes }
+      : null,
+    audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax },
   };
 }
 

@@ -93,6 +93,8 @@ route_table := {
 	concat("", [_mcp_project, "/jobs/{job}/logs"]): {"GET": _read_log},
 	concat("", [_mcp_project, "/jobs/{job}/artifacts"]): {"GET": _read_artifact},
 	concat("", [_mcp_project, "/trigger"]): {"POST": _trigger},
+	# The project's MCP server (streamable HTTP): one endpoint for the session's JSON-RPC.
+	concat("", [_mcp_project, "/mcp"]): {"GET": _read, "POST": _read, "DELETE": _read},
 	"/api/v1/mcp/tokens": {"GET": _read, "POST": _write},
 	"/api/v1/mcp/tokens/temp": {"POST": _write},
 	"/api/v1/mcp/tokens/exchange": {"POST": _anonymous_write},

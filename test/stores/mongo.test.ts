@@ -26,13 +26,25 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await prepared?.then((db) => db.dropDatabase()).catch(() => {});
   await client?.close();
   await server?.stop();
 });
 
-async function freshDb(): Promise<{ db: Db; cleanup: () => Promise<void> }> {
+let prepared: Promise<Db> | undefined;
+
+function prepareDb(): Promise<Db> {
   const db = client.db(`${server.dbName}_${++counter}`);
-  await ensureIndexes(db);
+  const ready = ensureIndexes(db).then(() => db);
+  ready.catch(() => {}); // a failure surfaces when a test takes this database
+  return ready;
+}
+
+/** A fresh database with indexes; the next one is prepared while the current test runs. */
+async function freshDb(): Promise<{ db: Db; cleanup: () => Promise<void> }> {
+  const current = prepared ?? prepareDb();
+  prepared = prepareDb();
+  const db = await current;
   return { db, cleanup: async () => void (await db.dropDatabase()) };
 }
 

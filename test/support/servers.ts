@@ -87,10 +87,14 @@ function startChild(bin: string, args: string[], cwd: string): { child: ChildPro
   return { child, output, exited };
 }
 
+/**
+ * SIGTERM, then SIGKILL after a short grace: these servers hold nothing worth a clean shutdown,
+ * and FerretDB's graceful stop waits for every client connection to close.
+ */
 async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 500);
     await exited;
     clearTimeout(timer);
   }

@@ -1,4 +1,6 @@
 import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createDemoUpstream } from "./demo/upstream.js";
 import { ConfigError, loadConfig } from "./config/config.js";
 import { createLogger } from "./log.js";
 import { seedDemo } from "./server/demo.js";
@@ -16,6 +18,13 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // The demo answers the protected API itself when no upstream is named.
+  if (config.demo && !config.upstream.url) {
+    const upstream = createDemoUpstream();
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    upstream.unref();
+    config = { ...config, upstream: { ...config.upstream, url: new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`) } };
+  }
   let tollgate;
   try {
     tollgate = buildTollgate(config, { logger });
@@ -62,6 +71,8 @@ function printDemo(base: string, demo: Awaited<ReturnType<typeof seedDemo>>): vo
     "Try:",
     `  curl -s ${base}/v1/authorize -H 'content-type: application/json' \\`,
     `    -d '{"method":"GET","path":"/api/v1/projects/demo-private/builds","authorization":"Bearer ${demo.sessions.bob ?? "<jwt>"}"}'`,
+    "  # the gateway, through to the built-in demo upstream:",
+    `  curl -s ${base}/api/v1/mcp/projects/demo-private/builds -H 'Authorization: Bearer ${demo.tokens["bob mcp (demo-private, trigger)"] ?? "<mcp token>"}'`,
     "",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

@@ -1,5 +1,6 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision, DecisionObserver } from "./decision/authorizer.js";
+import type { AuditCounters } from "./audit/types.js";
 import type { CacheCounters } from "./facts/cached-facts.js";
 
 /** Prometheus metrics for one process; each test or app gets its own registry. */
@@ -29,6 +30,24 @@ export class Metrics implements DecisionObserver, CacheCounters {
     labelNames: ["cache", "result"] as const,
     registers: [this.registry],
   });
+
+  readonly #auditWritten = new Counter({
+    name: "tollgate_audit_records_written_total",
+    help: "Audit records written to the audit store",
+    registers: [this.registry],
+  });
+  readonly #auditDropped = new Counter({
+    name: "tollgate_audit_records_dropped_total",
+    help: "Audit records dropped, by why (queue_full, write_failed, invalid)",
+    labelNames: ["why"] as const,
+    registers: [this.registry],
+  });
+
+  /** Counters for the audit sink. */
+  readonly audit: AuditCounters = {
+    written: (n) => this.#auditWritten.inc(n),
+    dropped: (n, why) => this.#auditDropped.inc({ why }, n),
+  };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });

@@ -35,7 +35,8 @@ export interface Config {
   maxBodyBytes: number;
   demo: boolean;
   logLevel: string;
-  upstream: { url: URL; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number } | null;
+  /** The gateway's upstream; url null: allowed requests answer 503 upstream_not_configured. */
+  upstream: { url: URL | null; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
   audit: { retentionDays: number; queueMax: number };
 }
 
@@ -130,9 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes,
     demo: demo === "true",
     logLevel: get("TOLLGATE_LOG_LEVEL") ?? "info",
-    upstream: upstreamUrl
-      ? { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes }
-      : null,
+    upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
     audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax },
   };
 }

@@ -77,13 +77,18 @@ export class Authorizer {
   }
 
   async authorize(request: AuthorizeRequest): Promise<Decision> {
-    const started = process.hrtime.bigint();
-    const decision = await this.#authorize(request);
-    this.o.observer?.decided(decision, Number(process.hrtime.bigint() - started) / 1e9);
-    return decision;
+    return (await this.authorizeWithFacts(request)).decision;
   }
 
-  async #authorize(request: AuthorizeRequest): Promise<Decision> {
+  /** The decision together with the subject's facts (the gateway forwards MCP grants). */
+  async authorizeWithFacts(request: AuthorizeRequest): Promise<{ decision: Decision; subject: SubjectFact | null }> {
+    const started = process.hrtime.bigint();
+    const result = await this.#authorize(request);
+    this.o.observer?.decided(result.decision, Number(process.hrtime.bigint() - started) / 1e9);
+    return result;
+  }
+
+  async #authorize(request: AuthorizeRequest): Promise<{ decision: Decision; subject: SubjectFact | null }> {
     const { engine } = this.o;
     const decisionId = randomUUID();
     const revision = engine.revision;
@@ -100,7 +105,7 @@ export class Authorizer {
         if (credential.status === "valid") input.subject = credential.subject;
         if (route.project_id !== null) input.project = await this.#projectFact(route.project_id, input.subject);
       } catch (err) {
-        return this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential);
+        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null };
       }
     }
 
@@ -116,7 +121,9 @@ export class Authorizer {
         });
       } catch (err) {
         if (!isUnavailable(err)) throw err;
-        if (this.o.rateLimitFail === "closed") return this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential);
+        if (this.o.rateLimitFail === "closed") {
+          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null };
+        }
         this.#failOpen(err);
         result = null;
       }
@@ -125,7 +132,7 @@ export class Authorizer {
         if (!result.allowed) verdict = engine.decide({ ...input, rate_limit: { exceeded: true } });
       }
     }
-    return present(verdict, credential, rateLimit, decisionId, revision);
+    return { decision: present(verdict, credential, rateLimit, decisionId, revision), subject: input.subject ?? null };
   }
 
   async #projectFact(projectId: string, subject: SubjectFact | undefined): Promise<ProjectFact> {

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
-import express, { type Express } from "express";
+import express, { type Express, type Router } from "express";
+import type { AuditSink, AuditStore } from "../audit/types.js";
+import { auditRoutes } from "./audit-routes.js";
 import type { Authorizer } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
@@ -11,6 +13,9 @@ export type ReadinessCheck = () => Promise<void>;
 
 export interface AppDeps extends AdminDeps {
   authorizer: Authorizer;
+  audit: AuditSink & AuditStore;
+  /** The /api/ gateway, with its local MCP token routes. */
+  gateway: Router;
   metrics: Metrics;
   logger: Logger;
   /** Named checks for /readyz: each resolves when its dependency answers. */
@@ -56,8 +61,10 @@ export function createApp(deps: AppDeps): Express {
     res.type("application/json").send(openapi);
   });
 
-  app.use(decisionRoutes(deps.authorizer, deps.maxBodyBytes, deps.rateLimitWindowMs));
+  app.use("/api", deps.gateway);
+  app.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs));
   app.use(adminRoutes(deps));
+  app.use(auditRoutes(deps.audit));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

@@ -1,6 +1,8 @@
 import express, { type Response, Router } from "express";
 import { z } from "zod";
-import type { Authorizer, Decision } from "../decision/authorizer.js";
+import { auditRecordFromDecision } from "../audit/record.js";
+import type { AuditSink, AuditSource } from "../audit/types.js";
+import type { Authorizer, AuthorizeRequest, Decision } from "../decision/authorizer.js";
 import { requireJson, sendError } from "./errors.js";
 
 const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
@@ -20,14 +22,22 @@ const dataApiBody = z.object({
 });
 
 /** POST /v1/authorize, the OPA Data API form, and forward auth for nginx and Traefik. */
-export function decisionRoutes(authorizer: Authorizer, maxBodyBytes: number, windowMs: number): Router {
+export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBodyBytes: number, windowMs: number): Router {
+  // Every decision-endpoint call leaves an audit record; writing never delays the answer.
+  const decide = async (source: AuditSource, request: AuthorizeRequest): Promise<Decision> => {
+    const started = process.hrtime.bigint();
+    const time = new Date();
+    const decision = await authorizer.authorize(request);
+    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+    return decision;
+  };
   const setHeaders = (res: Response, decision: Decision): void => setDecisionHeaders(res, decision, Math.round(windowMs / 1000));
   const router = Router();
   const json = [requireJson(), express.json({ limit: maxBodyBytes, strict: true })];
 
   router.post("/v1/authorize", ...json, async (req, res) => {
     const body = authorizeBody.parse(req.body);
-    const decision = await authorizer.authorize({
+    const decision = await decide("authorize", {
       method: body.method,
       path: body.path,
       authorization: body.authorization ?? null,
@@ -38,7 +48,7 @@ export function decisionRoutes(authorizer: Authorizer, maxBodyBytes: number, win
 
   router.post("/v1/data/tollgate/authz/decision", ...json, async (req, res) => {
     const { input } = dataApiBody.parse(req.body);
-    const decision = await authorizer.authorize({
+    const decision = await decide("data_api", {
       method: input.method,
       path: input.path,
       authorization: headerValue(input.headers, "authorization"),
@@ -55,7 +65,7 @@ export function decisionRoutes(authorizer: Authorizer, maxBodyBytes: number, win
     if (!METHOD.safeParse(method).success || !PATH.safeParse(uri).success) {
       return sendError(res, 400, "invalid_request", "X-Original-Method/X-Original-URI are malformed");
     }
-    const decision = await authorizer.authorize({ method, path: uri, authorization: req.get("authorization") ?? null });
+    const decision = await decide("forward_auth", { method, path: uri, authorization: req.get("authorization") ?? null });
     setHeaders(res, decision);
     if (decision.allow) return res.status(200).end();
     res.status(decision.status).json({ error: { code: decision.reasons[0] ?? "denied", reasons: decision.reasons }, decision_id: decision.decision_id });

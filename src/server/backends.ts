@@ -1,5 +1,10 @@
 import { Redis } from "ioredis";
 import { MongoClient } from "mongodb";
+import { MemoryAudit } from "../audit/memory.js";
+import { ensureAuditIndexes } from "../audit/mongo/schema.js";
+import { MongoAuditSink } from "../audit/mongo/sink.js";
+import { MongoAuditStore } from "../audit/mongo/store.js";
+import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
@@ -16,6 +21,7 @@ import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
 
 export interface Backends {
+  audit: AuditSink & AuditStore;
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
@@ -27,27 +33,49 @@ export interface Backends {
 }
 
 const INDEX_RETRY_MS = 5_000;
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** One object for the audit trail's write and read sides. */
+function combineAudit(sink: AuditSink, store: AuditStore): AuditSink & AuditStore {
+  return {
+    record: (r) => sink.record(r),
+    flush: () => sink.flush(),
+    close: () => sink.close(),
+    query: (filter) => store.query(filter),
+  };
+}
 
 /**
  * MongoDB and Redis when configured, the in-memory backends otherwise (development only;
  * config validation refuses production without both). A backend that is down at startup does
  * not stop the process: /readyz reports it and decisions that need it answer 503.
  */
-export function connectBackends(config: Config, logger: Logger): Backends {
+export function connectBackends(config: Config, logger: Logger, auditCounters?: AuditCounters): Backends {
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
-  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens">;
+  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
+  const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
 
   if (config.mongodbUri) {
     const client = new MongoClient(config.mongodbUri, { ...failFastMongoOptions, appName: "tollgate" });
     const db = client.db(config.mongodbDb);
-    facts = { tokens: new MongoTokenStore(db), directory: new MongoDirectoryStore(db), tempTokens: new MongoTempTokenStore(db) };
+    const auditSink = new MongoAuditSink(db, { maxQueue: config.audit.queueMax, logger, ...(auditCounters ? { counters: auditCounters } : {}) });
+    const auditStore = new MongoAuditStore(db, { retentionDays });
+    facts = {
+      tokens: new MongoTokenStore(db),
+      directory: new MongoDirectoryStore(db),
+      tempTokens: new MongoTempTokenStore(db),
+      audit: combineAudit(auditSink, auditStore),
+    };
+    // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
+    const pruner = setInterval(() => void auditStore.prune(new Date()).catch(() => undefined), PRUNE_INTERVAL_MS).unref();
     let indexed = false;
     let retry: NodeJS.Timeout | undefined;
     const index = async (): Promise<void> => {
       try {
         const { ttl } = await ensureIndexes(db);
+        await ensureAuditIndexes(db, retentionDays);
         indexed = true;
         if (!ttl) logger.info("MongoDB server has no TTL indexes; expiry is enforced at read time");
       } catch (err) {
@@ -62,10 +90,17 @@ export function connectBackends(config: Config, logger: Logger): Backends {
     };
     closers.push(async () => {
       clearTimeout(retry);
+      clearInterval(pruner);
+      await auditSink.close();
       await client.close();
     });
   } else {
-    facts = { tokens: new MemoryTokenStore(), directory: new MemoryDirectoryStore(), tempTokens: new MemoryTempTokenStore() };
+    facts = {
+      tokens: new MemoryTokenStore(),
+      directory: new MemoryDirectoryStore(),
+      tempTokens: new MemoryTempTokenStore(),
+      audit: new MemoryAudit({ retentionDays, ...(auditCounters ? { counters: auditCounters } : {}) }),
+    };
   }
 
   if (config.redisUrl) {

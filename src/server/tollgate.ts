@@ -4,6 +4,8 @@ import { JwtVerifier } from "../auth/jwt.js";
 import type { Config } from "../config/config.js";
 import { Authorizer } from "../decision/authorizer.js";
 import { CachedFacts } from "../facts/cached-facts.js";
+import { gateway } from "../gateway/gateway.js";
+import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import { createApp } from "../http/app.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
@@ -37,8 +39,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const { logger } = options;
   const engine = PolicyEngine.load(config.policyDir, { logger });
   if (options.watchPolicy ?? true) engine.watch();
-  const backends = options.backends ?? connectBackends(config, logger);
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const backends = options.backends ?? connectBackends(config, logger, metrics.audit);
   const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: config.cacheTtlMs, counters: metrics });
   const jwt = new JwtVerifier({ ...config.jwt, ...(options.clock ? { now: options.clock } : {}) });
   const credentials = new CredentialResolver(facts, jwt, options.clock);
@@ -55,8 +57,27 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     observer: metrics,
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
+  const gatewayRouter = gateway({
+    authorizer,
+    upstream: config.upstream,
+    rateLimitWindowMs: config.rateLimitWindowMs,
+    audit: backends.audit,
+    ...(options.clock ? { clock: options.clock } : {}),
+    local: mcpTokenRoutes({
+      engine,
+      facts,
+      issuer,
+      tempTokens: backends.tempTokens,
+      audit: backends.audit,
+      maxBodyBytes: config.maxBodyBytes,
+      ...(clockDate ? { clock: clockDate } : {}),
+    }),
+  });
   const app = createApp({
     authorizer,
+    audit: backends.audit,
+    gateway: gatewayRouter,
     engine,
     credentials,
     facts,

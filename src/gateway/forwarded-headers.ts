@@ -1,0 +1,56 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { Decision } from "../decision/authorizer.js";
+import type { SubjectFact } from "../policy/types.js";
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+
+function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+  const value = headers.connection;
+  return new Set((Array.isArray(value) ? value.join(",") : (value ?? "")).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean));
+}
+
+/**
+ * The request headers the upstream sees: the client's, minus hop-by-hop headers, its
+ * credential and anything named like Tollgate's identity headers, plus the identity Tollgate
+ * vouches for.
+ */
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  decision: Decision,
+  subject: SubjectFact | null,
+  now: number,
+  clientAddress: string | undefined,
+): OutgoingHttpHeaders {
+  const dropped = connectionTokens(incoming);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name) || name === "authorization" || name.startsWith("x-tollgate-")) continue;
+    out[name] = value;
+  }
+  const forwardedFor = incoming["x-forwarded-for"];
+  out["x-forwarded-for"] = [forwardedFor, clientAddress].flat().filter(Boolean).join(", ");
+  if (incoming.host) out["x-forwarded-host"] = incoming.host;
+  out["x-tollgate-decision-id"] = decision.decision_id;
+  if (decision.subject) {
+    out["x-tollgate-user"] = decision.subject.user_id ?? "";
+    out["x-tollgate-token-type"] = decision.subject.type;
+    out["x-tollgate-token-id"] = decision.subject.token_id ?? "";
+  }
+  if (subject?.type === "mcp_token") {
+    const live = subject.grants.filter((g) => g.expires_at == null || g.expires_at > now).map((g) => g.project_id);
+    out["x-tollgate-projects"] = [...new Set(live)].join(",");
+  }
+  return out;
+}
+
+/** The response headers the client sees: the upstream's, minus hop-by-hop headers. */
+export function clientResponseHeaders(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const dropped = connectionTokens(incoming);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}

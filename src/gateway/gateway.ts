@@ -1,0 +1,99 @@
+import { Router, type NextFunction, type Request, type Response } from "express";
+import { auditRecordFromDecision } from "../audit/record.js";
+import type { AuditSink } from "../audit/types.js";
+import type { Authorizer, Decision } from "../decision/authorizer.js";
+import { setDecisionHeaders } from "../http/decision-routes.js";
+import type { SubjectFact } from "../policy/types.js";
+import { proxy, type UpstreamOptions } from "./proxy.js";
+
+export interface GatewayOptions {
+  authorizer: Authorizer;
+  /** url null: allowed requests for the upstream answer 503 upstream_not_configured. */
+  upstream: UpstreamOptions;
+  rateLimitWindowMs: number;
+  audit: AuditSink;
+  clock?: () => number;
+  /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
+  local: Router;
+}
+
+/** What a locally answered route learns from the gateway's decision. */
+export interface GatewayLocals {
+  decision: Decision;
+  subject: SubjectFact | null;
+}
+
+/**
+ * Every request under /api/ passes the same pipeline as a decision: authenticate, rate limit,
+ * project and trigger access (all in the policy), then the upstream or a local route, then audit.
+ * A denied request never reaches the upstream.
+ */
+export function gateway(options: GatewayOptions): Router {
+  const router = Router();
+  const windowS = Math.round(options.rateLimitWindowMs / 1000);
+  const clock = options.clock ?? (() => Date.now() / 1000);
+
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    const { decision, subject } = await options.authorizer.authorizeWithFacts({
+      method: req.method,
+      path: req.originalUrl,
+      authorization: req.headers.authorization ?? null,
+    });
+    setDecisionHeaders(res, decision, windowS);
+    const time = new Date();
+    const audit = (upstreamStatus: number | null, status: number): void =>
+      options.audit.record(
+        auditRecordFromDecision(decision, {
+          source: "gateway",
+          method: req.method,
+          path: req.originalUrl,
+          time,
+          latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
+          upstream_status: upstreamStatus,
+          status,
+        }),
+      );
+
+    if (!decision.allow) {
+      req.resume();
+      res.status(decision.status).json({
+        error: { code: decision.reasons[0] ?? "denied", message: denialMessage(decision), reasons: decision.reasons },
+        decision_id: decision.decision_id,
+      });
+      audit(null, decision.status);
+      return;
+    }
+    if (decision.route?.startsWith("/api/v1/mcp/tokens")) {
+      res.locals.gateway = { decision, subject } satisfies GatewayLocals;
+      res.on("finish", () => audit(null, res.statusCode));
+      return next();
+    }
+    const { url } = options.upstream;
+    if (!url) {
+      req.resume();
+      res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
+      audit(null, 503);
+      return;
+    }
+    const outcome = await proxy(req, res, { ...options.upstream, url }, decision, subject, clock());
+    audit(outcome.upstreamStatus, outcome.status);
+  });
+  router.use(options.local);
+  return router;
+}
+
+function denialMessage(decision: Decision): string {
+  switch (decision.status) {
+    case 400:
+      return "the request path is not valid";
+    case 401:
+      return "authentication required: send a valid bearer token";
+    case 429:
+      return "rate limit exceeded; retry after the time in Retry-After";
+    case 503:
+      return "a backend Tollgate needs is unavailable; try again";
+    default:
+      return `denied: ${decision.reasons.join(", ")}`;
+  }
+}

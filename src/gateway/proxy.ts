@@ -1,0 +1,114 @@
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { Request, Response } from "express";
+import type { Decision } from "../decision/authorizer.js";
+import type { SubjectFact } from "../policy/types.js";
+import { clientResponseHeaders, upstreamRequestHeaders } from "./forwarded-headers.js";
+
+export interface UpstreamOptions {
+  url: URL | null;
+  /** Time to the upstream's response headers. */
+  timeoutMs: number;
+  /** Longest silence on an open connection (long streams keep going while data flows). */
+  idleTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+export interface ProxyOutcome {
+  /** What the client got: the upstream's status, or Tollgate's 413/502/504. */
+  status: number;
+  upstreamStatus: number | null;
+}
+
+/**
+ * Streams one allowed request to the upstream and the answer back. The request target is sent
+ * exactly as received (the policy judged that string); nothing is buffered.
+ */
+export function proxy(
+  req: Request,
+  res: Response,
+  upstream: UpstreamOptions & { url: URL },
+  decision: Decision,
+  subject: SubjectFact | null,
+  now: number,
+): Promise<ProxyOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (outcome: ProxyOutcome): void => {
+      if (settled) return;
+      settled = true;
+      resolve(outcome);
+    };
+    const fail = (status: 413 | 502 | 504, code: string, message: string): void => {
+      upstreamReq.destroy();
+      if (!res.headersSent) {
+        res.status(status).json({ error: { code, message }, decision_id: decision.decision_id });
+      } else {
+        res.destroy();
+      }
+      finish({ status, upstreamStatus: null });
+    };
+
+    const declared = Number(req.headers["content-length"] ?? 0);
+    const base = upstream.url;
+    const options: RequestOptions = {
+      protocol: base.protocol,
+      hostname: base.hostname,
+      port: base.port,
+      method: req.method,
+      path: `${base.pathname.replace(/\/$/, "")}${req.originalUrl}`,
+      headers: upstreamRequestHeaders(req.headers, decision, subject, now, req.socket.remoteAddress),
+    };
+    const upstreamReq = (base.protocol === "https:" ? httpsRequest : httpRequest)(options);
+
+    const headersTimer = setTimeout(() => fail(504, "upstream_timeout", `the upstream did not answer within ${upstream.timeoutMs} ms`), upstream.timeoutMs);
+    upstreamReq.setTimeout(upstream.idleTimeoutMs, () => fail(504, "upstream_timeout", "the upstream went silent"));
+
+    upstreamReq.on("response", (upstreamRes: IncomingMessage) => {
+      clearTimeout(headersTimer);
+      const status = upstreamRes.statusCode ?? 502;
+      // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
+      res.writeHead(status, clientResponseHeaders(upstreamRes.headers));
+      res.flushHeaders();
+      upstreamRes.pipe(res);
+      upstreamRes.on("error", () => res.destroy());
+      upstreamRes.on("end", () => finish({ status, upstreamStatus: status }));
+      upstreamRes.on("aborted", () => {
+        res.destroy();
+        finish({ status, upstreamStatus: status });
+      });
+    });
+    upstreamReq.on("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(headersTimer);
+      if (settled) return;
+      if (res.headersSent) {
+        res.destroy();
+        finish({ status: res.statusCode, upstreamStatus: res.statusCode });
+        return;
+      }
+      fail(502, "upstream_unavailable", `the upstream could not be reached (${err.code ?? "connection error"})`);
+    });
+
+    // A client that goes away takes its upstream request with it.
+    res.on("close", () => {
+      clearTimeout(headersTimer);
+      if (!res.writableFinished) upstreamReq.destroy();
+      finish({ status: res.statusCode, upstreamStatus: null });
+    });
+
+    if (declared > upstream.maxBodyBytes) {
+      clearTimeout(headersTimer);
+      return fail(413, "body_too_large", `the request body exceeds ${upstream.maxBodyBytes} bytes`);
+    }
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > upstream.maxBodyBytes) {
+        clearTimeout(headersTimer);
+        req.unpipe(upstreamReq);
+        fail(413, "body_too_large", `the request body exceeds ${upstream.maxBodyBytes} bytes`);
+      }
+    });
+    req.pipe(upstreamReq);
+  });
+}

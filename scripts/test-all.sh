@@ -4,6 +4,7 @@
 # one failed test). Exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/bin:$PWD/node_modules/.bin:$PATH"
 mkdir -p .tmp
 passed=0
 failed=0

@@ -50,11 +50,17 @@ beforeAll(async () => {
 
 const admin = `Bearer ${ADMIN_TOKEN}`;
 const isAdmin = (path: string): boolean => path.startsWith("/v1/admin");
+/** Under /api/ the gateway decides first; Tollgate's own routes there are for sessions. */
+const isGateway = (path: string): boolean => path.startsWith("/api/");
 
-/** A request to the app, with the admin token on admin paths (so the guard does not answer first). */
-function call(method: (typeof METHODS)[number], path: string, body?: object) {
+/**
+ * A request to the app with a credential that gets past the guard in front of the route: the
+ * admin token on admin paths, bob's session under /api/.
+ */
+async function call(method: (typeof METHODS)[number], path: string, body?: object) {
   let req = request(world.tollgate.app)[method](path);
   if (isAdmin(path)) req = req.set("Authorization", admin);
+  if (isGateway(path)) req = req.set("Authorization", bearer(await world.session("bob")));
   return body === undefined ? req : req.send(body);
 }
 
@@ -119,7 +125,8 @@ describe("docs/openapi.json and the Express app agree", () => {
   });
 
   it("answers the methods a documented path does not list with the JSON 404", async () => {
-    for (const [path, item] of Object.entries(doc.paths)) {
+    // Under /api/ the gateway answers every method: the policy's route table decides there.
+    for (const [path, item] of Object.entries(doc.paths).filter(([p]) => !isGateway(p))) {
       const concrete = path.replace(/\{[^}]+\}/g, "doc-probe");
       for (const method of METHODS.filter((m) => !item[m])) {
         const res = await call(method, concrete, method === "get" || method === "delete" ? undefined : {});
@@ -187,6 +194,28 @@ describe("real responses have the documented shapes", () => {
     expect(keysOf((await call("put", "/v1/admin/projects/docs-p/collaborators/zed", { role: "Owner" })).body)).toEqual(requiredOf("Collaborator"));
     expect(keysOf((await call("get", "/healthz")).body)).toEqual(requiredOf("Health"));
     expect(keysOf((await call("get", "/readyz")).body)).toEqual(requiredOf("Readiness"));
+  });
+});
+
+describe("gateway and audit answers have the documented shapes", () => {
+  const keysOf = (value: unknown): string[] => Object.keys(value as object).sort();
+  const requiredOf = (name: string): string[] => [...(schema(name).required ?? [])].sort();
+
+  it("a gateway denial, the MCP token self-service and the audit trail", async () => {
+    const denied = await request(world.tollgate.app).get("/api/v1/mcp/tokens");
+    expect(denied.status).toBe(401);
+    expect(keysOf(denied.body)).toEqual(requiredOf("GatewayDenial"));
+    expect(keysOf(denied.body.error)).toEqual(["code", "message", "reasons"]);
+    const list = await call("get", "/api/v1/mcp/tokens");
+    expect(keysOf(list.body)).toEqual(requiredOf("TokenList"));
+    for (const token of list.body.tokens) expect(keysOf(token)).toEqual(requiredOf("TokenView"));
+    const temp = await call("post", "/api/v1/mcp/tokens/temp");
+    expect(temp.status).toBe(201);
+    expect(keysOf(temp.body)).toEqual(requiredOf("TempToken"));
+    const audit = await call("get", "/v1/admin/audit?limit=5");
+    expect(keysOf(audit.body)).toEqual(requiredOf("AuditPage"));
+    expect(audit.body.records.length).toBeGreaterThan(0);
+    for (const record of audit.body.records) expect(keysOf(record)).toEqual(requiredOf("AuditRecord"));
   });
 });
 

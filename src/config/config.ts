@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import type { RateLimitClass } from "../policy/types.js";
 
@@ -35,6 +36,8 @@ export interface Config {
   maxBodyBytes: number;
   demo: boolean;
   logLevel: string;
+  /** Processes serving the port (node:cluster); more than one needs MongoDB and Redis. */
+  workers: number;
   /** The gateway's upstream; url null: allowed requests answer 503 upstream_not_configured. */
   upstream: { url: URL | null; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
   audit: { retentionDays: number; queueMax: number };
@@ -113,6 +116,12 @@ export function loadConfig(env: Env = process.env): Config {
   const auditRetentionDays = integer("TOLLGATE_AUDIT_RETENTION_DAYS", get("TOLLGATE_AUDIT_RETENTION_DAYS") ?? "30", 1, 3650, problems);
   const auditQueueMax = integer("TOLLGATE_AUDIT_QUEUE_MAX", get("TOLLGATE_AUDIT_QUEUE_MAX") ?? "10000", 1, 1_000_000, problems);
 
+  const workersRaw = get("TOLLGATE_WORKERS") ?? "1";
+  const workers = workersRaw === "auto" ? availableParallelism() : integer("TOLLGATE_WORKERS", workersRaw, 1, 64, problems);
+  if (workers > 1 && (!mongodbUri || !redisUrl)) {
+    problems.push("TOLLGATE_WORKERS > 1 needs MONGODB_URI and REDIS_URL: in-memory state is not shared between processes");
+  }
+
   if (problems.length > 0 || !jwtKey) throw new ConfigError(problems);
   return {
     env: production ? "production" : "development",
@@ -131,6 +140,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes,
     demo: demo === "true",
     logLevel: get("TOLLGATE_LOG_LEVEL") ?? "info",
+    workers,
     upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
     audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax },
   };

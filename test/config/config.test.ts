@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+const PRODUCTION = {
+  TOLLGATE_ENV: "production",
+  MONGODB_URI: "mongodb://127.0.0.1:27017",
+  REDIS_URL: "redis://127.0.0.1:6379",
+  TOLLGATE_ADMIN_TOKEN: "a-real-admin-token-0123456789",
+  TOLLGATE_JWT_SECRET: "a-real-secret-0123456789-0123456789-xyz",
+};
+
+describe("configuration", () => {
+  it("runs the embedded default with no configuration at all", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      env: "development",
+      host: "127.0.0.1",
+      port: 8181,
+      mongodbUri: null,
+      redisUrl: null,
+      demo: true,
+      rateLimits: DEFAULT_RATE_LIMITS,
+      rateLimitFail: "open",
+      workers: 1,
+      jwt: { key: { kind: "secret", secret: DEV_JWT_SECRET } },
+    });
+    expect(config.rateLimits.mcp).toEqual({ default: 30, log: 10, artifact: 10, trigger: 5 });
+  });
+
+  it("reports every problem at once", () => {
+    const found = problems({ PORT: "http", TOLLGATE_RATE_LIMIT_FAIL: "maybe", REDIS_URL: "localhost:6379", TOLLGATE_RATE_LIMITS: "{", TOLLGATE_ADMIN_TOKEN: "short" });
+    expect(found).toHaveLength(5);
+    expect(found.join("\n")).toMatch(/PORT/);
+    expect(found.join("\n")).toMatch(/TOLLGATE_RATE_LIMIT_FAIL/);
+    expect(found.join("\n")).toMatch(/REDIS_URL/);
+    expect(found.join("\n")).toMatch(/TOLLGATE_RATE_LIMITS/);
+    expect(found.join("\n")).toMatch(/TOLLGATE_ADMIN_TOKEN/);
+  });
+
+  it("refuses production without MongoDB, Redis, an admin credential or a real JWT key", () => {
+    const found = problems({ TOLLGATE_ENV: "production" });
+    expect(found.join("\n")).toMatch(/MONGODB_URI/);
+    expect(found.join("\n")).toMatch(/REDIS_URL/);
+    expect(found.join("\n")).toMatch(/TOLLGATE_ADMIN_TOKEN/);
+    expect(found.join("\n")).toMatch(/JWT key/);
+    expect(problems({ ...PRODUCTION, TOLLGATE_JWT_SECRET: DEV_JWT_SECRET }).join("\n")).toMatch(/development secret/);
+    expect(problems({ ...PRODUCTION, TOLLGATE_DEMO: "true" }).join("\n")).toMatch(/TOLLGATE_DEMO/);
+    expect(loadConfig(PRODUCTION)).toMatchObject({ env: "production", host: "0.0.0.0", demo: false });
+  });
+
+  it("merges TOLLGATE_RATE_LIMITS over the defaults and rejects unknown classes", () => {
+    expect(loadConfig({ TOLLGATE_RATE_LIMITS: '{"mcp":{"trigger":2}}' }).rateLimits.mcp).toEqual({ default: 30, log: 10, artifact: 10, trigger: 2 });
+    expect(problems({ TOLLGATE_RATE_LIMITS: '{"mcp":{"triggers":2}}' })).toHaveLength(1);
+    expect(problems({ TOLLGATE_RATE_LIMITS: '{"mcp":{"trigger":0}}' })).toHaveLength(1);
+  });
+
+  it("accepts exactly one JWT key source and checks its shape", () => {
+    expect(problems({ TOLLGATE_JWT_SECRET: "x".repeat(40), TOLLGATE_JWT_JWKS_URL: "https://idp/jwks" }).join()).toMatch(/only one/);
+    expect(problems({ TOLLGATE_JWT_SECRET: "short" }).join()).toMatch(/32 bytes/);
+    expect(problems({ TOLLGATE_JWT_PUBLIC_KEY: "not a pem" }).join()).toMatch(/PEM/);
+    expect(loadConfig({ TOLLGATE_JWT_JWKS_URL: "https://idp.example/jwks" }).jwt.key).toEqual({ kind: "jwks", url: "https://idp.example/jwks" });
+  });
+
+  it("validates the gateway's upstream and limits", () => {
+    expect(problems({ TOLLGATE_UPSTREAM_URL: "ftp://x" }).join()).toMatch(/TOLLGATE_UPSTREAM_URL/);
+    expect(problems({ TOLLGATE_UPSTREAM_TIMEOUT_MS: "-1" }).join()).toMatch(/TOLLGATE_UPSTREAM_TIMEOUT_MS/);
+    expect(loadConfig({ TOLLGATE_UPSTREAM_URL: "http://api.internal:8080/base" }).upstream.url?.href).toBe("http://api.internal:8080/base");
+  });
+
+  it("needs shared backends for more than one worker", () => {
+    expect(problems({ TOLLGATE_WORKERS: "2" }).join()).toMatch(/MONGODB_URI and REDIS_URL/);
+    expect(loadConfig({ ...PRODUCTION, TOLLGATE_WORKERS: "2" }).workers).toBe(2);
+  });
+});

@@ -116,6 +116,10 @@ export function loadConfig(env: Env = process.env): Config {
   const auditRetentionDays = integer("TOLLGATE_AUDIT_RETENTION_DAYS", get("TOLLGATE_AUDIT_RETENTION_DAYS") ?? "30", 1, 3650, problems);
   const auditQueueMax = integer("TOLLGATE_AUDIT_QUEUE_MAX", get("TOLLGATE_AUDIT_QUEUE_MAX") ?? "10000", 1, 1_000_000, problems);
 
+  const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
+    problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
+  }
   const workersRaw = get("TOLLGATE_WORKERS") ?? "1";
   const workers = workersRaw === "auto" ? availableParallelism() : integer("TOLLGATE_WORKERS", workersRaw, 1, 64, problems);
   if (workers > 1 && (!mongodbUri || !redisUrl)) {
@@ -139,7 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     cacheTtlMs,
     maxBodyBytes,
     demo: demo === "true",
-    logLevel: get("TOLLGATE_LOG_LEVEL") ?? "info",
+    logLevel,
     workers,
     upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
     audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax },
@@ -182,6 +186,7 @@ function parseJwtKey(get: (name: string) => string | undefined, production: bool
   const jwksUrl = get("TOLLGATE_JWT_JWKS_URL");
   let pem = get("TOLLGATE_JWT_PUBLIC_KEY");
   const pemFile = get("TOLLGATE_JWT_PUBLIC_KEY_FILE");
+  if (pem && pemFile) problems.push("set TOLLGATE_JWT_PUBLIC_KEY or TOLLGATE_JWT_PUBLIC_KEY_FILE, not both");
   if (pemFile) {
     try {
       pem = readFileSync(pemFile, "utf8");

@@ -2,7 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from "express"
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
-import { setDecisionHeaders } from "../http/decision-routes.js";
+import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
 import { proxy, type UpstreamOptions } from "./proxy.js";
 
@@ -57,10 +57,7 @@ export function gateway(options: GatewayOptions): Router {
 
     if (!decision.allow) {
       req.resume();
-      res.status(decision.status).json({
-        error: { code: decision.reasons[0] ?? "denied", message: denialMessage(decision), reasons: decision.reasons },
-        decision_id: decision.decision_id,
-      });
+      res.status(decision.status).json(denialBody(decision));
       audit(null, decision.status);
       return;
     }
@@ -81,19 +78,4 @@ export function gateway(options: GatewayOptions): Router {
   });
   router.use(options.local);
   return router;
-}
-
-function denialMessage(decision: Decision): string {
-  switch (decision.status) {
-    case 400:
-      return "the request path is not valid";
-    case 401:
-      return "authentication required: send a valid bearer token";
-    case 429:
-      return "rate limit exceeded; retry after the time in Retry-After";
-    case 503:
-      return "a backend Tollgate needs is unavailable; try again";
-    default:
-      return `denied: ${decision.reasons.join(", ")}`;
-  }
 }

@@ -10,6 +10,9 @@ import { requireJson, sendError } from "./errors.js";
 const ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit");
 const TIMESTAMP = z.iso.datetime({ offset: true, message: "must be an ISO 8601 timestamp with a timezone, e.g. 2026-12-31T23:59:59Z" }).transform((s) => new Date(s));
 
+// Path parameters are parsed as objects so a bad one is named in the error's `field`.
+const userParams = z.object({ id: ID });
+const collaboratorParams = z.object({ id: ID, user: ID });
 const userBody = z.object({ role: z.enum(["viewer", "user", "admin"]) }).strict();
 const projectBody = z.object({ public: z.boolean(), name: z.string().min(1).max(100).optional() }).strict();
 const collaboratorBody = z.object({ role: z.enum(["Owner", "Administrator", "Developer"]) }).strict();
@@ -45,7 +48,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   router.use("/v1/admin", adminOnly(deps));
 
   router.put("/v1/admin/users/:id", ...json, async (req, res) => {
-    const id = ID.parse(req.params.id);
+    const { id } = userParams.parse(req.params);
     const { role } = userBody.parse(req.body);
     await facts.directoryStore.putUser({ id, system_role: role });
     facts.invalidateUser(id);
@@ -53,7 +56,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.put("/v1/admin/projects/:id", ...json, async (req, res) => {
-    const id = ID.parse(req.params.id);
+    const { id } = userParams.parse(req.params);
     const body = projectBody.parse(req.body);
     const existing = await facts.directoryStore.getProject(id);
     const project = { id, name: body.name ?? existing?.name ?? id, public: body.public };
@@ -63,8 +66,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.put("/v1/admin/projects/:id/collaborators/:user", ...json, async (req, res) => {
-    const projectId = ID.parse(req.params.id);
-    const userId = ID.parse(req.params.user);
+    const { id: projectId, user: userId } = collaboratorParams.parse(req.params);
     const { role } = collaboratorBody.parse(req.body);
     await facts.directoryStore.setCollaborator(projectId, userId, role);
     facts.invalidateCollaborator(projectId, userId);
@@ -72,8 +74,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.delete("/v1/admin/projects/:id/collaborators/:user", async (req, res) => {
-    const projectId = ID.parse(req.params.id);
-    const userId = ID.parse(req.params.user);
+    const { id: projectId, user: userId } = collaboratorParams.parse(req.params);
     const removed = await facts.directoryStore.removeCollaborator(projectId, userId);
     facts.invalidateCollaborator(projectId, userId);
     if (!removed) return sendError(res, 404, "not_found", `${userId} is not a collaborator of ${projectId}`);
@@ -82,6 +83,10 @@ export function adminRoutes(deps: AdminDeps): Router {
 
   router.post("/v1/admin/tokens", ...json, async (req, res) => {
     const body = tokenBody.parse(req.body);
+    // Operators name users by hand: a typo should not mint a token for nobody.
+    if (body.user_id !== undefined && !(await facts.directoryStore.getUser(body.user_id))) {
+      return sendError(res, 400, "unknown_user", `user_id: no user "${body.user_id}" (create it with PUT /v1/admin/users/{id})`, "user_id");
+    }
     const { token, record } = await issuer.issue(body);
     res.status(201).json({ ...viewToken(record), token });
   });
@@ -123,7 +128,7 @@ function adminOnly(deps: AdminDeps): RequestHandler {
       res.set("WWW-Authenticate", 'Bearer realm="tollgate-admin", error="invalid_token"');
       return sendError(res, 401, `${credential.status === "none" ? "invalid" : credential.status}_token`, "the credential is not valid");
     }
-    return sendError(res, 403, "insufficient_role", "the admin API needs system role admin");
+    return sendError(res, 403, "insufficient_role", "the admin API takes TOLLGATE_ADMIN_TOKEN or the session of a user with system role admin");
   };
 }
 

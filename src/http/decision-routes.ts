@@ -3,6 +3,7 @@ import { z } from "zod";
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink, AuditSource } from "../audit/types.js";
 import type { Authorizer, AuthorizeRequest, Decision } from "../decision/authorizer.js";
+import { denialBody, setDecisionHeaders } from "./decision-headers.js";
 import { requireJson, sendError } from "./errors.js";
 
 const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
@@ -57,8 +58,15 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
   });
 
   router.get("/v1/forward-auth", async (req, res) => {
-    const method = req.get("x-original-method") ?? req.get("x-forwarded-method");
-    const uri = req.get("x-original-uri") ?? req.get("x-forwarded-uri");
+    const original = { method: req.get("x-original-method"), uri: req.get("x-original-uri") };
+    const forwarded = { method: req.get("x-forwarded-method"), uri: req.get("x-forwarded-uri") };
+    // A proxy that passes the client's headers along (Traefik does by default) would let a
+    // client name another request in the other pair: two pairs that disagree are refused.
+    if (original.uri && forwarded.uri && (original.uri !== forwarded.uri || original.method !== forwarded.method)) {
+      return sendError(res, 400, "invalid_request", "X-Original-* and X-Forwarded-* describe different requests; send one pair");
+    }
+    const method = original.method ?? forwarded.method;
+    const uri = original.uri ?? forwarded.uri;
     if (!method || !uri) {
       return sendError(res, 400, "invalid_request", "send X-Original-Method and X-Original-URI (nginx) or X-Forwarded-Method and X-Forwarded-Uri (Traefik)");
     }
@@ -67,8 +75,10 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     }
     const decision = await decide("forward_auth", { method, path: uri, authorization: req.get("authorization") ?? null });
     setHeaders(res, decision);
+    // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
+    res.set("X-Tollgate-Status", String(decision.status));
     if (decision.allow) return res.status(200).end();
-    res.status(decision.status).json({ error: { code: decision.reasons[0] ?? "denied", reasons: decision.reasons }, decision_id: decision.decision_id });
+    res.status(decision.status).json(denialBody(decision));
   });
 
   return router;
@@ -80,25 +90,4 @@ function headerValue(headers: Record<string, string | string[]> | undefined, nam
     if (key.toLowerCase() === name) return Array.isArray(value) ? (value[0] ?? null) : value;
   }
   return null;
-}
-
-/** Identity on allow, the challenge on 401, the wait on 429, and the limit state always. */
-export function setDecisionHeaders(res: Response, decision: Decision, windowS: number): void {
-  res.set("X-Tollgate-Decision-Id", decision.decision_id);
-  res.set("X-Tollgate-Status", String(decision.status));
-  if (decision.rate_limit) {
-    const rl = decision.rate_limit;
-    res.set("RateLimit-Policy", `${rl.limit};w=${windowS}`);
-    res.set("RateLimit", `limit=${rl.limit}, remaining=${rl.remaining}, reset=${rl.reset_s}`);
-  }
-  if (decision.allow && decision.subject) {
-    res.set("X-Tollgate-User", decision.subject.user_id ?? "");
-    res.set("X-Tollgate-Token-Type", decision.subject.type);
-    res.set("X-Tollgate-Token-Id", decision.subject.token_id ?? "");
-  }
-  if (decision.status === 401) {
-    const missing = decision.reasons.includes("missing_token");
-    res.set("WWW-Authenticate", missing ? 'Bearer realm="tollgate"' : 'Bearer realm="tollgate", error="invalid_token"');
-  }
-  if (decision.status === 429) res.set("Retry-After", String(Math.max(1, decision.rate_limit?.reset_s ?? 1)));
 }

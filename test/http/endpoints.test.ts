@@ -119,3 +119,22 @@ describe("operations endpoints", () => {
     expect(ready.body.checks.redis).toContain("connection refused");
   });
 });
+
+describe("forward auth header pairs", () => {
+  it("refuses two header pairs that describe different requests (a client-made X-Original-URI)", async () => {
+    const res = await request(world.tollgate.app)
+      .get("/v1/forward-auth")
+      .set("X-Forwarded-Method", "GET")
+      .set("X-Forwarded-Uri", "/api/v1/projects/priv/secrets")
+      .set("X-Original-Method", "GET")
+      .set("X-Original-URI", "/api/v1/projects/pub/builds");
+    expect(res.status).toBe(400);
+    const same = await request(world.tollgate.app)
+      .get("/v1/forward-auth")
+      .set("X-Forwarded-Method", "GET")
+      .set("X-Forwarded-Uri", "/api/v1/projects/pub/builds")
+      .set("X-Original-Method", "GET")
+      .set("X-Original-URI", "/api/v1/projects/pub/builds");
+    expect(same.status).toBe(200);
+  });
+});

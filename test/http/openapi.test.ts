@@ -160,8 +160,8 @@ describe("real responses have the documented shapes", () => {
   it("forward-auth denials and service errors", async () => {
     const denial = await request(world.tollgate.app).get("/v1/forward-auth").set("X-Original-Method", "GET").set("X-Original-URI", "/api/v1/projects/priv/builds");
     expect(denial.status).toBe(401);
-    expect(keysOf(denial.body)).toEqual(requiredOf("ForwardAuthDenial"));
-    expect(keysOf(denial.body.error)).toEqual(["code", "reasons"]);
+    expect(keysOf(denial.body)).toEqual(requiredOf("Denial"));
+    expect(keysOf(denial.body.error)).toEqual(["code", "message", "reasons"]);
     const errors = [
       await request(world.tollgate.app).post("/v1/authorize").send({ method: "GET" }),
       await request(world.tollgate.app).post("/v1/authorize").send({ method: "GET", path: "/x", extra: 1 }),
@@ -204,7 +204,7 @@ describe("gateway and audit answers have the documented shapes", () => {
   it("a gateway denial, the MCP token self-service and the audit trail", async () => {
     const denied = await request(world.tollgate.app).get("/api/v1/mcp/tokens");
     expect(denied.status).toBe(401);
-    expect(keysOf(denied.body)).toEqual(requiredOf("GatewayDenial"));
+    expect(keysOf(denied.body)).toEqual(requiredOf("Denial"));
     expect(keysOf(denied.body.error)).toEqual(["code", "message", "reasons"]);
     const list = await call("get", "/api/v1/mcp/tokens");
     expect(keysOf(list.body)).toEqual(requiredOf("TokenList"));

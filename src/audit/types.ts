@@ -1,0 +1,111 @@
+// The audit trail: one record per gateway request and per decision-endpoint call.
+// Writing (AuditSink) is fire-and-forget on the hot path; reading (AuditStore) serves the admin
+// API and the MCP token owner's view. Backends: memory.ts, mongo/. Both validate with validate.ts.
+
+export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth"] as const;
+export type AuditSource = (typeof AUDIT_SOURCES)[number];
+
+export const AUDIT_SUBJECT_TYPES = ["user", "global_token", "project_token", "mcp_token"] as const;
+export type AuditSubjectType = (typeof AUDIT_SUBJECT_TYPES)[number];
+
+export interface AuditRateLimit {
+  class: string;
+  limit: number;
+  remaining: number;
+  reset_s: number;
+}
+
+export interface AuditRecord {
+  /** Also the record's id: a UUID (stored lowercase). */
+  decision_id: string;
+  time: Date;
+  source: AuditSource;
+  /** Never a secret: the kind of credential, not the credential. */
+  subject_type: AuditSubjectType | null;
+  user_id: string | null;
+  token_id: string | null;
+  method: string;
+  /** Without the query string or fragment (queries may carry secrets): the sink strips them. */
+  path: string;
+  route: string | null;
+  allow: boolean;
+  /** The decision's status. */
+  status: number;
+  reasons: string[];
+  rate_limit: AuditRateLimit | null;
+  /** Gateway only (null elsewhere, and when the upstream was not reached). */
+  upstream_status: number | null;
+  /** Total time Tollgate spent, including the upstream for the gateway. */
+  latency_ms: number;
+}
+
+/** The write side, used on the hot path. */
+export interface AuditSink {
+  /**
+   * Synchronous, never throws, never awaits I/O. The record is copied (the caller may reuse it);
+   * an invalid record is dropped and counted ("invalid"), never thrown.
+   */
+  record(r: AuditRecord): void;
+  /** Writes what is queued now (tests, shutdown). Never rejects. */
+  flush(): Promise<void>;
+  /** Flushes (bounded in time) and stops the timers. Never rejects. */
+  close(): Promise<void>;
+}
+
+export interface AuditFilter {
+  user_id?: string;
+  token_id?: string;
+  /** Inclusive: time >= since. */
+  since?: Date;
+  /** Exclusive: time < until. */
+  until?: Date;
+  allow?: boolean;
+  /** 1..AUDIT_QUERY_MAX_LIMIT. */
+  limit: number;
+  /** next_cursor of the previous page (same filter). */
+  cursor?: string;
+}
+
+export interface AuditPage {
+  records: AuditRecord[];
+  /** null on the last page. */
+  next_cursor: string | null;
+}
+
+/** The read side. */
+export interface AuditStore {
+  /**
+   * Newest first (time desc, then decision_id desc), never older than the retention. Invalid
+   * filter → StoreValidationError naming the field (e.g. "cursor"); backend down →
+   * BackendUnavailableError.
+   */
+  query(filter: AuditFilter): Promise<AuditPage>;
+}
+
+/** Why records were lost: the queue (or ring) was full, the backend refused or was unreachable, or the record was malformed. */
+export type AuditDropReason = "queue_full" | "write_failed" | "invalid";
+
+export interface AuditCounters {
+  written(n: number): void;
+  dropped(n: number, why: AuditDropReason): void;
+}
+
+/** Anything with a pino-style warn (a pino Logger fits). */
+export interface AuditLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** Deletes records older than the retention; idempotent. Returns how many were deleted. */
+export interface AuditPruner {
+  prune(now: Date): Promise<number>;
+}
+
+export const DEFAULT_RETENTION_DAYS = 30;
+export const AUDIT_QUERY_DEFAULT_LIMIT = 100;
+export const AUDIT_QUERY_MAX_LIMIT = 1000;
+const DAY_MS = 86_400_000;
+
+/** The oldest time a query may return, given the retention. */
+export function retentionCutoff(now: Date, retentionDays: number): Date {
+  return new Date(now.getTime() - retentionDays * DAY_MS);
+}

@@ -1,0 +1,260 @@
+// Validation shared by every audit backend, called at the boundary: records on their way into a
+// sink, filters on their way into a store. Failures throw StoreValidationError naming the field,
+// as src/stores/validate.ts does.
+import { isValidDate } from "../stores/validate.js";
+import { StoreValidationError } from "../stores/types.js";
+import {
+  AUDIT_QUERY_MAX_LIMIT,
+  AUDIT_SOURCES,
+  AUDIT_SUBJECT_TYPES,
+  type AuditFilter,
+  type AuditRateLimit,
+  type AuditRecord,
+} from "./types.js";
+
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** An HTTP method token (RFC 9110). */
+const METHOD_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+export const AUDIT_PATH_MAX = 4096;
+const ID_MAX = 256;
+const ROUTE_MAX = 512;
+const REASONS_MAX = 32;
+const REASON_MAX = 128;
+const CLASS_MAX = 32;
+const CURSOR_MAX = 512;
+export const RETENTION_DAYS_MAX = 36_500;
+
+function fail(field: string, reason: string): never {
+  throw new StoreValidationError(field, reason);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function object(v: unknown, field: string, allowed: ReadonlySet<string>, required: readonly string[], what: string): Record<string, unknown> {
+  if (!isPlainObject(v)) fail(field || what, "must be an object");
+  for (const key of Object.keys(v)) {
+    if (!allowed.has(key)) fail(field ? `${field}.${key}` : key, "unknown field");
+  }
+  for (const key of required) {
+    if (!(key in v)) fail(field ? `${field}.${key}` : key, "is required");
+  }
+  return v;
+}
+
+function text(v: unknown, field: string, max: number): string {
+  if (typeof v !== "string") fail(field, "must be a string");
+  if (v.length < 1 || v.length > max) fail(field, `must be 1..${max} characters`);
+  if (CONTROL_RE.test(v)) fail(field, "must not contain control characters");
+  return v;
+}
+
+function nullableText(v: unknown, field: string, max: number): void {
+  if (v !== null) text(v, field, max);
+}
+
+function integer(v: unknown, field: string, min: number, max: number): void {
+  if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) fail(field, `must be an integer in ${min}..${max}`);
+}
+
+function oneOf(v: unknown, allowed: readonly string[], field: string): void {
+  if (typeof v !== "string" || !allowed.includes(v)) fail(field, `must be one of ${allowed.join(", ")}`);
+}
+
+/** The path without its query string and fragment: queries may carry secrets, so they never reach storage. */
+export function stripQuery(path: string): string {
+  const q = path.indexOf("?");
+  const h = path.indexOf("#");
+  const end = q === -1 ? h : h === -1 ? q : Math.min(q, h);
+  return end === -1 ? path : path.slice(0, end);
+}
+
+const RECORD_FIELDS = [
+  "decision_id",
+  "time",
+  "source",
+  "subject_type",
+  "user_id",
+  "token_id",
+  "method",
+  "path",
+  "route",
+  "allow",
+  "status",
+  "reasons",
+  "rate_limit",
+  "upstream_status",
+  "latency_ms",
+] as const;
+const RECORD_FIELD_SET: ReadonlySet<string> = new Set(RECORD_FIELDS);
+const RATE_LIMIT_FIELDS = ["class", "limit", "remaining", "reset_s"] as const;
+const RATE_LIMIT_FIELD_SET: ReadonlySet<string> = new Set(RATE_LIMIT_FIELDS);
+
+/** A record as stored: every field present and in range, path without a query, decision_id a lowercase UUID. */
+export function validateAuditRecord(v: unknown): asserts v is AuditRecord {
+  checkFields(object(v, "", RECORD_FIELD_SET, RECORD_FIELDS, "record"));
+}
+
+/** The fields of a record whose keys are known to be exactly RECORD_FIELDS. Hot path: no allocation unless it fails. */
+function checkFields(r: Record<string, unknown>): asserts r is Record<string, unknown> & AuditRecord {
+  if (typeof r.decision_id !== "string" || !UUID_RE.test(r.decision_id)) fail("decision_id", "must be a lowercase UUID");
+  if (!isValidDate(r.time)) fail("time", "must be a valid Date");
+  oneOf(r.source, AUDIT_SOURCES, "source");
+  if (r.subject_type !== null) oneOf(r.subject_type, AUDIT_SUBJECT_TYPES, "subject_type");
+  nullableText(r.user_id, "user_id", ID_MAX);
+  nullableText(r.token_id, "token_id", ID_MAX);
+  if (typeof r.method !== "string" || !METHOD_RE.test(r.method)) fail("method", "must be an HTTP method token of 1..32 characters");
+  const path = text(r.path, "path", AUDIT_PATH_MAX);
+  if (path.includes("?") || path.includes("#")) fail("path", "must not contain a query string or fragment");
+  nullableText(r.route, "route", ROUTE_MAX);
+  if (typeof r.allow !== "boolean") fail("allow", "must be a boolean");
+  integer(r.status, "status", 100, 599);
+  const reasons = r.reasons;
+  if (!Array.isArray(reasons)) fail("reasons", "must be an array");
+  if (reasons.length > REASONS_MAX) fail("reasons", `must have at most ${REASONS_MAX} entries`);
+  for (let i = 0; i < reasons.length; i++) {
+    const reason: unknown = reasons[i];
+    if (typeof reason !== "string" || reason.length < 1 || reason.length > REASON_MAX || CONTROL_RE.test(reason)) text(reason, `reasons[${i}]`, REASON_MAX);
+  }
+  if (r.rate_limit !== null) {
+    const rl = object(r.rate_limit, "rate_limit", RATE_LIMIT_FIELD_SET, RATE_LIMIT_FIELDS, "rate_limit");
+    text(rl.class, "rate_limit.class", CLASS_MAX);
+    integer(rl.limit, "rate_limit.limit", 0, Number.MAX_SAFE_INTEGER);
+    integer(rl.remaining, "rate_limit.remaining", 0, Number.MAX_SAFE_INTEGER);
+    integer(rl.reset_s, "rate_limit.reset_s", 0, Number.MAX_SAFE_INTEGER);
+  }
+  if (r.upstream_status !== null) {
+    if (r.source !== "gateway") fail("upstream_status", "must be null unless source is gateway");
+    integer(r.upstream_status, "upstream_status", 100, 599);
+  }
+  if (typeof r.latency_ms !== "number" || !Number.isFinite(r.latency_ms) || r.latency_ms < 0) fail("latency_ms", "must be a finite number >= 0");
+}
+
+/**
+ * The boundary of every sink: a fresh copy of `v` with the query string and fragment stripped
+ * from the path (and a path longer than AUDIT_PATH_MAX cut there), decision_id lowercased, then
+ * validated. Never aliases the caller's objects.
+ */
+export function normalizeAuditRecord(v: unknown): AuditRecord {
+  const r = object(v, "", RECORD_FIELD_SET, RECORD_FIELDS, "record");
+  const { decision_id, time, path, reasons, rate_limit } = r;
+  const copy: Record<string, unknown> = {
+    decision_id: typeof decision_id === "string" ? decision_id.toLowerCase() : decision_id,
+    time: time instanceof Date ? new Date(time.getTime()) : time,
+    source: r.source,
+    subject_type: r.subject_type,
+    user_id: r.user_id,
+    token_id: r.token_id,
+    method: r.method,
+    path: typeof path === "string" ? stripQuery(path).slice(0, AUDIT_PATH_MAX) : path,
+    route: r.route,
+    allow: r.allow,
+    status: r.status,
+    reasons: Array.isArray(reasons) ? reasons.slice() : reasons,
+    rate_limit: isPlainObject(rate_limit) ? { ...rate_limit } : rate_limit,
+    upstream_status: r.upstream_status,
+    latency_ms: r.latency_ms,
+  };
+  checkFields(copy);
+  return copy;
+}
+
+/** A deep copy of a valid record (stores hand out copies, never their own state). */
+export function copyAuditRecord(r: AuditRecord): AuditRecord {
+  return { ...r, time: new Date(r.time.getTime()), reasons: [...r.reasons], rate_limit: r.rate_limit ? { ...r.rate_limit } : null };
+}
+
+// ------------------------------------------------------------------------------------- order, cursor
+
+/** A position in the newest-first order. */
+export interface AuditPosition {
+  time: number;
+  id: string;
+}
+
+/** Newest first: time descending, then decision_id descending. The order of every backend. */
+export function compareNewestFirst(a: AuditRecord, b: AuditRecord): number {
+  const d = b.time.getTime() - a.time.getTime();
+  return d !== 0 ? d : a.decision_id < b.decision_id ? 1 : a.decision_id > b.decision_id ? -1 : 0;
+}
+
+/** Whether `r` comes strictly after `p` in the newest-first order. */
+export function isAfter(r: AuditRecord, p: AuditPosition): boolean {
+  const t = r.time.getTime();
+  return t < p.time || (t === p.time && r.decision_id < p.id);
+}
+
+/** Opaque to clients: base64url of [time ms, decision_id] of the last record of a page. */
+export function encodeCursor(r: AuditRecord): string {
+  return Buffer.from(JSON.stringify([r.time.getTime(), r.decision_id]), "utf8").toString("base64url");
+}
+
+const MAX_DATE_MS = 8.64e15;
+
+const BAD_CURSOR = "is not a cursor this API returned";
+
+export function decodeCursor(cursor: unknown): AuditPosition {
+  if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > CURSOR_MAX || !/^[A-Za-z0-9_-]+$/.test(cursor)) fail("cursor", BAD_CURSOR);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    fail("cursor", BAD_CURSOR);
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2) fail("cursor", BAD_CURSOR);
+  const [time, id] = parsed as unknown[];
+  if (typeof time !== "number" || !Number.isInteger(time) || Math.abs(time) > MAX_DATE_MS) fail("cursor", BAD_CURSOR);
+  if (typeof id !== "string" || !UUID_RE.test(id)) fail("cursor", BAD_CURSOR);
+  return { time, id };
+}
+
+// ------------------------------------------------------------------------------------- filter, retention
+
+/** A validated filter, cursor decoded. */
+export interface CheckedAuditFilter {
+  user_id?: string;
+  token_id?: string;
+  since?: Date;
+  until?: Date;
+  allow?: boolean;
+  limit: number;
+  after?: AuditPosition;
+}
+
+const FILTER_FIELD_SET: ReadonlySet<string> = new Set(["user_id", "token_id", "since", "until", "allow", "limit", "cursor"]);
+
+/**
+ * Rejects what cannot be a filter: a non-string id (an object such as {$ne: null} must never reach
+ * a MongoDB filter), a bad date, a limit out of 1..AUDIT_QUERY_MAX_LIMIT, a cursor we did not issue.
+ */
+export function checkAuditFilter(v: AuditFilter): CheckedAuditFilter {
+  const f = object(v, "", FILTER_FIELD_SET, ["limit"], "filter");
+  integer(f.limit, "limit", 1, AUDIT_QUERY_MAX_LIMIT);
+  const out: CheckedAuditFilter = { limit: f.limit as number };
+  if (f.user_id !== undefined) out.user_id = text(f.user_id, "user_id", ID_MAX);
+  if (f.token_id !== undefined) out.token_id = text(f.token_id, "token_id", ID_MAX);
+  if (f.since !== undefined) {
+    if (!isValidDate(f.since)) fail("since", "must be a valid Date");
+    out.since = new Date(f.since.getTime());
+  }
+  if (f.until !== undefined) {
+    if (!isValidDate(f.until)) fail("until", "must be a valid Date");
+    out.until = new Date(f.until.getTime());
+  }
+  if (f.allow !== undefined) {
+    if (typeof f.allow !== "boolean") fail("allow", "must be a boolean");
+    out.allow = f.allow;
+  }
+  if (f.cursor !== undefined) out.after = decodeCursor(f.cursor);
+  return out;
+}
+
+export function checkRetentionDays(v: unknown, field = "retentionDays"): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0 || v > RETENTION_DAYS_MAX) fail(field, `must be a number of days in (0, ${RETENTION_DAYS_MAX}]`);
+  return v;
+}

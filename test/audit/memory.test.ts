@@ -1,0 +1,236 @@
+import fc from "fast-check";
+import { describe, expect, it, vi } from "vitest";
+import { MemoryAudit } from "../../src/audit/memory.js";
+import { startAuditPruning } from "../../src/audit/prune.js";
+import { auditRecordFromDecision } from "../../src/audit/record.js";
+import { compareNewestFirst, normalizeAuditRecord, stripQuery, validateAuditRecord } from "../../src/audit/validate.js";
+import { ThrottledWarn } from "../../src/audit/warn.js";
+import type { Decision } from "../../src/decision/authorizer.js";
+import { StoreValidationError } from "../../src/stores/types.js";
+import { describeAuditContract } from "./audit.contract.js";
+import { CountingCounters, DAY, T0, at, auditRecord, sleep, waitFor } from "./fixtures.js";
+
+describeAuditContract("memory", async ({ retentionDays, now }) => {
+  const audit = new MemoryAudit({ retentionDays, now });
+  return {
+    sink: audit,
+    store: audit,
+    raw: async () => audit.snapshot(),
+  };
+});
+
+describe("MemoryAudit specifics", () => {
+  it("is a bounded ring: the oldest are dropped and counted", async () => {
+    const counters = new CountingCounters();
+    const audit = new MemoryAudit({ capacity: 5, counters, now: () => at(0) });
+    const records = Array.from({ length: 8 }, (_, i) => auditRecord({ time: at(i) }));
+    for (const r of records) audit.record(r);
+    expect(audit.size).toBe(5);
+    expect(counters).toMatchObject({ writtenTotal: 8, droppedTotal: { queue_full: 3, write_failed: 0, invalid: 0 } });
+    const page = await audit.query({ limit: 10 });
+    expect(page.records.map((r) => r.decision_id)).toEqual(records.slice(3).reverse().map((r) => r.decision_id));
+  });
+
+  it("prune keeps the ring usable", async () => {
+    const audit = new MemoryAudit({ capacity: 4, retentionDays: 1, now: () => at(0) });
+    for (let i = 0; i < 6; i++) audit.record(auditRecord({ time: at(i % 2 ? -2 * DAY : 0) }));
+    expect(await audit.prune(at(0))).toBe(2); // 4 kept in the ring, 2 of them old
+    expect(audit.size).toBe(2);
+    for (let i = 0; i < 3; i++) audit.record(auditRecord({ time: at(1) }));
+    expect(audit.size).toBe(4);
+    expect((await audit.query({ limit: 10 })).records).toHaveLength(4);
+  });
+
+  it("counts and warns (throttled) about invalid records", () => {
+    const counters = new CountingCounters();
+    const warn = vi.fn();
+    const audit = new MemoryAudit({ counters, logger: { warn } });
+    audit.record({ ...auditRecord(), method: "" });
+    audit.record({ ...auditRecord(), method: "" });
+    expect(counters.droppedTotal.invalid).toBe(2);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(audit.size).toBe(0);
+  });
+
+  it("rejects bad options", () => {
+    expect(() => new MemoryAudit({ capacity: 0 })).toThrow(StoreValidationError);
+    expect(() => new MemoryAudit({ retentionDays: 0 })).toThrow(StoreValidationError);
+    expect(() => new MemoryAudit({ retentionDays: Number.NaN })).toThrow(StoreValidationError);
+  });
+
+  it("pages like a sorted model for any records and page size (property)", async () => {
+    const arb = fc.record({
+      times: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 0, maxLength: 40 }),
+      limit: fc.integer({ min: 1, max: 12 }),
+      users: fc.array(fc.constantFrom("alice", "bob", null), { minLength: 40, maxLength: 40 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ times, limit, users }) => {
+        const audit = new MemoryAudit({ now: () => at(0) });
+        const records = times.map((t, i) => auditRecord({ time: at(t), user_id: users[i]!, subject_type: users[i] ? "user" : null, token_id: null }));
+        for (const r of records) audit.record(r);
+        for (const user of [undefined, "alice"]) {
+          const expected = records.filter((r) => user === undefined || r.user_id === user).sort(compareNewestFirst);
+          const got: string[] = [];
+          let cursor: string | undefined;
+          for (;;) {
+            const page = await audit.query({ limit, ...(user ? { user_id: user } : {}), ...(cursor ? { cursor } : {}) });
+            got.push(...page.records.map((r) => r.decision_id));
+            if (!page.next_cursor) break;
+            cursor = page.next_cursor;
+          }
+          expect(got).toEqual(expected.map((r) => r.decision_id));
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe("audit record validation", () => {
+  it("strips the query string and fragment", () => {
+    expect(stripQuery("/a/b?x=1#f")).toBe("/a/b");
+    expect(stripQuery("/a/b#f?x")).toBe("/a/b");
+    expect(stripQuery("/a/b")).toBe("/a/b");
+    expect(stripQuery("/a?")).toBe("/a");
+  });
+
+  it("normalizes at the boundary: query stripped, long path cut, id lowercased, nothing aliased", () => {
+    const r = auditRecord({ path: `/x/${"a".repeat(5000)}?secret`, decision_id: "0C7E6A2E-56E2-4B8C-9B43-2F3A8E1C9D10" });
+    const n = normalizeAuditRecord(r);
+    expect(n.path).toHaveLength(4096);
+    expect(n.path).not.toContain("?");
+    expect(n.decision_id).toBe("0c7e6a2e-56e2-4b8c-9b43-2f3a8e1c9d10");
+    expect(n.time).not.toBe(r.time);
+    expect(n.reasons).not.toBe(r.reasons);
+    expect(n.rate_limit).not.toBe(r.rate_limit);
+  });
+
+  it("names the offending field", () => {
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ decision_id: "nope" }, "decision_id"],
+      [{ time: new Date(Number.NaN) }, "time"],
+      [{ time: "2030-01-01T00:00:00Z" }, "time"],
+      [{ source: "cli" }, "source"],
+      [{ subject_type: "admin_token" }, "subject_type"],
+      [{ user_id: "" }, "user_id"],
+      [{ user_id: { $ne: null } }, "user_id"],
+      [{ token_id: "a\nb" }, "token_id"],
+      [{ method: "GE T" }, "method"],
+      [{ path: "" }, "path"],
+      [{ route: 5 }, "route"],
+      [{ allow: "yes" }, "allow"],
+      [{ status: 99 }, "status"],
+      [{ status: 200.5 }, "status"],
+      [{ reasons: "ok" }, "reasons"],
+      [{ reasons: [""] }, "reasons[0]"],
+      [{ reasons: Array.from({ length: 33 }, () => "r") }, "reasons"],
+      [{ rate_limit: { class: "default", limit: 1, remaining: -1, reset_s: 0 } }, "rate_limit.remaining"],
+      [{ rate_limit: { class: "default", limit: 1, remaining: 0 } }, "rate_limit.reset_s"],
+      [{ rate_limit: { class: "default", limit: 1, remaining: 0, reset_s: 0, key: "x" } }, "rate_limit.key"],
+      [{ upstream_status: 1000 }, "upstream_status"],
+      [{ source: "authorize", upstream_status: 200 }, "upstream_status"],
+      [{ latency_ms: -1 }, "latency_ms"],
+      [{ latency_ms: Number.POSITIVE_INFINITY }, "latency_ms"],
+      [{ authorization: "Bearer x" }, "authorization"],
+    ];
+    for (const [patch, field] of bad) {
+      let err: unknown;
+      try {
+        normalizeAuditRecord({ ...auditRecord(), ...patch });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(patch)).toBeInstanceOf(StoreValidationError);
+      expect((err as StoreValidationError).field, JSON.stringify(patch)).toBe(field);
+    }
+    const { latency_ms: _, ...missing } = auditRecord();
+    expect(() => validateAuditRecord(missing)).toThrow(/latency_ms/);
+    expect(() => validateAuditRecord(auditRecord({ path: "/a?b" }))).toThrow(/path/);
+    expect(() => validateAuditRecord(auditRecord())).not.toThrow();
+  });
+
+  it("builds a record from a decision (ids and credential kind only, query stripped)", () => {
+    const decision: Decision = {
+      allow: false,
+      status: 429,
+      reasons: ["rate_limited"],
+      access: "read",
+      route: "/api/v1/projects/{project}/builds",
+      subject: { type: "mcp_token", user_id: "alice", token_id: "tok_x", project_id: null },
+      rate_limit: { class: "default", limit: 30, remaining: 0, reset_s: 12 },
+      decision_id: "0c7e6a2e-56e2-4b8c-9b43-2f3a8e1c9d10",
+      policy_revision: "r1",
+    };
+    const r = auditRecordFromDecision(decision, { source: "authorize", method: "GET", path: "/api/v1/projects/p/builds?token=s3cret", time: T0, latency_ms: 1.5 });
+    expect(r).toEqual({
+      decision_id: decision.decision_id,
+      time: T0,
+      source: "authorize",
+      subject_type: "mcp_token",
+      user_id: "alice",
+      token_id: "tok_x",
+      method: "GET",
+      path: "/api/v1/projects/p/builds",
+      route: decision.route,
+      allow: false,
+      status: 429,
+      reasons: ["rate_limited"],
+      rate_limit: { class: "default", limit: 30, remaining: 0, reset_s: 12 },
+      upstream_status: null,
+      latency_ms: 1.5,
+    });
+    expect(() => validateAuditRecord(r)).not.toThrow();
+    const anonymous = auditRecordFromDecision({ ...decision, subject: null, rate_limit: null }, { source: "gateway", method: "POST", path: "/x", time: T0, latency_ms: 0, upstream_status: 502, status: 502 });
+    expect(anonymous).toMatchObject({ subject_type: null, user_id: null, token_id: null, rate_limit: null, upstream_status: 502, status: 502 });
+  });
+});
+
+describe("startAuditPruning", () => {
+  it("runs periodically, never overlapping, logs failures and stops", async () => {
+    let calls = 0;
+    let fail = true;
+    const warn = vi.fn();
+    const pruner = {
+      async prune(now: Date): Promise<number> {
+        expect(now).toEqual(T0);
+        calls++;
+        await sleep(5);
+        if (fail) throw new Error("down");
+        return 3;
+      },
+    };
+    const pruning = startAuditPruning(pruner, { intervalMs: 20, initialDelayMs: 1, logger: { warn }, now: () => T0 });
+    await waitFor("two prune runs", () => calls >= 2);
+    expect(warn).toHaveBeenCalledTimes(1); // throttled to once per minute
+    fail = false;
+    const [a, b] = await Promise.all([pruning.runNow(), pruning.runNow()]);
+    expect(a).toBe(3);
+    expect(b).toBe(3); // the same run
+    pruning.stop();
+    await pruning.runNow(); // settles a run the timer may have started
+    const after = calls;
+    await sleep(60);
+    expect(calls).toBe(after);
+  });
+});
+
+describe("ThrottledWarn", () => {
+  it("logs at most once per interval and reports what it suppressed", () => {
+    let now = 0;
+    const warn = vi.fn();
+    const t = new ThrottledWarn({ warn }, () => now);
+    t.warn({ a: 1 }, "m");
+    now = 59_999;
+    t.warn({ a: 2 }, "m");
+    t.warn({ a: 3 }, "m");
+    now = 60_000;
+    t.warn({ a: 4 }, "m");
+    expect(warn.mock.calls).toEqual([
+      [{ a: 1 }, "m"],
+      [{ a: 4, suppressed_warnings: 2 }, "m"],
+    ]);
+    const throwing = new ThrottledWarn({ warn: () => { throw new Error("broken logger"); } });
+    expect(() => throwing.warn({}, "m")).not.toThrow();
+  });
+});

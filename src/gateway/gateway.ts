@@ -42,7 +42,9 @@ export function gateway(options: GatewayOptions): Router {
     });
     setDecisionHeaders(res, decision, windowS);
     const time = new Date();
-    const audit = (upstreamStatus: number | null, status: number): void =>
+    // `status` is the decision's; what answered the allowed request is in upstream_status
+    // (the upstream's status, or a local route's; null when the upstream was not reached).
+    const audit = (upstreamStatus: number | null): void =>
       options.audit.record(
         auditRecordFromDecision(decision, {
           source: "gateway",
@@ -51,30 +53,29 @@ export function gateway(options: GatewayOptions): Router {
           time,
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
           upstream_status: upstreamStatus,
-          status,
         }),
       );
 
     if (!decision.allow) {
       req.resume();
       res.status(decision.status).json(denialBody(decision));
-      audit(null, decision.status);
+      audit(null);
       return;
     }
     if (decision.route?.startsWith("/api/v1/mcp/tokens")) {
       res.locals.gateway = { decision, subject } satisfies GatewayLocals;
-      res.on("finish", () => audit(null, res.statusCode));
+      res.on("finish", () => audit(res.statusCode));
       return next();
     }
     const { url } = options.upstream;
     if (!url) {
       req.resume();
       res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
-      audit(null, 503);
+      audit(null);
       return;
     }
     const outcome = await proxy(req, res, { ...options.upstream, url }, decision, subject, clock());
-    audit(outcome.upstreamStatus, outcome.status);
+    audit(outcome.upstreamStatus);
   });
   router.use(options.local);
   return router;

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AuditStore } from "../audit/types.js";
 import { RequestError } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
+import { tokenAuditView } from "../http/audit-routes.js";
 import { requireJson, sendError } from "../http/errors.js";
 import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { PolicyEngine } from "../policy/engine.js";
@@ -20,7 +21,6 @@ const grants = z
 const createBody = z.object({ name: z.string().min(1).max(100), grants, expires_at: TIMESTAMP.nullable().optional() }).strict();
 const patchBody = z.object({ name: z.string().min(1).max(100).optional(), grants: grants.optional() }).strict();
 const exchangeBody = createBody.extend({ temp_token: z.string().min(1).max(200) }).strict();
-const auditQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().max(500).optional() }).strict();
 
 export interface McpTokenDeps {
   engine: PolicyEngine;
@@ -120,11 +120,9 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
   });
 
   router.get("/v1/mcp/tokens/:id/audit", async (req, res) => {
-    const query = auditQuery.parse(req.query);
     const record = await ownToken(res, String(req.params.id));
     if (!record) return sendError(res, 404, "not_found", "no such MCP token");
-    const page = await deps.audit.query({ token_id: record.id, limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) });
-    res.json({ records: page.records.map((r) => ({ ...r, time: r.time.toISOString() })), next_cursor: page.next_cursor });
+    res.json(await tokenAuditView(deps.audit, record.id, req.query));
   });
 
   return router;

@@ -15,8 +15,7 @@ export interface UpstreamOptions {
 }
 
 export interface ProxyOutcome {
-  /** What the client got: the upstream's status, or Tollgate's 413/502/504. */
-  status: number;
+  /** The upstream's status; null when it did not answer (Tollgate's own 413/502/504). */
   upstreamStatus: number | null;
 }
 
@@ -46,7 +45,7 @@ export function proxy(
       } else {
         res.destroy();
       }
-      finish({ status, upstreamStatus: null });
+      finish({ upstreamStatus: null });
     };
 
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -72,10 +71,10 @@ export function proxy(
       res.flushHeaders();
       upstreamRes.pipe(res);
       upstreamRes.on("error", () => res.destroy());
-      upstreamRes.on("end", () => finish({ status, upstreamStatus: status }));
+      upstreamRes.on("end", () => finish({ upstreamStatus: status }));
       upstreamRes.on("aborted", () => {
         res.destroy();
-        finish({ status, upstreamStatus: status });
+        finish({ upstreamStatus: status });
       });
     });
     upstreamReq.on("error", (err: NodeJS.ErrnoException) => {
@@ -83,7 +82,7 @@ export function proxy(
       if (settled) return;
       if (res.headersSent) {
         res.destroy();
-        finish({ status: res.statusCode, upstreamStatus: res.statusCode });
+        finish({ upstreamStatus: res.statusCode });
         return;
       }
       fail(502, "upstream_unavailable", `the upstream could not be reached (${err.code ?? "connection error"})`);
@@ -93,7 +92,7 @@ export function proxy(
     res.on("close", () => {
       clearTimeout(headersTimer);
       if (!res.writableFinished) upstreamReq.destroy();
-      finish({ status: res.statusCode, upstreamStatus: null });
+      finish({ upstreamStatus: null });
     });
 
     if (declared > upstream.maxBodyBytes) {

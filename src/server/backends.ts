@@ -4,6 +4,7 @@ import { MemoryAudit } from "../audit/memory.js";
 import { ensureAuditIndexes } from "../audit/mongo/schema.js";
 import { MongoAuditSink } from "../audit/mongo/sink.js";
 import { MongoAuditStore } from "../audit/mongo/store.js";
+import { startAuditPruning } from "../audit/prune.js";
 import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
 import type { Logger } from "../log.js";
@@ -33,7 +34,6 @@ export interface Backends {
 }
 
 const INDEX_RETRY_MS = 5_000;
-const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** One object for the audit trail's write and read sides. */
 function combineAudit(sink: AuditSink, store: AuditStore): AuditSink & AuditStore {
@@ -69,7 +69,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       audit: combineAudit(auditSink, auditStore),
     };
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
-    const pruner = setInterval(() => void auditStore.prune(new Date()).catch(() => undefined), PRUNE_INTERVAL_MS).unref();
+    const pruning = startAuditPruning(auditStore, { logger });
     let indexed = false;
     let retry: NodeJS.Timeout | undefined;
     const index = async (): Promise<void> => {
@@ -90,7 +90,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     };
     closers.push(async () => {
       clearTimeout(retry);
-      clearInterval(pruner);
+      pruning.stop();
       await auditSink.close();
       await client.close();
     });

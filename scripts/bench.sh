@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# `make bench`: HTTP throughput and latency of Tollgate beside `opa run --server` on the same policy.
+# Starts its own redis-server and FerretDB (SQLite) on free loopback ports, two Tollgates (fact cache
+# on, and TOLLGATE_CACHE_TTL_MS=0), OPA and two trivial baselines, then runs autocannon against each
+# in turn (bench/load.ts). Everything it starts is stopped on exit, whatever the exit. About 2 minutes.
+#   BENCH_DURATION=8 BENCH_WARMUP=2 BENCH_CONNECTIONS=50   autocannon settings
+#   BENCH_BASELINES=0                                      skip the Express / node:http floors
+#   FERRETDB_BIN=/path/to/ferretdb                         another FerretDB 1.x binary
+#   BENCH_TOLLGATE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for both Tollgates
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/.tools/bin:$root/node_modules/.bin:$PATH"
+OPA_BIN=${OPA_BIN:-$root/.tools/bin/opa}
+FERRETDB_BIN=${FERRETDB_BIN:-$root/.tools/bin/ferretdb}
+STARTUP_TIMEOUT_S=30
+
+say() { echo "==> $*" >&2; }
+die() { echo "bench: $*" >&2; exit 1; }
+
+command -v redis-server >/dev/null || die "redis-server not on PATH (make system-deps)"
+[[ -x "$OPA_BIN" ]] || die "opa not found at $OPA_BIN (make tools)"
+[[ -x "$FERRETDB_BIN" ]] || die "FerretDB not found at $FERRETDB_BIN (make tools, or set FERRETDB_BIN)"
+if ! "$FERRETDB_BIN" --version >/dev/null 2>&1; then
+	die "$FERRETDB_BIN does not start ($("$FERRETDB_BIN" --version 2>&1 | head -1)); rebuild it or set FERRETDB_BIN to a working FerretDB 1.x"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")
+pids=()
+names=()
+cleanup() {
+	local status=$?
+	trap - EXIT INT TERM
+	if ((${#pids[@]} > 0)); then
+		say "stopping ${names[*]}"
+		for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+		for _ in $(seq 30); do
+			local alive=0
+			for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+			((alive)) || break
+			sleep 0.1
+		done
+		for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+		wait 2>/dev/null || true
+	fi
+	rm -rf "$work"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME COMMAND...: runs COMMAND in the background, output to $work/NAME.log, remembers its pid.
+start() {
+	local name=$1
+	shift
+	"$@" >"$work/$name.log" 2>&1 &
+	pids+=("$!")
+	names+=("$name")
+}
+
+free_port() {
+	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'
+}
+
+# wait_for NAME PROBE...: polls PROBE until it succeeds; fails with NAME's log if NAME died or time ran out.
+wait_for() {
+	local name=$1
+	shift
+	local deadline=$((SECONDS + STARTUP_TIMEOUT_S)) i pid=""
+	for i in "${!names[@]}"; do [[ ${names[$i]} == "$name" ]] && pid=${pids[$i]}; done
+	until "$@" >/dev/null 2>&1; do
+		if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+			tail -20 "$work/$name.log" >&2 || true
+			die "$name exited during startup"
+		fi
+		if ((SECONDS > deadline)); then
+			tail -20 "$work/$name.log" >&2 || true
+			die "$name not ready within ${STARTUP_TIMEOUT_S} s"
+		fi
+		sleep 0.1
+	done
+}
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+log_has() { grep -q "$2" "$work/$1.log"; }
+
+say "$(nproc) cores, node $(node --version), $("$OPA_BIN" version | head -1), $(redis-server --version | cut -d' ' -f1-3), FerretDB $("$FERRETDB_BIN" --version 2>&1 | sed -n 's/^version: //p')"
+say "autocannon and every server share these $(nproc) cores: read req/s as this machine's, not a server's capacity"
+say "checkout $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git status --porcelain -- src policies 2>/dev/null) ]] && echo ' + uncommitted changes in src/ or policies/')"
+say "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
+
+say "compiling policies/ to $work/wasm (Tollgate and OPA run the same policy source)"
+scripts/build-wasm.sh "$work/wasm" >&2
+
+redis_port=$(free_port)
+say "starting redis-server on 127.0.0.1:$redis_port"
+mkdir -p "$work/redis"
+start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/redis" --daemonize no --loglevel warning
+wait_for redis tcp_open "$redis_port"
+
+mongo_port=$(free_port)
+say "starting FerretDB (SQLite) on 127.0.0.1:$mongo_port"
+mkdir -p "$work/ferretdb"
+start ferretdb "$FERRETDB_BIN" --handler=sqlite "--sqlite-url=file:$work/ferretdb/" "--listen-addr=127.0.0.1:$mongo_port" \
+	--telemetry=disable --log-level=error --debug-addr=- "--state-dir=$work/ferretdb"
+wait_for ferretdb tcp_open "$mongo_port"
+
+export MONGODB_URI="mongodb://127.0.0.1:$mongo_port/"
+export MONGODB_DB=tollgate_bench
+export REDIS_URL="redis://127.0.0.1:$redis_port"
+# The Redis limiter accepts limits up to 1,000,000 per window: 16,000 req/s per key over 60 s, never reached here.
+export TOLLGATE_RATE_LIMITS='{"api":{"default":1000000}}'
+export TOLLGATE_POLICY_DIR="$work/wasm"
+export TOLLGATE_LOG_LEVEL=warn
+export HOST=127.0.0.1
+unset TOLLGATE_CACHE_TTL_MS TOLLGATE_ENV TOLLGATE_DEMO
+
+tg_port=$(free_port)
+say "starting Tollgate (fact cache on) on 127.0.0.1:$tg_port and seeding MongoDB through its stores"
+# shellcheck disable=SC2086 # BENCH_TOLLGATE_NODE_ARGS is a list of flags
+PORT=$tg_port start tollgate node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --seed "$work/seed.json"
+wait_for tollgate log_has tollgate "^listening"
+wait_for tollgate http_ok "http://127.0.0.1:$tg_port/readyz"
+
+tg0_port=$(free_port)
+say "starting Tollgate (TOLLGATE_CACHE_TTL_MS=0) on 127.0.0.1:$tg0_port"
+# shellcheck disable=SC2086
+PORT=$tg0_port TOLLGATE_CACHE_TTL_MS=0 start tollgate-ttl0 node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts
+
+opa_port=$(free_port)
+say "starting opa run --server on 127.0.0.1:$opa_port"
+start opa "$OPA_BIN" run --server --addr "127.0.0.1:$opa_port" --log-level error --log-level-request error policies
+
+if [[ ${BENCH_BASELINES:-1} != 0 ]]; then
+	http_port=$(free_port)
+	express_port=$(free_port)
+	say "starting baselines: node:http on $http_port, Express on $express_port"
+	start baseline-http node --import tsx bench/baseline.ts http "$http_port"
+	start baseline-express node --import tsx bench/baseline.ts express "$express_port"
+	wait_for baseline-http log_has baseline-http "^listening"
+	wait_for baseline-express log_has baseline-express "^listening"
+	export BASELINE_HTTP_URL="http://127.0.0.1:$http_port" BASELINE_EXPRESS_URL="http://127.0.0.1:$express_port"
+fi
+wait_for tollgate-ttl0 http_ok "http://127.0.0.1:$tg0_port/readyz"
+wait_for opa http_ok "http://127.0.0.1:$opa_port/health?bundles"
+
+export SEED_FILE="$work/seed.json"
+export TOLLGATE_URL="http://127.0.0.1:$tg_port" TOLLGATE_TTL0_URL="http://127.0.0.1:$tg0_port" OPA_URL="http://127.0.0.1:$opa_port"
+say "all servers ready; load runs one target at a time"
+timeout 300 node --import tsx bench/load.ts

@@ -1,0 +1,191 @@
+// End to end with the official MCP TypeScript SDK: a Client over StreamableHTTPClientTransport
+// talks through Tollgate (in-process on a loopback port) to the demo upstream's per-project MCP
+// server, built with the same SDK. The token is created through the self-service API.
+import { createServer, type Server } from "node:http";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createDemoUpstream } from "../../src/demo/upstream.js";
+import { NOW, bearer, buildTollgateAt } from "../http/fixture.js";
+import { listen, send, startGateway, stopServer, type Gateway } from "./helpers.js";
+
+const demo = createDemoUpstream();
+/** The demo upstream behind a counter of the requests that reach it. */
+const upstreamHits: string[] = [];
+const upstream = createServer((req, res) => {
+  upstreamHits.push(`${req.method} ${req.url}`);
+  demo.emit("request", req, res);
+});
+let upstreamUrl: string;
+let gw: Gateway;
+const servers: Server[] = [];
+const gateways: Gateway[] = [];
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  upstreamUrl = await listen(upstream);
+  gw = await startGateway({ TOLLGATE_UPSTREAM_URL: upstreamUrl });
+});
+
+afterEach(async () => {
+  await Promise.allSettled(clients.splice(0).map((c) => c.close()));
+});
+
+afterAll(async () => {
+  await Promise.allSettled([...servers.map((s) => stopServer(s)), ...gateways.map((g) => g.close())]);
+  await gw?.close();
+  await stopServer(upstream);
+});
+
+const mcpPath = (project: string): string => `/api/v1/mcp/projects/${project}/mcp`;
+
+/** A connected SDK client for `project`'s MCP server through the gateway at `base`. */
+async function connect(base: string, project: string, credential: string | null): Promise<Client> {
+  const client = new Client({ name: "tollgate-e2e", version: "1.0.0" });
+  clients.push(client);
+  const transport = new StreamableHTTPClientTransport(new URL(`${base}${mcpPath(project)}`), {
+    requestInit: { headers: credential ? { Authorization: bearer(credential) } : {} },
+  });
+  await client.connect(transport);
+  return client;
+}
+
+/** What a refused connect or request throws: the transport's HTTP error with the status. */
+async function refusal(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err, "expected the MCP call to be refused").toBeInstanceOf(StreamableHTTPError);
+  return { code: (err as StreamableHTTPError).code ?? 0, message: (err as Error).message };
+}
+
+/** An MCP token made through the self-service API with bob's session. */
+async function selfServiceToken(base: string, grants: unknown[], extra: Record<string, unknown> = {}): Promise<{ id: string; token: string }> {
+  const res = await send(base, "/api/v1/mcp/tokens", {
+    method: "POST",
+    headers: { authorization: bearer(await gw.world.session("bob")), "content-type": "application/json" },
+    body: JSON.stringify({ name: "sdk agent", grants, ...extra }),
+  });
+  expect(res.status, res.body).toBe(201);
+  return res.json();
+}
+
+const iso = (unixSeconds: number): string => new Date(unixSeconds * 1000).toISOString();
+const textOf = (result: unknown): string => ((result as { content: Array<{ type: string; text: string }> }).content[0]!.text);
+
+describe("MCP SDK client through the gateway", () => {
+  it("lists and calls tools with a granted MCP token; every MCP request is decided and audited", async () => {
+    const { id, token } = await selfServiceToken(gw.url, [{ project_id: "priv" }]);
+    const client = await connect(gw.url, "priv", token);
+    expect(client.getServerVersion()).toMatchObject({ name: "demo-priv" });
+
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["get_build", "list_builds"]);
+    expect(tools.find((t) => t.name === "list_builds")!.description).toBe("List the builds of priv");
+
+    const one = await client.callTool({ name: "get_build", arguments: { build_id: "b2" } });
+    expect(JSON.parse(textOf(one))).toEqual({ id: "b2", project: "priv", state: "running" });
+    const all = await client.callTool({ name: "list_builds", arguments: {} });
+    expect(JSON.parse(textOf(all))).toHaveLength(2);
+
+    const audit = gw.world.tollgate.backends.audit;
+    await audit.flush();
+    const { records } = await audit.query({ token_id: id, limit: 100 });
+    expect(records.length).toBeGreaterThanOrEqual(4); // initialize, initialized, tools/list, 2 × tools/call (+ the optional GET stream)
+    for (const r of records) expect(r).toMatchObject({ source: "gateway", route: "/api/v1/mcp/projects/{project}/mcp", path: mcpPath("priv"), user_id: "bob", allow: true });
+  });
+
+  it("is refused with 403 without a grant for the project, and 401 without a credential; the upstream is not reached", async () => {
+    const { token } = await selfServiceToken(gw.url, [{ project_id: "priv" }]);
+    const before = upstreamHits.length;
+    const noGrant = await refusal(connect(gw.url, "pub", token));
+    expect(noGrant.code).toBe(403);
+    expect(noGrant.message).toContain("grant_missing");
+    const anonymous = await refusal(connect(gw.url, "priv", null));
+    expect(anonymous.code).toBe(401);
+    expect(anonymous.message).toContain("missing_token");
+    const globalToken = await refusal(connect(gw.url, "priv", gw.world.tokens.bobGlobal));
+    expect(globalToken.code).toBe(403);
+    expect(globalToken.message).toContain("token_not_allowed_on_path");
+    expect(upstreamHits.slice(before)).toEqual([]);
+  });
+
+  it("is refused with 401 on the next request once the token is revoked", async () => {
+    const { id, token } = await selfServiceToken(gw.url, [{ project_id: "priv" }]);
+    const client = await connect(gw.url, "priv", token);
+    expect((await client.listTools()).tools).toHaveLength(2);
+
+    const revoke = await send(gw.url, `/api/v1/mcp/tokens/${id}`, { method: "DELETE", headers: { authorization: bearer(await gw.world.session("bob")) } });
+    expect(revoke.status).toBe(200);
+
+    const before = upstreamHits.length;
+    const refused = await refusal(client.callTool({ name: "list_builds", arguments: {} }));
+    expect(refused.code).toBe(401);
+    expect(refused.message).toContain("revoked_token");
+    expect((await refusal(connect(gw.url, "priv", token))).code).toBe(401);
+    expect(upstreamHits.slice(before)).toEqual([]);
+  });
+
+  it("is refused with 403 after the grant's expiry, and 401 after the token's", async () => {
+    const grantOnly = await selfServiceToken(gw.url, [{ project_id: "priv", expires_at: iso(NOW + 3_600) }]);
+    const wholeToken = await selfServiceToken(gw.url, [{ project_id: "priv" }], { expires_at: iso(NOW + 3_600) });
+    for (const { token } of [grantOnly, wholeToken]) {
+      const now = await connect(gw.url, "priv", token);
+      expect((await now.listTools()).tools).toHaveLength(2);
+    }
+
+    // The same backends, two hours later.
+    const later = buildTollgateAt(NOW + 7_200, { TOLLGATE_UPSTREAM_URL: upstreamUrl }, gw.world.tollgate.backends);
+    const server = createServer(later.app);
+    servers.push(server);
+    const laterUrl = await listen(server);
+
+    const before = upstreamHits.length;
+    const expiredGrant = await refusal(connect(laterUrl, "priv", grantOnly.token));
+    expect(expiredGrant.code).toBe(403);
+    expect(expiredGrant.message).toContain("grant_expired");
+    const expiredToken = await refusal(connect(laterUrl, "priv", wholeToken.token));
+    expect(expiredToken.code).toBe(401);
+    expect(expiredToken.message).toContain("expired_token");
+    expect(upstreamHits.slice(before)).toEqual([]);
+    // A token without expiry still works at that time.
+    const fine = await connect(laterUrl, "priv", gw.world.tokens.bobMcp);
+    expect((await fine.listTools()).tools).toHaveLength(2);
+  });
+
+  it("is refused with 429 once the user's limit is spent, another user is unaffected", async () => {
+    const limited = await startGateway({ TOLLGATE_UPSTREAM_URL: upstreamUrl, TOLLGATE_RATE_LIMITS: '{"mcp":{"default":6}}' });
+    gateways.push(limited);
+    const client = await connect(limited.url, "priv", limited.world.tokens.bobMcp);
+    let succeeded = 0;
+    let refused: { code: number; message: string } | null = null;
+    for (let i = 0; i < 10 && !refused; i++) {
+      try {
+        await client.callTool({ name: "list_builds", arguments: {} });
+        succeeded++;
+      } catch (err) {
+        expect(err).toBeInstanceOf(StreamableHTTPError);
+        refused = { code: (err as StreamableHTTPError).code ?? 0, message: (err as Error).message };
+      }
+    }
+    expect(refused?.code).toBe(429);
+    expect(refused?.message).toContain("rate_limited");
+    // connect used 2 or 3 of the 6 (the optional GET stream races with the first calls).
+    expect(succeeded).toBeGreaterThanOrEqual(3);
+    expect(succeeded).toBeLessThanOrEqual(4);
+
+    const raw = await send(limited.url, mcpPath("priv"), {
+      method: "POST",
+      headers: { authorization: bearer(limited.world.tokens.bobMcp), "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(raw.status).toBe(429);
+    expect(Number(raw.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(raw.headers["ratelimit-policy"]).toBe("6;w=60");
+
+    const { token: alice } = await limited.world.tollgate.issuer.issue({ type: "mcp", user_id: "alice", grants: [{ project_id: "pub" }] });
+    const other = await connect(limited.url, "pub", alice);
+    expect((await other.listTools()).tools.map((t) => t.description)).toContain("List the builds of pub");
+  });
+});

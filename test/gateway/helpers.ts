@@ -87,6 +87,7 @@ export interface Upstream {
  *   sse      text/event-stream: "data: 1\n\n", waits for release(), "data: 2\n\n"
  *   hang     never answers
  *   slow     sends headers and "first\n", then waits for release() before ending
+ *   drip     writes "drop-1\n" … "drop-<n>\n", one every <ms> milliseconds
  *   destroy  Content-Length 100, 10 bytes, then destroys the socket
  *   reset    destroys the socket before answering
  *   headers  answers with hop-by-hop headers and headers named like Tollgate's
@@ -146,6 +147,18 @@ export async function startUpstream(): Promise<Upstream> {
           await waitRelease();
           res.end("data: 2\n\n");
           return;
+        case "drip": {
+          await bodyDone;
+          const params = new URL(req.url ?? "/", "http://upstream").searchParams;
+          res.writeHead(200, { "content-type": "text/plain" });
+          for (let i = 1; i <= Number(params.get("n") ?? 5); i++) {
+            if (res.destroyed) return;
+            res.write(`drop-${i}\n`);
+            await sleep(Number(params.get("ms") ?? 50));
+          }
+          res.end();
+          return;
+        }
         case "slow":
           await bodyDone;
           res.writeHead(200, { "content-type": "text/plain" });

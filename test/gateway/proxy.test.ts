@@ -403,6 +403,29 @@ describe("upstream failures", () => {
   });
 });
 
+describe("idle upstream (TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS)", () => {
+  it("cuts a response that goes silent, and keeps one whose data keeps flowing past the limit", async () => {
+    const idle = await startGateway({ TOLLGATE_UPSTREAM_URL: upstream.url, TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS: "300", TOLLGATE_UPSTREAM_TIMEOUT_MS: "5000" });
+    extra.push(idle);
+    const bob = auth(idle.world.tokens.bobGlobal);
+
+    const dripping = await send(idle.url, "/api/v1/projects/priv/builds?mode=drip&n=8&ms=100", { headers: bob });
+    expect(dripping.status).toBe(200);
+    expect(dripping.body).toBe(Array.from({ length: 8 }, (_, i) => `drop-${i + 1}\n`).join(""));
+
+    upstream.reset();
+    const started = Date.now();
+    const silent = await send(idle.url, "/api/v1/projects/priv/builds?mode=slow", { headers: bob }).then(
+      (r) => `complete: ${r.body}`,
+      (err: Error) => `cut: ${err.message}`,
+    );
+    expect(silent).toMatch(/^cut: /);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await waitFor(() => upstream.hits[0]?.aborted === true, 1_000)).toBe(true);
+    upstream.release();
+  });
+});
+
 describe("a client that goes away", () => {
   it("aborts the upstream request while the upstream has not answered yet", async () => {
     const url = new URL(gw.url);
@@ -424,6 +447,20 @@ describe("a client that goes away", () => {
     expect(await waitFor(() => upstream.hits[0]!.aborted, TIMEOUT_MS / 2)).toBe(true);
     upstream.release();
     expect((await send(gw.url, "/api/v1/projects/priv/builds", { headers: auth(gw.world.tokens.bobGlobal) })).status).toBe(200);
+  });
+
+  it("audits the upstream's status for a stream the client left in the middle (the upstream did answer)", async () => {
+    const stream = await openStream("/api/v1/projects/priv/builds?mode=slow", auth(gw.world.tokens.bobGlobal));
+    const decisionId = String(stream.res.headers["x-tollgate-decision-id"]);
+    expect(await stream.next()).toBe("first\n");
+    stream.destroy();
+    expect(await waitFor(() => upstream.hits[0]!.aborted, TIMEOUT_MS / 2)).toBe(true);
+    upstream.release();
+    const audit = gw.world.tollgate.backends.audit;
+    await audit.flush();
+    const record = (await audit.query({ limit: 1000 })).records.find((r) => r.decision_id === decisionId);
+    // gateway.ts: upstream_status is "what answered the allowed request ... null when the upstream was not reached".
+    expect(record).toMatchObject({ allow: true, status: 200, upstream_status: 200 });
   });
 });
 

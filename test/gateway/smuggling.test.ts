@@ -23,7 +23,7 @@ afterAll(async () => {
 
 /** A request the policy denies, with identity headers an upstream would trust. */
 const SMUGGLED_PATH = "/api/v1/projects/priv/secrets";
-const smuggled = (): string => `GET ${SMUGGLED_PATH} HTTP/1.1\r\nHost: upstream\r\nX-Tollgate-User: alice\r\nX-Tollgate-Token-Type: user\r\n\r\n`;
+const smuggled = (): string => `GET ${SMUGGLED_PATH} HTTP/1.1\r\nHost: upstream\r\nX-Tollgate-User: mallory\r\nX-Tollgate-Token-Type: user\r\n\r\n`;
 const chunk = (data: string): string => `${Buffer.byteLength(data).toString(16)}\r\n${data}\r\n`;
 
 interface Probe {
@@ -47,7 +47,7 @@ async function expectContained(p: Probe, allowedTargets: string[]): Promise<void
   expect(unexpected, "requests that reached the upstream without being allowed").toEqual([]);
   for (const hit of p.hits) {
     // The only identity an upstream may see is the one Tollgate added for the request it allowed.
-    expect(hit.rawHeaders.join("\n") + hit.rawTrailers.join("\n")).not.toMatch(/alice/i);
+    expect(hit.rawHeaders.join("\n") + hit.rawTrailers.join("\n")).not.toMatch(/mallory/i);
   }
   upstream.reset();
   const health = await send(gw.url, "/api/v1/projects/pub/builds");
@@ -120,7 +120,7 @@ describe("a second request hidden in a body", () => {
 
   it("chunked trailers do not smuggle identity headers", async () => {
     const p = await probe(
-      `POST /api/v1/projects/priv/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${bobSession}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk("data")}0\r\nX-Tollgate-User: alice\r\nAuthorization: Bearer x\r\n\r\n`,
+      `POST /api/v1/projects/priv/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${bobSession}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk("data")}0\r\nX-Tollgate-User: mallory\r\nAuthorization: Bearer x\r\n\r\n`,
     );
     expect(p.statuses).toEqual([200]);
     await expectContained(p, ["/api/v1/projects/priv/upload"]);
@@ -163,7 +163,7 @@ describe("a second request hidden in a body", () => {
 
 describe("header syntax", () => {
   it("obs-fold header lines are refused, not unfolded into a credential or an identity", async () => {
-    for (const header of [`X-Note: a\r\n X-Tollgate-User: alice`, `Authorization: Bearer\r\n ${bobSession}`, `X-Note: a\r\n\tb`]) {
+    for (const header of [`X-Note: a\r\n X-Tollgate-User: mallory`, `Authorization: Bearer\r\n ${bobSession}`, `X-Note: a\r\n\tb`]) {
       const p = await probe(`GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\n${header}\r\n\r\n`);
       expect(p.statuses, header).not.toContain(500);
       await expectContained(p, ["/api/v1/projects/pub/builds"]);
@@ -172,13 +172,28 @@ describe("header syntax", () => {
 
   it("bare LF, NUL and spaces in names are refused or harmless", async () => {
     for (const raw of [
-      `GET /api/v1/projects/pub/builds HTTP/1.1\nHost: x\nX-Tollgate-User: alice\n\n`,
-      `GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\nX-Tollgate-User\u0000: alice\r\n\r\n`,
-      `GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\nX-Tollgate-User : alice\r\n\r\n`,
+      `GET /api/v1/projects/pub/builds HTTP/1.1\nHost: x\nX-Tollgate-User: mallory\n\n`,
+      `GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\nX-Tollgate-User\u0000: mallory\r\n\r\n`,
+      `GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\nX-Tollgate-User : mallory\r\n\r\n`,
       `GET /api/v1/projects/priv/builds HTTP/1.1\r\nHost: x\r\nAuthorization : Bearer ${bobSession}\r\n\r\n`,
     ]) {
       const p = await probe(raw);
       expect(p.statuses, JSON.stringify(raw)).not.toContain(500);
+      await expectContained(p, ["/api/v1/projects/pub/builds"]);
+    }
+  });
+});
+
+describe("protocol upgrades", () => {
+  it("Upgrade (h2c, websocket) is not passed on: the upstream sees a plain request or none", async () => {
+    for (const upgrade of ["Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]) {
+      const p = await probe(`GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\n${upgrade}\r\n\r\n`);
+      expect(p.statuses, upgrade).not.toContain(101);
+      for (const hit of p.hits) {
+        expect(hit.headers.upgrade, upgrade).toBeUndefined();
+        expect(hit.headers["http2-settings"], upgrade).toBeUndefined();
+        expect(String(hit.headers.connection ?? ""), upgrade).not.toMatch(/upgrade/i);
+      }
       await expectContained(p, ["/api/v1/projects/pub/builds"]);
     }
   });

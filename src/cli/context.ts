@@ -1,0 +1,125 @@
+// The stores the admin commands act on: the server's own modules, configured from the same
+// environment (loadConfig, connectBackends). Only MongoDB: the in-memory backends exist inside a
+// running `tollgate serve` alone, so writing to them from another process would silently go nowhere.
+import { pino } from "pino";
+import type { AuditStore } from "../audit/types.js";
+import { ConfigError, loadConfig, type Config } from "../config/config.js";
+import { isUnavailable } from "../errors.js";
+import { CachedFacts } from "../facts/cached-facts.js";
+import { TokenIssuer } from "../issuing/token-issuer.js";
+import type { Logger } from "../log.js";
+import { connectBackends } from "../server/backends.js";
+import { explain, runtimeError, usageError, type CliError } from "./errors.js";
+
+export interface CliContext {
+  config: Config;
+  /** No caching (TTL 0): every read goes to the database. */
+  facts: CachedFacts;
+  issuer: TokenIssuer;
+  audit: AuditStore;
+  /** A BackendUnavailableError as a plain error naming the server from MONGODB_URI; anything else as explain() does. */
+  explainUnavailable(err: unknown): CliError;
+  close(): Promise<void>;
+}
+
+type Env = Record<string, string | undefined>;
+
+export const NO_DATABASE =
+  "set MONGODB_URI to the database your Tollgate uses (and MONGODB_DB if not \"tollgate\"); " +
+  "the in-memory store exists only inside a running `tollgate serve`";
+
+/** How long close() waits for the index set-up connectBackends started (it may still be running). */
+const SETTLE_MS = 1_000;
+
+/** Reads the configuration; ConfigError and a missing MONGODB_URI become usage errors (exit 2). */
+export function cliConfig(env: Env = process.env): Config {
+  if (!env.MONGODB_URI?.trim()) throw usageError(NO_DATABASE);
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw usageError(`invalid configuration: ${err.problems.join("; ")}`);
+    throw err;
+  }
+}
+
+/**
+ * Quiet by default (stdout is the command's output); TOLLGATE_LOG_LEVEL turns the backends' log
+ * on, to stderr.
+ */
+function cliLogger(env: Env): Logger {
+  return pino({ level: env.TOLLGATE_LOG_LEVEL?.trim() || "silent", base: { service: "tollgate-cli" } }, pino.destination(2));
+}
+
+export function connect(env: Env = process.env): CliContext {
+  const config = cliConfig(env);
+  // Rate limits are the server's business: no Redis connection from the CLI.
+  let backends;
+  try {
+    backends = connectBackends({ ...config, redisUrl: null }, cliLogger(env));
+  } catch (err) {
+    // The driver refuses a malformed connection string up front (MongoParseError).
+    throw usageError(`MONGODB_URI: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: 0 });
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    facts,
+    issuer: new TokenIssuer(facts),
+    audit: backends.audit,
+    explainUnavailable: (err) => (isUnavailable(err) ? unreachable(config.mongodbUri ?? "", err.cause) : explain(err)),
+    close() {
+      closing ??= (async () => {
+        await settle(backends.readiness.mongodb, SETTLE_MS);
+        await backends.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Runs `fn` with a connected context and always closes it, so the process exits promptly. */
+export async function withContext<T>(fn: (ctx: CliContext) => Promise<T>, env: Env = process.env): Promise<T> {
+  const ctx = connect(env);
+  try {
+    return await fn(ctx);
+  } catch (err) {
+    throw isUnavailable(err) ? ctx.explainUnavailable(err) : err;
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** The hosts of a MongoDB URI, without credentials or options. */
+export function mongoHosts(uri: string): string {
+  return /^mongodb(?:\+srv)?:\/\/(?:[^@/]*@)?([^/?]+)/.exec(uri)?.[1] ?? "MONGODB_URI";
+}
+
+/**
+ * Operations that wait for a connection attempt that fails are told only "Topology is closed"
+ * (the driver gives the reason to the one that started it): say what that means.
+ */
+function unreachable(uri: string, cause: unknown): CliError {
+  const name = cause instanceof Error ? cause.name : "";
+  const reason =
+    name === "MongoTopologyClosedError" ? "no answer (check MONGODB_URI, and that the server is up)" : cause instanceof Error ? cause.message : String(cause);
+  return runtimeError(`cannot reach MongoDB at ${mongoHosts(uri)}: ${reason}`);
+}
+
+/**
+ * Polls the MongoDB readiness probe while it says only that the indexes are not ensured yet, until
+ * the time is up; an unreachable server ends the wait at once. Never throws.
+ */
+async function settle(probe: (() => Promise<void>) | undefined, ms: number): Promise<void> {
+  if (!probe) return;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      if (!/indexes not ensured/.test(String(err)) || Date.now() >= deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

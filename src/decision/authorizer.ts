@@ -103,7 +103,9 @@ export class Authorizer {
         credential = await this.o.credentials.resolve(request.authorization);
         input.credential = { status: credential.status };
         if (credential.status === "valid") input.subject = credential.subject;
-        if (route.project_id !== null) input.project = await this.#projectFact(route.project_id, input.subject);
+        // A bad credential is denied at the credential stage whatever the project: no lookup.
+        const credentialDecides = credential.status !== "valid" && credential.status !== "none";
+        if (route.project_id !== null && !credentialDecides) input.project = await this.#projectFact(route.project_id, input.subject);
       } catch (err) {
         return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null };
       }

@@ -28,6 +28,11 @@ export function upstreamRequestHeaders(
     if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name) || name === "authorization" || name.startsWith("x-tollgate-")) continue;
     out[name] = value;
   }
+  // Framing is re-derived from how the client's body arrived, never taken from a header the
+  // client could have listed in Connection: a body must never reach the upstream unframed.
+  delete out["content-length"];
+  if (incoming["transfer-encoding"] !== undefined) out["transfer-encoding"] = "chunked";
+  else if (incoming["content-length"] !== undefined) out["content-length"] = incoming["content-length"];
   const forwardedFor = incoming["x-forwarded-for"];
   out["x-forwarded-for"] = [forwardedFor, clientAddress].flat().filter(Boolean).join(", ");
   if (incoming.host) out["x-forwarded-host"] = incoming.host;

@@ -33,6 +33,8 @@ export function proxy(
 ): Promise<ProxyOutcome> {
   return new Promise((resolve) => {
     let settled = false;
+    /** The upstream's status once its response headers arrived. */
+    let answered: number | null = null;
     const finish = (outcome: ProxyOutcome): void => {
       if (settled) return;
       settled = true;
@@ -45,7 +47,7 @@ export function proxy(
       } else {
         res.destroy();
       }
-      finish({ upstreamStatus: null });
+      finish({ upstreamStatus: answered });
     };
 
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -60,14 +62,23 @@ export function proxy(
     };
     const upstreamReq = (base.protocol === "https:" ? httpsRequest : httpRequest)(options);
 
-    const headersTimer = setTimeout(() => fail(504, "upstream_timeout", `the upstream did not answer within ${upstream.timeoutMs} ms`), upstream.timeoutMs);
+    // The answer is timed from when the request body has been sent, so a slow upload is not a slow upstream.
+    let headersTimer: NodeJS.Timeout | undefined;
+    upstreamReq.on("finish", () => {
+      if (answered === null && !settled) {
+        headersTimer = setTimeout(() => fail(504, "upstream_timeout", `the upstream did not answer within ${upstream.timeoutMs} ms`), upstream.timeoutMs);
+      }
+    });
     upstreamReq.setTimeout(upstream.idleTimeoutMs, () => fail(504, "upstream_timeout", "the upstream went silent"));
 
     upstreamReq.on("response", (upstreamRes: IncomingMessage) => {
       clearTimeout(headersTimer);
       const status = upstreamRes.statusCode ?? 502;
+      answered = status;
       // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
-      res.writeHead(status, clientResponseHeaders(upstreamRes.headers));
+      const headers = clientResponseHeaders(upstreamRes.headers);
+      for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];
+      res.writeHead(status, headers);
       res.flushHeaders();
       upstreamRes.pipe(res);
       upstreamRes.on("error", () => res.destroy());
@@ -92,7 +103,7 @@ export function proxy(
     res.on("close", () => {
       clearTimeout(headersTimer);
       if (!res.writableFinished) upstreamReq.destroy();
-      finish({ upstreamStatus: null });
+      finish({ upstreamStatus: answered });
     });
 
     if (declared > upstream.maxBodyBytes) {

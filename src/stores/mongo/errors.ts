@@ -33,8 +33,25 @@ export function toStoreError(e: unknown, entity: string): unknown {
     if (isDuplicateKey(e)) return new DuplicateError(entity, duplicateField(e));
     return new BackendUnavailableError("mongodb", e);
   }
+  // The driver sometimes lets a socket error through untranslated when the server goes away.
+  if (e instanceof Error && NETWORK_ERROR_CODES.has(String((e as NodeJS.ErrnoException).code))) {
+    return new BackendUnavailableError("mongodb", e);
+  }
   return e;
 }
+
+const NETWORK_ERROR_CODES = new Set([
+  "EPIPE",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "ENOTCONN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ERR_STREAM_DESTROYED",
+  "ERR_STREAM_WRITE_AFTER_END",
+]);
 
 /** Runs one store operation, translating its errors with toStoreError. */
 export async function guard<T>(entity: string, op: () => Promise<T>): Promise<T> {

@@ -32,6 +32,8 @@ beforeAll(async () => {
   tokens = new MongoTokenStore(db);
   await directory.putProject({ id: "p1", name: "Project one", public: false });
   await directory.putProject({ id: "p2", name: "Project two", public: true });
+  // Tokens are issued to known users only, as through the admin API.
+  for (const id of ["alice", "tina"]) await directory.putUser({ id, system_role: "user" });
 });
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { mongoHosts } from "../../src/cli/context.js";
 import { CliError, errorLine, explain, named } from "../../src/cli/errors.js";
 import { auditFilter, collaboratorRole, id, tokenRequest } from "../../src/cli/schemas.js";
 import { auditLine, tokenDetails, tokenTable } from "../../src/cli/output.js";
-import { parseGrant, tokenBody, tokenFields, type CreateOptions } from "../../src/cli/token.js";
+import { knownUser, parseGrant, tokenBody, tokenFields, type CreateOptions } from "../../src/cli/token.js";
 import { viewToken } from "../../src/issuing/token-issuer.js";
 import { RequestError } from "../../src/errors.js";
 import { CachedFacts } from "../../src/facts/cached-facts.js";
@@ -18,18 +18,21 @@ import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js
 import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
 import { BackendUnavailableError, DuplicateError, NotFoundError, StoreValidationError } from "../../src/stores/types.js";
 
-async function fixture(): Promise<{ issuer: TokenIssuer; directory: MemoryDirectoryStore }> {
+async function fixture(): Promise<{ issuer: TokenIssuer; directory: MemoryDirectoryStore; facts: CachedFacts }> {
   const directory = new MemoryDirectoryStore();
   await directory.putProject({ id: "p1", name: "Project one", public: false });
+  await directory.putUser({ id: "bob", system_role: "user" });
   const facts = new CachedFacts(new MemoryTokenStore(), directory, { ttlMs: 0 });
-  return { issuer: new TokenIssuer(facts), directory };
+  return { issuer: new TokenIssuer(facts), directory, facts };
 }
 
 /** What `tollgate token create` would report for these options. */
 async function createError(opts: CreateOptions): Promise<CliError> {
-  const { issuer } = await fixture();
+  const { issuer, facts } = await fixture();
   try {
-    await issuer.issue(tokenRequest(tokenBody(opts)));
+    const request = tokenRequest(tokenBody(opts));
+    await knownUser(facts, request.user_id);
+    await issuer.issue(request);
   } catch (err) {
     return explain(err, tokenFields(opts.grant ?? []));
   }
@@ -85,6 +88,7 @@ describe("token create: options → the admin API's body → TokenIssuer", () =>
     ["unknown grant project", { type: "mcp", user: "bob", grant: ["p1", "nope:trigger"] }, 1, /^--grant nope:trigger: no project "nope"$/],
     ["unknown project", { type: "project", project: "nope" }, 1, /^--project: no project "nope"$/],
     ["no owner", { type: "mcp" }, 2, /^--user is required for this token type$/],
+    ["unknown owner", { type: "global", user: "nobody" }, 1, /^--user: no user "nobody" \(create it with PUT \/v1\/admin\/users\/\{id\}\)$/],
     ["no project", { type: "project" }, 2, /^--project is required$/],
     ["grants on a global token", { type: "global", user: "bob", grant: ["p1"] }, 2, /^--grant: only mcp tokens have grants$/],
     ["a user on a project token", { type: "project", project: "p1", user: "bob" }, 2, /^--user: a project token belongs to its project/],

@@ -8,7 +8,6 @@ import {
   AUDIT_SOURCES,
   AUDIT_SUBJECT_TYPES,
   type AuditFilter,
-  type AuditRateLimit,
   type AuditRecord,
 } from "./types.js";
 

@@ -1,8 +1,5 @@
 // tollgate token create | list | revoke: TokenIssuer and the token store, as the admin API uses them.
-import { RequestError } from "../errors.js";
-import type { CachedFacts } from "../facts/cached-facts.js";
 import { viewToken } from "../issuing/token-issuer.js";
-import { isValidId } from "../stores/validate.js";
 import { withContext } from "./context.js";
 import { named, runtimeError, usageError, type FieldNamer } from "./errors.js";
 import { note, print, printJson, tokenDetails, tokenTable } from "./output.js";
@@ -82,11 +79,10 @@ export async function createToken(opts: CreateOptions): Promise<void> {
   } catch (err) {
     throw named(err, names);
   }
-  await withContext(async ({ issuer, facts }) => {
+  await withContext(async ({ issuer }) => {
     let issued;
     try {
-      await knownUser(facts, request.user_id);
-      issued = await issuer.issue(request);
+      issued = await issuer.issueForOperator(request);
     } catch (err) {
       throw named(err, names);
     }
@@ -95,17 +91,6 @@ export async function createToken(opts: CreateOptions): Promise<void> {
     if (opts.json) printJson({ ...view, token: issued.token });
     else print(tokenDetails(view, issued.token));
   });
-}
-
-/**
- * As POST /v1/admin/tokens checks before issuing: operators name users by hand, and a typo should
- * not mint a token for nobody.
- */
-export async function knownUser(facts: CachedFacts, userId: string | undefined): Promise<void> {
-  // A malformed id is left to the token store's validation, which names it as such.
-  if (userId !== undefined && isValidId(userId) && !(await facts.directoryStore.getUser(userId))) {
-    throw new RequestError(400, "unknown_user", `user_id: no user "${userId}" (create it with PUT /v1/admin/users/{id})`, "user_id");
-  }
 }
 
 export async function listTokens(opts: { user: string; json?: boolean }): Promise<void> {

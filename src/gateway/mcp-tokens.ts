@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AuditStore } from "../audit/types.js";
 import { RequestError } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
+import { ID, TIMESTAMP } from "../http/admin-schemas.js";
 import { tokenAuditView } from "../http/audit-routes.js";
 import { requireJson, sendError } from "../http/errors.js";
 import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
@@ -13,8 +14,6 @@ import { generateToken, hashToken, parseToken } from "../tokens/format.js";
 import type { GatewayLocals } from "./gateway.js";
 
 const TEMP_TOKEN_TTL_MS = 10 * 60 * 1000;
-const ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be a project id");
-const TIMESTAMP = z.iso.datetime({ offset: true, message: "must be an ISO 8601 timestamp with a timezone, e.g. 2026-12-31T23:59:59Z" }).transform((s) => new Date(s));
 const grants = z
   .array(z.object({ project_id: ID, expires_at: TIMESTAMP.nullable().optional(), allow_trigger: z.boolean().optional() }).strict())
   .max(100);

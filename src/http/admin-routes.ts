@@ -1,35 +1,11 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler, Router } from "express";
-import { z } from "zod";
 import type { CredentialResolver } from "../auth/credentials.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { PolicyEngine } from "../policy/engine.js";
+import { collaboratorBody, collaboratorParams, projectBody, tokenBody, userBody, userParams } from "./admin-schemas.js";
 import { requireJson, sendError } from "./errors.js";
-
-const ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit");
-const TIMESTAMP = z.iso.datetime({ offset: true, message: "must be an ISO 8601 timestamp with a timezone, e.g. 2026-12-31T23:59:59Z" }).transform((s) => new Date(s));
-
-// Path parameters are parsed as objects so a bad one is named in the error's `field`.
-const userParams = z.object({ id: ID });
-const collaboratorParams = z.object({ id: ID, user: ID });
-const userBody = z.object({ role: z.enum(["viewer", "user", "admin"]) }).strict();
-const projectBody = z.object({ public: z.boolean(), name: z.string().min(1).max(100).optional() }).strict();
-const collaboratorBody = z.object({ role: z.enum(["Owner", "Administrator", "Developer"]) }).strict();
-const tokenBody = z
-  .object({
-    type: z.enum(["global", "project", "mcp"]),
-    name: z.string().min(1).max(100).optional(),
-    user_id: ID.optional(),
-    project_id: ID.optional(),
-    scopes: z.array(z.enum(["read", "write"])).max(2).optional(),
-    grants: z
-      .array(z.object({ project_id: ID, expires_at: TIMESTAMP.nullable().optional(), allow_trigger: z.boolean().optional() }).strict())
-      .max(100)
-      .optional(),
-    expires_at: TIMESTAMP.nullable().optional(),
-  })
-  .strict();
 
 export interface AdminDeps {
   engine: PolicyEngine;
@@ -82,12 +58,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.post("/v1/admin/tokens", ...json, async (req, res) => {
-    const body = tokenBody.parse(req.body);
-    // Operators name users by hand: a typo should not mint a token for nobody.
-    if (body.user_id !== undefined && !(await facts.directoryStore.getUser(body.user_id))) {
-      return sendError(res, 400, "unknown_user", `user_id: no user "${body.user_id}" (create it with PUT /v1/admin/users/{id})`, "user_id");
-    }
-    const { token, record } = await issuer.issue(body);
+    const { token, record } = await issuer.issueForOperator(tokenBody.parse(req.body));
     res.status(201).json({ ...viewToken(record), token });
   });
 

@@ -24,7 +24,7 @@ const pageQuery = {
   limit: LIMIT.optional(),
   cursor: CURSOR.optional(),
 };
-const adminQuery = z.object({ user_id: ID.optional(), token_id: ID.optional(), ...pageQuery });
+export const adminQuery = z.object({ user_id: ID.optional(), token_id: ID.optional(), ...pageQuery });
 const ownerQuery = z.object(pageQuery);
 
 /** Parses a query string object, refusing unknown parameters by name. */
@@ -49,7 +49,7 @@ export function viewAuditPage(page: AuditPage): AuditPageView {
   return { records: page.records.map((r) => ({ ...r, time: r.time.toISOString() })), next_cursor: page.next_cursor };
 }
 
-function toFilter(q: z.infer<typeof adminQuery>): AuditFilter {
+export function toFilter(q: z.infer<typeof adminQuery>): AuditFilter {
   if (q.since && q.until && q.until <= q.since) throw new RequestError(400, "invalid_request", "until: must be later than since", "until");
   const filter: AuditFilter = { limit: q.limit ?? AUDIT_QUERY_DEFAULT_LIMIT };
   if (q.user_id !== undefined) filter.user_id = q.user_id;

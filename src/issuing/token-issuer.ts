@@ -64,6 +64,17 @@ export class TokenIssuer {
     return { token: value, record };
   }
 
+  /**
+   * Issues a token named by an operator (admin API, CLI): the owner must be a known user, so a
+   * typo does not mint a token for nobody. Sessions' own tokens go through issue().
+   */
+  async issueForOperator(request: IssueTokenRequest): Promise<{ token: string; record: TokenRecord }> {
+    if (request.user_id !== undefined && !(await this.facts.directoryStore.getUser(request.user_id))) {
+      throw new RequestError(400, "unknown_user", `user_id: no user "${request.user_id}" (create it with PUT /v1/admin/users/{id})`, "user_id");
+    }
+    return this.issue(request);
+  }
+
   async revoke(id: string): Promise<TokenRecord | null> {
     const record = await this.facts.tokenStore.get(id);
     if (!record) return null;

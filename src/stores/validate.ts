@@ -9,7 +9,6 @@ import {
   StoreValidationError,
   SYSTEM_ROLES,
   type Collaborator,
-  type Grant,
   type Project,
   type TempToken,
   type TokenPatch,

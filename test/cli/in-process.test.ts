@@ -9,7 +9,7 @@ import { mongoHosts } from "../../src/cli/context.js";
 import { CliError, errorLine, explain, named } from "../../src/cli/errors.js";
 import { auditFilter, collaboratorRole, id, tokenRequest } from "../../src/cli/schemas.js";
 import { auditLine, tokenDetails, tokenTable } from "../../src/cli/output.js";
-import { knownUser, parseGrant, tokenBody, tokenFields, type CreateOptions } from "../../src/cli/token.js";
+import { parseGrant, tokenBody, tokenFields, type CreateOptions } from "../../src/cli/token.js";
 import { viewToken } from "../../src/issuing/token-issuer.js";
 import { RequestError } from "../../src/errors.js";
 import { CachedFacts } from "../../src/facts/cached-facts.js";
@@ -28,11 +28,9 @@ async function fixture(): Promise<{ issuer: TokenIssuer; directory: MemoryDirect
 
 /** What `tollgate token create` would report for these options. */
 async function createError(opts: CreateOptions): Promise<CliError> {
-  const { issuer, facts } = await fixture();
+  const { issuer } = await fixture();
   try {
-    const request = tokenRequest(tokenBody(opts));
-    await knownUser(facts, request.user_id);
-    await issuer.issue(request);
+    await issuer.issueForOperator(tokenRequest(tokenBody(opts)));
   } catch (err) {
     return explain(err, tokenFields(opts.grant ?? []));
   }

@@ -2,7 +2,7 @@
 // sink, filters on their way into a store. Failures throw StoreValidationError naming the field,
 // as src/stores/validate.ts does.
 import { isValidDate } from "../stores/validate.js";
-import { StoreValidationError } from "../stores/types.js";
+import { fail, isPlainObject, object } from "../stores/validate.js";
 import {
   AUDIT_QUERY_MAX_LIMIT,
   AUDIT_SOURCES,
@@ -24,27 +24,6 @@ const REASON_MAX = 128;
 const CLASS_MAX = 32;
 const CURSOR_MAX = 512;
 export const RETENTION_DAYS_MAX = 36_500;
-
-function fail(field: string, reason: string): never {
-  throw new StoreValidationError(field, reason);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
-
-function object(v: unknown, field: string, allowed: ReadonlySet<string>, required: readonly string[], what: string): Record<string, unknown> {
-  if (!isPlainObject(v)) fail(field || what, "must be an object");
-  for (const key of Object.keys(v)) {
-    if (!allowed.has(key)) fail(field ? `${field}.${key}` : key, "unknown field");
-  }
-  for (const key of required) {
-    if (!(key in v)) fail(field ? `${field}.${key}` : key, "is required");
-  }
-  return v;
-}
 
 function text(v: unknown, field: string, max: number): string {
   if (typeof v !== "string") fail(field, "must be a string");
@@ -90,13 +69,11 @@ const RECORD_FIELDS = [
   "upstream_status",
   "latency_ms",
 ] as const;
-const RECORD_FIELD_SET: ReadonlySet<string> = new Set(RECORD_FIELDS);
 const RATE_LIMIT_FIELDS = ["class", "limit", "remaining", "reset_s"] as const;
-const RATE_LIMIT_FIELD_SET: ReadonlySet<string> = new Set(RATE_LIMIT_FIELDS);
 
 /** A record as stored: every field present and in range, path without a query, decision_id a lowercase UUID. */
 export function validateAuditRecord(v: unknown): asserts v is AuditRecord {
-  checkFields(object(v, "", RECORD_FIELD_SET, RECORD_FIELDS, "record"));
+  checkFields(object(v, "", RECORD_FIELDS, RECORD_FIELDS, "record"));
 }
 
 /** The fields of a record whose keys are known to be exactly RECORD_FIELDS. Hot path: no allocation unless it fails. */
@@ -121,7 +98,7 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
     if (typeof reason !== "string" || reason.length < 1 || reason.length > REASON_MAX || CONTROL_RE.test(reason)) text(reason, `reasons[${i}]`, REASON_MAX);
   }
   if (r.rate_limit !== null) {
-    const rl = object(r.rate_limit, "rate_limit", RATE_LIMIT_FIELD_SET, RATE_LIMIT_FIELDS, "rate_limit");
+    const rl = object(r.rate_limit, "rate_limit", RATE_LIMIT_FIELDS, RATE_LIMIT_FIELDS, "rate_limit");
     text(rl.class, "rate_limit.class", CLASS_MAX);
     integer(rl.limit, "rate_limit.limit", 0, Number.MAX_SAFE_INTEGER);
     integer(rl.remaining, "rate_limit.remaining", 0, Number.MAX_SAFE_INTEGER);
@@ -140,7 +117,7 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
  * validated. Never aliases the caller's objects.
  */
 export function normalizeAuditRecord(v: unknown): AuditRecord {
-  const r = object(v, "", RECORD_FIELD_SET, RECORD_FIELDS, "record");
+  const r = object(v, "", RECORD_FIELDS, RECORD_FIELDS, "record");
   const { decision_id, time, path, reasons, rate_limit } = r;
   const copy: Record<string, unknown> = {
     decision_id: typeof decision_id === "string" ? decision_id.toLowerCase() : decision_id,
@@ -225,14 +202,14 @@ export interface CheckedAuditFilter {
   after?: AuditPosition;
 }
 
-const FILTER_FIELD_SET: ReadonlySet<string> = new Set(["user_id", "token_id", "since", "until", "allow", "limit", "cursor"]);
+const FILTER_FIELDS = ["user_id", "token_id", "since", "until", "allow", "limit", "cursor"] as const;
 
 /**
  * Rejects what cannot be a filter: a non-string id (an object such as {$ne: null} must never reach
  * a MongoDB filter), a bad date, a limit out of 1..AUDIT_QUERY_MAX_LIMIT, a cursor we did not issue.
  */
 export function checkAuditFilter(v: AuditFilter): CheckedAuditFilter {
-  const f = object(v, "", FILTER_FIELD_SET, ["limit"], "filter");
+  const f = object(v, "", FILTER_FIELDS, ["limit"], "filter");
   integer(f.limit, "limit", 1, AUDIT_QUERY_MAX_LIMIT);
   const out: CheckedAuditFilter = { limit: f.limit as number };
   if (f.user_id !== undefined) out.user_id = text(f.user_id, "user_id", ID_MAX);

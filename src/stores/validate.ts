@@ -36,18 +36,18 @@ export function isValidDate(v: unknown): v is Date {
   return v instanceof Date && !Number.isNaN(v.getTime());
 }
 
-function fail(field: string, reason: string): never {
+export function fail(field: string, reason: string): never {
   throw new StoreValidationError(field, reason);
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
 /** `field` is the path of the object ("" at the top, then keys are reported bare); `what` names a top-level object. */
-function object(v: unknown, field: string, allowed: readonly string[], required: readonly string[], what = field): Record<string, unknown> {
+export function object(v: unknown, field: string, allowed: readonly string[], required: readonly string[], what = field): Record<string, unknown> {
   if (!isPlainObject(v)) fail(field || what, "must be an object");
   for (const key of Object.keys(v)) {
     if (!allowed.includes(key)) fail(field ? `${field}.${key}` : key, "unknown field");

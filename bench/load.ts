@@ -8,6 +8,8 @@
 //   OPA_URL              opa run --server on the same policy source
 //   BASELINE_HTTP_URL    bench/baseline.ts http    (optional)
 //   BASELINE_EXPRESS_URL bench/baseline.ts express (optional)
+//   BENCH_PIDS           name=pid,... of the servers, to report each one's CPU time per request (Linux /proc)
+//   BENCH_CLK_TCK        clock ticks per second of /proc/PID/stat (getconf CLK_TCK, default 100)
 //   BENCH_CONNECTIONS (50), BENCH_DURATION (8 s), BENCH_WARMUP (2 s)
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -98,6 +100,30 @@ async function check(t: Target): Promise<void> {
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
 const loadBefore = load();
 const results = new Map<string, AutocannonResult>();
+
+// CPU time per process during each timed run: where the machine's two cores went.
+const CLK_TCK = Number(process.env.BENCH_CLK_TCK ?? 100);
+const tracked = (env("BENCH_PIDS") ?? "")
+  .split(",")
+  .filter(Boolean)
+  .map((entry) => {
+    const [name, pid] = entry.split("=");
+    return { name: name!, pid: Number(pid) };
+  });
+/** CPU microseconds (user + system) the process has used so far; NaN when it cannot be read. */
+function cpuUs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e6;
+  } catch {
+    return NaN;
+  }
+}
+const snapshot = () => [...tracked.map((t) => cpuUs(t.pid)), process.cpuUsage().user + process.cpuUsage().system];
+const cpuNames = [...tracked.map((t) => t.name), "autocannon"];
+/** Per target: CPU µs per request for each tracked process and for autocannon (this process). */
+const cpuPerRequest = new Map<string, number[]>();
 log(`${targets.length} targets, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s each (about ${Math.ceil((targets.length * (WARMUP + DURATION)) / 10) * 10} s)`);
 for (const [i, t] of targets.entries()) {
   await check(t);
@@ -105,7 +131,13 @@ for (const [i, t] of targets.entries()) {
   log(`[${i + 1}/${targets.length}] ${t.label}: warm-up ${WARMUP} s`);
   await autocannon(options);
   log(`[${i + 1}/${targets.length}] ${t.label}: ${DURATION} s`);
+  const before = snapshot();
   const r = await autocannon({ ...options, duration: DURATION });
+  const after = snapshot();
+  cpuPerRequest.set(
+    t.key,
+    after.map((v, j) => (v - before[j]!) / Math.max(1, r.requests.total)),
+  );
   log(`    ${fmtInt(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}, non-2xx ${r.non2xx}`);
   results.set(t.key, r);
 }
@@ -138,4 +170,25 @@ const out = [
   "Ratios compare each Tollgate run with the OPA run of the equivalent input (the facts Tollgate looks up are already in OPA's input).",
   "errors = connection errors + timeouts + non-2xx answers; every target was checked to answer allow before its run.",
 ];
+if (tracked.length > 0) {
+  // Only the processes that did measurable work in some run get a column.
+  const used = cpuNames.map((_, j) => targets.some((t) => (cpuPerRequest.get(t.key)?.[j] ?? 0) >= 5));
+  const fmtCpu = (us: number | undefined) => (us === undefined || !Number.isFinite(us) ? "–" : us < 5 ? "" : fmtInt(us));
+  out.push(
+    "",
+    "## CPU time per request, by process (µs; user + system, during the timed run)",
+    "",
+    table(
+      ["target", ...cpuNames.filter((_, j) => used[j]), "all"],
+      targets.map((t) => {
+        const cpu = cpuPerRequest.get(t.key)!;
+        const total = cpu.filter(Number.isFinite).reduce((a, b) => a + b, 0);
+        return [t.label, ...cpu.filter((_, j) => used[j]).map(fmtCpu), fmtInt(total)];
+      }),
+    ),
+    "",
+    `Blank: under 5 µs. ${availableParallelism()} cores give ${fmtInt(availableParallelism() * 1e6)} µs of CPU per second: ` +
+      "when \"all\" × req/s comes close to that, the cores were the limit, not one server.",
+  );
+}
 process.stdout.write(`${out.join("\n")}\n`);

@@ -145,6 +145,9 @@ fi
 wait_for tollgate-ttl0 http_ok "http://127.0.0.1:$tg0_port/readyz"
 wait_for opa http_ok "http://127.0.0.1:$opa_port/health?bundles"
 
+pid_list=""
+for i in "${!names[@]}"; do pid_list+="${names[$i]}=${pids[$i]},"; done
+export BENCH_PIDS=$pid_list BENCH_CLK_TCK=$(getconf CLK_TCK)
 export SEED_FILE="$work/seed.json"
 export TOLLGATE_URL="http://127.0.0.1:$tg_port" TOLLGATE_TTL0_URL="http://127.0.0.1:$tg0_port" OPA_URL="http://127.0.0.1:$opa_port"
 say "all servers ready; load runs one target at a time"

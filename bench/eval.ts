@@ -15,7 +15,7 @@ import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from "@open-policy-agent/opa-wasm";
+import type { loadPolicySync as LoadPolicySync } from "@open-policy-agent/opa-wasm";
 import { PolicyEngine, POLICY_FILE } from "../src/policy/engine.js";
 import type { PolicyDecision } from "../src/policy/types.js";
 import { isPolicyDecision } from "../src/policy/validate-output.js";

@@ -25,4 +25,4 @@ export BENCH_POLICY_DIR=${BENCH_POLICY_DIR:-policies}
 echo "==> checkout $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git status --porcelain -- src policies 2>/dev/null) ]] && echo ' + uncommitted changes in src/ or policies/')" >&2
 
 echo "==> $(nproc) cores, node $(node --version), $("$OPA_BIN" version | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-exec timeout 300 node --import tsx bench/eval.ts
+timeout 300 node --import tsx bench/eval.ts

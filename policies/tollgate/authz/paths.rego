@@ -29,8 +29,18 @@ _path_valid if {
 	}
 }
 
+# Most segments are plain words; trim() with the unreserved characters as its cutset leaves
+# nothing of them, which is far cheaper than a regular expression (compiled on every call).
+_unreserved := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
 _valid_segment(segment) if {
+	segment != ""
+	trim(segment, _unreserved) == ""
+	not segment in {".", ".."}
+}
+
+_valid_segment(segment) if {
+	trim(segment, _unreserved) != ""
 	regex.match(_pchar_segment, segment)
 	not regex.match(_forbidden_escape, segment)
-	not segment in {".", ".."}
 }

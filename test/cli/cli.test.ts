@@ -2,7 +2,6 @@
 // real FerretDB. Child processes are the cost here (~0.5 s for --help and usage errors, ~1.5 s for
 // a command that opens the database), so the tests run concurrently, a few children at a time.
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +12,7 @@ import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
 import { hashToken } from "../../src/tokens/format.js";
 import { freePort, startFerretDb, type MongoServer } from "../support/servers.js";
+import { auditRecord } from "../audit/fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -199,10 +199,10 @@ describe.concurrent("tollgate", () => {
     it("audit tail: the newest records, oldest first, --json and plain; filters", { timeout: TIMEOUT }, async () => {
       const now = Date.now();
       const records = [
-        record({ user_id: "ada", token_id: "tok_ada0000000000000001", time: new Date(now - 4_000), path: "/api/v1/projects/p1/builds?page=2" }),
-        record({ user_id: "ada", token_id: "tok_ada0000000000000002", time: new Date(now - 3_000), allow: false, status: 403, reasons: ["insufficient_scope"], upstream_status: null }),
-        record({ user_id: "ada", token_id: "tok_ada0000000000000001", time: new Date(now - 2_000), method: "POST", path: "/api/v1/projects/p1/trigger" }),
-        record({ user_id: "someone-else", token_id: null, time: new Date(now - 1_000) }),
+        auditRecord({ user_id: "ada", token_id: "tok_ada0000000000000001", time: new Date(now - 4_000), path: "/api/v1/projects/p1/builds?page=2" }),
+        auditRecord({ user_id: "ada", token_id: "tok_ada0000000000000002", time: new Date(now - 3_000), allow: false, status: 403, reasons: ["insufficient_scope"], upstream_status: null }),
+        auditRecord({ user_id: "ada", token_id: "tok_ada0000000000000001", time: new Date(now - 2_000), method: "POST", path: "/api/v1/projects/p1/trigger" }),
+        auditRecord({ user_id: "someone-else", token_id: null, time: new Date(now - 1_000) }),
       ];
       await writeAudit(records);
 
@@ -219,11 +219,11 @@ describe.concurrent("tollgate", () => {
 
       // Plain: the newest of that token's records.
       expect(recent.code, recent.stderr).toBe(0);
-      expect(recent.stdout).toMatch(new RegExp(`^${records[2]!.time.toISOString()}\\s+allow 200\\s+POST /api/v1/projects/p1/trigger\\s+user=ada token=tok_ada0000000000000001\\s+gateway 4\\.5ms upstream=200\n$`));
+      expect(recent.stdout).toMatch(new RegExp(`^${records[2]!.time.toISOString()}\\s+allow 200\\s+POST /api/v1/projects/p1/trigger\\s+user=ada token=tok_ada0000000000000001\\s+gateway 12\\.5ms upstream=200\n$`));
     });
 
     it("audit tail --follow prints new records as they are written, and stops on SIGINT", { timeout: TIMEOUT }, async () => {
-      const first = record({ user_id: "fred", time: new Date(Date.now() - 1_000) });
+      const first = auditRecord({ user_id: "fred", time: new Date(Date.now() - 1_000) });
       await writeAudit([first]);
       await slot(async () => {
         const child = start(["audit", "tail", "--user", "fred", "--follow", "--json"]);
@@ -232,7 +232,7 @@ describe.concurrent("tollgate", () => {
         try {
           await until(() => out().includes(first.decision_id), () => `the first record\n${err()}`);
           const now = Date.now();
-          const later = [record({ user_id: "fred", time: new Date(now) }), record({ user_id: "someone-else", time: new Date(now) }), record({ user_id: "fred", time: new Date(now + 1) })];
+          const later = [auditRecord({ user_id: "fred", time: new Date(now) }), auditRecord({ user_id: "someone-else", time: new Date(now) }), auditRecord({ user_id: "fred", time: new Date(now + 1) })];
           await writeAudit(later);
           await until(() => out().includes(later[2]!.decision_id), () => `the later records\n${out()}\n${err()}`);
           child.kill("SIGINT");
@@ -330,27 +330,6 @@ describe.concurrent("tollgate", () => {
 });
 
 // ---------------------------------------------------------------------------------- helpers
-
-function record(overrides: Partial<AuditRecord> = {}): AuditRecord {
-  return {
-    decision_id: randomUUID(),
-    time: new Date(),
-    source: "gateway",
-    subject_type: "global_token",
-    user_id: "alice",
-    token_id: "tok_AAAAAAAAAAAAAAAAAAAA",
-    method: "GET",
-    path: "/api/v1/projects/p1/builds",
-    route: "/api/v1/projects/{project}/builds",
-    allow: true,
-    status: 200,
-    reasons: [],
-    rate_limit: null,
-    upstream_status: 200,
-    latency_ms: 4.5,
-    ...overrides,
-  };
-}
 
 /** Through the audit sink, as the server writes them. */
 async function writeAudit(records: AuditRecord[]): Promise<void> {

@@ -1,15 +1,22 @@
 // Floors for the HTTP benchmark: the cheapest JSON POST handlers, measured in the same run and under
 // the same load generator as Tollgate, so the gap between them and Tollgate is Tollgate's own work.
+// Also the trivial upstream of the gateway benchmark.
 //
-//   node --import tsx bench/baseline.ts http|express PORT
+//   node --import tsx bench/baseline.ts http|express|upstream PORT
 //
-// Both parse the JSON body and answer a small JSON object; "express" uses express.json() like
-// Tollgate's /v1/authorize route.
+// "http" and "express" parse the JSON body and answer a small JSON object; "express" uses
+// express.json() like Tollgate's /v1/authorize route. "upstream" (node:http) answers
+// UPSTREAM_BODY to any method and path, after draining the request body; its answer carries
+// `x-bench-upstream: 1`, and `x-bench-saw-decision: 1` when the request came with Tollgate's
+// x-tollgate-decision-id header (so the load script can tell a proxied answer from any other).
 import { createServer } from "node:http";
 import express from "express";
 
 const [mode, portArg] = process.argv.slice(2);
 const port = Number(portArg);
+/** The upstream's answer, the same for every request (the load script expects exactly this body). */
+const UPSTREAM_BODY = JSON.stringify({ builds: [{ id: "b-1", status: "passed" }], next: null });
+
 const answer = (body: { method?: unknown }) => ({ allow: true, status: 200, method: body.method ?? null });
 
 let server;
@@ -30,6 +37,17 @@ if (mode === "http") {
     });
   });
   server.listen(port, "127.0.0.1");
+} else if (mode === "upstream") {
+  const length = Buffer.byteLength(UPSTREAM_BODY);
+  server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": length, "x-bench-upstream": "1" };
+      if (req.headers["x-tollgate-decision-id"] !== undefined) headers["x-bench-saw-decision"] = "1";
+      res.writeHead(200, headers).end(UPSTREAM_BODY);
+    });
+  });
+  server.listen(port, "127.0.0.1");
 } else if (mode === "express") {
   const app = express();
   app.disable("x-powered-by");
@@ -39,7 +57,7 @@ if (mode === "http") {
   });
   server = app.listen(port, "127.0.0.1");
 } else {
-  process.stderr.write("usage: baseline.ts http|express PORT\n");
+  process.stderr.write("usage: baseline.ts http|express|upstream PORT\n");
   process.exit(2);
 }
 server.keepAliveTimeout = 65_000;

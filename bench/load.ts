@@ -1,9 +1,14 @@
 // The load generator of scripts/bench.sh: autocannon (programmatic API) against each target in turn,
-// a short warm-up first, then one timed run; prints req/s, p50 and p99 and the ratios to OPA.
+// a short warm-up first, then one timed run; prints req/s, p50 and p99, the ratios to OPA, and the
+// gateway against its upstream reached directly. Any answer that is not 2xx (or, for the gateway
+// pair, not the upstream's body) fails the run after the tables are printed.
 // The servers are started (and stopped) by scripts/bench.sh, which passes their URLs:
 //
 //   SEED_FILE            written by bench/server.ts --seed (token values, equivalent OPA inputs)
-//   TOLLGATE_URL         Tollgate, fact cache on (TOLLGATE_CACHE_TTL_MS default, 5 s)
+//   TOLLGATE_URL         Tollgate, fact cache on (TOLLGATE_CACHE_TTL_MS default, 5 s); its gateway
+//                        proxies to UPSTREAM_URL
+//   UPSTREAM_URL         bench/baseline.ts upstream (optional): the gateway pair, GET BENCH_PATH
+//                        through Tollgate's gateway and straight to the upstream
 //   TOLLGATE_TTL0_URL    Tollgate with TOLLGATE_CACHE_TTL_MS=0 (optional)
 //   OPA_URL              opa run --server on the same policy source
 //   BASELINE_HTTP_URL    bench/baseline.ts http    (optional)
@@ -11,11 +16,13 @@
 //   BENCH_PIDS           name=pid,... of the servers, to report each one's CPU time per request (Linux /proc)
 //   BENCH_CLK_TCK        clock ticks per second of /proc/PID/stat (getconf CLK_TCK, default 100)
 //   BENCH_CONNECTIONS (50), BENCH_DURATION (8 s), BENCH_WARMUP (2 s)
+//   BENCH_SERIAL (4 s)   the gateway pair once more, one request at a time (0 skips it)
 import { readFileSync } from "node:fs";
+import { Agent, request } from "node:http";
 import { createRequire } from "node:module";
 import { availableParallelism, loadavg } from "node:os";
 import type { SeedFile } from "./server.js";
-import { fmtInt, fmtRatio, table } from "./stats.js";
+import { fmtInt, fmtNs, fmtRatio, summarize, table } from "./stats.js";
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -23,6 +30,8 @@ interface AutocannonResult {
   errors: number;
   timeouts: number;
   non2xx: number;
+  mismatches: number;
+  statusCodeStats: Record<string, { count: number }>;
   duration: number;
 }
 interface AutocannonOptions {
@@ -33,12 +42,15 @@ interface AutocannonOptions {
   connections: number;
   duration: number;
   pipelining?: number;
+  /** Every answer must have exactly this body, or it counts as a mismatch. */
+  expectBody?: string;
 }
 const autocannon = createRequire(import.meta.url)("autocannon") as (o: AutocannonOptions) => Promise<AutocannonResult>;
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const SERIAL = Number(process.env.BENCH_SERIAL ?? 4);
 const log = (msg: string) => process.stderr.write(`==> ${msg}\n`);
 
 const env = (name: string): string | undefined => process.env[name] || undefined;
@@ -49,13 +61,36 @@ interface Target {
   key: string;
   label: string;
   url: string;
-  body: unknown;
-  /** Checked once before the load: the answer must be an allow, or the numbers would be for a denial. */
-  allowed(response: unknown): boolean;
+  method: "GET" | "POST";
+  headers: Record<string, string>;
+  body?: string;
+  /**
+   * Checked once before the load (an allow, the upstream's answer...), or the numbers would be for
+   * something else: a problem, or null. May set expectBody for the timed runs.
+   */
+  check(res: Response, text: string): string | null;
+  expectBody?: string;
   opaKey?: string;
 }
 
-const authorize = (token: string) => ({ method: "GET", path: seed.opaInputs.global.path, authorization: `Bearer ${token}` });
+const BENCH_PATH = seed.opaInputs.global.path;
+const json = { "content-type": "application/json" };
+const authorize = (token: string) => JSON.stringify({ method: "GET", path: BENCH_PATH, authorization: `Bearer ${token}` });
+/** A POST target whose 200 JSON answer must satisfy `allowed`. */
+const post = (t: Omit<Target, "method" | "headers" | "check">, allowed: (r: unknown) => boolean): Target => ({
+  ...t,
+  method: "POST",
+  headers: json,
+  check: (res, text) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return res.status === 200 && allowed(body) ? null : `expected an allow, got HTTP ${res.status} ${text.slice(0, 400)}`;
+  },
+});
 const tollgateAllowed = (r: unknown) => (r as { allow?: unknown; rate_limit?: unknown }).allow === true && (r as { rate_limit?: unknown }).rate_limit !== null;
 const opaAllowed = (r: unknown) => (r as { result?: { allow?: unknown } }).result?.allow === true;
 
@@ -63,38 +98,121 @@ const targets: Target[] = [];
 const tollgate = env("TOLLGATE_URL");
 const ttl0 = env("TOLLGATE_TTL0_URL");
 const opa = env("OPA_URL");
+const upstream = env("UPSTREAM_URL");
 if (tollgate) {
   targets.push(
-    { key: "tg-global", label: "(a) Tollgate /v1/authorize, global token, cache on", url: `${tollgate}/v1/authorize`, body: authorize(seed.tokens.global), allowed: tollgateAllowed, opaKey: "opa-global" },
-    { key: "tg-project", label: "(a) Tollgate /v1/authorize, project token, cache on", url: `${tollgate}/v1/authorize`, body: authorize(seed.tokens.project), allowed: tollgateAllowed, opaKey: "opa-project" },
+    post({ key: "tg-global", label: "(a) Tollgate /v1/authorize, global token, cache on", url: `${tollgate}/v1/authorize`, body: authorize(seed.tokens.global), opaKey: "opa-global" }, tollgateAllowed),
+    post({ key: "tg-project", label: "(a) Tollgate /v1/authorize, project token, cache on", url: `${tollgate}/v1/authorize`, body: authorize(seed.tokens.project), opaKey: "opa-project" }, tollgateAllowed),
   );
 }
 if (ttl0) {
   targets.push(
-    { key: "tg0-global", label: "(b) Tollgate /v1/authorize, global token, TTL 0", url: `${ttl0}/v1/authorize`, body: authorize(seed.tokens.global), allowed: tollgateAllowed, opaKey: "opa-global" },
-    { key: "tg0-project", label: "(b) Tollgate /v1/authorize, project token, TTL 0", url: `${ttl0}/v1/authorize`, body: authorize(seed.tokens.project), allowed: tollgateAllowed, opaKey: "opa-project" },
+    post({ key: "tg0-global", label: "(b) Tollgate /v1/authorize, global token, TTL 0", url: `${ttl0}/v1/authorize`, body: authorize(seed.tokens.global), opaKey: "opa-global" }, tollgateAllowed),
+    post({ key: "tg0-project", label: "(b) Tollgate /v1/authorize, project token, TTL 0", url: `${ttl0}/v1/authorize`, body: authorize(seed.tokens.project), opaKey: "opa-project" }, tollgateAllowed),
   );
 }
 if (opa) {
   const url = `${opa}/v1/data/tollgate/authz/decision`;
   targets.push(
-    { key: "opa-global", label: "(c) opa run --server, global-token input", url, body: { input: { ...seed.opaInputs.global, now } }, allowed: opaAllowed },
-    { key: "opa-project", label: "(c) opa run --server, project-token input", url, body: { input: { ...seed.opaInputs.project, now } }, allowed: opaAllowed },
+    post({ key: "opa-global", label: "(c) opa run --server, global-token input", url, body: JSON.stringify({ input: { ...seed.opaInputs.global, now } }) }, opaAllowed),
+    post({ key: "opa-project", label: "(c) opa run --server, project-token input", url, body: JSON.stringify({ input: { ...seed.opaInputs.project, now } }) }, opaAllowed),
   );
 }
-const trivial = { method: "GET", path: seed.opaInputs.global.path, authorization: "Bearer x" };
+const trivial = JSON.stringify({ method: "GET", path: BENCH_PATH, authorization: "Bearer x" });
 const trivialAllowed = (r: unknown) => (r as { allow?: unknown }).allow === true;
 if (env("BASELINE_EXPRESS_URL")) {
-  targets.push({ key: "express", label: "(d) baseline: Express + express.json, trivial JSON POST", url: `${env("BASELINE_EXPRESS_URL")}/`, body: trivial, allowed: trivialAllowed });
+  targets.push(post({ key: "express", label: "(d) baseline: Express + express.json, trivial JSON POST", url: `${env("BASELINE_EXPRESS_URL")}/`, body: trivial }, trivialAllowed));
 }
 if (env("BASELINE_HTTP_URL")) {
-  targets.push({ key: "http", label: "(d) baseline: node:http, trivial JSON POST", url: `${env("BASELINE_HTTP_URL")}/`, body: trivial, allowed: trivialAllowed });
+  targets.push(post({ key: "http", label: "(d) baseline: node:http, trivial JSON POST", url: `${env("BASELINE_HTTP_URL")}/`, body: trivial }, trivialAllowed));
+}
+
+// The gateway pair: the same GET, straight to the upstream, then through Tollgate's gateway (project
+// token, allowed, rate limited in Redis, audited in MongoDB), back to back. Both must answer the
+// upstream's exact body on every request (autocannon's expectBody); the direct run learns it first.
+let upstreamBody: string | undefined;
+const gatewayHeaders = { authorization: `Bearer ${seed.tokens.project}` };
+if (upstream && tollgate) {
+  const direct: Target = {
+    key: "direct",
+    label: "(e) straight to the upstream, GET",
+    url: `${upstream}${BENCH_PATH}`,
+    method: "GET",
+    headers: gatewayHeaders,
+    check(res, text) {
+      if (res.status !== 200 || res.headers.get("x-bench-upstream") !== "1") return `expected the upstream's 200, got HTTP ${res.status} ${text.slice(0, 400)}`;
+      upstreamBody = text;
+      direct.expectBody = text;
+      return null;
+    },
+  };
+  const through: Target = {
+    key: "gateway",
+    label: "(e) through Tollgate's gateway, GET, project token",
+    url: `${tollgate}${BENCH_PATH}`,
+    method: "GET",
+    headers: gatewayHeaders,
+    check(res, text) {
+      const problem =
+        res.status !== 200 ? `HTTP ${res.status}`
+        : res.headers.get("x-bench-upstream") !== "1" ? "the answer is not the upstream's"
+        : res.headers.get("x-bench-saw-decision") !== "1" ? "the upstream did not get x-tollgate-decision-id"
+        : res.headers.get("x-tollgate-token-type") !== "project_token" ? "no X-Tollgate-Token-Type: project_token"
+        : !res.headers.get("ratelimit") ? "no RateLimit header (Redis not consulted?)"
+        : upstreamBody === undefined || text !== upstreamBody ? "the body differs from the upstream's"
+        : null;
+      if (problem) return `expected the upstream's answer through the gateway: ${problem}; got HTTP ${res.status} ${text.slice(0, 400)}`;
+      through.expectBody = upstreamBody;
+      return null;
+    },
+  };
+  targets.push(direct, through);
 }
 
 async function check(t: Target): Promise<void> {
-  const res = await fetch(t.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(t.body) });
-  const json = (await res.json()) as unknown;
-  if (res.status !== 200 || !t.allowed(json)) throw new Error(`${t.label}: expected an allow, got HTTP ${res.status} ${JSON.stringify(json).slice(0, 400)}`);
+  const res = await fetch(t.url, { method: t.method, headers: t.headers, ...(t.body === undefined ? {} : { body: t.body }) });
+  const problem = t.check(res, await res.text());
+  if (problem) throw new Error(`${t.label}: ${problem}`);
+}
+
+/**
+ * The gateway pair one request at a time on one keep-alive connection each, alternating direct and
+ * through Tollgate, for `seconds` (after a short warm-up): the latency Tollgate adds to a request
+ * when nothing queues. Nanosecond samples per target key.
+ */
+async function serial(pair: Target[], seconds: number): Promise<Map<string, Float64Array>> {
+  const agents = pair.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+  const once = (t: Target, agent: Agent): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const started = process.hrtime.bigint();
+      const req = request(t.url, { method: t.method, headers: t.headers, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const elapsed = Number(process.hrtime.bigint() - started);
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode !== 200 || text !== t.expectBody) reject(new Error(`${t.label}, one at a time: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
+          else resolve(elapsed);
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  const run = async (ms: number, keep: boolean) => {
+    const samples = pair.map(() => [] as number[]);
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      for (const [i, t] of pair.entries()) samples[i]!.push(await once(t, agents[i]!));
+    }
+    return keep ? new Map(pair.map((t, i) => [t.key, Float64Array.from(samples[i]!)])) : new Map<string, Float64Array>();
+  };
+  try {
+    await run(Math.min(1_000, seconds * 250), false);
+    return await run(seconds * 1_000, true);
+  } finally {
+    for (const a of agents) a.destroy();
+  }
 }
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
@@ -124,10 +242,23 @@ const snapshot = () => [...tracked.map((t) => cpuUs(t.pid)), process.cpuUsage().
 const cpuNames = [...tracked.map((t) => t.name), "autocannon"];
 /** Per target: CPU µs per request for each tracked process and for autocannon (this process). */
 const cpuPerRequest = new Map<string, number[]>();
-log(`${targets.length} targets, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s each (about ${Math.ceil((targets.length * (WARMUP + DURATION)) / 10) * 10} s)`);
+const gatewayPair = targets.filter((t) => t.key === "direct" || t.key === "gateway");
+const serialS = gatewayPair.length === 2 && SERIAL > 0 ? SERIAL : 0;
+log(
+  `${targets.length} targets, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s each` +
+    `${serialS ? `, then the gateway pair one request at a time for ${serialS} s` : ""} (about ${Math.ceil((targets.length * (WARMUP + DURATION) + serialS * 1.25) / 10) * 10} s)`,
+);
 for (const [i, t] of targets.entries()) {
   await check(t);
-  const options: AutocannonOptions = { url: t.url, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(t.body), connections: CONNECTIONS, duration: WARMUP };
+  const options: AutocannonOptions = {
+    url: t.url,
+    method: t.method,
+    headers: t.headers,
+    ...(t.body === undefined ? {} : { body: t.body }),
+    ...(t.expectBody === undefined ? {} : { expectBody: t.expectBody }),
+    connections: CONNECTIONS,
+    duration: WARMUP,
+  };
   log(`[${i + 1}/${targets.length}] ${t.label}: warm-up ${WARMUP} s`);
   await autocannon(options);
   log(`[${i + 1}/${targets.length}] ${t.label}: ${DURATION} s`);
@@ -138,9 +269,26 @@ for (const [i, t] of targets.entries()) {
     t.key,
     after.map((v, j) => (v - before[j]!) / Math.max(1, r.requests.total)),
   );
-  log(`    ${fmtInt(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}, non-2xx ${r.non2xx}`);
+  log(`    ${fmtInt(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}, body mismatches ${r.mismatches}`);
   results.set(t.key, r);
 }
+let serialSamples: Map<string, Float64Array> | undefined;
+if (serialS) {
+  log(`gateway pair, one request at a time, alternating: ${serialS} s`);
+  serialSamples = await serial(gatewayPair, serialS);
+}
+
+/** Every answer of a timed run must be 2xx (and the expected body, where there is one). */
+const failures = targets.flatMap((t) => {
+  const r = results.get(t.key)!;
+  const bad = r.errors + r.timeouts + r.non2xx + r.mismatches;
+  if (bad === 0) return [];
+  const codes = Object.entries(r.statusCodeStats)
+    .filter(([code]) => !code.startsWith("2"))
+    .map(([code, { count }]) => `${count} × HTTP ${code}`);
+  const parts = [...codes, r.errors && `${r.errors} connection errors`, r.timeouts && `${r.timeouts} timeouts`, r.mismatches && `${r.mismatches} answers with another body`].filter(Boolean);
+  return [`${t.label}: ${fmtInt(bad)} bad answers of ${fmtInt(r.requests.total + r.errors)} (${parts.join(", ")})`];
+});
 
 const rows = targets.map((t) => {
   const r = results.get(t.key)!;
@@ -151,7 +299,7 @@ const rows = targets.map((t) => {
     `${r.latency.p50} ms`,
     `${r.latency.p99} ms`,
     `${r.latency.average.toFixed(2)} ms`,
-    String(r.errors + r.timeouts + r.non2xx),
+    String(r.errors + r.timeouts + r.non2xx + r.mismatches),
     o ? fmtRatio(r.requests.average / o.requests.average) : "",
     o ? fmtRatio(r.latency.p50 / o.latency.p50) : "",
     o ? fmtRatio(r.latency.p99 / o.latency.p99) : "",
@@ -168,8 +316,44 @@ const out = [
   table(["target", "req/s", "p50", "p99", "mean", "errors", "req/s ÷ OPA", "p50 ÷ OPA", "p99 ÷ OPA"], rows),
   "",
   "Ratios compare each Tollgate run with the OPA run of the equivalent input (the facts Tollgate looks up are already in OPA's input).",
-  "errors = connection errors + timeouts + non-2xx answers; every target was checked to answer allow before its run.",
+  "errors = connection errors + timeouts + non-2xx answers (+ answers with another body than the upstream's, for (e)); " +
+    "every target was checked to answer allow (or, for (e), the upstream's answer) before its run.",
 ];
+const direct = results.get("direct");
+const through = results.get("gateway");
+if (direct && through) {
+  const ms = (v: number) => `${v} ms`;
+  const added = (v: number) => `${v >= 0 ? "+" : ""}${v} ms`;
+  const rows: string[][] = [
+    [`req/s, ${CONNECTIONS} connections`, fmtInt(direct.requests.average), fmtInt(through.requests.average), fmtRatio(through.requests.average / direct.requests.average), ""],
+    [`p50, ${CONNECTIONS} connections`, ms(direct.latency.p50), ms(through.latency.p50), fmtRatio(through.latency.p50 / direct.latency.p50), added(through.latency.p50 - direct.latency.p50)],
+    [`p99, ${CONNECTIONS} connections`, ms(direct.latency.p99), ms(through.latency.p99), fmtRatio(through.latency.p99 / direct.latency.p99), added(through.latency.p99 - direct.latency.p99)],
+  ];
+  const sd = serialSamples?.get("direct");
+  const sg = serialSamples?.get("gateway");
+  if (sd && sg) {
+    const d = summarize(sd);
+    const g = summarize(sg);
+    const addedNs = (v: number) => `+${fmtNs(v)}`;
+    rows.push(
+      [`p50, one request at a time (${fmtInt(d.n)} each)`, fmtNs(d.p50), fmtNs(g.p50), fmtRatio(g.p50 / d.p50), addedNs(g.p50 - d.p50)],
+      ["p99, one request at a time", fmtNs(d.p99), fmtNs(g.p99), fmtRatio(g.p99 / d.p99), addedNs(g.p99 - d.p99)],
+      ["mean, one request at a time", fmtNs(d.mean), fmtNs(g.mean), fmtRatio(g.mean / d.mean), addedNs(g.mean - d.mean)],
+    );
+  }
+  out.push(
+    "",
+    "## The gateway: through Tollgate versus straight to the upstream",
+    "",
+    `GET ${BENCH_PATH} with a project token (read) to a trivial node:http upstream answering ${fmtInt(Buffer.byteLength(upstreamBody ?? ""))} bytes of JSON,` +
+      " straight and through Tollgate (fact cache on, Redis rate limit, audit to MongoDB), back to back, same connections and duration.",
+    "",
+    table(["measurement", "direct", "through Tollgate", "Tollgate ÷ direct", "added by Tollgate"], rows),
+    "",
+    `Under ${CONNECTIONS} connections latency is mostly queueing (connections ÷ req/s);` +
+      (sd && sg ? " one request at a time (alternating, one keep-alive connection each, timed in the load process) shows what Tollgate adds to a single request." : ""),
+  );
+}
 if (tracked.length > 0) {
   // Only the processes that did measurable work in some run get a column.
   const used = cpuNames.map((_, j) => targets.some((t) => (cpuPerRequest.get(t.key)?.[j] ?? 0) >= 5));
@@ -191,4 +375,9 @@ if (tracked.length > 0) {
       "when \"all\" × req/s comes close to that, the cores were the limit, not one server.",
   );
 }
+if (failures.length > 0) out.push("", "## FAILED: answers that were not the expected 2xx", "", ...failures.map((f) => `- ${f}`));
 process.stdout.write(`${out.join("\n")}\n`);
+if (failures.length > 0) {
+  process.stderr.write(`bench: FAILED, ${failures.length} target(s) got answers that were not the expected 2xx; their figures are not comparable:\n${failures.map((f) => `  ${f}`).join("\n")}\n`);
+  process.exit(1);
+}

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# `make bench`: HTTP throughput and latency of Tollgate beside `opa run --server` on the same policy.
-# Starts its own redis-server and FerretDB (SQLite) on free loopback ports, two Tollgates (fact cache
-# on, and TOLLGATE_CACHE_TTL_MS=0), OPA and two trivial baselines, then runs autocannon against each
-# in turn (bench/load.ts). Everything it starts is stopped on exit, whatever the exit. About 2 minutes.
+# `make bench`: HTTP throughput and latency of Tollgate beside `opa run --server` on the same policy,
+# and of Tollgate's gateway beside its upstream reached directly.
+# Starts its own redis-server and FerretDB (SQLite) on free loopback ports, a trivial upstream, two
+# Tollgates (fact cache on, its gateway proxying to that upstream; and TOLLGATE_CACHE_TTL_MS=0), OPA
+# and two trivial baselines, then runs autocannon against each in turn (bench/load.ts). Everything it
+# starts is stopped on exit, whatever the exit. Fails if any answer under load is not the expected 2xx.
+# About 2.5 minutes.
 #   BENCH_DURATION=8 BENCH_WARMUP=2 BENCH_CONNECTIONS=50   autocannon settings
 #   BENCH_BASELINES=0                                      skip the Express / node:http floors
+#   BENCH_GATEWAY=0                                        skip the gateway vs direct upstream pair
+#   BENCH_SERIAL=4                                         seconds of the pair one request at a time (0: skip)
 #   FERRETDB_BIN=/path/to/ferretdb                         another FerretDB 1.x binary
 #   BENCH_TOLLGATE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for both Tollgates
 set -euo pipefail
@@ -114,12 +119,21 @@ export TOLLGATE_RATE_LIMITS='{"api":{"default":1000000}}'
 export TOLLGATE_POLICY_DIR="$work/wasm"
 export TOLLGATE_LOG_LEVEL=warn
 export HOST=127.0.0.1
-unset TOLLGATE_CACHE_TTL_MS TOLLGATE_ENV TOLLGATE_DEMO
+unset TOLLGATE_CACHE_TTL_MS TOLLGATE_ENV TOLLGATE_DEMO TOLLGATE_UPSTREAM_URL
+
+upstream_url=""
+if [[ ${BENCH_GATEWAY:-1} != 0 ]]; then
+	upstream_port=$(free_port)
+	upstream_url="http://127.0.0.1:$upstream_port"
+	say "starting the gateway's trivial upstream (node:http) on 127.0.0.1:$upstream_port"
+	start upstream node --import tsx bench/baseline.ts upstream "$upstream_port"
+	wait_for upstream log_has upstream "^listening"
+fi
 
 tg_port=$(free_port)
-say "starting Tollgate (fact cache on) on 127.0.0.1:$tg_port and seeding MongoDB through its stores"
+say "starting Tollgate (fact cache on${upstream_url:+, gateway upstream $upstream_url}) on 127.0.0.1:$tg_port and seeding MongoDB through its stores"
 # shellcheck disable=SC2086 # BENCH_TOLLGATE_NODE_ARGS is a list of flags
-PORT=$tg_port start tollgate node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --seed "$work/seed.json"
+PORT=$tg_port TOLLGATE_UPSTREAM_URL=$upstream_url start tollgate node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --seed "$work/seed.json"
 wait_for tollgate log_has tollgate "^listening"
 wait_for tollgate http_ok "http://127.0.0.1:$tg_port/readyz"
 
@@ -149,6 +163,6 @@ pid_list=""
 for i in "${!names[@]}"; do pid_list+="${names[$i]}=${pids[$i]},"; done
 export BENCH_PIDS=$pid_list BENCH_CLK_TCK=$(getconf CLK_TCK)
 export SEED_FILE="$work/seed.json"
-export TOLLGATE_URL="http://127.0.0.1:$tg_port" TOLLGATE_TTL0_URL="http://127.0.0.1:$tg0_port" OPA_URL="http://127.0.0.1:$opa_port"
+export TOLLGATE_URL="http://127.0.0.1:$tg_port" TOLLGATE_TTL0_URL="http://127.0.0.1:$tg0_port" OPA_URL="http://127.0.0.1:$opa_port" UPSTREAM_URL=$upstream_url
 say "all servers ready; load runs one target at a time"
 timeout 300 node --import tsx bench/load.ts

@@ -178,38 +178,52 @@ async function check(t: Target): Promise<void> {
 /**
  * The gateway pair one request at a time on one keep-alive connection each, alternating direct and
  * through Tollgate, for `seconds` (after a short warm-up): the latency Tollgate adds to a request
- * when nothing queues. Nanosecond samples per target key.
+ * when nothing queues. Nanosecond samples of the expected answers per target key, and a description
+ * of each other answer (which fails the run; at most the first 10 are kept).
  */
-async function serial(pair: Target[], seconds: number): Promise<Map<string, Float64Array>> {
+async function serial(pair: Target[], seconds: number): Promise<{ samples: Map<string, Float64Array>; bad: string[] }> {
   const agents = pair.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
-  const once = (t: Target, agent: Agent): Promise<number> =>
-    new Promise((resolve, reject) => {
+  const bad: string[] = [];
+  let badCount = 0;
+  /** Nanoseconds to the end of the expected answer; null (and a note in bad) for any other outcome. */
+  const once = (t: Target, agent: Agent): Promise<number | null> =>
+    new Promise((resolve) => {
       const started = process.hrtime.bigint();
+      const fail = (what: string) => {
+        if (++badCount <= 10) bad.push(`${t.label}, one request at a time: ${what}`);
+        resolve(null);
+      };
       const req = request(t.url, { method: t.method, headers: t.headers, agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           const elapsed = Number(process.hrtime.bigint() - started);
           const text = Buffer.concat(chunks).toString("utf8");
-          if (res.statusCode !== 200 || text !== t.expectBody) reject(new Error(`${t.label}, one at a time: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
+          if (res.statusCode !== 200 || text !== t.expectBody) fail(`HTTP ${res.statusCode} ${text.slice(0, 200)}`);
           else resolve(elapsed);
         });
-        res.on("error", reject);
+        res.on("error", (err) => fail(err.message));
       });
-      req.on("error", reject);
+      req.setTimeout(10_000, () => req.destroy(new Error("no answer within 10 s")));
+      req.on("error", (err) => fail(err.message));
       req.end();
     });
-  const run = async (ms: number, keep: boolean) => {
+  const run = async (ms: number) => {
     const samples = pair.map(() => [] as number[]);
     const end = Date.now() + ms;
-    while (Date.now() < end) {
-      for (const [i, t] of pair.entries()) samples[i]!.push(await once(t, agents[i]!));
+    while (Date.now() < end && badCount === 0) {
+      for (const [i, t] of pair.entries()) {
+        const ns = await once(t, agents[i]!);
+        if (ns !== null) samples[i]!.push(ns);
+      }
     }
-    return keep ? new Map(pair.map((t, i) => [t.key, Float64Array.from(samples[i]!)])) : new Map<string, Float64Array>();
+    return new Map(pair.map((t, i) => [t.key, Float64Array.from(samples[i]!)]));
   };
   try {
-    await run(Math.min(1_000, seconds * 250), false);
-    return await run(seconds * 1_000, true);
+    await run(Math.min(1_000, seconds * 250));
+    const samples = await run(seconds * 1_000);
+    if (badCount > 10) bad.push(`... ${badCount - 10} more`);
+    return { samples, bad };
   } finally {
     for (const a of agents) a.destroy();
   }
@@ -272,23 +286,29 @@ for (const [i, t] of targets.entries()) {
   log(`    ${fmtInt(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}, body mismatches ${r.mismatches}`);
   results.set(t.key, r);
 }
-let serialSamples: Map<string, Float64Array> | undefined;
-if (serialS) {
-  log(`gateway pair, one request at a time, alternating: ${serialS} s`);
-  serialSamples = await serial(gatewayPair, serialS);
-}
-
 /** Every answer of a timed run must be 2xx (and the expected body, where there is one). */
 const failures = targets.flatMap((t) => {
   const r = results.get(t.key)!;
-  const bad = r.errors + r.timeouts + r.non2xx + r.mismatches;
-  if (bad === 0) return [];
+  if (r.errors + r.timeouts + r.non2xx + r.mismatches === 0) return [];
   const codes = Object.entries(r.statusCodeStats)
     .filter(([code]) => !code.startsWith("2"))
-    .map(([code, { count }]) => `${count} × HTTP ${code}`);
-  const parts = [...codes, r.errors && `${r.errors} connection errors`, r.timeouts && `${r.timeouts} timeouts`, r.mismatches && `${r.mismatches} answers with another body`].filter(Boolean);
-  return [`${t.label}: ${fmtInt(bad)} bad answers of ${fmtInt(r.requests.total + r.errors)} (${parts.join(", ")})`];
+    .map(([code, { count }]) => `${fmtInt(count)} × HTTP ${code}`);
+  const parts = [
+    ...codes,
+    r.errors && `${fmtInt(r.errors)} connection errors`,
+    r.timeouts && `${fmtInt(r.timeouts)} timeouts`,
+    r.mismatches && `${fmtInt(r.mismatches)} answers with another body than the expected one`,
+  ].filter(Boolean);
+  return [`${t.label}: ${parts.join(", ")} (${fmtInt(r.requests.total)} answers in all)`];
 });
+let serialSamples: Map<string, Float64Array> | undefined;
+if (serialS && failures.length === 0) {
+  log(`gateway pair, one request at a time, alternating: ${serialS} s`);
+  const { samples, bad } = await serial(gatewayPair, serialS);
+  if (bad.length === 0) serialSamples = samples;
+  failures.push(...bad);
+}
+
 
 const rows = targets.map((t) => {
   const r = results.get(t.key)!;
@@ -299,7 +319,7 @@ const rows = targets.map((t) => {
     `${r.latency.p50} ms`,
     `${r.latency.p99} ms`,
     `${r.latency.average.toFixed(2)} ms`,
-    String(r.errors + r.timeouts + r.non2xx + r.mismatches),
+    String(r.errors + r.timeouts + r.non2xx),
     o ? fmtRatio(r.requests.average / o.requests.average) : "",
     o ? fmtRatio(r.latency.p50 / o.latency.p50) : "",
     o ? fmtRatio(r.latency.p99 / o.latency.p99) : "",
@@ -316,8 +336,8 @@ const out = [
   table(["target", "req/s", "p50", "p99", "mean", "errors", "req/s ÷ OPA", "p50 ÷ OPA", "p99 ÷ OPA"], rows),
   "",
   "Ratios compare each Tollgate run with the OPA run of the equivalent input (the facts Tollgate looks up are already in OPA's input).",
-  "errors = connection errors + timeouts + non-2xx answers (+ answers with another body than the upstream's, for (e)); " +
-    "every target was checked to answer allow (or, for (e), the upstream's answer) before its run.",
+  "errors = connection errors + timeouts + non-2xx answers. Every target was checked to answer allow (or, for (e), " +
+    "the upstream's answer) before its run; (e) must also answer the upstream's exact body every time. Any error fails the run.",
 ];
 const direct = results.get("direct");
 const through = results.get("gateway");
@@ -350,8 +370,8 @@ if (direct && through) {
     "",
     table(["measurement", "direct", "through Tollgate", "Tollgate ÷ direct", "added by Tollgate"], rows),
     "",
-    `Under ${CONNECTIONS} connections latency is mostly queueing (connections ÷ req/s);` +
-      (sd && sg ? " one request at a time (alternating, one keep-alive connection each, timed in the load process) shows what Tollgate adds to a single request." : ""),
+    `Under ${CONNECTIONS} connections latency is mostly queueing (connections ÷ req/s)` +
+      (sd && sg ? "; one request at a time (alternating, one keep-alive connection each, timed in the load process) shows what Tollgate adds to a single request." : "."),
   );
 }
 if (tracked.length > 0) {
@@ -375,7 +395,7 @@ if (tracked.length > 0) {
       "when \"all\" × req/s comes close to that, the cores were the limit, not one server.",
   );
 }
-if (failures.length > 0) out.push("", "## FAILED: answers that were not the expected 2xx", "", ...failures.map((f) => `- ${f}`));
+if (failures.length > 0) out.push("", "## FAILED: answers that were not the expected 2xx (these figures are not comparable)", "", ...failures.map((f) => `- ${f}`));
 process.stdout.write(`${out.join("\n")}\n`);
 if (failures.length > 0) {
   process.stderr.write(`bench: FAILED, ${failures.length} target(s) got answers that were not the expected 2xx; their figures are not comparable:\n${failures.map((f) => `  ${f}`).join("\n")}\n`);

@@ -90,9 +90,9 @@ run: tools ## Run Tollgate on its embedded default (in-memory stores, demo data)
 	npx tsx src/main.ts
 
 .PHONY: bench-eval
-bench-eval: tools ## WASM engine cost per decision beside `opa bench` (~1.5 min)
+bench-eval: tools ## WASM engine cost per decision beside `opa bench` (~1 min)
 	@scripts/bench-eval.sh
 
 .PHONY: bench
-bench: tools ## HTTP load: Tollgate (FerretDB + Redis) vs opa run --server, the gateway vs a direct upstream (~2 min)
+bench: tools ## HTTP load: Tollgate (FerretDB + Redis) vs opa run --server, the gateway vs a direct upstream (~2.5 min)
 	@scripts/bench.sh

@@ -133,7 +133,7 @@ describe("mongo audit sink", () => {
   });
 
   it("writes a partial batch within the interval, a full batch at once, with unordered insertMany", async () => {
-    const { db, audit, cleanup } = await freshDb();
+    const { audit, cleanup } = await freshDb();
     try {
       const calls: Array<{ n: number; ordered: unknown }> = [];
       const target: AuditInsertTarget = {

@@ -44,6 +44,13 @@ export interface Decision {
   policy_revision: string;
 }
 
+export interface AuthorizedRequest {
+  decision: Decision;
+  subject: SubjectFact | null;
+  /** The policy's trigger permission for an allowed MCP request on a project. */
+  triggerAllowed: boolean;
+}
+
 export interface DecisionObserver {
   decided(decision: Decision, seconds: number): void;
   rateLimitFailOpen(): void;
@@ -80,15 +87,15 @@ export class Authorizer {
     return (await this.authorizeWithFacts(request)).decision;
   }
 
-  /** The decision together with the subject's facts (the gateway forwards MCP grants). */
-  async authorizeWithFacts(request: AuthorizeRequest): Promise<{ decision: Decision; subject: SubjectFact | null }> {
+  /** The decision together with what the gateway forwards: the subject's facts and the trigger permission. */
+  async authorizeWithFacts(request: AuthorizeRequest): Promise<AuthorizedRequest> {
     const started = process.hrtime.bigint();
     const result = await this.#authorize(request);
     this.o.observer?.decided(result.decision, Number(process.hrtime.bigint() - started) / 1e9);
     return result;
   }
 
-  async #authorize(request: AuthorizeRequest): Promise<{ decision: Decision; subject: SubjectFact | null }> {
+  async #authorize(request: AuthorizeRequest): Promise<AuthorizedRequest> {
     const { engine } = this.o;
     const decisionId = randomUUID();
     const revision = engine.revision;
@@ -107,7 +114,7 @@ export class Authorizer {
         const credentialDecides = credential.status !== "valid" && credential.status !== "none";
         if (route.project_id !== null && !credentialDecides) input.project = await this.#projectFact(route.project_id, input.subject);
       } catch (err) {
-        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null };
+        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null, triggerAllowed: false };
       }
     }
 
@@ -124,7 +131,7 @@ export class Authorizer {
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         if (this.o.rateLimitFail === "closed") {
-          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null };
+          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null, triggerAllowed: false };
         }
         this.#failOpen(err);
         result = null;
@@ -134,7 +141,11 @@ export class Authorizer {
         if (!result.allowed) verdict = engine.decide({ ...input, rate_limit: { exceeded: true } });
       }
     }
-    return { decision: present(verdict, credential, rateLimit, decisionId, revision), subject: input.subject ?? null };
+    return {
+      decision: present(verdict, credential, rateLimit, decisionId, revision),
+      subject: input.subject ?? null,
+      triggerAllowed: verdict.allow && verdict.trigger_allowed,
+    };
   }
 
   async #projectFact(projectId: string, subject: SubjectFact | undefined): Promise<ProjectFact> {

@@ -35,7 +35,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     const granted = (header(req, "x-tollgate-projects") ?? "").split(",").filter(Boolean);
     return json(res, 200, { projects: granted.map((id) => ({ id })) });
   }
-  if (rest === "/mcp") return mcp(project, req, res);
+  if (rest === "/mcp") return mcp(project, req, res, (header(req, "x-tollgate-permissions") ?? "").split(",").includes("trigger"));
   if (rest === "") return json(res, 200, { id: project, name: project });
   if (rest === "/builds") return json(res, 200, { builds: builds(project) });
   const build = /^\/builds\/([^/]+)$/.exec(rest);
@@ -59,8 +59,11 @@ function builds(project: string) {
   ];
 }
 
-/** One stateless MCP server per request, scoped to the project in the path. */
-async function mcp(project: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * One stateless MCP server per request, scoped to the project in the path. Its trigger tool
+ * honours the permission Tollgate's policy computed for the token (X-Tollgate-Permissions).
+ */
+async function mcp(project: string, req: IncomingMessage, res: ServerResponse, mayTrigger: boolean): Promise<void> {
   const server = new McpServer({ name: `demo-${project}`, version: "1.0.0" });
   server.registerTool("list_builds", { description: `List the builds of ${project}` }, async () => ({
     content: [{ type: "text", text: JSON.stringify(builds(project)) }],
@@ -69,6 +72,11 @@ async function mcp(project: string, req: IncomingMessage, res: ServerResponse): 
     "get_build",
     { description: `Get one build of ${project}`, inputSchema: { build_id: z.string() } },
     async ({ build_id }) => ({ content: [{ type: "text", text: JSON.stringify(builds(project).find((b) => b.id === build_id) ?? null) }] }),
+  );
+  server.registerTool("trigger_build", { description: `Start a build of ${project}` }, async () =>
+    mayTrigger
+      ? { content: [{ type: "text", text: JSON.stringify({ id: "b3", project, state: "queued" }) }] }
+      : { isError: true, content: [{ type: "text", text: "this token may not trigger builds in this project" }] },
   );
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   res.on("close", () => {

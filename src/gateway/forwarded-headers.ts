@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { Decision } from "../decision/authorizer.js";
-import type { SubjectFact } from "../policy/types.js";
+import type { AuthorizedRequest } from "../decision/authorizer.js";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
@@ -17,11 +16,11 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
  */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
-  decision: Decision,
-  subject: SubjectFact | null,
+  authorized: AuthorizedRequest,
   now: number,
   clientAddress: string | undefined,
 ): OutgoingHttpHeaders {
+  const { decision, subject } = authorized;
   const dropped = connectionTokens(incoming);
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
@@ -45,6 +44,8 @@ export function upstreamRequestHeaders(
   if (subject?.type === "mcp_token") {
     const live = subject.grants.filter((g) => g.expires_at == null || g.expires_at > now).map((g) => g.project_id);
     out["x-tollgate-projects"] = [...new Set(live)].join(",");
+    // What this token may do in the project the path names; MCP servers gate trigger tools on it.
+    out["x-tollgate-permissions"] = authorized.triggerAllowed ? "read,trigger" : "read";
   }
   return out;
 }

@@ -35,11 +35,12 @@ export function gateway(options: GatewayOptions): Router {
 
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
-    const { decision, subject } = await options.authorizer.authorizeWithFacts({
+    const authorized = await options.authorizer.authorizeWithFacts({
       method: req.method,
       path: req.originalUrl,
       authorization: req.headers.authorization ?? null,
     });
+    const { decision, subject } = authorized;
     setDecisionHeaders(res, decision, windowS);
     const time = new Date();
     // `status` is the decision's; what answered the allowed request is in upstream_status
@@ -74,7 +75,7 @@ export function gateway(options: GatewayOptions): Router {
       audit(null);
       return;
     }
-    const outcome = await proxy(req, res, { ...options.upstream, url }, decision, subject, clock());
+    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized, clock());
     audit(outcome.upstreamStatus);
   });
   router.use(options.local);

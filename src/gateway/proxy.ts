@@ -1,8 +1,7 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Request, Response } from "express";
-import type { Decision } from "../decision/authorizer.js";
-import type { SubjectFact } from "../policy/types.js";
+import type { AuthorizedRequest } from "../decision/authorizer.js";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./forwarded-headers.js";
 
 export interface UpstreamOptions {
@@ -27,10 +26,10 @@ export function proxy(
   req: Request,
   res: Response,
   upstream: UpstreamOptions & { url: URL },
-  decision: Decision,
-  subject: SubjectFact | null,
+  authorized: AuthorizedRequest,
   now: number,
 ): Promise<ProxyOutcome> {
+  const { decision } = authorized;
   return new Promise((resolve) => {
     let settled = false;
     /** The upstream's status once its response headers arrived. */
@@ -58,7 +57,7 @@ export function proxy(
       port: base.port,
       method: req.method,
       path: `${base.pathname.replace(/\/$/, "")}${req.originalUrl}`,
-      headers: upstreamRequestHeaders(req.headers, decision, subject, now, req.socket.remoteAddress),
+      headers: upstreamRequestHeaders(req.headers, authorized, now, req.socket.remoteAddress),
     };
     const upstreamReq = (base.protocol === "https:" ? httpsRequest : httpRequest)(options);
 

@@ -39,6 +39,7 @@ function engineDeny(status: 400 | 500, reason: string): PolicyDecision {
     rate_limit_class: null,
     rate_limit_applies: false,
     rate_limit_key: null,
+    trigger_allowed: false,
   };
 }
 

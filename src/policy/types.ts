@@ -87,6 +87,8 @@ export interface PolicyDecision {
   rate_limit_class: RateLimitClass | null;
   rate_limit_applies: boolean;
   rate_limit_key: string | null;
+  /** Allowed MCP request on a project: this token may also trigger there (for the MCP server's tools). */
+  trigger_allowed: boolean;
 }
 
 /** Input of the `tollgate/admin/allow` entrypoint. */

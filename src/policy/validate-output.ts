@@ -16,6 +16,7 @@ const decisionSchema = z.object({
   rate_limit_class: rateLimitClass,
   rate_limit_applies: z.boolean(),
   rate_limit_key: nullableString,
+  trigger_allowed: z.boolean(),
 }).refine((d) => d.allow === (d.status === 200), "allow must agree with status");
 
 const routeSchema = z.object({

@@ -39,6 +39,7 @@ describe("PolicyEngine", () => {
       rate_limit_class: "default",
       rate_limit_applies: true,
       rate_limit_key: "user:u1",
+      trigger_allowed: false,
     });
   });
 

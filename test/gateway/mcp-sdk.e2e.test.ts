@@ -81,7 +81,7 @@ describe("MCP SDK client through the gateway", () => {
     expect(client.getServerVersion()).toMatchObject({ name: "demo-priv" });
 
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["get_build", "list_builds"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["get_build", "list_builds", "trigger_build"]);
     expect(tools.find((t) => t.name === "list_builds")!.description).toBe("List the builds of priv");
 
     const one = await client.callTool({ name: "get_build", arguments: { build_id: "b2" } });
@@ -94,6 +94,20 @@ describe("MCP SDK client through the gateway", () => {
     const { records } = await audit.query({ token_id: id, limit: 100 });
     expect(records.length).toBeGreaterThanOrEqual(4); // initialize, initialized, tools/list, 2 × tools/call (+ the optional GET stream)
     for (const r of records) expect(r).toMatchObject({ source: "gateway", route: "/api/v1/mcp/projects/{project}/mcp", path: mcpPath("priv"), user_id: "bob", allow: true });
+  });
+
+  it("passes the policy's trigger permission to the MCP server, whose trigger tool honours it", async () => {
+    // A gateway of its own, so bob's per-minute MCP budget here is not the other tests'.
+    const own = await startGateway({ TOLLGATE_UPSTREAM_URL: upstreamUrl });
+    gateways.push(own);
+    const withTrigger = await selfServiceToken(own.url, [{ project_id: "priv", allow_trigger: true }]);
+    const readOnly = await selfServiceToken(own.url, [{ project_id: "priv" }]);
+    const allowed = await (await connect(own.url, "priv", withTrigger.token)).callTool({ name: "trigger_build", arguments: {} });
+    expect(allowed.isError ?? false).toBe(false);
+    expect(JSON.parse(textOf(allowed))).toMatchObject({ project: "priv", state: "queued" });
+    const refused = await (await connect(own.url, "priv", readOnly.token)).callTool({ name: "trigger_build", arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toContain("may not trigger");
   });
 
   it("is refused with 403 without a grant for the project, and 401 without a credential; the upstream is not reached", async () => {
@@ -114,7 +128,7 @@ describe("MCP SDK client through the gateway", () => {
   it("is refused with 401 on the next request once the token is revoked", async () => {
     const { id, token } = await selfServiceToken(gw.url, [{ project_id: "priv" }]);
     const client = await connect(gw.url, "priv", token);
-    expect((await client.listTools()).tools).toHaveLength(2);
+    expect((await client.listTools()).tools).toHaveLength(3);
 
     const revoke = await send(gw.url, `/api/v1/mcp/tokens/${id}`, { method: "DELETE", headers: { authorization: bearer(await gw.world.session("bob")) } });
     expect(revoke.status).toBe(200);
@@ -132,7 +146,7 @@ describe("MCP SDK client through the gateway", () => {
     const wholeToken = await selfServiceToken(gw.url, [{ project_id: "priv" }], { expires_at: iso(NOW + 3_600) });
     for (const { token } of [grantOnly, wholeToken]) {
       const now = await connect(gw.url, "priv", token);
-      expect((await now.listTools()).tools).toHaveLength(2);
+      expect((await now.listTools()).tools).toHaveLength(3);
     }
 
     // The same backends, two hours later.
@@ -151,7 +165,7 @@ describe("MCP SDK client through the gateway", () => {
     expect(upstreamHits.slice(before)).toEqual([]);
     // A token without expiry still works at that time.
     const fine = await connect(laterUrl, "priv", gw.world.tokens.bobMcp);
-    expect((await fine.listTools()).tools).toHaveLength(2);
+    expect((await fine.listTools()).tools).toHaveLength(3);
   });
 
   it("is refused with 429 once the user's limit is spent, another user is unaffected", async () => {

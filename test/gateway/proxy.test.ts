@@ -141,6 +141,7 @@ describe("identity headers", () => {
     "X-TOLLGATE-TOKEN-ID": "tok_spoofed",
     "X-Tollgate-Decision-Id": "00000000-0000-0000-0000-000000000000",
     "X-Tollgate-Projects": "priv,pub,secret",
+    "X-Tollgate-Permissions": "read,trigger",
     "X-Tollgate-Admin": "true",
   };
 
@@ -158,6 +159,7 @@ describe("identity headers", () => {
     expect(headers["x-tollgate-decision-id"]).toBe(res.headers["x-tollgate-decision-id"]);
     expect(headers["x-tollgate-decision-id"]).not.toBe(spoofed["X-Tollgate-Decision-Id"]);
     expect(headers["x-tollgate-projects"]).toBeUndefined();
+    expect(headers["x-tollgate-permissions"]).toBeUndefined();
     expect(headers["x-tollgate-admin"]).toBeUndefined();
     // Each identity header arrives once: the client's copies are gone, not merged.
     const names = rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
@@ -196,6 +198,8 @@ describe("identity headers", () => {
       "x-tollgate-token-type": "mcp_token",
       "x-tollgate-token-id": gw.world.tokenIds.bobMcp,
       "x-tollgate-projects": "priv",
+      // bob is a Developer on priv and his grant allows triggering: the policy says so.
+      "x-tollgate-permissions": "read,trigger",
     });
 
     // alice: a live grant on pub and an expired one on priv; only pub is named.
@@ -207,6 +211,7 @@ describe("identity headers", () => {
     const listing = await send(gw.url, "/api/v1/mcp/projects", { headers: { ...auth(token), ...spoofed } });
     expect(listing.status).toBe(200);
     expect(upstream.hits.at(-1)!.headers["x-tollgate-projects"]).toBe("pub");
+    expect(upstream.hits.at(-1)!.headers["x-tollgate-permissions"]).toBe("read");
   });
 
   it("does not forward hop-by-hop request headers, including those named in Connection", async () => {

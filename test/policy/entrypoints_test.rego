@@ -170,6 +170,7 @@ test_decision_allowed_for_a_collaborator if {
 		"rate_limit_class": "default",
 		"rate_limit_applies": true,
 		"rate_limit_key": "user:u1",
+		"trigger_allowed": false,
 	}
 }
 
@@ -191,6 +192,7 @@ test_decision_for_an_invalid_path if {
 		"rate_limit_class": null,
 		"rate_limit_applies": false,
 		"rate_limit_key": null,
+		"trigger_allowed": false,
 	}
 }
 
@@ -211,6 +213,7 @@ test_decision_for_an_unknown_route if {
 		"rate_limit_class": null,
 		"rate_limit_applies": false,
 		"rate_limit_key": null,
+		"trigger_allowed": false,
 	}
 }
 
@@ -232,6 +235,7 @@ test_decision_for_a_missing_token if {
 		"rate_limit_class": "artifact",
 		"rate_limit_applies": false,
 		"rate_limit_key": null,
+		"trigger_allowed": false,
 	}
 }
 
@@ -254,6 +258,7 @@ test_decision_for_a_rate_limited_project_token if {
 		"rate_limit_class": "trigger",
 		"rate_limit_applies": true,
 		"rate_limit_key": "token:pt1",
+		"trigger_allowed": false,
 	}
 }
 
@@ -275,6 +280,7 @@ test_decision_with_several_denials_lists_them_sorted if {
 		"rate_limit_class": "default",
 		"rate_limit_applies": true,
 		"rate_limit_key": "token:pt1",
+		"trigger_allowed": false,
 	}
 }
 

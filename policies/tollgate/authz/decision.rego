@@ -34,6 +34,21 @@ decision := {
 	"rate_limit_class": _spec_field("class"),
 	"rate_limit_applies": _rate_limit_applies,
 	"rate_limit_key": _rate_limit_key,
+	"trigger_allowed": _trigger_allowed,
+}
+
+# For an allowed MCP request on a project: whether this token may also trigger builds there.
+# The gateway passes it to the upstream, whose MCP server must honour it for tools that trigger
+# (JSON-RPC over the MCP endpoint is one route; the policy cannot see which tool is called).
+default _trigger_allowed := false
+
+_trigger_allowed if {
+	_outcome.status == 200
+	_type == "mcp_token"
+	_route_project
+	_trigger_granted
+	_role_at_least("Developer")
+	input.subject.system_role != "viewer"
 }
 
 # Anything no stage decides is denied.

@@ -187,6 +187,17 @@ function redisPing(port: number): Promise<boolean> {
   });
 }
 
+/** A stop() that kills the server and removes its folder, once however often it is called. */
+function stopOnce(started: ReturnType<typeof startChild>, dir: string): () => Promise<void> {
+  let stopped = false;
+  return async () => {
+    if (stopped) return;
+    stopped = true;
+    await stopChild(started.child, started.exited);
+    await removeTempDir(dir);
+  };
+}
+
 export async function startRedis(): Promise<RedisServer> {
   const dir = await makeTempDir("tollgate-redis-");
   try {
@@ -202,17 +213,7 @@ export async function startRedis(): Promise<RedisServer> {
         }
         throw e;
       }
-      let stopped = false;
-      return {
-        url: `redis://127.0.0.1:${port}`,
-        port,
-        async stop() {
-          if (stopped) return;
-          stopped = true;
-          await stopChild(started.child, started.exited);
-          await removeTempDir(dir);
-        },
-      };
+      return { url: `redis://127.0.0.1:${port}`, port, stop: stopOnce(started, dir) };
     });
   } catch (e) {
     await removeTempDir(dir);
@@ -305,17 +306,7 @@ export async function startFerretDb(): Promise<MongoServer> {
         }
         throw e;
       }
-      let stopped = false;
-      return {
-        uri: withDatabase(base, dbName),
-        dbName,
-        async stop() {
-          if (stopped) return;
-          stopped = true;
-          await stopChild(started.child, started.exited);
-          await removeTempDir(dir);
-        },
-      };
+      return { uri: withDatabase(base, dbName), dbName, stop: stopOnce(started, dir) };
     });
   } catch (e) {
     await removeTempDir(dir);

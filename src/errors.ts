@@ -4,18 +4,8 @@ import { BackendUnavailableError } from "./stores/types.js";
  * A dependency the decision needs (MongoDB, Redis, the JWKS endpoint) did not answer.
  * Decisions that need it fail closed with 503 `backend_unavailable`.
  */
-export class DependencyUnavailableError extends Error {
-  constructor(
-    readonly dependency: "mongodb" | "redis" | "jwks",
-    cause: unknown,
-  ) {
-    super(`${dependency} unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = "DependencyUnavailableError";
-  }
-}
-
-export function isUnavailable(err: unknown): err is DependencyUnavailableError | BackendUnavailableError {
-  return err instanceof DependencyUnavailableError || err instanceof BackendUnavailableError;
+export function isUnavailable(err: unknown): err is BackendUnavailableError {
+  return err instanceof BackendUnavailableError;
 }
 
 /** Client errors of the HTTP API: a stable code, the field at fault, and the status. */

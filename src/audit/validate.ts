@@ -192,15 +192,7 @@ export function decodeCursor(cursor: unknown): AuditPosition {
 // ------------------------------------------------------------------------------------- filter, retention
 
 /** A validated filter, cursor decoded. */
-export interface CheckedAuditFilter {
-  user_id?: string;
-  token_id?: string;
-  since?: Date;
-  until?: Date;
-  allow?: boolean;
-  limit: number;
-  after?: AuditPosition;
-}
+export type CheckedAuditFilter = Omit<AuditFilter, "cursor"> & { after?: AuditPosition };
 
 const FILTER_FIELDS = ["user_id", "token_id", "since", "until", "allow", "limit", "cursor"] as const;
 

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, importSPKI, jwtVerify, errors, type CryptoKey, type JWTVerifyGetKey } from "jose";
 import type { JwtKeyConfig } from "../config/config.js";
-import { DependencyUnavailableError } from "../errors.js";
+import { BackendUnavailableError } from "../stores/types.js";
 
 export type JwtCheck = { ok: true; userId: string } | { ok: false; status: "invalid" | "expired" };
 
@@ -54,7 +54,7 @@ export class JwtVerifier {
       if (err instanceof errors.JWTExpired) return { ok: false, status: "expired" };
       // The key server could not be asked: that says nothing about the token, so no 401.
       if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && this.#options.key.kind === "jwks")) {
-        throw new DependencyUnavailableError("jwks", err);
+        throw new BackendUnavailableError("jwks", err);
       }
       return { ok: false, status: "invalid" };
     }

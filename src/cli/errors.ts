@@ -67,7 +67,7 @@ export function explain(err: unknown, name: FieldNamer = (f) => f): CliError {
   if (err instanceof NotFoundError) return runtimeError(`no ${err.entity} "${err.id}"`);
   if (err instanceof DuplicateError) return runtimeError(err.message);
   if (isUnavailable(err)) {
-    const what = "backend" in err ? err.backend : err.dependency;
+    const what = err.backend;
     const cause = err.cause instanceof Error ? err.cause.message : String(err.cause);
     return runtimeError(`cannot reach ${what === "mongodb" ? "MongoDB" : what}: ${cause}`);
   }

@@ -5,7 +5,7 @@ import type { CredentialResolver, Credential } from "../auth/credentials.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import { isUnavailable } from "../errors.js";
 import type { PolicyEngine } from "../policy/engine.js";
-import type { PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
+import type { Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
 
 export interface AuthorizeRequest {
@@ -49,6 +49,8 @@ export interface AuthorizedRequest {
   subject: SubjectFact | null;
   /** The policy's trigger permission for an allowed MCP request on a project. */
   triggerAllowed: boolean;
+  /** The policy's area of the API for this route (null when no route matched). */
+  namespace: Namespace | null;
 }
 
 export interface DecisionObserver {
@@ -114,7 +116,7 @@ export class Authorizer {
         const credentialDecides = credential.status !== "valid" && credential.status !== "none";
         if (route.project_id !== null && !credentialDecides) input.project = await this.#projectFact(route.project_id, input.subject);
       } catch (err) {
-        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null, triggerAllowed: false };
+        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null, triggerAllowed: false, namespace: route.namespace };
       }
     }
 
@@ -131,7 +133,7 @@ export class Authorizer {
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         if (this.o.rateLimitFail === "closed") {
-          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null, triggerAllowed: false };
+          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null, triggerAllowed: false, namespace: route.namespace };
         }
         this.#failOpen(err);
         result = null;
@@ -145,6 +147,7 @@ export class Authorizer {
       decision: present(verdict, credential, rateLimit, decisionId, revision),
       subject: input.subject ?? null,
       triggerAllowed: verdict.allow && verdict.trigger_allowed,
+      namespace: route.namespace,
     };
   }
 

@@ -63,7 +63,7 @@ export function gateway(options: GatewayOptions): Router {
       audit(null);
       return;
     }
-    if (decision.route?.startsWith("/api/v1/mcp/tokens")) {
+    if (authorized.namespace === "mcp_tokens") {
       res.locals.gateway = { decision, subject } satisfies GatewayLocals;
       res.on("finish", () => audit(res.statusCode));
       return next();

@@ -102,11 +102,7 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
     const record = await ownToken(res, String(req.params.id));
     if (!record) return sendError(res, 404, "not_found", "no such MCP token");
     if (body.grants) await checkGrants(deps, record.user_id!, body.grants);
-    const updated = await deps.facts.tokenStore.update(record.id, {
-      ...(body.name !== undefined ? { name: body.name } : {}),
-      ...(body.grants ? { grants: body.grants.map((g) => ({ project_id: g.project_id, expires_at: g.expires_at ?? null, allow_trigger: g.allow_trigger ?? false })) } : {}),
-    });
-    deps.facts.invalidateToken(record.hash);
+    const updated = await deps.issuer.update(record.id, body);
     if (!updated) return sendError(res, 404, "not_found", "no such MCP token");
     res.json(viewToken(updated));
   });

@@ -9,8 +9,19 @@ export interface IssueTokenRequest {
   user_id?: string;
   project_id?: string;
   scopes?: Scope[];
-  grants?: Array<{ project_id: string; expires_at?: Date | null; allow_trigger?: boolean }>;
+  grants?: GrantRequest[];
   expires_at?: Date | null;
+}
+
+/** A grant as requested: no expiry means none, no allow_trigger means false. */
+export interface GrantRequest {
+  project_id: string;
+  expires_at?: Date | null;
+  allow_trigger?: boolean;
+}
+
+function toGrant(g: GrantRequest): Grant {
+  return { project_id: g.project_id, expires_at: g.expires_at ?? null, allow_trigger: g.allow_trigger ?? false };
 }
 
 /** A token as the API shows it: never the secret, never its hash. */
@@ -75,6 +86,16 @@ export class TokenIssuer {
     return this.issue(request);
   }
 
+  /** Renames a token or replaces its grants; running decisions see it at once. */
+  async update(id: string, patch: { name?: string; grants?: GrantRequest[] }): Promise<TokenRecord | null> {
+    const updated = await this.facts.tokenStore.update(id, {
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.grants ? { grants: patch.grants.map(toGrant) } : {}),
+    });
+    if (updated) this.facts.invalidateToken(updated.hash);
+    return updated;
+  }
+
   async revoke(id: string): Promise<TokenRecord | null> {
     const record = await this.facts.tokenStore.get(id);
     if (!record) return null;
@@ -98,7 +119,7 @@ export class TokenIssuer {
       case "global":
         reject(r.project_id !== undefined, "project_id", "a global token is not bound to a project");
         reject(r.grants !== undefined, "grants", "only mcp tokens have grants");
-        return { ...base, user_id: await this.#user(r.user_id), project_id: null, scopes: scopes(r.scopes), grants: [] };
+        return { ...base, user_id: requiredUser(r.user_id), project_id: null, scopes: scopes(r.scopes), grants: [] };
       case "project":
         reject(r.user_id !== undefined, "user_id", "a project token belongs to its project, not to a user");
         reject(r.grants !== undefined, "grants", "only mcp tokens have grants");
@@ -109,16 +130,11 @@ export class TokenIssuer {
         const grants: Grant[] = [];
         for (const [i, g] of (r.grants ?? []).entries()) {
           await this.#project(g.project_id, `grants.${i}.project_id`);
-          grants.push({ project_id: g.project_id, expires_at: g.expires_at ?? null, allow_trigger: g.allow_trigger ?? false });
+          grants.push(toGrant(g));
         }
-        return { ...base, user_id: await this.#user(r.user_id), project_id: null, scopes: [], grants };
+        return { ...base, user_id: requiredUser(r.user_id), project_id: null, scopes: [], grants };
       }
     }
-  }
-
-  async #user(userId: string | undefined): Promise<string> {
-    if (userId === undefined) throw new RequestError(400, "invalid_request", "user_id is required for this token type", "user_id");
-    return userId;
   }
 
   async #project(projectId: string | undefined, field: string): Promise<string> {
@@ -128,6 +144,11 @@ export class TokenIssuer {
     }
     return projectId;
   }
+}
+
+function requiredUser(userId: string | undefined): string {
+  if (userId === undefined) throw new RequestError(400, "invalid_request", "user_id is required for this token type", "user_id");
+  return userId;
 }
 
 function reject(condition: boolean, field: string, message: string): void {

@@ -186,7 +186,7 @@ export class NotFoundError extends StoreError {
 export class BackendUnavailableError extends StoreError {
   readonly code = "backend_unavailable";
   constructor(
-    readonly backend: "mongodb" | "redis",
+    readonly backend: "mongodb" | "redis" | "jwks",
     cause: unknown,
   ) {
     super(`${backend} unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });

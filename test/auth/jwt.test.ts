@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JwtVerifier } from "../../src/auth/jwt.js";
-import { DependencyUnavailableError } from "../../src/errors.js";
+import { BackendUnavailableError } from "../../src/stores/types.js";
 
 const NOW = 1_800_000_000;
 let keys: { publicKey: CryptoKey; privateKey: CryptoKey };
@@ -46,7 +46,7 @@ describe("session JWTs with public keys", () => {
 
   it("says the key server is unavailable, rather than that the token is bad, when JWKS cannot be fetched", async () => {
     const verifier = new JwtVerifier({ key: { kind: "jwks", url: "http://127.0.0.1:1/jwks.json" }, issuer: null, audience: null, now: () => NOW });
-    await expect(verifier.verify(await sign(keys.privateKey))).rejects.toBeInstanceOf(DependencyUnavailableError);
+    await expect(verifier.verify(await sign(keys.privateKey))).rejects.toBeInstanceOf(BackendUnavailableError);
   });
 
   it("rejects a session without a subject", async () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { compileTrustedProxies, type TrustedProxies } from "../http/client-address.js";
 import type { RateLimitClass } from "../policy/types.js";
 
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
@@ -41,6 +42,14 @@ export interface Config {
   /** The gateway's upstream; url null: allowed requests answer 503 upstream_not_configured. */
   upstream: { url: URL | null; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
   audit: { retentionDays: number; queueMax: number };
+  /** TOLLGATE_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed (compiled) and as written. */
+  trustedProxies: { trust: TrustedProxies; entries: string[] };
+  /** More header fields than this → 431 too_many_headers. */
+  maxHeaderFields: number;
+  /** TOLLGATE_INTERNAL_PORT: decision endpoints, admin API and operations apart; null = one port. */
+  internal: { host: string; port: number } | null;
+  /** Longest session-JWT lifetime accepted (exp − iat, or exp − now without iat), seconds. */
+  jwtMaxTtlS: number;
 }
 
 export class ConfigError extends Error {
@@ -116,6 +125,18 @@ export function loadConfig(env: Env = process.env): Config {
   const auditRetentionDays = integer("TOLLGATE_AUDIT_RETENTION_DAYS", get("TOLLGATE_AUDIT_RETENTION_DAYS") ?? "30", 1, 3650, problems);
   const auditQueueMax = integer("TOLLGATE_AUDIT_QUEUE_MAX", get("TOLLGATE_AUDIT_QUEUE_MAX") ?? "10000", 1, 1_000_000, problems);
 
+  const trustedProxyEntries = (get("TOLLGATE_TRUSTED_PROXIES") ?? "").split(",").map((e) => e.trim()).filter(Boolean);
+  let trustedProxies: TrustedProxies = () => false;
+  try {
+    trustedProxies = compileTrustedProxies(trustedProxyEntries);
+  } catch (err) {
+    problems.push(`TOLLGATE_TRUSTED_PROXIES must be comma-separated IP addresses or CIDRs: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const maxHeaderFields = integer("TOLLGATE_MAX_HEADER_FIELDS", get("TOLLGATE_MAX_HEADER_FIELDS") ?? "100", 10, 1000, problems);
+  const internalPortRaw = get("TOLLGATE_INTERNAL_PORT");
+  const internalPort = internalPortRaw === undefined ? null : integer("TOLLGATE_INTERNAL_PORT", internalPortRaw, 0, 65535, problems);
+  const jwtMaxTtlS = integer("TOLLGATE_JWT_MAX_TTL_S", get("TOLLGATE_JWT_MAX_TTL_S") ?? "86400", 60, 2_592_000, problems);
+
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
@@ -147,6 +168,10 @@ export function loadConfig(env: Env = process.env): Config {
     workers,
     upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
     audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax },
+    trustedProxies: { trust: trustedProxies, entries: trustedProxyEntries },
+    maxHeaderFields,
+    internal: internalPort === null ? null : { host: get("TOLLGATE_INTERNAL_HOST") ?? "127.0.0.1", port: internalPort },
+    jwtMaxTtlS,
   };
 }
 

@@ -35,6 +35,19 @@ describe("configuration", () => {
       jwt: { key: { kind: "secret", secret: DEV_JWT_SECRET } },
     });
     expect(config.rateLimits.mcp).toEqual({ default: 30, log: 10, artifact: 10, trigger: 5 });
+    expect(config).toMatchObject({ maxHeaderFields: 100, internal: null, jwtMaxTtlS: 86400 });
+    expect(config.trustedProxies.entries).toEqual([]);
+    expect(config.trustedProxies.trust("10.0.0.1", 0)).toBe(false);
+  });
+
+  it("compiles trusted proxies and the internal listener, and refuses bad entries", () => {
+    const config = loadConfig({ TOLLGATE_TRUSTED_PROXIES: "10.0.0.0/8, 192.168.1.7", TOLLGATE_INTERNAL_PORT: "9191" });
+    expect(config.trustedProxies.trust("10.2.3.4", 0)).toBe(true);
+    expect(config.trustedProxies.trust("192.168.1.8", 0)).toBe(false);
+    expect(config.internal).toEqual({ host: "127.0.0.1", port: 9191 });
+    expect(() => loadConfig({ TOLLGATE_TRUSTED_PROXIES: "10.0.0.0/8,not-an-ip" })).toThrow(/TOLLGATE_TRUSTED_PROXIES/);
+    expect(() => loadConfig({ TOLLGATE_MAX_HEADER_FIELDS: "5" })).toThrow(/TOLLGATE_MAX_HEADER_FIELDS/);
+    expect(() => loadConfig({ TOLLGATE_JWT_MAX_TTL_S: "10" })).toThrow(/TOLLGATE_JWT_MAX_TTL_S/);
   });
 
   it("reports every problem at once", () => {

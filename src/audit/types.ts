@@ -2,7 +2,7 @@
 // Writing (AuditSink) is fire-and-forget on the hot path; reading (AuditStore) serves the admin
 // API and the MCP token owner's view. Backends: memory.ts, mongo/. Both validate with validate.ts.
 
-export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth"] as const;
+export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth", "ext_authz"] as const;
 export type AuditSource = (typeof AUDIT_SOURCES)[number];
 
 export const AUDIT_SUBJECT_TYPES = ["user", "global_token", "project_token", "mcp_token"] as const;

@@ -5,6 +5,7 @@ import type { CachedFacts } from "../facts/cached-facts.js";
 import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { collaboratorBody, collaboratorParams, projectBody, tokenBody, userBody, userParams } from "./admin-schemas.js";
+import { type BadTokenReason, bearerChallenge } from "./decision-headers.js";
 import { requireJson, sendError } from "./errors.js";
 
 export interface AdminDeps {
@@ -92,12 +93,13 @@ function adminOnly(deps: AdminDeps): RequestHandler {
     });
     if (allowed) return next();
     if (!header) {
-      res.set("WWW-Authenticate", 'Bearer realm="tollgate-admin"');
+      res.set("WWW-Authenticate", bearerChallenge("tollgate-admin", { error: null }));
       return sendError(res, 401, "missing_token", "the admin API needs TOLLGATE_ADMIN_TOKEN or an admin user's session");
     }
     if (credential.status !== "valid") {
-      res.set("WWW-Authenticate", 'Bearer realm="tollgate-admin", error="invalid_token"');
-      return sendError(res, 401, `${credential.status === "none" ? "invalid" : credential.status}_token`, "the credential is not valid");
+      const reason: BadTokenReason = `${credential.status === "none" ? "invalid" : credential.status}_token`;
+      res.set("WWW-Authenticate", bearerChallenge("tollgate-admin", { error: "invalid_token", reason }));
+      return sendError(res, 401, reason, "the credential is not valid");
     }
     return sendError(res, 403, "insufficient_role", "the admin API takes TOLLGATE_ADMIN_TOKEN or the session of a user with system role admin");
   };

@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use("/api", deps.gateway);
-  app.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs));
+  app.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs, deps.logger));
   app.use(adminRoutes(deps));
   app.use(auditRoutes(deps.audit));
   app.use(notFound);

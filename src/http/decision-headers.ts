@@ -1,23 +1,68 @@
 import type { Response } from "express";
 import type { Decision } from "../decision/authorizer.js";
 
-/** Identity on allow, the challenge on 401, the wait on 429, and the limit state always. */
+/** The realm of every challenge for a decision. */
+export const DECISION_REALM = "tollgate";
+
+/** What a challenge says (RFC 6750 §3): nothing (no credential), a bad token, or too little scope. */
+export type Challenge =
+  | { error: null }
+  | { error: "invalid_token"; reason: BadTokenReason }
+  | { error: "insufficient_scope"; scope: "read" | "write" };
+
+export type BadTokenReason = "invalid_token" | "expired_token" | "revoked_token";
+
+// Fixed texts: a challenge never carries anything the caller sent.
+const BAD_TOKEN_DESCRIPTIONS: Record<BadTokenReason, string> = {
+  invalid_token: "the access token is malformed, unknown or not valid here",
+  expired_token: "the access token has expired",
+  revoked_token: "the access token was revoked",
+};
+
+/** The one formatter of every WWW-Authenticate value Tollgate sends. */
+export function bearerChallenge(realm: string, challenge: Challenge): string {
+  const params = [`realm="${realm}"`];
+  if (challenge.error === "invalid_token") params.push('error="invalid_token"', `error_description="${BAD_TOKEN_DESCRIPTIONS[challenge.reason]}"`);
+  if (challenge.error === "insufficient_scope") params.push('error="insufficient_scope"', `scope="${challenge.scope}"`);
+  return `Bearer ${params.join(", ")}`;
+}
+
+/**
+ * The challenge a decision calls for: every 401, and a 403 for too little token scope. Role and
+ * grant denials get none: clients answer insufficient_scope by re-authorising (step-up).
+ */
+export function decisionChallenge(decision: Decision): Challenge | null {
+  if (decision.status === 401) {
+    if (decision.reasons.includes("missing_token")) return { error: null };
+    const reason = decision.reasons.find((r): r is BadTokenReason => r in BAD_TOKEN_DESCRIPTIONS) ?? "invalid_token";
+    return { error: "invalid_token", reason };
+  }
+  if (decision.status === 403 && decision.reasons.includes("insufficient_scope") && decision.access !== null) {
+    return { error: "insufficient_scope", scope: decision.access };
+  }
+  return null;
+}
+
+/**
+ * Identity on allow (every header, empty when it does not apply, so a proxy that copies them
+ * onto the request overwrites any the client sent), the challenge, the wait on 429, and the
+ * limit state always.
+ */
 export function setDecisionHeaders(res: Response, decision: Decision, windowS: number): void {
   res.set("X-Tollgate-Decision-Id", decision.decision_id);
   if (decision.rate_limit) {
+    // draft-ietf-httpapi-ratelimit-headers (structured fields): the policy is the route's class.
     const rl = decision.rate_limit;
-    res.set("RateLimit-Policy", `${rl.limit};w=${windowS}`);
-    res.set("RateLimit", `limit=${rl.limit}, remaining=${rl.remaining}, reset=${rl.reset_s}`);
+    res.set("RateLimit-Policy", `"${rl.class}";q=${rl.limit};w=${Math.max(1, windowS)}`);
+    res.set("RateLimit", `"${rl.class}";r=${rl.remaining};t=${rl.reset_s}`);
   }
-  if (decision.allow && decision.subject) {
-    res.set("X-Tollgate-User", decision.subject.user_id ?? "");
-    res.set("X-Tollgate-Token-Type", decision.subject.type);
-    res.set("X-Tollgate-Token-Id", decision.subject.token_id ?? "");
+  if (decision.allow) {
+    res.set("X-Tollgate-User", decision.subject?.user_id ?? "");
+    res.set("X-Tollgate-Token-Type", decision.subject?.type ?? "");
+    res.set("X-Tollgate-Token-Id", decision.subject?.token_id ?? "");
   }
-  if (decision.status === 401) {
-    const missing = decision.reasons.includes("missing_token");
-    res.set("WWW-Authenticate", missing ? 'Bearer realm="tollgate"' : 'Bearer realm="tollgate", error="invalid_token"');
-  }
+  const challenge = decisionChallenge(decision);
+  if (challenge) res.set("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));
   if (decision.status === 429) res.set("Retry-After", String(Math.max(1, decision.rate_limit?.reset_s ?? 1)));
 }
 

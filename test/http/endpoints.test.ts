@@ -1,42 +1,10 @@
-import { OPAClient } from "@open-policy-agent/opa";
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
 import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { bearer, buildWorld, type World } from "./fixture.js";
 
 let world: World;
-let server: Server;
-let baseUrl: string;
 beforeAll(async () => {
   world = await buildWorld();
-  server = world.tollgate.app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(() => new Promise((resolve) => server.close(resolve)));
-
-describe("OPA Data API compatibility, driven by the official OPA TypeScript SDK", () => {
-  it("answers the decision as the result of data.tollgate.authz.decision", async () => {
-    const opa = new OPAClient(baseUrl);
-    const jwt = await world.session("bob");
-    const result = await opa.evaluate<object, Record<string, unknown>>("tollgate/authz/decision", {
-      method: "GET",
-      path: "/api/v1/projects/priv/builds",
-      headers: { Authorization: bearer(jwt) },
-    });
-    expect(result).toMatchObject({ allow: true, status: 200, route: "/api/v1/projects/{project}/builds", subject: { user_id: "bob" } });
-    const denied = await opa.evaluate<object, Record<string, unknown>>("tollgate/authz/decision", { method: "GET", path: "/api/v1/projects/priv/builds" });
-    expect(denied).toMatchObject({ allow: false, status: 401, reasons: ["missing_token"] });
-  });
-
-  it("returns the decision id beside the result, and 400 for a malformed input", async () => {
-    const res = await request(world.tollgate.app).post("/v1/data/tollgate/authz/decision").send({ input: { method: "GET", path: "/api/v1/projects/pub" } });
-    expect(res.body.decision_id).toBe(res.body.result.decision_id);
-    const bad = await request(world.tollgate.app).post("/v1/data/tollgate/authz/decision").send({ input: { method: "GET" } });
-    expect(bad.status).toBe(400);
-    expect(bad.body.error.field).toBe("input.path");
-  });
 });
 
 describe("GET /v1/forward-auth", () => {
@@ -54,7 +22,7 @@ describe("GET /v1/forward-auth", () => {
       "x-tollgate-token-type": "global_token",
       "x-tollgate-token-id": world.tokenIds.bobGlobal,
       "x-tollgate-decision-id": expect.stringMatching(/^[0-9a-f-]{36}$/),
-      ratelimit: expect.stringMatching(/^limit=\d+, remaining=\d+, reset=\d+$/),
+      ratelimit: expect.stringMatching(/^"default";r=\d+;t=\d+$/),
     });
   });
 
@@ -117,24 +85,5 @@ describe("operations endpoints", () => {
     const ready = await request(broken.tollgate.app).get("/readyz");
     expect(ready.status).toBe(503);
     expect(ready.body.checks.redis).toContain("connection refused");
-  });
-});
-
-describe("forward auth header pairs", () => {
-  it("refuses two header pairs that describe different requests (a client-made X-Original-URI)", async () => {
-    const res = await request(world.tollgate.app)
-      .get("/v1/forward-auth")
-      .set("X-Forwarded-Method", "GET")
-      .set("X-Forwarded-Uri", "/api/v1/projects/priv/secrets")
-      .set("X-Original-Method", "GET")
-      .set("X-Original-URI", "/api/v1/projects/pub/builds");
-    expect(res.status).toBe(400);
-    const same = await request(world.tollgate.app)
-      .get("/v1/forward-auth")
-      .set("X-Forwarded-Method", "GET")
-      .set("X-Forwarded-Uri", "/api/v1/projects/pub/builds")
-      .set("X-Original-Method", "GET")
-      .set("X-Original-URI", "/api/v1/projects/pub/builds");
-    expect(same.status).toBe(200);
   });
 });

@@ -1,0 +1,106 @@
+import { randomUUID } from "node:crypto";
+import express, { type ErrorRequestHandler, type RequestHandler, Router } from "express";
+import { z } from "zod";
+import type { Decision } from "../decision/authorizer.js";
+import type { Logger } from "../log.js";
+import { type Decide, METHOD, PATH } from "./decision-request.js";
+
+const dataApiBody = z.object({
+  input: z.object({
+    method: METHOD,
+    path: PATH,
+    headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  }),
+});
+
+// The decision document's fields: a path into any other is undefined without deciding.
+const DECISION_FIELDS: Record<keyof Decision, true> = {
+  allow: true,
+  status: true,
+  reasons: true,
+  access: true,
+  route: true,
+  subject: true,
+  rate_limit: true,
+  decision_id: true,
+  policy_revision: true,
+};
+
+/**
+ * OPA's Data API, mounted at /v1/data, as OPA answers it: the decision (or a field of it) at
+ * data.tollgate.authz.decision, undefined (no `result`) for any other document, and OPA's error
+ * body `{"code","message"}`.
+ */
+export function dataApiRoutes(decide: Decide, maxBodyBytes: number, logger: Logger): Router {
+  const router = Router();
+  // OPA reads the body as JSON whatever its Content-Type says.
+  const body = express.json({ limit: maxBodyBytes, strict: true, type: () => true });
+
+  const decision: RequestHandler = async (req, res) => {
+    const field = (req.params as { field?: string[] }).field ?? [];
+    if (field.length > 0 && !Object.hasOwn(DECISION_FIELDS, field[0]!)) return answerUndefined(res);
+    const parsed = dataApiBody.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return invalidParameter(res, `${issue.path.join(".") || "body"}: ${issue.message}`);
+    }
+    const { input } = parsed.data;
+    const made = await decide("data_api", { method: input.method, path: input.path, authorization: headerValue(input.headers, "authorization") });
+    const result = select(made, field);
+    res.json(result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });
+  };
+
+  router.post("/tollgate/authz/decision", body, decision);
+  router.post("/tollgate/authz/decision/*field", body, decision);
+  router.get("{/*path}", undefinedDocument);
+  router.post("{/*path}", body, undefinedDocument);
+  router.use(opaErrors(logger, maxBodyBytes));
+  return router;
+}
+
+/** OPA's answer for a document that does not exist: 200 without `result`. */
+function answerUndefined(res: express.Response): void {
+  res.json({ decision_id: randomUUID() });
+}
+
+const undefinedDocument: RequestHandler = (_req, res) => answerUndefined(res);
+
+function invalidParameter(res: express.Response, message: string): void {
+  res.status(400).json({ code: "invalid_parameter", message });
+}
+
+/** Errors in OPA's shape: the client's mistakes 400 invalid_parameter, anything else 500 internal_error. */
+function opaErrors(logger: Logger, maxBodyBytes: number): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const bodyError = err as { type?: string; status?: number };
+    if (bodyError.type === "request.aborted") return;
+    if (bodyError.type === "entity.parse.failed") return invalidParameter(res, "the request body is not valid JSON");
+    if (bodyError.type === "entity.too.large") return invalidParameter(res, `the request body is over ${maxBodyBytes} bytes`);
+    if (typeof bodyError.status === "number" && bodyError.status >= 400 && bodyError.status < 500) return invalidParameter(res, "the request body cannot be read as UTF-8 JSON");
+    logger.error({ err, method: req.method, path: req.path }, "Data API request failed");
+    res.status(500).json({ code: "internal_error", message: "internal error" });
+  };
+}
+
+/** The value at `path` inside `value` (object keys, array indexes), or undefined. */
+function select(value: unknown, path: string[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (Array.isArray(current) && /^(0|[1-9]\d*)$/.test(key)) current = current[Number(key)];
+    else if (current !== null && typeof current === "object" && !Array.isArray(current) && Object.hasOwn(current, key)) current = (current as Record<string, unknown>)[key];
+    else return undefined;
+  }
+  return current;
+}
+
+function headerValue(headers: Record<string, string | string[]> | undefined, name: string): string | null {
+  if (!headers) return null;
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name) return Array.isArray(value) ? (value[0] ?? null) : value;
+  }
+  return null;
+}

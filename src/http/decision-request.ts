@@ -1,0 +1,56 @@
+import { z } from "zod";
+import type { AuditSource } from "../audit/types.js";
+import type { AuthorizeRequest, Decision } from "../decision/authorizer.js";
+
+// What every decision endpoint accepts as the request to judge.
+export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
+export const PATH = z.string().min(1).max(4096);
+export const AUTHORIZATION = z.string().max(8192).nullable().optional();
+
+/** Decides one request for a decision endpoint and leaves its audit record. */
+export type Decide = (source: AuditSource, request: AuthorizeRequest) => Promise<Decision>;
+
+/** The header pairs a proxy describes the request with in forward auth. */
+const PAIRS = [
+  { method: "X-Original-Method", uri: "X-Original-URI" }, // nginx auth_request
+  { method: "X-Forwarded-Method", uri: "X-Forwarded-Uri" }, // Traefik forwardAuth
+] as const;
+/** Lower-cased name → the name as documented. */
+const PAIR_NAMES = new Map<string, string>(PAIRS.flatMap((p) => [p.method, p.uri]).map((name) => [name.toLowerCase(), name]));
+
+export type ForwardedRequest = { method: string; uri: string; names: string } | { error: string };
+
+/**
+ * The request a proxy asks about. A pair counts only when both its headers are present, once
+ * each; a lone header of a pair, or two pairs that disagree, is refused: behind a proxy that
+ * passes the client's headers on (Traefik without authRequestHeaders, Caddy) the client could
+ * otherwise name the method or URI of another request.
+ */
+export function forwardedRequest(rawHeaders: string[]): ForwardedRequest {
+  // rawHeaders, not req.headers: Node joins or drops repeated fields.
+  const fields = new Map<string, string[]>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (PAIR_NAMES.has(name)) fields.set(name, [...(fields.get(name) ?? []), rawHeaders[i + 1]!]);
+  }
+  for (const [name, values] of fields) {
+    if (values.length > 1) return { error: `${PAIR_NAMES.get(name)} is sent more than once` };
+  }
+  const complete: Array<{ method: string; uri: string; names: string }> = [];
+  for (const pair of PAIRS) {
+    const method = fields.get(pair.method.toLowerCase())?.[0];
+    const uri = fields.get(pair.uri.toLowerCase())?.[0];
+    if (method === undefined && uri === undefined) continue;
+    if (method === undefined || uri === undefined) {
+      const [present, missing] = method === undefined ? [pair.uri, pair.method] : [pair.method, pair.uri];
+      return { error: `${present} without ${missing}: send both headers of a pair` };
+    }
+    complete.push({ method, uri, names: `${pair.method}/${pair.uri}` });
+  }
+  const [first, second] = complete;
+  if (!first) return { error: "send X-Original-Method and X-Original-URI (nginx) or X-Forwarded-Method and X-Forwarded-Uri (Traefik)" };
+  if (second && (second.method !== first.method || second.uri !== first.uri)) {
+    return { error: `${first.names} and ${second.names} describe different requests; send one pair` };
+  }
+  return first;
+}

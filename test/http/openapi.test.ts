@@ -126,9 +126,11 @@ describe("docs/openapi.json and the Express app agree", () => {
 
   it("answers the methods a documented path does not list with the JSON 404", async () => {
     // Under /api/ the gateway answers every method: the policy's route table decides there.
+    // Under /v1/data/ GET and POST answer every path (/v1/data/{path}), as OPA does.
+    const dataApi = (path: string, method: string): boolean => path.startsWith("/v1/data/") && (method === "get" || method === "post");
     for (const [path, item] of Object.entries(doc.paths).filter(([p]) => !isGateway(p))) {
       const concrete = path.replace(/\{[^}]+\}/g, "doc-probe");
-      for (const method of METHODS.filter((m) => !item[m])) {
+      for (const method of METHODS.filter((m) => !item[m] && !dataApi(path, m))) {
         const res = await call(method, concrete, method === "get" || method === "delete" ? undefined : {});
         expect(isUnrouted(res), `${method.toUpperCase()} ${concrete}: ${res.status} ${res.text}`).toBe(true);
       }
@@ -273,8 +275,12 @@ function routesOf(app: unknown): Array<[string, string]> {
   const walk = (stack: Layer[], prefix: string): void => {
     for (const layer of stack) {
       if (layer.route) {
-        const path = `${prefix}${layer.route.path}`.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
-        for (const [method, on] of Object.entries(layer.route.methods)) if (on) out.push([method === "_all" ? "ALL (router.all)" : method, path]);
+        // ":id" and "*rest" are {id} and {rest}; an optional "{/*rest}" is documented as "/{rest}".
+        const path = `${prefix}${layer.route.path}`.replace(/\{\/\*([A-Za-z0-9_]+)\}/g, "/{$1}").replace(/[:*]([A-Za-z0-9_]+)/g, "{$1}");
+        for (const [method, on] of Object.entries(layer.route.methods)) {
+          // router.all serves every method: each must be documented.
+          if (on) out.push(...(method === "_all" ? METHODS.map((m) => [m, path] as [string, string]) : [[method, path] as [string, string]]));
+        }
       } else if (layer.handle.stack) {
         // A router mounted with app.use(router) or app.use("/prefix", router).
         if (layer.slash) walk(layer.handle.stack, prefix);

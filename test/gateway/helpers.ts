@@ -175,7 +175,7 @@ export async function startUpstream(): Promise<Upstream> {
             "keep-alive": "timeout=5",
             "proxy-authenticate": "Basic",
             "x-resp-kept": "yes",
-            "ratelimit-policy": "99999;w=1",
+            "ratelimit-policy": '"upstream";q=99999;w=1',
             "x-tollgate-decision-id": "made-up-by-upstream",
           });
           res.end("ok");

@@ -196,7 +196,7 @@ describe("MCP SDK client through the gateway", () => {
     });
     expect(raw.status).toBe(429);
     expect(Number(raw.headers["retry-after"])).toBeGreaterThanOrEqual(1);
-    expect(raw.headers["ratelimit-policy"]).toBe("6;w=60");
+    expect(raw.headers["ratelimit-policy"]).toBe('"default";q=6;w=60');
 
     const { token: alice } = await limited.world.tollgate.issuer.issue({ type: "mcp", user_id: "alice", grants: [{ project_id: "pub" }] });
     const other = await connect(limited.url, "pub", alice);

@@ -240,8 +240,8 @@ describe("response headers", () => {
   it("reports the rate limit on proxied responses", async () => {
     const first = await send(gw.url, "/api/v1/projects/priv/builds", { headers: auth(gw.world.tokens.bobGlobal) });
     const second = await send(gw.url, "/api/v1/projects/priv/builds", { headers: auth(gw.world.tokens.bobGlobal) });
-    expect(first.headers["ratelimit-policy"]).toBe("600;w=60");
-    const remaining = (r: typeof first) => Number(/^limit=600, remaining=(\d+), reset=\d+$/.exec(String(r.headers.ratelimit))?.[1]);
+    expect(first.headers["ratelimit-policy"]).toBe('"default";q=600;w=60');
+    const remaining = (r: typeof first) => Number(/^"default";r=(\d+);t=\d+$/.exec(String(r.headers.ratelimit))?.[1]);
     expect(remaining(second)).toBe(remaining(first) - 1);
     expect(first.headers["x-tollgate-decision-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -258,7 +258,7 @@ describe("response headers", () => {
   it("keeps Tollgate's rate-limit and decision headers when the upstream sends headers of the same names", async () => {
     // proxy.ts: "Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added."
     const res = await send(gw.url, "/api/v1/projects/priv/builds?mode=headers", { headers: auth(gw.world.tokens.bobGlobal) });
-    expect(res.headers["ratelimit-policy"]).toBe("600;w=60");
+    expect(res.headers["ratelimit-policy"]).toBe('"default";q=600;w=60');
     expect(res.headers["x-tollgate-decision-id"]).not.toBe("made-up-by-upstream");
     expect(res.headers["x-tollgate-decision-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -296,7 +296,13 @@ describe("denied requests", () => {
       expect(body, c.name).toMatchObject({ error: { code: c.reasons[0], reasons: c.reasons }, decision_id: res.headers["x-tollgate-decision-id"] });
       expect(typeof body.error.message, c.name).toBe("string");
       if (c.status === 401) {
-        expect(res.headers["www-authenticate"], c.name).toBe(c.reasons[0] === "missing_token" ? 'Bearer realm="tollgate"' : 'Bearer realm="tollgate", error="invalid_token"');
+        expect(res.headers["www-authenticate"], c.name).toBe(
+          c.reasons[0] === "missing_token"
+            ? 'Bearer realm="tollgate"'
+            : 'Bearer realm="tollgate", error="invalid_token", error_description="the access token is malformed, unknown or not valid here"',
+        );
+      } else if (c.reasons.includes("insufficient_scope")) {
+        expect(res.headers["www-authenticate"], c.name).toBe('Bearer realm="tollgate", error="insufficient_scope", scope="write"');
       } else {
         expect(res.headers["www-authenticate"], c.name).toBeUndefined();
       }
@@ -317,7 +323,7 @@ describe("denied requests", () => {
     expect(res.status).toBe(429);
     expect(Number(res.headers["retry-after"])).toBeGreaterThanOrEqual(1);
     expect(Number(res.headers["retry-after"])).toBeLessThanOrEqual(60);
-    expect(res.headers.ratelimit).toMatch(/^limit=2, remaining=0, reset=\d+$/);
+    expect(res.headers.ratelimit).toMatch(/^"default";r=0;t=\d+$/);
     expect(res.json()).toMatchObject({ error: { code: "rate_limited", reasons: ["rate_limited"] } });
     expect(upstream.hits.length).toBe(hitsBefore);
   });
@@ -327,7 +333,7 @@ describe("streaming responses", () => {
   it("passes chunks on as they arrive: the first one is read before the upstream writes the second", async () => {
     const stream = await openStream("/api/v1/projects/priv/builds?mode=stream", auth(gw.world.tokens.bobGlobal));
     expect(stream.res.statusCode).toBe(200);
-    expect(stream.res.headers["ratelimit-policy"]).toBe("600;w=60");
+    expect(stream.res.headers["ratelimit-policy"]).toBe('"default";q=600;w=60');
     expect(stream.res.headers["content-length"]).toBeUndefined();
     expect(await stream.next()).toBe("chunk-1\n");
     upstream.release();

@@ -14,6 +14,8 @@ import { PolicyEngine } from "../policy/engine.js";
 import { connectBackends, type Backends } from "./backends.js";
 
 export interface Tollgate {
+  /** The configuration it was built from (createHttpServer takes its limits from it). */
+  config: Config;
   app: Express;
   engine: PolicyEngine;
   facts: CachedFacts;
@@ -87,9 +89,11 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     adminToken: config.adminToken,
     maxBodyBytes: config.maxBodyBytes,
     rateLimitWindowMs: config.rateLimitWindowMs,
+    maxHeaderFields: config.maxHeaderFields,
     readiness: backends.readiness,
   });
   return {
+    config,
     app,
     engine,
     facts,

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHttpServer } from "../../src/http/server.js";
 import { bearer, buildWorld, type World } from "./fixture.js";
 
 let world: World;
@@ -10,7 +11,7 @@ let server: Server;
 let baseUrl: string;
 beforeAll(async () => {
   world = await buildWorld();
-  server = world.tollgate.app.listen(0, "127.0.0.1");
+  server = createHttpServer(world.tollgate.app, world.tollgate.config).listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });

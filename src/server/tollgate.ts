@@ -65,6 +65,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     audit: backends.audit,
+    trustedProxies: config.trustedProxies.trust,
     ...(options.clock ? { clock: options.clock } : {}),
     local: mcpTokenRoutes({
       engine,

@@ -25,11 +25,6 @@ export function createHttpServer(app: RequestListener, options: HttpServerOption
   return server;
 }
 
-/** Whether the client holds its body back until it gets 100 Continue. */
-export function awaitsContinue(res: ServerResponse): boolean {
-  return awaitingContinue.has(res);
-}
-
 /** Tells a client that holds its body back to send it; call once Tollgate will read the body. */
 export function continueIfExpected(res: ServerResponse): void {
   if (awaitingContinue.delete(res)) res.writeContinue();

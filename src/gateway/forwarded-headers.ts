@@ -56,8 +56,8 @@ function forwardable(name: string, connectionNamed: Set<string>, peer: Peer): bo
   // CGI, WSGI and Rack read `X_Tollgate_User` as `X-Tollgate-User`: no underscore name passes,
   // which covers every spelling of Tollgate's own names but the one checked next.
   if (name.includes("_") || name.startsWith("x-tollgate-")) return false;
-  // Only a trusted proxy may say where the request came from.
-  if (name.startsWith("x-forwarded-")) return peer.trusted && name !== "x-forwarded-for";
+  // Only a trusted proxy may say where the request came from (For/Host/Proto are set below).
+  if (name.startsWith("x-forwarded-")) return peer.trusted;
   return true;
 }
 

@@ -4,49 +4,91 @@ import type { AuthorizedRequest } from "../decision/authorizer.js";
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 
+// Headers by which frameworks take the method, the path or the client from a header instead of
+// the request: the upstream must act on the request the policy judged, for the client Tollgate saw.
+const REQUEST_REWRITING = new Set([
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  "x-original-method",
+  "x-original-url",
+  "x-original-uri",
+  "x-rewrite-url",
+  "x-forwarded-method",
+  "x-forwarded-uri",
+  "forwarded",
+  "x-real-ip",
+]);
+
+/** The socket's peer, and whether it is one of TOLLGATE_TRUSTED_PROXIES. */
+export interface Peer {
+  address: string | undefined;
+  trusted: boolean;
+}
+
 function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
   const value = headers.connection;
   return new Set((Array.isArray(value) ? value.join(",") : (value ?? "")).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
 /**
- * The request headers the upstream sees: the client's, minus hop-by-hop headers, its
- * credential and anything named like Tollgate's identity headers, plus the identity Tollgate
- * vouches for.
+ * Every identity header Tollgate owns, in the order the upstream receives them, each with its
+ * value for this request ("" when it does not apply).
+ */
+export function identityHeaders(authorized: AuthorizedRequest, now: number): Record<string, string> {
+  const { decision, subject } = authorized;
+  const mcp = subject?.type === "mcp_token" ? subject : null;
+  return {
+    "X-Tollgate-Decision-Id": decision.decision_id,
+    "X-Tollgate-User": decision.subject?.user_id ?? "",
+    "X-Tollgate-Token-Type": decision.subject?.type ?? "",
+    "X-Tollgate-Token-Id": decision.subject?.token_id ?? "",
+    "X-Tollgate-Projects": mcp ? [...new Set(mcp.grants.filter((g) => g.expires_at == null || g.expires_at > now).map((g) => g.project_id))].join(",") : "",
+    // What this token may do in the project the path names; MCP servers gate trigger tools on it.
+    "X-Tollgate-Permissions": mcp ? (authorized.triggerAllowed ? "read,trigger" : "read") : "",
+  };
+}
+
+/** Whether a client's header may reach the upstream as it is. */
+function forwardable(name: string, connectionNamed: Set<string>, peer: Peer): boolean {
+  if (HOP_BY_HOP.has(name) || connectionNamed.has(name) || REQUEST_REWRITING.has(name)) return false;
+  if (name === "authorization" || name === "host") return false;
+  // CGI, WSGI and Rack read `X_Tollgate_User` as `X-Tollgate-User`: no underscore name passes,
+  // which covers every spelling of Tollgate's own names but the one checked next.
+  if (name.includes("_") || name.startsWith("x-tollgate-")) return false;
+  // Only a trusted proxy may say where the request came from (For/Host/Proto are set below).
+  if (name.startsWith("x-forwarded-")) return peer.trusted;
+  return true;
+}
+
+/**
+ * The request headers the upstream sees: Tollgate's identity headers first, the upstream's own
+ * Host, the client's headers minus hop-by-hop ones, its credential and anything that could pass
+ * for identity or rewrite the request, and X-Forwarded-For/Host/Proto as Tollgate vouches for them.
  */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   authorized: AuthorizedRequest,
   now: number,
-  clientAddress: string | undefined,
+  peer: Peer,
+  upstreamHost: string,
 ): OutgoingHttpHeaders {
-  const { decision, subject } = authorized;
-  const dropped = connectionTokens(incoming);
-  const out: OutgoingHttpHeaders = {};
+  const out: OutgoingHttpHeaders = { ...identityHeaders(authorized, now), Host: upstreamHost };
+  const connectionNamed = connectionTokens(incoming);
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name) || name === "authorization" || name.startsWith("x-tollgate-")) continue;
-    out[name] = value;
+    if (value !== undefined && forwardable(name, connectionNamed, peer)) out[name] = value;
   }
   // Framing is re-derived from how the client's body arrived, never taken from a header the
   // client could have listed in Connection: a body must never reach the upstream unframed.
   delete out["content-length"];
   if (incoming["transfer-encoding"] !== undefined) out["transfer-encoding"] = "chunked";
   else if (incoming["content-length"] !== undefined) out["content-length"] = incoming["content-length"];
-  const forwardedFor = incoming["x-forwarded-for"];
-  out["x-forwarded-for"] = [forwardedFor, clientAddress].flat().filter(Boolean).join(", ");
-  if (incoming.host) out["x-forwarded-host"] = incoming.host;
-  out["x-tollgate-decision-id"] = decision.decision_id;
-  if (decision.subject) {
-    out["x-tollgate-user"] = decision.subject.user_id ?? "";
-    out["x-tollgate-token-type"] = decision.subject.type;
-    out["x-tollgate-token-id"] = decision.subject.token_id ?? "";
-  }
-  if (subject?.type === "mcp_token") {
-    const live = subject.grants.filter((g) => g.expires_at == null || g.expires_at > now).map((g) => g.project_id);
-    out["x-tollgate-projects"] = [...new Set(live)].join(",");
-    // What this token may do in the project the path names; MCP servers gate trigger tools on it.
-    out["x-tollgate-permissions"] = authorized.triggerAllowed ? "read,trigger" : "read";
-  }
+  const claimed: IncomingHttpHeaders = peer.trusted ? incoming : {};
+  out["x-forwarded-for"] = [claimed["x-forwarded-for"], peer.address].flat().filter(Boolean).join(", ");
+  const host = claimed["x-forwarded-host"] ?? incoming.host;
+  if (host) out["x-forwarded-host"] = host;
+  // Tollgate serves plain HTTP; only a trusted proxy in front of it knows better.
+  out["x-forwarded-proto"] = claimed["x-forwarded-proto"] ?? "http";
   return out;
 }
 

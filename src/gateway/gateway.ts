@@ -2,9 +2,11 @@ import { Router, type NextFunction, type Request, type Response } from "express"
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
+import { peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
 import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
 import { proxy, type UpstreamOptions } from "./proxy.js";
+import { skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
   authorizer: Authorizer;
@@ -12,6 +14,8 @@ export interface GatewayOptions {
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
   audit: AuditSink;
+  /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed. */
+  trustedProxies: TrustedProxies;
   clock?: () => number;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
   local: Router;
@@ -58,7 +62,7 @@ export function gateway(options: GatewayOptions): Router {
       );
 
     if (!decision.allow) {
-      req.resume();
+      skipBody(req, res);
       res.status(decision.status).json(denialBody(decision));
       audit(null);
       return;
@@ -70,12 +74,13 @@ export function gateway(options: GatewayOptions): Router {
     }
     const { url } = options.upstream;
     if (!url) {
-      req.resume();
+      skipBody(req, res);
       res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
       audit(null);
       return;
     }
-    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized, clock());
+    const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
+    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized, clock(), peer);
     audit(outcome.upstreamStatus);
   });
   router.use(options.local);

@@ -2,7 +2,9 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from "node:https";
 import type { Request, Response } from "express";
 import type { AuthorizedRequest } from "../decision/authorizer.js";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./forwarded-headers.js";
+import { continueIfExpected } from "../http/server.js";
+import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
+import { skipBody } from "./request-body.js";
 
 export interface UpstreamOptions {
   url: URL | null;
@@ -28,6 +30,7 @@ export function proxy(
   upstream: UpstreamOptions & { url: URL },
   authorized: AuthorizedRequest,
   now: number,
+  peer: Peer,
 ): Promise<ProxyOutcome> {
   const { decision } = authorized;
   return new Promise((resolve) => {
@@ -57,7 +60,7 @@ export function proxy(
       port: base.port,
       method: req.method,
       path: `${base.pathname.replace(/\/$/, "")}${req.originalUrl}`,
-      headers: upstreamRequestHeaders(req.headers, authorized, now, req.socket.remoteAddress),
+      headers: upstreamRequestHeaders(req.headers, authorized, now, peer, base.host),
     };
     const upstreamReq = (base.protocol === "https:" ? httpsRequest : httpRequest)(options);
 
@@ -107,8 +110,10 @@ export function proxy(
 
     if (declared > upstream.maxBodyBytes) {
       clearTimeout(headersTimer);
+      skipBody(req, res);
       return fail(413, "body_too_large", `the request body exceeds ${upstream.maxBodyBytes} bytes`);
     }
+    continueIfExpected(res);
     let received = 0;
     req.on("data", (chunk: Buffer) => {
       received += chunk.length;

@@ -8,6 +8,7 @@ import type { Metrics } from "../metrics.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import { decisionRoutes } from "./decision-routes.js";
 import { errorHandler, notFound } from "./errors.js";
+import { requestLimits } from "./request-limits.js";
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -21,6 +22,8 @@ export interface AppDeps extends AdminDeps {
   /** Named checks for /readyz: each resolves when its dependency answers. */
   readiness: Record<string, ReadinessCheck>;
   rateLimitWindowMs: number;
+  /** TOLLGATE_MAX_HEADER_FIELDS. */
+  maxHeaderFields: number;
 }
 
 const OPENAPI = new URL("../../docs/openapi.json", import.meta.url);
@@ -31,6 +34,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable("x-powered-by");
   app.disable("etag");
   app.set("query parser", "simple");
+  app.use(requestLimits(deps.maxHeaderFields));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });

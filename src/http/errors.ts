@@ -4,18 +4,23 @@ import { RequestError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { DuplicateError, NotFoundError, StoreValidationError } from "../stores/types.js";
 import { isUnavailable } from "../errors.js";
+import { continueIfExpected } from "./server.js";
 
 export function sendError(res: Response, status: number, code: string, message: string, field?: string): void {
   res.status(status).json({ error: { code, message, ...(field ? { field } : {}) } });
 }
 
-/** Body parsing only where a route takes a body: JSON, bounded, or a clear 4xx. */
+/**
+ * Body parsing only where a route takes a body: JSON, bounded, or a clear 4xx. A client waiting
+ * for 100 Continue gets it here, once the route is known to read a body.
+ */
 export function requireJson(): RequestHandler {
   return (req, res, next) => {
     if (!req.is("application/json")) {
       sendError(res, 415, "unsupported_media_type", "send the body as application/json");
       return;
     }
+    continueIfExpected(res);
     next();
   };
 }

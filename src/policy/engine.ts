@@ -43,6 +43,9 @@ function engineDeny(status: 400 | 500, reason: string): PolicyDecision {
   };
 }
 
+/** Longest method-and-path (characters) whose route is cached. */
+const MAX_CACHED_PATH = 2048;
+
 const INVALID_ROUTE: RouteInfo = {
   valid_path: false,
   pattern: null,
@@ -93,12 +96,19 @@ export class PolicyEngine {
     return this.#active.revision;
   }
 
+  /**
+   * The route a request names. The query never changes it, so it is left out of the evaluation
+   * and of the cache key: one entry per method and path, however many query strings arrive.
+   * Paths past MAX_CACHED_PATH are evaluated every time, so the cache stays small.
+   */
   route(method: string, path: string): RouteInfo {
     const active = this.#active;
-    const key = `${method} ${path}`;
-    const cached = active.routes.get(key);
+    const queryAt = path.indexOf("?");
+    const input = { method, path: queryAt < 0 ? path : path.slice(0, queryAt) };
+    const key = `${input.method} ${input.path}`;
+    const cacheable = key.length <= MAX_CACHED_PATH;
+    const cached = cacheable ? active.routes.get(key) : undefined;
     if (cached) return cached;
-    const input = { method, path };
     if (jsonSize(input) > this.#options.maxInputBytes) return INVALID_ROUTE;
     let info: RouteInfo = INVALID_ROUTE;
     try {
@@ -108,8 +118,13 @@ export class PolicyEngine {
     } catch (err) {
       this.#logger?.error({ err, revision: active.revision }, "policy route evaluation failed");
     }
-    active.routes.set(key, info);
+    if (cacheable) active.routes.set(key, info);
     return info;
+  }
+
+  /** Route lookups cached for the active revision. */
+  get cachedRoutes(): number {
+    return this.#active.routes.size;
   }
 
   decide(input: PolicyInput): PolicyDecision {

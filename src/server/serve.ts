@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { createDemoUpstream } from "../demo/upstream.js";
+import { createHttpServer } from "../http/server.js";
 import { createLogger, type Logger } from "../log.js";
 import { seedDemo, type DemoCredentials } from "./demo.js";
 import { buildTollgate } from "./tollgate.js";
@@ -71,8 +72,7 @@ async function serveOne(initial: Config, logger: Logger): Promise<void> {
     process.exit(2);
   }
   const demo = config.demo ? await seedDemo(tollgate, config) : null;
-  const server: Server = tollgate.app.listen(config.port, config.host);
-  server.keepAliveTimeout = 65_000;
+  const server: Server = createHttpServer(tollgate.app, config).listen(config.port, config.host);
   server.on("error", (err) => {
     process.stderr.write(`tollgate: cannot listen on ${config.host}:${config.port}: ${err.message}\n`);
     process.exit(1);

@@ -14,6 +14,8 @@ import { PolicyEngine } from "../policy/engine.js";
 import { connectBackends, type Backends } from "./backends.js";
 
 export interface Tollgate {
+  /** The configuration it was built from (createHttpServer takes its limits from it). */
+  config: Config;
   app: Express;
   engine: PolicyEngine;
   facts: CachedFacts;
@@ -63,6 +65,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     audit: backends.audit,
+    trustedProxies: config.trustedProxies.trust,
     ...(options.clock ? { clock: options.clock } : {}),
     local: mcpTokenRoutes({
       engine,
@@ -87,9 +90,11 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     adminToken: config.adminToken,
     maxBodyBytes: config.maxBodyBytes,
     rateLimitWindowMs: config.rateLimitWindowMs,
+    maxHeaderFields: config.maxHeaderFields,
     readiness: backends.readiness,
   });
   return {
+    config,
     app,
     engine,
     facts,

@@ -1,11 +1,12 @@
 // End to end through a real nginx running the shipped docs/nginx/tollgate.conf: nginx
 // auth_request → Tollgate's GET /v1/forward-auth (in-process) → an echo upstream.
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { IncomingHttpHeaders, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
+import { createHttpServer } from "../../src/http/server.js";
 import { connectBackends, type Backends } from "../../src/server/backends.js";
 import { seedDemo, type DemoCredentials } from "../../src/server/demo.js";
 import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
@@ -67,11 +68,11 @@ beforeAll(async () => {
   await tollgate.facts.directoryStore.setCollaborator("demo-private", "dave", "Developer");
   daveToken = (await tollgate.issuer.issue({ type: "global", name: "rate limit test", user_id: "dave", scopes: ["read"] })).token;
 
-  // tollgate.app.listen(0) with a note of every request on the way in.
-  tollgateServer = createServer((req, res) => {
+  // Tollgate's server with a note of every request on the way in.
+  tollgateServer = createHttpServer((req, res) => {
     authCalls.push({ url: req.url ?? "", headers: req.headers });
     tollgate.app(req, res);
-  });
+  }, config);
   await new Promise<void>((resolve, reject) => {
     tollgateServer.once("error", reject);
     tollgateServer.listen(0, "127.0.0.1", resolve);

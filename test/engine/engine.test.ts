@@ -57,6 +57,49 @@ describe("PolicyEngine", () => {
     expect(engine.route("GET", "/api/v1/projects/p1/../p2").valid_path).toBe(false);
   });
 
+  it("caches a route by method and path without the query: query strings do not grow the cache", () => {
+    const engine = PolicyEngine.load(dir);
+    const route = engine.route("GET", "/api/v1/projects/p1/builds");
+    for (let i = 0; i < 300; i++) {
+      expect(engine.route("GET", `/api/v1/projects/p1/builds?page=${i}&q=${"x".repeat(14_000)}`)).toEqual(route);
+    }
+    expect(engine.cachedRoutes).toBe(1);
+    engine.route("POST", "/api/v1/projects/p1/builds?x=1");
+    expect(engine.cachedRoutes).toBe(2);
+  });
+
+  it("evaluates a very long path but does not cache it", () => {
+    const engine = PolicyEngine.load(dir);
+    for (let i = 0; i < 20; i++) {
+      expect(engine.route("GET", `/api/v1/projects/p${i}${"x".repeat(3_000)}/builds`)).toMatchObject({ valid_path: true, pattern: "/api/v1/projects/{project}/builds" });
+    }
+    expect(engine.cachedRoutes).toBe(0);
+  });
+
+  it("names the same route with or without a query, cached or not", () => {
+    const paths = [
+      "/api/v1/projects/p1/builds",
+      "/api/v1/projects/p1/builds/b1/restart",
+      "/api/v1/projects/p1/builds/b1/3",
+      "/api/v1/mcp/projects/p9/jobs/j1/logs",
+      "/api/v1/projects/p1/../p2",
+      "/api/v1/projects/p1/builds/",
+      "/api/v1/nothing/here",
+      "/",
+    ];
+    const queries = ["?", "?a=1", "?a=1&b=%2F..%2F", "?x=/api/v1/admin", "?" + "q".repeat(5_000)];
+    for (const method of ["GET", "POST", "DELETE"]) {
+      for (const path of paths) {
+        const expected = PolicyEngine.load(dir).route(method, path);
+        const engine = PolicyEngine.load(dir);
+        for (const query of queries) {
+          expect(engine.route(method, path + query), `${method} ${path}${query}`).toEqual(expected);
+        }
+        expect(engine.route(method, path)).toEqual(expected);
+      }
+    }
+  });
+
   it("denies an input over the size cap without evaluating it", () => {
     const engine = PolicyEngine.load(dir, { maxInputBytes: 512 });
     const decision = engine.decide({ ...collaboratorRead, path: `/api/v1/projects/${"x".repeat(600)}` });

@@ -2,6 +2,7 @@
 // that records every request it sees, a small node:http client and a raw-socket client.
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type AddressInfo } from "node:net";
+import { createHttpServer } from "../../src/http/server.js";
 import type { Backends } from "../../src/server/backends.js";
 import { buildWorld, type World } from "../http/fixture.js";
 
@@ -224,7 +225,7 @@ export interface Gateway {
 /** An in-memory world (see test/http/fixture.ts) served on a loopback port. */
 export async function startGateway(env: Record<string, string>, backends?: Backends): Promise<Gateway> {
   const world = await buildWorld(env, backends);
-  const server = createServer(world.tollgate.app);
+  const server = createHttpServer(world.tollgate.app, world.tollgate.config);
   const url = await listen(server);
   return {
     world,

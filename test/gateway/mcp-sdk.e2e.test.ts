@@ -6,6 +6,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createDemoUpstream } from "../../src/demo/upstream.js";
+import { createHttpServer } from "../../src/http/server.js";
 import { NOW, bearer, buildTollgateAt } from "../http/fixture.js";
 import { listen, send, startGateway, stopServer, type Gateway } from "./helpers.js";
 
@@ -151,7 +152,7 @@ describe("MCP SDK client through the gateway", () => {
 
     // The same backends, two hours later.
     const later = buildTollgateAt(NOW + 7_200, { TOLLGATE_UPSTREAM_URL: upstreamUrl }, gw.world.tollgate.backends);
-    const server = createServer(later.app);
+    const server = createHttpServer(later.app, later.config);
     servers.push(server);
     const laterUrl = await listen(server);
 

@@ -1,10 +1,11 @@
 // MCP token self-service under /api/v1/mcp/tokens, through the gateway on a real port: creation
 // with the grant rules, listing without secrets, ownership, revocation, the single-use temp
 // token exchange (in memory and on FerretDB) and the owner's view of what a token did.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { MongoClient } from "mongodb";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHttpServer } from "../../src/http/server.js";
 import { COLLECTIONS } from "../../src/stores/mongo/schema.js";
 import type { MemoryTempTokenStore } from "../../src/stores/memory/temp-token-store.js";
 import { generateToken, hashToken } from "../../src/tokens/format.js";
@@ -46,7 +47,7 @@ async function create(user: keyof typeof sessions, body: unknown): Promise<Sent>
 /** A Tollgate on the same backends whose clock reads `now`, served on a loopback port. */
 async function serveAt(now: number, env: Record<string, string> = {}): Promise<string> {
   const tollgate = buildTollgateAt(now, { TOLLGATE_UPSTREAM_URL: upstream.url, ...env }, gw.world.tollgate.backends);
-  const server = createServer(tollgate.app);
+  const server = createHttpServer(tollgate.app, tollgate.config);
   servers.push(server);
   return listen(server);
 }

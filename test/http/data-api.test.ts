@@ -8,13 +8,14 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../src/audit/types.js";
 import { bearer, buildWorld, type World } from "./fixture.js";
+import { createHttpServer } from "../../src/http/server.js";
 
 let world: World;
 const servers: Server[] = [];
 let opa: OPAClient;
 
 async function serve(w: World): Promise<OPAClient> {
-  const server = w.tollgate.app.listen(0, "127.0.0.1");
+  const server = createHttpServer(w.tollgate.app, w.tollgate.config).listen(0, "127.0.0.1");
   servers.push(server);
   await new Promise((resolve) => server.once("listening", resolve));
   return new OPAClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);

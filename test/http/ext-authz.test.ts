@@ -7,12 +7,13 @@ import { connect, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../src/audit/types.js";
 import { bearer, buildWorld, type World } from "./fixture.js";
+import { createHttpServer } from "../../src/http/server.js";
 
 const servers: Server[] = [];
 
 /** Serves a world's app; returns its port. */
 async function listen(w: World): Promise<number> {
-  const server = w.tollgate.app.listen(0, "127.0.0.1");
+  const server = createHttpServer(w.tollgate.app, w.tollgate.config).listen(0, "127.0.0.1");
   servers.push(server);
   await new Promise((resolve) => server.once("listening", resolve));
   return (server.address() as AddressInfo).port;

@@ -106,6 +106,12 @@ describe("audit record validation", () => {
     expect(n.rate_limit).not.toBe(r.rate_limit);
   });
 
+  it("takes every user id the stores and sessions take (the user-id alphabet)", () => {
+    for (const user_id of ["auth0|abc123", "jane.doe+ci@example.com", "u".repeat(255)]) {
+      expect(normalizeAuditRecord(auditRecord({ user_id })).user_id).toBe(user_id);
+    }
+  });
+
   it("names the offending field", () => {
     const bad: Array<[Record<string, unknown>, string]> = [
       [{ decision_id: "nope" }, "decision_id"],
@@ -115,6 +121,9 @@ describe("audit record validation", () => {
       [{ subject_type: "admin_token" }, "subject_type"],
       [{ user_id: "" }, "user_id"],
       [{ user_id: { $ne: null } }, "user_id"],
+      [{ user_id: "u".repeat(256) }, "user_id"],
+      [{ user_id: "a b" }, "user_id"],
+      [{ user_id: "用户" }, "user_id"],
       [{ token_id: "a\nb" }, "token_id"],
       [{ method: "GE T" }, "method"],
       [{ path: "" }, "path"],

@@ -10,6 +10,7 @@ import {
   StoreValidationError,
   SYSTEM_ROLES,
   type Collaborator,
+  type LiveTempTokenLimit,
   type Project,
   type TempToken,
   type TokenPatch,
@@ -203,10 +204,22 @@ export function validateCollaborator(v: Collaborator): void {
   checkOneOf(v.role, COLLABORATOR_ROLES, "role");
 }
 
-export function validateTempToken(v: TempToken): void {
-  checkHash(v.hash, "hash");
-  checkUserId(v.user_id, "user_id");
-  checkDate(v.expires_at, "expires_at");
+const TEMP_TOKEN_FIELDS = ["hash", "user_id", "expires_at"] as const;
+/** Bounds the per-user slots a backend may have to try. */
+export const MAX_LIVE_TEMP_TOKENS_MAX = 100;
+
+export function validateTempToken(v: unknown): asserts v is TempToken {
+  const t = object(v, "", TEMP_TOKEN_FIELDS, TEMP_TOKEN_FIELDS, "token");
+  checkHash(t.hash, "hash");
+  checkUserId(t.user_id, "user_id");
+  checkDate(t.expires_at, "expires_at");
+}
+
+export function validateLiveTempTokenLimit(v: unknown): asserts v is LiveTempTokenLimit {
+  const l = object(v, "", ["now", "maxLive"], ["now", "maxLive"], "limit");
+  checkDate(l.now, "now");
+  const max = l.maxLive;
+  if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > MAX_LIVE_TEMP_TOKENS_MAX) fail("maxLive", `must be an integer in 1..${MAX_LIVE_TEMP_TOKENS_MAX}`);
 }
 
 export interface RateLimitArgs {

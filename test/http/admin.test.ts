@@ -98,6 +98,21 @@ describe("admin API: user ids", () => {
     },
   );
 
+  it("answers 400, not 500, for a path parameter that is not valid percent-encoding", async () => {
+    const app = world.tollgate.app;
+    const auth = admin();
+    const answers: Array<[string, request.Response]> = [
+      ["PUT user", await request(app).put("/v1/admin/users/a%zz").set("Authorization", auth).send({ role: "user" })],
+      ["PUT collaborator", await request(app).put("/v1/admin/projects/priv/collaborators/%E0%A4%A").set("Authorization", auth).send({ role: "Developer" })],
+      ["GET token", await request(app).get("/v1/admin/tokens/tok%").set("Authorization", auth)],
+      ["DELETE token", await request(app).delete("/v1/admin/tokens/a%zz").set("Authorization", auth)],
+    ];
+    for (const [what, res] of answers) {
+      expect(res.status, what).toBe(400);
+      expect(res.body.error.code, what).toBe("invalid_request");
+    }
+  });
+
   it("keeps project ids to their own alphabet", async () => {
     const res = await request(world.tollgate.app).put(`/v1/admin/projects/${encodeURIComponent("auth0|p")}`).set("Authorization", admin()).send({ public: true });
     expect(res.status).toBe(400);

@@ -5,7 +5,7 @@
 export const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const ID_RULE = "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit";
 
-export const USER_ID_MAX = 255;
+const USER_ID_MAX = 255;
 /**
  * User ids are what identity providers put in `sub` (auth0|abc123, google-oauth2|1234, e-mail
  * addresses): 1-255 visible ASCII characters (0x21-0x7E) except `/ \ , ; "`. Nothing in it needs

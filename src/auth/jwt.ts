@@ -16,7 +16,7 @@ export interface JwtVerifierOptions {
 }
 
 /** How far ahead of our clock an issuer's iat or nbf may be. */
-export const JWT_CLOCK_SKEW_S = 60;
+const JWT_CLOCK_SKEW_S = 60;
 
 /**
  * Verifies session JWTs. The accepted algorithms follow from the key (HS256 for a secret,

@@ -15,7 +15,7 @@ import type { GatewayLocals } from "./gateway.js";
 
 const TEMP_TOKEN_TTL_MS = 10 * 60 * 1000;
 /** Live (unexpired, unexchanged) temp tokens one user may hold. */
-export const MAX_LIVE_TEMP_TOKENS = 5;
+const MAX_LIVE_TEMP_TOKENS = 5;
 const grants = z
   .array(z.object({ project_id: ID, expires_at: TIMESTAMP.nullable().optional(), allow_trigger: z.boolean().optional() }).strict())
   .max(100);

@@ -206,7 +206,7 @@ export function validateCollaborator(v: Collaborator): void {
 
 const TEMP_TOKEN_FIELDS = ["hash", "user_id", "expires_at"] as const;
 /** Bounds the per-user slots a backend may have to try. */
-export const MAX_LIVE_TEMP_TOKENS_MAX = 100;
+const MAX_LIVE_TEMP_TOKENS_MAX = 100;
 
 export function validateTempToken(v: unknown): asserts v is TempToken {
   const t = object(v, "", TEMP_TOKEN_FIELDS, TEMP_TOKEN_FIELDS, "token");

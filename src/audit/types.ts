@@ -1,6 +1,7 @@
 // The audit trail: one record per gateway request and per decision-endpoint call.
 // Writing (AuditSink) is fire-and-forget on the hot path; reading (AuditStore) serves the admin
 // API and the MCP token owner's view. Backends: memory.ts, mongo/. Both validate with validate.ts.
+import type { Pruner } from "../stores/types.js";
 
 export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth", "ext_authz"] as const;
 export type AuditSource = (typeof AUDIT_SOURCES)[number];
@@ -96,9 +97,7 @@ export interface AuditLogger {
 }
 
 /** Deletes records older than the retention; idempotent. Returns how many were deleted. */
-export interface AuditPruner {
-  prune(now: Date): Promise<number>;
-}
+export type AuditPruner = Pruner;
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const AUDIT_QUERY_DEFAULT_LIMIT = 100;

@@ -1,8 +1,7 @@
 // Validation shared by every audit backend, called at the boundary: records on their way into a
 // sink, filters on their way into a store. Failures throw StoreValidationError naming the field,
 // as src/stores/validate.ts does.
-import { isValidDate } from "../stores/validate.js";
-import { fail, isPlainObject, object } from "../stores/validate.js";
+import { checkUserId, fail, isPlainObject, isValidDate, object } from "../stores/validate.js";
 import {
   AUDIT_QUERY_MAX_LIMIT,
   AUDIT_SOURCES,
@@ -17,6 +16,7 @@ const METHOD_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 export const AUDIT_PATH_MAX = 4096;
+/** Token ids; user ids follow the user-id alphabet (src/domain.ts). */
 const ID_MAX = 256;
 const ROUTE_MAX = 512;
 const REASONS_MAX = 32;
@@ -82,7 +82,7 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
   if (!isValidDate(r.time)) fail("time", "must be a valid Date");
   oneOf(r.source, AUDIT_SOURCES, "source");
   if (r.subject_type !== null) oneOf(r.subject_type, AUDIT_SUBJECT_TYPES, "subject_type");
-  nullableText(r.user_id, "user_id", ID_MAX);
+  if (r.user_id !== null) checkUserId(r.user_id, "user_id");
   nullableText(r.token_id, "token_id", ID_MAX);
   if (typeof r.method !== "string" || !METHOD_RE.test(r.method)) fail("method", "must be an HTTP method token of 1..32 characters");
   const path = text(r.path, "path", AUDIT_PATH_MAX);
@@ -204,7 +204,7 @@ export function checkAuditFilter(v: AuditFilter): CheckedAuditFilter {
   const f = object(v, "", FILTER_FIELDS, ["limit"], "filter");
   integer(f.limit, "limit", 1, AUDIT_QUERY_MAX_LIMIT);
   const out: CheckedAuditFilter = { limit: f.limit as number };
-  if (f.user_id !== undefined) out.user_id = text(f.user_id, "user_id", ID_MAX);
+  if (f.user_id !== undefined) out.user_id = checkUserId(f.user_id, "user_id");
   if (f.token_id !== undefined) out.token_id = text(f.token_id, "token_id", ID_MAX);
   if (f.since !== undefined) {
     if (!isValidDate(f.since)) fail("since", "must be a valid Date");

@@ -3,13 +3,13 @@
 import { withContext } from "./context.js";
 import { named, runtimeError, type FieldNamer } from "./errors.js";
 import { print, printJson } from "./output.js";
-import { collaboratorRole, id } from "./schemas.js";
+import { collaboratorRole, id, userId } from "./schemas.js";
 
 export const collaboratorFields: FieldNamer = (field) => ({ project_id: "PROJECT", user_id: "USER", role: "ROLE" })[field] ?? field;
 
 function ids(project: string, user: string): { projectId: string; userId: string } {
   try {
-    return { projectId: id(project, "project_id"), userId: id(user, "user_id") };
+    return { projectId: id(project, "project_id"), userId: userId(user, "user_id") };
   } catch (err) {
     throw named(err, collaboratorFields);
   }

@@ -2,7 +2,8 @@
 // (or query) from its options and parses it with the API's own zod schemas, then hands the result
 // to the same modules the routes call.
 import type { AuditFilter } from "../audit/types.js";
-import { collaboratorBody, ID, tokenBody } from "../http/admin-schemas.js";
+import type { z } from "zod";
+import { collaboratorBody, ID, tokenBody, USER_ID } from "../http/admin-schemas.js";
 import { adminQuery, toFilter } from "../http/audit-routes.js";
 import type { IssueTokenRequest } from "../issuing/token-issuer.js";
 import { StoreValidationError, type CollaboratorRole } from "../stores/types.js";
@@ -30,10 +31,19 @@ export function tokenRequest(body: TokenBody): IssueTokenRequest {
   return tokenBody.parse(body);
 }
 
-/** A path segment of the admin API (project or user id); the stores check it otherwise. */
+/** A project id, as a path segment of the admin API takes it. */
 export function id(value: string, field: string): string {
+  return checked(ID, value, field);
+}
+
+/** A user id, as a path segment of the admin API takes it. */
+export function userId(value: string, field: string): string {
+  return checked(USER_ID, value, field);
+}
+
+function checked(schema: z.ZodType<string>, value: string, field: string): string {
   try {
-    return ID.parse(value);
+    return schema.parse(value);
   } catch (err) {
     // A bare schema's issue has no path: name the field it was checked for.
     const message = (err as { issues?: Array<{ message?: unknown }> }).issues?.[0]?.message;

@@ -14,6 +14,8 @@ import { generateToken, hashToken, parseToken } from "../tokens/format.js";
 import type { GatewayLocals } from "./gateway.js";
 
 const TEMP_TOKEN_TTL_MS = 10 * 60 * 1000;
+/** Live (unexpired, unexchanged) temp tokens one user may hold. */
+const MAX_LIVE_TEMP_TOKENS = 5;
 const grants = z
   .array(z.object({ project_id: ID, expires_at: TIMESTAMP.nullable().optional(), allow_trigger: z.boolean().optional() }).strict())
   .max(100);
@@ -68,27 +70,31 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
   router.post("/v1/mcp/tokens/temp", async (_req, res) => {
     const userId = userOf(res);
     const { value, hash } = generateToken("temp");
-    const expiresAt = new Date(clock().getTime() + TEMP_TOKEN_TTL_MS);
-    await deps.tempTokens.create(hash, userId, expiresAt);
+    const now = clock();
+    const expiresAt = new Date(now.getTime() + TEMP_TOKEN_TTL_MS);
+    const creation = await deps.tempTokens.create({ hash, user_id: userId, expires_at: expiresAt }, { now, maxLive: MAX_LIVE_TEMP_TOKENS });
+    if (!creation.created) {
+      res.set("Retry-After", String(Math.max(1, Math.ceil((creation.oldest_expires_at.getTime() - now.getTime()) / 1000))));
+      return sendError(res, 429, "rate_limited", `at most ${MAX_LIVE_TEMP_TOKENS} temp tokens may be live at once: exchange one, or wait until the oldest expires`);
+    }
     res.status(201).json({ temp_token: value, expires_at: expiresAt.toISOString() });
   });
 
+  // Everything that can refuse the exchange is checked before the temp token is consumed, so a
+  // refused exchange leaves it usable; the consume is the one atomic step, then the token is stored.
   router.post("/v1/mcp/tokens/exchange", ...json, async (req, res) => {
     const body = exchangeBody.parse(req.body);
     if (parseToken(body.temp_token)?.kind !== "temp") {
       return sendError(res, 400, "invalid_request", "temp_token: not a temp token", "temp_token");
     }
-    const consumed = await deps.tempTokens.consume(hashToken(body.temp_token), clock());
-    if (!consumed) return sendError(res, 401, "invalid_token", "temp_token is unknown, already used or expired", "temp_token");
-    await checkGrants(deps, consumed.user_id, body.grants);
-    const { token, record } = await deps.issuer.issue({
-      type: "mcp",
-      user_id: consumed.user_id,
-      name: body.name,
-      grants: body.grants,
-      expires_at: body.expires_at ?? null,
-    });
-    res.status(201).json({ ...viewToken(record), token });
+    const hash = hashToken(body.temp_token);
+    const owner = await deps.tempTokens.peek(hash, clock());
+    if (!owner) return unknownTempToken(res);
+    await checkGrants(deps, owner.user_id, body.grants);
+    const prepared = await deps.issuer.prepare({ type: "mcp", user_id: owner.user_id, name: body.name, grants: body.grants, expires_at: body.expires_at ?? null });
+    if (!(await deps.tempTokens.consume(hash, clock()))) return unknownTempToken(res);
+    await deps.issuer.store(prepared);
+    res.status(201).json({ ...viewToken(prepared.record), token: prepared.token });
   });
 
   router.get("/v1/mcp/tokens/:id", async (req, res) => {
@@ -121,6 +127,10 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
   });
 
   return router;
+}
+
+function unknownTempToken(res: Response): void {
+  sendError(res, 401, "invalid_token", "temp_token is unknown, already used or expired", "temp_token");
 }
 
 /** The policy's grant rules, applied to the user's current roles; 403 naming the first refused grant. */

@@ -4,7 +4,7 @@ import type { CredentialResolver } from "../auth/credentials.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { PolicyEngine } from "../policy/engine.js";
-import { collaboratorBody, collaboratorParams, projectBody, tokenBody, userBody, userParams } from "./admin-schemas.js";
+import { collaboratorBody, collaboratorParams, projectBody, projectParams, tokenBody, userBody, userParams } from "./admin-schemas.js";
 import { type BadTokenReason, bearerChallenge } from "./decision-headers.js";
 import { requireJson, sendError } from "./errors.js";
 
@@ -33,7 +33,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.put("/v1/admin/projects/:id", ...json, async (req, res) => {
-    const { id } = userParams.parse(req.params);
+    const { id } = projectParams.parse(req.params);
     const body = projectBody.parse(req.body);
     const existing = await facts.directoryStore.getProject(id);
     const project = { id, name: body.name ?? existing?.name ?? id, public: body.public };

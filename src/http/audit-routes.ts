@@ -2,6 +2,7 @@ import { Router } from "express";
 import { z } from "zod";
 import { AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT, type AuditFilter, type AuditPage, type AuditRecord, type AuditStore } from "../audit/types.js";
 import { RequestError } from "../errors.js";
+import { USER_ID } from "./admin-schemas.js";
 
 // eslint-disable-next-line no-control-regex
 const ID = z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
@@ -24,7 +25,7 @@ const pageQuery = {
   limit: LIMIT.optional(),
   cursor: CURSOR.optional(),
 };
-export const adminQuery = z.object({ user_id: ID.optional(), token_id: ID.optional(), ...pageQuery });
+export const adminQuery = z.object({ user_id: USER_ID.optional(), token_id: ID.optional(), ...pageQuery });
 const ownerQuery = z.object(pageQuery);
 
 /** Parses a query string object, refusing unknown parameters by name. */

@@ -42,6 +42,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return sendError(res, 415, "unsupported_media_type", "the body must be UTF-8 JSON");
     }
     if (bodyError.type === "request.aborted") return;
+    // The router could not percent-decode a path parameter (e.g. /v1/admin/users/a%zz).
+    if (err instanceof URIError) return sendError(res, 400, "invalid_request", "a path segment is not valid percent-encoding");
     if (err instanceof ZodError) {
       const issue = err.issues[0]!;
       const field = issue.path.join(".") || undefined;

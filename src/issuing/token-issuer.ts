@@ -2,6 +2,7 @@ import { generateToken, generateTokenId } from "../tokens/format.js";
 import { RequestError } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import type { Grant, Scope, StoredTokenKind, TokenRecord } from "../stores/types.js";
+import { validateTokenRecord } from "../stores/validate.js";
 
 export interface IssueTokenRequest {
   type: StoredTokenKind;
@@ -11,6 +12,12 @@ export interface IssueTokenRequest {
   scopes?: Scope[];
   grants?: GrantRequest[];
   expires_at?: Date | null;
+}
+
+/** A token's value, shown once, and its record. */
+export interface IssuedToken {
+  token: string;
+  record: TokenRecord;
 }
 
 /** A grant as requested: no expiry means none, no allow_trigger means false. */
@@ -63,7 +70,18 @@ export class TokenIssuer {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  async issue(request: IssueTokenRequest): Promise<{ token: string; record: TokenRecord }> {
+  async issue(request: IssueTokenRequest): Promise<IssuedToken> {
+    const prepared = await this.prepare(request);
+    await this.store(prepared);
+    return prepared;
+  }
+
+  /**
+   * Everything issue() checks, without storing anything: what prepare() accepts, store() stores
+   * (barring a backend failure). For callers that must spend something in between, such as the
+   * temp-token exchange.
+   */
+  async prepare(request: IssueTokenRequest): Promise<IssuedToken> {
     const now = this.clock();
     if (request.expires_at && request.expires_at.getTime() <= now.getTime()) {
       throw new RequestError(400, "invalid_request", "expires_at must be in the future", "expires_at");
@@ -71,15 +89,19 @@ export class TokenIssuer {
     const record = await this.#record(request, now);
     const { value, hash } = generateToken(request.type);
     record.hash = hash;
-    await this.facts.tokenStore.create(record);
+    validateTokenRecord(record); // the store's own check, now rather than at store()
     return { token: value, record };
+  }
+
+  async store(prepared: IssuedToken): Promise<void> {
+    await this.facts.tokenStore.create(prepared.record);
   }
 
   /**
    * Issues a token named by an operator (admin API, CLI): the owner must be a known user, so a
    * typo does not mint a token for nobody. Sessions' own tokens go through issue().
    */
-  async issueForOperator(request: IssueTokenRequest): Promise<{ token: string; record: TokenRecord }> {
+  async issueForOperator(request: IssueTokenRequest): Promise<IssuedToken> {
     if (request.user_id !== undefined && !(await this.facts.directoryStore.getUser(request.user_id))) {
       throw new RequestError(400, "unknown_user", `user_id: no user "${request.user_id}" (create it with PUT /v1/admin/users/{id})`, "user_id");
     }

@@ -4,7 +4,6 @@ import { MemoryAudit } from "../audit/memory.js";
 import { ensureAuditIndexes } from "../audit/mongo/schema.js";
 import { MongoAuditSink } from "../audit/mongo/sink.js";
 import { MongoAuditStore } from "../audit/mongo/store.js";
-import { startAuditPruning } from "../audit/prune.js";
 import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
 import type { Logger } from "../log.js";
@@ -17,6 +16,7 @@ import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
+import { startPruning } from "../stores/prune.js";
 import { failFastRedisOptions } from "../stores/redis/client.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
@@ -34,6 +34,8 @@ export interface Backends {
 }
 
 const INDEX_RETRY_MS = 5_000;
+/** Temp tokens live 10 minutes; an expired one is refused at read time whether or not it is gone. */
+const TEMP_TOKEN_PRUNE_INTERVAL_MS = 5 * 60_000;
 
 /** One object for the audit trail's write and read sides. */
 function combineAudit(sink: AuditSink, store: AuditStore): AuditSink & AuditStore {
@@ -69,7 +71,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       audit: combineAudit(auditSink, auditStore),
     };
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
-    const pruning = startAuditPruning(auditStore, { logger });
+    const pruning = startPruning("audit", auditStore, { logger });
     let indexed = false;
     let retry: NodeJS.Timeout | undefined;
     const index = async (): Promise<void> => {
@@ -77,7 +79,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
         const { ttl } = await ensureIndexes(db);
         await ensureAuditIndexes(db, retentionDays);
         indexed = true;
-        if (!ttl) logger.info("MongoDB server has no TTL indexes; expiry is enforced at read time");
+        if (!ttl) logger.info("MongoDB server has no TTL indexes; expiry is enforced at read time, and the pruners delete what expired");
       } catch (err) {
         logger.error({ err: String(err) }, `MongoDB indexes not ensured yet; retrying in ${INDEX_RETRY_MS / 1000} s`);
         retry = setTimeout(() => void index(), INDEX_RETRY_MS).unref();
@@ -102,6 +104,11 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       audit: new MemoryAudit({ retentionDays, ...(auditCounters ? { counters: auditCounters } : {}) }),
     };
   }
+
+  // Temp tokens never exchanged: swept from memory; deleted by the TTL index where MongoDB has
+  // one, and by this pruner where it does not (FerretDB 1.x).
+  const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+  closers.push(async () => tempTokenPruning.stop());
 
   if (config.redisUrl) {
     const redis = new Redis(config.redisUrl, { ...failFastRedisOptions, lazyConnect: false });

@@ -44,7 +44,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
   const backends = options.backends ?? connectBackends(config, logger, metrics.audit);
   const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: config.cacheTtlMs, counters: metrics });
-  const jwt = new JwtVerifier({ ...config.jwt, ...(options.clock ? { now: options.clock } : {}) });
+  const jwt = new JwtVerifier({ ...config.jwt, maxTtlS: config.jwtMaxTtlS, ...(options.clock ? { now: options.clock } : {}) });
   const credentials = new CredentialResolver(facts, jwt, options.clock);
   const issuer = new TokenIssuer(facts, options.clock ? () => new Date(options.clock!() * 1000) : undefined);
   const authorizer = new Authorizer({

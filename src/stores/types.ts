@@ -125,10 +125,30 @@ export interface TempToken {
   expires_at: Date;
 }
 
-/** Single-use tokens (value hashed), for the MCP token exchange. */
-export interface TempTokenStore {
-  /** Duplicate hash → DuplicateError. */
-  create(hash: string, userId: string, expiresAt: Date): Promise<void>;
+/** How many live (now < expires_at, not consumed) temp tokens one user may hold. */
+export interface LiveTempTokenLimit {
+  now: Date;
+  /** A positive integer. */
+  maxLive: number;
+}
+
+export type TempTokenCreation = { created: true } | { created: false; oldest_expires_at: Date };
+
+/** Deletes what has lapsed by `now`; idempotent, safe from many replicas at once. Returns how many. */
+export interface Pruner {
+  prune(now: Date): Promise<number>;
+}
+
+/** Single-use tokens (value hashed), for the MCP token exchange. prune() deletes expired ones. */
+export interface TempTokenStore extends Pruner {
+  /**
+   * Stores the token unless its user already holds `maxLive` live ones: then nothing is stored
+   * and the answer names when the oldest of them expires. Atomic per user: N concurrent creates
+   * for a user holding none store exactly min(N, maxLive). Duplicate hash → DuplicateError.
+   */
+  create(token: TempToken, limit: LiveTempTokenLimit): Promise<TempTokenCreation>;
+  /** The owner of a live token, without consuming it; null for an unknown or expired one. */
+  peek(hash: string, now: Date): Promise<{ user_id: string } | null>;
   /**
    * Exactly once: of any number of concurrent calls at most one gets the user. A token is valid
    * while now < expires_at; an expired token gives null (and is removed).

@@ -2,6 +2,7 @@
 // Each throws StoreValidationError naming the offending field. Lookups use the is*() predicates
 // instead: a malformed key cannot exist, so they answer null without I/O (and a non-string never
 // reaches a MongoDB filter, where an object such as {$ne: null} would match anything).
+import { ID_RE, ID_RULE, isValidUserId, USER_ID_RULE } from "../domain.js";
 import {
   COLLABORATOR_ROLES,
   SCOPES,
@@ -9,6 +10,7 @@ import {
   StoreValidationError,
   SYSTEM_ROLES,
   type Collaborator,
+  type LiveTempTokenLimit,
   type Project,
   type TempToken,
   type TokenPatch,
@@ -16,7 +18,6 @@ import {
   type User,
 } from "./types.js";
 
-export const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const HASH_RE = /^[0-9a-f]{64}$/;
 export const NAME_MAX = 100;
 /** Upper bounds that keep a sliding log bounded. */
@@ -59,7 +60,12 @@ export function object(v: unknown, field: string, allowed: readonly string[], re
 }
 
 export function checkId(v: unknown, field: string): string {
-  if (!isValidId(v)) fail(field, "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
+  if (!isValidId(v)) fail(field, ID_RULE);
+  return v;
+}
+
+export function checkUserId(v: unknown, field: string): string {
+  if (!isValidUserId(v)) fail(field, USER_ID_RULE);
   return v;
 }
 
@@ -134,7 +140,7 @@ export function validateTokenRecord(v: unknown): asserts v is TokenRecord {
     if (r.user_id !== null) fail("user_id", "must be null for project tokens");
     checkId(r.project_id, "project_id");
   } else {
-    checkId(r.user_id, "user_id");
+    checkUserId(r.user_id, "user_id");
     if (r.project_id !== null) fail("project_id", `must be null for ${kind} tokens`);
   }
 
@@ -179,7 +185,7 @@ const USER_FIELDS = ["id", "system_role"] as const;
 
 export function validateUser(v: unknown): asserts v is User {
   const u = object(v, "", USER_FIELDS, USER_FIELDS, "user");
-  checkId(u.id, "id");
+  checkUserId(u.id, "id");
   checkOneOf(u.system_role, SYSTEM_ROLES, "system_role");
 }
 
@@ -194,14 +200,26 @@ export function validateProject(v: unknown): asserts v is Project {
 
 export function validateCollaborator(v: Collaborator): void {
   checkId(v.project_id, "project_id");
-  checkId(v.user_id, "user_id");
+  checkUserId(v.user_id, "user_id");
   checkOneOf(v.role, COLLABORATOR_ROLES, "role");
 }
 
-export function validateTempToken(v: TempToken): void {
-  checkHash(v.hash, "hash");
-  checkId(v.user_id, "user_id");
-  checkDate(v.expires_at, "expires_at");
+const TEMP_TOKEN_FIELDS = ["hash", "user_id", "expires_at"] as const;
+/** Bounds the per-user slots a backend may have to try. */
+const MAX_LIVE_TEMP_TOKENS_MAX = 100;
+
+export function validateTempToken(v: unknown): asserts v is TempToken {
+  const t = object(v, "", TEMP_TOKEN_FIELDS, TEMP_TOKEN_FIELDS, "token");
+  checkHash(t.hash, "hash");
+  checkUserId(t.user_id, "user_id");
+  checkDate(t.expires_at, "expires_at");
+}
+
+export function validateLiveTempTokenLimit(v: unknown): asserts v is LiveTempTokenLimit {
+  const l = object(v, "", ["now", "maxLive"], ["now", "maxLive"], "limit");
+  checkDate(l.now, "now");
+  const max = l.maxLive;
+  if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > MAX_LIVE_TEMP_TOKENS_MAX) fail("maxLive", `must be an integer in 1..${MAX_LIVE_TEMP_TOKENS_MAX}`);
 }
 
 export interface RateLimitArgs {

@@ -7,7 +7,7 @@ import { auditFields } from "../../src/cli/audit.js";
 import { collaboratorFields } from "../../src/cli/collaborator.js";
 import { mongoHosts } from "../../src/cli/context.js";
 import { CliError, errorLine, explain, named } from "../../src/cli/errors.js";
-import { auditFilter, collaboratorRole, id, tokenRequest } from "../../src/cli/schemas.js";
+import { auditFilter, collaboratorRole, id, tokenRequest, userId } from "../../src/cli/schemas.js";
 import { auditLine, tokenDetails, tokenTable } from "../../src/cli/output.js";
 import { parseGrant, tokenBody, tokenFields, type CreateOptions } from "../../src/cli/token.js";
 import { viewToken } from "../../src/issuing/token-issuer.js";
@@ -91,6 +91,7 @@ describe("token create: options → the admin API's body → TokenIssuer", () =>
     ["grants on a global token", { type: "global", user: "bob", grant: ["p1"] }, 2, /^--grant: only mcp tokens have grants$/],
     ["a user on a project token", { type: "project", project: "p1", user: "bob" }, 2, /^--user: a project token belongs to its project/],
     ["malformed user id", { type: "global", user: "b ob" }, 2, /^--user: must /],
+    ["a user id with a comma", { type: "global", user: "a,b" }, 2, /^--user: must be 1-255 visible ASCII characters/],
     ["empty name", { type: "global", user: "bob", name: "" }, 2, /^--name: /],
   ])("%s", async (_what, opts, exitCode, message) => {
     const err = await createError(opts);
@@ -104,7 +105,7 @@ describe("collaborator and audit input", () => {
     const { directory } = await fixture();
     const attempt = async (project: string, user: string, role: string) => {
       try {
-        await directory.setCollaborator(id(project, "project_id"), id(user, "user_id"), collaboratorRole(role));
+        await directory.setCollaborator(id(project, "project_id"), userId(user, "user_id"), collaboratorRole(role));
       } catch (err) {
         return explain(err, collaboratorFields);
       }
@@ -114,6 +115,11 @@ describe("collaborator and audit input", () => {
     expect((await attempt("p1", "bob", "Boss"))?.message).toMatch(/^ROLE: /);
     expect((await attempt("p 1", "bob", "Owner"))?.message).toMatch(/^PROJECT: must /);
     expect((await attempt("p1", "b ob", "Owner"))?.message).toMatch(/^USER: must /);
+    // User ids follow the user-id alphabet, project ids their own.
+    expect(await attempt("p1", "auth0|abc123", "Developer")).toBeNull();
+    expect(await attempt("p1", "jane.doe+ci@example.com", "Developer")).toBeNull();
+    expect((await attempt("p1", "a,b", "Owner"))?.message).toMatch(/^USER: must be 1-255 visible ASCII characters/);
+    expect((await attempt("p|1", "bob", "Owner"))?.message).toMatch(/^PROJECT: must /);
     expect(await attempt("nope", "bob", "Owner")).toMatchObject({ exitCode: 1, message: 'no project "nope"' });
   });
 

@@ -286,6 +286,45 @@ describe("temp token and exchange", () => {
     expect(malformed.status).toBe(400);
   });
 
+  it("a refused exchange leaves the temp token usable for a correct one", async () => {
+    const t = await temp();
+    const exchange = (body: Record<string, unknown>) => api("POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: t.temp_token, ...body } });
+    const refusals: Array<[string, Record<string, unknown>, number, string]> = [
+      ["a grant on a project bob does not collaborate on", { name: "x", grants: [{ project_id: "pub" }] }, 403, "not_collaborator"],
+      ["a grant on an unknown project", { name: "x", grants: [{ project_id: "nope" }] }, 403, "not_collaborator"],
+      ["an expiry in the past", { name: "x", grants, expires_at: iso(NOW - 1) }, 400, "invalid_request"],
+      ["an expiry of now", { name: "x", grants, expires_at: iso(NOW) }, 400, "invalid_request"],
+      ["a malformed expiry", { name: "x", grants, expires_at: "tomorrow" }, 400, "invalid_request"],
+      ["a name with a control character", { name: "a\u0001b", grants }, 400, "invalid_request"],
+      ["a blank name", { name: "   ", grants }, 400, "invalid_request"],
+      ["a name too long", { name: "n".repeat(101), grants }, 400, "invalid_request"],
+      ["an unknown field", { name: "x", grants, scopes: ["read"] }, 400, "invalid_request"],
+      ["two grants for one project", { name: "x", grants: [{ project_id: "priv" }, { project_id: "priv" }] }, 400, "invalid_request"],
+    ];
+    for (const [label, body, status, code] of refusals) {
+      const res = await exchange(body);
+      expect(res.status, label).toBe(status);
+      expect(res.json().error.code, label).toBe(code);
+    }
+    const ok = await exchange({ name: "after refusals", grants, expires_at: iso(NOW + 3600) });
+    expect(ok.status).toBe(201);
+    expect(ok.json()).toMatchObject({ name: "after refusals", user_id: "bob" });
+    expect((await exchange({ name: "again", grants })).status).toBe(401);
+  });
+
+  it("a refused exchange for a user demoted after the temp token was made: still usable once the grant fits", async () => {
+    const dir = gw.world.tollgate.facts.directoryStore;
+    await dir.putUser({ id: "gina", system_role: "user" });
+    await dir.setCollaborator("priv", "gina", "Developer");
+    const t = (await api("POST", "/api/v1/mcp/tokens/temp", { credential: await gw.world.session("gina") })).json().temp_token as string;
+    await dir.putUser({ id: "gina", system_role: "viewer" });
+    gw.world.tollgate.facts.invalidateUser("gina");
+    const trigger = await api("POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: t, name: "x", grants: [{ project_id: "priv", allow_trigger: true }] } });
+    expect(trigger.status).toBe(403);
+    const read = await api("POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: t, name: "x", grants: [{ project_id: "priv" }] } });
+    expect(read.status).toBe(201);
+  });
+
   it("100 concurrent exchanges of one temp token: exactly one succeeds (in-memory store)", async () => {
     const t = await temp();
     const results = await Promise.all(
@@ -293,6 +332,52 @@ describe("temp token and exchange", () => {
     );
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     expect(results.filter((r) => r.status === 401)).toHaveLength(99);
+  });
+});
+
+describe("live temp tokens per user", () => {
+  const user = async (id: string): Promise<string> => {
+    await gw.world.tollgate.facts.directoryStore.putUser({ id, system_role: "user" });
+    await gw.world.tollgate.facts.directoryStore.setCollaborator("priv", id, "Developer");
+    return gw.world.session(id);
+  };
+  const makeTemp = (base: string, session: string) => call(base, "POST", "/api/v1/mcp/tokens/temp", { credential: session });
+
+  it("the 6th live temp token is 429 rate_limited, Retry-After until the oldest expires; exchange or expiry makes room", async () => {
+    const session = await user("hank");
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await makeTemp(gw.url, session);
+      expect(res.status).toBe(201);
+      made.push(res.json().temp_token);
+    }
+    const sixth = await makeTemp(gw.url, session);
+    expect(sixth.status).toBe(429);
+    expect(sixth.json().error.code).toBe("rate_limited");
+    expect(sixth.headers["retry-after"]).toBe("600");
+    // Another user is not affected.
+    expect((await makeTemp(gw.url, sessions.alice)).status).toBe(201);
+
+    const later = await serveAt(NOW + 120);
+    const stillFull = await makeTemp(later, session);
+    expect(stillFull.status).toBe(429);
+    expect(stillFull.headers["retry-after"]).toBe("480");
+
+    expect((await call(later, "POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: made[0], name: "x", grants: [] } })).status).toBe(201);
+    expect((await makeTemp(later, session)).status).toBe(201); // made at NOW + 120, expires at NOW + 720
+    expect((await makeTemp(later, session)).status).toBe(429);
+
+    const afterExpiry = await serveAt(NOW + 600);
+    const res = await makeTemp(afterExpiry, session);
+    expect(res.status).toBe(201); // the four made at NOW have expired; one live left
+    expect((await makeTemp(afterExpiry, session)).status).toBe(201);
+  });
+
+  it("20 concurrent requests: exactly 5 × 201, the rest 429 (in-memory store)", async () => {
+    const session = await user("ivan");
+    const statuses = (await Promise.all(Array.from({ length: 20 }, () => makeTemp(gw.url, session)))).map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15);
   });
 });
 
@@ -376,11 +461,23 @@ describe.runIf(canStartFerretDb())("temp tokens on FerretDB (Mongo temp-token st
       expect(await client.db(mongo.dbName).collection(COLLECTIONS.tempTokens).countDocuments({})).toBe(0);
 
       const winner = results.find((r) => r.status === 201)!.json();
+      const refused = (await call(onMongo.url, "POST", "/api/v1/mcp/tokens/temp", { credential: session })).json() as { temp_token: string };
+      expect((await call(onMongo.url, "POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: refused.temp_token, name: "x", grants: [{ project_id: "pub" }] } })).status).toBe(403);
+      expect((await call(onMongo.url, "POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: refused.temp_token, name: "kept", grants: [{ project_id: "priv" }] } })).status).toBe(201);
       expect((await call(onMongo.url, "GET", "/api/v1/mcp/projects/priv/builds", { credential: winner.token })).status).toBe(200);
       const list = (await call(onMongo.url, "GET", "/api/v1/mcp/tokens", { credential: session })).json().tokens as Array<{ name: string }>;
       expect(list.filter((tk) => tk.name.startsWith("race "))).toHaveLength(1);
     } finally {
       await client.close();
     }
+  }, 30_000);
+
+  it("20 concurrent temp-token requests of one user: exactly 5 × 201, the rest 429", async () => {
+    const session = await onMongo.world.session("alice");
+    const results = await Promise.all(Array.from({ length: 20 }, () => call(onMongo.url, "POST", "/api/v1/mcp/tokens/temp", { credential: session })));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+    expect(results.find((r) => r.status === 429)!.headers["retry-after"]).toBe("600");
   }, 30_000);
 });

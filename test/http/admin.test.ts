@@ -65,6 +65,61 @@ describe("admin API: directory", () => {
   });
 });
 
+describe("admin API: user ids", () => {
+  it("takes the ids identity providers issue, for users, collaborators and token owners alike", async () => {
+    const app = world.tollgate.app;
+    for (const user of ["auth0|abc123", "google-oauth2|1234", "jane.doe+ci@example.com", "u".repeat(255)]) {
+      const path = encodeURIComponent(user);
+      const put = await request(app).put(`/v1/admin/users/${path}`).set("Authorization", admin()).send({ role: "user" });
+      expect(put.status, user).toBe(200);
+      expect(put.body).toEqual({ id: user, system_role: "user" });
+      const collaborator = await request(app).put(`/v1/admin/projects/priv/collaborators/${path}`).set("Authorization", admin()).send({ role: "Developer" });
+      expect(collaborator.body, user).toEqual({ project_id: "priv", user_id: user, role: "Developer" });
+      const token = await request(app).post("/v1/admin/tokens").set("Authorization", admin()).send({ type: "global", user_id: user });
+      expect(token.status, user).toBe(201);
+      const used = await request(app).post("/v1/authorize").send({ method: "GET", path: "/api/v1/projects/priv/builds", authorization: bearer(token.body.token) });
+      expect(used.body, user).toMatchObject({ allow: true, subject: { user_id: user } });
+      expect((await request(app).delete(`/v1/admin/projects/priv/collaborators/${path}`).set("Authorization", admin())).status).toBe(204);
+    }
+  });
+
+  it.each([["a space", "a b"], ["a comma", "a,b"], ["a semicolon", "a;b"], ["a quote", 'a"b'], ["a backslash", "a\\b"], ["non-ASCII", "jürgen"], ["256 characters", "u".repeat(256)]])(
+    "refuses %s in a user id, naming the field",
+    async (_name, user) => {
+      const app = world.tollgate.app;
+      const path = encodeURIComponent(user);
+      const put = await request(app).put(`/v1/admin/users/${path}`).set("Authorization", admin()).send({ role: "user" });
+      expect(put.status).toBe(400);
+      expect(put.body.error).toMatchObject({ code: "invalid_request", field: "id" });
+      const collaborator = await request(app).put(`/v1/admin/projects/priv/collaborators/${path}`).set("Authorization", admin()).send({ role: "Developer" });
+      expect(collaborator.body.error).toMatchObject({ code: "invalid_request", field: "user" });
+      const token = await request(app).post("/v1/admin/tokens").set("Authorization", admin()).send({ type: "global", user_id: user });
+      expect(token.body.error).toMatchObject({ code: "invalid_request", field: "user_id" });
+    },
+  );
+
+  it("answers 400, not 500, for a path parameter that is not valid percent-encoding", async () => {
+    const app = world.tollgate.app;
+    const auth = admin();
+    const answers: Array<[string, request.Response]> = [
+      ["PUT user", await request(app).put("/v1/admin/users/a%zz").set("Authorization", auth).send({ role: "user" })],
+      ["PUT collaborator", await request(app).put("/v1/admin/projects/priv/collaborators/%E0%A4%A").set("Authorization", auth).send({ role: "Developer" })],
+      ["GET token", await request(app).get("/v1/admin/tokens/tok%").set("Authorization", auth)],
+      ["DELETE token", await request(app).delete("/v1/admin/tokens/a%zz").set("Authorization", auth)],
+    ];
+    for (const [what, res] of answers) {
+      expect(res.status, what).toBe(400);
+      expect(res.body.error.code, what).toBe("invalid_request");
+    }
+  });
+
+  it("keeps project ids to their own alphabet", async () => {
+    const res = await request(world.tollgate.app).put(`/v1/admin/projects/${encodeURIComponent("auth0|p")}`).set("Authorization", admin()).send({ public: true });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe("id");
+  });
+});
+
 describe("admin API: tokens", () => {
   it("issues a token once, never shows its secret or hash again, and revokes it", async () => {
     const app = world.tollgate.app;

@@ -25,6 +25,24 @@ export function describeDirectoryStoreContract(name: string, factory: FixtureFac
       expect(await store.getUser({ $ne: null } as never)).toBeNull();
     });
 
+    it("takes user ids as identity providers issue them, and the same alphabet everywhere", async () => {
+      const ids = ["auth0|abc123", "google-oauth2|1234", "jane.doe+ci@example.com", "-x", "u".repeat(255)];
+      await store.putProject({ id: "proj-1", name: "One", public: false });
+      for (const id of ids) {
+        await store.putUser({ id, system_role: "user" });
+        expect(await store.getUser(id)).toEqual({ id, system_role: "user" });
+        await store.setCollaborator("proj-1", id, "Developer");
+        expect(await store.getCollaboratorRole("proj-1", id)).toBe("Developer");
+        expect(await store.listProjectsOf(id)).toEqual([{ project: { id: "proj-1", name: "One", public: false }, role: "Developer" }]);
+        expect(await store.removeCollaborator("proj-1", id)).toBe(true);
+      }
+      for (const bad of ["a,b", "a;b", 'a"b', "a\\b", "u".repeat(256)]) {
+        await expectValidationError(store.setCollaborator("proj-1", bad, "Owner"), "user_id");
+        expect(await store.getUser(bad)).toBeNull();
+        expect(await store.getCollaboratorRole("proj-1", bad)).toBeNull();
+      }
+    });
+
     it("upserts and reads projects", async () => {
       expect(await store.getProject("proj-1")).toBeNull();
       await store.putProject({ id: "proj-1", name: "Project One", public: false });
@@ -34,8 +52,10 @@ export function describeDirectoryStoreContract(name: string, factory: FixtureFac
     });
 
     it.each<[string, unknown]>([
-      ["id", { id: "-alice", system_role: "user" }],
-      ["id", { id: "a".repeat(129), system_role: "user" }],
+      ["id", { id: "al/ice", system_role: "user" }],
+      ["id", { id: "a".repeat(256), system_role: "user" }],
+      ["id", { id: "jürgen", system_role: "user" }],
+      ["id", { id: "", system_role: "user" }],
       ["system_role", { id: "alice", system_role: "root" }],
       ["system_role", { id: "alice" }],
       ["extra", { id: "alice", system_role: "user", extra: 1 }],

@@ -95,7 +95,7 @@ describe("mongo specifics", () => {
     try {
       const store = new MongoTempTokenStore(db);
       const h = generateToken("temp").hash;
-      const results = await Promise.allSettled(Array.from({ length: 10 }, () => store.create(h, "alice", at(60_000))));
+      const results = await Promise.allSettled(Array.from({ length: 10 }, () => store.create({ hash: h, user_id: "alice", expires_at: at(60_000) }, { now: at(0), maxLive: 5 })));
       expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
       for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(DuplicateError);
     } finally {
@@ -138,8 +138,10 @@ describe("mongo backend down", () => {
         ["directory.setCollaborator", directory.setCollaborator("p", "alice", "Owner")],
         ["directory.removeCollaborator", directory.removeCollaborator("p", "alice")],
         ["directory.listProjectsOf", directory.listProjectsOf("alice")],
-        ["temp.create", temp.create(generateToken("temp").hash, "alice", at(1))],
+        ["temp.create", temp.create({ hash: generateToken("temp").hash, user_id: "alice", expires_at: at(1) }, { now: at(0), maxLive: 5 })],
+        ["temp.peek", temp.peek(generateToken("temp").hash, at(0))],
         ["temp.consume", temp.consume(generateToken("temp").hash, at(0))],
+        ["temp.prune", temp.prune(at(0))],
         ["ensureIndexes", ensureIndexes(db)],
       ];
       const settled = await Promise.allSettled(calls.map(([, p]) => p));

@@ -53,6 +53,8 @@ export function describeTokenStoreContract(name: string, factory: FixtureFactory
       ["hash", () => globalToken({ hash: "A".repeat(64) })],
       ["user_id", () => globalToken({ user_id: null })],
       ["user_id", () => mcpToken({ user_id: "no spaces" })],
+      ["user_id", () => globalToken({ user_id: "a/b" })],
+      ["user_id", () => globalToken({ user_id: "u".repeat(256) })],
       ["user_id", () => projectToken({ user_id: "alice" })],
       ["project_id", () => projectToken({ project_id: null })],
       ["project_id", () => globalToken({ project_id: "proj-1" })],
@@ -138,6 +140,9 @@ export function describeTokenStoreContract(name: string, factory: FixtureFactory
       expect((await store.listByUser("alice")).map((r) => r.id)).toEqual(["tok_b", "tok_c", "tok_d1", "tok_a"]);
       expect(await store.listByUser("bob")).toEqual([bob]);
       expect(await store.listByUser("carol")).toEqual([]);
+      const provider = globalToken({ id: "tok_auth0", user_id: "auth0|abc123", created_at: at(6_000) });
+      await store.create(provider);
+      expect(await store.listByUser("auth0|abc123")).toEqual([provider]);
       // Revoked and expired tokens are listed too.
       await store.revoke("tok_a", at(10));
       expect((await store.listByUser("alice")).at(-1)?.revoked_at).toEqual(at(10));

@@ -1,3 +1,4 @@
+import { isValidUserId } from "../../domain.js";
 import { isValidId, validateCollaborator, validateProject, validateUser } from "../validate.js";
 import { NotFoundError, type CollaboratorRole, type DirectoryStore, type Project, type User } from "../types.js";
 
@@ -8,7 +9,7 @@ export class MemoryDirectoryStore implements DirectoryStore {
   private readonly collaborators = new Map<string, Map<string, CollaboratorRole>>();
 
   async getUser(id: string): Promise<User | null> {
-    const u = isValidId(id) ? this.users.get(id) : undefined;
+    const u = isValidUserId(id) ? this.users.get(id) : undefined;
     return u === undefined ? null : { ...u };
   }
 
@@ -28,7 +29,7 @@ export class MemoryDirectoryStore implements DirectoryStore {
   }
 
   async getCollaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
-    if (!isValidId(projectId) || !isValidId(userId)) return null;
+    if (!isValidId(projectId) || !isValidUserId(userId)) return null;
     return this.collaborators.get(projectId)?.get(userId) ?? null;
   }
 
@@ -41,12 +42,12 @@ export class MemoryDirectoryStore implements DirectoryStore {
   }
 
   async removeCollaborator(projectId: string, userId: string): Promise<boolean> {
-    if (!isValidId(projectId) || !isValidId(userId)) return false;
+    if (!isValidId(projectId) || !isValidUserId(userId)) return false;
     return this.collaborators.get(projectId)?.delete(userId) ?? false;
   }
 
   async listProjectsOf(userId: string): Promise<Array<{ project: Project; role: CollaboratorRole }>> {
-    if (!isValidId(userId)) return [];
+    if (!isValidUserId(userId)) return [];
     const out: Array<{ project: Project; role: CollaboratorRole }> = [];
     for (const [projectId, members] of this.collaborators) {
       const role = members.get(userId);

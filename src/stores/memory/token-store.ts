@@ -1,3 +1,4 @@
+import { isValidUserId } from "../../domain.js";
 import { applyTokenPatch, checkDate, isValidHash, isValidId, validateTokenPatch, validateTokenRecord } from "../validate.js";
 import { DuplicateError, type TokenPatch, type TokenRecord, type TokenStore } from "../types.js";
 
@@ -25,7 +26,7 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   async listByUser(userId: string): Promise<TokenRecord[]> {
-    if (!isValidId(userId)) return [];
+    if (!isValidUserId(userId)) return [];
     return [...this.byId.values()]
       .filter((r) => r.user_id === userId)
       .sort(newestFirst)

@@ -1,4 +1,5 @@
 import type { Collection, Db, Filter } from "mongodb";
+import { isValidUserId } from "../../domain.js";
 import { isValidId, validateCollaborator, validateProject, validateUser } from "../validate.js";
 import { NotFoundError, type CollaboratorRole, type DirectoryStore, type Project, type User } from "../types.js";
 import { guard, isDuplicateKey } from "./errors.js";
@@ -39,7 +40,7 @@ export class MongoDirectoryStore implements DirectoryStore {
   }
 
   async getUser(id: string): Promise<User | null> {
-    if (!isValidId(id)) return null;
+    if (!isValidUserId(id)) return null;
     const doc = await guard("user", () => this.users.findOne({ id }));
     return doc ? fromUserDoc(doc) : null;
   }
@@ -61,7 +62,7 @@ export class MongoDirectoryStore implements DirectoryStore {
   }
 
   async getCollaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
-    if (!isValidId(projectId) || !isValidId(userId)) return null;
+    if (!isValidId(projectId) || !isValidUserId(userId)) return null;
     const doc = await guard("collaborator", () => this.collaborators.findOne({ project_id: projectId, user_id: userId }));
     return doc ? doc.role : null;
   }
@@ -75,13 +76,13 @@ export class MongoDirectoryStore implements DirectoryStore {
   }
 
   async removeCollaborator(projectId: string, userId: string): Promise<boolean> {
-    if (!isValidId(projectId) || !isValidId(userId)) return false;
+    if (!isValidId(projectId) || !isValidUserId(userId)) return false;
     const res = await guard("collaborator", () => this.collaborators.deleteOne({ project_id: projectId, user_id: userId }));
     return res.deletedCount === 1;
   }
 
   async listProjectsOf(userId: string): Promise<Array<{ project: Project; role: CollaboratorRole }>> {
-    if (!isValidId(userId)) return [];
+    if (!isValidUserId(userId)) return [];
     return guard("collaborator", async () => {
       const memberships = await this.collaborators.find({ user_id: userId }).toArray();
       if (memberships.length === 0) return [];

@@ -55,7 +55,11 @@ export interface CollaboratorDoc {
 }
 
 export interface TempTokenDoc {
-  _id?: ObjectId;
+  /**
+   * "<slot>:<user_id>", slot 0..maxLive-1: the always-unique _id makes "at most maxLive live
+   * tokens per user" one atomic insert on MongoDB and FerretDB alike (see MongoTempTokenStore).
+   */
+  _id: string;
   hash: string;
   user_id: string;
   /** Enforced at read time; also a TTL index where the server has them (MongoDB, not FerretDB 1.x). */
@@ -115,7 +119,13 @@ export const toUserDoc = (u: User): UserDoc => ({ id: u.id, system_role: u.syste
 export const fromUserDoc = (d: UserDoc): User => ({ id: d.id, system_role: d.system_role });
 export const toProjectDoc = (p: Project): ProjectDoc => ({ id: p.id, name: p.name, public: p.public });
 export const fromProjectDoc = (d: ProjectDoc): Project => ({ id: d.id, name: d.name, public: d.public });
-export const toTempTokenDoc = (t: TempToken): TempTokenDoc => ({ hash: t.hash, user_id: t.user_id, expires_at: date(t.expires_at) });
+export const tempTokenSlotId = (slot: number, userId: string): string => `${slot}:${userId}`;
+export const toTempTokenDoc = (t: TempToken, slot: number): TempTokenDoc => ({
+  _id: tempTokenSlotId(slot, t.user_id),
+  hash: t.hash,
+  user_id: t.user_id,
+  expires_at: date(t.expires_at),
+});
 
 const INDEXES: Record<string, IndexDescription[]> = {
   [COLLECTIONS.tokens]: [
@@ -129,7 +139,10 @@ const INDEXES: Record<string, IndexDescription[]> = {
     { key: { project_id: 1, user_id: 1 }, name: "project_user_unique", unique: true },
     { key: { user_id: 1 }, name: "user" },
   ],
-  [COLLECTIONS.tempTokens]: [{ key: { hash: 1 }, name: "hash_unique", unique: true }],
+  [COLLECTIONS.tempTokens]: [
+    { key: { hash: 1 }, name: "hash_unique", unique: true },
+    { key: { user_id: 1, expires_at: 1 }, name: "user_expires" },
+  ],
 };
 
 const TTL_INDEX: IndexDescription = { key: { expires_at: 1 }, name: "expires_ttl", expireAfterSeconds: 0 };

@@ -1,4 +1,5 @@
 import type { Collection, Db } from "mongodb";
+import { isValidUserId } from "../../domain.js";
 import { applyTokenPatch, checkDate, isValidHash, isValidId, validateTokenPatch, validateTokenRecord } from "../validate.js";
 import type { TokenPatch, TokenRecord, TokenStore } from "../types.js";
 import { guard } from "./errors.js";
@@ -30,7 +31,7 @@ export class MongoTokenStore implements TokenStore {
   }
 
   async listByUser(userId: string): Promise<TokenRecord[]> {
-    if (!isValidId(userId)) return [];
+    if (!isValidUserId(userId)) return [];
     const docs = await guard("token", () => this.tokens.find({ user_id: userId }).sort({ created_at: -1, id: 1 }).toArray());
     return docs.map(fromTokenDoc);
   }

@@ -1,7 +1,8 @@
-import type { AuditLogger, AuditPruner } from "./types.js";
-import { ThrottledWarn } from "./warn.js";
+import type { AuditLogger } from "../audit/types.js";
+import { ThrottledWarn } from "../audit/warn.js";
+import type { Pruner } from "./types.js";
 
-export interface AuditPruningOptions {
+export interface PruningOptions {
   /** Between runs. Default 15 minutes (±10 % jitter, so replicas spread out). */
   intervalMs?: number;
   /** Before the first run. Default 30 s. */
@@ -11,17 +12,18 @@ export interface AuditPruningOptions {
   now?: () => Date;
 }
 
-export interface AuditPruning {
+export interface Pruning {
   /** Prunes now (not overlapping a run under way); resolves to the number deleted, 0 on failure. */
   runNow(): Promise<number>;
   stop(): void;
 }
 
 /**
- * Calls pruner.prune(now) periodically on an unref()ed timer. Runs never overlap; a failure (e.g.
- * MongoDB down) is logged and retried at the next interval. Safe on every replica at once.
+ * Calls pruner.prune(now) periodically on an unref()ed timer (the audit trail, temp tokens). Runs
+ * never overlap; a failure (e.g. MongoDB down) is logged and retried at the next interval. Safe on
+ * every replica at once. `what` names the pruned data in the log.
  */
-export function startAuditPruning(pruner: AuditPruner, options: AuditPruningOptions = {}): AuditPruning {
+export function startPruning(what: string, pruner: Pruner, options: PruningOptions = {}): Pruning {
   const intervalMs = options.intervalMs ?? 15 * 60_000;
   const now = options.now ?? (() => new Date());
   const warn = new ThrottledWarn(options.logger);
@@ -33,7 +35,7 @@ export function startAuditPruning(pruner: AuditPruner, options: AuditPruningOpti
     running ??= pruner
       .prune(now())
       .catch((err: unknown) => {
-        warn.warn({ err: String(err) }, "audit prune failed; retrying at the next interval");
+        warn.warn({ err: String(err) }, `${what} prune failed; retrying at the next interval`);
         return 0;
       })
       .finally(() => {

@@ -17,7 +17,6 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   authorized: AuthorizedRequest,
-  now: number,
   clientAddress: string | undefined,
 ): OutgoingHttpHeaders {
   const { decision, subject } = authorized;
@@ -42,8 +41,7 @@ export function upstreamRequestHeaders(
     out["x-tollgate-token-id"] = decision.subject.token_id ?? "";
   }
   if (subject?.type === "mcp_token") {
-    const live = subject.grants.filter((g) => g.expires_at == null || g.expires_at > now).map((g) => g.project_id);
-    out["x-tollgate-projects"] = [...new Set(live)].join(",");
+    out["x-tollgate-projects"] = decision.granted_projects?.join(",") ?? "";
     // What this token may do in the project the path names; MCP servers gate trigger tools on it.
     out["x-tollgate-permissions"] = authorized.triggerAllowed ? "read,trigger" : "read";
   }

@@ -12,7 +12,6 @@ export interface GatewayOptions {
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
   audit: AuditSink;
-  clock?: () => number;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
   local: Router;
 }
@@ -31,7 +30,6 @@ export interface GatewayLocals {
 export function gateway(options: GatewayOptions): Router {
   const router = Router();
   const windowS = Math.round(options.rateLimitWindowMs / 1000);
-  const clock = options.clock ?? (() => Date.now() / 1000);
 
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
@@ -75,7 +73,7 @@ export function gateway(options: GatewayOptions): Router {
       audit(null);
       return;
     }
-    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized, clock());
+    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized);
     audit(outcome.upstreamStatus);
   });
   router.use(options.local);

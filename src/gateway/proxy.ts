@@ -27,7 +27,6 @@ export function proxy(
   res: Response,
   upstream: UpstreamOptions & { url: URL },
   authorized: AuthorizedRequest,
-  now: number,
 ): Promise<ProxyOutcome> {
   const { decision } = authorized;
   return new Promise((resolve) => {
@@ -57,7 +56,7 @@ export function proxy(
       port: base.port,
       method: req.method,
       path: `${base.pathname.replace(/\/$/, "")}${req.originalUrl}`,
-      headers: upstreamRequestHeaders(req.headers, authorized, now, req.socket.remoteAddress),
+      headers: upstreamRequestHeaders(req.headers, authorized, req.socket.remoteAddress),
     };
     const upstreamReq = (base.protocol === "https:" ? httpsRequest : httpRequest)(options);
 

@@ -13,6 +13,7 @@ export function setDecisionHeaders(res: Response, decision: Decision, windowS: n
     res.set("X-Tollgate-User", decision.subject.user_id ?? "");
     res.set("X-Tollgate-Token-Type", decision.subject.type);
     res.set("X-Tollgate-Token-Id", decision.subject.token_id ?? "");
+    if (decision.granted_projects) res.set("X-Tollgate-Projects", decision.granted_projects.join(","));
   }
   if (decision.status === 401) {
     const missing = decision.reasons.includes("missing_token");

@@ -63,7 +63,6 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     audit: backends.audit,
-    ...(options.clock ? { clock: options.clock } : {}),
     local: mcpTokenRoutes({
       engine,
       facts,

@@ -33,6 +33,8 @@ const projectTokenSubject: SubjectFact = {
   scopes: ["read"],
   expires_at: null,
 };
+/** What Authorizer reads for bob's MCP grants: his role in each granted project. */
+const bobMcpRoles = { "acme-api": "Developer", "acme-web": "Developer" } as const;
 const bobMcp: SubjectFact = {
   type: "mcp_token",
   token_id: "tok_McpT0kenBench0001",
@@ -107,7 +109,7 @@ export const BENCH_INPUTS: BenchInput[] = [
     name: "mcp token: trigger with grant",
     representative: true,
     expectStatus: 200,
-    input: { method: "POST", path: "/api/v1/mcp/projects/acme-api/trigger", now: NOW, credential: valid, subject: bobMcp, project: privateProject("Developer") },
+    input: { method: "POST", path: "/api/v1/mcp/projects/acme-api/trigger", now: NOW, credential: valid, subject: bobMcp, project: privateProject("Developer"), grant_roles: bobMcpRoles },
   },
   {
     name: "mcp token: trigger, grant w/o trigger",
@@ -119,6 +121,7 @@ export const BENCH_INPUTS: BenchInput[] = [
       credential: valid,
       subject: bobMcp,
       project: { id: "acme-web", public: false, collaborator_role: "Developer" },
+      grant_roles: bobMcpRoles,
     },
   },
   {

@@ -5,7 +5,7 @@ import type { CredentialResolver, Credential } from "../auth/credentials.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import { isUnavailable } from "../errors.js";
 import type { PolicyEngine } from "../policy/engine.js";
-import type { Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
+import type { CollaboratorRole, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
 
 export interface AuthorizeRequest {
@@ -39,6 +39,8 @@ export interface Decision {
   access: "read" | "write" | null;
   route: string | null;
   subject: SubjectSummary | null;
+  /** An MCP token's projects with a live grant (unexpired, the user still a collaborator), sorted; null for other callers. */
+  granted_projects: string[] | null;
   rate_limit: RateLimitSummary | null;
   decision_id: string;
   policy_revision: string;
@@ -114,7 +116,12 @@ export class Authorizer {
         if (credential.status === "valid") input.subject = credential.subject;
         // A bad credential is denied at the credential stage whatever the project: no lookup.
         const credentialDecides = credential.status !== "valid" && credential.status !== "none";
-        if (route.project_id !== null && !credentialDecides) input.project = await this.#projectFact(route.project_id, input.subject);
+        const [project, grantRoles] = await Promise.all([
+          route.project_id !== null && !credentialDecides ? this.#projectFact(route.project_id, input.subject) : undefined,
+          input.subject?.type === "mcp_token" ? this.#grantRoles(input.subject) : undefined,
+        ]);
+        if (project) input.project = project;
+        if (grantRoles) input.grant_roles = grantRoles;
       } catch (err) {
         return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null, triggerAllowed: false, namespace: route.namespace };
       }
@@ -160,6 +167,12 @@ export class Authorizer {
     return { id: projectId, public: project?.public === true, collaborator_role: project ? role : null };
   }
 
+  /** The user's role in every project the MCP token's grants name: one batched, cached read. */
+  async #grantRoles(subject: Extract<SubjectFact, { type: "mcp_token" }>): Promise<Record<string, CollaboratorRole | null>> {
+    const roles = await this.o.facts.collaboratorRoles(subject.grants.map((g) => g.project_id), subject.user_id);
+    return Object.fromEntries(roles);
+  }
+
   #failOpen(err: unknown): void {
     this.o.observer?.rateLimitFailOpen();
     const now = Date.now();
@@ -179,6 +192,7 @@ export class Authorizer {
       access,
       route,
       subject: summarize(credential),
+      granted_projects: null,
       rate_limit: null,
       decision_id: decisionId,
       policy_revision: revision,
@@ -194,6 +208,7 @@ function present(verdict: PolicyDecision, credential: Credential, rateLimit: Rat
     access: verdict.access,
     route: verdict.route,
     subject: summarize(credential),
+    granted_projects: verdict.granted_projects,
     rate_limit: rateLimit,
     decision_id: decisionId,
     policy_revision: revision,

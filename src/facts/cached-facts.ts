@@ -9,6 +9,8 @@ export interface CacheCounters {
 /** What a cache holds: a value, or a remembered absence (LRUCache cannot store null). */
 type Entry<T> = { value: T | null };
 
+const collaboratorKey = (projectId: string, userId: string): string => `c\u0000${projectId}\u0000${userId}`;
+
 /**
  * A short-lived in-process cache in front of the token and directory stores. Keys are token
  * hashes and ids, never secrets. Writes made through this process invalidate their entries at
@@ -57,9 +59,36 @@ export class CachedFacts {
   }
 
   collaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
-    return this.#remembered("collaborator", `c\u0000${projectId}\u0000${userId}`, () =>
+    return this.#remembered("collaborator", collaboratorKey(projectId, userId), () =>
       this.directoryStore.getCollaboratorRole(projectId, userId),
     );
+  }
+
+  /**
+   * The user's role (or null) in each of these projects: cached entries as collaboratorRole()
+   * keeps them, the rest in one store read.
+   */
+  async collaboratorRoles(projectIds: readonly string[], userId: string): Promise<Map<string, CollaboratorRole | null>> {
+    const roles = new Map<string, CollaboratorRole | null>();
+    const missing: string[] = [];
+    for (const projectId of new Set(projectIds)) {
+      const cached = this.#enabled ? (this.#directory.get(collaboratorKey(projectId, userId)) as Entry<CollaboratorRole> | undefined) : undefined;
+      if (cached) {
+        this.#counters?.hit("collaborator");
+        roles.set(projectId, cached.value);
+      } else {
+        this.#counters?.miss("collaborator");
+        missing.push(projectId);
+      }
+    }
+    if (missing.length === 0) return roles;
+    const found = await this.directoryStore.getCollaboratorRoles(userId, missing);
+    for (const projectId of missing) {
+      const value = found.get(projectId) ?? null;
+      roles.set(projectId, value);
+      if (this.#enabled) this.#directory.set(collaboratorKey(projectId, userId), { value });
+    }
+    return roles;
   }
 
   invalidateToken(hash: string): void {
@@ -75,7 +104,7 @@ export class CachedFacts {
   }
 
   invalidateCollaborator(projectId: string, userId: string): void {
-    this.#directory.delete(`c\u0000${projectId}\u0000${userId}`);
+    this.#directory.delete(collaboratorKey(projectId, userId));
   }
 
   async #remembered<T>(cache: string, key: string, load: () => Promise<T | null>): Promise<T | null> {

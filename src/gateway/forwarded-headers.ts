@@ -35,15 +35,16 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
  * Every identity header Tollgate owns, in the order the upstream receives them, each with its
  * value for this request ("" when it does not apply).
  */
-export function identityHeaders(authorized: AuthorizedRequest, now: number): Record<string, string> {
-  const { decision, subject } = authorized;
-  const mcp = subject?.type === "mcp_token" ? subject : null;
+export function identityHeaders(authorized: AuthorizedRequest): Record<string, string> {
+  const { decision } = authorized;
+  const mcp = decision.subject?.type === "mcp_token";
   return {
     "X-Tollgate-Decision-Id": decision.decision_id,
     "X-Tollgate-User": decision.subject?.user_id ?? "",
     "X-Tollgate-Token-Type": decision.subject?.type ?? "",
     "X-Tollgate-Token-Id": decision.subject?.token_id ?? "",
-    "X-Tollgate-Projects": mcp ? [...new Set(mcp.grants.filter((g) => g.expires_at == null || g.expires_at > now).map((g) => g.project_id))].join(",") : "",
+    // The policy's live grants: unexpired, and the user still a collaborator there.
+    "X-Tollgate-Projects": decision.granted_projects?.join(",") ?? "",
     // What this token may do in the project the path names; MCP servers gate trigger tools on it.
     "X-Tollgate-Permissions": mcp ? (authorized.triggerAllowed ? "read,trigger" : "read") : "",
   };
@@ -69,11 +70,10 @@ function forwardable(name: string, connectionNamed: Set<string>, peer: Peer): bo
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   authorized: AuthorizedRequest,
-  now: number,
   peer: Peer,
   upstreamHost: string,
 ): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ...identityHeaders(authorized, now), Host: upstreamHost };
+  const out: OutgoingHttpHeaders = { ...identityHeaders(authorized), Host: upstreamHost };
   const connectionNamed = connectionTokens(incoming);
   for (const [name, value] of Object.entries(incoming)) {
     if (value !== undefined && forwardable(name, connectionNamed, peer)) out[name] = value;

@@ -22,6 +22,7 @@ const DECISION_FIELDS: Record<keyof Decision, true> = {
   route: true,
   subject: true,
   rate_limit: true,
+  granted_projects: true,
   decision_id: true,
   policy_revision: true,
 };

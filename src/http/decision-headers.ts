@@ -60,6 +60,7 @@ export function setDecisionHeaders(res: Response, decision: Decision, windowS: n
     res.set("X-Tollgate-User", decision.subject?.user_id ?? "");
     res.set("X-Tollgate-Token-Type", decision.subject?.type ?? "");
     res.set("X-Tollgate-Token-Id", decision.subject?.token_id ?? "");
+    res.set("X-Tollgate-Projects", decision.granted_projects?.join(",") ?? "");
   }
   const challenge = decisionChallenge(decision);
   if (challenge) res.set("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));

@@ -40,6 +40,7 @@ function engineDeny(status: 400 | 500, reason: string): PolicyDecision {
     rate_limit_applies: false,
     rate_limit_key: null,
     trigger_allowed: false,
+    granted_projects: null,
   };
 }
 

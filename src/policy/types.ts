@@ -62,6 +62,8 @@ export interface PolicyInput {
   credential: { status: CredentialStatus };
   subject?: SubjectFact;
   project?: ProjectFact;
+  /** MCP tokens only: the user's collaborator role (null: none) in each project the grants name. */
+  grant_roles?: Record<string, CollaboratorRole | null>;
   rate_limit?: { exceeded: boolean };
 }
 
@@ -89,6 +91,8 @@ export interface PolicyDecision {
   rate_limit_key: string | null;
   /** Allowed MCP request on a project: this token may also trigger there (for the MCP server's tools). */
   trigger_allowed: boolean;
+  /** MCP tokens: the projects of the live grants (unexpired, user still a collaborator), sorted; null otherwise. */
+  granted_projects: string[] | null;
 }
 
 /** Input of the `tollgate/admin/allow` entrypoint. */

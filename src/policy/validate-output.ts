@@ -17,6 +17,7 @@ const decisionSchema = z.object({
   rate_limit_applies: z.boolean(),
   rate_limit_key: nullableString,
   trigger_allowed: z.boolean(),
+  granted_projects: z.array(z.string()).nullable(),
 }).refine((d) => d.allow === (d.status === 200), "allow must agree with status");
 
 const routeSchema = z.object({

@@ -87,6 +87,8 @@ export interface DirectoryStore {
   /** Upsert. */
   putProject(project: Project): Promise<void>;
   getCollaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null>;
+  /** The user's role in each of these projects where the user is a collaborator, in one read. */
+  getCollaboratorRoles(userId: string, projectIds: readonly string[]): Promise<Map<string, CollaboratorRole>>;
   /** Upsert; the project must exist, NotFoundError otherwise. */
   setCollaborator(projectId: string, userId: string, role: CollaboratorRole): Promise<void>;
   removeCollaborator(projectId: string, userId: string): Promise<boolean>;

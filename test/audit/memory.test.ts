@@ -166,6 +166,7 @@ describe("audit record validation", () => {
       access: "read",
       route: "/api/v1/projects/{project}/builds",
       subject: { type: "mcp_token", user_id: "alice", token_id: "tok_x", project_id: null },
+      granted_projects: ["p"],
       rate_limit: { class: "default", limit: 30, remaining: 0, reset_s: 12 },
       decision_id: "0c7e6a2e-56e2-4b8c-9b43-2f3a8e1c9d10",
       policy_revision: "r1",

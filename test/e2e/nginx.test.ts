@@ -164,6 +164,20 @@ describe("nginx auth_request with docs/nginx/tollgate.conf", () => {
     expect(seen.headers).not.toHaveProperty("x-tollgate-user");
   });
 
+  it("passes an MCP token's usable projects as X-Tollgate-Projects, never the client's", async () => {
+    const res = await through("GET", "/api/v1/mcp/projects", {
+      Authorization: bearer(creds.tokens["bob mcp (demo-private, trigger)"]),
+      "X-Tollgate-Projects": "demo-public,secret",
+    });
+    expect(res.status, describeResponse(res)).toBe(200);
+    expect(res.echoed!.headers["x-tollgate-projects"]).toBe("demo-private");
+    expect(res.echoed!.headers["x-tollgate-token-type"]).toBe("mcp_token");
+
+    const session = await through("GET", `${PRIVATE}/builds`, { Authorization: bearer(creds.sessions.bob), "X-Tollgate-Projects": "secret" });
+    expect(session.status, describeResponse(session)).toBe(200);
+    expect(session.echoed!.headers).not.toHaveProperty("x-tollgate-projects");
+  });
+
   it("answers 401 with WWW-Authenticate without a token, and for a bad one; the API is not hit", async () => {
     const missing = await through("GET", `${PRIVATE}/builds`);
     expect(missing.status, describeResponse(missing)).toBe(401);

@@ -40,6 +40,7 @@ describe("PolicyEngine", () => {
       rate_limit_applies: true,
       rate_limit_key: "user:u1",
       trigger_allowed: false,
+      granted_projects: null,
     });
   });
 

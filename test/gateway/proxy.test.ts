@@ -223,6 +223,29 @@ describe("identity headers", () => {
     expect(upstream.hits.at(-1)!.headers["x-tollgate-permissions"]).toBe("read");
   });
 
+  it("leaves out of X-Tollgate-Projects a granted project the user no longer collaborates on, and denies the listing without one", async () => {
+    const { facts, issuer } = gw.world.tollgate;
+    await facts.directoryStore.setCollaborator("pub", "erin", "Developer");
+    await facts.directoryStore.setCollaborator("priv", "erin", "Developer");
+    const { token } = await issuer.issue({ type: "mcp", user_id: "erin", grants: [{ project_id: "pub" }, { project_id: "priv" }] });
+    const listing = () => send(gw.url, "/api/v1/mcp/projects", { headers: auth(token) });
+    expect((await listing()).status).toBe(200);
+    expect(upstream.hits.at(-1)!.headers["x-tollgate-projects"]).toBe("priv,pub");
+
+    await facts.directoryStore.removeCollaborator("priv", "erin");
+    facts.invalidateCollaborator("priv", "erin");
+    expect((await listing()).status).toBe(200);
+    expect(upstream.hits.at(-1)!.headers["x-tollgate-projects"]).toBe("pub");
+
+    await facts.directoryStore.removeCollaborator("pub", "erin");
+    facts.invalidateCollaborator("pub", "erin");
+    const hits = upstream.hits.length;
+    const denied = await listing();
+    expect(denied.status).toBe(403);
+    expect(denied.json()).toMatchObject({ error: { code: "grant_missing" } });
+    expect(upstream.hits.length).toBe(hits);
+  });
+
   it("does not forward hop-by-hop request headers, including those named in Connection", async () => {
     const res = await send(gw.url, "/api/v1/projects/priv/builds", {
       headers: {

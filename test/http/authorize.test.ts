@@ -21,6 +21,7 @@ describe("POST /v1/authorize", () => {
       access: "read",
       route: "/api/v1/projects/{project}/builds",
       subject: { type: "user", user_id: "bob", token_id: null, project_id: null },
+      granted_projects: null,
       rate_limit: { class: "default", limit: 1000, remaining: expect.any(Number), reset_s: 60 },
       decision_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       policy_revision: world.tollgate.engine.revision,
@@ -135,6 +136,35 @@ describe("credentials", () => {
     expect((await authorize({ method: "POST", path: "/api/v1/mcp/projects/priv/trigger", authorization: mcp })).body).toMatchObject({ allow: true, access: "write" });
     expect((await authorize({ method: "POST", path: "/api/v1/projects/priv/trigger", authorization: mcp })).body).toMatchObject({ allow: false, reasons: ["token_not_allowed_on_path"] });
     expect((await authorize({ method: "GET", path: "/api/v1/mcp/projects/pub", authorization: mcp })).body).toMatchObject({ allow: false, reasons: ["grant_missing"] });
+  });
+
+  it("names an MCP token's live granted projects: unexpired, and the user still a collaborator", async () => {
+    const dir = world.tollgate.facts.directoryStore;
+    await dir.setCollaborator("pub", "erin", "Developer");
+    await dir.setCollaborator("priv", "erin", "Developer");
+    await dir.putProject({ id: "old", name: "Old", public: false });
+    await dir.setCollaborator("old", "erin", "Owner");
+    const { token } = await world.tollgate.issuer.issue({
+      type: "mcp",
+      user_id: "erin",
+      grants: [{ project_id: "priv" }, { project_id: "pub" }, { project_id: "old", expires_at: new Date((NOW - 1) * 1000) }],
+    });
+    const listing = () => authorize({ method: "GET", path: "/api/v1/mcp/projects", authorization: bearer(token) });
+    expect((await listing()).body).toMatchObject({ allow: true, granted_projects: ["priv", "pub"] });
+
+    await dir.removeCollaborator("priv", "erin");
+    world.tollgate.facts.invalidateCollaborator("priv", "erin");
+    expect((await listing()).body).toMatchObject({ allow: true, granted_projects: ["pub"] });
+    const project = await authorize({ method: "GET", path: "/api/v1/mcp/projects/priv/builds", authorization: bearer(token) });
+    expect(project.body).toMatchObject({ allow: false, reasons: ["not_collaborator"], granted_projects: ["pub"] });
+
+    // No live grant left: the listing is denied too.
+    await dir.removeCollaborator("pub", "erin");
+    world.tollgate.facts.invalidateCollaborator("pub", "erin");
+    expect((await listing()).body).toMatchObject({ allow: false, status: 403, reasons: ["grant_missing"], granted_projects: [] });
+    const expired = await world.tollgate.issuer.issue({ type: "mcp", user_id: "bob", grants: [{ project_id: "priv", expires_at: new Date((NOW - 1) * 1000) }] });
+    const expiredListing = await authorize({ method: "GET", path: "/api/v1/mcp/projects", authorization: bearer(expired.token) });
+    expect(expiredListing.body).toMatchObject({ allow: false, status: 403, reasons: ["grant_expired"], granted_projects: [] });
   });
 });
 

@@ -26,6 +26,15 @@ describe("GET /v1/forward-auth", () => {
     });
   });
 
+  it("names an MCP token's live granted projects in X-Tollgate-Projects on allow", async () => {
+    const res = await forward({ "X-Original-Method": "GET", "X-Original-URI": "/api/v1/mcp/projects", Authorization: bearer(world.tokens.bobMcp) });
+    expect(res.status).toBe(200);
+    expect(res.headers["x-tollgate-projects"]).toBe("priv");
+    const session = await forward({ "X-Original-Method": "GET", "X-Original-URI": "/api/v1/projects/priv/builds", Authorization: bearer(world.tokens.bobGlobal) });
+    expect(session.status).toBe(200);
+    expect(session.headers["x-tollgate-projects"]).toBeUndefined();
+  });
+
   it("reads the Traefik headers too", async () => {
     const res = await forward({ "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v1/projects/pub/builds" });
     expect(res.status).toBe(200);

@@ -11,7 +11,7 @@ import data.tollgate.authz
 # The decision fields a case may pin down, and the ones every case must list.
 _decision_fields := {
 	"allow", "status", "reasons", "access", "route", "project_id",
-	"rate_limit_class", "rate_limit_applies", "rate_limit_key", "trigger_allowed",
+	"rate_limit_class", "rate_limit_applies", "rate_limit_key", "trigger_allowed", "granted_projects",
 }
 
 _required_fields := {"allow", "status", "reasons"}

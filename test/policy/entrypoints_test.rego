@@ -171,6 +171,7 @@ test_decision_allowed_for_a_collaborator if {
 		"rate_limit_applies": true,
 		"rate_limit_key": "user:u1",
 		"trigger_allowed": false,
+		"granted_projects": null,
 	}
 }
 
@@ -193,6 +194,7 @@ test_decision_for_an_invalid_path if {
 		"rate_limit_applies": false,
 		"rate_limit_key": null,
 		"trigger_allowed": false,
+		"granted_projects": null,
 	}
 }
 
@@ -214,6 +216,7 @@ test_decision_for_an_unknown_route if {
 		"rate_limit_applies": false,
 		"rate_limit_key": null,
 		"trigger_allowed": false,
+		"granted_projects": null,
 	}
 }
 
@@ -236,6 +239,7 @@ test_decision_for_a_missing_token if {
 		"rate_limit_applies": false,
 		"rate_limit_key": null,
 		"trigger_allowed": false,
+		"granted_projects": null,
 	}
 }
 
@@ -259,6 +263,7 @@ test_decision_for_a_rate_limited_project_token if {
 		"rate_limit_applies": true,
 		"rate_limit_key": "token:pt1",
 		"trigger_allowed": false,
+		"granted_projects": null,
 	}
 }
 
@@ -281,6 +286,7 @@ test_decision_with_several_denials_lists_them_sorted if {
 		"rate_limit_applies": true,
 		"rate_limit_key": "token:pt1",
 		"trigger_allowed": false,
+		"granted_projects": null,
 	}
 }
 
@@ -328,4 +334,34 @@ test_decision_without_a_numeric_now_is_an_invalid_token if {
 	}
 	got.status == 401
 	got.reasons == ["invalid_token"]
+}
+
+# An MCP token's decision names the projects of its live grants: unexpired, and the user still
+# a collaborator (grant_roles).
+test_decision_for_an_mcp_listing if {
+	got := authz.decision with input as {
+		"method": "GET",
+		"path": "/api/v1/mcp/projects",
+		"now": _now,
+		"credential": {"status": "valid"},
+		"subject": {"type": "mcp_token", "token_id": "mt1", "user_id": "u1", "system_role": "user", "grants": [
+			{"project_id": "p2", "expires_at": null, "allow_trigger": false},
+			{"project_id": "p1", "expires_at": _now + 1, "allow_trigger": true},
+			{"project_id": "p3", "expires_at": null, "allow_trigger": false},
+		]},
+		"grant_roles": {"p1": "Owner", "p2": "Developer", "p3": null},
+	}
+	got == {
+		"allow": true,
+		"status": 200,
+		"reasons": [],
+		"access": "read",
+		"route": "/api/v1/mcp/projects",
+		"project_id": null,
+		"rate_limit_class": "default",
+		"rate_limit_applies": true,
+		"rate_limit_key": "user:u1",
+		"trigger_allowed": false,
+		"granted_projects": ["p1", "p2"],
+	}
 }

@@ -232,12 +232,19 @@ _admin_sensitive(pattern, methods) if {
 
 # ---------------------------------------------------------------------------- reachability
 
-# A concrete path for a pattern: each parameter replaced by a value no literal uses.
+# A concrete path for a pattern: each parameter replaced by a value of its type that no
+# literal uses.
 _instantiate(pattern) := concat("/", [_sample(segment) | some segment in split(pattern, "/")])
 
-_sample(segment) := concat("", ["v_", trim(segment, "{}")]) if startswith(segment, "{")
+_sample(segment) := _typed_sample(segment, object.get(authz.param_types, trim(segment, "{}"), "id")) if {
+	startswith(segment, "{")
+}
 
 _sample(segment) := segment if not startswith(segment, "{")
+
+_typed_sample(segment, "id") := concat("", ["v_", trim(segment, "{}")])
+
+_typed_sample(_, "digits") := "7"
 
 # Every (pattern, method) is what the route entrypoint names for a path built from it, with the
 # table's access and class: no pattern is shadowed by another.
@@ -268,6 +275,8 @@ _expected_project(pattern) := null if not contains(pattern, "{project}")
 
 test_instantiate_replaces_each_parameter if {
 	_instantiate("/api/v1/projects/{project}/builds/{build}") == "/api/v1/projects/v_project/builds/v_build"
+	counter := "/api/v1/projects/{project}/builds/{build}/{restart_counter}"
+	_instantiate(counter) == "/api/v1/projects/v_project/builds/v_build/7"
 }
 
 # ---------------------------------------------------------------------------- namespace()
@@ -326,13 +335,19 @@ test_specificity_prefers_the_earliest_literal if {
 _request(method, path) := {"method": method, "path": path}
 
 test_literal_beats_parameter_at_the_same_position if {
+	candidates := authz._candidates with input as _request("POST", "/api/v1/mcp/tokens/temp")
+	candidates == {"/api/v1/mcp/tokens/temp", "/api/v1/mcp/tokens/{token}"}
+	pattern := authz.matched_pattern with input as _request("POST", "/api/v1/mcp/tokens/temp")
+	pattern == "/api/v1/mcp/tokens/temp"
+}
+
+# "restart" is no {restart_counter}: the parameter's type keeps the read route from matching.
+test_a_segment_matches_only_a_parameter_of_its_type if {
 	candidates := authz._candidates with input as _request("GET", "/api/v1/projects/p1/builds/b1/restart")
-	candidates == {
-		"/api/v1/projects/{project}/builds/{build}/restart",
-		"/api/v1/projects/{project}/builds/{build}/{restart_counter}",
+	candidates == {"/api/v1/projects/{project}/builds/{build}/restart"}
+	every segment in ["restart.json", "restart1", "1x", "0x1", "-1", "1.5", "1234567890"] {
+		not authz.matched_pattern with input as _request("GET", concat("/", ["/api/v1/projects/p1/builds/b1", segment]))
 	}
-	pattern := authz.matched_pattern with input as _request("GET", "/api/v1/projects/p1/builds/b1/restart")
-	pattern == "/api/v1/projects/{project}/builds/{build}/restart"
 }
 
 test_route_params_name_every_parameter if {
@@ -341,8 +356,49 @@ test_route_params_name_every_parameter if {
 }
 
 test_route_params_keep_the_segment_as_received if {
-	params := authz.route_params with input as _request("GET", "/api/v1/projects/a%20b/jobs/j%3A1/console")
-	params == {"project": "a%20b", "job": "j%3A1"}
+	params := authz.route_params with input as _request("GET", "/api/v1/projects/My.Project-2/jobs/J_1/console")
+	params == {"project": "My.Project-2", "job": "J_1"}
+}
+
+# Escapes and sub-delims are no part of any id, so a parameter never holds one.
+test_a_parameter_never_holds_an_escape_or_a_sub_delim if {
+	every segment in ["a%20b", "j%3A1", "a:b", "a@b", "a!b", "a+b", "a,b", "a=b", "a$b", "a&b", "a'b", "a(b)", "a*b"] {
+		authz._path_valid with input as _request("GET", concat("/", ["/api/v1/projects", segment]))
+		count(authz._candidates) == 0 with input as _request("GET", concat("/", ["/api/v1/projects", segment]))
+	}
+}
+
+test_id_type if {
+	every segment in ["a", "A", "7", "p1", "my-project", "a.b", "a_b", "0.9", concat("", ["a", _repeat("b", 127)])] {
+		authz._has_type("id", segment)
+	}
+	every segment in ["", "-a", ".a", "_a", "~a", "a~b", "a%20b", "a:b", concat("", ["a", _repeat("b", 128)])] {
+		not authz._has_type("id", segment)
+	}
+}
+
+test_digits_type if {
+	every segment in ["0", "7", "123456789", "000000000"] {
+		authz._has_type("digits", segment)
+	}
+	every segment in ["", "1234567890", "1a", "a1", "-1", "+1", "1.0", " 1", "%31"] {
+		not authz._has_type("digits", segment)
+	}
+}
+
+_repeat(text, n) := concat("", [text | some _ in numbers.range(1, n)])
+
+# Every typed parameter names one in the table, with a type the matcher knows.
+test_param_types_are_known_and_used if {
+	used := {trim(segment, "{}") |
+		some pattern, _ in authz.route_table
+		some segment in split(pattern, "/")
+		startswith(segment, "{")
+	}
+	every name, type in authz.param_types {
+		name in used
+		type in {"id", "digits"}
+	}
 }
 
 test_no_candidates_for_an_invalid_path if {

@@ -154,6 +154,21 @@ export function describeDirectoryStoreContract(name: string, factory: FixtureFac
       expect(await store.listProjectsOf({ $ne: null } as never)).toEqual([]);
     });
 
+    it("reads a user's roles in several projects at once", async () => {
+      for (const id of ["alpha", "beta", "gamma"]) await store.putProject({ id, name: id, public: false });
+      await store.setCollaborator("alpha", "alice", "Owner");
+      await store.setCollaborator("gamma", "alice", "Developer");
+      await store.setCollaborator("beta", "bob", "Administrator");
+      const roles = await store.getCollaboratorRoles("alice", ["gamma", "beta", "alpha", "nowhere", "alpha", "not valid"]);
+      expect(Object.fromEntries([...roles].sort())).toEqual({ alpha: "Owner", gamma: "Developer" });
+      expect((await store.getCollaboratorRoles("alice", [])).size).toBe(0);
+      expect((await store.getCollaboratorRoles("carol", ["alpha"])).size).toBe(0);
+      expect((await store.getCollaboratorRoles({ $ne: null } as never, ["alpha"])).size).toBe(0);
+      expect((await store.getCollaboratorRoles("alice", [{ $ne: null }] as never)).size).toBe(0);
+      await store.removeCollaborator("alpha", "alice");
+      expect([...(await store.getCollaboratorRoles("alice", ["alpha", "gamma"]))]).toEqual([["gamma", "Developer"]]);
+    });
+
     it("concurrent upserts of a new key leave one record", async () => {
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.putUser({ id: "racer", system_role: i % 2 ? "admin" : "user" })));
       expect((await store.getUser("racer"))?.id).toBe("racer");

@@ -35,6 +35,16 @@ decision := {
 	"rate_limit_applies": _rate_limit_applies,
 	"rate_limit_key": _rate_limit_key,
 	"trigger_allowed": _trigger_allowed,
+	"granted_projects": _granted_projects,
+}
+
+# For an MCP token: the projects of its live grants, sorted (the gateway and forward auth pass
+# them on as X-Tollgate-Projects); null for every other caller.
+default _granted_projects := null
+
+_granted_projects := sort(_live_granted_projects) if {
+	_authenticated
+	_type == "mcp_token"
 }
 
 # For an allowed MCP request on a project: whether this token may also trigger builds there.

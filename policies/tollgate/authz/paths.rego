@@ -1,21 +1,15 @@
 # Request path validation
 #
 # A path is checked as received and never normalized: a path that could be read two ways
-# (dot segments, empty segments, encoded separators, NUL, bad or needless percent-encoding)
-# is invalid rather than rewritten into some other route.
+# (dot segments, empty segments, encoded separators, path parameters, bad or needless
+# percent-encoding, a case variant of a route's literal) is invalid rather than rewritten into
+# some other route. No regular expressions: opa-wasm compiles them again on every evaluation.
 package tollgate.authz
 
 # The path without its query string. A fragment never belongs in a request target.
 _path_only := split(input.path, "?")[0]
 
 _path_segments := split(_path_only, "/")
-
-# RFC 3986 pchar: unreserved, sub-delims, ":" and "@", or a percent-encoded octet.
-_pchar_segment := `^(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+$`
-
-# Percent-encodings that would decode to a separator ("/" or "\"), NUL, or an unreserved
-# character (which has exactly one spelling: its literal form).
-_forbidden_escape := `%(?:2[DEFdef]|3[0-9]|4[1-9A-Fa-f]|5[0-9AaCcFf]|6[1-9A-Fa-f]|7[0-9AaEe]|00)`
 
 default _path_valid := false
 
@@ -24,23 +18,148 @@ _path_valid if {
 	startswith(input.path, "/")
 	not contains(input.path, "#")
 	count(_path_segments) > 1
+	not _shadows_a_literal
 	every segment in array.slice(_path_segments, 1, count(_path_segments)) {
 		_valid_segment(segment)
 	}
 }
 
 # Most segments are plain words; trim() with the unreserved characters as its cutset leaves
-# nothing of them, which is far cheaper than a regular expression (compiled on every call).
+# nothing of them.
 _unreserved := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+# RFC 3986 pchar without ";" (Tomcat and Jetty cut a segment at ";", so "restart;x=1" would be
+# "restart" to them), and "%" to start an escape.
+_segment_characters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@%"
+
+# Longer segments are no id and no route literal; they only cost evaluation time.
+_max_segment_length := 256
 
 _valid_segment(segment) if {
 	segment != ""
+	count(segment) <= _max_segment_length
 	trim(segment, _unreserved) == ""
 	not segment in {".", ".."}
 }
 
 _valid_segment(segment) if {
+	count(segment) <= _max_segment_length
 	trim(segment, _unreserved) != ""
-	regex.match(_pchar_segment, segment)
-	not regex.match(_forbidden_escape, segment)
+	trim(segment, _segment_characters) == ""
+	_valid_escapes(split(segment, "%"))
 }
+
+# parts: the segment split at "%"; every part after the first starts with an escape's two hex
+# digits. Each escaped octet must be allowed on its own (ASCII) or belong to a well-formed UTF-8
+# sequence of adjacent escapes.
+_valid_escapes(parts) if {
+	escapes := array.slice(parts, 1, count(parts))
+	every escape in escapes {
+		_hex_pair(substring(escape, 0, 2))
+	}
+	octets := [upper(substring(escape, 0, 2)) | some escape in escapes]
+	every i, octet in octets {
+		_valid_octet(octet, i, octets, escapes)
+	}
+}
+
+_hex_pair(text) if {
+	count(text) == 2
+	trim(text, "0123456789ABCDEFabcdef") == ""
+}
+
+# The ASCII characters whose escape is the only spelling that means what it means: separators
+# ("/", "\"), unreserved characters (their literal is the one spelling), ";" and control
+# characters are refused; so is "%25" followed by two hex digits (double encoding).
+_escapable_ascii := {
+	"20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "2A", "2B", "2C",
+	"3A", "3C", "3D", "3E", "3F", "40", "5B", "5D", "5E", "60", "7B", "7C", "7D",
+}
+
+_valid_octet(octet, i, _, escapes) if {
+	octet in _escapable_ascii
+	not _double_encoded(octet, escapes[i])
+}
+
+# A UTF-8 lead octet: the escapes that complete its character follow with nothing in between,
+# and the second octet is in the range that rules out overlong forms, surrogates and code
+# points above U+10FFFF.
+_valid_octet(octet, i, octets, escapes) if {
+	[length, low, high] := _utf8_lead(octet)
+	i + length < count(octets)
+	octets[i + 1] >= low
+	octets[i + 1] <= high
+	every escape in array.slice(escapes, i, i + length) {
+		count(escape) == 2
+	}
+	every continuation in array.slice(octets, i + 2, (i + length) + 1) {
+		_utf8_continuation(continuation)
+	}
+}
+
+# A continuation octet, counted by a lead octet at most three escapes before it.
+_valid_octet(octet, i, octets, escapes) if {
+	_utf8_continuation(octet)
+	some distance in [1, 2, 3]
+	[length, _, _] := _utf8_lead(octets[i - distance])
+	length >= distance
+	every escape in array.slice(escapes, i - distance, i) {
+		count(escape) == 2
+	}
+}
+
+_double_encoded("25", escape) if _hex_pair(substring(escape, 2, 2))
+
+# Octets are compared as upper-case hex pairs: for two such pairs, string order is numeric order.
+_utf8_continuation(octet) if {
+	octet >= "80"
+	octet <= "BF"
+}
+
+# [continuation octets, lowest and highest second octet] of each UTF-8 lead octet (RFC 3629).
+# C0, C1 and F5-FF never begin a character.
+_utf8_lead(octet) := [1, "80", "BF"] if {
+	octet >= "C2"
+	octet <= "DF"
+}
+
+_utf8_lead("E0") := [2, "A0", "BF"]
+
+_utf8_lead(octet) := [2, "80", "BF"] if {
+	octet >= "E1"
+	octet <= "EF"
+	octet != "ED"
+}
+
+_utf8_lead("ED") := [2, "80", "9F"]
+
+_utf8_lead("F0") := [3, "90", "BF"]
+
+_utf8_lead(octet) := [3, "80", "BF"] if {
+	octet >= "F1"
+	octet <= "F3"
+}
+
+_utf8_lead("F4") := [3, "80", "8F"]
+
+# A segment in a parameter's place that spells a literal sibling in another case ("RESTART"
+# beside ".../builds/{build}/restart") names the literal's route to an upstream that routes
+# case-insensitively. Route literals are lower case, so only a path with an upper-case letter
+# can do this; the others skip the walk over the table.
+_shadows_a_literal if {
+	lower(_path_only) != _path_only
+	some pattern in _shapes
+	pattern_segments := split(pattern, "/")
+	some i, expected in pattern_segments
+	_is_parameter(expected)
+	lowered := lower(_path_segments[i])
+	lowered != _path_segments[i]
+	sibling := concat("/", array.concat(array.slice(pattern_segments, 0, i), [lowered]))
+	sibling_tree := concat("", [sibling, "/"])
+	some other, _ in route_table
+	_in_tree_at(other, sibling, sibling_tree)
+}
+
+_in_tree_at(pattern, root, _) if pattern == root
+
+_in_tree_at(pattern, _, tree) if startswith(pattern, tree)

@@ -2,9 +2,16 @@
 #
 # The single source of truth for the protected API. Each path pattern maps the methods it
 # accepts to an access level (read or write), a rate-limit class and a sensitivity. Parameters
-# are written {name}; a parameter matches exactly one non-empty path segment. Anything not in
-# this table is denied.
+# are written {name}; a parameter matches exactly one path segment of its type (param_types).
+# Anything not in this table is denied.
 package tollgate.authz
+
+# The type of each route parameter, by name; a parameter not listed here is an "id". A segment
+# that is not of its parameter's type does not match the pattern, so "restart" or "RESTART"
+# can never be read as a {restart_counter}.
+#   id      1-128 characters of [A-Za-z0-9._-], starting with a letter or digit
+#   digits  1-9 ASCII digits
+param_types := {"restart_counter": "digits"}
 
 _read := {"access": "read", "class": "default", "sensitive": false}
 
@@ -39,6 +46,7 @@ route_table := {
 	"/api/v1/projects": {"GET": _read, "POST": _write},
 	_project: {"GET": _read, "DELETE": _owner_write},
 	concat("", [_project, "/visibility"]): {"GET": _read, "POST": _owner_write, "PUT": _owner_write},
+	concat("", [_project, "/archive"]): {"GET": _read_artifact},
 	concat("", [_project, "/builds"]): {"GET": _read},
 	_build: {"GET": _read},
 	concat("", [_build, "/{restart_counter}"]): {"GET": _read},
@@ -80,11 +88,13 @@ route_table := {
 	concat("", [_project, "/vault/{vault}"]): {"DELETE": _sensitive_write},
 	concat("", [_project, "/trigger"]): {"POST": _trigger},
 	concat("", [_project, "/upload"]): {"POST": _write},
+	concat("", [_project, "/upload/{build}"]): {"POST": _write},
 	"/api/v1/admin/users": {"GET": _sensitive_read},
 	"/api/v1/admin/users/{user}": {"GET": _sensitive_read, "PUT": _sensitive_write},
 	"/api/v1/admin/projects": {"GET": _sensitive_read},
 	"/api/v1/admin/clusters": {"GET": _sensitive_read},
 	"/api/v1/admin/clusters/{cluster}": {"PATCH": _sensitive_write},
+	"/api/v1/admin/global-tokens": {"GET": _sensitive_read},
 	"/api/v1/mcp/projects": {"GET": _read},
 	_mcp_project: {"GET": _read},
 	concat("", [_mcp_project, "/builds"]): {"GET": _read},
@@ -117,22 +127,56 @@ _in_tree(pattern, root) if pattern == root
 
 _in_tree(pattern, root) if startswith(pattern, concat("", [root, "/"]))
 
-# Patterns whose segments line up with the request path. Several may match
-# (".../builds/{build}/restart" and ".../builds/{build}/{restart_counter}"): the most
-# specific one wins, so a literal segment always beats a parameter at the same position.
-_candidates contains pattern if {
-	_path_valid
+# Patterns whose segments line up with the request path, a parameter standing for any
+# segment. The walk over the whole table compares strings only; parameter types are checked
+# on the few patterns it leaves (_candidates).
+_shapes contains pattern if {
 	some pattern, _ in route_table
 	pattern_segments := split(pattern, "/")
 	count(pattern_segments) == count(_path_segments)
 	every i, expected in pattern_segments {
+		_fits_shape(expected, _path_segments[i])
+	}
+}
+
+_fits_shape(expected, actual) if expected == actual
+
+_fits_shape(expected, _) if _is_parameter(expected)
+
+# The patterns that match the request path, each parameter with a segment of its type. Several
+# may match (".../mcp/tokens/temp" and ".../mcp/tokens/{token}"): the most specific one wins,
+# so a literal segment always beats a parameter at the same position.
+_candidates contains pattern if {
+	_path_valid
+	some pattern in _shapes
+	every i, expected in split(pattern, "/") {
 		_segment_matches(expected, _path_segments[i])
 	}
 }
 
-_segment_matches(expected, _) if _is_parameter(expected)
-
 _segment_matches(expected, actual) if expected == actual
+
+_segment_matches(expected, actual) if {
+	_is_parameter(expected)
+	_has_type(object.get(param_types, trim(expected, "{}"), "id"), actual)
+}
+
+_has_type("id", segment) if {
+	count(segment) <= 128
+	trim(segment, _id_characters) == ""
+	trim(substring(segment, 0, 1), _alphanumerics) == ""
+	segment != ""
+}
+
+_has_type("digits", segment) if {
+	count(segment) <= 9
+	trim(segment, "0123456789") == ""
+	segment != ""
+}
+
+_alphanumerics := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+_id_characters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 _is_parameter(segment) if startswith(segment, "{")
 

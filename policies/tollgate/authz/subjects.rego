@@ -127,6 +127,20 @@ _area_denials contains "not_collaborator" if {
 	not _member
 }
 
+# The listing of MCP projects needs a live grant for some project.
+_area_denials contains "grant_missing" if {
+	_type == "mcp_token"
+	not _route_project
+	count(_live_granted_projects) == 0
+	not _every_grant_expired
+}
+
+_area_denials contains "grant_expired" if {
+	_type == "mcp_token"
+	not _route_project
+	_every_grant_expired
+}
+
 _area_denials contains "trigger_not_allowed" if {
 	_type == "mcp_token"
 	route_spec.class == "trigger"
@@ -178,6 +192,22 @@ _grant_expired(grant) if {
 _future(timestamp) if {
 	is_number(timestamp)
 	timestamp > input.now
+}
+
+# The projects of the token's grants that are live now: unexpired, and the user still a
+# collaborator there (input.grant_roles: the user's role in each granted project, or null).
+_live_granted_projects contains grant.project_id if {
+	some grant in input.subject.grants
+	is_string(grant.project_id)
+	not _grant_expired(grant)
+	_role_rank[input.grant_roles[grant.project_id]]
+}
+
+_every_grant_expired if {
+	count(input.subject.grants) > 0
+	every grant in input.subject.grants {
+		_grant_expired(grant)
+	}
 }
 
 _trigger_granted if {

@@ -33,6 +33,16 @@ export class MemoryDirectoryStore implements DirectoryStore {
     return this.collaborators.get(projectId)?.get(userId) ?? null;
   }
 
+  async getCollaboratorRoles(userId: string, projectIds: readonly string[]): Promise<Map<string, CollaboratorRole>> {
+    const roles = new Map<string, CollaboratorRole>();
+    if (!isValidId(userId)) return roles;
+    for (const projectId of projectIds) {
+      const role = isValidId(projectId) ? this.collaborators.get(projectId)?.get(userId) : undefined;
+      if (role !== undefined) roles.set(projectId, role);
+    }
+    return roles;
+  }
+
   async setCollaborator(projectId: string, userId: string, role: CollaboratorRole): Promise<void> {
     validateCollaborator({ project_id: projectId, user_id: userId, role });
     if (!this.projects.has(projectId)) throw new NotFoundError("project", projectId);

@@ -67,6 +67,13 @@ export class MongoDirectoryStore implements DirectoryStore {
     return doc ? doc.role : null;
   }
 
+  async getCollaboratorRoles(userId: string, projectIds: readonly string[]): Promise<Map<string, CollaboratorRole>> {
+    const ids = [...new Set(projectIds.filter(isValidId))];
+    if (!isValidId(userId) || ids.length === 0) return new Map();
+    const docs = await guard("collaborator", () => this.collaborators.find({ user_id: userId, project_id: { $in: ids } }).toArray());
+    return new Map(docs.map((doc) => [doc.project_id, doc.role]));
+  }
+
   async setCollaborator(projectId: string, userId: string, role: CollaboratorRole): Promise<void> {
     validateCollaborator({ project_id: projectId, user_id: userId, role });
     await guard("collaborator", async () => {

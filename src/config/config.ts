@@ -50,6 +50,9 @@ export interface Config {
   internal: { host: string; port: number } | null;
   /** Longest session-JWT lifetime accepted (exp − iat, or exp − now without iat), seconds. */
   jwtMaxTtlS: number;
+  // rate limiter
+  /** TOLLGATE_REDIS_TIMEOUT_MS: the longest a rate-limit call waits for Redis. */
+  redisTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -136,6 +139,8 @@ export function loadConfig(env: Env = process.env): Config {
   const internalPortRaw = get("TOLLGATE_INTERNAL_PORT");
   const internalPort = internalPortRaw === undefined ? null : integer("TOLLGATE_INTERNAL_PORT", internalPortRaw, 0, 65535, problems);
   const jwtMaxTtlS = integer("TOLLGATE_JWT_MAX_TTL_S", get("TOLLGATE_JWT_MAX_TTL_S") ?? "86400", 60, 2_592_000, problems);
+  // rate limiter
+  const redisTimeoutMs = integer("TOLLGATE_REDIS_TIMEOUT_MS", get("TOLLGATE_REDIS_TIMEOUT_MS") ?? "50", 1, 10_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -172,6 +177,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxHeaderFields,
     internal: internalPort === null ? null : { host: get("TOLLGATE_INTERNAL_HOST") ?? "127.0.0.1", port: internalPort },
     jwtMaxTtlS,
+    // rate limiter
+    redisTimeoutMs,
   };
 }
 

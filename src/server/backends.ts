@@ -120,7 +120,22 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
         logger.warn({ err: String(err) }, "redis connection error");
       }
     });
-    rateLimiter = new RedisRateLimiter(redis);
+    // One line when the breaker first opens and one when it closes, not one per failed probe.
+    let limiterDown = false;
+    rateLimiter = new RedisRateLimiter(redis, {
+      timeoutMs: config.redisTimeoutMs,
+      breaker: {
+        onChange: (state) => {
+          if (state === "open" && !limiterDown) {
+            limiterDown = true;
+            logger.warn(`rate limiter: Redis failed or took over ${config.redisTimeoutMs} ms; failing at once until a probe succeeds`);
+          } else if (state === "closed") {
+            limiterDown = false;
+            logger.info("rate limiter: Redis answers again");
+          }
+        },
+      },
+    });
     readiness.redis = async () => {
       await redis.ping();
     };

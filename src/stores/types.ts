@@ -102,8 +102,9 @@ export interface RateLimitResult {
   /** Hits still admitted in the current window after this one. */
   remaining: number;
   /**
-   * Milliseconds until the oldest counted hit leaves the window, i.e. until `remaining` next grows
-   * (when denied: the Retry-After). 0 when nothing is counted.
+   * Milliseconds until the oldest counted sub-window stops being counted, i.e. until `remaining`
+   * next grows (when denied: the Retry-After); at most windowMs plus one sub-window. 0 when
+   * nothing is counted.
    */
   reset_ms: number;
 }
@@ -115,7 +116,9 @@ export interface RateLimitOptions {
 
 export interface RateLimiter {
   /**
-   * Sliding log over the last windowMs milliseconds. Denied hits are not counted.
+   * Rolling window of windowMs in sub-windows (see rate-window.ts): never more than `limit` hits
+   * admitted in any windowMs, and a hit stays counted at most one sub-window (windowMs/60)
+   * longer than windowMs. Counters are per key and window. Denied hits are not counted.
    * Atomic: N concurrent hits against limit L admit exactly min(N, L).
    */
   hit(key: string, limit: number, windowMs: number, options?: RateLimitOptions): Promise<RateLimitResult>;

@@ -20,7 +20,7 @@ import {
 
 export const HASH_RE = /^[0-9a-f]{64}$/;
 export const NAME_MAX = 100;
-/** Upper bounds that keep a sliding log bounded. */
+/** Upper bounds of the rate-limit arguments (a sub-window count fits the memory limiter's Uint32Array). */
 export const RATE_LIMIT_MAX = 1_000_000;
 export const RATE_WINDOW_MAX_MS = 2_147_483_647;
 export const RATE_KEY_MAX = 512;

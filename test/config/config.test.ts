@@ -95,3 +95,11 @@ describe("configuration", () => {
     expect(loadConfig({ ...PRODUCTION, TOLLGATE_WORKERS: "2" }).workers).toBe(2);
   });
 });
+
+describe("TOLLGATE_REDIS_TIMEOUT_MS", () => {
+  it("defaults to 50 ms and accepts 1..10000", () => {
+    expect(loadConfig({}).redisTimeoutMs).toBe(50);
+    expect(loadConfig({ TOLLGATE_REDIS_TIMEOUT_MS: "250" }).redisTimeoutMs).toBe(250);
+    for (const bad of ["0", "10001", "fast", "1.5"]) expect(() => loadConfig({ TOLLGATE_REDIS_TIMEOUT_MS: bad })).toThrow(/TOLLGATE_REDIS_TIMEOUT_MS/);
+  });
+});

@@ -1,3 +1,4 @@
+import { msUntilLeaves, SUB_WINDOWS, subWindowUs } from "../rate-window.js";
 import { validateRateLimitArgs } from "../validate.js";
 import type { RateLimiter, RateLimitOptions, RateLimitResult } from "../types.js";
 
@@ -8,18 +9,27 @@ export interface MemoryRateLimiterOptions {
   sweepEvery?: number;
 }
 
-interface Log {
-  /** Timestamps (ms) of counted hits, ascending. */
-  hits: number[];
-  windowMs: number;
+const SLOTS = SUB_WINDOWS + 1;
+
+interface Counter {
+  /** Hits per sub-window in a ring: sub-window n lives in slot n mod (S+1). */
+  counts: Uint32Array;
+  /** Sum of `counts`. */
+  total: number;
+  /** The oldest sub-window holding hits; every counted one lies in [oldest, oldest + S]. */
+  oldest: number;
+  /** When (ms) the newest counted sub-window leaves the window: the key can be forgotten. */
+  expiresAt: number;
 }
 
 /**
- * Sliding log per key, same semantics as the Redis limiter: a hit at time t is counted while
- * t > now - windowMs. hit() does all its work synchronously, so concurrent calls are atomic.
+ * The Redis limiter's rolling window (see rate-window.ts) with the same steps, per key and
+ * window: O(1) amortised per hit (a hit expires at most S+1 sub-windows, each once) and S+1
+ * counters per key whatever the limit. hit() does all its work synchronously, so concurrent
+ * calls are atomic.
  */
 export class MemoryRateLimiter implements RateLimiter {
-  private readonly logs = new Map<string, Log>();
+  private readonly counters = new Map<string, Counter>();
   private readonly now: () => number;
   private readonly sweepEvery: number;
   private sinceSweep = 0;
@@ -34,36 +44,60 @@ export class MemoryRateLimiter implements RateLimiter {
     const now = this.now();
     if (++this.sinceSweep >= this.sweepEvery) this.sweep(now);
 
-    let log = this.logs.get(args.key);
-    const hits = log ? log.hits.filter((t) => t > now - args.windowMs) : [];
-    const allowed = hits.length < args.limit;
-    if (allowed && args.consume) {
-      let i = hits.length;
-      while (i > 0 && hits[i - 1]! > now) i--; // keep ascending even if the clock stepped back
-      hits.splice(i, 0, now);
+    // Counters are per window too, as in Redis: a caller with another window never shares one.
+    const id = `${args.windowMs}:${args.key}`;
+    const subUs = subWindowUs(args.windowMs);
+    const nowUs = now * 1000;
+    const current = Math.floor(nowUs / subUs);
+    let counter = this.counters.get(id);
+    if (counter && expire(counter, current - SUB_WINDOWS) === 0) {
+      this.counters.delete(id);
+      counter = undefined;
     }
-    if (hits.length === 0) this.logs.delete(args.key);
-    else if (log) Object.assign(log, { hits, windowMs: args.windowMs });
-    else this.logs.set(args.key, (log = { hits, windowMs: args.windowMs }));
 
-    const oldest = hits[0];
+    const allowed = (counter?.total ?? 0) < args.limit;
+    if (allowed && args.consume) {
+      if (!counter) this.counters.set(id, (counter = { counts: new Uint32Array(SLOTS), total: 0, oldest: current, expiresAt: 0 }));
+      // A clock that stepped back counts the hit in the oldest sub-window still held.
+      const n = Math.max(current, counter.oldest);
+      counter.counts[n % SLOTS]! += 1;
+      counter.total += 1;
+      counter.expiresAt = Math.max(counter.expiresAt, ((n + SLOTS) * subUs) / 1000);
+    }
+
+    const counted = counter?.total ?? 0;
     return {
       allowed,
       limit: args.limit,
-      remaining: Math.max(0, args.limit - hits.length),
-      reset_ms: oldest === undefined ? 0 : Math.max(0, Math.ceil(oldest + args.windowMs - now)),
+      remaining: Math.max(0, args.limit - counted),
+      reset_ms: counter ? msUntilLeaves(counter.oldest, subUs, nowUs) : 0,
     };
   }
 
   /** Number of keys currently held (for tests and metrics). */
   get size(): number {
-    return this.logs.size;
+    return this.counters.size;
   }
 
   private sweep(now: number): void {
     this.sinceSweep = 0;
-    for (const [key, log] of this.logs) {
-      if (log.hits[log.hits.length - 1]! <= now - log.windowMs) this.logs.delete(key);
+    for (const [id, counter] of this.counters) {
+      if (counter.expiresAt <= now) this.counters.delete(id);
     }
   }
+}
+
+/**
+ * Drops the sub-windows before `first` and moves `oldest` to the oldest one still holding hits;
+ * returns the hits left. At most S+1 steps per loop, and `oldest` only moves forward.
+ */
+function expire(counter: Counter, first: number): number {
+  if (counter.oldest + SUB_WINDOWS < first) return (counter.total = 0); // every sub-window has left
+  for (; counter.oldest < first; counter.oldest++) {
+    const slot = counter.oldest % SLOTS;
+    counter.total -= counter.counts[slot]!;
+    counter.counts[slot] = 0;
+  }
+  if (counter.total > 0) while (counter.counts[counter.oldest % SLOTS] === 0) counter.oldest++;
+  return counter.total;
 }

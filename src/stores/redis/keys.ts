@@ -5,8 +5,8 @@ export const DEFAULT_NAMESPACE = "tollgate";
 
 export interface RedisKeys {
   readonly namespace: string;
-  /** Sorted set: the sliding log of one rate-limit key. */
-  rateLimit(key: string): string;
+  /** Hash: the rolling-window counters of one rate-limit key and window (see rate-limiter.ts). */
+  rateLimit(key: string, windowMs: number): string;
 }
 
 export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
@@ -14,6 +14,7 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
   return {
     namespace,
     // The caller's key goes last, after a fixed-shape prefix, so no key can imitate another kind.
-    rateLimit: (key) => `${namespace}:rl:${key}`,
+    // The window is part of the key: counters of different windows never mix.
+    rateLimit: (key, windowMs) => `${namespace}:rl:${windowMs}:${key}`,
   };
 }

@@ -1,87 +1,242 @@
-import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
+import { CircuitBreaker, type CircuitBreakerOptions } from "../circuit-breaker.js";
+import { SUB_WINDOWS, subWindowUs } from "../rate-window.js";
 import { validateRateLimitArgs } from "../validate.js";
-import { BackendUnavailableError, StoreError, type RateLimiter, type RateLimitOptions, type RateLimitResult } from "../types.js";
+import { BackendUnavailableError, type RateLimiter, type RateLimitOptions, type RateLimitResult } from "../types.js";
+import { monotonicUs, RedisClockOffset } from "./clock.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 
 /**
- * Sliding log in a sorted set, one script run per hit, so it is atomic. The clock is the Redis
- * server's (TIME, microseconds), shared by every Tollgate instance. Scores go through
- * string.format('%.0f') because Lua would print 16-digit numbers with 14 significant digits.
+ * The rolling window of rate-window.ts in one hash per key and window, one script run per hit, so
+ * it is atomic. The clock is the Redis server's (TIME, µs), shared by every Tollgate instance.
+ * Fields: `t` hits counted, `o` the oldest sub-window holding hits, `<n>` hits in sub-window n
+ * (numbers through string.format('%.0f'): Lua would print 15-digit numbers with 14 significant
+ * digits). A hit expires at most S+1 sub-windows, each once, so the work is O(1) amortised and
+ * the hash holds at most S+3 small fields (a listpack) whatever the limit.
  *
- * KEYS[1] sorted set; ARGV: limit, window ms, consume (1|0), unique member.
- * Returns {allowed 1|0, counted hits, ms until the oldest counted hit leaves the window}.
+ * A script that starts at or after ARGV[4] (a deadline in Redis TIME µs) does nothing: a command
+ * the client gave up on long ago, held on the socket or in the offline queue by a hung or
+ * restarting server, cannot count when it finally runs.
+ *
+ * KEYS[1] the hash; ARGV: limit, sub-window µs, consume (1|0), deadline µs.
+ * Returns {allowed 1|0, or -1 when past the deadline; hits counted; ms until the oldest counted
+ * sub-window leaves; Redis TIME µs; the sub-window the hit was counted in, or -1}.
  */
-export const SLIDING_WINDOW_LUA = `
+export const ROLLING_WINDOW_LUA = `
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
-local window_us = tonumber(ARGV[2]) * 1000
+local sub = tonumber(ARGV[2])
+local S = ${SUB_WINDOWS}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - window_us))
-local count = redis.call('ZCARD', key)
-local allowed = 0
-if count < limit then
-  allowed = 1
-  if ARGV[3] == '1' then
-    redis.call('ZADD', key, string.format('%.0f', now), ARGV[4])
-    redis.call('PEXPIRE', key, ARGV[2])
-    count = count + 1
+if now >= tonumber(ARGV[4]) then return {-1, 0, 0, now, -1} end
+local function name(n) return string.format('%.0f', n) end
+local current = math.floor(now / sub)
+local first = current - S
+local state = redis.call('HMGET', key, 't', 'o')
+local total = tonumber(state[1]) or 0
+local oldest = tonumber(state[2])
+if oldest and oldest + S < first then
+  redis.call('DEL', key)
+  total, oldest = 0, nil
+elseif oldest then
+  local moved = false
+  while oldest < first do
+    local hits = redis.call('HGET', key, name(oldest))
+    if hits then
+      total = total - tonumber(hits)
+      redis.call('HDEL', key, name(oldest))
+    end
+    oldest, moved = oldest + 1, true
+  end
+  local last = oldest + S
+  while total > 0 and oldest <= last and redis.call('HEXISTS', key, name(oldest)) == 0 do
+    oldest, moved = oldest + 1, true
+  end
+  if total <= 0 or oldest > last then
+    redis.call('DEL', key)
+    total, oldest = 0, nil
+  elseif moved then
+    redis.call('HSET', key, 't', total, 'o', name(oldest))
   end
 end
-local reset_ms = 0
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-if oldest[2] then
-  reset_ms = math.ceil((tonumber(oldest[2]) + window_us - now) / 1000)
-  if reset_ms < 0 then reset_ms = 0 end
+local allowed, charged = 0, -1
+if total < limit then
+  allowed = 1
+  if ARGV[3] == '1' then
+    charged = current
+    if oldest and oldest > charged then charged = oldest end
+    if not oldest then oldest = charged end
+    redis.call('HINCRBY', key, name(charged), 1)
+    total = total + 1
+    redis.call('HSET', key, 't', total, 'o', name(oldest))
+    redis.call('PEXPIRE', key, math.ceil(((charged + S + 1) * sub - now) / 1000))
+  end
 end
-return {allowed, count, reset_ms}
+local reset = 0
+if oldest then reset = math.max(0, math.ceil(((oldest + S + 1) * sub - now) / 1000)) end
+return {allowed, total, reset, now, charged}
 `;
 
-const COMMAND = "tollgateSlidingWindow";
+/**
+ * Takes back one hit counted in sub-window ARGV[1], if it is still counted: for a reply that
+ * arrived after the client had given up (and answered as if Redis were down).
+ */
+export const REFUND_LUA = `
+local key = KEYS[1]
+local hits = tonumber(redis.call('HGET', key, ARGV[1]))
+if not hits then return 0 end
+if hits > 1 then redis.call('HINCRBY', key, ARGV[1], -1) else redis.call('HDEL', key, ARGV[1]) end
+if redis.call('HINCRBY', key, 't', -1) <= 0 then redis.call('DEL', key) end
+return 1
+`;
+
+const HIT = "tollgateRateHit";
+const REFUND = "tollgateRateRefund";
 
 type ScriptClient = Redis & {
-  [COMMAND](key: string, limit: number, windowMs: number, consume: "0" | "1", member: string): Promise<unknown>;
+  [HIT](key: string, limit: number, subUs: number, consume: "0" | "1", deadlineUs: number): Promise<unknown>;
+  [REFUND](key: string, subWindow: string): Promise<unknown>;
 };
+
+type Reply = [allowed: -1 | 0 | 1, counted: number, resetMs: number, redisUs: number, charged: number];
+
+export const DEFAULT_REDIS_TIMEOUT_MS = 50;
+
+/**
+ * A script may still run and count this long after we gave up; its late reply is then refunded.
+ * It absorbs the clock offset's error (an event loop too busy to read a reply at once makes the
+ * offset err low, which would otherwise make every script look late), and stays well below
+ * ioredis's command timeout (2 s, client.ts) so that late replies still arrive. Commands held
+ * longer, by a hung or restarting server, run past the deadline and count nothing.
+ */
+const DEADLINE_SLACK_MS = 1_000;
 
 export interface RedisRateLimiterOptions {
   /** Key namespace (see keys.ts). Default "tollgate". */
   namespace?: string;
+  /** The longest a hit waits for Redis, ms (TOLLGATE_REDIS_TIMEOUT_MS). Default 50. */
+  timeoutMs?: number;
+  /** After a failure or timeout, hits fail at once until a probe succeeds. */
+  breaker?: CircuitBreakerOptions;
 }
 
-/** Redis sliding-log limiter. Keys expire windowMs after their last counted hit. */
+/**
+ * Redis rolling-window limiter. Every hit waits at most `timeoutMs`; a failure or timeout opens
+ * the circuit breaker, so later hits fail at once (BackendUnavailableError: the caller's fail
+ * mode decides) until a probe hit succeeds. Nothing stays counted for a hit that failed: a reply
+ * that comes back counted after we gave up is refunded, and a script that runs later than that
+ * could be (past a deadline in Redis TIME, learned from Redis's own clock, so the hosts' clocks
+ * need not agree) does nothing. Keys expire when their last counted sub-window leaves.
+ */
 export class RedisRateLimiter implements RateLimiter {
+  readonly breaker: CircuitBreaker;
   private readonly client: ScriptClient;
   private readonly keys: RedisKeys;
-  /** Members must be unique within a key: a per-instance random id plus a counter. */
-  private readonly instance = randomBytes(6).toString("base64url");
-  private seq = 0;
+  private readonly timeoutMs: number;
+  private readonly offset = new RedisClockOffset();
+  private calibrating: Promise<void> | null = null;
 
   constructor(client: Redis, options: RedisRateLimiterOptions = {}) {
     this.keys = redisKeys(options.namespace);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
+    this.breaker = new CircuitBreaker(options.breaker);
     // defineCommand sends EVALSHA and falls back to EVAL (loading the script) on NOSCRIPT.
-    client.defineCommand(COMMAND, { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
+    client.defineCommand(HIT, { numberOfKeys: 1, lua: ROLLING_WINDOW_LUA });
+    client.defineCommand(REFUND, { numberOfKeys: 1, lua: REFUND_LUA });
     this.client = client as ScriptClient;
   }
 
   async hit(key: string, limit: number, windowMs: number, options?: RateLimitOptions): Promise<RateLimitResult> {
     const args = validateRateLimitArgs(key, limit, windowMs, options);
-    const member = `${this.instance}:${(this.seq = (this.seq + 1) % Number.MAX_SAFE_INTEGER)}`;
-    let reply: unknown;
+    const pass = this.breaker.acquire();
+    if (!pass) throw new BackendUnavailableError("redis", new Error("circuit open after a failure; waiting for a probe to succeed"));
     try {
-      reply = await this.client[COMMAND](this.keys.rateLimit(args.key), args.limit, args.windowMs, args.consume ? "1" : "0", member);
+      const [allowed, counted, resetMs] = await this.run(this.keys.rateLimit(args.key, args.windowMs), args.limit, subWindowUs(args.windowMs), args.consume);
+      this.breaker.succeeded(pass);
+      return { allowed: allowed === 1, limit: args.limit, remaining: Math.max(0, args.limit - counted), reset_ms: resetMs };
     } catch (e) {
-      throw e instanceof StoreError ? e : new BackendUnavailableError("redis", e);
+      this.breaker.failed(pass);
+      throw new BackendUnavailableError("redis", e);
     }
-    if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((n) => typeof n === "number")) {
-      throw new BackendUnavailableError("redis", new Error(`unexpected rate-limit script reply: ${JSON.stringify(reply)}`));
-    }
-    const [allowed, count, resetMs] = reply as [number, number, number];
-    return {
-      allowed: allowed === 1,
-      limit: args.limit,
-      remaining: Math.max(0, args.limit - count),
-      reset_ms: resetMs,
-    };
   }
+
+  private async run(key: string, limit: number, subUs: number, consume: boolean): Promise<Reply> {
+    const giveUpUs = monotonicUs() + this.timeoutMs * 1000;
+    if (this.offset.us === null) await within(this.calibrate(), giveUpUs);
+    const sentUs = monotonicUs();
+    if (sentUs >= giveUpUs) throw new Error(`no answer from Redis within ${this.timeoutMs} ms`);
+    // In Redis TIME: from then on the script does nothing.
+    const deadlineUs = Math.floor(giveUpUs + DEADLINE_SLACK_MS * 1000 + this.offset.us!);
+    const reply = await within(this.client[HIT](key, limit, subUs, consume ? "1" : "0", deadlineUs), giveUpUs, (late) => this.settleLate(key, sentUs, late));
+    const parsed = parse(reply);
+    this.offset.sample(sentUs, parsed[3], monotonicUs());
+    if (parsed[0] === -1) throw new Error("Redis ran the rate-limit script after its deadline; nothing was counted");
+    return parsed;
+  }
+
+  /** A reply that came after we gave up: learn the clock from it, and take back what it counted. */
+  private settleLate(key: string, sentUs: number, reply: unknown): void {
+    let parsed: Reply;
+    try {
+      parsed = parse(reply);
+    } catch {
+      return;
+    }
+    this.offset.sample(sentUs, parsed[3], monotonicUs());
+    if (parsed[4] >= 0) this.client[REFUND](key, String(parsed[4])).catch(() => {}); // best effort
+  }
+
+  /** Learns Redis's clock with TIME before the first hit; concurrent first hits share one. */
+  private calibrate(): Promise<void> {
+    this.calibrating ??= (async () => {
+      const sentUs = monotonicUs();
+      const [s, us] = await this.client.time();
+      this.offset.sample(sentUs, Number(s) * 1_000_000 + Number(us), monotonicUs());
+    })().finally(() => {
+      this.calibrating = null;
+    });
+    return this.calibrating;
+  }
+}
+
+function parse(reply: unknown): Reply {
+  if (!Array.isArray(reply) || reply.length !== 5 || !reply.every((n) => typeof n === "number") || ![-1, 0, 1].includes(reply[0] as number)) {
+    throw new Error(`unexpected rate-limit script reply: ${JSON.stringify(reply)}`);
+  }
+  return reply as Reply;
+}
+
+/**
+ * `pending`, or a rejection at `giveUpUs` (monotonic µs). A reply already read off the socket in
+ * the loop turn the timer fires in still wins (setImmediate runs after the poll phase), so a busy
+ * event loop alone does not make Redis look down. `onLate` gets a value that came too late.
+ */
+function within<T>(pending: Promise<T>, giveUpUs: number, onLate?: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          reject(new Error("no answer from Redis within the timeout"));
+        }),
+      Math.max(0, (giveUpUs - monotonicUs()) / 1000),
+    );
+    pending.then(
+      (value) => {
+        if (settled) return onLate?.(value);
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }

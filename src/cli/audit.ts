@@ -5,6 +5,7 @@ import { isUnavailable } from "../errors.js";
 import { viewAuditPage } from "../http/audit-routes.js";
 import { withContext } from "./context.js";
 import { named, type CliError, type FieldNamer } from "./errors.js";
+import { cliIo } from "./io.js";
 import { auditLine, note, print, printJsonLine } from "./output.js";
 import { auditFilter } from "./schemas.js";
 
@@ -57,7 +58,7 @@ export async function tailAudit(opts: TailOptions): Promise<void> {
   });
 }
 
-/** Polls every POLL_MS for records not shown yet, until SIGINT/SIGTERM. */
+/** Polls every POLL_MS for records not shown yet, until interrupted. */
 async function follow(
   audit: AuditStore,
   filter: AuditFilter,
@@ -92,14 +93,12 @@ async function follow(
   let wake: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   const stop = (): void => {
-    if (stopped) process.exit(130); // a second ^C: give up at once
     stopped = true;
     clearTimeout(timer);
     wake?.();
   };
   let outage = false;
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  const stopListening = cliIo().onInterrupt(stop);
   try {
     while (!stopped) {
       await new Promise<void>((resolve) => {
@@ -129,7 +128,6 @@ async function follow(
       for (const [decisionId, time] of seen) if (time < since) seen.delete(decisionId);
     }
   } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    stopListening();
   }
 }

@@ -8,7 +8,7 @@ import { ensureAuditIndexes } from "../../src/audit/mongo/schema.js";
 import { MongoAuditSink } from "../../src/audit/mongo/sink.js";
 import { MongoAuditStore } from "../../src/audit/mongo/store.js";
 import { BackendUnavailableError } from "../../src/stores/types.js";
-import { canStartFerretDb, freePort, startFerretDb } from "../support/servers.js";
+import { CLOSED_PORT, canStartFerretDb, startFerretDb } from "../support/servers.js";
 import { CountingCounters, auditRecord, waitFor } from "./fixtures.js";
 
 function expectAccounted(s: MongoAuditSink, recorded: number): void {
@@ -113,7 +113,7 @@ describe("mongo audit with MongoDB down", () => {
 
   it("(d) close() is bounded even when server selection would take 30 s", async () => {
     // No fail-fast options: the driver's default 30 s server selection.
-    const client = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/x`);
+    const client = new MongoClient(`mongodb://127.0.0.1:${CLOSED_PORT}/x`);
     try {
       const s = new MongoAuditSink(client.db(), { batchSize: 10, closeTimeoutMs: 300 });
       for (let i = 0; i < 25; i++) s.record(auditRecord());

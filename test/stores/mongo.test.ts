@@ -8,7 +8,7 @@ import { COLLECTIONS, ensureIndexes } from "../../src/stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../../src/stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
 import { BackendUnavailableError, DuplicateError } from "../../src/stores/types.js";
-import { canStartFerretDb, freePort, startFerretDb, startMongo, type MongoServer } from "../support/servers.js";
+import { CLOSED_PORT, canStartFerretDb, startFerretDb, startMongo, type MongoServer } from "../support/servers.js";
 import { at, globalToken } from "../support/fixtures.js";
 import { generateToken } from "../../src/tokens/format.js";
 import { describeDirectoryStoreContract } from "./directory-store.contract.js";
@@ -162,7 +162,7 @@ describe("mongo backend down", () => {
   });
 
   it("rejects with BackendUnavailableError when the server was never reachable", async () => {
-    const c = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/x`, { ...failFastMongoOptions });
+    const c = new MongoClient(`mongodb://127.0.0.1:${CLOSED_PORT}/x`, { ...failFastMongoOptions });
     try {
       const started = Date.now();
       const err = await new MongoDirectoryStore(c.db()).getUser("alice").catch((e: unknown) => e);

@@ -6,7 +6,7 @@ import { failFastRedisOptions } from "../../src/stores/redis/client.js";
 import { redisKeys } from "../../src/stores/redis/keys.js";
 import { RedisRateLimiter } from "../../src/stores/redis/rate-limiter.js";
 import { BackendUnavailableError } from "../../src/stores/types.js";
-import { startRedis, type RedisServer } from "../support/servers.js";
+import { CLOSED_PORT, startRedis, type RedisServer } from "../support/servers.js";
 import { sleep } from "../support/fixtures.js";
 import { describeRateLimiterContract } from "./rate-limiter.contract.js";
 
@@ -99,8 +99,7 @@ describe("redis backend down", () => {
       // Fail-fast options (2 s); ioredis's defaults take over 10 s (20 reconnects). Generous: a loaded machine is slow.
       expect(Date.now() - started).toBeLessThan(8_000);
       // A client that never reached a server fails the same way.
-      const port = own.port;
-      const never = new Redis(`redis://127.0.0.1:${port}`, { ...failFastRedisOptions });
+      const never = new Redis(`redis://127.0.0.1:${CLOSED_PORT}`, { ...failFastRedisOptions });
       never.on("error", () => {});
       const t = Date.now();
       await expect(new RedisRateLimiter(never).hit("k", 1, 1_000)).rejects.toBeInstanceOf(BackendUnavailableError);

@@ -41,6 +41,8 @@ beforeAll(async () => {
   await directory.putProject({ id: "p2", name: "Project two", public: true });
   // Tokens are issued to known users only, as through the admin API.
   for (const id of ["alice", "tina"]) await directory.putUser({ id, system_role: "user" });
+  // The first command creates the indexes, as a first `tollgate serve` would; the tests' commands find them.
+  expect(await tollgate(["token", "list", "--user", "alice", "--json"])).toEqual({ code: 0, stdout: "[]\n", stderr: "" });
 });
 
 afterAll(async () => {
@@ -124,16 +126,14 @@ interface TokenJson {
   token?: string;
 }
 
-describe.concurrent("tollgate", () => {
+describe("tollgate", () => {
   // ---------------------------------------------------------------------------------- commands
 
   describe("commands", () => {
     it("token create (each type) → list → revoke, plain and --json", async () => {
-      const [global, project, mcp] = await Promise.all([
-        tollgate(["token", "create", "--type", "global", "--user", "tina", "--scope", "read", "--scope", "write", "--name", "CI deploy", "--json"]),
-        tollgate(["token", "create", "--type", "project", "--project", "p1", "--expires", "2031-01-01T00:00:00Z"]),
-        tollgate(["token", "create", "--type", "mcp", "--user", "tina", "--grant", "p1:trigger@2030-06-30T12:00:00Z", "--grant", "p2", "--json"]),
-      ]);
+      const global = await tollgate(["token", "create", "--type", "global", "--user", "tina", "--scope", "read", "--scope", "write", "--name", "CI deploy", "--json"]);
+      const project = await tollgate(["token", "create", "--type", "project", "--project", "p1", "--expires", "2031-01-01T00:00:00Z"]);
+      const mcp = await tollgate(["token", "create", "--type", "mcp", "--user", "tina", "--grant", "p1:trigger@2030-06-30T12:00:00Z", "--grant", "p2", "--json"]);
 
       const g = json<TokenJson>(global);
       expect(g).toMatchObject({ type: "global", name: "CI deploy", user_id: "tina", project_id: null, scopes: ["read", "write"], grants: [], revoked_at: null });
@@ -199,10 +199,8 @@ describe.concurrent("tollgate", () => {
       ];
       await writeAudit(records);
 
-      const [all, recent] = await Promise.all([
-        tollgate(["audit", "tail", "--user", "ada", "--json"]),
-        tollgate(["audit", "tail", "--token", "tok_ada0000000000000001", "--since", new Date(now - 5_000).toISOString(), "--limit", "1"]),
-      ]);
+      const all = await tollgate(["audit", "tail", "--user", "ada", "--json"]);
+      const recent = await tollgate(["audit", "tail", "--token", "tok_ada0000000000000001", "--since", new Date(now - 5_000).toISOString(), "--limit", "1"]);
 
       expect(all.code, all.stderr).toBe(0);
       const lines = all.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { decision_id: string; time: string; path: string; user_id: string });

@@ -7,11 +7,11 @@ import { fileURLToPath } from "node:url";
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MongoAuditSink } from "../../src/audit/mongo/sink.js";
+import { MongoAuditStore } from "../../src/audit/mongo/store.js";
 import type { AuditRecord } from "../../src/audit/types.js";
 import type { CliIo } from "../../src/cli/io.js";
 import { run } from "../../src/cli/program.js";
 import { serve } from "../../src/server/serve.js";
-import { failFastMongoOptions } from "../../src/stores/mongo/client.js";
 import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
 import { hashToken } from "../../src/tokens/format.js";
@@ -33,7 +33,7 @@ let tokens: MongoTokenStore;
 
 beforeAll(async () => {
   server = await startFerretDb();
-  client = new MongoClient(server.uri, { ...failFastMongoOptions });
+  client = new MongoClient(server.uri);
   db = client.db(server.dbName);
   directory = new MongoDirectoryStore(db);
   tokens = new MongoTokenStore(db);
@@ -219,11 +219,11 @@ describe("tollgate", () => {
       const io = testIo(cliEnv());
       const exited = run(["audit", "tail", "--user", "fred", "--follow", "--json"], io);
       try {
-        await until(() => io.out().includes(first.decision_id), () => `the first record\n${io.err()}`);
+        await until(() => io.out().includes(first.decision_id), () => `the first record\n${io.err()}`, exited);
         const now = Date.now();
         const later = [auditRecord({ user_id: "fred", time: new Date(now) }), auditRecord({ user_id: "someone-else", time: new Date(now) }), auditRecord({ user_id: "fred", time: new Date(now + 1) })];
         await writeAudit(later);
-        await until(() => io.out().includes(later[2]!.decision_id), () => `the later records\n${io.out()}\n${io.err()}`);
+        await until(() => io.out().includes(later[2]!.decision_id), () => `the later records\n${io.out()}\n${io.err()}`, exited);
         io.interrupt();
         expect(await exited).toBe(0);
         const ids = io.out().trimEnd().split("\n").map((l) => (JSON.parse(l) as { decision_id: string }).decision_id);
@@ -231,6 +231,32 @@ describe("tollgate", () => {
         expect(io.err()).toBe("");
       } finally {
         io.interrupt();
+      }
+    });
+
+    it("audit tail --follow prints a record written just after the first page was read", async () => {
+      // The write happens when the page query (--limit 20; the others ask for 1000) has answered.
+      const late = auditRecord({ user_id: "lena", time: new Date() });
+      const query = MongoAuditStore.prototype.query;
+      let pollsAfterWrite = 0;
+      let written = false;
+      const spy = vi.spyOn(MongoAuditStore.prototype, "query").mockImplementation(async function (this: MongoAuditStore, filter) {
+        const page = await query.call(this, filter);
+        if (filter.limit === 20 && !written) {
+          await writeAudit([late]);
+          written = true;
+        } else if (written) pollsAfterWrite++;
+        return page;
+      });
+      const io = testIo(cliEnv());
+      const exited = run(["audit", "tail", "--user", "lena", "--follow", "--json"], io);
+      try {
+        await until(() => io.out().includes(late.decision_id) || pollsAfterWrite >= 3, () => `three polls\n${io.err()}`, exited);
+        expect(io.out(), io.err()).toContain(late.decision_id);
+      } finally {
+        io.interrupt();
+        await exited;
+        spy.mockRestore();
       }
     });
 
@@ -312,11 +338,11 @@ describe("tollgate as a process (src/cli/main.ts)", () => {
     await writeAudit([first]);
     const tail = child(["audit", "tail", "--user", "sigmund", "--follow", "--json"]);
     try {
-      await until(() => tail.out().includes(first.decision_id), () => `the first record\n${tail.err()}`);
+      await until(() => tail.out().includes(first.decision_id), () => `the first record\n${tail.err()}`, tail.exited);
       // Printed by the polling loop, so the interrupt handler is in place.
       const later = auditRecord({ user_id: "sigmund", time: new Date() });
       await writeAudit([later]);
-      await until(() => tail.out().includes(later.decision_id), () => `the later record\n${tail.out()}\n${tail.err()}`);
+      await until(() => tail.out().includes(later.decision_id), () => `the later record\n${tail.out()}\n${tail.err()}`, tail.exited);
       tail.process.kill("SIGINT");
       expect(await tail.exited, tail.err()).toBe(0);
       expect(tail.err()).toBe("");
@@ -355,10 +381,17 @@ async function writeAudit(records: AuditRecord[]): Promise<void> {
   expect(sink.stats()).toMatchObject({ written: records.length, queued: 0 });
 }
 
-/** Polls `check` until it holds; the deadline only turns a hang into a message, so it is generous. */
-async function until(check: () => boolean | Promise<boolean>, what: () => string, timeoutMs = 90_000): Promise<void> {
+/**
+ * Polls `check` until it holds. Fails at once when `command` (a following tail) ends first; the
+ * deadline only turns a hang into a message, so it is generous.
+ */
+async function until(check: () => boolean, what: () => string, command: Promise<unknown>, timeoutMs = 90_000): Promise<void> {
+  let ended = false;
+  const end = (): void => void (ended = true);
+  void command.then(end, end);
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
+  while (!check()) {
+    if (ended) throw new Error(`the command ended before ${what()}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -357,7 +357,7 @@ describe.runIf(canStartFerretDb())("temp tokens on FerretDB (Mongo temp-token st
     const session = await onMongo.world.session("bob");
     const t = (await call(onMongo.url, "POST", "/api/v1/mcp/tokens/temp", { credential: session })).json() as { temp_token: string };
 
-    const client = new MongoClient(mongo.uri, { serverSelectionTimeoutMS: 5_000 });
+    const client = new MongoClient(mongo.uri);
     try {
       const docs = await client.db(mongo.dbName).collection(COLLECTIONS.tempTokens).find({}).toArray();
       expect(docs).toHaveLength(1);

@@ -269,7 +269,7 @@ async function externalMongo(baseUri: string): Promise<MongoServer> {
     uri,
     dbName,
     async stop() {
-      const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000 });
+      const client = new MongoClient(uri);
       try {
         const { databases } = await client.db("admin").admin().listDatabases({ nameOnly: true });
         for (const { name } of databases) {

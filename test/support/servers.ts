@@ -111,7 +111,7 @@ async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise
 
 /**
  * A port that was free a moment ago (bind port 0, read it, close). Something else may take it
- * before it is used: for a server we start, see withPortRetry; for "nothing listens", closedPort.
+ * before it is used: for a server we start, see withPortRetry; for "nothing listens", CLOSED_PORT.
  */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -5,6 +5,7 @@ import { isUnavailable } from "../errors.js";
 import { viewAuditPage } from "../http/audit-routes.js";
 import { withContext } from "./context.js";
 import { named, type CliError, type FieldNamer } from "./errors.js";
+import { cliIo } from "./io.js";
 import { auditLine, note, print, printJsonLine } from "./output.js";
 import { auditFilter } from "./schemas.js";
 
@@ -43,8 +44,12 @@ export async function tailAudit(opts: TailOptions): Promise<void> {
   const show = (r: AuditRecord): void => (opts.json ? printJsonLine(viewAuditPage({ records: [r], next_cursor: null }).records[0]) : print(auditLine(r)));
 
   await withContext(async ({ audit, explainUnavailable }) => {
+    let before: AuditRecord[] = [];
     let page;
     try {
+      // Read before the first page: a record that arrives in between is then in the page or
+      // printed by a poll, never taken for one that was there before.
+      if (opts.follow) before = await inWindow(audit, filter, Date.now());
       page = await audit.query(filter);
     } catch (err) {
       throw named(err, auditFields);
@@ -53,11 +58,29 @@ export async function tailAudit(opts: TailOptions): Promise<void> {
     for (const r of [...page.records].reverse()) show(r);
     if (page.records.length === 0 && !opts.json) note(opts.follow ? "no audit records yet; waiting for new ones" : "no audit records");
     if (!opts.follow) return;
-    await follow(audit, filter, page.records, show, explainUnavailable);
+    // What was there before counts as shown, whether or not it fit in --limit.
+    await follow(audit, filter, [...before, ...page.records], show, explainUnavailable);
   });
 }
 
-/** Polls every POLL_MS for records not shown yet, until SIGINT/SIGTERM. */
+/** Where a poll at `now` looks: LATE_MS back, not before --since. */
+const windowStart = (filter: AuditFilter, now: number): number => Math.max(filter.since?.getTime() ?? 0, now - LATE_MS);
+
+/** The records matching `filter` in the window of a poll at `now` (up to MAX_PAGES pages). */
+async function inWindow(audit: AuditStore, filter: AuditFilter, now: number): Promise<AuditRecord[]> {
+  const { limit: _limit, cursor: _cursor, since: _since, ...match } = filter;
+  const found: AuditRecord[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < MAX_PAGES; pages++) {
+    const page = await audit.query({ ...match, since: new Date(windowStart(filter, now)), limit: 1000, ...(cursor ? { cursor } : {}) });
+    found.push(...page.records);
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  return found;
+}
+
+/** Polls every POLL_MS for records not shown yet, until interrupted. */
 async function follow(
   audit: AuditStore,
   filter: AuditFilter,
@@ -65,41 +88,22 @@ async function follow(
   show: (r: AuditRecord) => void,
   explainUnavailable: (err: unknown) => CliError,
 ): Promise<void> {
-  const { limit: _limit, cursor: _cursor, since: from, ...match } = filter;
   // decision_id → time of the records in the window that were shown already, or were there
   // before following started.
   const seen = new Map<string, number>();
   const remember = (r: AuditRecord) => seen.set(r.decision_id, r.time.getTime());
-  const windowStart = (now: number): number => Math.max(from?.getTime() ?? 0, now - LATE_MS);
-
-  const unseen = async (since: number): Promise<AuditRecord[]> => {
-    const found: AuditRecord[] = [];
-    let cursor: string | undefined;
-    for (let pages = 0; pages < MAX_PAGES; pages++) {
-      const page = await audit.query({ ...match, since: new Date(since), limit: 1000, ...(cursor ? { cursor } : {}) });
-      found.push(...page.records.filter((r) => !seen.has(r.decision_id)));
-      if (!page.next_cursor) break;
-      cursor = page.next_cursor;
-    }
-    return found;
-  };
-
-  // What is there when following starts counts as shown, whether or not it fit in --limit.
   for (const r of shown) remember(r);
-  for (const r of await unseen(windowStart(Date.now()))) remember(r);
 
   let stopped = false;
   let wake: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   const stop = (): void => {
-    if (stopped) process.exit(130); // a second ^C: give up at once
     stopped = true;
     clearTimeout(timer);
     wake?.();
   };
   let outage = false;
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  const stopListening = cliIo().onInterrupt(stop);
   try {
     while (!stopped) {
       await new Promise<void>((resolve) => {
@@ -107,10 +111,10 @@ async function follow(
         timer = setTimeout(resolve, POLL_MS);
       });
       if (stopped) break;
-      const since = windowStart(Date.now());
+      const now = Date.now();
       let records: AuditRecord[];
       try {
-        records = await unseen(since);
+        records = (await inWindow(audit, filter, now)).filter((r) => !seen.has(r.decision_id));
       } catch (err) {
         // A following tail rides out an outage; it says so once.
         if (!isUnavailable(err)) throw named(err, auditFields);
@@ -126,10 +130,10 @@ async function follow(
         show(r);
       }
       // Forget what the next poll's window no longer reaches.
+      const since = windowStart(filter, now);
       for (const [decisionId, time] of seen) if (time < since) seen.delete(decisionId);
     }
   } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    stopListening();
   }
 }

@@ -10,6 +10,7 @@ import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { connectBackends } from "../server/backends.js";
 import { explain, runtimeError, usageError, type CliError } from "./errors.js";
+import { cliIo } from "./io.js";
 
 export interface CliContext {
   config: Config;
@@ -32,7 +33,7 @@ export const NO_DATABASE =
 const SETTLE_MS = 1_000;
 
 /** Reads the configuration; ConfigError and a missing MONGODB_URI become usage errors (exit 2). */
-export function cliConfig(env: Env = process.env): Config {
+export function cliConfig(env: Env = cliIo().env): Config {
   if (!env.MONGODB_URI?.trim()) throw usageError(NO_DATABASE);
   try {
     return loadConfig(env);
@@ -50,7 +51,7 @@ function cliLogger(env: Env): Logger {
   return pino({ level: env.TOLLGATE_LOG_LEVEL?.trim() || "silent", base: { service: "tollgate-cli" } }, pino.destination(2));
 }
 
-export function connect(env: Env = process.env): CliContext {
+export function connect(env: Env = cliIo().env): CliContext {
   const config = cliConfig(env);
   // Rate limits are the server's business: no Redis connection from the CLI.
   let backends;
@@ -79,7 +80,7 @@ export function connect(env: Env = process.env): CliContext {
 }
 
 /** Runs `fn` with a connected context and always closes it, so the process exits promptly. */
-export async function withContext<T>(fn: (ctx: CliContext) => Promise<T>, env: Env = process.env): Promise<T> {
+export async function withContext<T>(fn: (ctx: CliContext) => Promise<T>, env: Env = cliIo().env): Promise<T> {
   const ctx = connect(env);
   try {
     return await fn(ctx);

@@ -2,22 +2,23 @@
 // warnings on stderr, so `--json` output can be piped as it is.
 import type { AuditRecord } from "../audit/types.js";
 import type { TokenView } from "../issuing/token-issuer.js";
+import { cliIo } from "./io.js";
 
 export function print(text: string): void {
-  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  cliIo().stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  cliIo().stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** One JSON value per line (streams: audit tail). */
 export function printJsonLine(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  cliIo().stdout.write(`${JSON.stringify(value)}\n`);
 }
 
 export function note(text: string): void {
-  process.stderr.write(`tollgate: ${text}\n`);
+  cliIo().stderr.write(`tollgate: ${text}\n`);
 }
 
 /** Left-aligned columns, two spaces apart. */

@@ -4,6 +4,7 @@ import { Argument, Command, CommanderError, Option } from "commander";
 import { AUDIT_QUERY_MAX_LIMIT } from "../audit/types.js";
 import { COLLABORATOR_ROLES, SCOPES, STORED_TOKEN_KINDS } from "../stores/types.js";
 import { errorLine, EXIT_USAGE, explain } from "./errors.js";
+import { cliIo, processIo, withIo, type CliIo } from "./io.js";
 
 const DATABASE_HELP = `
 Acts on the database of a Tollgate deployment, configured by the same environment variables as
@@ -37,7 +38,11 @@ export function buildProgram(outcome: Outcome): Command {
   const program = new Command("tollgate")
     .description("Tollgate, the policy-engine authorizer: run the server, manage tokens and collaborators, read the audit trail.")
     .exitOverride()
-    .configureOutput({ outputError: (message, write) => write(errorLine(message.replace(/^error: /, ""))) })
+    .configureOutput({
+      writeOut: (text) => cliIo().stdout.write(text),
+      writeErr: (text) => cliIo().stderr.write(text),
+      outputError: (message, write) => write(errorLine(message.replace(/^error: /, ""))),
+    })
     .showSuggestionAfterError(true)
     .addHelpText("after", ROOT_HELP);
 
@@ -48,7 +53,7 @@ export function buildProgram(outcome: Outcome): Command {
     .action(async () => {
       outcome.exitCode = null;
       const { serve } = await import("./serve.js");
-      await serve();
+      await serve(cliIo().env);
     });
 
   // ------------------------------------------------------------------------------ token
@@ -171,17 +176,22 @@ function repeatable(option: Option): Option {
   return option.argParser((value: string, previous: string[] | undefined) => collect(check ? (check.call(option, value, undefined) as string) : value, previous));
 }
 
-/** Runs the command line; resolves to the exit code (null: a server is running). Never throws. */
-export async function run(argv: string[]): Promise<number | null> {
-  const outcome: Outcome = { exitCode: 0 };
-  try {
-    await buildProgram(outcome).parseAsync(argv, { from: "user" });
-    return outcome.exitCode;
-  } catch (err) {
-    // Commander has already printed its message (or the help).
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
-    const failure = explain(err);
-    process.stderr.write(errorLine(failure.message));
-    return failure.exitCode;
-  }
+/**
+ * Runs the command line with `io` (the process's own by default); resolves to the exit code
+ * (null: a server is running). Never throws.
+ */
+export function run(argv: string[], io: CliIo = processIo): Promise<number | null> {
+  return withIo(io, async () => {
+    const outcome: Outcome = { exitCode: 0 };
+    try {
+      await buildProgram(outcome).parseAsync(argv, { from: "user" });
+      return outcome.exitCode;
+    } catch (err) {
+      // Commander has already printed its message (or the help).
+      if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
+      const failure = explain(err);
+      io.stderr.write(errorLine(failure.message));
+      return failure.exitCode;
+    }
+  });
 }

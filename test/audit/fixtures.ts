@@ -41,8 +41,11 @@ export class CountingCounters implements AuditCounters {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls until `check` is true or the deadline passes (then fails with `what`). */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000, everyMs = 10): Promise<void> {
+/**
+ * Polls until `check` is true or the deadline passes (then fails with `what`). The deadline only
+ * turns a hang into a message: generous, so a loaded machine does not fail it.
+ */
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000, everyMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

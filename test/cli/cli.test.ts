@@ -1,22 +1,29 @@
-// The `tollgate` CLI as a user runs it: a child process (node --import tsx src/cli/main.ts) against a
-// real FerretDB. Child processes are the cost here (~0.5 s for --help and usage errors, ~1.5 s for
-// a command that opens the database), so the tests run concurrently, a few children at a time.
+// The `tollgate` CLI against a real FerretDB, each command run in-process through run() with its
+// own environment, stdout, stderr and interrupts (a CliIo), so the tests do not wait for child
+// processes to start. One test at the end runs the real entry point (src/cli/main.ts) as a child,
+// for what only a process shows: its exit codes and its signals.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { MongoClient, type Db } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MongoAuditSink } from "../../src/audit/mongo/sink.js";
+import { MongoAuditStore } from "../../src/audit/mongo/store.js";
 import type { AuditRecord } from "../../src/audit/types.js";
-import { failFastMongoOptions } from "../../src/stores/mongo/client.js";
+import type { CliIo } from "../../src/cli/io.js";
+import { run } from "../../src/cli/program.js";
+import { serve } from "../../src/server/serve.js";
 import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
 import { hashToken } from "../../src/tokens/format.js";
-import { freePort, startFerretDb, type MongoServer } from "../support/servers.js";
+import { CLOSED_PORT, startFerretDb, type MongoServer } from "../support/servers.js";
 import { auditRecord } from "../audit/fixtures.js";
+
+// `tollgate serve` would start a server in this process that only a signal stops: the test below
+// checks what the command passes on; test/integration/cluster.test.ts runs the server itself.
+vi.mock("../../src/server/serve.js", () => ({ serve: vi.fn(async () => {}) }));
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
-const TIMEOUT = 45_000;
 
 let server: MongoServer;
 let client: MongoClient;
@@ -26,7 +33,7 @@ let tokens: MongoTokenStore;
 
 beforeAll(async () => {
   server = await startFerretDb();
-  client = new MongoClient(server.uri, { ...failFastMongoOptions });
+  client = new MongoClient(server.uri);
   db = client.db(server.dbName);
   directory = new MongoDirectoryStore(db);
   tokens = new MongoTokenStore(db);
@@ -34,6 +41,8 @@ beforeAll(async () => {
   await directory.putProject({ id: "p2", name: "Project two", public: true });
   // Tokens are issued to known users only, as through the admin API.
   for (const id of ["alice", "tina"]) await directory.putUser({ id, system_role: "user" });
+  // The first command creates the indexes, as a first `tollgate serve` would; the tests' commands find them.
+  expect(await tollgate(["token", "list", "--user", "alice", "--json"])).toEqual({ code: 0, stdout: "[]\n", stderr: "" });
 });
 
 afterAll(async () => {
@@ -49,60 +58,47 @@ interface Result {
   stderr: string;
 }
 
-/** At most this many children at once: more only make each slower. */
-const MAX_CHILDREN = 4;
-let running = 0;
-const waiting: Array<() => void> = [];
-
-/** `first`: ahead of the queue (the multi-step tests, so that their later steps do not wait for all the rest). */
-async function slot<T>(fn: () => Promise<T>, first = false): Promise<T> {
-  if (running >= MAX_CHILDREN) await new Promise<void>((resolve) => (first ? waiting.unshift(resolve) : waiting.push(resolve)));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
-
 type Env = Record<string, string | undefined>;
 
 /** The environment a deployment's operator would have: the test database, nothing else of ours. */
-function cliEnv(overrides: Env = {}): NodeJS.ProcessEnv {
-  const env: Env = { ...process.env, MONGODB_URI: server.uri, MONGODB_DB: server.dbName, ...overrides };
-  for (const key of Object.keys(env)) {
-    if (env[key] === undefined || (key.startsWith("TOLLGATE_") && !(key in overrides))) delete env[key];
-  }
-  return env as NodeJS.ProcessEnv;
+function cliEnv(overrides: Env = {}): Env {
+  const env: Env = { MONGODB_URI: server.uri, MONGODB_DB: server.dbName, ...overrides };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  return env;
 }
 
-function start(args: string[], env: Env = {}): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+interface TestIo extends CliIo {
+  out(): string;
+  err(): string;
+  /** What Ctrl-C does to a command that listens for it. */
+  interrupt(): void;
 }
 
-function collect(child: ChildProcess): { out: () => string; err: () => string; exited: Promise<number | null> } {
+function testIo(env: Env): TestIo {
   let stdout = "";
   let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  return { out: () => stdout, err: () => stderr, exited };
+  const listeners = new Set<() => void>();
+  return {
+    env,
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    onInterrupt(stop) {
+      listeners.add(stop);
+      return () => listeners.delete(stop);
+    },
+    out: () => stdout,
+    err: () => stderr,
+    interrupt: () => {
+      for (const stop of listeners) stop();
+    },
+  };
 }
 
-function tollgate(args: string[], env: Env = {}, first = false): Promise<Result> {
-  return slot(async () => {
-    const child = start(args, env);
-    const { out, err, exited } = collect(child);
-    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const code = await exited;
-    clearTimeout(killer);
-    return { code, stdout: out(), stderr: err() };
-  }, first);
+async function tollgate(args: string[], env: Env = {}): Promise<Result> {
+  const io = testIo(cliEnv(env));
+  const code = await run(args, io);
+  return { code, stdout: io.out(), stderr: io.err() };
 }
-
-/** For the steps of a multi-step test. */
-const step = (args: string[], env: Env = {}): Promise<Result> => tollgate(args, env, true);
 
 /** A failure as the brief has it: nothing on stdout, one `tollgate: ` line on stderr, no stack. */
 function expectPlainError(r: Result, exitCode: number, message: RegExp): void {
@@ -130,17 +126,14 @@ interface TokenJson {
   token?: string;
 }
 
-// Every test runs concurrently (the multi-step ones first), at most MAX_CHILDREN children at a time.
-describe.concurrent("tollgate", () => {
+describe("tollgate", () => {
   // ---------------------------------------------------------------------------------- commands
 
   describe("commands", () => {
-    it("token create (each type) → list → revoke, plain and --json", { timeout: TIMEOUT }, async () => {
-      const [global, project, mcp] = await Promise.all([
-        step(["token", "create", "--type", "global", "--user", "tina", "--scope", "read", "--scope", "write", "--name", "CI deploy", "--json"]),
-        step(["token", "create", "--type", "project", "--project", "p1", "--expires", "2031-01-01T00:00:00Z"]),
-        step(["token", "create", "--type", "mcp", "--user", "tina", "--grant", "p1:trigger@2030-06-30T12:00:00Z", "--grant", "p2", "--json"]),
-      ]);
+    it("token create (each type) → list → revoke, plain and --json", async () => {
+      const global = await tollgate(["token", "create", "--type", "global", "--user", "tina", "--scope", "read", "--scope", "write", "--name", "CI deploy", "--json"]);
+      const project = await tollgate(["token", "create", "--type", "project", "--project", "p1", "--expires", "2031-01-01T00:00:00Z"]);
+      const mcp = await tollgate(["token", "create", "--type", "mcp", "--user", "tina", "--grant", "p1:trigger@2030-06-30T12:00:00Z", "--grant", "p2", "--json"]);
 
       const g = json<TokenJson>(global);
       expect(g).toMatchObject({ type: "global", name: "CI deploy", user_id: "tina", project_id: null, scopes: ["read", "write"], grants: [], revoked_at: null });
@@ -173,30 +166,30 @@ describe.concurrent("tollgate", () => {
       });
       expect(m.token).toMatch(/^tg_mcp_/);
 
-      const listed = json<TokenJson[]>(await step(["token", "list", "--user", "tina", "--json"]));
+      const listed = json<TokenJson[]>(await tollgate(["token", "list", "--user", "tina", "--json"]));
       expect(listed.map((t) => t.id).sort()).toEqual([g.id, m.id].sort());
       expect(listed.every((t) => t.token === undefined)).toBe(true); // never the value again
 
-      const revoked = json<TokenJson>(await step(["token", "revoke", g.id, "--json"]));
+      const revoked = json<TokenJson>(await tollgate(["token", "revoke", g.id, "--json"]));
       expect(revoked).toMatchObject({ id: g.id, type: "global" });
       expect(revoked.revoked_at).not.toBeNull();
       expect((await tokens.get(g.id))?.revoked_at?.toISOString()).toBe(revoked.revoked_at);
     });
 
 
-    it("collaborator set (a change of role) → remove, visible through the directory store", { timeout: TIMEOUT }, async () => {
+    it("collaborator set (a change of role) → remove, visible through the directory store", async () => {
       await directory.setCollaborator("p2", "cleo", "Developer");
-      const set = await step(["collaborator", "set", "p2", "cleo", "Administrator"]);
+      const set = await tollgate(["collaborator", "set", "p2", "cleo", "Administrator"]);
       expect(set.code, set.stderr).toBe(0);
       expect(set.stdout).toBe("cleo is Administrator of p2 (was Developer)\n");
       expect(await directory.getCollaboratorRole("p2", "cleo")).toBe("Administrator");
 
-      const removed = json<object>(await step(["collaborator", "remove", "p2", "cleo", "--json"]));
+      const removed = json<object>(await tollgate(["collaborator", "remove", "p2", "cleo", "--json"]));
       expect(removed).toEqual({ project_id: "p2", user_id: "cleo", removed: true });
       expect(await directory.getCollaboratorRole("p2", "cleo")).toBeNull();
     });
 
-    it("audit tail: the newest records, oldest first, --json and plain; filters", { timeout: TIMEOUT }, async () => {
+    it("audit tail: the newest records, oldest first, --json and plain; filters", async () => {
       const now = Date.now();
       const records = [
         auditRecord({ user_id: "ada", token_id: "tok_ada0000000000000001", time: new Date(now - 4_000), path: "/api/v1/projects/p1/builds?page=2" }),
@@ -206,10 +199,8 @@ describe.concurrent("tollgate", () => {
       ];
       await writeAudit(records);
 
-      const [all, recent] = await Promise.all([
-        step(["audit", "tail", "--user", "ada", "--json"]),
-        step(["audit", "tail", "--token", "tok_ada0000000000000001", "--since", new Date(now - 5_000).toISOString(), "--limit", "1"]),
-      ]);
+      const all = await tollgate(["audit", "tail", "--user", "ada", "--json"]);
+      const recent = await tollgate(["audit", "tail", "--token", "tok_ada0000000000000001", "--since", new Date(now - 5_000).toISOString(), "--limit", "1"]);
 
       expect(all.code, all.stderr).toBe(0);
       const lines = all.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { decision_id: string; time: string; path: string; user_id: string });
@@ -222,50 +213,60 @@ describe.concurrent("tollgate", () => {
       expect(recent.stdout).toMatch(new RegExp(`^${records[2]!.time.toISOString()}\\s+allow 200\\s+POST /api/v1/projects/p1/trigger\\s+user=ada token=tok_ada0000000000000001\\s+gateway 12\\.5ms upstream=200\n$`));
     });
 
-    it("audit tail --follow prints new records as they are written, and stops on SIGINT", { timeout: TIMEOUT }, async () => {
+    it("audit tail --follow prints new records as they are written, and stops when interrupted", async () => {
       const first = auditRecord({ user_id: "fred", time: new Date(Date.now() - 1_000) });
       await writeAudit([first]);
-      await slot(async () => {
-        const child = start(["audit", "tail", "--user", "fred", "--follow", "--json"]);
-        const { out, err, exited } = collect(child);
-        const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-        try {
-          await until(() => out().includes(first.decision_id), () => `the first record\n${err()}`);
-          const now = Date.now();
-          const later = [auditRecord({ user_id: "fred", time: new Date(now) }), auditRecord({ user_id: "someone-else", time: new Date(now) }), auditRecord({ user_id: "fred", time: new Date(now + 1) })];
-          await writeAudit(later);
-          await until(() => out().includes(later[2]!.decision_id), () => `the later records\n${out()}\n${err()}`);
-          child.kill("SIGINT");
-          expect(await exited).toBe(0);
-          const ids = out().trimEnd().split("\n").map((l) => (JSON.parse(l) as { decision_id: string }).decision_id);
-          expect(ids).toEqual([first.decision_id, later[0]!.decision_id, later[2]!.decision_id]);
-          expect(err()).toBe("");
-        } finally {
-          clearTimeout(killer);
-          child.kill("SIGKILL");
-        }
-      }, true);
+      const io = testIo(cliEnv());
+      const exited = run(["audit", "tail", "--user", "fred", "--follow", "--json"], io);
+      try {
+        await until(() => io.out().includes(first.decision_id), () => `the first record\n${io.err()}`, exited);
+        const now = Date.now();
+        const later = [auditRecord({ user_id: "fred", time: new Date(now) }), auditRecord({ user_id: "someone-else", time: new Date(now) }), auditRecord({ user_id: "fred", time: new Date(now + 1) })];
+        await writeAudit(later);
+        await until(() => io.out().includes(later[2]!.decision_id), () => `the later records\n${io.out()}\n${io.err()}`, exited);
+        io.interrupt();
+        expect(await exited).toBe(0);
+        const ids = io.out().trimEnd().split("\n").map((l) => (JSON.parse(l) as { decision_id: string }).decision_id);
+        expect(ids).toEqual([first.decision_id, later[0]!.decision_id, later[2]!.decision_id]);
+        expect(io.err()).toBe("");
+      } finally {
+        io.interrupt();
+      }
     });
 
-    it("serve runs the server as src/main.ts does", { timeout: TIMEOUT }, async () => {
-      const port = await freePort();
-      await slot(async () => {
-        // In-memory development server: no MONGODB_URI, no demo data.
-        const child = start(["serve"], { MONGODB_URI: undefined, PORT: String(port), TOLLGATE_DEMO: "false", TOLLGATE_LOG_LEVEL: "warn" });
-        const { err, exited } = collect(child);
-        try {
-          let health: Response | undefined;
-          await until(
-            async () => (health = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined)) !== undefined,
-            () => `the server on port ${port}\n${err()}`,
-          );
-          expect(health!.status).toBe(200);
-          child.kill("SIGTERM");
-          expect(await exited).toBe(0);
-        } finally {
-          child.kill("SIGKILL");
-        }
+    it("audit tail --follow prints a record written just after the first page was read", async () => {
+      // The write happens when the page query (--limit 20; the others ask for 1000) has answered.
+      const late = auditRecord({ user_id: "lena", time: new Date() });
+      const query = MongoAuditStore.prototype.query;
+      let pollsAfterWrite = 0;
+      let written = false;
+      const spy = vi.spyOn(MongoAuditStore.prototype, "query").mockImplementation(async function (this: MongoAuditStore, filter) {
+        const page = await query.call(this, filter);
+        if (filter.limit === 20 && !written) {
+          await writeAudit([late]);
+          written = true;
+        } else if (written) pollsAfterWrite++;
+        return page;
       });
+      const io = testIo(cliEnv());
+      const exited = run(["audit", "tail", "--user", "lena", "--follow", "--json"], io);
+      try {
+        await until(() => io.out().includes(late.decision_id) || pollsAfterWrite >= 3, () => `three polls\n${io.err()}`, exited);
+        expect(io.out(), io.err()).toContain(late.decision_id);
+      } finally {
+        io.interrupt();
+        await exited;
+        spy.mockRestore();
+      }
+    });
+
+    it("serve runs the server with the command's environment, and leaves the exit to it", async () => {
+      const env = cliEnv({ MONGODB_URI: undefined, PORT: "8999", TOLLGATE_DEMO: "false" });
+      const io = testIo(env);
+      expect(await run(["serve"], io)).toBeNull();
+      expect(vi.mocked(serve)).toHaveBeenCalledTimes(1);
+      expect(vi.mocked(serve).mock.calls[0]![0]).toBe(env);
+      expect(io.out() + io.err()).toBe("");
     });
   });
 
@@ -285,7 +286,7 @@ describe.concurrent("tollgate", () => {
       [["audit"], ["tail"]],
       [["audit", "tail"], ["--user", "--token", "--since", "--limit", "--follow", "--json"]],
     ];
-    it.each(pages)("tollgate %j --help", { timeout: TIMEOUT }, async (path, mentions) => {
+    it.each(pages)("tollgate %j --help", async (path, mentions) => {
       // No database needed to ask for help.
       const r = await tollgate([...path, "--help"], { MONGODB_URI: undefined });
       expect(r.code, r.stderr).toBe(0);
@@ -309,18 +310,17 @@ describe.concurrent("tollgate", () => {
       ["bad --expires", ["token", "create", "--type", "global", "--user", "alice", "--expires", "tomorrow"], {}, 2, /^tollgate: --expires: must be an ISO 8601 timestamp/],
       ["no such token", ["token", "revoke", "tok_doesnotexist000000"], {}, 1, /^tollgate: no token "tok_doesnotexist000000"\n$/],
     ];
-    it.each(cases)("%s", { timeout: TIMEOUT }, async (_what, args, env, exitCode, message) => {
+    it.each(cases)("%s", async (_what, args, env, exitCode, message) => {
       expectPlainError(await tollgate(args, env), exitCode, message);
     });
 
-    it("MongoDB unreachable: names the server, exit 1", { timeout: TIMEOUT }, async () => {
-      const port = await freePort();
-      const r = await tollgate(["token", "list", "--user", "alice"], { MONGODB_URI: `mongodb://someone:secret@127.0.0.1:${port}/x` });
-      expectPlainError(r, 1, new RegExp(`^tollgate: cannot reach MongoDB at 127\\.0\\.0\\.1:${port}: `));
+    it("MongoDB unreachable: names the server, exit 1", async () => {
+      const r = await tollgate(["token", "list", "--user", "alice"], { MONGODB_URI: `mongodb://someone:secret@127.0.0.1:${CLOSED_PORT}/x` });
+      expectPlainError(r, 1, new RegExp(`^tollgate: cannot reach MongoDB at 127\\.0\\.0\\.1:${CLOSED_PORT}: `));
       expect(r.stderr).not.toContain("secret");
     });
 
-    it("no command: the help on stderr, exit 2", { timeout: TIMEOUT }, async () => {
+    it("no command: the help on stderr, exit 2", async () => {
       const r = await tollgate([]);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe("");
@@ -328,6 +328,47 @@ describe.concurrent("tollgate", () => {
     });
   });
 });
+
+// ---------------------------------------------------------------------------------- the process
+
+describe("tollgate as a process (src/cli/main.ts)", () => {
+  it("exits 2 on a usage error, and 0 when a following tail gets SIGINT", async () => {
+    const usage = child(["token", "list", "--user", "alice"], { MONGODB_URI: undefined });
+    const first = auditRecord({ user_id: "sigmund", time: new Date(Date.now() - 1_000) });
+    await writeAudit([first]);
+    const tail = child(["audit", "tail", "--user", "sigmund", "--follow", "--json"]);
+    try {
+      await until(() => tail.out().includes(first.decision_id), () => `the first record\n${tail.err()}`, tail.exited);
+      // Printed by the polling loop, so the interrupt handler is in place.
+      const later = auditRecord({ user_id: "sigmund", time: new Date() });
+      await writeAudit([later]);
+      await until(() => tail.out().includes(later.decision_id), () => `the later record\n${tail.out()}\n${tail.err()}`, tail.exited);
+      tail.process.kill("SIGINT");
+      expect(await tail.exited, tail.err()).toBe(0);
+      expect(tail.err()).toBe("");
+
+      expect(await usage.exited).toBe(2);
+      expect(usage.out()).toBe("");
+      expect(usage.err()).toMatch(/^tollgate: set MONGODB_URI to the database your Tollgate uses[^\n]*\n$/);
+    } finally {
+      tail.process.kill("SIGKILL");
+      usage.process.kill("SIGKILL");
+    }
+  });
+});
+
+/** `tollgate ARGS` as a child process, with the test database and none of this process's TOLLGATE_* settings. */
+function child(args: string[], overrides: Env = {}): { process: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+  const inherited = Object.entries(process.env).filter(([key]) => !key.startsWith("TOLLGATE_") && !key.startsWith("MONGODB_"));
+  const env = { ...Object.fromEntries(inherited), ...cliEnv(overrides) };
+  const proc = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  proc.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once("close", (code) => resolve(code)));
+  return { process: proc, out: () => stdout, err: () => stderr, exited };
+}
 
 // ---------------------------------------------------------------------------------- helpers
 
@@ -340,9 +381,17 @@ async function writeAudit(records: AuditRecord[]): Promise<void> {
   expect(sink.stats()).toMatchObject({ written: records.length, queued: 0 });
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: () => string, timeoutMs = 15_000): Promise<void> {
+/**
+ * Polls `check` until it holds. Fails at once when `command` (a following tail) ends first; the
+ * deadline only turns a hang into a message, so it is generous.
+ */
+async function until(check: () => boolean, what: () => string, command: Promise<unknown>, timeoutMs = 90_000): Promise<void> {
+  let ended = false;
+  const end = (): void => void (ended = true);
+  void command.then(end, end);
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
+  while (!check()) {
+    if (ended) throw new Error(`the command ended before ${what()}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

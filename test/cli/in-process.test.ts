@@ -1,5 +1,5 @@
 // In-process tests of how the CLI turns options into the admin API's input, validation errors into
-// the option at fault, and results into text (cheap; cli.test.ts runs the real command line
+// the option at fault, and results into text (cheap; cli.test.ts runs whole commands
 // against FerretDB).
 import { describe, expect, it } from "vitest";
 import { MemoryAudit } from "../../src/audit/memory.js";

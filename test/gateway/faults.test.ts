@@ -9,11 +9,15 @@ import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
 import { generateToken } from "../../src/tokens/format.js";
 import { NOW, bearer, buildTollgateAt, buildWorld } from "../http/fixture.js";
 import { canStartFerretDb, startFerretDb, type MongoServer } from "../support/servers.js";
-import { send, sleep, startGateway, startUpstream, type Gateway, type Sent, type Upstream } from "./helpers.js";
+import { send, sleep, startGateway, startUpstream, waitFor, type Gateway, type Sent, type Upstream } from "./helpers.js";
 
 const REQUESTS = 300;
 const SPACING_MS = 10;
 const STOP_AFTER = 100;
+/** At least this many requests that need MongoDB are sent after it stopped (the load goes on until then). */
+const MIN_AFTER_STOP = 60;
+/** Each request's bound: generous for a loaded machine, below the driver's 30 s server selection. */
+const REQUEST_TIMEOUT_MS = 25_000;
 const AUDIT_QUEUE_MAX = 20;
 
 describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gateway", () => {
@@ -44,8 +48,8 @@ describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gate
       TOLLGATE_AUDIT_QUEUE_MAX: String(AUDIT_QUEUE_MAX),
       TOLLGATE_RATE_LIMITS: '{"mcp":{"default":1000},"api":{"default":1000}}',
     });
-    for (let i = 0; (await send(gw.url, "/readyz")).status !== 200; i++) {
-      if (i > 60) throw new Error("Tollgate on FerretDB not ready within 15 s");
+    for (const deadline = Date.now() + 90_000; (await send(gw.url, "/readyz")).status !== 200; ) {
+      if (Date.now() > deadline) throw new Error("Tollgate on FerretDB not ready within 90 s");
       await sleep(250);
     }
     const { tollgate, tokens } = gw.world;
@@ -68,7 +72,7 @@ describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gate
       // A malformed or temp credential is refused without a lookup; /api/v1/user names no project.
       { name: "temp token as bearer", path: "/api/v1/user", credential: () => temp, expected: 401, needsMongo: false },
     ];
-  }, 60_000);
+  });
 
   afterAll(async () => {
     if (!closed) await gw?.close();
@@ -107,9 +111,12 @@ describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gate
     let stopping: Promise<void> | null = null;
     let stopStartedAt = Infinity;
     let stoppedAt = Infinity;
-    const started = Date.now();
-    for (let i = 0; i < REQUESTS; i++) {
+    let answered = 0;
+    let sentAfterStop = 0;
+    for (let i = 0; i < REQUESTS || sentAfterStop < MIN_AFTER_STOP; i++) {
       if (i === STOP_AFTER) {
+        // Enough answers from before the stop to judge them, however slow the machine.
+        expect(await waitFor(() => answered > STOP_AFTER / 2)).toBe(true);
         stopStartedAt = Date.now();
         stopping = mongo.stop().then(() => {
           stoppedAt = Date.now();
@@ -118,18 +125,17 @@ describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gate
       const kind = kinds[i % kinds.length]!;
       const c = kind.credential();
       const issuedAt = Date.now();
+      if (kind.needsMongo && issuedAt > stoppedAt) sentAfterStop++;
       outcomes.push(
-        send(gw.url, `${kind.path}${kind.path.includes("..") ? "" : `?i=${i}`}`, { headers: c ? { authorization: bearer(c) } : {}, timeoutMs: 15_000 }).then(
+        send(gw.url, `${kind.path}${kind.path.includes("..") ? "" : `?i=${i}`}`, { headers: c ? { authorization: bearer(c) } : {}, timeoutMs: REQUEST_TIMEOUT_MS }).then(
           (res) => ({ i, kind, issuedAt, answeredAt: Date.now(), res, error: null }),
           (err: Error) => ({ i, kind, issuedAt, answeredAt: Date.now(), res: null, error: err.message }),
-        ),
+        ).finally(() => answered++),
       );
       await sleep(SPACING_MS);
     }
     await stopping;
     const results = await Promise.all(outcomes);
-    const loadMs = Date.now() - started;
-    expect(loadMs).toBeLessThan(20_000);
 
     // Every request got an answer, none of them a 500.
     expect(results.filter((r) => r.error !== null).map((r) => `${r.kind.name}: ${r.error}`)).toEqual([]);
@@ -152,7 +158,7 @@ describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gate
     expect(before.length).toBeGreaterThan(STOP_AFTER / 2);
     expect(before.filter((r) => r.res!.status !== r.kind.expected).map((r) => `#${r.i} ${r.kind.name}: ${r.res!.status}`)).toEqual([]);
     const after = results.filter((r) => r.issuedAt > stoppedAt && r.kind.needsMongo);
-    expect(after.length).toBeGreaterThan(50);
+    expect(after.length).toBeGreaterThanOrEqual(MIN_AFTER_STOP);
     expect(after.filter((r) => r.res!.status !== 503).map((r) => `#${r.i} ${r.kind.name}: ${r.res!.status}`)).toEqual([]);
 
     // Still serving: liveness, readiness reports MongoDB, decisions without MongoDB still work.
@@ -161,7 +167,7 @@ describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gate
     expect(ready.status).toBe(503);
     expect(ready.json().checks.mongodb).toMatch(/^unavailable/);
     expect((await send(gw.url, "/api/v1/projects/pub/../priv/builds")).status).toBe(400);
-    const total = warmup + REQUESTS + 1; // every gateway request leaves one audit record
+    const total = warmup + results.length + 1; // every gateway request leaves one audit record
 
     // Audit: nothing lost silently. While MongoDB is down at most the bounded queue (plus one
     // batch in flight) is held; the rest is counted as dropped.
@@ -179,13 +185,12 @@ describe.runIf(canStartFerretDb())("MongoDB stops during a load through the gate
     closed = true;
     await gw.close();
     let accounted = 0;
-    for (let i = 0; i < 40; i++) {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) {
       accounted = (await metric("tollgate_audit_records_written_total")) + (await metric("tollgate_audit_records_dropped_total"));
       if (accounted >= total) break;
-      await sleep(200);
     }
     expect(accounted).toBe(total);
-  }, 30_000);
+  });
 });
 
 // What the MongoDB driver (mongodb 7) throws when FerretDB goes away between a command being

@@ -43,8 +43,8 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve };
 }
 
-/** Polls until `check` holds or the deadline passes (then returns false). */
-export async function waitFor(check: () => boolean, timeoutMs = 3_000, stepMs = 10): Promise<boolean> {
+/** Polls until `check` holds or the deadline passes (then returns false); generous, for a loaded machine. */
+export async function waitFor(check: () => boolean, timeoutMs = 60_000, stepMs = 10): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (check()) return true;
@@ -273,7 +273,7 @@ export function send(base: string, path: string, options: SendOptions = {}): Pro
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) });
       });
     });
-    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 10_000} ms`)));
+    req.setTimeout(options.timeoutMs ?? 60_000, () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 60_000} ms`)));
     req.on("error", reject);
     req.end(options.body);
   });
@@ -292,7 +292,7 @@ export interface RawResult {
  * connection, `expectResponses` responses have been seen, or waitMs passes.
  */
 export function rawRequest(port: number, raw: string | Buffer, options: { waitMs?: number; expectResponses?: number; headOnly?: boolean } = {}): Promise<RawResult> {
-  const waitMs = options.waitMs ?? 2_000;
+  const waitMs = options.waitMs ?? 30_000;
   return new Promise((resolve) => {
     const socket = connect(port, "127.0.0.1");
     let text = "";

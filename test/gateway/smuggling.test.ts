@@ -35,7 +35,7 @@ interface Probe {
 /** Sends raw bytes, waits for the answer and for anything the upstream may still receive. */
 async function probe(raw: string, expectResponses = 1, headOnly = false): Promise<Probe> {
   upstream.reset();
-  const result = await rawRequest(gw.port, raw, { waitMs: 1_500, expectResponses, headOnly });
+  const result = await rawRequest(gw.port, raw, { waitMs: 30_000, expectResponses, headOnly });
   await sleep(100);
   return { statuses: result.statuses, hits: [...upstream.hits], text: result.text };
 }

@@ -68,8 +68,8 @@ function send(checks: Check[], to = port): Promise<Answer[]> {
     const answers: Answer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`${answers.length} of ${checks.length} answers within 10 s: ${buffer.toString("latin1")}`));
-    }, 10_000);
+      reject(new Error(`${answers.length} of ${checks.length} answers within 60 s: ${buffer.toString("latin1")}`));
+    }, 60_000);
     socket.on("connect", () => socket.write(checks.map(envoyCheck).join("")));
     socket.on("error", reject);
     socket.on("data", (chunk: Buffer) => {

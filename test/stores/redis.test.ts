@@ -10,7 +10,7 @@ import { failFastRedisOptions } from "../../src/stores/redis/client.js";
 import { redisKeys } from "../../src/stores/redis/keys.js";
 import { RedisRateLimiter } from "../../src/stores/redis/rate-limiter.js";
 import { BackendUnavailableError } from "../../src/stores/types.js";
-import { startRedis, type RedisServer } from "../support/servers.js";
+import { CLOSED_PORT, startRedis, type RedisServer } from "../support/servers.js";
 import { sleep } from "../support/fixtures.js";
 import { describeRateLimiterContract } from "./rate-limiter.contract.js";
 
@@ -23,7 +23,8 @@ const PATIENT = { timeoutMs: 2_000 };
 
 beforeAll(async () => {
   server = await startRedis();
-  client = new Redis(server.url, { ...failFastRedisOptions });
+  // ioredis's default timeouts: a loaded machine may answer slowly (fail-fast clients are tested below).
+  client = new Redis(server.url);
 });
 
 afterAll(async () => {
@@ -85,7 +86,7 @@ describe("redis specifics", () => {
     expect(bytes).toBeGreaterThan(0);
     expect(bytes).toBeLessThanOrEqual(2_048);
     await client.del(key);
-  }, 30_000);
+  });
 
   it("over real time, admits at most L in any rolling window and denies only after L within the window plus one sub-window", async () => {
     // Redis's clock cannot be driven: record when each sequential hit was sent and answered, and
@@ -115,7 +116,7 @@ describe("redis specifics", () => {
       }
     });
     await client.del(redisKeys("roll").rateLimit("k", W));
-  }, 15_000);
+  });
 
   it("reloads the script after SCRIPT FLUSH (EVALSHA falls back to EVAL)", async () => {
     const limiter = new RedisRateLimiter(client, { namespace: "flush", ...PATIENT });
@@ -126,7 +127,7 @@ describe("redis specifics", () => {
   });
 
   it("two limiters (two app instances) share the count atomically", async () => {
-    const other = new Redis(server.url, { ...failFastRedisOptions });
+    const other = new Redis(server.url);
     try {
       const a = new RedisRateLimiter(client, { namespace: "shared", ...PATIENT });
       const b = new RedisRateLimiter(other, { namespace: "shared", ...PATIENT });
@@ -277,7 +278,7 @@ describe("redis faults: a bounded wait, a circuit breaker, and nothing charged f
       inspect.disconnect();
       await own.stop();
     }
-  }, 20_000);
+  });
 
   it("a stopped server: hits fail within the timeout, and a client that never reached a server fails the same way", async () => {
     const own = await startRedis();
@@ -296,12 +297,14 @@ describe("redis faults: a bounded wait, a circuit breaker, and nothing charged f
           expect((s.reason as BackendUnavailableError).backend).toBe("redis");
         }
       }
-      expect(performance.now() - started).toBeLessThan(1_000);
-      const never = new Redis(`redis://127.0.0.1:${own.port}`, { ...failFastRedisOptions });
+      // Fail-fast options (2 s); ioredis's defaults take over 10 s (20 reconnects). Generous: a loaded machine is slow.
+      expect(Date.now() - started).toBeLessThan(8_000);
+      // A client that never reached a server fails the same way.
+      const never = new Redis(`redis://127.0.0.1:${CLOSED_PORT}`, { ...failFastRedisOptions });
       never.on("error", () => {});
       const t = performance.now();
       await expect(new RedisRateLimiter(never).hit("k", 1, 1_000)).rejects.toBeInstanceOf(BackendUnavailableError);
-      expect(performance.now() - t).toBeLessThan(1_000);
+      expect(Date.now() - t).toBeLessThan(8_000);
       never.disconnect();
     } finally {
       c.disconnect();

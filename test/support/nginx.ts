@@ -12,7 +12,10 @@ import { fileURLToPath } from "node:url";
 /** The shipped example; the tests run it with only the addresses changed. */
 export const SHIPPED_NGINX_CONF = fileURLToPath(new URL("../../docs/nginx/tollgate.conf", import.meta.url));
 
-const STARTUP_TIMEOUT_MS = 10_000;
+/** Generous: a loaded machine starts nginx slowly; an nginx that exits ends the wait at once. */
+const STARTUP_TIMEOUT_MS = 90_000;
+/** Bound of one raw request (send): generous, a loaded machine answers slowly. */
+const REQUEST_TIMEOUT_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------- nginx binary
@@ -40,7 +43,7 @@ export function findNginx(): string {
         : "nginx not found on PATH (nor at /usr/sbin/nginx): run `make tools` (installs the Debian `nginx` package), or set NGINX_BIN",
     );
   }
-  const version = spawnSync(bin, ["-V"], { encoding: "utf8", timeout: 5_000 });
+  const version = spawnSync(bin, ["-V"], { encoding: "utf8", timeout: 30_000 });
   const info = `${version.stdout ?? ""}${version.stderr ?? ""}`;
   if (version.status !== 0) throw new Error(`${bin} -V failed (status ${version.status}): ${info || version.error?.message}`);
   if (!info.includes("--with-http_auth_request_module")) {
@@ -146,7 +149,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts nginx with the shipped config on a free loopback port, in a fresh temp dir. */
+/**
+ * Starts nginx with the shipped config on a free loopback port, in a fresh temp dir. A port taken
+ * meanwhile (another test run on this machine) makes nginx exit: then it is tried with others.
+ */
 export async function startNginx(addresses: { tollgatePort: number; upstreamPort: number }): Promise<NginxServer> {
   const bin = findNginx();
   const source = await readFile(SHIPPED_NGINX_CONF, "utf8");
@@ -215,6 +221,9 @@ async function startOnce(bin: string, conf: string, port: number, uriProbePort: 
     await rm(dir, { recursive: true, force: true });
   };
 
+  // nginx writes its pid file once every listening socket is bound: then the ports are ours.
+  const pidFile = join(dir, "nginx.pid");
+  const bound = async () => (await readFile(pidFile, "utf8").catch(() => "")).trim() === String(child.pid);
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   for (;;) {
     if (exitCode !== undefined) {
@@ -222,7 +231,7 @@ async function startOnce(bin: string, conf: string, port: number, uriProbePort: 
       await rm(dir, { recursive: true, force: true });
       throw new Error(`nginx exited during startup (code ${exitCode}): ${bin} ${args.join(" ")}\n${details}`);
     }
-    if ((await tcpOpen(port)) && (await tcpOpen(uriProbePort))) break;
+    if ((await bound()) && (await tcpOpen(port)) && (await tcpOpen(uriProbePort))) break;
     if (Date.now() > deadline) {
       const details = `${output}\n${await errorLog()}`.trim();
       await stop();
@@ -285,16 +294,16 @@ export interface RawResponse {
   body: string;
 }
 
-/** One request with the target sent byte for byte (no URL normalization), bounded to 5 s. */
+/** One request with the target sent byte for byte (no URL normalization), bounded to REQUEST_TIMEOUT_MS. */
 export function send(port: number, method: string, path: string, headers: OutgoingHttpHeaders = {}, body?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, method, path, headers, agent: false, timeout: 5_000 }, (res) => {
+    const req = httpRequest({ host: "127.0.0.1", port, method, path, headers, agent: false, timeout: REQUEST_TIMEOUT_MS }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", reject);
     });
-    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: no answer within 5 s`)));
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
     req.on("error", reject);
     req.end(body);
   });

@@ -1,5 +1,8 @@
 // Real servers for integration tests: redis-server and FerretDB (SQLite handler) on free loopback
 // ports, each in its own temp dir. Children are killed on stop() and when the test process exits.
+// Another test run may be doing the same at the same time (two checkouts, one machine): a server
+// is ready only when the one answering on its port is our child (by process id), and a port taken
+// in the meantime is retried with another.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -25,7 +28,10 @@ export interface MongoServer {
   stop(): Promise<void>;
 }
 
-const STARTUP_TIMEOUT_MS = 15_000;
+/** Generous: a loaded machine starts servers slowly; a child that exits ends the wait at once. */
+const STARTUP_TIMEOUT_MS = 90_000;
+/** Each readiness probe's own bound (the probe is repeated until STARTUP_TIMEOUT_MS). */
+const PROBE_TIMEOUT_MS = 2_000;
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const FERRETDB_BIN = process.env.FERRETDB_BIN || join(REPO_ROOT, ".tools/bin/ferretdb");
 
@@ -103,7 +109,10 @@ async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise
 
 // ---------------------------------------------------------------------------- helpers
 
-/** A port that was free a moment ago (bind port 0, read it, close). */
+/**
+ * A port that was free a moment ago (bind port 0, read it, close). Something else may take it
+ * before it is used: for a server we start, see withPortRetry; for "nothing listens", CLOSED_PORT.
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -115,6 +124,12 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * A port that refuses connections, for tests of an unreachable server: privileged and below the
+ * ephemeral range, so no concurrent test run is handed it (a port from freePort could be).
+ */
+export const CLOSED_PORT = 1;
 
 async function makeTempDir(prefix: string): Promise<string> {
   installExitHooks();
@@ -131,12 +146,12 @@ async function removeTempDir(dir: string): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Polls `probe` until it resolves true, the child exits, or the deadline passes; rejects with the
- * server's output in the message.
+ * Polls `probe` until it resolves to the child's process id (not another server's on that port),
+ * the child exits, or the deadline passes; rejects with the server's output in the message.
  */
 async function waitReady(
   what: string,
-  probe: () => Promise<boolean>,
+  probe: () => Promise<number | null>,
   started: { output: () => string; exited: Promise<number | null>; child: ChildProcess },
 ): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
@@ -147,7 +162,7 @@ async function waitReady(
       const spawnError = (started.child as { spawnError?: Error }).spawnError;
       throw new Error(`${what} exited during startup (code ${exitCode})${spawnError ? `: ${spawnError.message}` : ""}\n${started.output()}`);
     }
-    if (await probe().catch(() => false)) return;
+    if ((await probe().catch(() => null)) === started.child.pid) return;
     await sleep(50);
   }
   throw new Error(`${what} did not answer within ${STARTUP_TIMEOUT_MS / 1000} s\n${started.output()}`);
@@ -169,20 +184,23 @@ async function withPortRetry<T>(start: (port: number) => Promise<T>, attempts = 
 
 // ---------------------------------------------------------------------------- redis
 
-function redisPing(port: number): Promise<boolean> {
+/** The process id of the redis-server answering on `port` (INFO server), or null. */
+function redisPid(port: number): Promise<number | null> {
   return new Promise((resolve) => {
     const sock = createConnection({ host: "127.0.0.1", port });
     let reply = "";
-    const done = (ok: boolean) => {
+    const done = (pid: number | null) => {
       sock.destroy();
-      resolve(ok);
+      resolve(pid);
     };
-    sock.setTimeout(500, () => done(false));
-    sock.once("error", () => done(false));
-    sock.once("connect", () => sock.write("PING\r\n"));
+    sock.setTimeout(PROBE_TIMEOUT_MS, () => done(null));
+    sock.once("error", () => done(null));
+    sock.once("connect", () => sock.write("INFO server\r\n"));
     sock.on("data", (d) => {
       reply += d.toString();
-      if (reply.includes("\r\n")) done(reply.startsWith("+PONG"));
+      if (reply.startsWith("-")) return done(null);
+      const pid = /\r\nprocess_id:(\d+)\r\n/.exec(reply)?.[1];
+      if (pid !== undefined) done(Number(pid));
     });
   });
 }
@@ -205,7 +223,7 @@ export async function startRedis(): Promise<RedisServer> {
       const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"];
       const started = startChild("redis-server", args, dir);
       try {
-        await waitReady(`redis-server on port ${port}`, () => redisPing(port), started);
+        await waitReady(`redis-server on port ${port}`, () => redisPid(port), started);
       } catch (e) {
         await stopChild(started.child, started.exited);
         if ((started.child as { spawnError?: Error }).spawnError) {
@@ -233,11 +251,12 @@ function withDatabase(uri: string, dbName: string): string {
   return u.toString();
 }
 
-async function mongoPing(uri: string): Promise<boolean> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
+/** The process id of the server answering at `uri` (serverStatus). */
+async function mongoPid(uri: string): Promise<number | null> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: PROBE_TIMEOUT_MS, connectTimeoutMS: PROBE_TIMEOUT_MS });
   try {
-    await client.db("admin").command({ ping: 1 });
-    return true;
+    const { pid } = await client.db("admin").command({ serverStatus: 1 });
+    return typeof pid === "number" ? pid : null;
   } finally {
     await client.close().catch(() => {});
   }
@@ -250,7 +269,7 @@ async function externalMongo(baseUri: string): Promise<MongoServer> {
     uri,
     dbName,
     async stop() {
-      const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000 });
+      const client = new MongoClient(uri);
       try {
         const { databases } = await client.db("admin").admin().listDatabases({ nameOnly: true });
         for (const { name } of databases) {
@@ -292,7 +311,7 @@ export async function startFerretDb(): Promise<MongoServer> {
       const dbName = uniqueDbName();
       const base = `mongodb://127.0.0.1:${port}/`;
       try {
-        await waitReady(`FerretDB on port ${port}`, () => mongoPing(base), started);
+        await waitReady(`FerretDB on port ${port}`, () => mongoPid(base), started);
       } catch (e) {
         await stopChild(started.child, started.exited);
         if (/version\.txt/.test((e as Error).message)) {

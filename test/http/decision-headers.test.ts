@@ -94,11 +94,11 @@ describe("RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers, 
       request(fresh.tollgate.app).get("/v1/forward-auth").set("X-Original-Method", "GET").set("X-Original-URI", uri).set("Authorization", bearer(fresh.tokens.bobGlobal));
     const first = await call("/api/v1/projects/priv/builds");
     expect(first.headers["ratelimit-policy"]).toBe('"default";q=5;w=60');
-    expect(first.headers.ratelimit).toBe('"default";r=4;t=60');
-    expect((await call("/api/v1/projects/priv/builds")).headers.ratelimit).toBe('"default";r=3;t=60');
+    expect(first.headers.ratelimit).toBe('"default";r=4;t=61');
+    expect((await call("/api/v1/projects/priv/builds")).headers.ratelimit).toBe('"default";r=3;t=61');
     const log = await call("/api/v1/projects/priv/jobs/j1/console");
     expect(log.headers["ratelimit-policy"]).toBe('"log";q=3;w=60');
-    expect(log.headers.ratelimit).toBe('"log";r=2;t=60');
+    expect(log.headers.ratelimit).toBe('"log";r=2;t=61');
   });
 
   it("keep reporting on 429, with a Retry-After no earlier than the window's end", async () => {

@@ -164,7 +164,7 @@ describe("ext_authz checks of every method, on one connection", () => {
     const limited = await buildWorld({ TOLLGATE_RATE_LIMITS: '{"api":{"default":1}}' });
     const check = { method: "GET", target: "/api/v1/projects/priv/builds", authorization: bearer(limited.tokens.bobGlobal) };
     const [ok, over] = await send([check, check], await listen(limited));
-    expect(ok!.headers.ratelimit).toBe('"default";r=0;t=60');
+    expect(ok!.headers.ratelimit).toBe('"default";r=0;t=61');
     expect(over!.status).toBe(429);
     expect(Number(over!.headers["retry-after"])).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(over!.body)).toMatchObject({ error: { code: "rate_limited" } });

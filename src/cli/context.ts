@@ -70,7 +70,7 @@ export function connect(env: Env = process.env): CliContext {
     explainUnavailable: (err) => (isUnavailable(err) ? unreachable(config.mongodbUri ?? "", err.cause) : explain(err)),
     close() {
       closing ??= (async () => {
-        await settle(backends.readiness.mongodb, SETTLE_MS);
+        await settle(backends.readiness.mongodb?.probe, SETTLE_MS);
         await backends.close();
       })();
       return closing;

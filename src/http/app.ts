@@ -8,8 +8,7 @@ import type { Metrics } from "../metrics.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import { decisionRoutes } from "./decision-routes.js";
 import { errorHandler, notFound } from "./errors.js";
-
-export type ReadinessCheck = () => Promise<void>;
+import { readinessHttpStatus, type Readiness } from "./readiness.js";
 
 export interface AppDeps extends AdminDeps {
   authorizer: Authorizer;
@@ -18,64 +17,73 @@ export interface AppDeps extends AdminDeps {
   gateway: Router;
   metrics: Metrics;
   logger: Logger;
-  /** Named checks for /readyz: each resolves when its dependency answers. */
-  readiness: Record<string, ReadinessCheck>;
+  readiness: Readiness;
   rateLimitWindowMs: number;
 }
 
 const OPENAPI = new URL("../../docs/openapi.json", import.meta.url);
 
-/** The Express adapter: routing, body limits and error mapping around the framework-free core. */
-export function createApp(deps: AppDeps): Express {
-  const app = express();
-  app.disable("x-powered-by");
-  app.disable("etag");
-  app.set("query parser", "simple");
+/**
+ * What clients reach: the /api/ gateway. Later work mounts /.well-known/oauth-*, /oauth/ and
+ * /ui/ here as well.
+ */
+export function publicRoutes(deps: AppDeps): Router {
+  const router = express.Router();
+  router.use("/api", deps.gateway);
+  return router;
+}
 
-  app.get("/healthz", (_req, res) => {
+/**
+ * What only the operator's proxy, services and monitoring may reach: the decision endpoints
+ * (they judge a credential without authenticating their caller), the admin API and operations.
+ */
+export function internalRoutes(deps: AppDeps): Router {
+  const router = express.Router();
+  router.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
-  app.get("/readyz", async (_req, res) => {
-    const checks: Record<string, string> = { policy: deps.engine.revision };
-    let ready = true;
-    await Promise.all(
-      Object.entries(deps.readiness).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), 2000);
-          checks[name] = "ok";
-        } catch (err) {
-          ready = false;
-          checks[name] = `unavailable: ${err instanceof Error ? err.message : String(err)}`;
-        }
-      }),
-    );
-    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks });
+  router.get("/readyz", async (_req, res) => {
+    const report = await deps.readiness.report();
+    res.status(readinessHttpStatus(report.status)).json({ status: report.status, policy_revision: deps.engine.revision, checks: report.checks });
   });
-  app.get("/metrics", async (_req, res) => {
+  router.get("/metrics", async (_req, res) => {
     res.set("Content-Type", deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
   let openapi: string | undefined;
-  app.get("/openapi.json", (_req, res) => {
+  router.get("/openapi.json", (_req, res) => {
     openapi ??= readFileSync(OPENAPI, "utf8");
     res.type("application/json").send(openapi);
   });
-
-  app.use("/api", deps.gateway);
-  app.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs));
-  app.use(adminRoutes(deps));
-  app.use(auditRoutes(deps.audit));
-  app.use(notFound);
-  app.use(errorHandler(deps.logger));
-  return app;
+  router.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs));
+  router.use(adminRoutes(deps));
+  router.use(auditRoutes(deps.audit));
+  return router;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    promise.then(
-      (v) => (clearTimeout(timer), resolve(v)),
-      (e) => (clearTimeout(timer), reject(e)),
-    );
-  });
+/** One port for everything (TOLLGATE_INTERNAL_PORT unset, as `make run` does). */
+export function createApp(deps: AppDeps): Express {
+  return assemble(deps.logger, publicRoutes(deps), internalRoutes(deps));
+}
+
+/** The client-facing port when TOLLGATE_INTERNAL_PORT is set: everything else is 404 here. */
+export function createPublicApp(deps: AppDeps): Express {
+  return assemble(deps.logger, publicRoutes(deps));
+}
+
+/** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */
+export function createInternalApp(deps: AppDeps): Express {
+  return assemble(deps.logger, internalRoutes(deps));
+}
+
+/** The Express adapter around the framework-free core: settings, the given routes, 404 and error mapping. */
+function assemble(logger: Logger, ...routers: Router[]): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+  app.set("query parser", "simple");
+  for (const router of routers) app.use(router);
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
 }

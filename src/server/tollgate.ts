@@ -6,7 +6,8 @@ import { Authorizer } from "../decision/authorizer.js";
 import { CachedFacts } from "../facts/cached-facts.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
-import { createApp } from "../http/app.js";
+import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
+import { Readiness } from "../http/readiness.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
@@ -14,7 +15,14 @@ import { PolicyEngine } from "../policy/engine.js";
 import { connectBackends, type Backends } from "./backends.js";
 
 export interface Tollgate {
+  /** Everything on one port (TOLLGATE_INTERNAL_PORT unset). */
   app: Express;
+  /** With TOLLGATE_INTERNAL_PORT: the client-facing port (/api/) … */
+  publicApp: Express;
+  /** … and the internal one (decision endpoints, admin API, operations). */
+  internalApp: Express;
+  /** /readyz; drain() at shutdown. */
+  readiness: Readiness;
   engine: PolicyEngine;
   facts: CachedFacts;
   issuer: TokenIssuer;
@@ -74,7 +82,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       ...(clockDate ? { clock: clockDate } : {}),
     }),
   });
-  const app = createApp({
+  const readiness = new Readiness(backends.readiness, logger);
+  const appDeps: AppDeps = {
     authorizer,
     audit: backends.audit,
     gateway: gatewayRouter,
@@ -87,10 +96,13 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     adminToken: config.adminToken,
     maxBodyBytes: config.maxBodyBytes,
     rateLimitWindowMs: config.rateLimitWindowMs,
-    readiness: backends.readiness,
-  });
+    readiness,
+  };
   return {
-    app,
+    app: createApp(appDeps),
+    publicApp: createPublicApp(appDeps),
+    internalApp: createInternalApp(appDeps),
+    readiness,
     engine,
     facts,
     issuer,

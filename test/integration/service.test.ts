@@ -98,7 +98,13 @@ describe("decision service on FerretDB and redis-server", () => {
     await redis.stop();
     expect((await authorize(open, warmToken)).body).toMatchObject({ allow: true, rate_limit: null });
     expect((await authorize(closed, warmToken)).body).toMatchObject({ allow: false, status: 503, reasons: ["backend_unavailable"] });
-    expect((await request(open.app).get("/readyz")).status).toBe(503);
+    // Fail-open serves on without counting: degraded but still taking traffic; fail-closed cannot.
+    const openReady = await request(open.app).get("/readyz");
+    expect(openReady.status).toBe(200);
+    expect(openReady.body).toMatchObject({ status: "degraded", checks: { mongodb: "ok", redis: "degraded" } });
+    const closedReady = await request(closed.app).get("/readyz");
+    expect(closedReady.status).toBe(503);
+    expect(closedReady.body).toMatchObject({ status: "not_ready", checks: { mongodb: "ok", redis: "unavailable" } });
 
     await mongo.stop();
     const cold = tollgate({ TOLLGATE_RATE_LIMIT_FAIL: "open" });

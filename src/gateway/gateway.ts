@@ -2,6 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from "express"
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
+import { clientAddress, type TrustedProxies } from "../http/client-address.js";
 import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
 import { proxy, type UpstreamOptions } from "./proxy.js";
@@ -12,6 +13,8 @@ export interface GatewayOptions {
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
   audit: AuditSink;
+  /** TOLLGATE_TRUSTED_PROXIES: who the client is, for the audit record. */
+  trustedProxies: TrustedProxies;
   clock?: () => number;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
   local: Router;
@@ -54,6 +57,7 @@ export function gateway(options: GatewayOptions): Router {
           time,
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
           upstream_status: upstreamStatus,
+          client_address: clientAddress(req, options.trustedProxies),
         }),
       );
 

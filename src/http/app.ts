@@ -55,7 +55,7 @@ export function internalRoutes(deps: AppDeps): Router {
     openapi ??= readFileSync(OPENAPI, "utf8");
     res.type("application/json").send(openapi);
   });
-  router.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs));
+  router.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs, deps.trustedProxies));
   router.use(adminRoutes(deps));
   router.use(auditRoutes(deps.audit));
   return router;

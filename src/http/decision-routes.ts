@@ -1,8 +1,9 @@
-import express, { type Response, Router } from "express";
+import express, { type Request, type Response, Router } from "express";
 import { z } from "zod";
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink, AuditSource } from "../audit/types.js";
 import type { Authorizer, AuthorizeRequest, Decision } from "../decision/authorizer.js";
+import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { denialBody, setDecisionHeaders } from "./decision-headers.js";
 import { requireJson, sendError } from "./errors.js";
 
@@ -23,13 +24,14 @@ const dataApiBody = z.object({
 });
 
 /** POST /v1/authorize, the OPA Data API form, and forward auth for nginx and Traefik. */
-export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBodyBytes: number, windowMs: number): Router {
+export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBodyBytes: number, windowMs: number, trustedProxies: TrustedProxies): Router {
   // Every decision-endpoint call leaves an audit record; writing never delays the answer.
-  const decide = async (source: AuditSource, request: AuthorizeRequest): Promise<Decision> => {
+  const decide = async (source: AuditSource, request: AuthorizeRequest, req: Request): Promise<Decision> => {
     const started = process.hrtime.bigint();
     const time = new Date();
     const decision = await authorizer.authorize(request);
-    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+    const client_address = clientAddress(req, trustedProxies);
+    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6, client_address }));
     return decision;
   };
   const setHeaders = (res: Response, decision: Decision): void => setDecisionHeaders(res, decision, Math.round(windowMs / 1000));
@@ -43,7 +45,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
       path: body.path,
       authorization: body.authorization ?? null,
       dryRun: body.dry_run ?? false,
-    });
+    }, req);
     res.json(decision);
   });
 
@@ -53,7 +55,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
       method: input.method,
       path: input.path,
       authorization: headerValue(input.headers, "authorization"),
-    });
+    }, req);
     res.json({ result: decision, decision_id: decision.decision_id });
   });
 
@@ -73,7 +75,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     if (!METHOD.safeParse(method).success || !PATH.safeParse(uri).success) {
       return sendError(res, 400, "invalid_request", "X-Original-Method/X-Original-URI are malformed");
     }
-    const decision = await decide("forward_auth", { method, path: uri, authorization: req.get("authorization") ?? null });
+    const decision = await decide("forward_auth", { method, path: uri, authorization: req.get("authorization") ?? null }, req);
     setHeaders(res, decision);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
     res.set("X-Tollgate-Status", String(decision.status));

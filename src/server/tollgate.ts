@@ -71,6 +71,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     audit: backends.audit,
+    trustedProxies: config.trustedProxies.trust,
     ...(options.clock ? { clock: options.clock } : {}),
     local: mcpTokenRoutes({
       engine,
@@ -97,6 +98,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     maxBodyBytes: config.maxBodyBytes,
     rateLimitWindowMs: config.rateLimitWindowMs,
     readiness,
+    rateLimiter: backends.rateLimiter,
+    trustedProxies: config.trustedProxies.trust,
   };
   return {
     app: createApp(appDeps),

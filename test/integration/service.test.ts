@@ -88,6 +88,19 @@ describe("decision service on FerretDB and redis-server", () => {
     expect((await authorize(other, created.body.token)).body).toMatchObject({ status: 401, reasons: ["revoked_token"] });
   });
 
+  it("counts failed admin authentications per client address in Redis, across replicas", async () => {
+    const [a, b] = [tollgate({ TOLLGATE_TRUSTED_PROXIES: "loopback" }), tollgate({ TOLLGATE_TRUSTED_PROXIES: "loopback" })];
+    const put = (t: Tollgate, from: string, credential: string) =>
+      request(t.app).put("/v1/admin/users/bob").set("X-Forwarded-For", from).set("Authorization", `Bearer ${credential}`).send({ role: "user" });
+    for (let i = 0; i < 10; i++) expect((await put(i % 2 ? a : b, "203.0.113.50", "a-wrong-guess-0123456789")).status).toBe(401);
+    for (const replica of [a, b]) {
+      const refused = await put(replica, "203.0.113.50", ADMIN);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    }
+    expect((await put(a, "203.0.113.51", ADMIN)).status).toBe(200);
+  });
+
   it("fails open or closed as configured when Redis stops, and 503s when MongoDB stops", async () => {
     const open = tollgate({ TOLLGATE_CACHE_TTL_MS: "60000", TOLLGATE_RATE_LIMIT_FAIL: "open" });
     const closed = tollgate({ TOLLGATE_CACHE_TTL_MS: "60000", TOLLGATE_RATE_LIMIT_FAIL: "closed" });

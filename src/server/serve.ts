@@ -82,10 +82,7 @@ async function serveOne(initial: Config, logger: Logger): Promise<void> {
 
   const shutdown = (signal: string): void => {
     logger.info({ signal }, "shutting down");
-    // /readyz answers 503 draining from now on; open connections finish their requests.
-    tollgate.readiness.drain();
-    let open = listeners.length;
-    for (const { server } of listeners) server.close(() => void (--open === 0 && tollgate.close().then(() => process.exit(0))));
+    void drainAndClose(tollgate, listeners).then(() => process.exit(0));
     setTimeout(() => process.exit(0), 10_000).unref();
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
@@ -126,6 +123,16 @@ export async function listen(tollgate: Tollgate, config: Config): Promise<Listen
     throw err;
   }
   return listeners;
+}
+
+/**
+ * Shutdown: /readyz answers 503 draining from now on, both ports stop accepting connections,
+ * open requests finish; then the backends are closed.
+ */
+export async function drainAndClose(tollgate: Tollgate, listeners: Listener[]): Promise<void> {
+  tollgate.readiness.drain();
+  await Promise.all(listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  await tollgate.close();
 }
 
 /** `internal` takes the decision endpoints; `base` the gateway (the same URL on one port). */

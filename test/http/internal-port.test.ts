@@ -4,7 +4,7 @@ import request from "supertest";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
-import { listen, type Listener } from "../../src/server/serve.js";
+import { drainAndClose, listen, type Listener } from "../../src/server/serve.js";
 import { ADMIN_TOKEN, JWT_SECRET, bearer, buildWorld, type World } from "./fixture.js";
 import { buildTollgate } from "../../src/server/tollgate.js";
 
@@ -79,18 +79,19 @@ describe("listen(): the real servers", () => {
     await Promise.all(started.map(({ server }) => new Promise((resolve) => server.close(resolve))));
   });
 
-  const start = async (env: Record<string, string>): Promise<Record<string, string>> => {
+  const start = async (env: Record<string, string>) => {
     const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_DEMO: "false", PORT: "0", ...env });
     const tollgate = buildTollgate(config, { logger: pino({ level: "silent" }), watchPolicy: false, defaultMetrics: false });
     const listeners = await listen(tollgate, config);
     started.push(...listeners);
-    return Object.fromEntries(listeners.map((l) => [l.name, l.url]));
+    const urls: Record<string, string> = Object.fromEntries(listeners.map((l) => [l.name, l.url]));
+    return { urls, tollgate, listeners };
   };
   const authorize = (base: string) =>
     fetch(`${base}/v1/authorize`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ method: "GET", path: "/api/v1/projects/p/builds" }) });
 
   it("listens twice when TOLLGATE_INTERNAL_PORT is set, and keeps the two apart", async () => {
-    const urls = await start({ TOLLGATE_INTERNAL_PORT: "0", TOLLGATE_INTERNAL_HOST: "127.0.0.1" });
+    const { urls } = await start({ TOLLGATE_INTERNAL_PORT: "0", TOLLGATE_INTERNAL_HOST: "127.0.0.1" });
     expect(Object.keys(urls).sort()).toEqual(["internal", "public"]);
     expect(urls.public).not.toBe(urls.internal);
     expect((await authorize(urls.public!)).status).toBe(404);
@@ -101,14 +102,26 @@ describe("listen(): the real servers", () => {
   });
 
   it("listens once, serving everything, without it", async () => {
-    const urls = await start({});
+    const { urls } = await start({});
     expect(Object.keys(urls)).toEqual(["public"]);
     expect((await authorize(urls.public!)).status).toBe(200);
     expect((await fetch(`${urls.public}/api/v1/projects/p/builds`)).status).toBe(401);
   });
 
+  it("at shutdown: /readyz answers 503 draining, and both ports stop listening", async () => {
+    const { tollgate, listeners, urls } = await start({ TOLLGATE_INTERNAL_PORT: "0" });
+    expect((await fetch(`${urls.internal}/readyz`)).status).toBe(200);
+    const closed = drainAndClose(tollgate, listeners);
+    const draining = await request(tollgate.internalApp).get("/readyz");
+    expect(draining.status).toBe(503);
+    expect(draining.body.status).toBe("draining");
+    await closed;
+    expect(listeners.map((l) => l.server.listening)).toEqual([false, false]);
+    await expect(fetch(`${urls.internal}/healthz`)).rejects.toThrow();
+  });
+
   it("rejects with the listen error when a port is taken, closing what it opened", async () => {
-    const taken = new URL((await start({})).public!).port;
+    const taken = new URL((await start({})).urls.public!).port;
     await expect(start({ TOLLGATE_INTERNAL_PORT: taken })).rejects.toMatchObject({ code: "EADDRINUSE" });
   });
 });

@@ -9,7 +9,7 @@ import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
-import type { RateLimiter } from "../stores/types.js";
+import type { RateLimiter, RateLimitResult } from "../stores/types.js";
 import { collaboratorBody, collaboratorParams, projectBody, tokenBody, userBody, userParams } from "./admin-schemas.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { requireJson, sendError } from "./errors.js";
@@ -122,11 +122,12 @@ export function adminRoutes(deps: AdminDeps): Router {
 
 /**
  * The operator's admin token or an admin user's session; the policy decides which counts.
- * Failures are counted per client address, and after ADMIN_AUTH_FAILURE_LIMIT in the window
- * every request from that address is refused (429), a correct credential included, so guessing
- * gains nothing. Each failure is logged (never the credential), counted and audited. The limiter
- * is checked without counting first and charged only on failure; when it cannot answer the
- * request fails closed (503 backend_unavailable).
+ * Failures are counted per client address; once ADMIN_AUTH_FAILURE_LIMIT are in the window every
+ * request from that address is refused (429), a correct credential included, so guessing gains
+ * nothing. A refusal is charged to the limiter as it happens (one atomic hit: of N concurrent
+ * bad guesses exactly the limit get their 401/403, the rest 429); an accepted credential is only
+ * checked against it, never charged. Each failure is logged (never the credential), counted and
+ * audited. When the limiter cannot answer, the request fails closed (503 backend_unavailable).
  */
 function adminOnly(deps: AdminDeps): RequestHandler {
   const expected = deps.adminToken ? Buffer.from(deps.adminToken) : null;
@@ -149,12 +150,10 @@ function adminOnly(deps: AdminDeps): RequestHandler {
       );
       sendError(res, status, code, message);
     };
-
-    const before = await hit(false);
-    if (!before.allowed) {
-      res.set("Retry-After", String(Math.max(1, Math.ceil(before.reset_ms / 1000))));
-      return refuse(429, "rate_limited", "too many failed admin authentications from this address; try again later", NO_ACTOR);
-    }
+    const overLimit = (limit: RateLimitResult): void => {
+      res.set("Retry-After", String(Math.max(1, Math.ceil(limit.reset_ms / 1000))));
+      refuse(429, "rate_limited", "too many failed admin authentications from this address; try again later", NO_ACTOR);
+    };
 
     const header = req.get("authorization");
     const bearer = header ? /^\s*bearer +(\S+)\s*$/i.exec(header)?.[1] : undefined;
@@ -171,12 +170,15 @@ function adminOnly(deps: AdminDeps): RequestHandler {
       : subject
         ? { subject_type: subject.type, user_id: "user_id" in subject ? subject.user_id : null, token_id: "token_id" in subject ? subject.token_id : null }
         : NO_ACTOR;
+
     if (allowed) {
+      const limit = await hit(false);
+      if (!limit.allowed) return overLimit(limit);
       res.locals.admin = { actor, clientAddress: address, time, started } satisfies AdminLocals;
       return next();
     }
-
-    await hit(true);
+    const limit = await hit(true);
+    if (!limit.allowed) return overLimit(limit);
     if (!header) {
       res.set("WWW-Authenticate", 'Bearer realm="tollgate-admin"');
       return refuse(401, "missing_token", "the admin API needs TOLLGATE_ADMIN_TOKEN or an admin user's session", actor);

@@ -57,6 +57,13 @@ describe("failed admin authentications per client address", () => {
     expect((await put(tollgate, "203.0.113.6", WRONG)).status).toBe(401);
   });
 
+  it("of 40 concurrent bad guesses from one address exactly 10 are judged (401), the rest 429", async () => {
+    const { tollgate } = await guarded();
+    const statuses = (await Promise.all(Array.from({ length: 40 }, () => put(tollgate, "203.0.113.9", WRONG)))).map((r) => r.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(30);
+  });
+
   it("counts every kind of refusal (none, bad, non-admin) and only refusals", async () => {
     const { tollgate } = await guarded();
     for (let i = 0; i < 30; i++) expect((await put(tollgate, "198.51.100.1", ADMIN)).status).toBe(200);

@@ -152,7 +152,8 @@ export function normalizeAuditRecord(v: unknown): AuditRecord {
     latency_ms: r.latency_ms,
     action: r.action,
     target: r.target,
-    client_address: typeof r.client_address === "string" ? r.client_address.slice(0, CLIENT_ADDRESS_MAX) : r.client_address,
+    // "" is what clientAddress() gives for a socket already closed: unknown, not invalid.
+    client_address: typeof r.client_address === "string" ? r.client_address.slice(0, CLIENT_ADDRESS_MAX) || null : r.client_address,
   };
   checkFields(copy);
   return copy;

@@ -38,6 +38,8 @@ export function gateway(options: GatewayOptions): Router {
 
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
+    // Read now: once the client has gone (before the audit record is written) its address is too.
+    const client_address = clientAddress(req, options.trustedProxies);
     const authorized = await options.authorizer.authorizeWithFacts({
       method: req.method,
       path: req.originalUrl,
@@ -57,7 +59,7 @@ export function gateway(options: GatewayOptions): Router {
           time,
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
           upstream_status: upstreamStatus,
-          client_address: clientAddress(req, options.trustedProxies),
+          client_address,
         }),
       );
 

@@ -29,8 +29,8 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
   const decide = async (source: AuditSource, request: AuthorizeRequest, req: Request): Promise<Decision> => {
     const started = process.hrtime.bigint();
     const time = new Date();
-    const decision = await authorizer.authorize(request);
     const client_address = clientAddress(req, trustedProxies);
+    const decision = await authorizer.authorize(request);
     audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6, client_address }));
     return decision;
   };

@@ -101,6 +101,7 @@ describe("audit record validation", () => {
     expect(n.path).toHaveLength(4096);
     // A client's X-Forwarded-For (through a trusted proxy) may be anything: cut, never dropped.
     expect(n.client_address).toHaveLength(64);
+    expect(normalizeAuditRecord({ ...r, client_address: "" }).client_address).toBeNull();
     expect(n.path).not.toContain("?");
     expect(n.decision_id).toBe("0c7e6a2e-56e2-4b8c-9b43-2f3a8e1c9d10");
     expect(n.time).not.toBe(r.time);

@@ -15,8 +15,8 @@ import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { requireJson, sendError } from "./errors.js";
 
 /** Failed admin authentications admitted per client address and window; then 429. */
-export const ADMIN_AUTH_FAILURE_LIMIT = 10;
-export const ADMIN_AUTH_FAILURE_WINDOW_MS = 60_000;
+const ADMIN_AUTH_FAILURE_LIMIT = 10;
+const ADMIN_AUTH_FAILURE_WINDOW_MS = 60_000;
 
 export interface AdminDeps {
   engine: PolicyEngine;

@@ -122,6 +122,7 @@ describe("collaborator and audit input", () => {
     [{ limit: "1001" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "ten" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "5", since: "yesterday" }, /^--since: must be an ISO 8601 timestamp with a timezone/],
+    [{ limit: "5", source: "console" }, /^--source: must be one of gateway, authorize, data_api, forward_auth, admin, cli$/],
   ])("audit tail %j", async (query, message) => {
     const store = new MemoryAudit();
     const err = await (async () => {
@@ -143,6 +144,7 @@ describe("collaborator and audit input", () => {
       since: new Date("2030-01-01T00:00:00Z"),
       limit: 5,
     });
+    expect(auditFilter({ source: "cli", limit: "20" })).toEqual({ source: "cli", limit: 20 });
   });
 });
 

@@ -11,18 +11,19 @@ import { loadConfig } from "../../src/config/config.js";
 import { connectBackends } from "../../src/server/backends.js";
 import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
 import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
+import { BackendUnavailableError, type RateLimiter } from "../../src/stores/types.js";
 import { ADMIN_TOKEN, JWT_SECRET, NOW, bearer, buildWorld } from "./fixture.js";
 
 const ADMIN = `Bearer ${ADMIN_TOKEN}`;
 const WRONG = "Bearer not-the-admin-token-but-a-guess-0123";
 
 /** A Tollgate behind a trusted loopback proxy (so X-Forwarded-For names the client), its log and its limiter's clock. */
-async function guarded(): Promise<{ tollgate: Tollgate; log: string[]; clock: { now: number } }> {
+async function guarded(rateLimiter?: RateLimiter): Promise<{ tollgate: Tollgate; log: string[]; clock: { now: number } }> {
   const log: string[] = [];
   const logger = pino(new Writable({ write: (chunk, _enc, done) => (log.push(String(chunk)), done()) }));
   const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_DEMO: "false", TOLLGATE_TRUSTED_PROXIES: "loopback" });
   const clock = { now: 1_000_000 };
-  const backends = { ...connectBackends(config, logger), rateLimiter: new MemoryRateLimiter({ now: () => clock.now }) };
+  const backends = { ...connectBackends(config, logger), rateLimiter: rateLimiter ?? new MemoryRateLimiter({ now: () => clock.now }) };
   const tollgate = buildTollgate(config, { logger, backends, watchPolicy: false, defaultMetrics: false, clock: () => NOW });
   await tollgate.facts.directoryStore.putUser({ id: "alice", system_role: "admin" });
   return { tollgate, log, clock };
@@ -82,6 +83,16 @@ describe("failed admin authentications per client address", () => {
     expect((await put(tollgate, "203.0.113.7", ADMIN)).status).toBe(429);
     clock.now += 1_001;
     expect((await put(tollgate, "203.0.113.7", ADMIN)).status).toBe(200);
+  });
+
+  it("fails closed when the limiter cannot answer: 503 backend_unavailable, the right credential too", async () => {
+    const down: RateLimiter = { hit: () => Promise.reject(new BackendUnavailableError("redis", new Error("connect ECONNREFUSED"))) };
+    const { tollgate } = await guarded(down);
+    for (const credential of [ADMIN, WRONG]) {
+      const res = await put(tollgate, "203.0.113.10", credential);
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe("backend_unavailable");
+    }
   });
 
   it("logs and counts each failure without the credential, and audits it", async () => {

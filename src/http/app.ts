@@ -27,7 +27,7 @@ const OPENAPI = new URL("../../docs/openapi.json", import.meta.url);
  * What clients reach: the /api/ gateway. Later work mounts /.well-known/oauth-*, /oauth/ and
  * /ui/ here as well.
  */
-export function publicRoutes(deps: AppDeps): Router {
+function publicRoutes(deps: AppDeps): Router {
   const router = express.Router();
   router.use("/api", deps.gateway);
   return router;
@@ -37,7 +37,7 @@ export function publicRoutes(deps: AppDeps): Router {
  * What only the operator's proxy, services and monitoring may reach: the decision endpoints
  * (they judge a credential without authenticating their caller), the admin API and operations.
  */
-export function internalRoutes(deps: AppDeps): Router {
+function internalRoutes(deps: AppDeps): Router {
   const router = express.Router();
   router.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });

@@ -31,6 +31,13 @@ export class Metrics implements DecisionObserver, CacheCounters {
     registers: [this.registry],
   });
 
+  readonly #adminAuthFailures = new Counter({
+    name: "tollgate_admin_auth_failures_total",
+    help: "Admin API requests refused before their route, by reason (missing_token, invalid_token, insufficient_role, rate_limited, …)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
   readonly #auditWritten = new Counter({
     name: "tollgate_audit_records_written_total",
     help: "Audit records written to the audit store",
@@ -63,6 +70,10 @@ export class Metrics implements DecisionObserver, CacheCounters {
 
   rateLimitFailOpen(): void {
     this.#failOpen.inc();
+  }
+
+  adminAuthFailed(reason: string): void {
+    this.#adminAuthFailures.inc({ reason });
   }
 
   hit(cache: string): void {

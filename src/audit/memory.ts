@@ -98,6 +98,7 @@ export class MemoryAudit implements AuditSink, AuditStore, AuditPruner {
         (f.user_id === undefined || r.user_id === f.user_id) &&
         (f.token_id === undefined || r.token_id === f.token_id) &&
         (f.allow === undefined || r.allow === f.allow) &&
+        (f.source === undefined || r.source === f.source) &&
         (f.after === undefined || isAfter(r, f.after)),
     );
     matches.sort(compareNewestFirst);

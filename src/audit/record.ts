@@ -12,6 +12,8 @@ export interface AuditContext {
   latency_ms: number;
   /** Gateway only; null when the upstream was not reached. */
   upstream_status?: number | null;
+  /** clientAddress(req, TOLLGATE_TRUSTED_PROXIES): the caller, or the client behind a trusted proxy. */
+  client_address: string;
   /** Overrides the decision's status (e.g. the gateway's final response status). Default: decision.status. */
   status?: number;
 }
@@ -35,5 +37,8 @@ export function auditRecordFromDecision(decision: Decision, ctx: AuditContext): 
     rate_limit: decision.rate_limit ? { ...decision.rate_limit } : null,
     upstream_status: ctx.upstream_status ?? null,
     latency_ms: ctx.latency_ms,
+    action: null,
+    target: null,
+    client_address: ctx.client_address,
   };
 }

@@ -1,12 +1,14 @@
-// The audit trail: one record per gateway request and per decision-endpoint call.
+// The audit trail: one record per gateway request, per decision-endpoint call and per change made
+// (or refused) through the admin API or the CLI.
 // Writing (AuditSink) is fire-and-forget on the hot path; reading (AuditStore) serves the admin
 // API and the MCP token owner's view. Backends: memory.ts, mongo/. Both validate with validate.ts.
 import type { Pruner } from "../stores/types.js";
 
-export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth", "ext_authz"] as const;
+export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth", "ext_authz", "admin", "cli"] as const;
 export type AuditSource = (typeof AUDIT_SOURCES)[number];
 
-export const AUDIT_SUBJECT_TYPES = ["user", "global_token", "project_token", "mcp_token"] as const;
+/** admin_token: the operator's TOLLGATE_ADMIN_TOKEN, on admin API records. */
+export const AUDIT_SUBJECT_TYPES = ["user", "global_token", "project_token", "mcp_token", "admin_token"] as const;
 export type AuditSubjectType = (typeof AUDIT_SUBJECT_TYPES)[number];
 
 export interface AuditRateLimit {
@@ -38,6 +40,12 @@ export interface AuditRecord {
   upstream_status: number | null;
   /** Total time Tollgate spent, including the upstream for the gateway. */
   latency_ms: number;
+  /** Admin and CLI records only (null elsewhere): what was done, e.g. "token.revoke". */
+  action: string | null;
+  /** What the action was done to, e.g. "token:tok_…" or "project:p/collaborator:bob"; null when nothing was. */
+  target: string | null;
+  /** The client's address (the last untrusted hop, see TOLLGATE_TRUSTED_PROXIES); null for the CLI. */
+  client_address: string | null;
 }
 
 /** The write side, used on the hot path. */
@@ -61,6 +69,7 @@ export interface AuditFilter {
   /** Exclusive: time < until. */
   until?: Date;
   allow?: boolean;
+  source?: AuditSource;
   /** 1..AUDIT_QUERY_MAX_LIMIT. */
   limit: number;
   /** next_cursor of the previous page (same filter). */

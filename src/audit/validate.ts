@@ -23,6 +23,13 @@ const REASONS_MAX = 32;
 const REASON_MAX = 128;
 const CLASS_MAX = 32;
 const CURSOR_MAX = 512;
+/** Sources whose records are admin actions, carrying `action`. */
+const ACTION_SOURCES: readonly unknown[] = ["admin", "cli"];
+const ACTION_RE = /^[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*$/;
+const ACTION_MAX = 64;
+const TARGET_MAX = 512;
+/** Longer than any IPv6 address with a zone; a longer value (a client's X-Forwarded-For) is cut. */
+export const CLIENT_ADDRESS_MAX = 64;
 export const RETENTION_DAYS_MAX = 36_500;
 
 function text(v: unknown, field: string, max: number): string {
@@ -68,6 +75,9 @@ const RECORD_FIELDS = [
   "rate_limit",
   "upstream_status",
   "latency_ms",
+  "action",
+  "target",
+  "client_address",
 ] as const;
 const RATE_LIMIT_FIELDS = ["class", "limit", "remaining", "reset_s"] as const;
 
@@ -109,6 +119,11 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
     integer(r.upstream_status, "upstream_status", 100, 599);
   }
   if (typeof r.latency_ms !== "number" || !Number.isFinite(r.latency_ms) || r.latency_ms < 0) fail("latency_ms", "must be a finite number >= 0");
+  if (ACTION_SOURCES.includes(r.source)) {
+    if (typeof r.action !== "string" || r.action.length > ACTION_MAX || !ACTION_RE.test(r.action)) fail("action", "must be a dotted name such as token.revoke");
+  } else if (r.action !== null) fail("action", "must be null unless source is admin or cli");
+  nullableText(r.target, "target", TARGET_MAX);
+  nullableText(r.client_address, "client_address", CLIENT_ADDRESS_MAX);
 }
 
 /**
@@ -135,6 +150,10 @@ export function normalizeAuditRecord(v: unknown): AuditRecord {
     rate_limit: isPlainObject(rate_limit) ? { ...rate_limit } : rate_limit,
     upstream_status: r.upstream_status,
     latency_ms: r.latency_ms,
+    action: r.action,
+    target: r.target,
+    // "" is what clientAddress() gives for a socket already closed: unknown, not invalid.
+    client_address: typeof r.client_address === "string" ? r.client_address.slice(0, CLIENT_ADDRESS_MAX) || null : r.client_address,
   };
   checkFields(copy);
   return copy;
@@ -194,7 +213,7 @@ export function decodeCursor(cursor: unknown): AuditPosition {
 /** A validated filter, cursor decoded. */
 export type CheckedAuditFilter = Omit<AuditFilter, "cursor"> & { after?: AuditPosition };
 
-const FILTER_FIELDS = ["user_id", "token_id", "since", "until", "allow", "limit", "cursor"] as const;
+const FILTER_FIELDS = ["user_id", "token_id", "since", "until", "allow", "source", "limit", "cursor"] as const;
 
 /**
  * Rejects what cannot be a filter: a non-string id (an object such as {$ne: null} must never reach
@@ -217,6 +236,10 @@ export function checkAuditFilter(v: AuditFilter): CheckedAuditFilter {
   if (f.allow !== undefined) {
     if (typeof f.allow !== "boolean") fail("allow", "must be a boolean");
     out.allow = f.allow;
+  }
+  if (f.source !== undefined) {
+    oneOf(f.source, AUDIT_SOURCES, "source");
+    out.source = f.source as AuditFilter["source"];
   }
   if (f.cursor !== undefined) out.after = decodeCursor(f.cursor);
   return out;

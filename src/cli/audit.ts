@@ -12,6 +12,7 @@ import { auditFilter } from "./schemas.js";
 export interface TailOptions {
   user?: string;
   token?: string;
+  source?: string;
   since?: string;
   limit: string;
   follow?: boolean;
@@ -27,7 +28,7 @@ export const LATE_MS = 60_000;
 /** Pages per poll at most (of up to 1000 records each). */
 const MAX_PAGES = 20;
 
-export const auditFields: FieldNamer = (field) => ({ user_id: "--user", token_id: "--token", since: "--since", limit: "--limit" })[field] ?? field;
+export const auditFields: FieldNamer = (field) => ({ user_id: "--user", token_id: "--token", source: "--source", since: "--since", limit: "--limit" })[field] ?? field;
 
 export async function tailAudit(opts: TailOptions): Promise<void> {
   let filter: AuditFilter;
@@ -35,6 +36,7 @@ export async function tailAudit(opts: TailOptions): Promise<void> {
     filter = auditFilter({
       ...(opts.user !== undefined ? { user_id: opts.user } : {}),
       ...(opts.token !== undefined ? { token_id: opts.token } : {}),
+      ...(opts.source !== undefined ? { source: opts.source } : {}),
       ...(opts.since !== undefined ? { since: opts.since } : {}),
       limit: opts.limit,
     });

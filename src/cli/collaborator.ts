@@ -1,5 +1,6 @@
 // tollgate collaborator set | remove: the directory store, as PUT/DELETE
 // /v1/admin/projects/{id}/collaborators/{user} use it.
+import { adminChange } from "../audit/admin.js";
 import { withContext } from "./context.js";
 import { named, runtimeError, type FieldNamer } from "./errors.js";
 import { print, printJson } from "./output.js";
@@ -23,7 +24,7 @@ export async function setCollaborator(project: string, user: string, role: strin
   } catch (err) {
     throw named(err, collaboratorFields);
   }
-  await withContext(async ({ facts }) => {
+  await withContext(async ({ facts, audited }) => {
     const before = await facts.directoryStore.getCollaboratorRole(projectId, userId).catch(() => null);
     try {
       await facts.directoryStore.setCollaborator(projectId, userId, checked);
@@ -31,6 +32,7 @@ export async function setCollaborator(project: string, user: string, role: strin
       throw named(err, collaboratorFields);
     }
     facts.invalidateCollaborator(projectId, userId);
+    audited(adminChange.collaboratorSet(projectId, userId));
     if (opts.json) printJson({ project_id: projectId, user_id: userId, role: checked, previous_role: before });
     else print(`${userId} is ${checked} of ${projectId}${before && before !== checked ? ` (was ${before})` : ""}`);
   });
@@ -38,10 +40,11 @@ export async function setCollaborator(project: string, user: string, role: strin
 
 export async function removeCollaborator(project: string, user: string, opts: { json?: boolean }): Promise<void> {
   const { projectId, userId } = ids(project, user);
-  await withContext(async ({ facts }) => {
+  await withContext(async ({ facts, audited }) => {
     const removed = await facts.directoryStore.removeCollaborator(projectId, userId);
     facts.invalidateCollaborator(projectId, userId);
     if (!removed) throw runtimeError(`${userId} is not a collaborator of ${projectId}`);
+    audited(adminChange.collaboratorRemove(projectId, userId));
     if (opts.json) printJson({ project_id: projectId, user_id: userId, removed: true });
     else print(`${userId} is no longer a collaborator of ${projectId}`);
   });

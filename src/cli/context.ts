@@ -2,7 +2,8 @@
 // environment (loadConfig, connectBackends). Only MongoDB: the in-memory backends exist inside a
 // running `tollgate serve` alone, so writing to them from another process would silently go nowhere.
 import { pino } from "pino";
-import type { AuditStore } from "../audit/types.js";
+import { adminChangeRecord, NO_ACTOR, type AdminChange } from "../audit/admin.js";
+import type { AuditSink, AuditStore } from "../audit/types.js";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { isUnavailable } from "../errors.js";
 import { CachedFacts } from "../facts/cached-facts.js";
@@ -18,6 +19,8 @@ export interface CliContext {
   facts: CachedFacts;
   issuer: TokenIssuer;
   audit: AuditStore;
+  /** Writes the audit record (source "cli") of a change this command made; written by close(). */
+  audited(change: AdminChange): void;
   /** A BackendUnavailableError as a plain error naming the server from MONGODB_URI; anything else as explain() does. */
   explainUnavailable(err: unknown): CliError;
   close(): Promise<void>;
@@ -62,16 +65,22 @@ export function connect(env: Env = cliIo().env): CliContext {
     throw usageError(`MONGODB_URI: ${err instanceof Error ? err.message : String(err)}`);
   }
   const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: 0 });
+  const started = process.hrtime.bigint();
+  const sink: AuditSink = backends.audit;
   let closing: Promise<void> | undefined;
   return {
     config,
     facts,
     issuer: new TokenIssuer(facts),
     audit: backends.audit,
+    audited(change) {
+      const latency_ms = Number(process.hrtime.bigint() - started) / 1e6;
+      sink.record(adminChangeRecord("cli", change, { actor: NO_ACTOR, client_address: null, time: new Date(), latency_ms }));
+    },
     explainUnavailable: (err) => (isUnavailable(err) ? unreachable(config.mongodbUri ?? "", err.cause) : explain(err)),
     close() {
       closing ??= (async () => {
-        await settle(backends.readiness.mongodb, SETTLE_MS);
+        await settle(backends.readiness.mongodb?.probe, SETTLE_MS);
         await backends.close();
       })();
       return closing;

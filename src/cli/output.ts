@@ -74,12 +74,19 @@ export function tokenTable(views: TokenView[]): string {
   );
 }
 
+/** Who acted when no user or token did: the operator (admin token, CLI) or an anonymous client. */
+function nobody(r: AuditRecord): string {
+  return r.subject_type === "admin_token" ? "admin_token" : r.source === "cli" ? "operator" : "anonymous";
+}
+
 /** One audit record per line: time, decision, request, who, where from. */
 export function auditLine(r: AuditRecord): string {
-  const who = [r.user_id !== null ? `user=${r.user_id}` : null, r.token_id !== null ? `token=${r.token_id}` : null, r.user_id === null && r.token_id === null ? "anonymous" : null]
+  const who = [r.user_id !== null ? `user=${r.user_id}` : null, r.token_id !== null ? `token=${r.token_id}` : null, r.user_id === null && r.token_id === null ? nobody(r) : null]
     .filter((s): s is string => s !== null)
     .join(" ");
   const upstream = r.upstream_status !== null ? ` upstream=${r.upstream_status}` : "";
   const reasons = r.reasons.length ? ` reasons=${r.reasons.join(",")}` : "";
-  return `${r.time.toISOString()}  ${r.allow ? "allow" : "deny "} ${r.status}  ${r.method} ${r.path}  ${who}  ${r.source} ${r.latency_ms}ms${upstream}${reasons}`;
+  const action = r.action !== null ? ` action=${r.action}${r.target !== null ? ` target=${r.target}` : ""}` : "";
+  const from = r.client_address !== null ? ` from=${r.client_address}` : "";
+  return `${r.time.toISOString()}  ${r.allow ? "allow" : "deny "} ${r.status}  ${r.method} ${r.path}  ${who}  ${r.source} ${r.latency_ms}ms${upstream}${reasons}${action}${from}`;
 }

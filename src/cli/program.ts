@@ -1,7 +1,7 @@
 // The `tollgate` command line: every command, its options and its help. The implementations are
 // loaded only when a command runs, so --help and usage errors answer without loading the server.
 import { Argument, Command, CommanderError, Option } from "commander";
-import { AUDIT_QUERY_MAX_LIMIT } from "../audit/types.js";
+import { AUDIT_QUERY_MAX_LIMIT, AUDIT_SOURCES } from "../audit/types.js";
 import { COLLABORATOR_ROLES, SCOPES, STORED_TOKEN_KINDS } from "../stores/types.js";
 import { errorLine, EXIT_USAGE, explain } from "./errors.js";
 import { cliIo, processIo, withIo, type CliIo } from "./io.js";
@@ -142,7 +142,7 @@ export function buildProgram(outcome: Outcome): Command {
   // ------------------------------------------------------------------------------ audit
   const audit = program
     .command("audit")
-    .description("read the audit trail: one record per decision")
+    .description("read the audit trail: one record per decision and per admin change")
     .addHelpText("after", DATABASE_HELP);
 
   audit
@@ -150,6 +150,7 @@ export function buildProgram(outcome: Outcome): Command {
     .description("print the newest audit records, oldest first; --follow keeps printing new ones until interrupted")
     .option("--user <user>", "only this user's requests")
     .option("--token <id>", "only requests made with this token")
+    .option("--source <source>", `only records from this source: ${AUDIT_SOURCES.join(", ")}`)
     .option("--since <time>", "only records at or after this time, ISO 8601 with a timezone")
     .option("--limit <n>", `how many records to print first, 1-${AUDIT_QUERY_MAX_LIMIT}`, "20")
     .option("-f, --follow", "keep polling (every second) for new records until Ctrl-C")
@@ -159,6 +160,7 @@ export function buildProgram(outcome: Outcome): Command {
       `${DATABASE_HELP}${examples(
         "tollgate audit tail --user alice --limit 50",
         "tollgate audit tail --token tok_0123456789abcdefghij --since 2026-05-01T00:00:00Z",
+        "tollgate audit tail --source admin --limit 100",
         "tollgate audit tail --follow --json | jq 'select(.allow == false)'",
       )}`,
     )

@@ -23,6 +23,7 @@ export interface TokenBody {
 export interface AuditQuery {
   user_id?: string;
   token_id?: string;
+  source?: string;
   since?: string;
   limit?: string;
 }

@@ -1,4 +1,5 @@
 // tollgate token create | list | revoke: TokenIssuer and the token store, as the admin API uses them.
+import { adminChange } from "../audit/admin.js";
 import { viewToken } from "../issuing/token-issuer.js";
 import { withContext } from "./context.js";
 import { named, runtimeError, usageError, type FieldNamer } from "./errors.js";
@@ -79,13 +80,14 @@ export async function createToken(opts: CreateOptions): Promise<void> {
   } catch (err) {
     throw named(err, names);
   }
-  await withContext(async ({ issuer }) => {
+  await withContext(async ({ issuer, audited }) => {
     let issued;
     try {
       issued = await issuer.issueForOperator(request);
     } catch (err) {
       throw named(err, names);
     }
+    audited(adminChange.tokenIssue(issued.record.id));
     const view = viewToken(issued.record);
     note("the token value is shown only this once: store it now (Tollgate keeps only its hash)");
     if (opts.json) printJson({ ...view, token: issued.token });
@@ -103,9 +105,10 @@ export async function listTokens(opts: { user: string; json?: boolean }): Promis
 }
 
 export async function revokeToken(id: string, opts: { json?: boolean }): Promise<void> {
-  await withContext(async ({ issuer }) => {
+  await withContext(async ({ issuer, audited }) => {
     const record = await issuer.revoke(id);
     if (!record) throw runtimeError(`no token "${id}"`);
+    audited(adminChange.tokenRevoke(record.id));
     const view = viewToken(record);
     if (opts.json) printJson(view);
     else print(`revoked ${view.id} (${view.name}) at ${view.revoked_at}`);

@@ -2,7 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from "express"
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
-import { peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
+import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
 import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
 import { proxy, type UpstreamOptions } from "./proxy.js";
@@ -14,7 +14,7 @@ export interface GatewayOptions {
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
   audit: AuditSink;
-  /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed. */
+  /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed, and who the client is for the audit record. */
   trustedProxies: TrustedProxies;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
   local: Router;
@@ -37,6 +37,8 @@ export function gateway(options: GatewayOptions): Router {
 
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
+    // Read now: once the client has gone (before the audit record is written) its address is too.
+    const client_address = clientAddress(req, options.trustedProxies);
     const authorized = await options.authorizer.authorizeWithFacts({
       method: req.method,
       path: req.originalUrl,
@@ -56,6 +58,7 @@ export function gateway(options: GatewayOptions): Router {
           time,
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
           upstream_status: upstreamStatus,
+          client_address,
         }),
       );
 

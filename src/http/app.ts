@@ -8,9 +8,8 @@ import type { Metrics } from "../metrics.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import { decisionRoutes } from "./decision-routes.js";
 import { errorHandler, notFound } from "./errors.js";
+import { readinessHttpStatus, type Readiness } from "./readiness.js";
 import { requestLimits } from "./request-limits.js";
-
-export type ReadinessCheck = () => Promise<void>;
 
 export interface AppDeps extends AdminDeps {
   authorizer: Authorizer;
@@ -19,8 +18,7 @@ export interface AppDeps extends AdminDeps {
   gateway: Router;
   metrics: Metrics;
   logger: Logger;
-  /** Named checks for /readyz: each resolves when its dependency answers. */
-  readiness: Record<string, ReadinessCheck>;
+  readiness: Readiness;
   rateLimitWindowMs: number;
   /** TOLLGATE_MAX_HEADER_FIELDS. */
   maxHeaderFields: number;
@@ -28,58 +26,68 @@ export interface AppDeps extends AdminDeps {
 
 const OPENAPI = new URL("../../docs/openapi.json", import.meta.url);
 
-/** The Express adapter: routing, body limits and error mapping around the framework-free core. */
+/**
+ * What clients reach: the /api/ gateway. Later work mounts /.well-known/oauth-*, /oauth/ and
+ * /ui/ here as well.
+ */
+function publicRoutes(deps: AppDeps): Router {
+  const router = express.Router();
+  router.use("/api", deps.gateway);
+  return router;
+}
+
+/**
+ * What only the operator's proxy, services and monitoring may reach: the decision endpoints
+ * (they judge a credential without authenticating their caller), the admin API and operations.
+ */
+function internalRoutes(deps: AppDeps): Router {
+  const router = express.Router();
+  router.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  router.get("/readyz", async (_req, res) => {
+    const report = await deps.readiness.report();
+    res.status(readinessHttpStatus(report.status)).json({ status: report.status, policy_revision: deps.engine.revision, checks: report.checks });
+  });
+  router.get("/metrics", async (_req, res) => {
+    res.set("Content-Type", deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  let openapi: string | undefined;
+  router.get("/openapi.json", (_req, res) => {
+    openapi ??= readFileSync(OPENAPI, "utf8");
+    res.type("application/json").send(openapi);
+  });
+  router.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs, deps.trustedProxies, deps.logger));
+  router.use(adminRoutes(deps));
+  router.use(auditRoutes(deps.audit));
+  return router;
+}
+
+/** One port for everything (TOLLGATE_INTERNAL_PORT unset, as `make run` does). */
 export function createApp(deps: AppDeps): Express {
+  return assemble(deps, publicRoutes(deps), internalRoutes(deps));
+}
+
+/** The client-facing port when TOLLGATE_INTERNAL_PORT is set: everything else is 404 here. */
+export function createPublicApp(deps: AppDeps): Express {
+  return assemble(deps, publicRoutes(deps));
+}
+
+/** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */
+export function createInternalApp(deps: AppDeps): Express {
+  return assemble(deps, internalRoutes(deps));
+}
+
+/** The Express adapter around the framework-free core: settings, the given routes, 404 and error mapping. */
+function assemble(deps: AppDeps, ...routers: Router[]): Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
   app.set("query parser", "simple");
   app.use(requestLimits(deps.maxHeaderFields));
-
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-  app.get("/readyz", async (_req, res) => {
-    const checks: Record<string, string> = { policy: deps.engine.revision };
-    let ready = true;
-    await Promise.all(
-      Object.entries(deps.readiness).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), 2000);
-          checks[name] = "ok";
-        } catch (err) {
-          ready = false;
-          checks[name] = `unavailable: ${err instanceof Error ? err.message : String(err)}`;
-        }
-      }),
-    );
-    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks });
-  });
-  app.get("/metrics", async (_req, res) => {
-    res.set("Content-Type", deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
-  });
-  let openapi: string | undefined;
-  app.get("/openapi.json", (_req, res) => {
-    openapi ??= readFileSync(OPENAPI, "utf8");
-    res.type("application/json").send(openapi);
-  });
-
-  app.use("/api", deps.gateway);
-  app.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs, deps.logger));
-  app.use(adminRoutes(deps));
-  app.use(auditRoutes(deps.audit));
+  for (const router of routers) app.use(router);
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    promise.then(
-      (v) => (clearTimeout(timer), resolve(v)),
-      (e) => (clearTimeout(timer), reject(e)),
-    );
-  });
 }

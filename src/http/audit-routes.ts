@@ -1,6 +1,6 @@
 import { Router } from "express";
 import { z } from "zod";
-import { AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT, type AuditFilter, type AuditPage, type AuditRecord, type AuditStore } from "../audit/types.js";
+import { AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT, AUDIT_SOURCES, type AuditFilter, type AuditPage, type AuditRecord, type AuditStore } from "../audit/types.js";
 import { RequestError } from "../errors.js";
 import { USER_ID } from "./admin-schemas.js";
 
@@ -16,6 +16,7 @@ const LIMIT = z
   .pipe(z.number().int().min(1, `must be an integer in 1..${AUDIT_QUERY_MAX_LIMIT}`).max(AUDIT_QUERY_MAX_LIMIT, `must be an integer in 1..${AUDIT_QUERY_MAX_LIMIT}`));
 const ALLOW = z.enum(["true", "false"], { message: 'must be "true" or "false"' }).transform((v) => v === "true");
 const CURSOR = z.string().min(1).max(512);
+const SOURCE = z.enum(AUDIT_SOURCES, { message: `must be one of ${AUDIT_SOURCES.join(", ")}` });
 
 /** What every audit view accepts; unknown parameters are refused (a mistyped filter must not widen the result). */
 const pageQuery = {
@@ -25,7 +26,7 @@ const pageQuery = {
   limit: LIMIT.optional(),
   cursor: CURSOR.optional(),
 };
-export const adminQuery = z.object({ user_id: USER_ID.optional(), token_id: ID.optional(), ...pageQuery });
+export const adminQuery = z.object({ user_id: USER_ID.optional(), token_id: ID.optional(), source: SOURCE.optional(), ...pageQuery });
 const ownerQuery = z.object(pageQuery);
 
 /** Parses a query string object, refusing unknown parameters by name. */
@@ -58,12 +59,13 @@ export function toFilter(q: z.infer<typeof adminQuery>): AuditFilter {
   if (q.since !== undefined) filter.since = q.since;
   if (q.until !== undefined) filter.until = q.until;
   if (q.allow !== undefined) filter.allow = q.allow;
+  if (q.source !== undefined) filter.source = q.source;
   if (q.cursor !== undefined) filter.cursor = q.cursor;
   return filter;
 }
 
 /**
- * The admin view of the audit trail: GET /v1/admin/audit?user_id=&token_id=&since=&until=&allow=&limit=&cursor=
+ * The admin view of the audit trail: GET /v1/admin/audit?user_id=&token_id=&source=&since=&until=&allow=&limit=&cursor=
  * Newest first; `since` inclusive, `until` exclusive (ISO 8601 with a timezone); limit default 100,
  * max 1000; next_cursor null on the last page. Bad input throws a ZodError or RequestError (400
  * naming the field); a bad cursor a StoreValidationError (400, field "cursor"). Authentication of

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 import type { AuditSource } from "../audit/types.js";
 import type { AuthorizeRequest, Decision } from "../decision/authorizer.js";
@@ -7,8 +8,8 @@ export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP meth
 export const PATH = z.string().min(1).max(4096);
 export const AUTHORIZATION = z.string().max(8192).nullable().optional();
 
-/** Decides one request for a decision endpoint and leaves its audit record. */
-export type Decide = (source: AuditSource, request: AuthorizeRequest) => Promise<Decision>;
+/** Decides one request for a decision endpoint and leaves its audit record (with the asking client's address). */
+export type Decide = (source: AuditSource, request: AuthorizeRequest, client: IncomingMessage) => Promise<Decision>;
 
 /** The header pairs a proxy describes the request with in forward auth. */
 const PAIRS = [

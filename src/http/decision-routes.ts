@@ -4,6 +4,7 @@ import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
+import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { dataApiRoutes } from "./data-api-routes.js";
 import { denialBody, setDecisionHeaders } from "./decision-headers.js";
 import { AUTHORIZATION, type Decide, forwardedRequest, METHOD, PATH } from "./decision-request.js";
@@ -17,13 +18,14 @@ const authorizeBody = z
 const EXT_AUTHZ_PREFIX = "/v1/ext-authz";
 
 /** POST /v1/authorize, OPA's Data API, forward auth for nginx and Traefik, and Envoy's ext_authz. */
-export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBodyBytes: number, windowMs: number, logger: Logger): Router {
+export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBodyBytes: number, windowMs: number, trustedProxies: TrustedProxies, logger: Logger): Router {
   // Every decision-endpoint call leaves an audit record; writing never delays the answer.
-  const decide: Decide = async (source, request) => {
+  const decide: Decide = async (source, request, client) => {
     const started = process.hrtime.bigint();
     const time = new Date();
+    const client_address = clientAddress(client, trustedProxies);
     const decision = await authorizer.authorize(request);
-    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6, client_address }));
     return decision;
   };
   // For proxies: the decision's status, headers and, on denial, its JSON body.
@@ -42,7 +44,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
       path: body.path,
       authorization: body.authorization ?? null,
       dryRun: body.dry_run ?? false,
-    });
+    }, req);
     res.json(decision);
   });
 
@@ -54,7 +56,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
       return sendError(res, 400, "invalid_request", `${described.names} are malformed`);
     }
-    const decision = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null });
+    const decision = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
     res.set("X-Tollgate-Status", String(decision.status));
     answer(res, decision);
@@ -68,7 +70,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
       return sendError(res, 400, "invalid_request", `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects`);
     }
     if (!METHOD.safeParse(req.method).success) return sendError(res, 400, "invalid_request", "the method must be letters only");
-    answer(res, await decide("ext_authz", { method: req.method, path: target, authorization: req.get("authorization") ?? null }));
+    answer(res, await decide("ext_authz", { method: req.method, path: target, authorization: req.get("authorization") ?? null }, req));
   });
 
   return router;

@@ -6,6 +6,7 @@ import { MongoAuditSink } from "../audit/mongo/sink.js";
 import { MongoAuditStore } from "../audit/mongo/store.js";
 import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
+import type { ReadinessCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
@@ -27,7 +28,7 @@ export interface Backends {
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
   rateLimiter: RateLimiter;
-  readiness: Record<string, () => Promise<void>>;
+  readiness: Record<string, ReadinessCheck>;
   /** Which backend each store uses, for the startup banner. */
   describe: { facts: "mongodb" | "memory"; rateLimits: "redis" | "memory" };
   close(): Promise<void>;
@@ -86,9 +87,12 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       }
     };
     void index();
-    readiness.mongodb = async () => {
-      await db.command({ ping: 1 });
-      if (!indexed) throw new Error("indexes not ensured yet");
+    readiness.mongodb = {
+      required: true,
+      async probe() {
+        await db.command({ ping: 1 });
+        if (!indexed) throw new Error("indexes not ensured yet");
+      },
     };
     closers.push(async () => {
       clearTimeout(retry);
@@ -136,8 +140,12 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
         },
       },
     });
-    readiness.redis = async () => {
-      await redis.ping();
+    // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
+    readiness.redis = {
+      required: config.rateLimitFail === "closed",
+      async probe() {
+        await redis.ping();
+      },
     };
     closers.push(async () => {
       redis.disconnect();

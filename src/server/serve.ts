@@ -1,4 +1,5 @@
 import cluster from "node:cluster";
+import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
@@ -6,7 +7,7 @@ import { createDemoUpstream } from "../demo/upstream.js";
 import { createHttpServer } from "../http/server.js";
 import { createLogger, type Logger } from "../log.js";
 import { seedDemo, type DemoCredentials } from "./demo.js";
-import { buildTollgate } from "./tollgate.js";
+import { buildTollgate, type Tollgate } from "./tollgate.js";
 
 const RESTART_DELAY_MS = 1_000;
 
@@ -72,27 +73,70 @@ async function serveOne(initial: Config, logger: Logger): Promise<void> {
     process.exit(2);
   }
   const demo = config.demo ? await seedDemo(tollgate, config) : null;
-  const server: Server = createHttpServer(tollgate.app, config).listen(config.port, config.host);
-  server.on("error", (err) => {
-    process.stderr.write(`tollgate: cannot listen on ${config.host}:${config.port}: ${err.message}\n`);
+  const listeners = await listen(tollgate, config).catch((err: Error & { address?: string; port?: number }) => {
+    process.stderr.write(`tollgate: cannot listen on ${err.address ?? config.host}:${err.port ?? config.port}: ${err.message}\n`);
     process.exit(1);
   });
-  server.on("listening", () => {
-    const base = `http://${config.host}:${config.port}`;
-    logger.info({ url: base, policy: tollgate.engine.revision, upstream: config.upstream.url?.origin ?? null, ...tollgate.backends.describe }, "tollgate listening");
-    if (demo) printDemo(base, demo);
-  });
+  const urls = Object.fromEntries(listeners.map((l) => [l.name, l.url])) as Partial<Record<Listener["name"], string>>;
+  logger.info({ url: urls.public, ...(urls.internal ? { internal_url: urls.internal } : {}), policy: tollgate.engine.revision, upstream: config.upstream.url?.origin ?? null, ...tollgate.backends.describe }, "tollgate listening");
+  if (demo) printDemo(listeners.find((l) => l.name === "internal")?.url ?? listeners[0]!.url, listeners[0]!.url, demo);
 
   const shutdown = (signal: string): void => {
     logger.info({ signal }, "shutting down");
-    server.close(() => void tollgate.close().then(() => process.exit(0)));
+    void drainAndClose(tollgate, listeners).then(() => process.exit(0));
     setTimeout(() => process.exit(0), 10_000).unref();
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 }
 
-function printDemo(base: string, demo: DemoCredentials): void {
+export interface Listener {
+  /** "public" serves clients (/api/); "internal" the decision endpoints, admin API and operations. */
+  name: "public" | "internal";
+  server: Server;
+  url: string;
+}
+
+/**
+ * Listens on PORT, with everything on it, or — when TOLLGATE_INTERNAL_PORT is set — on PORT for
+ * clients and on the internal port for the rest. Rejects with the listen error (e.g. EADDRINUSE).
+ */
+export async function listen(tollgate: Tollgate, config: Config): Promise<Listener[]> {
+  const wanted: Array<{ name: Listener["name"]; app: Tollgate["app"]; host: string; port: number }> = config.internal
+    ? [
+        { name: "public", app: tollgate.publicApp, host: config.host, port: config.port },
+        { name: "internal", app: tollgate.internalApp, host: config.internal.host, port: config.internal.port },
+      ]
+    : [{ name: "public", app: tollgate.app, host: config.host, port: config.port }];
+  const listeners: Listener[] = [];
+  const started: Server[] = [];
+  try {
+    for (const { name, app, host, port } of wanted) {
+      const server = createHttpServer(app, config).listen(port, host);
+      started.push(server);
+      await once(server, "listening"); // rejects on "error"
+      const url = `http://${host.includes(":") ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
+      listeners.push({ name, server, url });
+    }
+  } catch (err) {
+    for (const server of started) server.close();
+    throw err;
+  }
+  return listeners;
+}
+
+/**
+ * Shutdown: /readyz answers 503 draining from now on, both ports stop accepting connections,
+ * open requests finish; then the backends are closed.
+ */
+export async function drainAndClose(tollgate: Tollgate, listeners: Listener[]): Promise<void> {
+  tollgate.readiness.drain();
+  await Promise.all(listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  await tollgate.close();
+}
+
+/** `internal` takes the decision endpoints; `base` the gateway (the same URL on one port). */
+function printDemo(internal: string, base: string, demo: DemoCredentials): void {
   const lines = [
     "",
     "Demo data (in-memory; gone when the process stops):",
@@ -106,7 +150,7 @@ function printDemo(base: string, demo: DemoCredentials): void {
     ...Object.entries(demo.tokens).map(([name, token]) => `  ${name}: ${token}`),
     "",
     "Try:",
-    `  curl -s ${base}/v1/authorize -H 'content-type: application/json' \\`,
+    `  curl -s ${internal}/v1/authorize -H 'content-type: application/json' \\`,
     `    -d '{"method":"GET","path":"/api/v1/projects/demo-private/builds","authorization":"Bearer ${demo.sessions.bob ?? "<jwt>"}"}'`,
     "  # the gateway, through to the built-in demo upstream:",
     `  curl -s ${base}/api/v1/mcp/projects/demo-private/builds -H 'Authorization: Bearer ${demo.tokens["bob mcp (demo-private, trigger)"] ?? "<mcp token>"}'`,

@@ -6,7 +6,8 @@ import { Authorizer } from "../decision/authorizer.js";
 import { CachedFacts } from "../facts/cached-facts.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
-import { createApp } from "../http/app.js";
+import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
+import { Readiness } from "../http/readiness.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
@@ -16,7 +17,14 @@ import { connectBackends, type Backends } from "./backends.js";
 export interface Tollgate {
   /** The configuration it was built from (createHttpServer takes its limits from it). */
   config: Config;
+  /** Everything on one port (TOLLGATE_INTERNAL_PORT unset). */
   app: Express;
+  /** With TOLLGATE_INTERNAL_PORT: the client-facing port (/api/) … */
+  publicApp: Express;
+  /** … and the internal one (decision endpoints, admin API, operations). */
+  internalApp: Express;
+  /** /readyz; drain() at shutdown. */
+  readiness: Readiness;
   engine: PolicyEngine;
   facts: CachedFacts;
   issuer: TokenIssuer;
@@ -76,7 +84,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       ...(clockDate ? { clock: clockDate } : {}),
     }),
   });
-  const app = createApp({
+  const readiness = new Readiness(backends.readiness, logger);
+  const appDeps: AppDeps = {
     authorizer,
     audit: backends.audit,
     gateway: gatewayRouter,
@@ -90,11 +99,16 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     maxBodyBytes: config.maxBodyBytes,
     rateLimitWindowMs: config.rateLimitWindowMs,
     maxHeaderFields: config.maxHeaderFields,
-    readiness: backends.readiness,
-  });
+    readiness,
+    rateLimiter: backends.rateLimiter,
+    trustedProxies: config.trustedProxies.trust,
+  };
   return {
     config,
-    app,
+    app: createApp(appDeps),
+    publicApp: createPublicApp(appDeps),
+    internalApp: createInternalApp(appDeps),
+    readiness,
     engine,
     facts,
     issuer,

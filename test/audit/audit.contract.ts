@@ -116,6 +116,19 @@ export function describeAuditContract(name: string, factory: AuditFixtureFactory
       expect(await all({ since: at(5_000), until: at(1_000) })).toEqual([]);
     });
 
+    it("keeps admin and CLI records field for field, and filters by source", async () => {
+      const change = { subject_type: null, user_id: null, token_id: null, rate_limit: null, upstream_status: null, route: "/v1/admin/tokens/{id}", method: "DELETE", path: "/v1/admin/tokens/tok_x" };
+      const admin = auditRecord({ ...change, time: at(1_000), source: "admin", subject_type: "admin_token", action: "token.revoke", target: "token:tok_x", client_address: "2001:db8::7" });
+      const cli = auditRecord({ ...change, time: at(2_000), source: "cli", action: "token.revoke", target: "token:tok_y", client_address: null });
+      const gateway = auditRecord({ time: at(3_000) });
+      await put([admin, cli, gateway]);
+      expect(await all({ source: "admin" })).toEqual([admin]);
+      expect(await all({ source: "cli" })).toEqual([cli]);
+      expect(ids(await all({ source: "gateway" }))).toEqual(ids([gateway]));
+      expect(await all({ source: "authorize" })).toEqual([]);
+      expect(ids(await all({ source: "admin", allow: true, since: at(1_000) }))).toEqual(ids([admin]));
+    });
+
     it("orders newest first, ties by decision_id descending", async () => {
       const records = Array.from({ length: 12 }, (_, i) => auditRecord({ time: at((i % 3) * 1_000) }));
       await put(records);
@@ -178,6 +191,8 @@ export function describeAuditContract(name: string, factory: AuditFixtureFactory
         [{ limit: 1, since: new Date(Number.NaN) }, "since"],
         [{ limit: 1, until: "2030-01-01" as never }, "until"],
         [{ limit: 1, allow: "true" as never }, "allow"],
+        [{ limit: 1, source: "console" as never }, "source"],
+        [{ limit: 1, source: { $ne: null } as never }, "source"],
         [{ limit: 1, cursor: "not a cursor" }, "cursor"],
         [{ limit: 1, cursor: Buffer.from("[1,2]").toString("base64url") }, "cursor"],
         [{ limit: 1, cursor: Buffer.from('{"a":1}').toString("base64url") }, "cursor"],

@@ -23,6 +23,9 @@ export function auditRecord(overrides: Partial<AuditRecord> = {}): AuditRecord {
     rate_limit: { class: "default", limit: 600, remaining: 599, reset_s: 60 },
     upstream_status: 200,
     latency_ms: 12.5,
+    action: null,
+    target: null,
+    client_address: "192.0.2.10",
     ...overrides,
   };
 }

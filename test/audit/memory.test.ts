@@ -95,9 +95,12 @@ describe("audit record validation", () => {
   });
 
   it("normalizes at the boundary: query stripped, long path cut, id lowercased, nothing aliased", () => {
-    const r = auditRecord({ path: `/x/${"a".repeat(5000)}?secret`, decision_id: "0C7E6A2E-56E2-4B8C-9B43-2F3A8E1C9D10" });
+    const r = auditRecord({ path: `/x/${"a".repeat(5000)}?secret`, decision_id: "0C7E6A2E-56E2-4B8C-9B43-2F3A8E1C9D10", client_address: "f".repeat(500) });
     const n = normalizeAuditRecord(r);
     expect(n.path).toHaveLength(4096);
+    // A client's X-Forwarded-For (through a trusted proxy) may be anything: cut, never dropped.
+    expect(n.client_address).toHaveLength(64);
+    expect(normalizeAuditRecord({ ...r, client_address: "" }).client_address).toBeNull();
     expect(n.path).not.toContain("?");
     expect(n.decision_id).toBe("0c7e6a2e-56e2-4b8c-9b43-2f3a8e1c9d10");
     expect(n.time).not.toBe(r.time);
@@ -116,8 +119,13 @@ describe("audit record validation", () => {
       [{ decision_id: "nope" }, "decision_id"],
       [{ time: new Date(Number.NaN) }, "time"],
       [{ time: "2030-01-01T00:00:00Z" }, "time"],
-      [{ source: "cli" }, "source"],
-      [{ subject_type: "admin_token" }, "subject_type"],
+      [{ source: "console" }, "source"],
+      [{ subject_type: "operator" }, "subject_type"],
+      [{ action: "token.revoke" }, "action"],
+      [{ source: "admin", upstream_status: null, action: null }, "action"],
+      [{ source: "cli", upstream_status: null, action: "Token Revoke" }, "action"],
+      [{ target: "" }, "target"],
+      [{ client_address: 7 }, "client_address"],
       [{ user_id: "" }, "user_id"],
       [{ user_id: { $ne: null } }, "user_id"],
       [{ user_id: "u".repeat(256) }, "user_id"],
@@ -171,7 +179,7 @@ describe("audit record validation", () => {
       decision_id: "0c7e6a2e-56e2-4b8c-9b43-2f3a8e1c9d10",
       policy_revision: "r1",
     };
-    const r = auditRecordFromDecision(decision, { source: "authorize", method: "GET", path: "/api/v1/projects/p/builds?token=s3cret", time: T0, latency_ms: 1.5 });
+    const r = auditRecordFromDecision(decision, { source: "authorize", method: "GET", path: "/api/v1/projects/p/builds?token=s3cret", time: T0, latency_ms: 1.5, client_address: "198.51.100.7" });
     expect(r).toEqual({
       decision_id: decision.decision_id,
       time: T0,
@@ -188,9 +196,12 @@ describe("audit record validation", () => {
       rate_limit: { class: "default", limit: 30, remaining: 0, reset_s: 12 },
       upstream_status: null,
       latency_ms: 1.5,
+      action: null,
+      target: null,
+      client_address: "198.51.100.7",
     });
     expect(() => validateAuditRecord(r)).not.toThrow();
-    const anonymous = auditRecordFromDecision({ ...decision, subject: null, rate_limit: null }, { source: "gateway", method: "POST", path: "/x", time: T0, latency_ms: 0, upstream_status: 502, status: 502 });
+    const anonymous = auditRecordFromDecision({ ...decision, subject: null, rate_limit: null }, { source: "gateway", method: "POST", path: "/x", time: T0, latency_ms: 0, upstream_status: 502, status: 502, client_address: "::1" });
     expect(anonymous).toMatchObject({ subject_type: null, user_id: null, token_id: null, rate_limit: null, upstream_status: 502, status: 502 });
   });
 });

@@ -91,7 +91,7 @@ describe("mongo audit: schema", () => {
       expect(doc!.path).toBe("/api/v1/user");
       expect(Object.keys(doc!)).not.toContain("decision_id");
       expect(Object.keys(doc!).sort()).toEqual(
-        ["_id", "time", "source", "subject_type", "user_id", "token_id", "method", "path", "route", "allow", "status", "reasons", "rate_limit", "upstream_status", "latency_ms"].sort(),
+        ["_id", "time", "source", "subject_type", "user_id", "token_id", "method", "path", "route", "allow", "status", "reasons", "rate_limit", "upstream_status", "latency_ms", "action", "target", "client_address"].sort(),
       );
     } finally {
       await cleanup();

@@ -210,7 +210,7 @@ describe("tollgate", () => {
 
       // Plain: the newest of that token's records.
       expect(recent.code, recent.stderr).toBe(0);
-      expect(recent.stdout).toMatch(new RegExp(`^${records[2]!.time.toISOString()}\\s+allow 200\\s+POST /api/v1/projects/p1/trigger\\s+user=ada token=tok_ada0000000000000001\\s+gateway 12\\.5ms upstream=200\n$`));
+      expect(recent.stdout).toMatch(new RegExp(`^${records[2]!.time.toISOString()}\\s+allow 200\\s+POST /api/v1/projects/p1/trigger\\s+user=ada token=tok_ada0000000000000001\\s+gateway 12\\.5ms upstream=200 from=192\\.0\\.2\\.10\n$`));
     });
 
     it("audit tail --follow prints new records as they are written, and stops when interrupted", async () => {

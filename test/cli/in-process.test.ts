@@ -128,6 +128,7 @@ describe("collaborator and audit input", () => {
     [{ limit: "1001" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "ten" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "5", since: "yesterday" }, /^--since: must be an ISO 8601 timestamp with a timezone/],
+    [{ limit: "5", source: "console" }, /^--source: must be one of gateway, authorize, data_api, forward_auth, admin, cli$/],
   ])("audit tail %j", async (query, message) => {
     const store = new MemoryAudit();
     const err = await (async () => {
@@ -149,6 +150,7 @@ describe("collaborator and audit input", () => {
       since: new Date("2030-01-01T00:00:00Z"),
       limit: 5,
     });
+    expect(auditFilter({ source: "cli", limit: "20" })).toEqual({ source: "cli", limit: 20 });
   });
 });
 
@@ -202,14 +204,21 @@ describe("plain output", () => {
     route: null,
     rate_limit: null,
     latency_ms: 2.5,
+    action: null,
+    target: null,
+    client_address: "192.0.2.1",
   };
 
   it("one line per audit record", () => {
     expect(auditLine({ ...base, allow: true, status: 200, reasons: [], upstream_status: 201 })).toBe(
-      "2030-01-02T03:04:05.678Z  allow 200  POST /api/v1/projects/p1/trigger  user=ada token=tok_1  gateway 2.5ms upstream=201",
+      "2030-01-02T03:04:05.678Z  allow 200  POST /api/v1/projects/p1/trigger  user=ada token=tok_1  gateway 2.5ms upstream=201 from=192.0.2.1",
     );
     expect(auditLine({ ...base, user_id: null, token_id: null, allow: false, status: 401, reasons: ["missing_token"], upstream_status: null })).toBe(
-      "2030-01-02T03:04:05.678Z  deny  401  POST /api/v1/projects/p1/trigger  anonymous  gateway 2.5ms reasons=missing_token",
+      "2030-01-02T03:04:05.678Z  deny  401  POST /api/v1/projects/p1/trigger  anonymous  gateway 2.5ms reasons=missing_token from=192.0.2.1",
+    );
+    const revoke = { ...base, source: "cli" as const, subject_type: null, user_id: null, token_id: null, method: "DELETE", path: "/v1/admin/tokens/tok_1" };
+    expect(auditLine({ ...revoke, allow: true, status: 200, reasons: [], upstream_status: null, action: "token.revoke", target: "token:tok_1", client_address: null })).toBe(
+      "2030-01-02T03:04:05.678Z  allow 200  DELETE /v1/admin/tokens/tok_1  operator  cli 2.5ms action=token.revoke target=token:tok_1",
     );
   });
 

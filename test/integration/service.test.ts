@@ -91,6 +91,19 @@ describe("decision service on FerretDB and redis-server", () => {
     expect((await authorize(other, created.body.token)).body).toMatchObject({ status: 401, reasons: ["revoked_token"] });
   });
 
+  it("counts failed admin authentications per client address in Redis, across replicas", async () => {
+    const [a, b] = [tollgate({ TOLLGATE_TRUSTED_PROXIES: "loopback" }), tollgate({ TOLLGATE_TRUSTED_PROXIES: "loopback" })];
+    const put = (t: Tollgate, from: string, credential: string) =>
+      request(t.app).put("/v1/admin/users/bob").set("X-Forwarded-For", from).set("Authorization", `Bearer ${credential}`).send({ role: "user" });
+    for (let i = 0; i < 10; i++) expect((await put(i % 2 ? a : b, "203.0.113.50", "a-wrong-guess-0123456789")).status).toBe(401);
+    for (const replica of [a, b]) {
+      const refused = await put(replica, "203.0.113.50", ADMIN);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    }
+    expect((await put(a, "203.0.113.51", ADMIN)).status).toBe(200);
+  });
+
   it("fails open or closed as configured when Redis stops, and 503s when MongoDB stops", async () => {
     const open = tollgate({ TOLLGATE_CACHE_TTL_MS: "60000", TOLLGATE_RATE_LIMIT_FAIL: "open" });
     const closed = tollgate({ TOLLGATE_CACHE_TTL_MS: "60000", TOLLGATE_RATE_LIMIT_FAIL: "closed" });
@@ -101,7 +114,13 @@ describe("decision service on FerretDB and redis-server", () => {
     await redis.stop();
     expect((await authorize(open, warmToken)).body).toMatchObject({ allow: true, rate_limit: null });
     expect((await authorize(closed, warmToken)).body).toMatchObject({ allow: false, status: 503, reasons: ["backend_unavailable"] });
-    expect((await request(open.app).get("/readyz")).status).toBe(503);
+    // Fail-open serves on without counting: degraded but still taking traffic; fail-closed cannot.
+    const openReady = await request(open.app).get("/readyz");
+    expect(openReady.status).toBe(200);
+    expect(openReady.body).toMatchObject({ status: "degraded", checks: { mongodb: "ok", redis: "degraded" } });
+    const closedReady = await request(closed.app).get("/readyz");
+    expect(closedReady.status).toBe(503);
+    expect(closedReady.body).toMatchObject({ status: "not_ready", checks: { mongodb: "ok", redis: "unavailable" } });
 
     await mongo.stop();
     const cold = tollgate({ TOLLGATE_RATE_LIMIT_FAIL: "open" });

@@ -32,6 +32,9 @@ export interface AuditDoc {
   rate_limit: AuditRateLimitDoc | null;
   upstream_status: number | null;
   latency_ms: number;
+  action: string | null;
+  target: string | null;
+  client_address: string | null;
 }
 
 export function toAuditDoc(r: AuditRecord): AuditDoc {
@@ -51,6 +54,9 @@ export function toAuditDoc(r: AuditRecord): AuditDoc {
     rate_limit: r.rate_limit ? { class: r.rate_limit.class, limit: r.rate_limit.limit, remaining: r.rate_limit.remaining, reset_s: r.rate_limit.reset_s } : null,
     upstream_status: r.upstream_status,
     latency_ms: r.latency_ms,
+    action: r.action,
+    target: r.target,
+    client_address: r.client_address,
   };
 }
 
@@ -72,14 +78,19 @@ export function fromAuditDoc(d: AuditDoc): AuditRecord {
     rate_limit: rl ? { class: rl.class, limit: rl.limit, remaining: rl.remaining, reset_s: rl.reset_s } : null,
     upstream_status: d.upstream_status ?? null,
     latency_ms: d.latency_ms,
+    // Records written before these fields existed have none.
+    action: d.action ?? null,
+    target: d.target ?? null,
+    client_address: d.client_address ?? null,
   };
 }
 
-/** One per query shape: all, by user, by token; each in the newest-first order of the queries. */
+/** One per query shape: all, by user, by token, by source; each in the newest-first order of the queries. */
 export const AUDIT_INDEXES: readonly IndexDescription[] = [
   { key: { time: -1, _id: -1 }, name: "time_id" },
   { key: { user_id: 1, time: -1, _id: -1 }, name: "user_time_id" },
   { key: { token_id: 1, time: -1, _id: -1 }, name: "token_time_id" },
+  { key: { source: 1, time: -1, _id: -1 }, name: "source_time_id" },
 ];
 export const AUDIT_TTL_INDEX_NAME = "time_ttl";
 

@@ -32,6 +32,7 @@ export class MongoAuditStore implements AuditStore, AuditPruner {
     if (f.user_id !== undefined) q.user_id = f.user_id;
     if (f.token_id !== undefined) q.token_id = f.token_id;
     if (f.allow !== undefined) q.allow = f.allow;
+    if (f.source !== undefined) q.source = f.source;
     if (f.after !== undefined) {
       const t = new Date(f.after.time);
       q.$or = [{ time: { $lt: t } }, { time: t, _id: { $lt: f.after.id } }];

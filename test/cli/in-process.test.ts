@@ -128,7 +128,7 @@ describe("collaborator and audit input", () => {
     [{ limit: "1001" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "ten" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "5", since: "yesterday" }, /^--since: must be an ISO 8601 timestamp with a timezone/],
-    [{ limit: "5", source: "console" }, /^--source: must be one of gateway, authorize, data_api, forward_auth, admin, cli$/],
+    [{ limit: "5", source: "console" }, /^--source: must be one of gateway, authorize, data_api, forward_auth, ext_authz, admin, cli$/],
   ])("audit tail %j", async (query, message) => {
     const store = new MemoryAudit();
     const err = await (async () => {

@@ -2,6 +2,7 @@
 // real FerretDB. Child processes are the cost here (~0.5 s for --help and usage errors, ~1.5 s for
 // a command that opens the database), so the tests run concurrently, a few children at a time.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -293,6 +294,14 @@ describe.concurrent("tollgate", () => {
       expect(r.stdout).toContain(`Usage: tollgate ${path.join(" ")}`.trimEnd());
       for (const word of mentions) expect(r.stdout).toContain(word);
     });
+  });
+
+  it("tollgate --version (and -V): package.json's version", { timeout: TIMEOUT }, async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const r = await tollgate([flag], { MONGODB_URI: undefined });
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+    }
   });
 
   // ---------------------------------------------------------------------------------- errors

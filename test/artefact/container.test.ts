@@ -81,6 +81,14 @@ describe("Dockerfile", () => {
   });
 });
 
+describe("package.json", () => {
+  it("starts the build: npm start and the tollgate command run compiled JavaScript", () => {
+    const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string>; bin: Record<string, string> };
+    expect(pkg.scripts.start).toBe("node dist/main.js");
+    expect(pkg.bin.tollgate).toBe("dist/cli/main.js");
+  });
+});
+
 describe("compose.yaml", () => {
   const compose = read("compose.yaml");
 

@@ -41,15 +41,21 @@ describe("the built package", () => {
   it("make run: make starts node dist/main.js itself; SIGTERM to make stops the server, frees the port and leaves no process", { timeout: TIMEOUT }, async () => {
     const port = await freePort();
     const run = started(make(["run"], { PORT: String(port), TOLLGATE_DEMO: "false" }));
-    await until(() => httpOk(`http://127.0.0.1:${port}/healthz`), run);
+    let processes: number[] = [];
+    try {
+      await until(() => httpOk(`http://127.0.0.1:${port}/healthz`), run);
+      processes = descendantsOf(run.child.pid!);
+      expect(processes.map(commandLine)).toEqual([["node", "dist/main.js"]]);
 
-    const children = childrenOf(run.child.pid!);
-    expect(children.map(commandLine)).toEqual([["node", "dist/main.js"]]);
-    run.child.kill("SIGTERM");
-    await run.exited;
-    expect(run.output()).toMatch(/"signal":"SIGTERM","msg":"shutting down"/);
-    expect(children.filter(alive)).toEqual([]);
-    expect(await listening(port)).toBe(false);
+      run.child.kill("SIGTERM");
+      await run.exited;
+      expect(run.output()).toMatch(/"signal":"SIGTERM","msg":"shutting down"/);
+      expect(processes.filter(alive)).toEqual([]);
+      expect(await listening(port)).toBe(false);
+    } finally {
+      run.child.kill("SIGKILL");
+      for (const pid of processes.filter(alive)) process.kill(pid, "SIGKILL");
+    }
   });
 
   it("node dist/main.js from another working directory finds its policy, its OpenAPI document and its version", { timeout: TIMEOUT }, async () => {

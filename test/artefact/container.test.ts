@@ -84,7 +84,8 @@ describe("Dockerfile", () => {
 describe("package.json", () => {
   it("starts the build: npm start and the tollgate command run compiled JavaScript", () => {
     const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string>; bin: Record<string, string> };
-    expect(pkg.scripts.start).toBe("node dist/main.js");
+    // exec: npm passes SIGTERM to its child, which is then the server, not a shell around it.
+    expect(pkg.scripts.start).toBe("exec node dist/main.js");
     expect(pkg.bin.tollgate).toBe("dist/cli/main.js");
   });
 });

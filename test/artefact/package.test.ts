@@ -1,7 +1,7 @@
 // The production artefact as it runs: `make build` compiles src/ into a package laid out as the
 // Dockerfile's runtime stage lays it out (dist/, wasm/, docs/openapi.json, package.json and
-// node_modules, in a temporary folder away from this checkout), then `make run`, `make run-real`
-// and `node dist/main.js` are started there as a user or a container runtime starts them.
+// node_modules, in a temporary folder away from this checkout), then `make run`, `make run-real`,
+// `npm start` and `node dist/main.js` are started there as a user or a container runtime starts them.
 // Only the build is costly (~10 s); no test bounds a duration, every wait is generous.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -38,9 +38,14 @@ afterAll(() => {
 });
 
 describe("the built package", () => {
-  it("make run: make starts node dist/main.js itself; SIGTERM to make stops the server, frees the port and leaves no process", { timeout: TIMEOUT }, async () => {
+  // What a terminal's user or a supervisor starts; SIGTERM goes to that process.
+  const starters: Array<[string, (env: Env) => ChildProcess]> = [
+    ["make run", (env) => make(["run"], env)],
+    ["npm start", (env) => spawn("npm", ["start"], { cwd: pkg, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] })],
+  ];
+  it.each(starters)("%s: starts node dist/main.js itself; SIGTERM to it stops the server, frees the port and leaves no process", { timeout: TIMEOUT }, async (_name, start) => {
     const port = await freePort();
-    const run = started(make(["run"], { PORT: String(port), TOLLGATE_DEMO: "false" }));
+    const run = started(start({ PORT: String(port), TOLLGATE_DEMO: "false" }));
     let processes: number[] = [];
     try {
       await until(() => httpOk(`http://127.0.0.1:${port}/healthz`), run);

@@ -85,10 +85,23 @@ lint-rego: $(OPA_STAMP) $(REGAL) ## opa fmt, opa check --strict and regal lint
 test: tools ## Run every test (opa test + vitest) and print the totals
 	@scripts/test-all.sh
 
-.PHONY: run
-run: tools ## Run Tollgate on its embedded default (in-memory stores, demo data)
-	npx tsx src/main.ts
+# ---------------------------------------------------------------------------- build and run
+.PHONY: build
+build: node_modules/.stamp ## Compile src/ to dist/ (what `make run`, `npm start` and the Dockerfile run)
+	rm -rf dist
+	tsc -p tsconfig.json
 
+# `exec`: the process make starts is the server itself, so SIGTERM (which make passes on to it)
+# and Ctrl-C reach it and nothing is left behind.
+.PHONY: run
+run: build ## Run Tollgate on its embedded default (in-memory stores, demo data)
+	exec node dist/main.js
+
+.PHONY: run-real
+run-real: build $(FERRETDB) ## Run Tollgate on FerretDB + redis-server started locally on free ports; Ctrl-C stops all three
+	exec scripts/run-real.sh
+
+# ---------------------------------------------------------------------------- benchmarks
 .PHONY: bench-eval
 bench-eval: tools ## WASM engine cost per decision beside `opa bench` (~1 min)
 	@scripts/bench-eval.sh

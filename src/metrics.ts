@@ -1,7 +1,14 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision, DecisionObserver } from "./decision/authorizer.js";
 import type { AuditCounters } from "./audit/types.js";
 import type { CacheCounters } from "./facts/cached-facts.js";
+import { packageVersion } from "./package-root.js";
+
+export interface MetricsOptions {
+  /** The active policy revision, read at each scrape so that a hot reload shows at once. */
+  policyRevision: () => string;
+  defaultMetrics?: boolean;
+}
 
 /** Prometheus metrics for one process; each test or app gets its own registry. */
 export class Metrics implements DecisionObserver, CacheCounters {
@@ -56,8 +63,22 @@ export class Metrics implements DecisionObserver, CacheCounters {
     dropped: (n, why) => this.#auditDropped.inc({ why }, n),
   };
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  constructor(options: MetricsOptions) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    const { policyRevision } = options;
+    const version = packageVersion();
+    new Gauge({
+      name: "tollgate_build_info",
+      help: "Always 1; the labels say which Tollgate, policy and Node.js are running",
+      labelNames: ["version", "policy_revision", "node_version"] as const,
+      // Aggregated over workers: one series per revision, still 1.
+      aggregator: "max",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.set({ version, policy_revision: policyRevision(), node_version: process.version }, 1);
+      },
+    });
   }
 
   decided(decision: Decision, seconds: number): void {

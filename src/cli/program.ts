@@ -2,6 +2,7 @@
 // loaded only when a command runs, so --help and usage errors answer without loading the server.
 import { Argument, Command, CommanderError, Option } from "commander";
 import { AUDIT_QUERY_MAX_LIMIT, AUDIT_SOURCES } from "../audit/types.js";
+import { packageVersion } from "../package-root.js";
 import { COLLABORATOR_ROLES, SCOPES, STORED_TOKEN_KINDS } from "../stores/types.js";
 import { errorLine, EXIT_USAGE, explain } from "./errors.js";
 import { cliIo, processIo, withIo, type CliIo } from "./io.js";
@@ -37,6 +38,7 @@ export interface Outcome {
 export function buildProgram(outcome: Outcome): Command {
   const program = new Command("tollgate")
     .description("Tollgate, the policy-engine authorizer: run the server, manage tokens and collaborators, read the audit trail.")
+    .version(packageVersion(), "-V, --version", "print the version")
     .exitOverride()
     .configureOutput({
       writeOut: (text) => cliIo().stdout.write(text),

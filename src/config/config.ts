@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { compileTrustedProxies, type TrustedProxies } from "../http/client-address.js";
+import { packageFile } from "../package-root.js";
 import type { RateLimitClass } from "../policy/types.js";
 
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
@@ -165,7 +166,8 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimits,
     rateLimitWindowMs,
     rateLimitFail: rateLimitFail as "open" | "closed",
-    policyDir: get("TOLLGATE_POLICY_DIR") ?? "wasm",
+    // Unset: the package's own wasm/. Set: as given, so a relative path is from the working directory.
+    policyDir: get("TOLLGATE_POLICY_DIR") ?? packageFile("wasm"),
     cacheTtlMs,
     maxBodyBytes,
     demo: demo === "true",

@@ -5,6 +5,7 @@ import { auditRoutes } from "./audit-routes.js";
 import type { Authorizer } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
+import { packageFile } from "../package-root.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import { decisionRoutes } from "./decision-routes.js";
 import { errorHandler, notFound } from "./errors.js";
@@ -24,7 +25,7 @@ export interface AppDeps extends AdminDeps {
   maxHeaderFields: number;
 }
 
-const OPENAPI = new URL("../../docs/openapi.json", import.meta.url);
+const OPENAPI = packageFile("docs/openapi.json");
 
 /**
  * What clients reach: the /api/ gateway. Later work mounts /.well-known/oauth-*, /oauth/ and

@@ -49,7 +49,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const { logger } = options;
   const engine = PolicyEngine.load(config.policyDir, { logger });
   if (options.watchPolicy ?? true) engine.watch();
-  const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
   const backends = options.backends ?? connectBackends(config, logger, metrics.audit);
   const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: config.cacheTtlMs, counters: metrics });
   const jwt = new JwtVerifier({ ...config.jwt, maxTtlS: config.jwtMaxTtlS, ...(options.clock ? { now: options.clock } : {}) });

@@ -3,6 +3,7 @@
 // processes to start. One test at the end runs the real entry point (src/cli/main.ts) as a child,
 // for what only a process shows: its exit codes and its signals.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -294,6 +295,14 @@ describe("tollgate", () => {
       expect(r.stdout).toContain(`Usage: tollgate ${path.join(" ")}`.trimEnd());
       for (const word of mentions) expect(r.stdout).toContain(word);
     });
+  });
+
+  it("tollgate --version (and -V): package.json's version", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const r = await tollgate([flag], { MONGODB_URI: undefined });
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+    }
   });
 
   // ---------------------------------------------------------------------------------- errors

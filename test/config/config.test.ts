@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
 
@@ -38,6 +40,13 @@ describe("configuration", () => {
     expect(config).toMatchObject({ maxHeaderFields: 100, internal: null, jwtMaxTtlS: 86400 });
     expect(config.trustedProxies.entries).toEqual([]);
     expect(config.trustedProxies.trust("10.0.0.1", 0)).toBe(false);
+  });
+
+  it("finds the policy in the package's wasm/ whatever the working directory; a set TOLLGATE_POLICY_DIR is taken as given", () => {
+    const { policyDir } = loadConfig({});
+    expect(isAbsolute(policyDir)).toBe(true);
+    expect(existsSync(join(policyDir, "policy.wasm"))).toBe(true);
+    expect(loadConfig({ TOLLGATE_POLICY_DIR: "build/policy" }).policyDir).toBe("build/policy");
   });
 
   it("compiles trusted proxies and the internal listener, and refuses bad entries", () => {

@@ -1,0 +1,48 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config/config.js";
+import { buildTollgate, type Tollgate } from "../src/server/tollgate.js";
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
+
+function buildInfo(text: string): string[] {
+  return text.split("\n").filter((line) => line.startsWith("tollgate_build_info{"));
+}
+
+describe("tollgate_build_info", () => {
+  let dir: string;
+  let tollgate: Tollgate;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "tollgate-build-info-"));
+    copyFileSync("wasm/policy.wasm", join(dir, "policy.wasm"));
+    tollgate = buildTollgate(loadConfig({ TOLLGATE_POLICY_DIR: dir, TOLLGATE_DEMO: "false" }), {
+      logger: pino({ level: "silent" }),
+      watchPolicy: false,
+      defaultMetrics: false,
+    });
+  });
+  afterEach(async () => {
+    await tollgate.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is 1, labelled with the package version, the active policy revision and the Node.js version", async () => {
+    expect(buildInfo(await tollgate.metrics.registry.metrics())).toEqual([
+      `tollgate_build_info{version="${PACKAGE_VERSION}",policy_revision="${tollgate.engine.revision}",node_version="${process.version}"} 1`,
+    ]);
+  });
+
+  it("follows a hot reload to the new policy revision", async () => {
+    const before = tollgate.engine.revision;
+    // A custom section appended: a valid module with another hash.
+    writeFileSync(join(dir, "policy.wasm"), Buffer.concat([readFileSync("wasm/policy.wasm"), Buffer.from([0, 3, 1]), Buffer.from("x"), Buffer.from([7])]));
+    expect(tollgate.engine.reload()).toBe(true);
+    const lines = buildInfo(await tollgate.metrics.registry.metrics());
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`policy_revision="${tollgate.engine.revision}"`);
+    expect(lines[0]).not.toContain(before);
+  });
+});

@@ -17,3 +17,8 @@ export const USER_ID_RULE = `must be 1-${USER_ID_MAX} visible ASCII characters o
 export function isValidUserId(v: unknown): v is string {
   return typeof v === "string" && USER_ID_RE.test(v);
 }
+
+/** No unpaired UTF-16 surrogate (JSON can carry one): the string survives a round trip through UTF-8. */
+export function isWellFormed(value: string): boolean {
+  return !/\p{Surrogate}/u.test(value);
+}

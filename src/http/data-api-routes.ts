@@ -46,7 +46,9 @@ export function dataApiRoutes(decide: Decide, maxBodyBytes: number, logger: Logg
       return invalidParameter(res, `${issue.path.join(".") || "body"}: ${issue.message}`);
     }
     const { input } = parsed.data;
-    const made = await decide("data_api", { method: input.method, path: input.path, authorization: headerValue(input.headers, "authorization") }, req);
+    const authorization = headerValue(input.headers, "authorization");
+    if (typeof authorization !== "string" && authorization !== null) return invalidParameter(res, authorization.error);
+    const made = await decide("data_api", { method: input.method, path: input.path, authorization }, req);
     const result = select(made, field);
     res.json(result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });
   };
@@ -98,10 +100,14 @@ function select(value: unknown, path: string[]): unknown {
   return current;
 }
 
-function headerValue(headers: Record<string, string | string[]> | undefined, name: string): string | null {
-  if (!headers) return null;
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === name) return Array.isArray(value) ? (value[0] ?? null) : value;
-  }
-  return null;
+/**
+ * The one value of a header in `input.headers`, or null. Several values (an array of more than
+ * one, or keys that differ only in case) are refused, as two Authorization fields are on the wire.
+ */
+function headerValue(headers: Record<string, string | string[]> | undefined, name: string): string | null | { error: string } {
+  const values = Object.entries(headers ?? {})
+    .filter(([key]) => key.toLowerCase() === name)
+    .flatMap(([, value]) => value);
+  if (values.length > 1) return { error: `input.headers: send ${name} once` };
+  return values[0] ?? null;
 }

@@ -1,11 +1,13 @@
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
+import { isWellFormed } from "../domain.js";
 import type { AuditSource } from "../audit/types.js";
 import type { AuthorizeRequest, Decision } from "../decision/authorizer.js";
 
 // What every decision endpoint accepts as the request to judge.
 export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
-export const PATH = z.string().min(1).max(4096);
+// A lone UTF-16 surrogate cannot cross into the policy (opa-wasm throws on it): refused here.
+export const PATH = z.string().min(1).max(4096).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
 export const AUTHORIZATION = z.string().max(8192).nullable().optional();
 
 /** Decides one request for a decision endpoint and leaves its audit record (with the asking client's address). */

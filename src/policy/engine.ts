@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createRequire } from "node:module";
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from "@open-policy-agent/opa-wasm";
 import { LRUCache } from "lru-cache";
+import { isWellFormed } from "../domain.js";
 import type { Logger } from "../log.js";
 import type { AdminInput, GrantViolation, GrantsInput, PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
 import { isGrantViolations, isPolicyDecision, isRouteInfo } from "./validate-output.js";
@@ -110,7 +111,7 @@ export class PolicyEngine {
     const cacheable = key.length <= MAX_CACHED_PATH;
     const cached = cacheable ? active.routes.get(key) : undefined;
     if (cached) return cached;
-    if (jsonSize(input) > this.#options.maxInputBytes) return INVALID_ROUTE;
+    if (jsonSize(input) > this.#options.maxInputBytes || !isWellFormed(input.path)) return INVALID_ROUTE;
     let info: RouteInfo = INVALID_ROUTE;
     try {
       const result = firstResult(active.wasm.evaluate(input, ROUTE_ENTRYPOINT));
@@ -130,6 +131,8 @@ export class PolicyEngine {
 
   decide(input: PolicyInput): PolicyDecision {
     if (jsonSize(input) > this.#options.maxInputBytes) return engineDeny(400, "input_too_large");
+    // opa-wasm throws on a lone surrogate; such a path names nothing, whoever asks.
+    if (typeof input.path === "string" && !isWellFormed(input.path)) return engineDeny(400, "invalid_path");
     const active = this.#active;
     try {
       const result = firstResult(active.wasm.evaluate(input, DECISION_ENTRYPOINT));

@@ -44,6 +44,14 @@ describe("PolicyEngine", () => {
     });
   });
 
+  it("denies a path with a lone UTF-16 surrogate as invalid (opa-wasm cannot take one), never a policy error", () => {
+    const engine = PolicyEngine.load(dir);
+    expect(engine.route("GET", "/api/v1/projects/pub/builds/\udc00")).toMatchObject({ valid_path: false, pattern: null });
+    for (const path of ["/api/v1/projects/pub/builds/\udc00", "/api/v1/projects/pub/builds?q=\ud800"]) {
+      expect(engine.decide({ method: "GET", path, now: 1_800_000_000, credential: { status: "none" } }), path).toMatchObject({ allow: false, status: 400, reasons: ["invalid_path"] });
+    }
+  });
+
   it("names the route from method and path alone", () => {
     const engine = PolicyEngine.load(dir);
     expect(engine.route("GET", "/api/v1/mcp/projects/p9/jobs/j1/logs")).toEqual({

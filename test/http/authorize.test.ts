@@ -52,6 +52,14 @@ describe("POST /v1/authorize", () => {
     expect(res.body).toMatchObject({ allow: false, status: 403, access: "write", reasons: ["insufficient_scope"], route: "/api/v1/projects/{project}/builds/{build}/restart" });
   });
 
+  it("refuses a path with a lone UTF-16 surrogate with 400, never a policy error", async () => {
+    for (const path of [String.raw`/api/v1/projects/pub/builds/\udc00`, String.raw`/api/v1/projects/pub/builds?q=\ud800`]) {
+      const res = await request(world.tollgate.app).post("/v1/authorize").set("content-type", "application/json").send(`{"method":"GET","path":"${path}"}`);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error).toMatchObject({ code: "invalid_request", field: "path" });
+    }
+  });
+
   it("ignores the query string for routing", async () => {
     const res = await authorize({ method: "GET", path: "/api/v1/projects/priv/builds?next=/../../admin", authorization: bearer(await world.session("bob")) });
     expect(res.body).toMatchObject({ allow: true, route: "/api/v1/projects/{project}/builds" });

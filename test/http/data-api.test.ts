@@ -142,6 +142,28 @@ describe("errors in OPA's shape", () => {
   });
 });
 
+describe("inputs that name no single request", () => {
+  it("400 invalid_parameter when input.headers carries Authorization more than once", async () => {
+    const jwt = bearer(await world.session("bob"));
+    for (const headers of [{ authorization: [jwt, jwt] }, { Authorization: jwt, authorization: bearer(world.tokens.bobGlobal) }]) {
+      const res = await request(world.tollgate.app).post("/v1/data/tollgate/authz/decision").send({ input: { ...PRIVATE_BUILDS, headers } });
+      expect(res.status, JSON.stringify(headers)).toBe(400);
+      expect(res.body).toEqual({ code: "invalid_parameter", message: "input.headers: send authorization once" });
+    }
+    const one = await request(world.tollgate.app).post("/v1/data/tollgate/authz/decision").send({ input: { ...PRIVATE_BUILDS, headers: { AUTHORIZATION: [jwt] } } });
+    expect(one.body.result).toMatchObject({ allow: true, subject: { user_id: "bob" } });
+  });
+
+  it("400 invalid_parameter for a path with a lone UTF-16 surrogate (JSON can carry one; it is no URL)", async () => {
+    for (const path of [String.raw`/api/v1/projects/pub/builds/\udc00`, String.raw`/api/v1/projects/pub/builds?q=\ud800`]) {
+      const raw = `{"input":{"method":"GET","path":"${path}"}}`;
+      const res = await request(world.tollgate.app).post("/v1/data/tollgate/authz/decision").set("content-type", "application/json").send(raw);
+      expect(res.status, path).toBe(400);
+      expect(res.body.code).toBe("invalid_parameter");
+    }
+  });
+});
+
 describe("audit", () => {
   it("records each decision made through the Data API, field paths included", async () => {
     const w = await buildWorld();

@@ -3,7 +3,7 @@
 // policy facts of their own. Whatever the spelling, nothing is allowed and nothing is a 500.
 import request from "supertest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { bearer, buildWorld, type World } from "../http/fixture.js";
+import { bearer, buildWorld, NOW, type World } from "../http/fixture.js";
 import { literalVariants, WRITE_VIA_GET } from "./variants.js";
 
 let world: World;
@@ -158,5 +158,31 @@ describe("forward auth and ext_authz judge the same spellings the same way", () 
     const res = await request(world.tollgate.app).get("/V1/EXT-AUTHZ/api/v1/projects/pub/builds/b1/RESTART");
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("invalid_path");
+  });
+});
+
+describe("MCP grants at their boundaries, through the credential check", () => {
+  it("a grant expiring exactly now is expired; a millisecond later it is live", async () => {
+    const dir = world.tollgate.facts.directoryStore;
+    await dir.setCollaborator("pub", "bob", "Developer");
+    world.tollgate.facts.invalidateCollaborator("pub", "bob");
+    const at = (ms: number) => new Date(NOW * 1000 + ms);
+    const issue = (grants: Array<{ project_id: string; expires_at?: Date | null }>) => world.tollgate.issuer.issue({ type: "mcp", user_id: "bob", grants });
+    const listing = async (token: string) => (await authorize({ method: "GET", path: "/api/v1/mcp/projects", authorization: bearer(token) })).body;
+    const project = async (token: string) => (await authorize({ method: "GET", path: "/api/v1/mcp/projects/priv/builds", authorization: bearer(token) })).body;
+
+    const expiringNow = await issue([{ project_id: "priv", expires_at: at(0) }]);
+    expect(await listing(expiringNow.token)).toMatchObject({ allow: false, status: 403, reasons: ["grant_expired"], granted_projects: [] });
+    expect(await project(expiringNow.token)).toMatchObject({ allow: false, status: 403, reasons: ["grant_expired"] });
+
+    const justLive = await issue([{ project_id: "priv", expires_at: at(1) }]);
+    expect(await listing(justLive.token)).toMatchObject({ allow: true, granted_projects: ["priv"] });
+    expect(await project(justLive.token)).toMatchObject({ allow: true });
+
+    // The store refuses duplicate grants; the order of the grants does not show, nor does an expired one.
+    const reversed = await issue([{ project_id: "pub" }, { project_id: "priv", expires_at: null }]);
+    expect(await listing(reversed.token)).toMatchObject({ allow: true, granted_projects: ["priv", "pub"] });
+    const oneExpired = await issue([{ project_id: "pub", expires_at: at(-1000) }, { project_id: "priv" }]);
+    expect(await listing(oneExpired.token)).toMatchObject({ allow: true, granted_projects: ["priv"] });
   });
 });

@@ -87,11 +87,10 @@ export function upstreamRequestHeaders(
   upstreamHost: string,
 ): string[] {
   const out: string[] = [];
-  const identity = identityHeaders(authorized, now);
-  for (const name in identity) out.push(name, identity[name]!);
+  for (const [name, value] of Object.entries(identityHeaders(authorized, now))) out.push(name, value);
   out.push("Host", upstreamHost);
   const connectionNamed = connectionTokens(incoming);
-  for (const name in incoming) {
+  for (const name of Object.keys(incoming)) {
     const value = incoming[name];
     if (value === undefined || FRAMING_AND_FORWARDED.has(name) || !forwardable(name, connectionNamed, peer)) continue;
     if (typeof value === "string") out.push(name, value);

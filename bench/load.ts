@@ -16,7 +16,14 @@
 //   BENCH_PIDS           name=pid,... of the servers, to report each one's CPU time per request (Linux /proc)
 //   BENCH_CLK_TCK        clock ticks per second of /proc/PID/stat (getconf CLK_TCK, default 100)
 //   BENCH_CONNECTIONS (50), BENCH_DURATION (8 s), BENCH_WARMUP (2 s)
+//   BENCH_ROUNDS (1)     each timed run in this many rounds, the targets taken in turn (medians of the
+//                        rounds' p50 and p99)
 //   BENCH_SERIAL (4 s)   the gateway pair once more, one request at a time (0 skips it)
+//   BENCH_TARGETS        only these targets, in this order (keys: tg-global, tg-project, tg0-global, tg0-project,
+//                        opa-global, opa-project, express, http, direct, gateway, gateway-base; direct before
+//                        any gateway)
+//   TOLLGATE_BASE_URL    Tollgate with src/ at another revision, proxying to UPSTREAM_URL (optional):
+//                        its gateway joins the pair, named BENCH_BASE_LABEL
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { createRequire } from "node:module";
@@ -51,6 +58,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const SERIAL = Number(process.env.BENCH_SERIAL ?? 4);
+const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 1)));
 const log = (msg: string) => process.stderr.write(`==> ${msg}\n`);
 
 const env = (name: string): string | undefined => process.env[name] || undefined;
@@ -167,6 +175,34 @@ if (upstream && tollgate) {
     },
   };
   targets.push(direct, through);
+  const base = env("TOLLGATE_BASE_URL");
+  if (base) {
+    const atBase: Target = {
+      ...through,
+      key: "gateway-base",
+      label: `(e) through the gateway of ${env("BENCH_BASE_LABEL") ?? "the base revision"}, GET, project token`,
+      url: `${base}${BENCH_PATH}`,
+      check(res, text) {
+        const problem = through.check(res, text);
+        atBase.expectBody = through.expectBody;
+        return problem;
+      },
+    };
+    targets.push(atBase);
+  }
+}
+
+const only = env("BENCH_TARGETS")?.split(",").map((k) => k.trim());
+if (only) {
+  const picked = only.map((key) => targets.find((t) => t.key === key) ?? fail(`BENCH_TARGETS: no target ${key} here`));
+  const directAt = only.indexOf("direct");
+  if (only.some((k, i) => k.startsWith("gateway") && !(directAt >= 0 && directAt < i))) fail("BENCH_TARGETS: list direct before any gateway");
+  targets.splice(0, targets.length, ...picked);
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
 }
 
 async function check(t: Target): Promise<void> {
@@ -256,35 +292,80 @@ const snapshot = () => [...tracked.map((t) => cpuUs(t.pid)), process.cpuUsage().
 const cpuNames = [...tracked.map((t) => t.name), "autocannon"];
 /** Per target: CPU µs per request for each tracked process and for autocannon (this process). */
 const cpuPerRequest = new Map<string, number[]>();
-const gatewayPair = targets.filter((t) => t.key === "direct" || t.key === "gateway");
-const serialS = gatewayPair.length === 2 && SERIAL > 0 ? SERIAL : 0;
+const gatewayPair = targets.filter((t) => t.key === "direct" || t.key.startsWith("gateway"));
+const serialS = gatewayPair.length >= 2 && SERIAL > 0 ? SERIAL : 0;
 log(
   `${targets.length} targets, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s each` +
     `${serialS ? `, then the gateway pair one request at a time for ${serialS} s` : ""} (about ${Math.ceil((targets.length * (WARMUP + DURATION) + serialS * 1.25) / 10) * 10} s)`,
 );
-for (const [i, t] of targets.entries()) {
-  await check(t);
-  const options: AutocannonOptions = {
-    url: t.url,
-    method: t.method,
-    headers: t.headers,
-    ...(t.body === undefined ? {} : { body: t.body }),
-    ...(t.expectBody === undefined ? {} : { expectBody: t.expectBody }),
-    connections: CONNECTIONS,
-    duration: WARMUP,
+/**
+ * Rounds of one timed run: the sum of their answers and time, their latency percentiles' medians
+ * (each round's p50 and p99, not the percentiles of all answers together; exact for one round).
+ */
+function merge(rounds: AutocannonResult[]): AutocannonResult {
+  const sum = (pick: (r: AutocannonResult) => number) => rounds.reduce((a, r) => a + pick(r), 0);
+  const median = (pick: (r: AutocannonResult) => number) => {
+    const v = rounds.map(pick).sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
   };
-  log(`[${i + 1}/${targets.length}] ${t.label}: warm-up ${WARMUP} s`);
-  await autocannon(options);
-  log(`[${i + 1}/${targets.length}] ${t.label}: ${DURATION} s`);
-  const before = snapshot();
-  const r = await autocannon({ ...options, duration: DURATION });
-  const after = snapshot();
+  const total = sum((r) => r.requests.total);
+  const duration = sum((r) => r.duration);
+  const statusCodeStats: AutocannonResult["statusCodeStats"] = {};
+  for (const r of rounds) for (const [code, { count }] of Object.entries(r.statusCodeStats)) statusCodeStats[code] = { count: (statusCodeStats[code]?.count ?? 0) + count };
+  return {
+    requests: { total, average: total / duration },
+    latency: {
+      p50: median((r) => r.latency.p50),
+      p99: median((r) => r.latency.p99),
+      average: sum((r) => r.latency.average * r.requests.total) / Math.max(1, total),
+      max: Math.max(...rounds.map((r) => r.latency.max)),
+    },
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    non2xx: sum((r) => r.non2xx),
+    mismatches: sum((r) => r.mismatches),
+    statusCodeStats,
+    duration,
+  };
+}
+
+// BENCH_ROUNDS > 1 splits each timed run into rounds taken in turn (A B C A B C...), so that
+// other work on the machine weighs on every target alike: the way to compare under shared load.
+const roundResults = new Map<string, AutocannonResult[]>();
+const cpuUsed = new Map<string, number[]>();
+const optionsOf = (t: Target): AutocannonOptions => ({
+  url: t.url,
+  method: t.method,
+  headers: t.headers,
+  ...(t.body === undefined ? {} : { body: t.body }),
+  ...(t.expectBody === undefined ? {} : { expectBody: t.expectBody }),
+  connections: CONNECTIONS,
+  duration: DURATION / ROUNDS,
+});
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const [i, t] of targets.entries()) {
+    if (round === 1) {
+      await check(t);
+      log(`[${i + 1}/${targets.length}] ${t.label}: warm-up ${WARMUP} s`);
+      await autocannon({ ...optionsOf(t), duration: WARMUP });
+    }
+    log(`[${i + 1}/${targets.length}] ${t.label}: ${DURATION / ROUNDS} s${ROUNDS > 1 ? ` (round ${round}/${ROUNDS})` : ""}`);
+    const before = snapshot();
+    const r = await autocannon(optionsOf(t));
+    const after = snapshot();
+    const used = cpuUsed.get(t.key) ?? after.map(() => 0);
+    cpuUsed.set(t.key, used.map((v, j) => v + after[j]! - before[j]!));
+    roundResults.set(t.key, [...(roundResults.get(t.key) ?? []), r]);
+    log(`    ${fmtInt(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}, body mismatches ${r.mismatches}`);
+  }
+}
+for (const t of targets) {
+  const r = merge(roundResults.get(t.key)!);
+  results.set(t.key, r);
   cpuPerRequest.set(
     t.key,
-    after.map((v, j) => (v - before[j]!) / Math.max(1, r.requests.total)),
+    cpuUsed.get(t.key)!.map((v) => v / Math.max(1, r.requests.total)),
   );
-  log(`    ${fmtInt(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}, body mismatches ${r.mismatches}`);
-  results.set(t.key, r);
 }
 /** Every answer of a timed run must be 2xx (and the expected body, where there is one). */
 const failures = targets.flatMap((t) => {
@@ -328,7 +409,8 @@ const rows = targets.map((t) => {
 const out = [
   "# Tollgate HTTP benchmark",
   "",
-  `autocannon ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s per target, one target at a time, all on 127.0.0.1.`,
+  `autocannon ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s per target, one target at a time` +
+    `${ROUNDS > 1 ? ` in ${ROUNDS} rounds taken in turn (p50 and p99: medians of the rounds')` : ""}, all on 127.0.0.1.`,
   `${availableParallelism()} cores shared by autocannon (one Node process) and the server under test (and, idle, the others): ` +
     "req/s is what this one machine does with the load generator on it, not a server's capacity.",
   `Load average (1/5/15 min) before the first run: ${loadBefore}; after the last: ${load()}.`,
@@ -340,25 +422,38 @@ const out = [
     "the upstream's answer) before its run; (e) must also answer the upstream's exact body every time. Any error fails the run.",
 ];
 const direct = results.get("direct");
-const through = results.get("gateway");
-if (direct && through) {
+/** Each gateway measured (this checkout's, and the base revision's when there is one). */
+const gateways = targets.filter((t) => t.key.startsWith("gateway") && results.has(t.key));
+if (direct && gateways.length > 0) {
   const ms = (v: number) => `${v} ms`;
   const added = (v: number) => `${v >= 0 ? "+" : ""}${v} ms`;
+  const name = (t: Target) => (t.key === "gateway" ? "Tollgate" : env("BENCH_BASE_LABEL") ?? "base");
+  /** Per gateway: its figure, ÷ direct, and what it adds (where that means something). */
+  const columns = (figure: (r: AutocannonResult) => number, show: (v: number) => string, withAdded: boolean) =>
+    gateways.flatMap((t) => {
+      const v = figure(results.get(t.key)!);
+      const d = figure(direct);
+      return [show(v), fmtRatio(v / d), withAdded ? added(Number((v - d).toFixed(3))) : ""];
+    });
   const rows: string[][] = [
-    [`req/s, ${CONNECTIONS} connections`, fmtInt(direct.requests.average), fmtInt(through.requests.average), fmtRatio(through.requests.average / direct.requests.average), ""],
-    [`p50, ${CONNECTIONS} connections`, ms(direct.latency.p50), ms(through.latency.p50), fmtRatio(through.latency.p50 / direct.latency.p50), added(through.latency.p50 - direct.latency.p50)],
-    [`p99, ${CONNECTIONS} connections`, ms(direct.latency.p99), ms(through.latency.p99), fmtRatio(through.latency.p99 / direct.latency.p99), added(through.latency.p99 - direct.latency.p99)],
+    [`req/s, ${CONNECTIONS} connections`, fmtInt(direct.requests.average), ...columns((r) => r.requests.average, fmtInt, false)],
+    [`p50, ${CONNECTIONS} connections`, ms(direct.latency.p50), ...columns((r) => r.latency.p50, ms, true)],
+    [`p99, ${CONNECTIONS} connections`, ms(direct.latency.p99), ...columns((r) => r.latency.p99, ms, true)],
   ];
   const sd = serialSamples?.get("direct");
-  const sg = serialSamples?.get("gateway");
-  if (sd && sg) {
+  if (sd && gateways.every((t) => serialSamples?.has(t.key))) {
     const d = summarize(sd);
-    const g = summarize(sg);
+    const g = gateways.map((t) => summarize(serialSamples!.get(t.key)!));
     const addedNs = (v: number) => `+${fmtNs(v)}`;
+    const serialRow = (label: string, pick: (s: ReturnType<typeof summarize>) => number): string[] => [
+      label,
+      fmtNs(pick(d)),
+      ...g.flatMap((s) => [fmtNs(pick(s)), fmtRatio(pick(s) / pick(d)), addedNs(pick(s) - pick(d))]),
+    ];
     rows.push(
-      [`p50, one request at a time (${fmtInt(d.n)} each)`, fmtNs(d.p50), fmtNs(g.p50), fmtRatio(g.p50 / d.p50), addedNs(g.p50 - d.p50)],
-      ["p99, one request at a time", fmtNs(d.p99), fmtNs(g.p99), fmtRatio(g.p99 / d.p99), addedNs(g.p99 - d.p99)],
-      ["mean, one request at a time", fmtNs(d.mean), fmtNs(g.mean), fmtRatio(g.mean / d.mean), addedNs(g.mean - d.mean)],
+      serialRow(`p50, one request at a time (${fmtInt(d.n)} each)`, (s) => s.p50),
+      serialRow("p99, one request at a time", (s) => s.p99),
+      serialRow("mean, one request at a time", (s) => s.mean),
     );
   }
   out.push(
@@ -368,10 +463,10 @@ if (direct && through) {
     `GET ${BENCH_PATH} with a project token (read) to a trivial node:http upstream answering ${fmtInt(Buffer.byteLength(upstreamBody ?? ""))} bytes of JSON,` +
       " straight and through Tollgate (fact cache on, Redis rate limit, audit to MongoDB), back to back, same connections and duration.",
     "",
-    table(["measurement", "direct", "through Tollgate", "Tollgate ÷ direct", "added by Tollgate"], rows),
+    table(["measurement", "direct", ...gateways.flatMap((t) => [`through ${name(t)}`, `${name(t)} ÷ direct`, `added by ${name(t)}`])], rows),
     "",
     `Under ${CONNECTIONS} connections latency is mostly queueing (connections ÷ req/s)` +
-      (sd && sg ? "; one request at a time (alternating, one keep-alive connection each, timed in the load process) shows what Tollgate adds to a single request." : "."),
+      (sd ? "; one request at a time (alternating, one keep-alive connection each, timed in the load process) shows what Tollgate adds to a single request." : "."),
   );
 }
 if (tracked.length > 0) {

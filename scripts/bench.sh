@@ -10,6 +10,9 @@
 #   BENCH_BASELINES=0                                      skip the Express / node:http floors
 #   BENCH_GATEWAY=0                                        skip the gateway vs direct upstream pair
 #   BENCH_SERIAL=4                                         seconds of the pair one request at a time (0: skip)
+#   BENCH_ROUNDS=1                                         each timed run in rounds, the targets in turn (fair under shared load)
+#   BENCH_TARGETS=direct,gateway,gateway-base              only these targets, in this order (bench/load.ts)
+#   BENCH_BASE=main                                        also the gateway of src/ at that git revision (same policy), in the same run
 #   FERRETDB_BIN=/path/to/ferretdb                         another FerretDB 1.x binary
 #   BENCH_TOLLGATE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for both Tollgates
 set -euo pipefail
@@ -137,6 +140,21 @@ PORT=$tg_port TOLLGATE_UPSTREAM_URL=$upstream_url start tollgate node ${BENCH_TO
 wait_for tollgate log_has tollgate "^listening"
 wait_for tollgate http_ok "http://127.0.0.1:$tg_port/readyz"
 
+base_url=""
+if [[ -n ${BENCH_BASE:-} && -n $upstream_url ]]; then
+	base_rev=$(git rev-parse --short "$BENCH_BASE^{commit}") || die "BENCH_BASE=$BENCH_BASE is not a git revision"
+	git diff --quiet "$base_rev" -- policies || say "note: policies/ differ at $base_rev; both Tollgates run this checkout's policy"
+	mkdir -p "$work/base"
+	git archive "$base_rev" package.json tsconfig.json src bench | tar -x -C "$work/base"
+	ln -s "$root/node_modules" "$work/base/node_modules"
+	base_port=$(free_port)
+	base_url="http://127.0.0.1:$base_port"
+	say "starting Tollgate with src/ at $BENCH_BASE ($base_rev), gateway upstream $upstream_url, on 127.0.0.1:$base_port"
+	# shellcheck disable=SC2086
+	start tollgate-base env -C "$work/base" PORT=$base_port TOLLGATE_UPSTREAM_URL=$upstream_url node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts
+	export BENCH_BASE_LABEL="$BENCH_BASE ($base_rev)"
+fi
+
 tg0_port=$(free_port)
 say "starting Tollgate (TOLLGATE_CACHE_TTL_MS=0) on 127.0.0.1:$tg0_port"
 # shellcheck disable=SC2086
@@ -159,12 +177,13 @@ fi
 wait_for tollgate-ttl0 http_ok "http://127.0.0.1:$tg0_port/readyz"
 tollgates_ready=$SECONDS # both Tollgates have scheduled their first audit prune by now
 wait_for opa http_ok "http://127.0.0.1:$opa_port/health?bundles"
+[[ -z $base_url ]] || wait_for tollgate-base http_ok "$base_url/readyz"
 
 pid_list=""
 for i in "${!names[@]}"; do pid_list+="${names[$i]}=${pids[$i]},"; done
 export BENCH_PIDS=$pid_list BENCH_CLK_TCK=$(getconf CLK_TCK)
 export SEED_FILE="$work/seed.json"
-export TOLLGATE_URL="http://127.0.0.1:$tg_port" TOLLGATE_TTL0_URL="http://127.0.0.1:$tg0_port" OPA_URL="http://127.0.0.1:$opa_port" UPSTREAM_URL=$upstream_url
+export TOLLGATE_URL="http://127.0.0.1:$tg_port" TOLLGATE_TTL0_URL="http://127.0.0.1:$tg0_port" OPA_URL="http://127.0.0.1:$opa_port" UPSTREAM_URL=$upstream_url TOLLGATE_BASE_URL=$base_url
 # Each Tollgate prunes the audit trail 30 s after it starts (src/audit/prune.ts), then every ~15 min.
 # On FerretDB (no TTL index) that deleteMany scans the whole audit collection: seconds of FerretDB CPU
 # once the timed runs have filled it, which landed in whichever run was under way. Let the first

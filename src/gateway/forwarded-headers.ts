@@ -26,10 +26,20 @@ export interface Peer {
   trusted: boolean;
 }
 
-function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+const NONE: ReadonlySet<string> = new Set();
+
+function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const value = headers.connection;
-  return new Set((Array.isArray(value) ? value.join(",") : (value ?? "")).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean));
+  if (value === undefined) return NONE;
+  return new Set((Array.isArray(value) ? value.join(",") : value).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
+
+// Set below from what Tollgate saw, never copied from the client as they are.
+const FRAMING_AND_FORWARDED = new Set(["content-length", "transfer-encoding", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
+
+// Methods node:http sends without a body unless told otherwise; the others get Content-Length: 0
+// when the client sent no body.
+const BODYLESS_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 
 /**
  * Every identity header Tollgate owns, in the order the upstream receives them, each with its
@@ -51,7 +61,7 @@ export function identityHeaders(authorized: AuthorizedRequest): Record<string, s
 }
 
 /** Whether a client's header may reach the upstream as it is. */
-function forwardable(name: string, connectionNamed: Set<string>, peer: Peer): boolean {
+function forwardable(name: string, connectionNamed: ReadonlySet<string>, peer: Peer): boolean {
   if (HOP_BY_HOP.has(name) || connectionNamed.has(name) || REQUEST_REWRITING.has(name)) return false;
   if (name === "authorization" || name === "host") return false;
   // CGI, WSGI and Rack read `X_Tollgate_User` as `X-Tollgate-User`: no underscore name passes,
@@ -63,32 +73,40 @@ function forwardable(name: string, connectionNamed: Set<string>, peer: Peer): bo
 }
 
 /**
- * The request headers the upstream sees: Tollgate's identity headers first, the upstream's own
+ * The request headers the upstream sees, as one flat list of name/value pairs built in one pass
+ * (node:http writes such a list as it is): Tollgate's identity headers first, the upstream's own
  * Host, the client's headers minus hop-by-hop ones, its credential and anything that could pass
- * for identity or rewrite the request, and X-Forwarded-For/Host/Proto as Tollgate vouches for them.
+ * for identity or rewrite the request, then the body's framing and X-Forwarded-For/Host/Proto as
+ * Tollgate vouches for them.
  */
 export function upstreamRequestHeaders(
+  method: string,
   incoming: IncomingHttpHeaders,
   authorized: AuthorizedRequest,
   peer: Peer,
   upstreamHost: string,
-): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ...identityHeaders(authorized), Host: upstreamHost };
+): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(identityHeaders(authorized))) out.push(name, value);
+  out.push("Host", upstreamHost);
   const connectionNamed = connectionTokens(incoming);
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value !== undefined && forwardable(name, connectionNamed, peer)) out[name] = value;
+  for (const name of Object.keys(incoming)) {
+    const value = incoming[name];
+    if (value === undefined || FRAMING_AND_FORWARDED.has(name) || !forwardable(name, connectionNamed, peer)) continue;
+    if (typeof value === "string") out.push(name, value);
+    else for (const v of value) out.push(name, v);
   }
   // Framing is re-derived from how the client's body arrived, never taken from a header the
   // client could have listed in Connection: a body must never reach the upstream unframed.
-  delete out["content-length"];
-  if (incoming["transfer-encoding"] !== undefined) out["transfer-encoding"] = "chunked";
-  else if (incoming["content-length"] !== undefined) out["content-length"] = incoming["content-length"];
+  if (incoming["transfer-encoding"] !== undefined) out.push("transfer-encoding", "chunked");
+  else if (incoming["content-length"] !== undefined) out.push("content-length", incoming["content-length"]);
+  else if (!BODYLESS_METHODS.has(method)) out.push("content-length", "0");
   const claimed: IncomingHttpHeaders = peer.trusted ? incoming : {};
-  out["x-forwarded-for"] = [claimed["x-forwarded-for"], peer.address].flat().filter(Boolean).join(", ");
+  out.push("x-forwarded-for", [claimed["x-forwarded-for"], peer.address].flat().filter(Boolean).join(", "));
   const host = claimed["x-forwarded-host"] ?? incoming.host;
-  if (host) out["x-forwarded-host"] = host;
+  if (host) out.push("x-forwarded-host", [host].flat().join(", "));
   // Tollgate serves plain HTTP; only a trusted proxy in front of it knows better.
-  out["x-forwarded-proto"] = claimed["x-forwarded-proto"] ?? "http";
+  out.push("x-forwarded-proto", [claimed["x-forwarded-proto"] ?? "http"].flat().join(", "));
   return out;
 }
 

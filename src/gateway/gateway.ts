@@ -5,7 +5,7 @@ import type { Authorizer, Decision } from "../decision/authorizer.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
 import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
-import { proxy, type UpstreamOptions } from "./proxy.js";
+import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
@@ -34,6 +34,8 @@ export interface GatewayLocals {
 export function gateway(options: GatewayOptions): Router {
   const router = Router();
   const windowS = Math.round(options.rateLimitWindowMs / 1000);
+  const { url } = options.upstream;
+  const forward = url ? upstreamProxy({ ...options.upstream, url }) : null;
 
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
@@ -73,15 +75,14 @@ export function gateway(options: GatewayOptions): Router {
       res.on("finish", () => audit(res.statusCode));
       return next();
     }
-    const { url } = options.upstream;
-    if (!url) {
+    if (!forward) {
       skipBody(req, res);
       res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
       audit(null);
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized, peer);
+    const outcome = await forward(req, res, req.originalUrl, authorized, peer);
     audit(outcome.upstreamStatus);
   });
   router.use(options.local);

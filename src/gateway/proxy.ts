@@ -1,6 +1,5 @@
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
-import { request as httpsRequest } from "node:https";
-import type { Request, Response } from "express";
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { AuthorizedRequest } from "../decision/authorizer.js";
 import { continueIfExpected } from "../http/server.js";
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
@@ -21,107 +20,159 @@ export interface ProxyOutcome {
 }
 
 /**
- * Streams one allowed request to the upstream and the answer back. The request target is sent
- * exactly as received (the policy judged that string); nothing is buffered.
+ * Streams one allowed request to the upstream and the answer back. `target` is the request
+ * target exactly as received (the policy judged that string); nothing is buffered.
  */
-export function proxy(
-  req: Request,
-  res: Response,
-  upstream: UpstreamOptions & { url: URL },
-  authorized: AuthorizedRequest,
-  peer: Peer,
-): Promise<ProxyOutcome> {
-  const { decision } = authorized;
-  return new Promise((resolve) => {
-    let settled = false;
-    /** The upstream's status once its response headers arrived. */
-    let answered: number | null = null;
-    const finish = (outcome: ProxyOutcome): void => {
-      if (settled) return;
-      settled = true;
-      resolve(outcome);
-    };
-    const fail = (status: 413 | 502 | 504, code: string, message: string): void => {
-      upstreamReq.destroy();
-      if (!res.headersSent) {
-        res.status(status).json({ error: { code, message }, decision_id: decision.decision_id });
-      } else {
-        res.destroy();
-      }
-      finish({ upstreamStatus: answered });
-    };
+export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, authorized: AuthorizedRequest, peer: Peer) => Promise<ProxyOutcome>;
 
-    const declared = Number(req.headers["content-length"] ?? 0);
-    const base = upstream.url;
-    const options: RequestOptions = {
-      protocol: base.protocol,
-      hostname: base.hostname,
-      port: base.port,
-      method: req.method,
-      path: `${base.pathname.replace(/\/$/, "")}${req.originalUrl}`,
-      headers: upstreamRequestHeaders(req.headers, authorized, peer, base.host),
-    };
-    const upstreamReq = (base.protocol === "https:" ? httpsRequest : httpRequest)(options);
+/**
+ * A pooled connection left idle this long is closed, before the keep-alive timeout of most
+ * servers (Node's is 5 s; an upstream's `Keep-Alive: timeout=N` hint shortens it to N − 1 s).
+ */
+const POOL_IDLE_MS = 4_000;
 
-    // The answer is timed from when the request body has been sent, so a slow upload is not a slow upstream.
-    let headersTimer: NodeJS.Timeout | undefined;
-    upstreamReq.on("finish", () => {
-      if (answered === null && !settled) {
-        headersTimer = setTimeout(() => fail(504, "upstream_timeout", `the upstream did not answer within ${upstream.timeoutMs} ms`), upstream.timeoutMs);
-      }
-    });
-    upstreamReq.setTimeout(upstream.idleTimeoutMs, () => fail(504, "upstream_timeout", "the upstream went silent"));
+// RFC 9110 §9.2.2: repeating one of these has the effect of sending it once.
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-    upstreamReq.on("response", (upstreamRes: IncomingMessage) => {
-      clearTimeout(headersTimer);
-      const status = upstreamRes.statusCode ?? 502;
-      answered = status;
-      // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
-      const headers = clientResponseHeaders(upstreamRes.headers);
-      for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];
-      res.writeHead(status, headers);
-      res.flushHeaders();
-      upstreamRes.pipe(res);
-      upstreamRes.on("error", () => res.destroy());
-      upstreamRes.on("end", () => finish({ upstreamStatus: status }));
-      upstreamRes.on("aborted", () => {
-        res.destroy();
-        finish({ upstreamStatus: status });
+// How a pooled connection the upstream closed (idle timeout racing the next request) shows up.
+const STALE_CONNECTION_ERRORS = new Set(["ECONNRESET", "EPIPE"]);
+
+function writeError(res: ServerResponse, status: number, code: string, message: string, decisionId: string): void {
+  const body = JSON.stringify({ error: { code, message }, decision_id: decisionId });
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) }).end(body);
+}
+
+/**
+ * The gateway's way to its one upstream: a keep-alive connection pool created once, reused
+ * across requests (most recently used connection first, so few sit idle long enough to go stale).
+ * The number of connections is not capped: a capped pool would queue every request behind
+ * long-lived streams (SSE).
+ */
+export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward {
+  const { url, timeoutMs, idleTimeoutMs, maxBodyBytes } = upstream;
+  const https = url.protocol === "https:";
+  const pool = new (https ? HttpsAgent : HttpAgent)({ keepAlive: true, scheduling: "lifo", timeout: POOL_IDLE_MS });
+  const send = https ? httpsRequest : httpRequest;
+  const pathPrefix = url.pathname.replace(/\/$/, "");
+
+  return (req, res, target, authorized, peer) =>
+    new Promise((resolve) => {
+      const decisionId = authorized.decision.decision_id;
+      const method = req.method ?? "GET";
+      let settled = false;
+      /** The upstream's status once its response headers arrived. */
+      let answered: number | null = null;
+      let upstreamReq: ClientRequest | undefined;
+      let headersTimer: NodeJS.Timeout | undefined;
+      const finish = (outcome: ProxyOutcome): void => {
+        if (settled) return;
+        settled = true;
+        resolve(outcome);
+      };
+      const fail = (status: 413 | 502 | 504, code: string, message: string): void => {
+        clearTimeout(headersTimer);
+        upstreamReq?.destroy();
+        if (!res.headersSent) writeError(res, status, code, message, decisionId);
+        else res.destroy();
+        finish({ upstreamStatus: answered });
+      };
+
+      // A client that goes away takes its upstream request with it.
+      res.on("close", () => {
+        clearTimeout(headersTimer);
+        if (!res.writableFinished) upstreamReq?.destroy();
+        finish({ upstreamStatus: answered });
       });
-    });
-    upstreamReq.on("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(headersTimer);
-      if (settled) return;
-      if (res.headersSent) {
-        res.destroy();
-        finish({ upstreamStatus: res.statusCode });
+
+      const declared = Number(req.headers["content-length"] ?? 0);
+      if (declared > maxBodyBytes) {
+        skipBody(req, res);
+        return fail(413, "body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
+      }
+      const hasBody = req.headers["transfer-encoding"] !== undefined || declared > 0;
+      const options: RequestOptions = {
+        hostname: url.hostname,
+        port: url.port,
+        method,
+        path: `${pathPrefix}${target}`,
+        headers: upstreamRequestHeaders(method, req.headers, authorized, peer, url.host),
+      };
+
+      const onResponse = (upstreamRes: IncomingMessage): void => {
+        clearTimeout(headersTimer);
+        const status = upstreamRes.statusCode ?? 502;
+        answered = status;
+        // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
+        const headers = clientResponseHeaders(upstreamRes.headers);
+        for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];
+        // The head, a body that arrives with it and the end leave in one write: the client's
+        // socket stays corked until this turn of the event loop is over (res.end() uncorks it).
+        const socket = res.socket;
+        socket?.cork();
+        setImmediate(() => {
+          if (!res.writableEnded) socket?.uncork();
+        });
+        res.writeHead(status, headers);
+        // A stream of unknown length (SSE, chunked) shows its head before its first chunk.
+        if (upstreamRes.headers["content-length"] === undefined) res.flushHeaders();
+        upstreamRes.pipe(res);
+        upstreamRes.on("error", () => res.destroy());
+        upstreamRes.on("end", () => finish({ upstreamStatus: status }));
+        upstreamRes.on("aborted", () => {
+          res.destroy();
+          finish({ upstreamStatus: status });
+        });
+      };
+
+      /**
+       * Sends the request; `retry` on a connection of its own. A bodiless idempotent request whose
+       * pooled connection turned out closed is retried once; a request with a body never is (it is
+       * not kept, and the upstream may have acted on it).
+       */
+      const attempt = (retry: boolean): ClientRequest => {
+        const out = send(retry ? { ...options, agent: false } : { ...options, agent: pool });
+        // The answer is timed from when the request body has been sent, so a slow upload is not a slow upstream.
+        out.on("finish", () => {
+          if (answered === null && !settled) {
+            clearTimeout(headersTimer);
+            headersTimer = setTimeout(() => fail(504, "upstream_timeout", `the upstream did not answer within ${timeoutMs} ms`), timeoutMs);
+          }
+        });
+        out.setTimeout(idleTimeoutMs, () => fail(504, "upstream_timeout", "the upstream went silent"));
+        out.on("response", onResponse);
+        out.on("error", (err: NodeJS.ErrnoException) => {
+          clearTimeout(headersTimer);
+          if (settled) return;
+          if (!retry && !hasBody && out.reusedSocket && answered === null && IDEMPOTENT_METHODS.has(method) && STALE_CONNECTION_ERRORS.has(err.code ?? "")) {
+            upstreamReq = attempt(true);
+            upstreamReq.end();
+            return;
+          }
+          if (res.headersSent) {
+            res.destroy();
+            finish({ upstreamStatus: res.statusCode });
+            return;
+          }
+          fail(502, "upstream_unavailable", `the upstream could not be reached (${err.code ?? "connection error"})`);
+        });
+        return out;
+      };
+      upstreamReq = attempt(false);
+
+      continueIfExpected(res);
+      if (!hasBody) {
+        upstreamReq.end();
         return;
       }
-      fail(502, "upstream_unavailable", `the upstream could not be reached (${err.code ?? "connection error"})`);
+      let received = 0;
+      const sending = upstreamReq;
+      req.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > maxBodyBytes) {
+          req.unpipe(sending);
+          fail(413, "body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
+        }
+      });
+      req.pipe(sending);
     });
-
-    // A client that goes away takes its upstream request with it.
-    res.on("close", () => {
-      clearTimeout(headersTimer);
-      if (!res.writableFinished) upstreamReq.destroy();
-      finish({ upstreamStatus: answered });
-    });
-
-    if (declared > upstream.maxBodyBytes) {
-      clearTimeout(headersTimer);
-      skipBody(req, res);
-      return fail(413, "body_too_large", `the request body exceeds ${upstream.maxBodyBytes} bytes`);
-    }
-    continueIfExpected(res);
-    let received = 0;
-    req.on("data", (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > upstream.maxBodyBytes) {
-        clearTimeout(headersTimer);
-        req.unpipe(upstreamReq);
-        fail(413, "body_too_large", `the request body exceeds ${upstream.maxBodyBytes} bytes`);
-      }
-    });
-    req.pipe(upstreamReq);
-  });
 }

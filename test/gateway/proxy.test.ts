@@ -4,7 +4,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { NOW, bearer } from "../http/fixture.js";
 import { CLOSED_PORT } from "../support/servers.js";
-import { send, sleep, startGateway, startUpstream, waitFor, type Gateway, type Upstream } from "./helpers.js";
+import { rawRequest, send, sleep, startGateway, startUpstream, waitFor, type Gateway, type Upstream } from "./helpers.js";
 
 /** Far above any answer's time on a loaded machine: only a hanging upstream reaches it. */
 const TIMEOUT_MS = 60_000;
@@ -138,6 +138,17 @@ describe("forwarding an allowed request", () => {
     const hit = upstream.hits[0]!;
     expect(hit).toMatchObject({ method: "POST", body: parts.join(""), complete: true });
     expect(hit.headers["transfer-encoding"]).toBe("chunked");
+  });
+
+  it("frames a POST that came without a body as Content-Length: 0, and such a GET not at all", async () => {
+    const credential = `Authorization: ${bearer(gw.world.tokens.bobGlobal)}`;
+    for (const [method, path] of [["POST", "/api/v1/projects/priv/upload"], ["GET", "/api/v1/projects/priv/builds"]] as const) {
+      const result = await rawRequest(gw.port, `${method} ${path} HTTP/1.1\r\nHost: tollgate.test\r\n${credential}\r\n\r\n`, { expectResponses: 1, waitMs: 5_000 });
+      expect(result.statuses, method).toEqual([200]);
+      const { headers } = upstream.hits.at(-1)!;
+      expect(headers["content-length"], method).toBe(method === "POST" ? "0" : undefined);
+      expect(headers["transfer-encoding"], method).toBeUndefined();
+    }
   });
 
   it("prefixes the path of TOLLGATE_UPSTREAM_URL", async () => {

@@ -132,7 +132,7 @@ export class PolicyEngine {
   decide(input: PolicyInput): PolicyDecision {
     if (jsonSize(input) > this.#options.maxInputBytes) return engineDeny(400, "input_too_large");
     // opa-wasm throws on a lone surrogate; such a path names nothing, whoever asks.
-    if (typeof input.path === "string" && !isWellFormed(input.path)) return engineDeny(400, "invalid_path");
+    if (typeof input?.path === "string" && !isWellFormed(input.path)) return engineDeny(400, "invalid_path");
     const active = this.#active;
     try {
       const result = firstResult(active.wasm.evaluate(input, DECISION_ENTRYPOINT));

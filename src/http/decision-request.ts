@@ -4,7 +4,8 @@ import type { AuthorizeRequest, Decision } from "../decision/authorizer.js";
 
 // What every decision endpoint accepts as the request to judge.
 export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
-export const PATH = z.string().min(1).max(4096);
+// A lone surrogate survives JSON.parse but not the policy's input: refused as malformed.
+export const PATH = z.string().min(1).max(4096).refine((s) => !/\p{Cs}/u.test(s), "must be well-formed Unicode (no lone surrogates)");
 export const AUTHORIZATION = z.string().max(8192).nullable().optional();
 
 /** Decides one request for a decision endpoint and leaves its audit record. */

@@ -18,6 +18,22 @@ const REQUEST_REWRITING = new Set([
   "x-forwarded-uri",
   "forwarded",
   "x-real-ip",
+  // Other spellings of the client's address (Rails reads Client-IP; CDNs set their own), of the
+  // host, and of the path (Envoy's), all of which some framework takes at its word.
+  "client-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-originating-ip",
+  "x-remote-ip",
+  "x-remote-addr",
+  "x-original-host",
+  "x-host",
+  "x-envoy-original-path",
+  // CGI turns `Proxy` into HTTP_PROXY, which HTTP clients in the upstream obey (httpoxy).
+  "proxy",
 ]);
 
 /** The socket's peer, and whether it is one of TOLLGATE_TRUSTED_PROXIES. */
@@ -82,7 +98,8 @@ export function upstreamRequestHeaders(
   // client could have listed in Connection: a body must never reach the upstream unframed.
   delete out["content-length"];
   if (incoming["transfer-encoding"] !== undefined) out["transfer-encoding"] = "chunked";
-  else if (incoming["content-length"] !== undefined) out["content-length"] = incoming["content-length"];
+  // Node accepted the digits; the upstream gets the plain number (no leading zeros to read two ways).
+  else if (incoming["content-length"] !== undefined) out["content-length"] = String(Number(incoming["content-length"]));
   const claimed: IncomingHttpHeaders = peer.trusted ? incoming : {};
   out["x-forwarded-for"] = [claimed["x-forwarded-for"], peer.address].flat().filter(Boolean).join(", ");
   const host = claimed["x-forwarded-host"] ?? incoming.host;

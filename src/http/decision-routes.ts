@@ -61,8 +61,10 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
   });
 
   // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with
-  // the client's Authorization and without the body; any method may arrive.
-  router.all(`${EXT_AUTHZ_PREFIX}{/*target}`, async (req, res) => {
+  // the client's Authorization and without the body; any method may arrive. Mounted with use(),
+  // not a route parameter: the router would percent-decode the target (and refuse a malformed
+  // one itself) before the policy judged the raw string.
+  router.use(EXT_AUTHZ_PREFIX, async (req, res) => {
     const target = req.originalUrl.slice(EXT_AUTHZ_PREFIX.length);
     if (!req.originalUrl.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !PATH.safeParse(target).success) {
       return sendError(res, 400, "invalid_request", `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects`);

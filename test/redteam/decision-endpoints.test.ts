@@ -105,3 +105,33 @@ describe("JSON tricks (pinned)", () => {
     expect(res.status).toBe(413);
   });
 });
+
+describe("OPA Data API paths", () => {
+  const input = JSON.stringify({ input: PUBLIC_READ });
+
+  it("document paths are case-sensitive, as in OPA: another spelling is an undefined document", async () => {
+    for (const path of ["/v1/data/tollgate/authz/Decision", "/v1/data/Tollgate/authz/decision", "/v1/data/tollgate/authz/decision/ALLOW"]) {
+      const res = await post(path, input);
+      expect(res.status, path).toBe(200);
+      expect(res.body, path).not.toHaveProperty("result");
+    }
+  });
+
+  it("a path that is not valid percent-encoding is a 400 about the path, in OPA's shape", async () => {
+    for (const path of ["/v1/data/tollgate/authz/decision/%zz", "/v1/data/%E0%A4%A"]) {
+      const res = await post(path, input);
+      expect(res.status, path).toBe(400);
+      expect(res.body.code).toBe("invalid_parameter");
+      expect(res.body.message, path).toMatch(/path/);
+    }
+  });
+
+  it("fields and prototype names (pinned)", async () => {
+    expect((await post("/v1/data/tollgate/authz/decision/allow", input)).body.result).toBe(true);
+    for (const path of ["/v1/data/tollgate/authz/decision/subject/constructor", "/v1/data/tollgate/authz/decision/__proto__", "/v1/data/tollgate/authz/decision/reasons/length"]) {
+      const res = await post(path, input);
+      expect(res.status, path).toBe(200);
+      expect(res.body, path).not.toHaveProperty("result");
+    }
+  });
+});

@@ -51,6 +51,8 @@ export interface AuthorizedRequest {
   triggerAllowed: boolean;
   /** The policy's area of the API for this route (null when no route matched). */
   namespace: Namespace | null;
+  /** The clock reading the request was judged at (Unix seconds): grants live then are live. */
+  now: number;
 }
 
 export interface DecisionObserver {
@@ -103,7 +105,8 @@ export class Authorizer {
     const revision = engine.revision;
     const route = engine.route(request.method, request.path);
     let credential: Credential = { status: "none" };
-    const input: PolicyInput = { method: request.method, path: request.path, now: this.#clock(), credential: { status: "none" } };
+    const now = this.#clock();
+    const input: PolicyInput = { method: request.method, path: request.path, now, credential: { status: "none" } };
 
     // Facts are gathered only when the route exists: an invalid path or unknown route is
     // denied by the policy without touching any backend.
@@ -116,7 +119,7 @@ export class Authorizer {
         const credentialDecides = credential.status !== "valid" && credential.status !== "none";
         if (route.project_id !== null && !credentialDecides) input.project = await this.#projectFact(route.project_id, input.subject);
       } catch (err) {
-        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null, triggerAllowed: false, namespace: route.namespace };
+        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null, triggerAllowed: false, namespace: route.namespace, now };
       }
     }
 
@@ -133,7 +136,7 @@ export class Authorizer {
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         if (this.o.rateLimitFail === "closed") {
-          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null, triggerAllowed: false, namespace: route.namespace };
+          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null, triggerAllowed: false, namespace: route.namespace, now };
         }
         this.#failOpen(err);
         result = null;
@@ -148,6 +151,7 @@ export class Authorizer {
       subject: input.subject ?? null,
       triggerAllowed: verdict.allow && verdict.trigger_allowed,
       namespace: route.namespace,
+      now,
     };
   }
 

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { AuthorizedRequest } from "../decision/authorizer.js";
+import { identityHeaders } from "../decision/identity.js";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
@@ -47,24 +48,6 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
   return new Set((Array.isArray(value) ? value.join(",") : (value ?? "")).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
-/**
- * Every identity header Tollgate owns, in the order the upstream receives them, each with its
- * value for this request ("" when it does not apply).
- */
-export function identityHeaders(authorized: AuthorizedRequest, now: number): Record<string, string> {
-  const { decision, subject } = authorized;
-  const mcp = subject?.type === "mcp_token" ? subject : null;
-  return {
-    "X-Tollgate-Decision-Id": decision.decision_id,
-    "X-Tollgate-User": decision.subject?.user_id ?? "",
-    "X-Tollgate-Token-Type": decision.subject?.type ?? "",
-    "X-Tollgate-Token-Id": decision.subject?.token_id ?? "",
-    "X-Tollgate-Projects": mcp ? [...new Set(mcp.grants.filter((g) => g.expires_at == null || g.expires_at > now).map((g) => g.project_id))].join(",") : "",
-    // What this token may do in the project the path names; MCP servers gate trigger tools on it.
-    "X-Tollgate-Permissions": mcp ? (authorized.triggerAllowed ? "read,trigger" : "read") : "",
-  };
-}
-
 /** Whether a client's header may reach the upstream as it is. */
 function forwardable(name: string, connectionNamed: Set<string>, peer: Peer): boolean {
   if (HOP_BY_HOP.has(name) || connectionNamed.has(name) || REQUEST_REWRITING.has(name)) return false;
@@ -85,11 +68,10 @@ function forwardable(name: string, connectionNamed: Set<string>, peer: Peer): bo
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   authorized: AuthorizedRequest,
-  now: number,
   peer: Peer,
   upstreamHost: string,
 ): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ...identityHeaders(authorized, now), Host: upstreamHost };
+  const out: OutgoingHttpHeaders = { ...identityHeaders(authorized), Host: upstreamHost };
   const connectionNamed = connectionTokens(incoming);
   for (const [name, value] of Object.entries(incoming)) {
     if (value !== undefined && forwardable(name, connectionNamed, peer)) out[name] = value;

@@ -16,7 +16,6 @@ export interface GatewayOptions {
   audit: AuditSink;
   /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed. */
   trustedProxies: TrustedProxies;
-  clock?: () => number;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
   local: Router;
 }
@@ -35,7 +34,6 @@ export interface GatewayLocals {
 export function gateway(options: GatewayOptions): Router {
   const router = Router();
   const windowS = Math.round(options.rateLimitWindowMs / 1000);
-  const clock = options.clock ?? (() => Date.now() / 1000);
 
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
@@ -45,7 +43,7 @@ export function gateway(options: GatewayOptions): Router {
       authorization: req.headers.authorization ?? null,
     });
     const { decision, subject } = authorized;
-    setDecisionHeaders(res, decision, windowS);
+    setDecisionHeaders(res, authorized, windowS);
     const time = new Date();
     // `status` is the decision's; what answered the allowed request is in upstream_status
     // (the upstream's status, or a local route's; null when the upstream was not reached).
@@ -80,7 +78,7 @@ export function gateway(options: GatewayOptions): Router {
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized, clock(), peer);
+    const outcome = await proxy(req, res, { ...options.upstream, url }, authorized, peer);
     audit(outcome.upstreamStatus);
   });
   router.use(options.local);

@@ -29,7 +29,6 @@ export function proxy(
   res: Response,
   upstream: UpstreamOptions & { url: URL },
   authorized: AuthorizedRequest,
-  now: number,
   peer: Peer,
 ): Promise<ProxyOutcome> {
   const { decision } = authorized;
@@ -60,7 +59,7 @@ export function proxy(
       port: base.port,
       method: req.method,
       path: `${base.pathname.replace(/\/$/, "")}${req.originalUrl}`,
-      headers: upstreamRequestHeaders(req.headers, authorized, now, peer, base.host),
+      headers: upstreamRequestHeaders(req.headers, authorized, peer, base.host),
     };
     const upstreamReq = (base.protocol === "https:" ? httpsRequest : httpRequest)(options);
 

@@ -46,7 +46,7 @@ export function dataApiRoutes(decide: Decide, maxBodyBytes: number, logger: Logg
       return invalidParameter(res, `${issue.path.join(".") || "body"}: ${issue.message}`);
     }
     const { input } = parsed.data;
-    const made = await decide("data_api", { method: input.method, path: input.path, authorization: headerValue(input.headers, "authorization") });
+    const { decision: made } = await decide("data_api", { method: input.method, path: input.path, authorization: headerValue(input.headers, "authorization") });
     const result = select(made, field);
     res.json(result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });
   };

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { AuditSource } from "../audit/types.js";
-import type { AuthorizeRequest, Decision } from "../decision/authorizer.js";
+import type { AuthorizedRequest, AuthorizeRequest } from "../decision/authorizer.js";
 
 // What every decision endpoint accepts as the request to judge.
 export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
@@ -9,7 +9,7 @@ export const PATH = z.string().min(1).max(4096).refine((s) => !/\p{Cs}/u.test(s)
 export const AUTHORIZATION = z.string().max(8192).nullable().optional();
 
 /** Decides one request for a decision endpoint and leaves its audit record. */
-export type Decide = (source: AuditSource, request: AuthorizeRequest) => Promise<Decision>;
+export type Decide = (source: AuditSource, request: AuthorizeRequest) => Promise<AuthorizedRequest>;
 
 /** The header pairs a proxy describes the request with in forward auth. */
 const PAIRS = [

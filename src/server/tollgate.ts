@@ -66,7 +66,6 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimitWindowMs: config.rateLimitWindowMs,
     audit: backends.audit,
     trustedProxies: config.trustedProxies.trust,
-    ...(options.clock ? { clock: options.clock } : {}),
     local: mcpTokenRoutes({
       engine,
       facts,

@@ -115,3 +115,36 @@ describe("forward auth: header spellings and values (pinned)", () => {
     }
   });
 });
+
+describe("proxies get every identity header on an allow, so the client's copies are overwritten", () => {
+  // A proxy replaces only the headers Tollgate answers with: a client's own X-Tollgate-Permissions
+  // (what MCP servers gate trigger tools on) or X-Tollgate-Projects would otherwise reach the API.
+  const IDENTITY = ["x-tollgate-decision-id", "x-tollgate-user", "x-tollgate-token-type", "x-tollgate-token-id", "x-tollgate-projects", "x-tollgate-permissions"];
+  const headerOf = (head: string, name: string): string | undefined => {
+    const line = head.split("\r\n").find((l) => l.toLowerCase().startsWith(`${name}:`));
+    return line === undefined ? undefined : line.slice(name.length + 1).trim();
+  };
+
+  it("forward auth and ext_authz: an MCP token's projects and permissions, a session's empty ones", async () => {
+    const mcp = `Authorization: Bearer ${gw.world.tokens.bobMcp}\r\n`;
+    const session = `Authorization: Bearer ${bob}\r\n`;
+    const cases: Array<[Answer, Record<string, string>]> = [
+      [await ask(`GET /v1/forward-auth HTTP/1.1\r\nHost: x\r\n${mcp}X-Original-Method: POST\r\nX-Original-URI: /api/v1/mcp/projects/priv/mcp\r\nConnection: close\r\n\r\n`), { "x-tollgate-projects": "priv", "x-tollgate-permissions": "read,trigger", "x-tollgate-token-type": "mcp_token" }],
+      [await extAuthz("POST", "/api/v1/mcp/projects/priv/mcp", mcp), { "x-tollgate-projects": "priv", "x-tollgate-permissions": "read,trigger" }],
+      [await extAuthz("GET", "/api/v1/projects/priv/builds", session), { "x-tollgate-projects": "", "x-tollgate-permissions": "", "x-tollgate-token-id": "", "x-tollgate-user": "bob" }],
+      [await extAuthz("GET", "/api/v1/projects/pub/builds"), { "x-tollgate-projects": "", "x-tollgate-permissions": "", "x-tollgate-user": "" }],
+    ];
+    for (const [answer, expected] of cases) {
+      expect(answer.status, answer.head).toBe(200);
+      for (const name of IDENTITY) expect(headerOf(answer.head, name), `${name} in ${answer.head}`).toBeDefined();
+      for (const [name, value] of Object.entries(expected)) expect(headerOf(answer.head, name), name).toBe(value);
+    }
+  });
+
+  it("a denial carries no identity header but the decision id", async () => {
+    const denied = await extAuthz("GET", "/api/v1/projects/priv/builds");
+    expect(denied.status).toBe(401);
+    for (const name of IDENTITY.slice(1)) expect(headerOf(denied.head, name), name).toBeUndefined();
+  });
+});
+

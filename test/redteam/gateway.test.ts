@@ -98,3 +98,26 @@ describe("what the upstream receives is what was judged (pinned)", () => {
     expect(hits).toEqual([]);
   });
 });
+
+describe("requests pipelined behind an answer that closes the connection", () => {
+  // RFC 9112 §9.6: after a response with `Connection: close` the server processes no further
+  // request on that connection. Node had already emitted them: a pipelined write was executed
+  // (its answer never sent) behind a denial that closed the connection.
+  it("are not processed: nothing queued after a denied chunked body reaches the upstream", async () => {
+    const denied = `POST /api/v1/projects/priv/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`;
+    const write = `POST /api/v1/projects/priv/upload?pipelined HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${bob}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi`;
+    const read = `GET /api/v1/projects/pub/builds?pipelined HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    for (const next of [write, read]) {
+      const { statuses, hits } = await through(denied + next, 2);
+      expect(statuses).toEqual([401]);
+      expect(hits.map((h) => h.url)).toEqual([]);
+    }
+  });
+
+  it("behind a kept-alive answer they are all processed, in order (pinned)", async () => {
+    const read = (n: number, last = false) => `GET /api/v1/projects/pub/builds?n=${n} HTTP/1.1\r\nHost: x\r\n${last ? "Connection: close\r\n" : ""}\r\n`;
+    const { statuses, hits } = await through(`${read(1)}GET /api/v1/projects/priv/secrets HTTP/1.1\r\nHost: x\r\n\r\n${read(2)}${read(3, true)}`, 4);
+    expect(statuses).toEqual([200, 401, 200, 200]);
+    expect(hits.map((h) => h.url)).toEqual(["/api/v1/projects/pub/builds?n=1", "/api/v1/projects/pub/builds?n=2", "/api/v1/projects/pub/builds?n=3"]);
+  });
+});

@@ -51,6 +51,15 @@ function oneOf(v: unknown, allowed: readonly string[], field: string): void {
   if (typeof v !== "string" || !allowed.includes(v)) fail(field, `must be one of ${allowed.join(", ")}`);
 }
 
+/**
+ * The path as stored: without its query and fragment, control characters percent-encoded, at
+ * most AUDIT_PATH_MAX characters. Whatever target a decision was about, its record is kept.
+ */
+function auditPath(path: string): string {
+  // eslint-disable-next-line no-control-regex
+  return stripQuery(path).replace(/[\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`).slice(0, AUDIT_PATH_MAX);
+}
+
 /** The path without its query string and fragment: queries may carry secrets, so they never reach storage. */
 export function stripQuery(path: string): string {
   const q = path.indexOf("?");
@@ -95,7 +104,8 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
   if (r.user_id !== null) checkUserId(r.user_id, "user_id");
   nullableText(r.token_id, "token_id", ID_MAX);
   if (typeof r.method !== "string" || !METHOD_RE.test(r.method)) fail("method", "must be an HTTP method token of 1..32 characters");
-  const path = text(r.path, "path", AUDIT_PATH_MAX);
+  // Empty when the target was only a query or a fragment.
+  const path = r.path === "" ? "" : text(r.path, "path", AUDIT_PATH_MAX);
   if (path.includes("?") || path.includes("#")) fail("path", "must not contain a query string or fragment");
   nullableText(r.route, "route", ROUTE_MAX);
   if (typeof r.allow !== "boolean") fail("allow", "must be a boolean");
@@ -127,8 +137,8 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
 }
 
 /**
- * The boundary of every sink: a fresh copy of `v` with the query string and fragment stripped
- * from the path (and a path longer than AUDIT_PATH_MAX cut there), decision_id lowercased, then
+ * The boundary of every sink: a fresh copy of `v` with the path as auditPath() stores it,
+ * decision_id lowercased, then
  * validated. Never aliases the caller's objects.
  */
 export function normalizeAuditRecord(v: unknown): AuditRecord {
@@ -142,7 +152,7 @@ export function normalizeAuditRecord(v: unknown): AuditRecord {
     user_id: r.user_id,
     token_id: r.token_id,
     method: r.method,
-    path: typeof path === "string" ? stripQuery(path).slice(0, AUDIT_PATH_MAX) : path,
+    path: typeof path === "string" ? auditPath(path) : path,
     route: r.route,
     allow: r.allow,
     status: r.status,

@@ -1,4 +1,6 @@
 import { LRUCache } from "lru-cache";
+import { isValidUserId } from "../domain.js";
+import { isValidId } from "../stores/validate.js";
 import type { CollaboratorRole, DirectoryStore, Project, TokenRecord, TokenStore, User } from "../stores/types.js";
 
 export interface CacheCounters {
@@ -50,15 +52,20 @@ export class CachedFacts {
     return record;
   }
 
+  // An id outside the stores' alphabet names nothing: it is answered absent without a lookup and
+  // not remembered, so ids from request paths (any length, any bytes) cannot fill the cache.
   user(id: string): Promise<User | null> {
+    if (!isValidUserId(id)) return Promise.resolve(null);
     return this.#remembered("user", `u\u0000${id}`, () => this.directoryStore.getUser(id));
   }
 
   project(id: string): Promise<Project | null> {
+    if (!isValidId(id)) return Promise.resolve(null);
     return this.#remembered("project", `p\u0000${id}`, () => this.directoryStore.getProject(id));
   }
 
   collaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
+    if (!isValidId(projectId) || !isValidUserId(userId)) return Promise.resolve(null);
     return this.#remembered("collaborator", collaboratorKey(projectId, userId), () =>
       this.directoryStore.getCollaboratorRole(projectId, userId),
     );

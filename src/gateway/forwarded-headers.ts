@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { AuthorizedRequest } from "../decision/authorizer.js";
+import { identityHeaders } from "../decision/identity.js";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
@@ -18,6 +19,22 @@ const REQUEST_REWRITING = new Set([
   "x-forwarded-uri",
   "forwarded",
   "x-real-ip",
+  // Other spellings of the client's address (Rails reads Client-IP; CDNs set their own), of the
+  // host, and of the path (Envoy's), all of which some framework takes at its word.
+  "client-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-originating-ip",
+  "x-remote-ip",
+  "x-remote-addr",
+  "x-original-host",
+  "x-host",
+  "x-envoy-original-path",
+  // CGI turns `Proxy` into HTTP_PROXY, which HTTP clients in the upstream obey (httpoxy).
+  "proxy",
 ]);
 
 /** The socket's peer, and whether it is one of TOLLGATE_TRUSTED_PROXIES. */
@@ -40,25 +57,6 @@ const FRAMING_AND_FORWARDED = new Set(["content-length", "transfer-encoding", "x
 // Methods node:http sends without a body unless told otherwise; the others get Content-Length: 0
 // when the client sent no body.
 const BODYLESS_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
-
-/**
- * Every identity header Tollgate owns, in the order the upstream receives them, each with its
- * value for this request ("" when it does not apply).
- */
-export function identityHeaders(authorized: AuthorizedRequest): Record<string, string> {
-  const { decision } = authorized;
-  const mcp = decision.subject?.type === "mcp_token";
-  return {
-    "X-Tollgate-Decision-Id": decision.decision_id,
-    "X-Tollgate-User": decision.subject?.user_id ?? "",
-    "X-Tollgate-Token-Type": decision.subject?.type ?? "",
-    "X-Tollgate-Token-Id": decision.subject?.token_id ?? "",
-    // The policy's live grants: unexpired, and the user still a collaborator there.
-    "X-Tollgate-Projects": decision.granted_projects?.join(",") ?? "",
-    // What this token may do in the project the path names; MCP servers gate trigger tools on it.
-    "X-Tollgate-Permissions": mcp ? (authorized.triggerAllowed ? "read,trigger" : "read") : "",
-  };
-}
 
 /** Whether a client's header may reach the upstream as it is. */
 function forwardable(name: string, connectionNamed: ReadonlySet<string>, peer: Peer): boolean {
@@ -99,7 +97,8 @@ export function upstreamRequestHeaders(
   // Framing is re-derived from how the client's body arrived, never taken from a header the
   // client could have listed in Connection: a body must never reach the upstream unframed.
   if (incoming["transfer-encoding"] !== undefined) out.push("transfer-encoding", "chunked");
-  else if (incoming["content-length"] !== undefined) out.push("content-length", incoming["content-length"]);
+  // Node accepted the digits; the upstream gets the plain number (no leading zeros to read two ways).
+  else if (incoming["content-length"] !== undefined) out.push("content-length", String(Number(incoming["content-length"])));
   else if (!BODYLESS_METHODS.has(method)) out.push("content-length", "0");
   const claimed: IncomingHttpHeaders = peer.trusted ? incoming : {};
   out.push("x-forwarded-for", [claimed["x-forwarded-for"], peer.address].flat().filter(Boolean).join(", "));

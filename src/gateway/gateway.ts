@@ -47,7 +47,7 @@ export function gateway(options: GatewayOptions): Router {
       authorization: req.headers.authorization ?? null,
     });
     const { decision, subject } = authorized;
-    setDecisionHeaders(res, decision, windowS);
+    setDecisionHeaders(res, authorized, windowS);
     const time = new Date();
     // `status` is the decision's; what answered the allowed request is in upstream_status
     // (the upstream's status, or a local route's; null when the upstream was not reached).

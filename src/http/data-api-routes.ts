@@ -33,7 +33,8 @@ const DECISION_FIELDS: Record<keyof Decision, true> = {
  * body `{"code","message"}`.
  */
 export function dataApiRoutes(decide: Decide, maxBodyBytes: number, logger: Logger): Router {
-  const router = Router();
+  // OPA's document paths are case-sensitive: data.tollgate.authz.Decision is not the decision.
+  const router = Router({ caseSensitive: true });
   // OPA reads the body as JSON whatever its Content-Type says.
   const body = express.json({ limit: maxBodyBytes, strict: true, type: () => true });
 
@@ -48,7 +49,7 @@ export function dataApiRoutes(decide: Decide, maxBodyBytes: number, logger: Logg
     const { input } = parsed.data;
     const authorization = headerValue(input.headers, "authorization");
     if (typeof authorization !== "string" && authorization !== null) return invalidParameter(res, authorization.error);
-    const made = await decide("data_api", { method: input.method, path: input.path, authorization }, req);
+    const { decision: made } = await decide("data_api", { method: input.method, path: input.path, authorization }, req);
     const result = select(made, field);
     res.json(result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });
   };
@@ -82,6 +83,7 @@ function opaErrors(logger: Logger, maxBodyBytes: number): ErrorRequestHandler {
     const bodyError = err as { type?: string; status?: number };
     if (bodyError.type === "request.aborted") return;
     if (bodyError.type === "entity.parse.failed") return invalidParameter(res, "the request body is not valid JSON");
+    if (err instanceof URIError) return invalidParameter(res, "the document path is not valid percent-encoding");
     if (bodyError.type === "entity.too.large") return invalidParameter(res, `the request body is over ${maxBodyBytes} bytes`);
     if (typeof bodyError.status === "number" && bodyError.status >= 400 && bodyError.status < 500) return invalidParameter(res, "the request body cannot be read as UTF-8 JSON");
     logger.error({ err, method: req.method, path: req.path }, "Data API request failed");

@@ -1,5 +1,6 @@
 import type { Response } from "express";
-import type { Decision } from "../decision/authorizer.js";
+import type { AuthorizedRequest, Decision } from "../decision/authorizer.js";
+import { identityHeaders } from "../decision/identity.js";
 
 /** The realm of every challenge for a decision. */
 export const DECISION_REALM = "tollgate";
@@ -48,7 +49,8 @@ export function decisionChallenge(decision: Decision): Challenge | null {
  * onto the request overwrites any the client sent), the challenge, the wait on 429, and the
  * limit state always.
  */
-export function setDecisionHeaders(res: Response, decision: Decision, windowS: number): void {
+export function setDecisionHeaders(res: Response, authorized: AuthorizedRequest, windowS: number): void {
+  const { decision } = authorized;
   res.set("X-Tollgate-Decision-Id", decision.decision_id);
   if (decision.rate_limit) {
     // draft-ietf-httpapi-ratelimit-headers (structured fields): the policy is the route's class.
@@ -56,12 +58,7 @@ export function setDecisionHeaders(res: Response, decision: Decision, windowS: n
     res.set("RateLimit-Policy", `"${rl.class}";q=${rl.limit};w=${Math.max(1, windowS)}`);
     res.set("RateLimit", `"${rl.class}";r=${rl.remaining};t=${rl.reset_s}`);
   }
-  if (decision.allow) {
-    res.set("X-Tollgate-User", decision.subject?.user_id ?? "");
-    res.set("X-Tollgate-Token-Type", decision.subject?.type ?? "");
-    res.set("X-Tollgate-Token-Id", decision.subject?.token_id ?? "");
-    res.set("X-Tollgate-Projects", decision.granted_projects?.join(",") ?? "");
-  }
+  if (decision.allow) res.set(identityHeaders(authorized));
   const challenge = decisionChallenge(decision);
   if (challenge) res.set("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));
   if (decision.status === 429) res.set("Retry-After", String(Math.max(1, decision.rate_limit?.reset_s ?? 1)));

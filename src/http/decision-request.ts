@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 import { isWellFormed } from "../domain.js";
 import type { AuditSource } from "../audit/types.js";
-import type { AuthorizeRequest, Decision } from "../decision/authorizer.js";
+import type { AuthorizedRequest, AuthorizeRequest } from "../decision/authorizer.js";
 
 // What every decision endpoint accepts as the request to judge.
 export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
@@ -11,7 +11,7 @@ export const PATH = z.string().min(1).max(4096).refine(isWellFormed, "must be we
 export const AUTHORIZATION = z.string().max(8192).nullable().optional();
 
 /** Decides one request for a decision endpoint and leaves its audit record (with the asking client's address). */
-export type Decide = (source: AuditSource, request: AuthorizeRequest, client: IncomingMessage) => Promise<Decision>;
+export type Decide = (source: AuditSource, request: AuthorizeRequest, client: IncomingMessage) => Promise<AuthorizedRequest>;
 
 /** The header pairs a proxy describes the request with in forward auth. */
 const PAIRS = [

@@ -1,8 +1,8 @@
-import express, { type Response, Router } from "express";
+import express, { type ErrorRequestHandler, type RequestHandler, type Response, Router } from "express";
 import { z } from "zod";
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
-import type { Authorizer, Decision } from "../decision/authorizer.js";
+import type { AuthorizedRequest, Authorizer } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { dataApiRoutes } from "./data-api-routes.js";
@@ -24,13 +24,15 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     const started = process.hrtime.bigint();
     const time = new Date();
     const client_address = clientAddress(client, trustedProxies);
-    const decision = await authorizer.authorize(request);
+    const authorized = await authorizer.authorizeWithFacts(request);
+    const { decision } = authorized;
     audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6, client_address }));
-    return decision;
+    return authorized;
   };
   // For proxies: the decision's status, headers and, on denial, its JSON body.
-  const answer = (res: Response, decision: Decision): void => {
-    setDecisionHeaders(res, decision, Math.round(windowMs / 1000));
+  const answer = (res: Response, authorized: AuthorizedRequest): void => {
+    const { decision } = authorized;
+    setDecisionHeaders(res, authorized, Math.round(windowMs / 1000));
     if (decision.allow) res.status(200).end();
     else res.status(decision.status).json(denialBody(decision));
   };
@@ -39,7 +41,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
 
   router.post("/v1/authorize", ...json, async (req, res) => {
     const body = authorizeBody.parse(req.body);
-    const decision = await decide("authorize", {
+    const { decision } = await decide("authorize", {
       method: body.method,
       path: body.path,
       authorization: body.authorization ?? null,
@@ -56,22 +58,27 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
       return sendError(res, 400, "invalid_request", `${described.names} are malformed`);
     }
-    const decision = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null }, req);
+    const authorized = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
-    res.set("X-Tollgate-Status", String(decision.status));
-    answer(res, decision);
+    res.set("X-Tollgate-Status", String(authorized.decision.status));
+    answer(res, authorized);
   });
 
   // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with
   // the client's Authorization and without the body; any method may arrive.
-  router.all(`${EXT_AUTHZ_PREFIX}{/*target}`, async (req, res) => {
+  const extAuthz: RequestHandler = async (req, res) => {
     const target = req.originalUrl.slice(EXT_AUTHZ_PREFIX.length);
     if (!req.originalUrl.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !PATH.safeParse(target).success) {
       return sendError(res, 400, "invalid_request", `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects`);
     }
     if (!METHOD.safeParse(req.method).success) return sendError(res, 400, "invalid_request", "the method must be letters only");
     answer(res, await decide("ext_authz", { method: req.method, path: target, authorization: req.get("authorization") ?? null }, req));
-  });
+  };
+  router.all(`${EXT_AUTHZ_PREFIX}{/*target}`, extAuthz);
+  // The router percent-decodes the target parameter while matching and fails on a malformed
+  // escape; the policy judges the raw target, so that target is decided like any other.
+  const undecodable: ErrorRequestHandler = (err, req, res, next) => (err instanceof URIError ? extAuthz(req, res, next) : next(err));
+  router.use(EXT_AUTHZ_PREFIX, undecodable);
 
   return router;
 }

@@ -57,6 +57,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       logger.error({ err: String(err), path: req.path }, "backend unavailable");
       return sendError(res, 503, "backend_unavailable", "a backend Tollgate needs is unavailable; try again");
     }
+    // Any other body read failure (e.g. bytes that do not decode as their Content-Encoding):
+    // the body parser marks it 400 and exposable.
+    if (bodyError.status === 400 && (err as { expose?: unknown }).expose === true) {
+      return sendError(res, 400, "malformed_json", "the request body cannot be read (check its Content-Encoding)");
+    }
     logger.error({ err, method: req.method, path: req.path }, "unhandled error");
     return sendError(res, 500, "internal_error", "internal error");
   };

@@ -133,7 +133,7 @@ describe("audit record validation", () => {
       [{ user_id: "用户" }, "user_id"],
       [{ token_id: "a\nb" }, "token_id"],
       [{ method: "GE T" }, "method"],
-      [{ path: "" }, "path"],
+      [{ path: 5 }, "path"],
       [{ route: 5 }, "route"],
       [{ allow: "yes" }, "allow"],
       [{ status: 99 }, "status"],

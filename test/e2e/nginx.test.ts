@@ -152,6 +152,18 @@ describe("nginx auth_request with docs/nginx/tollgate.conf", () => {
     expect(seen.headers).not.toHaveProperty("authorization");
   });
 
+  it("never passes on a client's X-Tollgate-Projects or X-Tollgate-Permissions (MCP servers gate trigger tools on them)", async () => {
+    const spoofed = { "X-Tollgate-Permissions": "read,trigger", "X-Tollgate-Projects": "demo-public,demo-private" };
+    const session = await through("GET", `${PRIVATE}/builds`, { Authorization: bearer(creds.sessions.carol), ...spoofed });
+    expect(session.status, describeResponse(session)).toBe(200);
+    expect(session.echoed!.headers).not.toHaveProperty("x-tollgate-permissions");
+    expect(session.echoed!.headers).not.toHaveProperty("x-tollgate-projects");
+    const mcp = await through("POST", "/api/v1/mcp/projects/demo-private/mcp", { Authorization: bearer(creds.tokens["bob mcp (demo-private, trigger)"]), "Content-Type": "application/json", ...spoofed }, "{}");
+    expect(mcp.status, describeResponse(mcp)).toBe(200);
+    expect(mcp.echoed!.headers["x-tollgate-permissions"]).toBe("read,trigger");
+    expect(mcp.echoed!.headers["x-tollgate-projects"]).toBe("demo-private");
+  });
+
   it("sends no X-Tollgate-User for a project token, not even the client's", async () => {
     const res = await through("GET", `${PRIVATE}/builds`, {
       Authorization: bearer(creds.tokens["demo-private project (read)"]),

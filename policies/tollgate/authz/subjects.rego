@@ -11,7 +11,7 @@ _access := route_spec.access
 
 _is_write if _access == "write"
 
-_namespace := namespace(matched_pattern)
+_namespace := _route.namespace
 
 _route_project := route_params.project
 

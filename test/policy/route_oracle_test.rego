@@ -83,6 +83,7 @@ shadows_a_literal(path) if {
 	_is_parameter(expected)
 	lowered := lower(segments[i])
 	lowered != segments[i]
+	not _is_parameter(lowered) # a literal sibling, not the parameter's own name
 	sibling := concat("/", array.concat(array.slice(pattern_segments, 0, i), [lowered]))
 	some other, _ in authz.route_table
 	_in_tree(other, sibling)

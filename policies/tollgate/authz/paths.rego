@@ -37,18 +37,19 @@ _segments_valid if {
 	}
 }
 
-_plain_path_characters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/"
+# Cutsets list the usual characters first: opa-wasm's trim() scans the cutset for every character.
+_plain_path_characters := "/abcdefghijklmnopqrstuvwxyz0123456789-._~ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # With a final "/", every dot segment is "/./" or "/../".
 _path_with_slash := concat("", [_path_only, "/"])
 
 # Most segments are plain words; trim() with the unreserved characters as its cutset leaves
 # nothing of them.
-_unreserved := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_unreserved := "abcdefghijklmnopqrstuvwxyz0123456789-._~ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # RFC 3986 pchar without ";" (Tomcat and Jetty cut a segment at ";", so "restart;x=1" would be
 # "restart" to them), and "%" to start an escape.
-_segment_characters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@%"
+_segment_characters := "abcdefghijklmnopqrstuvwxyz0123456789-._~%ABCDEFGHIJKLMNOPQRSTUVWXYZ!$&'()*+,=:@"
 
 # Longer segments are no id and no route literal; they only cost evaluation time.
 _max_segment_length := 256

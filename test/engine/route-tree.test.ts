@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
 // Issue 8, item 2: the route tree generated from route_table (route_tree.rego) answers every
-// path as the reference matcher that walks the whole table (test/policy/route_oracle_test.rego):
+// path as the reference matcher that walks the whole table (policies/tollgate/authz/route_oracle_test.rego):
 // the same pattern, namespace, parameters and method entry, and the same verdict on a segment
 // that spells a literal sibling in another case. Random paths are built from the table's own
 // patterns with segments swapped, re-cased, cut or extended, and compared in one `opa eval`.
@@ -63,7 +63,7 @@ describe("the route tree against the table-walking reference", () => {
         "t := data.tollgate.route_oracle.tree_answer(x.method, x.path); r := data.tollgate.route_oracle.answer(x.method, x.path)])";
       const out = execFileSync(
         OPA,
-        ["eval", "--format", "raw", "-d", `${REPO_ROOT}policies`, "-d", `${REPO_ROOT}test/policy/route_oracle_test.rego`, "-d", join(dir, "inputs.json"), query],
+        ["eval", "--format", "raw", "-d", `${REPO_ROOT}policies`, "-d", join(dir, "inputs.json"), query],
         { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
       );
       const rows = JSON.parse(out) as Array<[{ method: string; path: string }, Answer, Answer]>;

@@ -63,8 +63,14 @@ tools: $(OPA_STAMP) $(REGAL) $(FERRETDB) node_modules/.stamp system-deps ## Inst
 
 # ---------------------------------------------------------------------------- policy
 .PHONY: wasm
-wasm: $(OPA_STAMP) node_modules/.stamp ## Compile policies/ to wasm/ (reproducible)
+wasm: $(OPA_STAMP) node_modules/.stamp ## Regenerate the route tree from route_table and compile policies/ to wasm/ (reproducible)
+	@tsx scripts/gen-route-tree.ts
 	@scripts/build-wasm.sh wasm
+
+# route_tree.rego is generated from route_table; the tree must be regenerated whenever the table changes.
+.PHONY: check-route-tree
+check-route-tree: $(OPA_STAMP) node_modules/.stamp
+	@tsx scripts/gen-route-tree.ts --check
 
 .PHONY: check-wasm
 check-wasm: $(OPA_STAMP) node_modules/.stamp

@@ -11,9 +11,10 @@ trap 'rm -rf "$work"' EXIT
 # The SDK's capabilities list no language features; v1 syntax is a parser feature, not a builtin.
 jq '.features = ["rego_v1"]' "$root/node_modules/@open-policy-agent/opa-wasm/capabilities.json" > "$work/capabilities.json"
 # Relative source paths: OPA records them, and the output must not depend on the checkout's location.
+# The tests beside the policies (*_test.rego) are never part of the build.
 (cd "$root" && opa build -t wasm --capabilities "$work/capabilities.json" \
 	-e tollgate/authz/decision -e tollgate/authz/route -e tollgate/admin/allow -e tollgate/grants/violations \
-	-o "$work/bundle.tar.gz" policies)
+	--ignore "*_test.rego" -o "$work/bundle.tar.gz" policies)
 tar -xzf "$work/bundle.tar.gz" -C "$work" --transform 's,^/,,' /policy.wasm 2>/dev/null
 mkdir -p "$out_dir"
 install -m 0644 "$work/policy.wasm" "$out_dir/policy.wasm.tmp"

@@ -17,6 +17,7 @@ check() { # name, command...
 	if "$@"; then echo "    ok: $name"; else failed=$((failed + 1)); failed_steps+=("$name"); fi
 }
 
+check "route_tree.rego is up to date with route_table" make --no-print-directory check-route-tree
 check "wasm/ is up to date with policies/" make --no-print-directory check-wasm
 check "Rego lint (opa fmt, opa check --strict, regal)" make --no-print-directory lint-rego
 check "TypeScript typecheck (src, test, bench)" npx tsc -p tsconfig.check.json

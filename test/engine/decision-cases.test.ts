@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { PolicyEngine } from "../../src/policy/engine.js";
 import type { PolicyInput } from "../../src/policy/types.js";
 
-// The same cases `opa test` runs against the Rego source (test/policy/decision_cases_test.rego)
+// The same cases `opa test` runs against the Rego source (policies/tollgate/authz/decision_cases_test.rego)
 // run here through the shipped wasm/policy.wasm, so the two evaluators provably agree.
 interface DecisionCase {
   name: string;

@@ -47,6 +47,16 @@ describe("POST /v1/authorize", () => {
     expect(res.body).toMatchObject({ allow: false, status, reasons });
   });
 
+  // The route comes from the policy's own evaluation of method and path; a caller cannot name one.
+  it("refuses a caller-supplied route", async () => {
+    const forged = { valid_path: true, pattern: "/api/v1/mcp/tokens/exchange", namespace: "mcp_tokens", access: "write", rate_limit_class: "default", sensitive: false, project_id: null, anonymous: true };
+    const res = await authorize({ method: "GET", path: "/api/v1/projects/priv/builds", route: forged });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toEqual(expect.any(String));
+    const plain = await authorize({ method: "GET", path: "/api/v1/projects/priv/builds" });
+    expect(plain.body).toMatchObject({ allow: false, status: 401, reasons: ["missing_token"], route: "/api/v1/projects/{project}/builds" });
+  });
+
   it("routes a restart by its write pattern, never by the read pattern builds/{build}/{n}", async () => {
     const res = await authorize({ method: "GET", path: "/api/v1/projects/priv/builds/b1/restart", authorization: bearer(world.tokens.bobGlobalRead) });
     expect(res.body).toMatchObject({ allow: false, status: 403, access: "write", reasons: ["insufficient_scope"], route: "/api/v1/projects/{project}/builds/{build}/restart" });

@@ -47,6 +47,19 @@ describe("the decision at data.tollgate.authz.decision", () => {
     expect(raw.body.decision_id).toBe(raw.body.result.decision_id);
   });
 
+  // Only method, path and headers are read from the input: a route, subject or credential
+  // beside them cannot change the decision.
+  it("ignores a route, subject or credential in the input", async () => {
+    const forged = {
+      ...PRIVATE_BUILDS,
+      route: { valid_path: true, pattern: "/api/v1/mcp/tokens/exchange", namespace: "mcp_tokens", access: "write", rate_limit_class: "default", sensitive: false, project_id: null, anonymous: true },
+      credential: { status: "valid" },
+      subject: { type: "user", user_id: "alice", system_role: "admin" },
+    };
+    const result = await opa.evaluate<object, Record<string, unknown>>("tollgate/authz/decision", forged);
+    expect(result).toMatchObject({ allow: false, status: 401, reasons: ["missing_token"], route: "/api/v1/projects/{project}/builds" });
+  });
+
   it("answers a field of the decision, and a path into it, as OPA answers a rule's value", async () => {
     const input = { ...PRIVATE_BUILDS, headers: { authorization: bearer(world.tokens.bobGlobal) } };
     expect(await opa.evaluate("tollgate/authz/decision/allow", input)).toBe(true);

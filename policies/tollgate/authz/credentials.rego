@@ -7,14 +7,18 @@ package tollgate.authz
 _credential_status := object.get(input, ["credential", "status"], "none")
 
 # The credential statuses that are a denial in themselves.
-_status_denials := {"invalid": "invalid_token", "expired": "expired_token", "revoked": "revoked_token"}
+_status_denial("invalid") := "invalid_token"
+
+_status_denial("expired") := "expired_token"
+
+_status_denial("revoked") := "revoked_token"
 
 _credential_denials contains "missing_token" if {
 	_credential_status == "none"
 	not _anonymous_allowed
 }
 
-_credential_denials contains _status_denials[_credential_status]
+_credential_denials contains _status_denial(_credential_status)
 
 # Any status this policy does not know is a bad credential, not an absent one.
 _credential_denials contains "invalid_token" if {
@@ -38,14 +42,20 @@ _authenticated if {
 	_well_formed_subject
 }
 
-_subject_types := {"user", "global_token", "project_token", "mcp_token"}
-
 _well_formed_subject if {
-	input.subject.type in _subject_types
+	_known_subject_type(input.subject.type)
 	is_number(input.now)
 	_has_identity(input.subject)
 	_valid_expiry(object.get(input.subject, "expires_at", null))
 }
+
+_known_subject_type("user")
+
+_known_subject_type("global_token")
+
+_known_subject_type("project_token")
+
+_known_subject_type("mcp_token")
 
 # An expiry is absent, null or a number of seconds; anything else makes the subject malformed.
 _valid_expiry(null)
@@ -70,10 +80,4 @@ _non_empty_string(value) if {
 
 # Anonymous callers may read the non-sensitive read routes of a public project, and call
 # the single-use token exchange.
-_anonymous_allowed if {
-	route_spec.anonymous == true
-}
-
-_anonymous_allowed if {
-	_public_read
-}
+_anonymous_allowed if _anonymous_granted

@@ -21,6 +21,17 @@ route := {
 	"project_id": _project_id_or_null,
 }
 
+# The route a valid path names, found by walking the route tree (route_tree.rego); undefined
+# when no pattern matches.
+_route := _route_walk(_path_segments, input.method) if _path_valid
+
+matched_pattern := _route.pattern
+
+route_params := _route.params
+
+# The method's entry for the matched pattern; undefined when the method is not listed.
+route_spec := _route.spec if _route.spec != null
+
 # METADATA
 # description: The decision for a request, with status and stable reason codes.
 # entrypoint: true
@@ -85,7 +96,7 @@ _matched_pattern_or_null := matched_pattern if route_spec
 
 default _namespace_or_null := null
 
-_namespace_or_null := namespace(matched_pattern) if route_spec
+_namespace_or_null := _route.namespace if route_spec
 
 default _spec_field(_) := null
 

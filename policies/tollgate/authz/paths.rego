@@ -17,20 +17,39 @@ _path_valid if {
 	is_string(input.path)
 	startswith(input.path, "/")
 	not contains(input.path, "#")
-	count(_path_segments) > 1
+	_segments_valid
 	not _shadows_a_literal
+}
+
+# Most paths are plain: unreserved characters and "/" only, short enough that no segment can
+# be too long. One trim() checks such a path whole; the others are checked segment by segment.
+_segments_valid if {
+	trim(_path_only, _plain_path_characters) == ""
+	count(_path_only) <= _max_segment_length
+	not contains(_path_only, "//")
+	not endswith(_path_only, "/")
+	not contains(_path_with_slash, "/./")
+	not contains(_path_with_slash, "/../")
+} else if {
+	count(_path_segments) > 1
 	every segment in array.slice(_path_segments, 1, count(_path_segments)) {
 		_valid_segment(segment)
 	}
 }
 
+# Cutsets list the usual characters first: opa-wasm's trim() scans the cutset for every character.
+_plain_path_characters := "/abcdefghijklmnopqrstuvwxyz0123456789-._~ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+# With a final "/", every dot segment is "/./" or "/../".
+_path_with_slash := concat("", [_path_only, "/"])
+
 # Most segments are plain words; trim() with the unreserved characters as its cutset leaves
 # nothing of them.
-_unreserved := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_unreserved := "abcdefghijklmnopqrstuvwxyz0123456789-._~ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # RFC 3986 pchar without ";" (Tomcat and Jetty cut a segment at ";", so "restart;x=1" would be
 # "restart" to them), and "%" to start an escape.
-_segment_characters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@%"
+_segment_characters := "abcdefghijklmnopqrstuvwxyz0123456789-._~%ABCDEFGHIJKLMNOPQRSTUVWXYZ!$&'()*+,=:@"
 
 # Longer segments are no id and no route literal; they only cost evaluation time.
 _max_segment_length := 256
@@ -145,21 +164,8 @@ _utf8_lead("F4") := [3, "80", "8F"]
 # A segment in a parameter's place that spells a literal sibling in another case ("RESTART"
 # beside ".../builds/{build}/restart") names the literal's route to an upstream that routes
 # case-insensitively. Route literals are lower case, so only a path with an upper-case letter
-# can do this; the others skip the walk over the table.
+# can do this; the others skip the walk (route_tree.rego).
 _shadows_a_literal if {
 	lower(_path_only) != _path_only
-	some pattern in _shapes
-	pattern_segments := split(pattern, "/")
-	some i, expected in pattern_segments
-	_is_parameter(expected)
-	lowered := lower(_path_segments[i])
-	lowered != _path_segments[i]
-	sibling := concat("/", array.concat(array.slice(pattern_segments, 0, i), [lowered]))
-	sibling_tree := concat("", [sibling, "/"])
-	some other, _ in route_table
-	_in_tree_at(other, sibling, sibling_tree)
+	_route_shadowed(_path_segments)
 }
-
-_in_tree_at(pattern, root, _) if pattern == root
-
-_in_tree_at(pattern, _, tree) if startswith(pattern, tree)

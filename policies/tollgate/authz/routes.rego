@@ -3,7 +3,8 @@
 # The single source of truth for the protected API. Each path pattern maps the methods it
 # accepts to an access level (read or write), a rate-limit class and a sensitivity. Parameters
 # are written {name}; a parameter matches exactly one path segment of its type (param_types).
-# Anything not in this table is denied.
+# Anything not in this table is denied. Requests are matched by the route tree generated from
+# this table (route_tree.rego, `make wasm`); the decision never reads the table itself.
 package tollgate.authz
 
 # The type of each route parameter, by name; a parameter not listed here is an "id". A segment
@@ -127,78 +128,21 @@ _in_tree(pattern, root) if pattern == root
 
 _in_tree(pattern, root) if startswith(pattern, concat("", [root, "/"]))
 
-# Patterns whose segments line up with the request path, a parameter standing for any
-# segment. The walk over the whole table compares strings only; parameter types are checked
-# on the few patterns it leaves (_candidates).
-_shapes contains pattern if {
-	some pattern, _ in route_table
-	pattern_segments := split(pattern, "/")
-	count(pattern_segments) == count(_path_segments)
-	every i, expected in pattern_segments {
-		_fits_shape(expected, _path_segments[i])
-	}
-}
-
-_fits_shape(expected, actual) if expected == actual
-
-_fits_shape(expected, _) if _is_parameter(expected)
-
-# The patterns that match the request path, each parameter with a segment of its type. Several
-# may match (".../mcp/tokens/temp" and ".../mcp/tokens/{token}"): the most specific one wins,
-# so a literal segment always beats a parameter at the same position.
-_candidates contains pattern if {
-	_path_valid
-	some pattern in _shapes
-	every i, expected in split(pattern, "/") {
-		_segment_matches(expected, _path_segments[i])
-	}
-}
-
-_segment_matches(expected, actual) if expected == actual
-
-_segment_matches(expected, actual) if {
-	_is_parameter(expected)
-	_has_type(object.get(param_types, trim(expected, "{}"), "id"), actual)
-}
-
-_has_type("id", segment) if {
+# The parameter types (param_types). The route tree calls these on the segment in a
+# parameter's place.
+_is_id(segment) if {
 	count(segment) <= 128
 	trim(segment, _id_characters) == ""
 	trim(substring(segment, 0, 1), _alphanumerics) == ""
 	segment != ""
 }
 
-_has_type("digits", segment) if {
+_is_digits(segment) if {
 	count(segment) <= 9
 	trim(segment, "0123456789") == ""
 	segment != ""
 }
 
-_alphanumerics := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_alphanumerics := "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-_id_characters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-
-_is_parameter(segment) if startswith(segment, "{")
-
-# One character per segment, "1" for a literal and "0" for a parameter. Strings of equal
-# length compare left to right, so the highest one has its literals earliest.
-specificity(pattern) := concat("", [_literal_flag(segment) | some segment in split(pattern, "/")])
-
-_literal_flag(segment) := "0" if _is_parameter(segment)
-
-_literal_flag(segment) := "1" if not _is_parameter(segment)
-
-matched_pattern := pattern if {
-	best := max({specificity(candidate) | some candidate in _candidates})
-	some pattern in _candidates
-	specificity(pattern) == best
-}
-
-route_params[name] := _path_segments[i] if {
-	some i, segment in split(matched_pattern, "/")
-	_is_parameter(segment)
-	name := trim(segment, "{}")
-}
-
-# The method's entry for the matched pattern; undefined when the method is not listed.
-route_spec := route_table[matched_pattern][input.method]
+_id_characters := "abcdefghijklmnopqrstuvwxyz0123456789-._ABCDEFGHIJKLMNOPQRSTUVWXYZ"

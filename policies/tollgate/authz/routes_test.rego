@@ -1,10 +1,12 @@
 # METADATA
 # description: |
 #   The route table's invariants (no ambiguous patterns, well-formed entries, every pattern
-#   reachable from a concrete path), namespace(), specificity() and pattern matching.
+#   reachable from a concrete path), namespace(), the reference matcher's specificity() and
+#   pattern matching by the route tree.
 package tollgate.authz.routes_test
 
 import data.tollgate.authz
+import data.tollgate.route_oracle as oracle
 
 _methods := {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
@@ -319,15 +321,15 @@ test_every_table_pattern_has_a_typed_namespace if {
 # ---------------------------------------------------------------------------- specificity()
 
 test_specificity_marks_literals_and_parameters if {
-	authz.specificity("/api/v1/projects/{project}") == "11110"
-	authz.specificity("/api/v1/projects/{project}/builds/{build}/restart") == "11110101"
-	authz.specificity("/api/v1/projects/{project}/builds/{build}/{restart_counter}") == "11110100"
-	authz.specificity("/api/v1/user") == "1111"
+	oracle.specificity("/api/v1/projects/{project}") == "11110"
+	oracle.specificity("/api/v1/projects/{project}/builds/{build}/restart") == "11110101"
+	oracle.specificity("/api/v1/projects/{project}/builds/{build}/{restart_counter}") == "11110100"
+	oracle.specificity("/api/v1/user") == "1111"
 }
 
 test_specificity_prefers_the_earliest_literal if {
-	authz.specificity("/a/b/{c}") > authz.specificity("/a/{b}/c")
-	authz.specificity("/a/{b}/c") > authz.specificity("/a/{b}/{c}")
+	oracle.specificity("/a/b/{c}") > oracle.specificity("/a/{b}/c")
+	oracle.specificity("/a/{b}/c") > oracle.specificity("/a/{b}/{c}")
 }
 
 # ---------------------------------------------------------------------------- matching
@@ -335,7 +337,7 @@ test_specificity_prefers_the_earliest_literal if {
 _request(method, path) := {"method": method, "path": path}
 
 test_literal_beats_parameter_at_the_same_position if {
-	candidates := authz._candidates with input as _request("POST", "/api/v1/mcp/tokens/temp")
+	candidates := oracle.candidates("/api/v1/mcp/tokens/temp")
 	candidates == {"/api/v1/mcp/tokens/temp", "/api/v1/mcp/tokens/{token}"}
 	pattern := authz.matched_pattern with input as _request("POST", "/api/v1/mcp/tokens/temp")
 	pattern == "/api/v1/mcp/tokens/temp"
@@ -343,7 +345,7 @@ test_literal_beats_parameter_at_the_same_position if {
 
 # "restart" is no {restart_counter}: the parameter's type keeps the read route from matching.
 test_a_segment_matches_only_a_parameter_of_its_type if {
-	candidates := authz._candidates with input as _request("GET", "/api/v1/projects/p1/builds/b1/restart")
+	candidates := oracle.candidates("/api/v1/projects/p1/builds/b1/restart")
 	candidates == {"/api/v1/projects/{project}/builds/{build}/restart"}
 	every segment in ["restart.json", "restart1", "1x", "0x1", "-1", "1.5", "1234567890"] {
 		not authz.matched_pattern with input as _request("GET", concat("/", ["/api/v1/projects/p1/builds/b1", segment]))
@@ -364,25 +366,25 @@ test_route_params_keep_the_segment_as_received if {
 test_a_parameter_never_holds_an_escape_or_a_sub_delim if {
 	every segment in ["a%20b", "j%3A1", "a:b", "a@b", "a!b", "a+b", "a,b", "a=b", "a$b", "a&b", "a'b", "a(b)", "a*b"] {
 		authz._path_valid with input as _request("GET", concat("/", ["/api/v1/projects", segment]))
-		count(authz._candidates) == 0 with input as _request("GET", concat("/", ["/api/v1/projects", segment]))
+		count(oracle.candidates(concat("/", ["/api/v1/projects", segment]))) == 0
 	}
 }
 
 test_id_type if {
 	every segment in ["a", "A", "7", "p1", "my-project", "a.b", "a_b", "0.9", concat("", ["a", _repeat("b", 127)])] {
-		authz._has_type("id", segment)
+		oracle.has_type("id", segment)
 	}
 	every segment in ["", "-a", ".a", "_a", "~a", "a~b", "a%20b", "a:b", concat("", ["a", _repeat("b", 128)])] {
-		not authz._has_type("id", segment)
+		not oracle.has_type("id", segment)
 	}
 }
 
 test_digits_type if {
 	every segment in ["0", "7", "123456789", "000000000"] {
-		authz._has_type("digits", segment)
+		oracle.has_type("digits", segment)
 	}
 	every segment in ["", "1234567890", "1a", "a1", "-1", "+1", "1.0", " 1", "%31"] {
-		not authz._has_type("digits", segment)
+		not oracle.has_type("digits", segment)
 	}
 }
 
@@ -401,18 +403,40 @@ test_param_types_are_known_and_used if {
 	}
 }
 
-test_no_candidates_for_an_invalid_path if {
-	candidates := authz._candidates with input as _request("GET", "/api/v1/projects/p1/../p2")
-	candidates == set()
+# An invalid path names no route, even where the tree would match its segments ("TEMP" is an
+# id, but it spells the literal "temp" beside {token}).
+test_no_route_for_an_invalid_path if {
+	not authz.matched_pattern with input as _request("GET", "/api/v1/projects/p1/../p2")
+	request := _request("GET", "/api/v1/mcp/tokens/TEMP")
+	authz._route_walk(split(request.path, "/"), "GET").pattern == "/api/v1/mcp/tokens/{token}"
+	not authz.matched_pattern with input as request
 }
 
 test_no_candidates_for_a_path_of_another_length if {
-	candidates := authz._candidates with input as _request("GET", "/api/v1/projects/p1/builds/b1/1/x")
+	candidates := oracle.candidates("/api/v1/projects/p1/builds/b1/1/x")
 	candidates == set()
+	not authz.matched_pattern with input as _request("GET", "/api/v1/projects/p1/builds/b1/1/x")
+}
+
+# A literal that leads nowhere gives way to the parameter beside it: "temp" has no "audit"
+# below it, {token} has.
+test_the_walk_backtracks_from_a_literal_to_the_parameter if {
+	request := _request("GET", "/api/v1/mcp/tokens/temp/audit")
+	authz.matched_pattern == "/api/v1/mcp/tokens/{token}/audit" with input as request
+	authz.route_params == {"token": "temp"} with input as request
+	oracle.matched_pattern(request.path) == "/api/v1/mcp/tokens/{token}/audit"
 }
 
 test_route_spec_undefined_for_an_unlisted_method if {
 	request := _request("POST", "/api/v1/projects/p1/builds")
 	not authz.route_spec with input as request
 	authz.matched_pattern == "/api/v1/projects/{project}/builds" with input as request
+}
+
+# The reference matcher's shadow check finds a sibling that is a pattern itself ("temp") and one
+# that only starts patterns ("cache" of ".../cache/clear").
+test_the_reference_finds_shadowed_literals if {
+	oracle.shadows_a_literal("/api/v1/mcp/tokens/TEMP")
+	oracle.shadows_a_literal("/api/v1/projects/p1/builds/b1/CACHE")
+	not oracle.shadows_a_literal("/api/v1/mcp/tokens/Other")
 }

@@ -46,7 +46,21 @@ _well_formed_subject if {
 	_known_subject_type(input.subject.type)
 	is_number(input.now)
 	_has_identity(input.subject)
+	_has_holdings(input.subject)
 	_valid_expiry(object.get(input.subject, "expires_at", null))
+}
+
+# Scopes and grants are lists: an object would be iterated by its values and pass for one.
+_has_holdings(subject) if subject.type == "user"
+
+_has_holdings(subject) if {
+	subject.type in {"global_token", "project_token"}
+	is_array(subject.scopes)
+}
+
+_has_holdings(subject) if {
+	subject.type == "mcp_token"
+	is_array(subject.grants)
 }
 
 _known_subject_type("user")
@@ -71,7 +85,15 @@ _has_identity(subject) if {
 _has_identity(subject) if {
 	subject.type != "project_token"
 	_non_empty_string(subject.user_id)
+	_known_system_role(subject.system_role)
 }
+
+# A role this policy does not know is a malformed subject, never a full user.
+_known_system_role("viewer")
+
+_known_system_role("user")
+
+_known_system_role("admin")
 
 _non_empty_string(value) if {
 	is_string(value)

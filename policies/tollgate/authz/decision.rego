@@ -55,6 +55,7 @@ default _granted_projects := null
 
 _granted_projects := sort(_live_granted_projects) if {
 	_authenticated
+	count(_credential_denials) == 0
 	_type == "mcp_token"
 }
 

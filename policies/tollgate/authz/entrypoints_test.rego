@@ -292,17 +292,34 @@ test_decision_with_several_denials_lists_them_sorted if {
 
 # A subject that no rule grants and none denies falls to the default deny: here a session
 # whose subject carries no system_role asks for an admin route.
+# The safety net: a request no stage denies and no rule grants is denied all the same.
 test_decision_catch_all_is_not_granted if {
 	got := authz.decision with input as {
 		"method": "GET",
-		"path": "/api/v1/admin/users",
+		"path": "/api/v1/projects/p1/builds",
 		"now": _now,
 		"credential": {"status": "valid"},
-		"subject": {"type": "user", "user_id": "u1"},
+		"subject": {"type": "user", "user_id": "u1", "system_role": "user"},
+		"project": {"id": "p1", "public": false, "collaborator_role": "Developer"},
 	}
+		with authz.granted as false
 	got.status == 403
 	got.reasons == ["not_granted"]
 	got.allow == false
+}
+
+test_decision_subject_without_a_known_system_role_is_malformed if {
+	every role in [null, "", "VIEWER", "Admin", ["admin"]] {
+		got := authz.decision with input as {
+			"method": "GET",
+			"path": "/api/v1/admin/users",
+			"now": _now,
+			"credential": {"status": "valid"},
+			"subject": {"type": "user", "user_id": "u1", "system_role": role},
+		}
+		got.status == 401
+		got.reasons == ["invalid_token"]
+	}
 }
 
 # An input without a credential is an anonymous one.
@@ -364,4 +381,23 @@ test_decision_for_an_mcp_listing if {
 		"trigger_allowed": false,
 		"granted_projects": ["p1", "p2"],
 	}
+}
+
+# An expired MCP token is refused: it names no usable projects either.
+test_granted_projects_is_null_for_a_refused_mcp_token if {
+	got := authz.decision with input as {
+		"method": "GET",
+		"path": "/api/v1/mcp/projects/p1/builds",
+		"now": _now,
+		"credential": {"status": "valid"},
+		"subject": {
+			"type": "mcp_token", "token_id": "t1", "user_id": "u1", "system_role": "user",
+			"grants": [{"project_id": "p1", "allow_trigger": false}], "expires_at": _now - 1,
+		},
+		"project": {"id": "p1", "public": false, "collaborator_role": "Developer"},
+		"grant_roles": {"p1": "Developer"},
+	}
+	got.status == 401
+	got.reasons == ["expired_token"]
+	got.granted_projects == null
 }

@@ -16,6 +16,7 @@ default _path_valid := false
 _path_valid if {
 	is_string(input.path)
 	startswith(input.path, "/")
+	count(_path_only) <= _max_path_length
 	not contains(input.path, "#")
 	_segments_valid
 	not _shadows_a_literal
@@ -53,6 +54,10 @@ _segment_characters := "abcdefghijklmnopqrstuvwxyz0123456789-._~%ABCDEFGHIJKLMNO
 
 # Longer segments are no id and no route literal; they only cost evaluation time.
 _max_segment_length := 256
+
+# No route is near this long (ten segments of 128-byte ids), and validating a path costs time
+# in proportion to its length: a longer one is refused before any segment is looked at.
+_max_path_length := 2048
 
 _valid_segment(segment) if {
 	segment != ""

@@ -222,3 +222,14 @@ test_the_query_is_cut_at_the_first_question_mark if {
 	segments := authz._path_segments with input as {"path": "/api/v1/projects/p1?a=1?b=/x"}
 	segments == ["", "api", "v1", "projects", "p1"]
 }
+
+# A path costs time in proportion to its length: past 2048 bytes (the query not counted) it is
+# refused before any segment is looked at, whatever its segments.
+test_paths_over_the_length_cap_are_invalid if {
+	segments := concat("/", [_repeat("a", 200) | some _ in numbers.range(1, 11)])
+	at_cap := concat("", ["/api/v1/", substring(segments, 0, 2040)])
+	count(at_cap) == 2048
+	authz._path_valid with input as {"path": at_cap}
+	authz._path_valid with input as {"path": concat("", [at_cap, "?q=", _repeat("x", 5000)])}
+	not authz._path_valid with input as {"path": concat("", [at_cap, "a"])}
+}

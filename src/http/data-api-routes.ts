@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { Decision } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
 import { type Decide, METHOD, PATH } from "./decision-request.js";
+import { continueIfExpected } from "./server.js";
 
 const dataApiBody = z.object({
   input: z.object({
@@ -35,8 +36,13 @@ const DECISION_FIELDS: Record<keyof Decision, true> = {
 export function dataApiRoutes(decide: Decide, maxBodyBytes: number, logger: Logger): Router {
   // OPA's document paths are case-sensitive: data.tollgate.authz.Decision is not the decision.
   const router = Router({ caseSensitive: true });
-  // OPA reads the body as JSON whatever its Content-Type says.
-  const body = express.json({ limit: maxBodyBytes, strict: true, type: () => true });
+  // OPA reads the body as JSON whatever its Content-Type says; a client that waits for
+  // 100 Continue is told to send it.
+  const json = express.json({ limit: maxBodyBytes, strict: true, type: () => true });
+  const body: RequestHandler = (req, res, next) => {
+    continueIfExpected(res);
+    json(req, res, next);
+  };
 
   const decision: RequestHandler = async (req, res) => {
     const field = (req.params as { field?: string[] }).field ?? [];

@@ -128,6 +128,14 @@ describe("Expect: 100-continue", () => {
     expect(finalStatuses(await authorize.until(ANSWER))).toEqual([100, 200]);
     authorize.end();
 
+    const dataApi = await open();
+    const input = JSON.stringify({ input: { method: "GET", path: "/api/v1/projects/pub/builds" } });
+    dataApi.write(`POST /v1/data/tollgate/authz/decision HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${input.length}\r\nExpect: 100-continue\r\n\r\n`);
+    await dataApi.until(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    dataApi.write(input);
+    expect(finalStatuses(await dataApi.until(ANSWER))).toEqual([100, 200]);
+    dataApi.end();
+
     const userBody = JSON.stringify({ role: "user" });
     for (const [credential, status] of [["wrong-admin-token-0123456789abcdef", 401], [ADMIN_TOKEN, 200]] as const) {
       const admin = await open();

@@ -114,7 +114,6 @@ export class TokenIssuer {
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.grants ? { grants: patch.grants.map(toGrant) } : {}),
     });
-    if (updated) this.facts.invalidateToken(updated.hash);
     return updated;
   }
 
@@ -122,7 +121,6 @@ export class TokenIssuer {
     const record = await this.facts.tokenStore.get(id);
     if (!record) return null;
     await this.facts.tokenStore.revoke(id, this.clock());
-    this.facts.invalidateToken(record.hash);
     return this.facts.tokenStore.get(id);
   }
 

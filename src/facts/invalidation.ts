@@ -81,7 +81,9 @@ export class LocalInvalidationBus implements InvalidationBus {
   readonly state = "up";
   readonly #listeners: Array<(event: ChangeEvent) => void> = [];
 
-  constructor(private readonly observer?: InvalidationObserver) {}
+  constructor(private readonly observer?: InvalidationObserver) {
+    observer?.subscription("up");
+  }
 
   publish(event: ChangeEvent): void {
     this.observer?.published(event.kind, "ok");

@@ -38,7 +38,7 @@ export class RedisInvalidationBus implements InvalidationBus {
   #seq = 0;
   #lastOwnHeartbeat: number | null = null;
   #timer: NodeJS.Timeout | undefined;
-  #closed = false;
+  readonly #pending = new Set<Promise<void>>();
   readonly #changeListeners: Array<(event: ChangeEvent) => void> = [];
   readonly #stateListeners: Array<(state: SubscriptionState) => void> = [];
   readonly #now: () => number;
@@ -70,7 +70,8 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   /** Never throws and never waits: a failed publish is retried in the background and counted. */
   publish(event: ChangeEvent): void {
-    void this.#send(event);
+    const sending = this.#send(event).finally(() => this.#pending.delete(sending));
+    this.#pending.add(sending);
   }
 
   onChange(listener: (event: ChangeEvent) => void): void {
@@ -104,9 +105,10 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.options.observer?.applied(message.kind, Math.max(0, this.#now() - message.ts) / 1000);
   }
 
+  /** Waits for the publishes under way (their retries included), then disconnects the subscriber. */
   async close(): Promise<void> {
-    this.#closed = true;
     clearInterval(this.#timer);
+    await Promise.allSettled(this.#pending);
     this.subscriber.disconnect();
   }
 
@@ -143,7 +145,7 @@ export class RedisInvalidationBus implements InvalidationBus {
         return;
       } catch (err) {
         const delay = PUBLISH_RETRY_DELAYS_MS[attempt];
-        if (delay === undefined || this.#closed) {
+        if (delay === undefined) {
           this.options.observer?.published(event.kind, "failed");
           this.options.logger?.warn({ err: String(err), kind: event.kind }, "invalidation not published; other replicas see the change within TOLLGATE_CACHE_TTL_MS");
           return;

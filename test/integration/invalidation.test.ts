@@ -4,6 +4,11 @@
 // (up to 30 s), then asks B; it times nothing.
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { CachedFacts } from "../../src/facts/cached-facts.js";
+import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
+import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
+import { RedisInvalidationBus } from "../../src/stores/redis/invalidation-bus.js";
 import { freePort, startFerretDb, startRedis, type MongoServer, type RedisServer } from "../support/servers.js";
 
 const ADMIN = "invalidation-admin-token-0123456789abcdef";
@@ -127,5 +132,49 @@ describe("a change on one replica is enforced on the other once its invalidation
 
     // Nothing was dropped as malformed along the way.
     expect(await metric(b.base, 'tollgate_invalidations_ignored_total{reason="malformed"}')).toBe(0);
+  });
+});
+
+describe("the bus on a real redis-server: a lost subscription is noticed, and recovery clears the cache", () => {
+  it("goes down when its own heartbeats stop arriving, serves from the stores meanwhile, and clears the cache when back", async () => {
+    const publisher = new Redis(redis.url);
+    const subscriber = new Redis(redis.url);
+    const bus = new RedisInvalidationBus(publisher, subscriber, { namespace: "loss-test", heartbeatMs: 100 });
+    const directory = new MemoryDirectoryStore();
+    let reads = 0;
+    const getUser = directory.getUser.bind(directory);
+    directory.getUser = (id) => (reads++, getUser(id));
+    const facts = new CachedFacts(new MemoryTokenStore(), directory, { ttlMs: 600_000, bus });
+    const states: string[] = [];
+    const next = (state: string) => new Promise<void>((resolve) => bus.onState((s) => s === state && resolve()));
+    bus.onState((s) => states.push(s));
+    try {
+      const up = next("up");
+      bus.start();
+      await up;
+      await facts.directoryStore.putUser({ id: "dora", system_role: "admin" });
+      await facts.user("dora");
+      await facts.user("dora");
+      expect(reads).toBe(1); // cached while subscribed
+
+      // The subscription is lost silently (as on a half-open connection): no heartbeat comes back.
+      const down = next("down");
+      await subscriber.unsubscribe(bus.channel);
+      await down;
+      await facts.user("dora");
+      await facts.user("dora");
+      expect(reads).toBe(3); // degraded (TTL 0): every read goes to the store
+
+      const back = next("up");
+      await subscriber.subscribe(bus.channel);
+      await back;
+      await facts.user("dora");
+      await facts.user("dora");
+      expect(reads).toBe(4); // cache cleared on recovery, then cached again
+      expect(states).toEqual(["up", "down", "up"]);
+    } finally {
+      await bus.close();
+      publisher.disconnect();
+    }
   });
 });

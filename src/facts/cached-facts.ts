@@ -5,8 +5,6 @@ import { CachedDirectoryStore, CachedTokenStore, factKey } from "./cached-stores
 import { FactCache, type CacheCounters } from "./fact-cache.js";
 import { LocalInvalidationBus, type ChangeEvent, type InvalidationBus } from "./invalidation.js";
 
-export type { CacheCounters } from "./fact-cache.js";
-
 export interface CachedFactsOptions {
   /** TOLLGATE_CACHE_TTL_MS; 0 turns caching off. */
   ttlMs: number;

@@ -110,11 +110,10 @@ export class TokenIssuer {
 
   /** Renames a token or replaces its grants; running decisions see it at once. */
   async update(id: string, patch: { name?: string; grants?: GrantRequest[] }): Promise<TokenRecord | null> {
-    const updated = await this.facts.tokenStore.update(id, {
+    return this.facts.tokenStore.update(id, {
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.grants ? { grants: patch.grants.map(toGrant) } : {}),
     });
-    return updated;
   }
 
   async revoke(id: string): Promise<TokenRecord | null> {

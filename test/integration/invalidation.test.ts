@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
+import { SignJWT } from "jose";
 import { CachedFacts } from "../../src/facts/cached-facts.js";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
 import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
@@ -12,6 +13,7 @@ import { RedisInvalidationBus } from "../../src/stores/redis/invalidation-bus.js
 import { freePort, startFerretDb, startRedis, type MongoServer, type RedisServer } from "../support/servers.js";
 
 const ADMIN = "invalidation-admin-token-0123456789abcdef";
+const JWT_SECRET = "invalidation-secret-0123456789-0123456789";
 let mongo: MongoServer;
 let redis: RedisServer;
 const replicas: Array<{ child: ChildProcess; base: string; stderr: string }> = [];
@@ -30,7 +32,7 @@ async function startReplica(): Promise<{ child: ChildProcess; base: string; stde
         TOLLGATE_REDIS_NAMESPACE: "inv-test",
         TOLLGATE_CACHE_TTL_MS: "600000",
         TOLLGATE_ADMIN_TOKEN: ADMIN,
-        TOLLGATE_JWT_SECRET: "invalidation-secret-0123456789-0123456789",
+        TOLLGATE_JWT_SECRET: JWT_SECRET,
         TOLLGATE_LOG_LEVEL: "warn",
       },
       stdio: ["ignore", "ignore", "pipe"],
@@ -74,7 +76,7 @@ async function authorize(base: string, token: string, path = "/api/v1/projects/p
   const res = await fetch(`${base}/v1/authorize`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ method: "GET", path, authorization: `Bearer ${token}` }),
+    body: JSON.stringify({ method: "GET", path, ...(token ? { authorization: `Bearer ${token}` } : {}) }),
   });
   return (await res.json()) as { allow: boolean; status: number; reasons: string[] };
 }
@@ -96,7 +98,7 @@ const appliedOn = (base: string, kind: string) => metric(base, `tollgate_invalid
 const cacheHits = (base: string, cache: string) => metric(base, `tollgate_cache_lookups_total{cache="${cache}",result="hit"}`);
 
 describe("a change on one replica is enforced on the other once its invalidation arrives", () => {
-  it("token revocation and collaborator removal", async () => {
+  it("token revocation, collaborator removal, role demotion, project made private", async () => {
     const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
     // Both subscribed: B caches (a replica whose bus is down reads the stores every time).
     for (const r of [a, b]) await waitFor("subscription up", async () => (await metric(r.base, "tollgate_invalidation_subscription_up")) === 1);
@@ -129,6 +131,27 @@ describe("a change on one replica is enforced on the other once its invalidation
     expect((await admin(a.base, "DELETE", "/v1/admin/projects/p1/collaborators/bob")).status).toBe(204);
     await waitFor("B to apply the collaborator invalidation", async () => (await appliedOn(b.base, "collaborator")) > collaboratorsBefore);
     expect(await authorize(b.base, second.token)).toMatchObject({ allow: false });
+
+    // Role demotion: an admin's session uses the admin API on B until A demotes her.
+    expect((await admin(a.base, "PUT", "/v1/admin/users/ada", { role: "admin" })).status).toBe(200);
+    const ada = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("ada").setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(JWT_SECRET));
+    const asAda = () => fetch(`${b.base}/v1/admin/tokens/${first.id}`, { headers: { authorization: `Bearer ${ada}` } });
+    expect((await asAda()).status).toBe(200);
+    expect((await asAda()).status).toBe(200);
+    const usersBefore = await appliedOn(b.base, "user");
+    expect((await admin(a.base, "PUT", "/v1/admin/users/ada", { role: "user" })).status).toBe(200);
+    await waitFor("B to apply the user invalidation", async () => (await appliedOn(b.base, "user")) > usersBefore);
+    expect((await asAda()).status).toBe(403);
+
+    // A public project made private: B stops answering anonymous reads.
+    expect((await admin(a.base, "PUT", "/v1/admin/projects/p2", { public: true })).status).toBeLessThan(300);
+    const anonymous = () => authorize(b.base, "", "/api/v1/projects/p2/builds");
+    expect((await anonymous()).allow).toBe(true);
+    expect((await anonymous()).allow).toBe(true);
+    const projectsBefore = await appliedOn(b.base, "project");
+    expect((await admin(a.base, "PUT", "/v1/admin/projects/p2", { public: false })).status).toBe(200);
+    await waitFor("B to apply the project invalidation", async () => (await appliedOn(b.base, "project")) > projectsBefore);
+    expect((await anonymous()).allow).toBe(false);
 
     // Nothing was dropped as malformed along the way.
     expect(await metric(b.base, 'tollgate_invalidations_ignored_total{reason="malformed"}')).toBe(0);

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision, DecisionObserver } from "./decision/authorizer.js";
 import type { AuditCounters } from "./audit/types.js";
-import type { CacheCounters } from "./facts/cached-facts.js";
+import type { CacheCounters } from "./facts/fact-cache.js";
+import type { ChangeKind, IgnoredReason, InvalidationObserver, SubscriptionState } from "./facts/invalidation.js";
 import { packageVersion } from "./package-root.js";
 
 export interface MetricsOptions {
@@ -11,7 +12,7 @@ export interface MetricsOptions {
 }
 
 /** Prometheus metrics for one process; each test or app gets its own registry. */
-export class Metrics implements DecisionObserver, CacheCounters {
+export class Metrics implements DecisionObserver, CacheCounters, InvalidationObserver {
   readonly registry = new Registry();
   readonly #decisions = new Counter({
     name: "tollgate_decisions_total",
@@ -35,6 +36,36 @@ export class Metrics implements DecisionObserver, CacheCounters {
     name: "tollgate_cache_lookups_total",
     help: "Fact cache lookups by cache and result",
     labelNames: ["cache", "result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly #invalidationsPublished = new Counter({
+    name: "tollgate_invalidations_published_total",
+    help: "Cache invalidations this process published, by kind and result (ok, retried: after a failed attempt, failed: given up)",
+    labelNames: ["kind", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly #invalidationsApplied = new Counter({
+    name: "tollgate_invalidations_applied_total",
+    help: "Cache invalidations this process applied (its own included), by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly #invalidationsIgnored = new Counter({
+    name: "tollgate_invalidations_ignored_total",
+    help: "Invalidation-bus messages dropped, by reason (wrong_channel, malformed, unknown_version, unknown_kind)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly #invalidationLag = new Histogram({
+    name: "tollgate_invalidation_lag_seconds",
+    help: "From publish (the publisher's clock) to apply (this process's clock)",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly #subscription = new Gauge({
+    name: "tollgate_invalidation_subscription_up",
+    help: "1 while this process hears its own heartbeat on the invalidation bus, 0 while it does not (facts then come from the stores)",
     registers: [this.registry],
   });
 
@@ -95,6 +126,23 @@ export class Metrics implements DecisionObserver, CacheCounters {
 
   adminAuthFailed(reason: string): void {
     this.#adminAuthFailures.inc({ reason });
+  }
+
+  published(kind: ChangeKind, result: "ok" | "retried" | "failed"): void {
+    this.#invalidationsPublished.inc({ kind, result });
+  }
+
+  applied(kind: ChangeKind, lagSeconds: number | null): void {
+    this.#invalidationsApplied.inc({ kind });
+    if (lagSeconds !== null) this.#invalidationLag.observe(lagSeconds);
+  }
+
+  ignored(reason: IgnoredReason): void {
+    this.#invalidationsIgnored.inc({ reason });
+  }
+
+  subscription(state: SubscriptionState): void {
+    this.#subscription.set(state === "up" ? 1 : 0);
   }
 
   hit(cache: string): void {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
+import { Metrics } from "../src/metrics.js";
 import { buildTollgate, type Tollgate } from "../src/server/tollgate.js";
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
@@ -44,5 +45,41 @@ describe("tollgate_build_info", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`policy_revision="${tollgate.engine.revision}"`);
     expect(lines[0]).not.toContain(before);
+  });
+});
+
+describe("invalidation metrics", () => {
+  it("count published, applied and ignored invalidations, observe the lag and show the subscription state", async () => {
+    const metrics = new Metrics({ policyRevision: () => "r", defaultMetrics: false });
+    metrics.published("token", "ok");
+    metrics.published("token", "failed");
+    metrics.applied("collaborator", 0.004);
+    metrics.ignored("malformed");
+    metrics.subscription("down");
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('tollgate_invalidations_published_total{kind="token",result="ok"} 1');
+    expect(text).toContain('tollgate_invalidations_published_total{kind="token",result="failed"} 1');
+    expect(text).toContain('tollgate_invalidations_applied_total{kind="collaborator"} 1');
+    expect(text).toContain('tollgate_invalidations_ignored_total{reason="malformed"} 1');
+    expect(text).toContain('tollgate_invalidation_lag_seconds_bucket{le="0.005"} 1');
+    expect(text).toContain("tollgate_invalidation_subscription_up 0");
+    metrics.subscription("up");
+    expect(await metrics.registry.metrics()).toContain("tollgate_invalidation_subscription_up 1");
+  });
+
+  it("a Tollgate without Redis applies its own changes in-process and counts them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-invalidation-"));
+    copyFileSync("wasm/policy.wasm", join(dir, "policy.wasm"));
+    const tollgate = buildTollgate(loadConfig({ TOLLGATE_POLICY_DIR: dir, TOLLGATE_DEMO: "false" }), { logger: pino({ level: "silent" }), watchPolicy: false, defaultMetrics: false });
+    try {
+      await tollgate.facts.directoryStore.putUser({ id: "ann", system_role: "user" });
+      const text = await tollgate.metrics.registry.metrics();
+      expect(text).toContain('tollgate_invalidations_published_total{kind="user",result="ok"} 1');
+      expect(text).toContain('tollgate_invalidations_applied_total{kind="user"} 1');
+      expect(text).toContain("tollgate_invalidation_subscription_up 1");
+    } finally {
+      await tollgate.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -31,7 +31,6 @@ export async function setCollaborator(project: string, user: string, role: strin
     } catch (err) {
       throw named(err, collaboratorFields);
     }
-    facts.invalidateCollaborator(projectId, userId);
     audited(adminChange.collaboratorSet(projectId, userId));
     if (opts.json) printJson({ project_id: projectId, user_id: userId, role: checked, previous_role: before });
     else print(`${userId} is ${checked} of ${projectId}${before && before !== checked ? ` (was ${before})` : ""}`);
@@ -42,7 +41,6 @@ export async function removeCollaborator(project: string, user: string, opts: { 
   const { projectId, userId } = ids(project, user);
   await withContext(async ({ facts, audited }) => {
     const removed = await facts.directoryStore.removeCollaborator(projectId, userId);
-    facts.invalidateCollaborator(projectId, userId);
     if (!removed) throw runtimeError(`${userId} is not a collaborator of ${projectId}`);
     audited(adminChange.collaboratorRemove(projectId, userId));
     if (opts.json) printJson({ project_id: projectId, user_id: userId, removed: true });

@@ -7,11 +7,16 @@ import type { AuditSink, AuditStore } from "../audit/types.js";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { isUnavailable } from "../errors.js";
 import { CachedFacts } from "../facts/cached-facts.js";
+import type { InvalidationBus } from "../facts/invalidation.js";
+import { failFastRedisOptions } from "../stores/redis/client.js";
+import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
+import { Redis } from "ioredis";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { connectBackends } from "../server/backends.js";
 import { explain, runtimeError, usageError, type CliError } from "./errors.js";
 import { cliIo } from "./io.js";
+import { note } from "./output.js";
 
 export interface CliContext {
   config: Config;
@@ -56,7 +61,7 @@ function cliLogger(env: Env): Logger {
 
 export function connect(env: Env = cliIo().env): CliContext {
   const config = cliConfig(env);
-  // Rate limits are the server's business: no Redis connection from the CLI.
+  // Rate limits are the server's business; Redis serves only to announce changes (changeAnnouncer).
   let backends;
   try {
     backends = connectBackends({ ...config, redisUrl: null }, cliLogger(env));
@@ -64,7 +69,8 @@ export function connect(env: Env = cliIo().env): CliContext {
     // The driver refuses a malformed connection string up front (MongoParseError).
     throw usageError(`MONGODB_URI: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: 0 });
+  const announcer = changeAnnouncer(config);
+  const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: 0, bus: announcer.bus });
   const started = process.hrtime.bigint();
   const sink: AuditSink = backends.audit;
   let closing: Promise<void> | undefined;
@@ -81,9 +87,44 @@ export function connect(env: Env = cliIo().env): CliContext {
     close() {
       closing ??= (async () => {
         await settle(backends.readiness.mongodb?.probe, SETTLE_MS);
-        await backends.close();
+        await Promise.all([backends.close(), announcer.close()]);
       })();
       return closing;
+    },
+  };
+}
+
+export const NO_BUS_NOTE = "REDIS_URL is not set: running replicas see this change only after their cache TTL (TOLLGATE_CACHE_TTL_MS)";
+export const NOT_PUBLISHED_NOTE = "the change could not be announced on Redis: running replicas see it only after their cache TTL (TOLLGATE_CACHE_TTL_MS)";
+
+/**
+ * How the CLI's writes reach running replicas: published on their invalidation bus with
+ * REDIS_URL (connecting only when there is something to publish); without it, or when the
+ * publish fails, a note on close says when replicas see the change.
+ */
+function changeAnnouncer(config: Config): { bus: InvalidationBus; close(): Promise<void> } {
+  let changed = false;
+  let failed = false;
+  if (!config.redisUrl) {
+    return {
+      bus: { state: "up", publish: () => void (changed = true), onChange() {}, onState() {}, close: async () => {} },
+      async close() {
+        if (changed) note(NO_BUS_NOTE);
+      },
+    };
+  }
+  const redis = new Redis(config.redisUrl, { ...failFastRedisOptions, lazyConnect: true });
+  redis.on("error", () => undefined); // a failed publish is reported below
+  const bus = new RedisInvalidationBus(redis, redis, {
+    namespace: config.redisNamespace,
+    heartbeatMs: config.invalidationHeartbeatMs,
+    observer: { published: (_kind, result) => void (failed ||= result === "failed"), applied() {}, ignored() {}, subscription() {} },
+  });
+  return {
+    bus,
+    async close() {
+      await bus.close();
+      if (failed) note(NOT_PUBLISHED_NOTE);
     },
   };
 }

@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { compileTrustedProxies, type TrustedProxies } from "../http/client-address.js";
 import { packageFile } from "../package-root.js";
+import { DEFAULT_NAMESPACE } from "../stores/redis/keys.js";
 import type { RateLimitClass } from "../policy/types.js";
 
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
@@ -54,6 +55,13 @@ export interface Config {
   // rate limiter
   /** TOLLGATE_REDIS_TIMEOUT_MS: the longest a rate-limit call waits for Redis. */
   redisTimeoutMs: number;
+  // invalidation bus
+  /** TOLLGATE_REDIS_NAMESPACE: prefix of every Redis key and channel Tollgate uses. */
+  redisNamespace: string;
+  /** TOLLGATE_INVALIDATION_HEARTBEAT_MS: how often each process publishes its heartbeat on the bus. */
+  invalidationHeartbeatMs: number;
+  /** TOLLGATE_CACHE_TTL_DEGRADED_MS: the longest a fact is served from the cache while the bus is down. */
+  cacheTtlDegradedMs: number;
 }
 
 export class ConfigError extends Error {
@@ -142,6 +150,11 @@ export function loadConfig(env: Env = process.env): Config {
   const jwtMaxTtlS = integer("TOLLGATE_JWT_MAX_TTL_S", get("TOLLGATE_JWT_MAX_TTL_S") ?? "86400", 60, 2_592_000, problems);
   // rate limiter
   const redisTimeoutMs = integer("TOLLGATE_REDIS_TIMEOUT_MS", get("TOLLGATE_REDIS_TIMEOUT_MS") ?? "50", 1, 10_000, problems);
+  // invalidation bus
+  const redisNamespace = get("TOLLGATE_REDIS_NAMESPACE") ?? DEFAULT_NAMESPACE;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(redisNamespace)) problems.push(`TOLLGATE_REDIS_NAMESPACE must be 1 to 64 of A-Z a-z 0-9 . _ -, got "${redisNamespace}"`);
+  const invalidationHeartbeatMs = integer("TOLLGATE_INVALIDATION_HEARTBEAT_MS", get("TOLLGATE_INVALIDATION_HEARTBEAT_MS") ?? "1000", 10, 60_000, problems);
+  const cacheTtlDegradedMs = integer("TOLLGATE_CACHE_TTL_DEGRADED_MS", get("TOLLGATE_CACHE_TTL_DEGRADED_MS") ?? "0", 0, 600_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -181,6 +194,10 @@ export function loadConfig(env: Env = process.env): Config {
     jwtMaxTtlS,
     // rate limiter
     redisTimeoutMs,
+    // invalidation bus
+    redisNamespace,
+    invalidationHeartbeatMs,
+    cacheTtlDegradedMs,
   };
 }
 

@@ -64,7 +64,6 @@ export function adminRoutes(deps: AdminDeps): Router {
     const { id } = userParams.parse(req.params);
     const { role } = userBody.parse(req.body);
     await facts.directoryStore.putUser({ id, system_role: role });
-    facts.invalidateUser(id);
     audit(res, adminChange.userRoleSet(id));
     res.json({ id, system_role: role });
   });
@@ -75,7 +74,6 @@ export function adminRoutes(deps: AdminDeps): Router {
     const existing = await facts.directoryStore.getProject(id);
     const project = { id, name: body.name ?? existing?.name ?? id, public: body.public };
     await facts.directoryStore.putProject(project);
-    facts.invalidateProject(id);
     const change = adminChange.projectPut(id, !existing);
     audit(res, change);
     res.status(change.status).json(project);
@@ -85,7 +83,6 @@ export function adminRoutes(deps: AdminDeps): Router {
     const { id: projectId, user: userId } = collaboratorParams.parse(req.params);
     const { role } = collaboratorBody.parse(req.body);
     await facts.directoryStore.setCollaborator(projectId, userId, role);
-    facts.invalidateCollaborator(projectId, userId);
     audit(res, adminChange.collaboratorSet(projectId, userId));
     res.json({ project_id: projectId, user_id: userId, role });
   });
@@ -93,7 +90,6 @@ export function adminRoutes(deps: AdminDeps): Router {
   router.delete("/v1/admin/projects/:id/collaborators/:user", async (req, res) => {
     const { id: projectId, user: userId } = collaboratorParams.parse(req.params);
     const removed = await facts.directoryStore.removeCollaborator(projectId, userId);
-    facts.invalidateCollaborator(projectId, userId);
     if (!removed) return sendError(res, 404, "not_found", `${userId} is not a collaborator of ${projectId}`);
     audit(res, adminChange.collaboratorRemove(projectId, userId));
     res.status(204).end();

@@ -110,19 +110,16 @@ export class TokenIssuer {
 
   /** Renames a token or replaces its grants; running decisions see it at once. */
   async update(id: string, patch: { name?: string; grants?: GrantRequest[] }): Promise<TokenRecord | null> {
-    const updated = await this.facts.tokenStore.update(id, {
+    return this.facts.tokenStore.update(id, {
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.grants ? { grants: patch.grants.map(toGrant) } : {}),
     });
-    if (updated) this.facts.invalidateToken(updated.hash);
-    return updated;
   }
 
   async revoke(id: string): Promise<TokenRecord | null> {
     const record = await this.facts.tokenStore.get(id);
     if (!record) return null;
     await this.facts.tokenStore.revoke(id, this.clock());
-    this.facts.invalidateToken(record.hash);
     return this.facts.tokenStore.get(id);
   }
 

@@ -19,7 +19,9 @@ import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
 import { startPruning } from "../stores/prune.js";
 import { failFastRedisOptions } from "../stores/redis/client.js";
+import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
+import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
 import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
 
 export interface Backends {
@@ -29,6 +31,8 @@ export interface Backends {
   tempTokens: TempTokenStore;
   rateLimiter: RateLimiter;
   readiness: Record<string, ReadinessCheck>;
+  /** With Redis: the cross-process invalidation bus (without it, the fact cache's own in-process one). */
+  invalidation?: InvalidationBus;
   /** Which backend each store uses, for the startup banner. */
   describe: { facts: "mongodb" | "memory"; rateLimits: "redis" | "memory" };
   close(): Promise<void>;
@@ -53,12 +57,13 @@ function combineAudit(sink: AuditSink, store: AuditStore): AuditSink & AuditStor
  * config validation refuses production without both). A backend that is down at startup does
  * not stop the process: /readyz reports it and decisions that need it answer 503.
  */
-export function connectBackends(config: Config, logger: Logger, auditCounters?: AuditCounters): Backends {
+export function connectBackends(config: Config, logger: Logger, auditCounters?: AuditCounters, invalidationObserver?: InvalidationObserver): Backends {
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
+  let invalidation: InvalidationBus | undefined;
 
   if (config.mongodbUri) {
     const client = new MongoClient(config.mongodbUri, { ...failFastMongoOptions, appName: "tollgate" });
@@ -127,6 +132,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     // One line when the breaker first opens and one when it closes, not one per failed probe.
     let limiterDown = false;
     rateLimiter = new RedisRateLimiter(redis, {
+      namespace: config.redisNamespace,
       timeoutMs: config.redisTimeoutMs,
       breaker: {
         onChange: (state) => {
@@ -147,7 +153,17 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
         await redis.ping();
       },
     };
+    // A subscribed connection serves nothing else: the bus has its own.
+    const bus = new RedisInvalidationBus(redis, redis.duplicate(), {
+      namespace: config.redisNamespace,
+      heartbeatMs: config.invalidationHeartbeatMs,
+      logger,
+      ...(invalidationObserver ? { observer: invalidationObserver } : {}),
+    });
+    bus.start();
+    invalidation = bus;
     closers.push(async () => {
+      await bus.close();
       redis.disconnect();
     });
   } else {
@@ -158,6 +174,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     ...facts,
     rateLimiter,
     readiness,
+    ...(invalidation ? { invalidation } : {}),
     describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: config.redisUrl ? "redis" : "memory" },
     async close() {
       await Promise.allSettled(closers.map((close) => close()));

@@ -4,6 +4,7 @@ import { JwtVerifier } from "../auth/jwt.js";
 import type { Config } from "../config/config.js";
 import { Authorizer } from "../decision/authorizer.js";
 import { CachedFacts } from "../facts/cached-facts.js";
+import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
@@ -50,8 +51,13 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const engine = PolicyEngine.load(config.policyDir, { logger });
   if (options.watchPolicy ?? true) engine.watch();
   const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
-  const backends = options.backends ?? connectBackends(config, logger, metrics.audit);
-  const facts = new CachedFacts(backends.tokens, backends.directory, { ttlMs: config.cacheTtlMs, counters: metrics });
+  const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics);
+  const facts = new CachedFacts(backends.tokens, backends.directory, {
+    ttlMs: config.cacheTtlMs,
+    degradedTtlMs: config.cacheTtlDegradedMs,
+    counters: metrics,
+    bus: backends.invalidation ?? new LocalInvalidationBus(metrics),
+  });
   const jwt = new JwtVerifier({ ...config.jwt, maxTtlS: config.jwtMaxTtlS, ...(options.clock ? { now: options.clock } : {}) });
   const credentials = new CredentialResolver(facts, jwt, options.clock);
   const issuer = new TokenIssuer(facts, options.clock ? () => new Date(options.clock!() * 1000) : undefined);

@@ -16,7 +16,9 @@ import { serve } from "../../src/server/serve.js";
 import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
 import { hashToken } from "../../src/tokens/format.js";
-import { CLOSED_PORT, startFerretDb, type MongoServer } from "../support/servers.js";
+import { CLOSED_PORT, startFerretDb, startRedis, type MongoServer } from "../support/servers.js";
+import { Redis } from "ioredis";
+import { NO_BUS_NOTE, NOT_PUBLISHED_NOTE } from "../../src/cli/context.js";
 import { auditRecord } from "../audit/fixtures.js";
 
 // `tollgate serve` would start a server in this process that only a signal stops: the test below
@@ -188,6 +190,36 @@ describe("tollgate", () => {
       const removed = json<object>(await tollgate(["collaborator", "remove", "p2", "cleo", "--json"]));
       expect(removed).toEqual({ project_id: "p2", user_id: "cleo", removed: true });
       expect(await directory.getCollaboratorRole("p2", "cleo")).toBeNull();
+    });
+
+    it("announces its writes on the replicas' invalidation bus with REDIS_URL, and says when replicas see them otherwise", async () => {
+      // Without REDIS_URL: a note (stderr) after the result.
+      const plain = await tollgate(["collaborator", "set", "p2", "cleo", "Developer"]);
+      expect(plain.code, plain.stderr).toBe(0);
+      expect(plain.stderr).toBe(`tollgate: ${NO_BUS_NOTE}\n`);
+
+      // With REDIS_URL: published on <namespace>:invalidate, keys only, nothing on stderr.
+      const redis = await startRedis();
+      const subscriber = new Redis(redis.url);
+      try {
+        const messages: Array<{ channel: string; message: string }> = [];
+        await subscriber.subscribe("cli-ns:invalidate");
+        subscriber.on("message", (channel: string, message: string) => messages.push({ channel, message }));
+        const removed = await tollgate(["collaborator", "remove", "p2", "cleo"], { REDIS_URL: redis.url, TOLLGATE_REDIS_NAMESPACE: "cli-ns" });
+        expect(removed).toMatchObject({ code: 0, stderr: "" });
+        for (const deadline = Date.now() + 30_000; messages.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+        expect(messages).toHaveLength(1);
+        expect(JSON.parse(messages[0]!.message)).toMatchObject({ v: 1, kind: "collaborator", id: "p2/cleo" });
+      } finally {
+        subscriber.disconnect();
+        await redis.stop();
+      }
+
+      // Redis unreachable: the write stands, and the note says the replicas' cache TTL applies.
+      const unreachable = await tollgate(["collaborator", "set", "p2", "cleo", "Developer"], { REDIS_URL: `redis://127.0.0.1:${CLOSED_PORT}` });
+      expect(unreachable.code, unreachable.stderr).toBe(0);
+      expect(unreachable.stderr).toBe(`tollgate: ${NOT_PUBLISHED_NOTE}\n`);
+      expect(await directory.getCollaboratorRole("p2", "cleo")).toBe("Developer");
     });
 
     it("audit tail: the newest records, oldest first, --json and plain; filters", async () => {

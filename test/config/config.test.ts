@@ -112,3 +112,18 @@ describe("TOLLGATE_REDIS_TIMEOUT_MS", () => {
     for (const bad of ["0", "10001", "fast", "1.5"]) expect(() => loadConfig({ TOLLGATE_REDIS_TIMEOUT_MS: bad })).toThrow(/TOLLGATE_REDIS_TIMEOUT_MS/);
   });
 });
+
+describe("invalidation bus settings", () => {
+  it("TOLLGATE_REDIS_NAMESPACE defaults to tollgate and takes the key alphabet only", () => {
+    expect(loadConfig({}).redisNamespace).toBe("tollgate");
+    expect(loadConfig({ TOLLGATE_REDIS_NAMESPACE: "team-a.prod_1" }).redisNamespace).toBe("team-a.prod_1");
+    for (const bad of ["a:b", "x".repeat(65), "a b", "é"]) expect(() => loadConfig({ TOLLGATE_REDIS_NAMESPACE: bad })).toThrow(/TOLLGATE_REDIS_NAMESPACE/);
+  });
+
+  it("TOLLGATE_INVALIDATION_HEARTBEAT_MS defaults to 1000, TOLLGATE_CACHE_TTL_DEGRADED_MS to 0", () => {
+    expect(loadConfig({})).toMatchObject({ invalidationHeartbeatMs: 1000, cacheTtlDegradedMs: 0 });
+    expect(loadConfig({ TOLLGATE_INVALIDATION_HEARTBEAT_MS: "250", TOLLGATE_CACHE_TTL_DEGRADED_MS: "500" })).toMatchObject({ invalidationHeartbeatMs: 250, cacheTtlDegradedMs: 500 });
+    for (const bad of ["9", "60001", "x"]) expect(() => loadConfig({ TOLLGATE_INVALIDATION_HEARTBEAT_MS: bad })).toThrow(/TOLLGATE_INVALIDATION_HEARTBEAT_MS/);
+    for (const bad of ["-1", "600001"]) expect(() => loadConfig({ TOLLGATE_CACHE_TTL_DEGRADED_MS: bad })).toThrow(/TOLLGATE_CACHE_TTL_DEGRADED_MS/);
+  });
+});

@@ -112,7 +112,6 @@ describe("creating an MCP token", () => {
     await dir.setCollaborator("priv", "erin", "Developer");
     const temp = (await api("POST", "/api/v1/mcp/tokens/temp", { credential: await gw.world.session("erin") })).json().temp_token as string;
     await dir.putUser({ id: "erin", system_role: "viewer" });
-    gw.world.tollgate.facts.invalidateUser("erin");
     const res = await api("POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: temp, name: "x", grants: [{ project_id: "priv", allow_trigger: true }] } });
     expect(res.status).toBe(403);
     expect(res.json()).toMatchObject({ error: { code: "insufficient_role", field: "grants.0.project_id" } });
@@ -318,7 +317,6 @@ describe("temp token and exchange", () => {
     await dir.setCollaborator("priv", "gina", "Developer");
     const t = (await api("POST", "/api/v1/mcp/tokens/temp", { credential: await gw.world.session("gina") })).json().temp_token as string;
     await dir.putUser({ id: "gina", system_role: "viewer" });
-    gw.world.tollgate.facts.invalidateUser("gina");
     const trigger = await api("POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: t, name: "x", grants: [{ project_id: "priv", allow_trigger: true }] } });
     expect(trigger.status).toBe(403);
     const read = await api("POST", "/api/v1/mcp/tokens/exchange", { body: { temp_token: t, name: "x", grants: [{ project_id: "priv" }] } });

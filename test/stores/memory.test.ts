@@ -9,9 +9,14 @@ import { describeDirectoryStoreContract } from "./directory-store.contract.js";
 import { describeRateLimiterContract } from "./rate-limiter.contract.js";
 import { describeTempTokenStoreContract } from "./temp-token-store.contract.js";
 import { describeTokenStoreContract } from "./token-store.contract.js";
+import { CachedFacts } from "../../src/facts/cached-facts.js";
 
 describeTokenStoreContract("memory", async () => ({ store: new MemoryTokenStore() }));
 describeDirectoryStoreContract("memory", async () => ({ store: new MemoryDirectoryStore() }));
+// The write-through cache decorators keep every store promise (a long TTL: only writes refresh it).
+const cached = () => new CachedFacts(new MemoryTokenStore(), new MemoryDirectoryStore(), { ttlMs: 600_000 });
+describeTokenStoreContract("memory, cached", async () => ({ store: cached().tokenStore }));
+describeDirectoryStoreContract("memory, cached", async () => ({ store: cached().directoryStore }));
 describeTempTokenStoreContract("memory", async () => ({ store: new MemoryTempTokenStore() }));
 describeRateLimiterContract("memory", async () => {
   let now = 1_700_000_000_000;

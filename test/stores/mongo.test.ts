@@ -14,6 +14,7 @@ import { generateToken } from "../../src/tokens/format.js";
 import { describeDirectoryStoreContract } from "./directory-store.contract.js";
 import { describeTempTokenStoreContract } from "./temp-token-store.contract.js";
 import { describeTokenStoreContract } from "./token-store.contract.js";
+import { CachedFacts } from "../../src/facts/cached-facts.js";
 
 let server: MongoServer;
 let client: MongoClient;
@@ -56,6 +57,15 @@ describeTokenStoreContract("mongo", async () => {
 describeDirectoryStoreContract("mongo", async () => {
   const { db, cleanup } = await freshDb();
   return { store: new MongoDirectoryStore(db), cleanup };
+});
+// The write-through cache decorators in front of MongoDB keep every store promise too.
+describeTokenStoreContract("mongo, cached", async () => {
+  const { db, cleanup } = await freshDb();
+  return { store: new CachedFacts(new MongoTokenStore(db), new MongoDirectoryStore(db), { ttlMs: 600_000 }).tokenStore, cleanup };
+});
+describeDirectoryStoreContract("mongo, cached", async () => {
+  const { db, cleanup } = await freshDb();
+  return { store: new CachedFacts(new MongoTokenStore(db), new MongoDirectoryStore(db), { ttlMs: 600_000 }).directoryStore, cleanup };
 });
 describeTempTokenStoreContract("mongo", async () => {
   const { db, cleanup } = await freshDb();

@@ -1,4 +1,4 @@
-// Every Redis key Tollgate uses is built here, under one namespace, so keys never collide with
+// Every Redis key and channel Tollgate uses is built here, under one namespace, so keys never collide with
 // another application's (or another test's) and can be listed with SCAN <namespace>:*.
 
 export const DEFAULT_NAMESPACE = "tollgate";
@@ -7,6 +7,8 @@ export interface RedisKeys {
   readonly namespace: string;
   /** Hash: the rolling-window counters of one rate-limit key and window (see rate-limiter.ts). */
   rateLimit(key: string, windowMs: number): string;
+  /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
+  readonly invalidationChannel: string;
 }
 
 export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
@@ -16,5 +18,6 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     // The caller's key goes last, after a fixed-shape prefix, so no key can imitate another kind.
     // The window is part of the key: counters of different windows never mix.
     rateLimit: (key, windowMs) => `${namespace}:rl:${windowMs}:${key}`,
+    invalidationChannel: `${namespace}:invalidate`,
   };
 }

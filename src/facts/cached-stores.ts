@@ -1,0 +1,131 @@
+// Write-through decorators: reads of decision facts are cached, every write goes to the store and
+// then invalidates this process's cache and publishes the change, so no caller can forget to.
+import { isValidUserId } from "../domain.js";
+import { isValidHash, isValidId } from "../stores/validate.js";
+import type { CollaboratorRole, DirectoryStore, Project, TokenPatch, TokenRecord, TokenStore, User } from "../stores/types.js";
+import type { FactCache } from "./fact-cache.js";
+import { collaboratorChangeId, type ChangeEvent, type ChangeKind } from "./invalidation.js";
+
+export const factKey = (kind: ChangeKind, id: string): string => `${kind}\u0000${id}`;
+
+/** Invalidates locally at once, then tells every other process. */
+export type ChangeSink = (event: ChangeEvent) => void;
+
+export class CachedTokenStore implements TokenStore {
+  constructor(
+    private readonly inner: TokenStore,
+    private readonly cache: FactCache,
+    private readonly changed: ChangeSink,
+  ) {}
+
+  /** Cached by hash; a token not found is not remembered (another replica may create it a moment later). */
+  findByHash(hash: string): Promise<TokenRecord | null> {
+    if (!isValidHash(hash)) return this.inner.findByHash(hash);
+    return this.cache.read("token", factKey("token", hash), () => this.inner.findByHash(hash), (record) => record !== null);
+  }
+
+  create(record: TokenRecord): Promise<void> {
+    return this.inner.create(record);
+  }
+
+  get(id: string): Promise<TokenRecord | null> {
+    return this.inner.get(id);
+  }
+
+  listByUser(userId: string): Promise<TokenRecord[]> {
+    return this.inner.listByUser(userId);
+  }
+
+  async update(id: string, patch: TokenPatch): Promise<TokenRecord | null> {
+    const updated = await this.inner.update(id, patch);
+    if (updated) this.changed({ kind: "token", id: updated.hash });
+    return updated;
+  }
+
+  async revoke(id: string, at: Date): Promise<boolean> {
+    // The cache is keyed by hash, which never changes: read it before, so that a failing read
+    // after a successful revoke cannot leave the cache unaware.
+    const before = await this.inner.get(id);
+    const revoked = await this.inner.revoke(id, at);
+    const hash = before?.hash ?? (revoked ? (await this.inner.get(id))?.hash : undefined);
+    if (revoked && hash) this.changed({ kind: "token", id: hash });
+    return revoked;
+  }
+
+  /** last_used_at is bookkeeping, not a decision fact: no invalidation. */
+  touch(id: string, at: Date): Promise<void> {
+    return this.inner.touch(id, at);
+  }
+}
+
+export class CachedDirectoryStore implements DirectoryStore {
+  constructor(
+    private readonly inner: DirectoryStore,
+    private readonly cache: FactCache,
+    private readonly changed: ChangeSink,
+  ) {}
+
+  // An id outside the stores' alphabet goes to the store uncached, so ids from request paths
+  // (any length, any bytes) cannot fill the cache.
+  getUser(id: string): Promise<User | null> {
+    if (!isValidUserId(id)) return this.inner.getUser(id);
+    return this.cache.read("user", factKey("user", id), () => this.inner.getUser(id));
+  }
+
+  async putUser(user: User): Promise<void> {
+    await this.inner.putUser(user);
+    this.changed({ kind: "user", id: user.id });
+  }
+
+  getProject(id: string): Promise<Project | null> {
+    if (!isValidId(id)) return this.inner.getProject(id);
+    return this.cache.read("project", factKey("project", id), () => this.inner.getProject(id));
+  }
+
+  async putProject(project: Project): Promise<void> {
+    await this.inner.putProject(project);
+    this.changed({ kind: "project", id: project.id });
+  }
+
+  getCollaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
+    if (!isValidId(projectId) || !isValidUserId(userId)) return this.inner.getCollaboratorRole(projectId, userId);
+    const key = factKey("collaborator", collaboratorChangeId(projectId, userId));
+    return this.cache.read("collaborator", key, () => this.inner.getCollaboratorRole(projectId, userId));
+  }
+
+  /** Cached entries as getCollaboratorRole() keeps them, the rest in one store read. */
+  async getCollaboratorRoles(userId: string, projectIds: readonly string[]): Promise<Map<string, CollaboratorRole>> {
+    if (!isValidUserId(userId) || !projectIds.every(isValidId)) return this.inner.getCollaboratorRoles(userId, projectIds);
+    const roles = new Map<string, CollaboratorRole>();
+    const missing: string[] = [];
+    for (const projectId of new Set(projectIds)) {
+      const cached = this.cache.peek("collaborator", factKey("collaborator", collaboratorChangeId(projectId, userId)));
+      if (!cached) missing.push(projectId);
+      else if (cached.value !== null) roles.set(projectId, cached.value as CollaboratorRole);
+    }
+    if (missing.length === 0) return roles;
+    const ticket = this.cache.ticket();
+    const found = await this.inner.getCollaboratorRoles(userId, missing);
+    for (const projectId of missing) {
+      const role = found.get(projectId) ?? null;
+      if (role) roles.set(projectId, role);
+      this.cache.fill(factKey("collaborator", collaboratorChangeId(projectId, userId)), ticket, role);
+    }
+    return roles;
+  }
+
+  async setCollaborator(projectId: string, userId: string, role: CollaboratorRole): Promise<void> {
+    await this.inner.setCollaborator(projectId, userId, role);
+    this.changed({ kind: "collaborator", id: collaboratorChangeId(projectId, userId) });
+  }
+
+  async removeCollaborator(projectId: string, userId: string): Promise<boolean> {
+    const removed = await this.inner.removeCollaborator(projectId, userId);
+    if (removed) this.changed({ kind: "collaborator", id: collaboratorChangeId(projectId, userId) });
+    return removed;
+  }
+
+  listProjectsOf(userId: string): Promise<Array<{ project: Project; role: CollaboratorRole }>> {
+    return this.inner.listProjectsOf(userId);
+  }
+}

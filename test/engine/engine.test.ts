@@ -80,9 +80,9 @@ describe("PolicyEngine", () => {
   it("evaluates a very long path but does not cache it", () => {
     const engine = PolicyEngine.load(dir);
     for (let i = 0; i < 20; i++) {
-      // Valid segments (each within its 256-byte bound) that no route has: evaluated, named unknown, not kept.
+      // Valid segments, but a path over the policy's 2048-byte cap: evaluated, invalid, not kept.
       const long = `/api/v1/projects/p${i}${"/x".repeat(1_500)}`;
-      expect(engine.route("GET", long)).toMatchObject({ valid_path: true, pattern: null });
+      expect(engine.route("GET", long)).toMatchObject({ valid_path: false, pattern: null });
     }
     expect(engine.cachedRoutes).toBe(0);
   });

@@ -88,11 +88,24 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
     registers: [this.registry],
   });
 
+  #auditTotals = { written: 0, dropped: 0 };
+
   /** Counters for the audit sink. */
   readonly audit: AuditCounters = {
-    written: (n) => this.#auditWritten.inc(n),
-    dropped: (n, why) => this.#auditDropped.inc({ why }, n),
+    written: (n) => {
+      this.#auditWritten.inc(n);
+      this.#auditTotals.written += n;
+    },
+    dropped: (n, why) => {
+      this.#auditDropped.inc({ why }, n);
+      this.#auditTotals.dropped += n;
+    },
   };
+
+  /** Audit records written and dropped (all reasons) by this process so far, for the shutdown line. */
+  auditTotals(): { written: number; dropped: number } {
+    return { ...this.#auditTotals };
+  }
 
   constructor(options: MetricsOptions) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });

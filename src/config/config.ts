@@ -62,6 +62,9 @@ export interface Config {
   invalidationHeartbeatMs: number;
   /** TOLLGATE_CACHE_TTL_DEGRADED_MS: the longest a fact is served from the cache while the bus is down. */
   cacheTtlDegradedMs: number;
+  // drain
+  /** TOLLGATE_DRAIN_MS: how long a stopping process keeps serving after /readyz turns draining. */
+  drainMs: number;
 }
 
 export class ConfigError extends Error {
@@ -155,6 +158,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(redisNamespace)) problems.push(`TOLLGATE_REDIS_NAMESPACE must be 1 to 64 of A-Z a-z 0-9 . _ -, got "${redisNamespace}"`);
   const invalidationHeartbeatMs = integer("TOLLGATE_INVALIDATION_HEARTBEAT_MS", get("TOLLGATE_INVALIDATION_HEARTBEAT_MS") ?? "1000", 10, 60_000, problems);
   const cacheTtlDegradedMs = integer("TOLLGATE_CACHE_TTL_DEGRADED_MS", get("TOLLGATE_CACHE_TTL_DEGRADED_MS") ?? "0", 0, 600_000, problems);
+  // drain: in development Ctrl-C stops at once unless asked to wait.
+  const drainMs = integer("TOLLGATE_DRAIN_MS", get("TOLLGATE_DRAIN_MS") ?? (production ? "5000" : "0"), 0, 600_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -198,6 +203,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisNamespace,
     invalidationHeartbeatMs,
     cacheTtlDegradedMs,
+    // drain
+    drainMs,
   };
 }
 

@@ -33,10 +33,57 @@ function oneAtATime(app: RequestListener): RequestListener {
   };
 }
 
+/** Each server's responses not yet finished, and the servers that are draining. */
+const open = new WeakMap<Server, Set<ServerResponse>>();
+const draining = new WeakSet<Server>();
+
+/**
+ * Marks a response `Connection: close` while its server drains, so the client learns before its
+ * next request that this connection ends (closing an idle keep-alive connection instead races a
+ * request the client is sending: a reset).
+ */
+function closesWhenDraining(server: Server, app: RequestListener): RequestListener {
+  const responses = new Set<ServerResponse>();
+  open.set(server, responses);
+  return (req, res) => {
+    if (draining.has(server)) res.setHeader("connection", "close");
+    responses.add(res);
+    res.once("close", () => responses.delete(res));
+    app(req, res);
+  };
+}
+
+/**
+ * Shutdown begins: every response not yet begun, including those of requests in flight, says
+ * `Connection: close`. The server still accepts connections until closeGracefully().
+ */
+export function startDraining(server: Server): void {
+  draining.add(server);
+  for (const res of open.get(server) ?? []) if (!res.headersSent) res.setHeader("connection", "close");
+}
+
+/**
+ * Stops accepting connections and resolves once every open one has ended: requests in flight
+ * finish (their connection closes after the response), idle keep-alive connections are closed.
+ * Idle ones are closed again until the end, for connections whose last response began before
+ * startDraining() and so did not say `Connection: close`.
+ */
+export async function closeGracefully(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
+  try {
+    await closed;
+  } finally {
+    clearInterval(sweep);
+  }
+}
+
 /** Every Tollgate listener is created here, so each one gets the same limits and Expect handling. */
 export function createHttpServer(listener: RequestListener, options: HttpServerOptions): Server {
-  const app = oneAtATime(listener);
-  const server = createServer(app);
+  const server = createServer();
+  const app = oneAtATime(closesWhenDraining(server, listener));
+  server.on("request", app);
   // Node stops collecting fields at maxHeadersCount: one past the limit shows a list is too long.
   server.maxHeadersCount = options.maxHeaderFields + 1;
   // Longer than the 60 s idle timeout common in load balancers, so they close idle connections first.

@@ -4,12 +4,14 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { createDemoUpstream } from "../demo/upstream.js";
-import { createHttpServer } from "../http/server.js";
+import { closeGracefully, createHttpServer, startDraining } from "../http/server.js";
 import { createLogger, type Logger } from "../log.js";
 import { seedDemo, type DemoCredentials } from "./demo.js";
 import { buildTollgate, type Tollgate } from "./tollgate.js";
 
 const RESTART_DELAY_MS = 1_000;
+/** After the drain: time to finish requests in flight and flush the audit queue (its close gives up after 5 s). */
+const SHUTDOWN_LIMIT_MS = 10_000;
 
 /**
  * Runs Tollgate: validates the configuration (exit 2 listing every problem), then serves. With
@@ -41,12 +43,16 @@ function supervise(config: Config, logger: Logger): void {
     logger.error({ pid: worker.process.pid, code, signal }, "worker exited; starting another");
     setTimeout(() => cluster.fork(), RESTART_DELAY_MS);
   });
+  let failed = false;
   const stop = (): void => {
+    if (stopping) return;
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.kill("SIGTERM");
-    setTimeout(() => process.exit(0), 11_000).unref();
-    cluster.on("exit", () => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    // A worker gives up at drainMs + SHUTDOWN_LIMIT_MS; this allows for its exit.
+    setTimeout(() => process.exit(1), config.drainMs + SHUTDOWN_LIMIT_MS + 1_000).unref();
+    cluster.on("exit", (_worker, code) => {
+      if (code !== 0) failed = true;
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
     });
   };
   process.on("SIGTERM", stop);
@@ -81,10 +87,20 @@ async function serveOne(initial: Config, logger: Logger): Promise<void> {
   logger.info({ url: urls.public, ...(urls.internal ? { internal_url: urls.internal } : {}), policy: tollgate.engine.revision, upstream: config.upstream.url?.origin ?? null, ...tollgate.backends.describe }, "tollgate listening");
   if (demo) printDemo(listeners.find((l) => l.name === "internal")?.url ?? listeners[0]!.url, listeners[0]!.url, demo);
 
+  let stopping = false;
   const shutdown = (signal: string): void => {
-    logger.info({ signal }, "shutting down");
-    void drainAndClose(tollgate, listeners).then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 10_000).unref();
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, drain_ms: config.drainMs }, "shutting down");
+    // Past this something hangs; the audit records still queued are then lost uncounted.
+    setTimeout(() => {
+      logger.error("shutdown did not finish in time");
+      process.exit(1);
+    }, config.drainMs + SHUTDOWN_LIMIT_MS).unref();
+    void drainAndClose(tollgate, listeners, config.drainMs).then((audit) => {
+      logger.info({ audit_written: audit.written, audit_dropped: audit.dropped, audit_unflushed: audit.unflushed }, "stopped");
+      process.exit(audit.unflushed > 0 ? 1 : 0);
+    });
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
@@ -125,14 +141,28 @@ export async function listen(tollgate: Tollgate, config: Config): Promise<Listen
   return listeners;
 }
 
+/** Audit records written and dropped over the process's life; unflushed: dropped while closing. */
+export interface ShutdownAudit {
+  written: number;
+  dropped: number;
+  unflushed: number;
+}
+
 /**
- * Shutdown: /readyz answers 503 draining from now on, both ports stop accepting connections,
- * open requests finish; then the backends are closed.
+ * Shutdown: /readyz answers 503 draining from now on and every response says `Connection:
+ * close`; both ports keep serving for drainMs, so load balancers notice before connections are
+ * refused; then they stop accepting, requests in flight finish, idle connections close; then the
+ * backends are closed, which flushes the audit queue.
  */
-export async function drainAndClose(tollgate: Tollgate, listeners: Listener[]): Promise<void> {
+export async function drainAndClose(tollgate: Tollgate, listeners: Listener[], drainMs: number): Promise<ShutdownAudit> {
   tollgate.readiness.drain();
-  await Promise.all(listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  for (const { server } of listeners) startDraining(server);
+  if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
+  await Promise.all(listeners.map(({ server }) => closeGracefully(server)));
+  const before = tollgate.metrics.auditTotals();
   await tollgate.close();
+  const after = tollgate.metrics.auditTotals();
+  return { ...after, unflushed: after.dropped - before.dropped };
 }
 
 /** `internal` takes the decision endpoints; `base` the gateway (the same URL on one port). */

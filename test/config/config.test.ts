@@ -126,4 +126,11 @@ describe("invalidation bus settings", () => {
     for (const bad of ["9", "60001", "x"]) expect(() => loadConfig({ TOLLGATE_INVALIDATION_HEARTBEAT_MS: bad })).toThrow(/TOLLGATE_INVALIDATION_HEARTBEAT_MS/);
     for (const bad of ["-1", "600001"]) expect(() => loadConfig({ TOLLGATE_CACHE_TTL_DEGRADED_MS: bad })).toThrow(/TOLLGATE_CACHE_TTL_DEGRADED_MS/);
   });
+
+  it("TOLLGATE_DRAIN_MS defaults to 5000 in production and 0 in development", () => {
+    expect(loadConfig(PRODUCTION).drainMs).toBe(5000);
+    expect(loadConfig({}).drainMs).toBe(0);
+    expect(loadConfig({ TOLLGATE_DRAIN_MS: "1500" }).drainMs).toBe(1500);
+    for (const bad of ["-1", "600001", "1.5", "x"]) expect(() => loadConfig({ TOLLGATE_DRAIN_MS: bad })).toThrow(/TOLLGATE_DRAIN_MS/);
+  });
 });

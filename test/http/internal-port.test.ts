@@ -111,7 +111,7 @@ describe("listen(): the real servers", () => {
   it("at shutdown: /readyz answers 503 draining, and both ports stop listening", async () => {
     const { tollgate, listeners, urls } = await start({ TOLLGATE_INTERNAL_PORT: "0" });
     expect((await fetch(`${urls.internal}/readyz`)).status).toBe(200);
-    const closed = drainAndClose(tollgate, listeners);
+    const closed = drainAndClose(tollgate, listeners, 0);
     const draining = await request(tollgate.internalApp).get("/readyz");
     expect(draining.status).toBe(503);
     expect(draining.body.status).toBe("draining");

@@ -16,7 +16,12 @@ let stdout = "";
 
 beforeAll(async () => {
   mongo = await startFerretDb();
+}, 120_000);
+
+/** Starts Tollgate on the FerretDB and waits until it is ready. */
+async function start(env: Record<string, string>): Promise<void> {
   port = await freePort();
+  stdout = "";
   child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: {
       ...process.env,
@@ -24,8 +29,8 @@ beforeAll(async () => {
       MONGODB_URI: mongo.uri,
       MONGODB_DB: mongo.dbName,
       TOLLGATE_ADMIN_TOKEN: "shutdown-admin-token-0123456789abcdef",
-      TOLLGATE_DRAIN_MS: String(DRAIN_MS),
       TOLLGATE_LOG_LEVEL: "info",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -35,12 +40,20 @@ beforeAll(async () => {
     if ((await get("/readyz").catch(() => null))?.status === 200) break;
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Tollgate did not become ready:\n${stdout}`);
   }
-}, 120_000);
+}
 
 afterAll(async () => {
   if (child && child.exitCode === null) child.kill("SIGKILL");
   await mongo?.stop();
 });
+
+/** The process's last log line, with what became of the audit trail. */
+function stoppedLine(): Array<{ audit_written: number; audit_dropped: number; audit_unflushed: number }> {
+  return stdout
+    .split("\n")
+    .filter((l) => l.includes('"msg":"stopped"'))
+    .map((l) => JSON.parse(l) as { audit_written: number; audit_dropped: number; audit_unflushed: number });
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -69,6 +82,7 @@ const code = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? St
 
 describe("SIGTERM under keep-alive load", () => {
   it("drains: /readyz 503 draining, no connection reset, every answer audited, exit 0", async () => {
+    await start({ TOLLGATE_DRAIN_MS: String(DRAIN_MS) });
     let lbPulled = false;
     const readiness: Array<{ status: number; body: string }> = [];
     const decisionIds: string[] = [];
@@ -163,12 +177,24 @@ describe("SIGTERM under keep-alive load", () => {
     } finally {
       await client.close();
     }
-    const stopped = stdout
-      .split("\n")
-      .filter((l) => l.includes('"msg":"stopped"'))
-      .map((l) => JSON.parse(l) as { audit_written: number; audit_dropped: number; audit_unflushed: number });
+    const stopped = stoppedLine();
     expect(stopped).toHaveLength(1);
     expect(stopped[0]).toMatchObject({ audit_dropped: 0, audit_unflushed: 0 });
     expect(stopped[0]!.audit_written).toBeGreaterThanOrEqual(decisionIds.length + 1);
+  }, 120_000);
+
+  it("exits 1 and counts the audit records it could not flush when MongoDB is gone", async () => {
+    await start({ TOLLGATE_DRAIN_MS: "0" });
+    await mongo.stop();
+    // Decided (503 while MongoDB is down, or 401) and audited: records that can no longer be written.
+    for (let i = 0; i < 5; i++) expect([401, 503]).toContain((await get("/api/v1/projects/p/builds")).status);
+    const exited = once(child, "exit") as Promise<[number | null, string | null]>;
+    child.kill("SIGTERM");
+    const [exitCode] = await exited;
+    expect(exitCode).toBe(1);
+    const stopped = stoppedLine();
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]!.audit_unflushed).toBeGreaterThanOrEqual(5);
+    expect(stopped[0]!.audit_dropped).toBe(stopped[0]!.audit_unflushed);
   }, 120_000);
 });

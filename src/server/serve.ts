@@ -41,18 +41,23 @@ function supervise(config: Config, logger: Logger): void {
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
     logger.error({ pid: worker.process.pid, code, signal }, "worker exited; starting another");
-    setTimeout(() => cluster.fork(), RESTART_DELAY_MS);
+    setTimeout(() => stopping || cluster.fork(), RESTART_DELAY_MS);
   });
   let failed = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill("SIGTERM");
+    // The signal itself, not worker.kill(): that disconnects the worker first, which stops its
+    // share of the port at once instead of after the drain.
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    for (const worker of workers) worker.process.kill("SIGTERM");
     // A worker gives up at drainMs + SHUTDOWN_LIMIT_MS; this allows for its exit.
     setTimeout(() => process.exit(1), config.drainMs + SHUTDOWN_LIMIT_MS + 1_000).unref();
+    // Counted here: cluster.workers may still list a worker that has exited, until its IPC closes.
+    let running = workers.length;
     cluster.on("exit", (_worker, code) => {
       if (code !== 0) failed = true;
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
+      if (--running === 0) process.exit(failed ? 1 : 0);
     });
   };
   process.on("SIGTERM", stop);

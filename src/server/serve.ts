@@ -55,8 +55,9 @@ function supervise(config: Config, logger: Logger): void {
     setTimeout(() => process.exit(1), config.drainMs + SHUTDOWN_LIMIT_MS + 1_000).unref();
     // Counted here: cluster.workers may still list a worker that has exited, until its IPC closes.
     let running = workers.length;
-    cluster.on("exit", (_worker, code) => {
-      if (code !== 0) failed = true;
+    cluster.on("exit", (_worker, code, signal) => {
+      // Killed by the signal itself: the worker was still starting, with nothing to drain yet.
+      if (code !== 0 && signal !== "SIGTERM") failed = true;
       if (--running === 0) process.exit(failed ? 1 : 0);
     });
   };

@@ -193,6 +193,7 @@ describe("SIGTERM under keep-alive load", () => {
     const redis = await startRedis();
     onTestFinished(() => redis.stop());
     await start({ TOLLGATE_DRAIN_MS: String(DRAIN_MS), TOLLGATE_WORKERS: "2", REDIS_URL: redis.url });
+    while (stdout.split('"msg":"tollgate listening"').length < 3) await sleep(100);
     const exited = once(child, "exit") as Promise<[number | null, string | null]>;
     child.kill("SIGTERM");
     const seen: string[] = [];
@@ -202,7 +203,7 @@ describe("SIGTERM under keep-alive load", () => {
       seen.push(r);
     }
     const [exitCode] = await exited;
-    expect(exitCode).toBe(0);
+    expect(exitCode, stdout).toBe(0);
     expect(seen).toContain("503 draining");
     expect(seen.filter((r) => r !== "503 draining" && r !== "200 ready")).toEqual([]);
     expect(stoppedLine()).toHaveLength(2);

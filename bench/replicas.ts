@@ -50,6 +50,7 @@ async function startReplica(mongo: MongoServer, redis: RedisServer): Promise<Rep
         TOLLGATE_REDIS_NAMESPACE: "bench-replicas",
         TOLLGATE_CACHE_TTL_MS: "600000",
         TOLLGATE_RATE_LIMITS: '{"api":{"default":1000000}}',
+        TOLLGATE_TRUSTED_PROXIES: "127.0.0.1",
         TOLLGATE_ADMIN_TOKEN: ADMIN,
         TOLLGATE_JWT_SECRET: JWT_SECRET,
         TOLLGATE_LOG_LEVEL: "warn",
@@ -169,6 +170,7 @@ async function main(): Promise<void> {
     const collaborator = await issue();
     const ada = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("ada").setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(JWT_SECRET));
     let revoked = { token: "", id: "" };
+    let adaProbes = 0;
 
     const kinds: Kind[] = [
       {
@@ -188,7 +190,11 @@ async function main(): Promise<void> {
         prepare: async () => void (await admin(a, "PUT", "/v1/admin/users/ada", { role: "admin" })),
         change: async () => void (await admin(a, "PUT", "/v1/admin/users/ada", { role: "user" })),
         allowed: async (base) => {
-          const res = await fetch(`${base}/v1/admin/tokens/${collaborator.id}`, { headers: { authorization: `Bearer ${ada}` } });
+          // Each denial counts as a failed admin authentication for the client address (10 a minute, then 429):
+          // every probe comes "through the proxy" from an address of its own.
+          const n = ++adaProbes;
+          const forwardedFor = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+          const res = await fetch(`${base}/v1/admin/tokens/${collaborator.id}`, { headers: { authorization: `Bearer ${ada}`, "x-forwarded-for": forwardedFor } });
           await res.arrayBuffer();
           return res.status === 200;
         },

@@ -88,14 +88,23 @@ async function stopReplicas(): Promise<void> {
   );
 }
 
+/** An admin write on A; a 503 (FerretDB slow to answer on the loaded machine) is retried a few times. */
 async function admin(base: string, method: string, path: string, body?: object): Promise<Response> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  if (res.status >= 300) throw new Error(`${method} ${path} on ${base}: ${res.status} ${await res.text()}`);
-  return res;
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    if (res.status === 503 && attempt < 5) {
+      await res.arrayBuffer();
+      say(`${method} ${path}: 503, retrying`);
+      await sleep(500);
+      continue;
+    }
+    if (res.status >= 300) throw new Error(`${method} ${path} on ${base}: ${res.status} ${await res.text()}`);
+    return res;
+  }
 }
 
 async function authorize(base: string, token: string, path: string): Promise<boolean> {

@@ -116,6 +116,10 @@ bench-eval: tools ## WASM engine cost per decision beside `opa bench` (~1 min)
 bench: tools ## HTTP load: Tollgate (FerretDB + Redis) vs opa run --server, the gateway vs a direct upstream (~2.5 min)
 	@scripts/bench.sh
 
+.PHONY: bench-replicas
+bench-replicas: tools ## Cross-replica invalidation: time until every other replica enforces a change, 500 of each kind (~3 min)
+	node --import tsx bench/replicas.ts
+
 .PHONY: bench-limiter
 bench-limiter: tools ## Rate limiter: Redis memory per key at 1k/10k/100k a minute, cost per hit (~1.5 min)
 	node --import tsx bench/limiter.ts

@@ -1,5 +1,4 @@
 import { Redis } from "ioredis";
-import { MongoClient } from "mongodb";
 import { MemoryAudit } from "../audit/memory.js";
 import { ensureAuditIndexes } from "../audit/mongo/schema.js";
 import { MongoAuditSink } from "../audit/mongo/sink.js";
@@ -12,7 +11,7 @@ import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
-import { failFastMongoOptions } from "../stores/mongo/client.js";
+import { connectMongo } from "../stores/mongo/client.js";
 import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
@@ -66,8 +65,8 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
   let invalidation: InvalidationBus | undefined;
 
   if (config.mongodbUri) {
-    const client = new MongoClient(config.mongodbUri, { ...failFastMongoOptions, appName: "tollgate" });
-    const db = client.db(config.mongodbDb);
+    const mongo = connectMongo(config.mongodbUri, config.mongodbDb, logger, { appName: "tollgate" });
+    const { db } = mongo;
     const auditSink = new MongoAuditSink(db, { maxQueue: config.audit.queueMax, logger, ...(auditCounters ? { counters: auditCounters } : {}) });
     const auditStore = new MongoAuditStore(db, { retentionDays });
     facts = {
@@ -103,7 +102,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       clearTimeout(retry);
       pruning.stop();
       await auditSink.close();
-      await client.close();
+      await mongo.close();
     });
   } else {
     facts = {

@@ -290,14 +290,17 @@ export async function startMongo(): Promise<MongoServer> {
 
 export const canStartFerretDb = (): boolean => existsSync(FERRETDB_BIN);
 
-/** Always spawns FerretDB (for tests that must stop the server, even when MONGODB_URI is set). */
-export async function startFerretDb(): Promise<MongoServer> {
+/**
+ * Always spawns FerretDB (for tests that must stop the server, even when MONGODB_URI is set); on
+ * `port` when given (a server that comes up where a client already points), else on a free one.
+ */
+export async function startFerretDb(port?: number): Promise<MongoServer> {
   if (!existsSync(FERRETDB_BIN)) {
     throw new Error(`FerretDB binary not found at ${FERRETDB_BIN}: run \`make tools\` (or set FERRETDB_BIN, or MONGODB_URI to use a running server)`);
   }
   const dir = await makeTempDir("tollgate-ferretdb-");
   try {
-    return await withPortRetry(async (port) => {
+    const start = async (port: number): Promise<MongoServer> => {
       const args = [
         "--handler=sqlite",
         `--sqlite-url=file:${dir}/`,
@@ -326,7 +329,8 @@ export async function startFerretDb(): Promise<MongoServer> {
         throw e;
       }
       return { uri: withDatabase(base, dbName), dbName, stop: stopOnce(started, dir) };
-    });
+    };
+    return await (port === undefined ? withPortRetry(start) : start(port));
   } catch (e) {
     await removeTempDir(dir);
     throw e;

@@ -4,6 +4,7 @@ import type { RateLimits } from "../config/config.js";
 import type { CredentialResolver, Credential } from "../auth/credentials.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import { isUnavailable } from "../errors.js";
+import { LogThrottle } from "../log-throttle.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
@@ -73,14 +74,12 @@ export interface AuthorizerOptions {
   clock?: () => number;
 }
 
-const FAIL_OPEN_LOG_INTERVAL_MS = 60_000;
-
 /**
  * The framework-free core: gathers facts for one request, asks the policy and applies the
  * rate limit. Express, nginx and the gateway are adapters around it.
  */
 export class Authorizer {
-  #lastFailOpenLog = 0;
+  readonly #logs = new LogThrottle();
   readonly #clock: () => number;
 
   constructor(private readonly o: AuthorizerOptions) {
@@ -175,16 +174,14 @@ export class Authorizer {
 
   #failOpen(err: unknown): void {
     this.o.observer?.rateLimitFailOpen();
-    const now = Date.now();
-    if (now - this.#lastFailOpenLog >= FAIL_OPEN_LOG_INTERVAL_MS) {
-      this.#lastFailOpenLog = now;
-      this.o.logger.warn({ err: String(err) }, "rate limiter unavailable; admitting requests (TOLLGATE_RATE_LIMIT_FAIL=open)");
-    }
+    const line = this.#logs.take("fail_open");
+    if (line) this.o.logger.warn({ err: String(err), held_back: line.held }, "rate limiter unavailable; admitting requests (TOLLGATE_RATE_LIMIT_FAIL=open)");
   }
 
   #unavailable(err: unknown, decisionId: string, revision: string, access: Decision["access"], route: string | null, credential: Credential): Decision {
     if (!isUnavailable(err)) throw err;
-    this.o.logger.error({ err: String(err), decision_id: decisionId }, "a backend needed for the decision is unavailable; denying");
+    const line = this.#logs.take(`unavailable:${err.backend}`);
+    if (line) this.o.logger.error({ err: String(err), backend: err.backend, decision_id: decisionId, held_back: line.held }, "a backend needed for the decision is unavailable; denying");
     return {
       allow: false,
       status: 503,

@@ -1,8 +1,12 @@
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/config.js";
+import { buildTollgate } from "../../src/server/tollgate.js";
 import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
 import { BackendUnavailableError, type RateLimiter } from "../../src/stores/types.js";
-import { bearer, buildTollgateAt, buildWorld, NOW } from "./fixture.js";
+import { ADMIN_TOKEN, JWT_SECRET, bearer, buildTollgateAt, buildWorld, NOW } from "./fixture.js";
 
 const brokenLimiter: RateLimiter = {
   hit: async () => {
@@ -96,5 +100,22 @@ describe("backends down", () => {
     const invalid = await request(app).post("/v1/authorize").send({ method: "GET", path: "/api/v1/projects/../x" });
     expect(invalid.body).toMatchObject({ allow: false, status: 400, reasons: ["invalid_path"] });
     expect((await request(app).get("/healthz")).status).toBe(200);
+  });
+
+  it("logs one line for many requests denied while a backend is down, not one per request", async () => {
+    const base = await buildWorld();
+    const down = () => Promise.reject(new BackendUnavailableError("mongodb", new Error("server selection timed out")));
+    const tokens = { ...base.tollgate.backends.tokens, findByHash: down, get: down };
+    const log: string[] = [];
+    const logger = pino(new Writable({ write: (c, _e, done) => (log.push(String(c)), done()) }));
+    const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_DEMO: "false" });
+    const { app } = buildTollgate(config, { logger, backends: { ...base.tollgate.backends, tokens }, watchPolicy: false, defaultMetrics: false, clock: () => NOW });
+    for (let i = 0; i < 5; i++) {
+      const res = await request(app).post("/v1/authorize").send({ method: "GET", path: "/api/v1/projects/priv/builds", authorization: bearer(base.tokens.bobGlobal) });
+      expect(res.body).toMatchObject({ allow: false, status: 503, reasons: ["backend_unavailable"] });
+    }
+    const lines = log.filter((l) => l.includes("unavailable; denying")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ backend: "mongodb", held_back: 0 });
   });
 });

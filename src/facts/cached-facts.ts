@@ -1,5 +1,3 @@
-import { isValidUserId } from "../domain.js";
-import { isValidId } from "../stores/validate.js";
 import type { CollaboratorRole, DirectoryStore, Project, TokenRecord, TokenStore, User } from "../stores/types.js";
 import { CachedDirectoryStore, CachedTokenStore, factKey } from "./cached-stores.js";
 import { FactCache, type CacheCounters } from "./fact-cache.js";
@@ -62,24 +60,22 @@ export class CachedFacts {
     return this.tokenStore.findByHash(hash);
   }
 
-  // An id outside the stores' alphabet names nothing: it is answered absent without a lookup.
   user(id: string): Promise<User | null> {
-    return isValidUserId(id) ? this.directoryStore.getUser(id) : Promise.resolve(null);
+    return this.directoryStore.getUser(id);
   }
 
   project(id: string): Promise<Project | null> {
-    return isValidId(id) ? this.directoryStore.getProject(id) : Promise.resolve(null);
+    return this.directoryStore.getProject(id);
   }
 
   collaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
-    if (!isValidId(projectId) || !isValidUserId(userId)) return Promise.resolve(null);
     return this.directoryStore.getCollaboratorRole(projectId, userId);
   }
 
   /** The user's role (or null) in each of these projects, cached entries first, the rest in one read. */
   async collaboratorRoles(projectIds: readonly string[], userId: string): Promise<Map<string, CollaboratorRole | null>> {
-    const valid = [...new Set(projectIds)].filter(isValidId);
-    const found = isValidUserId(userId) && valid.length > 0 ? await this.directoryStore.getCollaboratorRoles(userId, valid) : new Map<string, CollaboratorRole>();
-    return new Map([...new Set(projectIds)].map((projectId) => [projectId, found.get(projectId) ?? null]));
+    const unique = [...new Set(projectIds)];
+    const found = unique.length > 0 ? await this.directoryStore.getCollaboratorRoles(userId, unique) : new Map<string, CollaboratorRole>();
+    return new Map(unique.map((projectId) => [projectId, found.get(projectId) ?? null]));
   }
 }

@@ -65,10 +65,10 @@ export class CachedDirectoryStore implements DirectoryStore {
     private readonly changed: ChangeSink,
   ) {}
 
-  // An id outside the stores' alphabet goes to the store uncached, so ids from request paths
-  // (any length, any bytes) cannot fill the cache.
+  // An id outside the stores' alphabet names nothing: absent, without a lookup and never cached,
+  // so ids from request paths (any length, any bytes) can neither fill the cache nor cost a read.
   getUser(id: string): Promise<User | null> {
-    if (!isValidUserId(id)) return this.inner.getUser(id);
+    if (!isValidUserId(id)) return Promise.resolve(null);
     return this.cache.read("user", factKey("user", id), () => this.inner.getUser(id));
   }
 
@@ -78,7 +78,7 @@ export class CachedDirectoryStore implements DirectoryStore {
   }
 
   getProject(id: string): Promise<Project | null> {
-    if (!isValidId(id)) return this.inner.getProject(id);
+    if (!isValidId(id)) return Promise.resolve(null);
     return this.cache.read("project", factKey("project", id), () => this.inner.getProject(id));
   }
 
@@ -88,17 +88,17 @@ export class CachedDirectoryStore implements DirectoryStore {
   }
 
   getCollaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
-    if (!isValidId(projectId) || !isValidUserId(userId)) return this.inner.getCollaboratorRole(projectId, userId);
+    if (!isValidId(projectId) || !isValidUserId(userId)) return Promise.resolve(null);
     const key = factKey("collaborator", collaboratorChangeId(projectId, userId));
     return this.cache.read("collaborator", key, () => this.inner.getCollaboratorRole(projectId, userId));
   }
 
   /** Cached entries as getCollaboratorRole() keeps them, the rest in one store read. */
   async getCollaboratorRoles(userId: string, projectIds: readonly string[]): Promise<Map<string, CollaboratorRole>> {
-    if (!isValidUserId(userId) || !projectIds.every(isValidId)) return this.inner.getCollaboratorRoles(userId, projectIds);
     const roles = new Map<string, CollaboratorRole>();
+    if (!isValidUserId(userId)) return roles;
     const missing: string[] = [];
-    for (const projectId of new Set(projectIds)) {
+    for (const projectId of new Set(projectIds.filter(isValidId))) {
       const cached = this.cache.peek("collaborator", factKey("collaborator", collaboratorChangeId(projectId, userId)));
       if (!cached) missing.push(projectId);
       else if (cached.value !== null) roles.set(projectId, cached.value as CollaboratorRole);

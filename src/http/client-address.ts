@@ -12,9 +12,6 @@ export function compileTrustedProxies(entries: readonly string[]): TrustedProxie
   return proxyAddr.compile([...entries]);
 }
 
-/** Trusts no peer: the client is the socket's peer. */
-export const TRUST_NONE: TrustedProxies = () => false;
-
 /**
  * The client's address: the socket's peer, or — when that peer is a trusted proxy — the last
  * untrusted hop of X-Forwarded-For. Used for throttling, audit and what the upstream is told.

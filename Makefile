@@ -63,14 +63,17 @@ tools: $(OPA_STAMP) $(REGAL) $(FERRETDB) node_modules/.stamp system-deps ## Inst
 
 # ---------------------------------------------------------------------------- policy
 .PHONY: wasm
-wasm: $(OPA_STAMP) node_modules/.stamp ## Regenerate the route tree from route_table and compile policies/ to wasm/ (reproducible)
+wasm: $(OPA_STAMP) node_modules/.stamp ## Regenerate the route tree and tool lookup from their tables and compile policies/ to wasm/ (reproducible)
 	@tsx scripts/gen-route-tree.ts
+	@tsx scripts/gen-tool-lookup.ts
 	@scripts/build-wasm.sh wasm
 
-# route_tree.rego is generated from route_table; the tree must be regenerated whenever the table changes.
+# route_tree.rego and tool_lookup.rego are generated from route_table and the tool table; they
+# must be regenerated whenever a table changes.
 .PHONY: check-route-tree
 check-route-tree: $(OPA_STAMP) node_modules/.stamp
 	@tsx scripts/gen-route-tree.ts --check
+	@tsx scripts/gen-tool-lookup.ts --check
 
 .PHONY: check-wasm
 check-wasm: $(OPA_STAMP) node_modules/.stamp

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { compileTrustedProxies, type TrustedProxies } from "../http/client-address.js";
 import { packageFile } from "../package-root.js";
 import { DEFAULT_NAMESPACE } from "../stores/redis/keys.js";
-import type { RateLimitClass } from "../policy/types.js";
+import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
 
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
@@ -65,6 +65,9 @@ export interface Config {
   // drain
   /** TOLLGATE_DRAIN_MS: how long a stopping process keeps serving after /readyz turns draining. */
   drainMs: number;
+  // MCP gateway
+  /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
+  mcpMaxBodyBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -74,10 +77,8 @@ export class ConfigError extends Error {
   }
 }
 
-const rateLimitClassSchema = z
-  .object({ default: z.number().int().positive(), log: z.number().int().positive(), artifact: z.number().int().positive(), trigger: z.number().int().positive() })
-  .partial()
-  .strict();
+// Classes beyond the route table's four are those an operator's tool table names.
+const rateLimitClassSchema = z.record(z.string().regex(RATE_LIMIT_CLASS, "a class is 1-32 of a-z 0-9 _, starting with a letter"), z.number().int().positive());
 const rateLimitsSchema = z.object({ mcp: rateLimitClassSchema, api: rateLimitClassSchema }).partial().strict();
 
 type Env = Record<string, string | undefined>;
@@ -161,6 +162,9 @@ export function loadConfig(env: Env = process.env): Config {
   // drain: in development Ctrl-C stops at once unless asked to wait.
   const drainMs = integer("TOLLGATE_DRAIN_MS", get("TOLLGATE_DRAIN_MS") ?? (production ? "5000" : "0"), 0, 600_000, problems);
 
+  // MCP gateway
+  const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
+
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
@@ -205,6 +209,8 @@ export function loadConfig(env: Env = process.env): Config {
     cacheTtlDegradedMs,
     // drain
     drainMs,
+    // MCP gateway
+    mcpMaxBodyBytes,
   };
 }
 
@@ -229,7 +235,7 @@ function parseRateLimits(raw: string | undefined, problems: string[]): RateLimit
   const result = rateLimitsSchema.safeParse(parsed);
   if (!result.success) {
     for (const issue of result.error.issues) {
-      problems.push(`TOLLGATE_RATE_LIMITS.${issue.path.join(".")}: ${issue.message} (requests per minute, positive integers, areas mcp|api, classes default|log|artifact|trigger)`);
+      problems.push(`TOLLGATE_RATE_LIMITS.${issue.path.join(".")}: ${issue.message} (requests per minute, positive integers, areas mcp|api, classes default|log|artifact|trigger or one the tool table names)`);
     }
     return DEFAULT_RATE_LIMITS;
   }

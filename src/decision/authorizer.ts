@@ -6,7 +6,7 @@ import type { CachedFacts } from "../facts/cached-facts.js";
 import { isUnavailable } from "../errors.js";
 import { LogThrottle } from "../log-throttle.js";
 import type { PolicyEngine } from "../policy/engine.js";
-import type { CollaboratorRole, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
+import type { CollaboratorRole, McpCall, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, RouteInfo, SubjectFact } from "../policy/types.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
 
 export interface AuthorizeRequest {
@@ -16,6 +16,8 @@ export interface AuthorizeRequest {
   authorization?: string | null;
   /** Evaluate without consuming rate limit. */
   dryRun?: boolean;
+  /** The JSON-RPC message, on a route whose body is one (RouteInfo.mcp_message). */
+  mcp?: McpCall;
 }
 
 export interface SubjectSummary {
@@ -86,6 +88,11 @@ export class Authorizer {
     this.#clock = o.clock ?? (() => Date.now() / 1000);
   }
 
+  /** What a request names, from method and path alone (cached): whether its body is an MCP message. */
+  route(method: string, path: string): RouteInfo {
+    return this.o.engine.route(method, path);
+  }
+
   async authorize(request: AuthorizeRequest): Promise<Decision> {
     return (await this.authorizeWithFacts(request)).decision;
   }
@@ -105,6 +112,7 @@ export class Authorizer {
     const route = engine.route(request.method, request.path);
     let credential: Credential = { status: "none" };
     const input: PolicyInput = { method: request.method, path: request.path, now: this.#clock(), credential: { status: "none" } };
+    if (request.mcp) input.mcp = request.mcp;
 
     // Facts are gathered only when the route exists: an invalid path or unknown route is
     // denied by the policy without touching any backend.
@@ -130,7 +138,14 @@ export class Authorizer {
     let rateLimit: RateLimitSummary | null = null;
     if (verdict.rate_limit_applies && verdict.rate_limit_key !== null && verdict.rate_limit_class !== null) {
       const area = route.namespace === "mcp" ? "mcp" : "api";
-      const limit = this.o.rateLimits[area][verdict.rate_limit_class];
+      const limits = this.o.rateLimits[area];
+      // A class named by a policy loaded after start-up that has no limit: nothing to count against.
+      if (!Object.hasOwn(limits, verdict.rate_limit_class)) {
+        const line = this.#logs.take(`unknown_class:${verdict.rate_limit_class}`);
+        if (line) this.o.logger.error({ class: verdict.rate_limit_class, area, revision, held_back: line.held }, "the policy names a rate-limit class without a limit in TOLLGATE_RATE_LIMITS; denying");
+        return { decision: policyError(verdict, credential, decisionId, revision), subject: null, triggerAllowed: false, namespace: route.namespace };
+      }
+      const limit = limits[verdict.rate_limit_class]!;
       let result: RateLimitResult | null;
       try {
         result = await this.o.rateLimiter.hit(`${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`, limit, this.o.rateLimitWindowMs, {
@@ -210,6 +225,10 @@ function present(verdict: PolicyDecision, credential: Credential, rateLimit: Rat
     decision_id: decisionId,
     policy_revision: revision,
   };
+}
+
+function policyError(verdict: PolicyDecision, credential: Credential, decisionId: string, revision: string): Decision {
+  return { ...present(verdict, credential, null, decisionId, revision), allow: false, status: 500, reasons: ["policy_error"] };
 }
 
 function summarize(credential: Credential): SubjectSummary | null {

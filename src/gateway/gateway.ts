@@ -1,9 +1,12 @@
+import { randomUUID } from "node:crypto";
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
 import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
+import { refusalBody, type McpRefusal } from "../mcp/jsonrpc.js";
+import { mcpDenialBody, readMcpMessage, writeRefusal, type ReadMessage } from "../mcp/endpoint.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
@@ -18,12 +21,30 @@ export interface GatewayOptions {
   trustedProxies: TrustedProxies;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
   local: Router;
+  /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on an MCP endpoint. */
+  mcpMaxBodyBytes: number;
 }
 
 /** What a locally answered route learns from the gateway's decision. */
 export interface GatewayLocals {
   decision: Decision;
   subject: SubjectFact | null;
+}
+
+/** The audit's view of a message refused before any decision: no subject, no route facts. */
+function refusedDecision(refusal: McpRefusal, route: string | null): Decision {
+  return {
+    allow: false,
+    status: refusal.status,
+    reasons: [refusal.reason],
+    access: null,
+    route,
+    subject: null,
+    granted_projects: null,
+    rate_limit: null,
+    decision_id: randomUUID(),
+    policy_revision: "",
+  };
 }
 
 /**
@@ -41,14 +62,39 @@ export function gateway(options: GatewayOptions): Router {
     const started = process.hrtime.bigint();
     // Read now: once the client has gone (before the audit record is written) its address is too.
     const client_address = clientAddress(req, options.trustedProxies);
+    const time = new Date();
+    // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
+    let mcp: ReadMessage | undefined;
+    const route = options.authorizer.route(req.method, req.originalUrl);
+    if (route.mcp_message) {
+      const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
+      if (read === null) return;
+      if ("reason" in read) {
+        // Refused before the policy: answered as JSON-RPC, audited as a denial without a subject.
+        writeRefusal(res, read, refusalBody(read));
+        options.audit.record(
+          auditRecordFromDecision(refusedDecision(read, route.pattern), {
+            source: "gateway",
+            method: req.method,
+            path: req.originalUrl,
+            time,
+            latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
+            upstream_status: null,
+            client_address,
+          }),
+        );
+        return;
+      }
+      mcp = read;
+    }
     const authorized = await options.authorizer.authorizeWithFacts({
       method: req.method,
       path: req.originalUrl,
       authorization: req.headers.authorization ?? null,
+      ...(mcp ? { mcp: mcp.message.call } : {}),
     });
     const { decision, subject } = authorized;
     setDecisionHeaders(res, authorized, windowS);
-    const time = new Date();
     // `status` is the decision's; what answered the allowed request is in upstream_status
     // (the upstream's status, or a local route's; null when the upstream was not reached).
     const audit = (upstreamStatus: number | null): void =>
@@ -65,8 +111,12 @@ export function gateway(options: GatewayOptions): Router {
       );
 
     if (!decision.allow) {
-      skipBody(req, res);
-      res.status(decision.status).json(denialBody(decision));
+      const body = denialBody(decision);
+      if (mcp) res.status(decision.status).type("application/json").send(mcpDenialBody(decision, mcp.message.id, body.error.message));
+      else {
+        skipBody(req, res);
+        res.status(decision.status).json(body);
+      }
       audit(null);
       return;
     }
@@ -82,7 +132,7 @@ export function gateway(options: GatewayOptions): Router {
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await forward(req, res, req.originalUrl, authorized, peer);
+    const outcome = await forward(req, res, req.originalUrl, authorized, peer, mcp?.body);
     audit(outcome.upstreamStatus);
   });
   router.use(options.local);

@@ -23,7 +23,7 @@ export interface ProxyOutcome {
  * Streams one allowed request to the upstream and the answer back. `target` is the request
  * target exactly as received (the policy judged that string); nothing is buffered.
  */
-export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, authorized: AuthorizedRequest, peer: Peer) => Promise<ProxyOutcome>;
+export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, authorized: AuthorizedRequest, peer: Peer, body?: Buffer) => Promise<ProxyOutcome>;
 
 /**
  * A pooled connection left idle this long is closed, before the keep-alive timeout of most
@@ -55,7 +55,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, authorized, peer) =>
+  return (req, res, target, authorized, peer, body) =>
     new Promise((resolve) => {
       const decisionId = authorized.decision.decision_id;
       const method = req.method ?? "GET";
@@ -85,11 +85,11 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
       });
 
       const declared = Number(req.headers["content-length"] ?? 0);
-      if (declared > maxBodyBytes) {
+      if (body === undefined && declared > maxBodyBytes) {
         skipBody(req, res);
         return fail(413, "body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
       }
-      const hasBody = req.headers["transfer-encoding"] !== undefined || declared > 0;
+      const hasBody = body !== undefined || req.headers["transfer-encoding"] !== undefined || declared > 0;
       const options: RequestOptions = {
         hostname: url.hostname,
         port: url.port,
@@ -159,6 +159,11 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
       };
       upstreamReq = attempt(false);
 
+      // A body already read and judged (an MCP message) is sent as it is.
+      if (body !== undefined) {
+        upstreamReq.end(body);
+        return;
+      }
       continueIfExpected(res);
       if (!hasBody) {
         upstreamReq.end();

@@ -7,7 +7,7 @@ import { LRUCache } from "lru-cache";
 import { isWellFormed } from "../domain.js";
 import type { Logger } from "../log.js";
 import type { AdminInput, GrantViolation, GrantsInput, PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
-import { isGrantViolations, isPolicyDecision, isRouteInfo } from "./validate-output.js";
+import { isGrantViolations, isPolicyDecision, isRateLimitClasses, isRouteInfo } from "./validate-output.js";
 
 // The SDK is CommonJS and its ESM entry re-exports only the async loader.
 const { loadPolicySync } = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as { loadPolicySync: typeof LoadPolicySync };
@@ -17,6 +17,7 @@ const DECISION_ENTRYPOINT = "tollgate/authz/decision";
 const ROUTE_ENTRYPOINT = "tollgate/authz/route";
 const ADMIN_ENTRYPOINT = "tollgate/admin/allow";
 const GRANTS_ENTRYPOINT = "tollgate/grants/violations";
+const MCP_CLASSES_ENTRYPOINT = "tollgate/authz/mcp_rate_limit_classes";
 
 export interface EngineOptions {
   /** Inputs whose JSON is larger are denied without evaluation (WASM memory never shrinks). */
@@ -56,6 +57,7 @@ const INVALID_ROUTE: RouteInfo = {
   rate_limit_class: null,
   sensitive: false,
   project_id: null,
+  mcp_message: false,
 };
 
 interface ActivePolicy {
@@ -171,6 +173,16 @@ export class PolicyEngine {
     return input.grants.length > 0 ? refuseAll() : [{ index: -1, field: "grants", reason: "policy_error" }];
   }
 
+  /**
+   * The rate-limit classes the active policy's tool table names (each needs a limit in
+   * TOLLGATE_RATE_LIMITS.mcp). Throws when the policy cannot say.
+   */
+  mcpRateLimitClasses(): string[] {
+    const result = firstResult(this.#active.wasm.evaluate({}, MCP_CLASSES_ENTRYPOINT));
+    if (!isRateLimitClasses(result)) throw new Error(`policy.wasm ${MCP_CLASSES_ENTRYPOINT} is not a list of class names`);
+    return result;
+  }
+
   /** Re-reads policy.wasm. Returns true when a new revision became active. */
   reload(): boolean {
     let bytes: Buffer;
@@ -213,7 +225,7 @@ export class PolicyEngine {
 function compile(bytes: Buffer, options: EngineOptions): ActivePolicy {
   const wasm = loadPolicySync(bytes, { initial: 5, maximum: options.maxMemoryPages ?? 1024 });
   const entrypoints = Object.keys(wasm.entrypoints ?? {});
-  for (const required of [DECISION_ENTRYPOINT, ROUTE_ENTRYPOINT, ADMIN_ENTRYPOINT, GRANTS_ENTRYPOINT]) {
+  for (const required of [DECISION_ENTRYPOINT, ROUTE_ENTRYPOINT, ADMIN_ENTRYPOINT, GRANTS_ENTRYPOINT, MCP_CLASSES_ENTRYPOINT]) {
     if (!entrypoints.includes(required)) throw new Error(`policy.wasm has no entrypoint ${required}`);
   }
   // A policy that cannot answer a trivial question is not put into service.

@@ -5,7 +5,13 @@ export type SystemRole = "viewer" | "user" | "admin";
 export type CollaboratorRole = "Owner" | "Administrator" | "Developer";
 export type Scope = "read" | "write";
 export type Access = "read" | "write";
-export type RateLimitClass = "default" | "log" | "artifact" | "trigger";
+/**
+ * A rate-limit class: the route table's (default, log, artifact, trigger) or one the tool table
+ * names. Each needs a limit in TOLLGATE_RATE_LIMITS for its area.
+ */
+export type RateLimitClass = string;
+/** How a rate-limit class is spelt (the tool table's generator and TOLLGATE_RATE_LIMITS hold to it). */
+export const RATE_LIMIT_CLASS = /^[a-z][a-z0-9_]{0,31}$/;
 export type Namespace = "projects" | "admin" | "user" | "mcp" | "mcp_tokens";
 
 /** What the credential check found. "valid" means authenticated; expiry of tokens is judged by the policy. */
@@ -65,6 +71,19 @@ export interface PolicyInput {
   /** MCP tokens only: the user's collaborator role (null: none) in each project the grants name. */
   grant_roles?: Record<string, CollaboratorRole | null>;
   rate_limit?: { exceeded: boolean };
+  /** A message to a project's MCP endpoint (the route's mcp_message): what the tool table judges. */
+  mcp?: McpCall;
+}
+
+/**
+ * What the policy is told of one JSON-RPC message: its method, and the tool (tools/call's
+ * params.name) or resource (resources/read's params.uri) it names. A response to the server's
+ * request has the method "rpc.response".
+ */
+export interface McpCall {
+  method: string;
+  tool?: string;
+  uri?: string;
 }
 
 /** Output of the `tollgate/authz/route` entrypoint: what the path names, from method and path alone. */
@@ -76,6 +95,8 @@ export interface RouteInfo {
   rate_limit_class: RateLimitClass | null;
   sensitive: boolean;
   project_id: string | null;
+  /** The body is one JSON-RPC message the policy judges by the tool table (input.mcp). */
+  mcp_message: boolean;
 }
 
 /** Output of the `tollgate/authz/decision` entrypoint. */

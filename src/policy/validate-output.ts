@@ -1,10 +1,10 @@
 import { z } from "zod";
-import type { GrantViolation, PolicyDecision, RouteInfo } from "./types.js";
+import { RATE_LIMIT_CLASS, type GrantViolation, type PolicyDecision, type RouteInfo } from "./types.js";
 
 // The policy's answers are checked before use: anything off-shape counts as no answer (deny).
 const nullableString = z.string().nullable();
 const access = z.enum(["read", "write"]).nullable();
-const rateLimitClass = z.enum(["default", "log", "artifact", "trigger"]).nullable();
+const rateLimitClass = z.string().regex(RATE_LIMIT_CLASS).nullable();
 
 const decisionSchema = z.object({
   allow: z.boolean(),
@@ -28,6 +28,7 @@ const routeSchema = z.object({
   rate_limit_class: rateLimitClass,
   sensitive: z.boolean(),
   project_id: nullableString,
+  mcp_message: z.boolean(),
 });
 
 export function isPolicyDecision(value: unknown): value is PolicyDecision {
@@ -39,6 +40,12 @@ export function isRouteInfo(value: unknown): value is RouteInfo {
 }
 
 const grantViolationsSchema = z.array(z.object({ index: z.number().int(), field: z.string(), reason: z.string() }));
+
+const classesSchema = z.array(z.string().regex(RATE_LIMIT_CLASS));
+
+export function isRateLimitClasses(value: unknown): value is string[] {
+  return classesSchema.safeParse(value).success;
+}
 
 export function isGrantViolations(value: unknown): value is GrantViolation[] {
   return grantViolationsSchema.safeParse(value).success;

@@ -7,6 +7,7 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
+import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
 import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
 import { Readiness } from "../http/readiness.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
@@ -49,6 +50,7 @@ export interface BuildOptions {
 export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const { logger } = options;
   const engine = PolicyEngine.load(config.policyDir, { logger });
+  requireMcpRateLimits(engine.mcpRateLimitClasses(), config.rateLimits);
   if (options.watchPolicy ?? true) engine.watch();
   const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
   const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics);
@@ -80,6 +82,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimitWindowMs: config.rateLimitWindowMs,
     audit: backends.audit,
     trustedProxies: config.trustedProxies.trust,
+    mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     local: mcpTokenRoutes({
       engine,
       facts,

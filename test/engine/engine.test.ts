@@ -62,6 +62,7 @@ describe("PolicyEngine", () => {
       rate_limit_class: "log",
       sensitive: false,
       project_id: "p9",
+      mcp_message: false,
     });
     expect(engine.route("GET", "/api/v1/projects/p1/../p2").valid_path).toBe(false);
   });

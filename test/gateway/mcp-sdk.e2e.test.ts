@@ -72,6 +72,13 @@ async function selfServiceToken(base: string, grants: unknown[], extra: Record<s
   return res.json();
 }
 
+/** The JSON-RPC error body the 1.x SDK quotes in its StreamableHTTPError message. */
+function jsonRpcErrorIn(message: string): { code: number; message: string; data?: { reasons: string[]; decision_id: string } } {
+  const body = JSON.parse(message.slice(message.indexOf("{"))) as { jsonrpc: string; error: { code: number; message: string; data?: { reasons: string[]; decision_id: string } } };
+  expect(body.jsonrpc).toBe("2.0");
+  return body.error;
+}
+
 const iso = (unixSeconds: number): string => new Date(unixSeconds * 1000).toISOString();
 const textOf = (result: unknown): string => ((result as { content: Array<{ type: string; text: string }> }).content[0]!.text);
 
@@ -97,7 +104,7 @@ describe("MCP SDK client through the gateway", () => {
     for (const r of records) expect(r).toMatchObject({ source: "gateway", route: "/api/v1/mcp/projects/{project}/mcp", path: mcpPath("priv"), user_id: "bob", allow: true });
   });
 
-  it("passes the policy's trigger permission to the MCP server, whose trigger tool honours it", async () => {
+  it("lets trigger_build through only with a grant that allows triggering; without, the gateway refuses it (-32003) and the upstream never sees it", async () => {
     // A gateway of its own, so bob's per-minute MCP budget here is not the other tests'.
     const own = await startGateway({ TOLLGATE_UPSTREAM_URL: upstreamUrl });
     gateways.push(own);
@@ -106,9 +113,15 @@ describe("MCP SDK client through the gateway", () => {
     const allowed = await (await connect(own.url, "priv", withTrigger.token)).callTool({ name: "trigger_build", arguments: {} });
     expect(allowed.isError ?? false).toBe(false);
     expect(JSON.parse(textOf(allowed))).toMatchObject({ project: "priv", state: "queued" });
-    const refused = await (await connect(own.url, "priv", readOnly.token)).callTool({ name: "trigger_build", arguments: {} });
-    expect(refused.isError).toBe(true);
-    expect(textOf(refused)).toContain("may not trigger");
+    const client = await connect(own.url, "priv", readOnly.token);
+    const before = upstreamHits.length;
+    const refused = await refusal(client.callTool({ name: "trigger_build", arguments: {} }));
+    expect(refused.code).toBe(403);
+    expect(jsonRpcErrorIn(refused.message)).toMatchObject({ code: -32003, data: { reasons: ["trigger_not_allowed"] } });
+    // (The SDK's optional GET stream may open meanwhile; no message reaches the upstream.)
+    expect(upstreamHits.slice(before).filter((hit) => hit.startsWith("POST"))).toEqual([]);
+    // The same token still calls the read tools.
+    expect(JSON.parse(textOf(await client.callTool({ name: "list_builds", arguments: {} })))).toHaveLength(2);
   });
 
   it("is refused with 403 without a grant for the project, and 401 without a credential; the upstream is not reached", async () => {

@@ -4,8 +4,8 @@
 #   Decides whether a request may proceed. Facts arrive in the input, gathered by the
 #   TypeScript layer: the credential's status, the subject, the project named by the path and
 #   the rate-limit state. Stages apply in order and the first that denies decides:
-#   invalid path (400), unknown route (403), credentials (401), rate limit (429),
-#   authorization (403). Anything not explicitly granted is denied.
+#   invalid path (400), unknown route (403), the MCP message missing or unknown to the tool
+#   table (403), credentials (401), rate limit (429), authorization (403). Anything not explicitly granted is denied.
 package tollgate.authz
 
 # METADATA
@@ -15,10 +15,11 @@ route := {
 	"valid_path": _path_valid,
 	"pattern": _matched_pattern_or_null,
 	"namespace": _namespace_or_null,
-	"access": _spec_field("access"),
-	"rate_limit_class": _spec_field("class"),
-	"sensitive": _spec_field("sensitive") == true,
+	"access": _route_field("access"),
+	"rate_limit_class": _route_field("class"),
+	"sensitive": _route_field("sensitive") == true,
 	"project_id": _project_id_or_null,
+	"mcp_message": _route_field("mcp") == true,
 }
 
 # The route a valid path names, found by walking the route tree (route_tree.rego); undefined
@@ -60,8 +61,8 @@ _granted_projects := sort(_live_granted_projects) if {
 }
 
 # For an allowed MCP request on a project: whether this token may also trigger builds there.
-# The gateway passes it to the upstream, whose MCP server must honour it for tools that trigger
-# (JSON-RPC over the MCP endpoint is one route; the policy cannot see which tool is called).
+# The gateway passes it to the upstream (X-Tollgate-Permissions) for its own defence in depth;
+# the tool table already refuses a trigger tool to a grant without allow_trigger.
 default _trigger_allowed := false
 
 _trigger_allowed if {
@@ -80,6 +81,11 @@ _outcome := {"status": 400, "reasons": {"invalid_path"}} if {
 	not _path_valid
 } else := {"status": 403, "reasons": {"unknown_route"}} if {
 	not route_spec
+} else := {"status": 403, "reasons": {"mcp_body_required"}} if {
+	_mcp_message_route
+	not input.mcp
+} else := {"status": 403, "reasons": {"unknown_tool"}} if {
+	not _spec
 } else := {"status": 401, "reasons": _credential_denials} if {
 	count(_credential_denials) > 0
 } else := {"status": 429, "reasons": {"rate_limited"}} if {
@@ -99,9 +105,15 @@ default _namespace_or_null := null
 
 _namespace_or_null := _route.namespace if route_spec
 
+# A field of what the request is judged as (mcp_messages.rego: the MCP message's entry on the
+# MCP message route); of the route itself for the route entrypoint.
 default _spec_field(_) := null
 
-_spec_field(name) := route_spec[name]
+_spec_field(name) := _spec[name]
+
+default _route_field(_) := null
+
+_route_field(name) := route_spec[name]
 
 default _project_id_or_null := null
 
@@ -112,7 +124,7 @@ default _rate_limit_applies := false
 
 _rate_limit_applies if {
 	_path_valid
-	route_spec
+	_spec
 	count(_credential_denials) == 0
 	_authenticated
 }

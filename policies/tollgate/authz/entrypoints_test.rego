@@ -18,6 +18,7 @@ _invalid_route := {
 	"rate_limit_class": null,
 	"sensitive": false,
 	"project_id": null,
+	"mcp_message": false,
 }
 
 # ---------------------------------------------------------------------------- route
@@ -32,6 +33,7 @@ test_route_of_a_project_read if {
 		"rate_limit_class": "log",
 		"sensitive": false,
 		"project_id": "p1",
+		"mcp_message": false,
 	}
 }
 
@@ -45,6 +47,7 @@ test_route_of_a_write_via_get if {
 		"rate_limit_class": "default",
 		"sensitive": false,
 		"project_id": "p1",
+		"mcp_message": false,
 	}
 }
 
@@ -58,6 +61,7 @@ test_route_of_a_restart_counter if {
 		"rate_limit_class": "default",
 		"sensitive": false,
 		"project_id": "p1",
+		"mcp_message": false,
 	}
 }
 
@@ -71,6 +75,7 @@ test_route_of_an_owner_only_write if {
 		"rate_limit_class": "default",
 		"sensitive": true,
 		"project_id": "p1",
+		"mcp_message": false,
 	}
 }
 
@@ -84,6 +89,7 @@ test_route_of_an_mcp_trigger if {
 		"rate_limit_class": "trigger",
 		"sensitive": false,
 		"project_id": "p9",
+		"mcp_message": false,
 	}
 }
 
@@ -97,6 +103,7 @@ test_route_of_an_admin_read if {
 		"rate_limit_class": "default",
 		"sensitive": true,
 		"project_id": null,
+		"mcp_message": false,
 	}
 }
 
@@ -110,6 +117,7 @@ test_route_of_mcp_token_management if {
 		"rate_limit_class": "default",
 		"sensitive": false,
 		"project_id": null,
+		"mcp_message": false,
 	}
 }
 
@@ -123,6 +131,7 @@ test_route_of_the_user_endpoint if {
 		"rate_limit_class": "default",
 		"sensitive": false,
 		"project_id": null,
+		"mcp_message": false,
 	}
 }
 

@@ -26,9 +26,9 @@ _role_at_least(role) if _role_rank(_project_facts.collaborator_role) >= _role_ra
 # The roles a route needs of a collaborator.
 _required_roles contains "Developer" if _is_write
 
-_required_roles contains "Administrator" if route_spec.sensitive == true
+_required_roles contains "Administrator" if _spec.sensitive == true
 
-_required_roles contains "Owner" if route_spec.owner_only == true
+_required_roles contains "Owner" if _spec.owner_only == true
 
 _role_denials contains "insufficient_role" if {
 	_member

@@ -993,7 +993,7 @@ _route_spec_19(method) := {"access": "read", "class": "default", "sensitive": fa
 	method == "DELETE"
 } else := {"access": "read", "class": "default", "sensitive": false} if {
 	method == "GET"
-} else := {"access": "read", "class": "default", "sensitive": false} if {
+} else := {"access": "read", "class": "default", "mcp": true, "sensitive": false} if {
 	method == "POST"
 } else := null
 

@@ -31,6 +31,10 @@ _sensitive_write := object.union(_write, {"sensitive": true})
 # Deleting a project or changing its visibility needs the Owner role.
 _owner_write := object.union(_sensitive_write, {"owner_only": true})
 
+# A project's MCP endpoint: the JSON-RPC message in the body decides access, class and trigger
+# (tool_table.rego, mcp_messages.rego); the route's own entry applies to nothing.
+_mcp_messages := object.union(_read, {"mcp": true})
+
 # The single-use token exchange is the one route reachable without credentials.
 _anonymous_write := object.union(_write, {"anonymous": true})
 
@@ -104,8 +108,9 @@ route_table := {
 	concat("", [_mcp_project, "/jobs/{job}/logs"]): {"GET": _read_log},
 	concat("", [_mcp_project, "/jobs/{job}/artifacts"]): {"GET": _read_artifact},
 	concat("", [_mcp_project, "/trigger"]): {"POST": _trigger},
-	# The project's MCP server (streamable HTTP): one endpoint for the session's JSON-RPC.
-	concat("", [_mcp_project, "/mcp"]): {"GET": _read, "POST": _read, "DELETE": _read},
+	# The project's MCP server (streamable HTTP): GET opens the server's stream, DELETE ends a
+	# session, POST carries one JSON-RPC message, judged by the tool table.
+	concat("", [_mcp_project, "/mcp"]): {"GET": _read, "POST": _mcp_messages, "DELETE": _read},
 	"/api/v1/mcp/tokens": {"GET": _read, "POST": _write},
 	"/api/v1/mcp/tokens/temp": {"POST": _write},
 	"/api/v1/mcp/tokens/exchange": {"POST": _anonymous_write},

@@ -14,7 +14,7 @@ _accesses := {"read", "write"}
 
 _classes := {"default", "log", "artifact", "trigger"}
 
-_spec_keys := {"access", "class", "sensitive", "owner_only", "anonymous"}
+_spec_keys := {"access", "class", "sensitive", "owner_only", "anonymous", "mcp"}
 
 # ---------------------------------------------------------------------------- ambiguity
 
@@ -72,6 +72,7 @@ _spec_problems(method, spec) := {problem |
 		"trigger": "the trigger class is only for writes",
 		"owner_only": "owner_only routes must be sensitive writes",
 		"anonymous": "anonymous routes must be non-sensitive",
+		"mcp": "mcp (the body is an MCP message) is only true, on a non-sensitive POST",
 	}
 	not _spec_ok(check, method, spec)
 }
@@ -105,6 +106,14 @@ _spec_ok("anonymous", _, spec) if not spec.anonymous
 
 _spec_ok("anonymous", _, spec) if spec.sensitive == false
 
+_spec_ok("mcp", _, spec) if not "mcp" in object.keys(spec)
+
+_spec_ok("mcp", method, spec) if {
+	spec.mcp == true
+	method == "POST"
+	spec.sensitive == false
+}
+
 test_every_route_entry_is_well_formed if {
 	problems := _entry_problems(authz.route_table)
 	print("bad route entries:", problems)
@@ -136,6 +145,15 @@ test_bad_route_entries_are_detected if {
 		"/b POST: the trigger class is only for writes",
 		"/b PUT: owner_only routes must be sensitive writes",
 		"/b GET: anonymous routes must be non-sensitive",
+	}
+	_entry_problems({"/c": {
+		"GET": object.union(ok, {"mcp": true}),
+		"POST": object.union(ok, {"mcp": false}),
+		"PUT": object.union(ok, {"mcp": true, "sensitive": true}),
+	}}) == {
+		"/c GET: mcp (the body is an MCP message) is only true, on a non-sensitive POST",
+		"/c POST: mcp (the body is an MCP message) is only true, on a non-sensitive POST",
+		"/c PUT: mcp (the body is an MCP message) is only true, on a non-sensitive POST",
 	}
 }
 
@@ -269,6 +287,7 @@ _expected_route(pattern, spec) := {
 	"rate_limit_class": spec.class,
 	"sensitive": spec.sensitive,
 	"project_id": _expected_project(pattern),
+	"mcp_message": object.get(spec, "mcp", false),
 }
 
 _expected_project(pattern) := "v_project" if contains(pattern, "{project}")

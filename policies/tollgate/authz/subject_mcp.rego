@@ -36,7 +36,7 @@ _mcp_denials contains "grant_expired" if {
 }
 
 _mcp_denials contains "trigger_not_allowed" if {
-	route_spec.class == "trigger"
+	_needs_trigger
 	count(_live_grants) > 0
 	not _trigger_granted
 }

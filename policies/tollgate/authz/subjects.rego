@@ -9,7 +9,7 @@ package tollgate.authz
 
 _type := input.subject.type
 
-_access := route_spec.access
+_access := _spec.access
 
 _is_write if _access == "write"
 
@@ -20,7 +20,7 @@ _route_project := route_params.project
 _public_read if {
 	_namespace == "projects"
 	_access == "read"
-	not route_spec.sensitive
+	not _spec.sensitive
 	_project_facts.public == true
 }
 
@@ -80,7 +80,7 @@ _viewer_denials contains "insufficient_role" if {
 _sensitive_for_token if {
 	_authenticated
 	_api_token
-	route_spec.sensitive == true
+	_spec.sensitive == true
 }
 
 # METADATA
@@ -104,6 +104,6 @@ granted if {
 }
 
 # The single-use exchange carries its own secret in the body.
-_anonymous_granted if route_spec.anonymous == true
+_anonymous_granted if _spec.anonymous == true
 
 _anonymous_granted if _public_read

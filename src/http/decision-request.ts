@@ -3,12 +3,36 @@ import { z } from "zod";
 import { isWellFormed } from "../domain.js";
 import type { AuditSource } from "../audit/types.js";
 import type { AuthorizedRequest, AuthorizeRequest } from "../decision/authorizer.js";
+import { callFromHeaders } from "../mcp/jsonrpc.js";
+import type { McpCall } from "../policy/types.js";
 
 // What every decision endpoint accepts as the request to judge.
 export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
 // A lone UTF-16 surrogate cannot cross into the policy (opa-wasm throws on it): refused here.
 export const PATH = z.string().min(1).max(4096).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
 export const AUTHORIZATION = z.string().max(8192).nullable().optional();
+// The MCP message a decision endpoint is told about (the policy's input.mcp).
+const MCP_NAME = z.string().min(1).max(256).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
+export const MCP_CALL = z
+  .object({ method: MCP_NAME, tool: MCP_NAME.optional(), uri: z.string().min(1).max(4096).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)").optional() })
+  .strict();
+
+/**
+ * What a proxy that never sees the body tells of an MCP message: Mcp-Method and Mcp-Name, once
+ * each. Without Mcp-Method there is nothing (the policy answers mcp_body_required on an MCP
+ * endpoint); the upstream must hold the body to the headers (MCP 2026-07-28 servers do).
+ */
+export function mcpCallFromHeaders(req: IncomingMessage): { mcp?: McpCall } | { error: string } {
+  const method = req.headers["mcp-method"];
+  const name = req.headers["mcp-name"];
+  // Node joins a repeated header; which of two values the upstream reads is not ours to guess.
+  const repeated = (field: string) => req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === field).length > 1;
+  if (repeated("mcp-method") || repeated("mcp-name")) return { error: "Mcp-Method and Mcp-Name may each be sent once" };
+  const call = callFromHeaders(typeof method === "string" ? method : undefined, typeof name === "string" ? name : undefined);
+  if (call === undefined) return {};
+  const parsed = MCP_CALL.safeParse(call);
+  return parsed.success ? { mcp: parsed.data } : { error: "Mcp-Method or Mcp-Name is malformed" };
+}
 
 /** Decides one request for a decision endpoint and leaves its audit record (with the asking client's address). */
 export type Decide = (source: AuditSource, request: AuthorizeRequest, client: IncomingMessage) => Promise<AuthorizedRequest>;

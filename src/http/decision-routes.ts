@@ -7,11 +7,11 @@ import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { dataApiRoutes } from "./data-api-routes.js";
 import { denialBody, setDecisionHeaders } from "./decision-headers.js";
-import { AUTHORIZATION, type Decide, forwardedRequest, METHOD, PATH } from "./decision-request.js";
+import { AUTHORIZATION, type Decide, forwardedRequest, MCP_CALL, mcpCallFromHeaders, METHOD, PATH } from "./decision-request.js";
 import { requireJson, sendError } from "./errors.js";
 
 const authorizeBody = z
-  .object({ method: METHOD, path: PATH, authorization: AUTHORIZATION, dry_run: z.boolean().optional() })
+  .object({ method: METHOD, path: PATH, authorization: AUTHORIZATION, dry_run: z.boolean().optional(), mcp: MCP_CALL.optional() })
   .strict();
 
 /** Envoy's ext_authz path_prefix: what follows it is the request target being judged. */
@@ -46,6 +46,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
       path: body.path,
       authorization: body.authorization ?? null,
       dryRun: body.dry_run ?? false,
+      ...(body.mcp ? { mcp: body.mcp } : {}),
     }, req);
     res.json(decision);
   });
@@ -58,7 +59,9 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
       return sendError(res, 400, "invalid_request", `${described.names} are malformed`);
     }
-    const authorized = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null }, req);
+    const mcp = mcpCallFromHeaders(req);
+    if ("error" in mcp) return sendError(res, 400, "invalid_request", mcp.error);
+    const authorized = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null, ...mcp }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
     res.set("X-Tollgate-Status", String(authorized.decision.status));
     answer(res, authorized);
@@ -72,7 +75,9 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
       return sendError(res, 400, "invalid_request", `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects`);
     }
     if (!METHOD.safeParse(req.method).success) return sendError(res, 400, "invalid_request", "the method must be letters only");
-    answer(res, await decide("ext_authz", { method: req.method, path: target, authorization: req.get("authorization") ?? null }, req));
+    const mcp = mcpCallFromHeaders(req);
+    if ("error" in mcp) return sendError(res, 400, "invalid_request", mcp.error);
+    answer(res, await decide("ext_authz", { method: req.method, path: target, authorization: req.get("authorization") ?? null, ...mcp }, req));
   };
   router.all(`${EXT_AUTHZ_PREFIX}{/*target}`, extAuthz);
   // The router percent-decodes the target parameter while matching and fails on a malformed

@@ -92,9 +92,9 @@ function message(value: unknown): McpMessage | McpRefusal {
   const invalid = (why: string, id: JsonRpcId = null) => refusal(400, INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: ${why}`, id);
   if (typeof value !== "object" || value === null) return invalid("the body must be an object");
   const m = value as Record<string, unknown>;
-  if (m.jsonrpc !== "2.0") return invalid('"jsonrpc" must be "2.0"');
-  if ("id" in m && !isId(m.id)) return invalid('"id" must be a string or an integer');
   const id: JsonRpcId = isId(m.id) ? m.id : null;
+  if (m.jsonrpc !== "2.0") return invalid('"jsonrpc" must be "2.0"', id);
+  if ("id" in m && !isId(m.id)) return invalid('"id" must be a string or an integer');
   if (!("method" in m)) {
     // A response to a request of the server (sampling, elicitation, roots).
     if (id === null || ("result" in m) === ("error" in m)) return invalid('a message without "method" is a response: an "id" and one of "result" or "error"');

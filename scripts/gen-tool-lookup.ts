@@ -10,8 +10,11 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const OPA = process.env.OPA_BIN || `${ROOT}.tools/bin/opa`;
+// --root DIR: a copy of the repository's policies/ elsewhere (tests compile fixture tables).
+const rootAt = process.argv.indexOf("--root");
+const ROOT = rootAt > 0 ? `${process.argv[rootAt + 1]!.replace(/\/$/, "")}/` : fileURLToPath(new URL("../", import.meta.url));
+const OPA_DEFAULT = fileURLToPath(new URL("../.tools/bin/opa", import.meta.url));
+const OPA = process.env.OPA_BIN || OPA_DEFAULT;
 const TABLE = "policies/tollgate/authz/tool_table.rego";
 const OUTPUT = "policies/tollgate/authz/tool_lookup.rego";
 

@@ -77,9 +77,13 @@ export class ConfigError extends Error {
   }
 }
 
-// Classes beyond the route table's four are those an operator's tool table names.
-const rateLimitClassSchema = z.record(z.string().regex(RATE_LIMIT_CLASS, "a class is 1-32 of a-z 0-9 _, starting with a letter"), z.number().int().positive());
-const rateLimitsSchema = z.object({ mcp: rateLimitClassSchema, api: rateLimitClassSchema }).partial().strict();
+const perMinute = z.number().int().positive();
+/** The route table's classes: all the api area has. */
+export const ROUTE_RATE_LIMIT_CLASSES = ["default", "log", "artifact", "trigger"] as const;
+const routeClassesSchema = z.object(Object.fromEntries(ROUTE_RATE_LIMIT_CLASSES.map((c) => [c, perMinute]))).partial().strict();
+// The mcp area also has the classes the policy's tool table names (checked against it at start-up).
+const mcpClassesSchema = z.record(z.string().regex(RATE_LIMIT_CLASS, "a class is 1-32 of a-z 0-9 _, starting with a letter"), perMinute);
+const rateLimitsSchema = z.object({ mcp: mcpClassesSchema, api: routeClassesSchema }).partial().strict();
 
 type Env = Record<string, string | undefined>;
 
@@ -235,13 +239,13 @@ function parseRateLimits(raw: string | undefined, problems: string[]): RateLimit
   const result = rateLimitsSchema.safeParse(parsed);
   if (!result.success) {
     for (const issue of result.error.issues) {
-      problems.push(`TOLLGATE_RATE_LIMITS.${issue.path.join(".")}: ${issue.message} (requests per minute, positive integers, areas mcp|api, classes default|log|artifact|trigger or one the tool table names)`);
+      problems.push(`TOLLGATE_RATE_LIMITS.${issue.path.join(".")}: ${issue.message} (requests per minute, positive integers, areas mcp|api, classes default|log|artifact|trigger, in mcp also those the tool table names)`);
     }
     return DEFAULT_RATE_LIMITS;
   }
   return {
     mcp: { ...DEFAULT_RATE_LIMITS.mcp, ...result.data.mcp },
-    api: { ...DEFAULT_RATE_LIMITS.api, ...result.data.api },
+    api: { ...DEFAULT_RATE_LIMITS.api, ...(result.data.api as Record<string, number> | undefined) },
   };
 }
 

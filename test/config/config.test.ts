@@ -82,7 +82,10 @@ describe("configuration", () => {
 
   it("merges TOLLGATE_RATE_LIMITS over the defaults and rejects unknown classes", () => {
     expect(loadConfig({ TOLLGATE_RATE_LIMITS: '{"mcp":{"trigger":2}}' }).rateLimits.mcp).toEqual({ default: 30, log: 10, artifact: 10, trigger: 2 });
-    expect(problems({ TOLLGATE_RATE_LIMITS: '{"mcp":{"triggers":2}}' })).toHaveLength(1);
+    expect(problems({ TOLLGATE_RATE_LIMITS: '{"api":{"triggers":2}}' })).toHaveLength(1);
+    expect(problems({ TOLLGATE_RATE_LIMITS: '{"mcp":{"Trigger":2}}' })).toHaveLength(1);
+    // A class of the tool table's own (checked against the policy at start-up: test/mcp/rate-limit-classes.test.ts).
+    expect(loadConfig({ TOLLGATE_RATE_LIMITS: '{"mcp":{"deploy":1}}' }).rateLimits.mcp).toMatchObject({ default: 30, deploy: 1 });
     expect(problems({ TOLLGATE_RATE_LIMITS: '{"mcp":{"trigger":0}}' })).toHaveLength(1);
   });
 

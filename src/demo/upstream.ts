@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
 
@@ -60,8 +60,10 @@ function builds(project: string) {
 }
 
 /**
- * One stateless MCP server per request, scoped to the project in the path. Its trigger tool
- * honours the permission Tollgate's policy computed for the token (X-Tollgate-Permissions).
+ * One stateless MCP server per request, scoped to the project in the path. Its tools and
+ * resource templates are those of the policy's default tool table (tool_table.rego), which
+ * decides who may call them; the trigger tool still honours X-Tollgate-Permissions as a second
+ * line of defence.
  */
 async function mcp(project: string, req: IncomingMessage, res: ServerResponse, mayTrigger: boolean): Promise<void> {
   const server = new McpServer({ name: `demo-${project}`, version: "1.0.0" });
@@ -78,6 +80,12 @@ async function mcp(project: string, req: IncomingMessage, res: ServerResponse, m
       ? { content: [{ type: "text", text: JSON.stringify({ id: "b3", project, state: "queued" }) }] }
       : { isError: true, content: [{ type: "text", text: "this token may not trigger builds in this project" }] },
   );
+  server.registerResource("build", new ResourceTemplate(`demo://projects/${project}/builds/{build}`, { list: undefined }), { mimeType: "application/json" }, async (uri, { build }) => ({
+    contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(builds(project).find((b) => b.id === build) ?? null) }],
+  }));
+  server.registerResource("job_log", new ResourceTemplate(`demo://projects/${project}/jobs/{job}/logs`, { list: undefined }), { mimeType: "text/plain" }, async (uri, { job }) => ({
+    contents: [{ uri: uri.href, mimeType: "text/plain", text: `[${String(job)}] finished\n` }],
+  }));
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   res.on("close", () => {
     void transport.close();

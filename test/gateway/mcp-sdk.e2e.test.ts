@@ -124,6 +124,64 @@ describe("MCP SDK client through the gateway", () => {
     expect(JSON.parse(textOf(await client.callTool({ name: "list_builds", arguments: {} })))).toHaveLength(2);
   });
 
+  it("judges each message by the tool table: resources of the project, an unknown tool, another project's resource", async () => {
+    const { token } = await selfServiceToken(gw.url, [{ project_id: "priv" }]);
+    const client = await connect(gw.url, "priv", token);
+    const log = await client.readResource({ uri: "demo://projects/priv/jobs/j7/logs" });
+    expect(log.contents[0]).toMatchObject({ uri: "demo://projects/priv/jobs/j7/logs", text: "[j7] finished\n" });
+
+    const before = upstreamHits.length;
+    const unknown = await refusal(client.callTool({ name: "drop_tables", arguments: {} }));
+    expect(unknown.code).toBe(403);
+    expect(jsonRpcErrorIn(unknown.message)).toMatchObject({ code: -32003, message: "denied: unknown_tool", data: { reasons: ["unknown_tool"] } });
+    const elsewhere = await refusal(client.readResource({ uri: "demo://projects/pub/builds/b1" }));
+    expect(jsonRpcErrorIn(elsewhere.message)).toMatchObject({ code: -32003, data: { reasons: ["unknown_tool"] } });
+    const dotted = await refusal(client.readResource({ uri: "demo://projects/priv/builds/.." }));
+    expect(jsonRpcErrorIn(dotted.message)).toMatchObject({ data: { reasons: ["unknown_tool"] } });
+    expect(upstreamHits.slice(before).filter((hit) => hit.startsWith("POST"))).toEqual([]);
+  });
+
+  it("refuses an oversized message (413, -32600) through the SDK, and batches and malformed JSON before the SDK server", async () => {
+    const small = await startGateway({ TOLLGATE_UPSTREAM_URL: upstreamUrl, TOLLGATE_MCP_MAX_BODY_BYTES: "4096" });
+    gateways.push(small);
+    const client = await connect(small.url, "priv", small.world.tokens.bobMcp);
+    const before = upstreamHits.length;
+    const big = await refusal(client.callTool({ name: "get_build", arguments: { build_id: "b".repeat(8192) } }));
+    expect(big.code).toBe(413);
+    expect(jsonRpcErrorIn(big.message)).toMatchObject({ code: -32600, data: { reasons: ["body_too_large"] } });
+    // The SDK sends neither; an ordinary HTTP client can.
+    const raw = (body: string) =>
+      send(small.url, mcpPath("priv"), {
+        method: "POST",
+        headers: { authorization: bearer(small.world.tokens.bobMcp), "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body,
+      });
+    const batch = await raw('[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"trigger_build"}}]');
+    expect(batch.status).toBe(400);
+    expect(batch.body).toBe('{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"batches are not supported"}}');
+    const malformed = await raw('{"jsonrpc":"2.0","id":1,"method":"tools/list"');
+    expect(malformed.status).toBe(400);
+    expect(malformed.json()).toMatchObject({ error: { code: -32700 } });
+    expect(upstreamHits.slice(before).filter((hit) => hit.startsWith("POST"))).toEqual([]);
+  });
+
+  it("spends the trigger budget of POST …/trigger through tools/call trigger_build: 429 with -32029 once it is spent", async () => {
+    const own = await startGateway({ TOLLGATE_UPSTREAM_URL: upstreamUrl, TOLLGATE_RATE_LIMITS: '{"mcp":{"trigger":5}}' });
+    gateways.push(own);
+    const token = own.world.tokens.bobMcp;
+    const rest = await Promise.all([1, 2, 3].map(() => send(own.url, "/api/v1/mcp/projects/priv/trigger", { method: "POST", headers: { authorization: bearer(token) } })));
+    expect(rest.map((r) => r.status)).toEqual([201, 201, 201]);
+    const client = await connect(own.url, "priv", token);
+    for (let i = 0; i < 2; i++) expect((await client.callTool({ name: "trigger_build", arguments: {} })).isError ?? false).toBe(false);
+    const spent = await refusal(client.callTool({ name: "trigger_build", arguments: {} }));
+    expect(spent.code).toBe(429);
+    expect(jsonRpcErrorIn(spent.message)).toMatchObject({ code: -32029, data: { reasons: ["rate_limited"] } });
+    const restAfter = await send(own.url, "/api/v1/mcp/projects/priv/trigger", { method: "POST", headers: { authorization: bearer(token) } });
+    expect(restAfter.status).toBe(429);
+    // Reading goes on in its own class.
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+  });
+
   it("is refused with 403 without a grant for the project, and 401 without a credential; the upstream is not reached", async () => {
     const { token } = await selfServiceToken(gw.url, [{ project_id: "priv" }]);
     const before = upstreamHits.length;

@@ -1,11 +1,12 @@
 import express, { Router, type Response } from "express";
 import { z } from "zod";
 import type { AuditStore } from "../audit/types.js";
-import { RequestError } from "../errors.js";
+import { writeError } from "../api/error-writer.js";
+import { ERRORS, isErrorCode, RequestError } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import { ID, TIMESTAMP } from "../http/admin-schemas.js";
 import { tokenAuditView } from "../http/audit-routes.js";
-import { requireJson, sendError } from "../http/errors.js";
+import { requireJson } from "../http/errors.js";
 import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole } from "../policy/types.js";
@@ -46,7 +47,7 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
     const { decision } = res.locals.gateway as GatewayLocals;
     const userId = decision.subject?.type === "user" ? decision.subject.user_id : null;
     // The policy admits only sessions here; anything else is a wiring error, refused.
-    if (!userId) throw new RequestError(403, "token_not_allowed_on_path", "MCP tokens are managed with a user session");
+    if (!userId) throw new RequestError("token_not_allowed_on_path", "MCP tokens are managed with a user session");
     return userId;
   };
   const ownToken = async (res: Response, id: string): Promise<TokenRecord | null> => {
@@ -74,8 +75,11 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
     const expiresAt = new Date(now.getTime() + TEMP_TOKEN_TTL_MS);
     const creation = await deps.tempTokens.create({ hash, user_id: userId, expires_at: expiresAt }, { now, maxLive: MAX_LIVE_TEMP_TOKENS });
     if (!creation.created) {
-      res.set("Retry-After", String(Math.max(1, Math.ceil((creation.oldest_expires_at.getTime() - now.getTime()) / 1000))));
-      return sendError(res, 429, "rate_limited", `at most ${MAX_LIVE_TEMP_TOKENS} temp tokens may be live at once: exchange one, or wait until the oldest expires`);
+      return writeError(res, {
+        code: "rate_limited",
+        message: `at most ${MAX_LIVE_TEMP_TOKENS} temp tokens may be live at once: exchange one, or wait until the oldest expires`,
+        retryAfterS: (creation.oldest_expires_at.getTime() - now.getTime()) / 1000,
+      });
     }
     res.status(201).json({ temp_token: value, expires_at: expiresAt.toISOString() });
   });
@@ -85,7 +89,7 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
   router.post("/v1/mcp/tokens/exchange", ...json, async (req, res) => {
     const body = exchangeBody.parse(req.body);
     if (parseToken(body.temp_token)?.kind !== "temp") {
-      return sendError(res, 400, "invalid_request", "temp_token: not a temp token", "temp_token");
+      return writeError(res, { code: "invalid_request", message: "temp_token: not a temp token", field: "temp_token" });
     }
     const hash = hashToken(body.temp_token);
     const owner = await deps.tempTokens.peek(hash, clock());
@@ -99,30 +103,30 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
 
   router.get("/v1/mcp/tokens/:id", async (req, res) => {
     const record = await ownToken(res, String(req.params.id));
-    if (!record) return sendError(res, 404, "not_found", "no such MCP token");
+    if (!record) return writeError(res, { code: "not_found", message: "no such MCP token" });
     res.json(viewToken(record));
   });
 
   router.patch("/v1/mcp/tokens/:id", ...json, async (req, res) => {
     const body = patchBody.parse(req.body);
     const record = await ownToken(res, String(req.params.id));
-    if (!record) return sendError(res, 404, "not_found", "no such MCP token");
+    if (!record) return writeError(res, { code: "not_found", message: "no such MCP token" });
     if (body.grants) await checkGrants(deps, record.user_id!, body.grants);
     const updated = await deps.issuer.update(record.id, body);
-    if (!updated) return sendError(res, 404, "not_found", "no such MCP token");
+    if (!updated) return writeError(res, { code: "not_found", message: "no such MCP token" });
     res.json(viewToken(updated));
   });
 
   router.delete("/v1/mcp/tokens/:id", async (req, res) => {
     const record = await ownToken(res, String(req.params.id));
-    if (!record) return sendError(res, 404, "not_found", "no such MCP token");
+    if (!record) return writeError(res, { code: "not_found", message: "no such MCP token" });
     const revoked = await deps.issuer.revoke(record.id);
     res.json(viewToken(revoked ?? record));
   });
 
   router.get("/v1/mcp/tokens/:id/audit", async (req, res) => {
     const record = await ownToken(res, String(req.params.id));
-    if (!record) return sendError(res, 404, "not_found", "no such MCP token");
+    if (!record) return writeError(res, { code: "not_found", message: "no such MCP token" });
     res.json(await tokenAuditView(deps.audit, record.id, req.query));
   });
 
@@ -130,7 +134,7 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
 }
 
 function unknownTempToken(res: Response): void {
-  sendError(res, 401, "invalid_token", "temp_token is unknown, already used or expired", "temp_token");
+  writeError(res, { code: "invalid_token", message: "temp_token is unknown, already used or expired", field: "temp_token" });
 }
 
 /** The policy's grant rules, applied to the user's current roles; 403 naming the first refused grant. */
@@ -145,7 +149,9 @@ async function checkGrants(deps: McpTokenDeps, userId: string, requested: z.infe
   });
   const first = violations[0];
   if (first) {
-    const message = first.reason === "not_collaborator" ? "you do not collaborate on this project" : "allow_trigger needs Developer or above";
-    throw new RequestError(403, first.reason, `${first.field}: ${message}`, first.field);
+    // A reason outside the catalogue would be a policy fault: refused as the engine's own failure.
+    const code = isErrorCode(first.reason) ? first.reason : "policy_error";
+    const message = code === "insufficient_role" ? "allow_trigger needs Developer or above" : ERRORS[code].message;
+    throw new RequestError(code, `${first.field}: ${message}`, first.field);
   }
 }

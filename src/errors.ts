@@ -42,8 +42,8 @@ export function isErrorCode(code: string): code is ErrorCode {
 
 /**
  * An error Tollgate answers as it is: a catalogue code (which fixes the status), a message for
- * people (the catalogue's unless the thrower knows better; never internal text), and the field at
- * fault as a dotted path.
+ * people (the catalogue's unless the thrower knows better; never internal text), the field at
+ * fault as a dotted path, and for a limit the seconds until a retry can succeed.
  */
 export class RequestError extends Error {
   readonly status: number;
@@ -52,6 +52,7 @@ export class RequestError extends Error {
     readonly code: ErrorCode,
     message: string = ERRORS[code].message,
     readonly field?: string,
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.name = "RequestError";

@@ -125,7 +125,9 @@ function denialMessage(denial: Denial): string {
  * else, which is answered as a bare internal_error.
  */
 export function replyFor(err: unknown): ErrorReply | null {
-  if (err instanceof RequestError) return { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) };
+  if (err instanceof RequestError) {
+    return { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.retryAfterS !== undefined ? { retryAfterS: err.retryAfterS } : {}) };
+  }
   if (err instanceof ZodError) {
     const issue = err.issues[0]!;
     const field = issue.path.join(".") || undefined;

@@ -1,12 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { Router, type NextFunction, type Request, type Response } from "express";
+import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { auditRecordFromDecision } from "../audit/record.js";
+import { ERRORS } from "../errors.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
-import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
-import { refusalBody, type McpRefusal } from "../mcp/jsonrpc.js";
-import { mcpDenialBody, readMcpMessage, writeRefusal, type ReadMessage } from "../mcp/endpoint.js";
+import { setDecisionHeaders } from "../http/decision-headers.js";
+import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
+import type { McpRefusal } from "../mcp/jsonrpc.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
@@ -35,7 +37,7 @@ export interface GatewayLocals {
 function refusedDecision(refusal: McpRefusal, route: string | null): Decision {
   return {
     allow: false,
-    status: refusal.status,
+    status: ERRORS[refusal.reason].status,
     reasons: [refusal.reason],
     access: null,
     route,
@@ -71,7 +73,7 @@ export function gateway(options: GatewayOptions): Router {
       if (read === null) return;
       if ("reason" in read) {
         // Refused before the policy: answered as JSON-RPC, audited as a denial without a subject.
-        writeRefusal(res, read, refusalBody(read));
+        writeJsonRpcRefusal(res, read);
         options.audit.record(
           auditRecordFromDecision(refusedDecision(read, route.pattern), {
             source: "gateway",
@@ -111,11 +113,10 @@ export function gateway(options: GatewayOptions): Router {
       );
 
     if (!decision.allow) {
-      const body = denialBody(decision);
-      if (mcp) res.status(decision.status).type("application/json").send(mcpDenialBody(decision, mcp.message.id, body.error.message));
+      if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id);
       else {
         skipBody(req, res);
-        res.status(decision.status).json(body);
+        writeDenial(res, decision);
       }
       audit(null);
       return;
@@ -127,7 +128,7 @@ export function gateway(options: GatewayOptions): Router {
     }
     if (!forward) {
       skipBody(req, res);
-      res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
+      writeError(res, { code: "upstream_not_configured", decisionId: decision.decision_id });
       audit(null);
       return;
     }

@@ -1,10 +1,9 @@
 // The gateway's side of a project's MCP endpoint: read the one JSON-RPC message a POST carries
-// (bounded), check it and its headers, and answer a refusal or a denial as JSON-RPC. The bytes
-// read are the bytes forwarded. node:http only; the gateway calls these and nothing else.
+// (bounded) and check it and its headers. The bytes read are the bytes forwarded. node:http
+// only; refusals and denials are written as JSON-RPC by src/api/error-writer.ts.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Decision } from "../decision/authorizer.js";
 import { continueIfExpected } from "../http/server.js";
-import { headerMismatch, jsonRpcError, parseMcpMessage, tooLarge, type JsonRpcId, type McpMessage, type McpRefusal } from "./jsonrpc.js";
+import { headerMismatch, parseMcpMessage, tooLarge, type McpMessage, type McpRefusal } from "./jsonrpc.js";
 
 export interface ReadMessage {
   message: McpMessage;
@@ -18,7 +17,7 @@ export async function readMcpMessage(req: IncomingMessage, res: ServerResponse, 
   if (body === "aborted") return null;
   if (body === "too_large") return tooLarge(maxBytes);
   const message = parseMcpMessage(body);
-  if ("status" in message) return message;
+  if ("reason" in message) return message;
   const mismatch = headerMismatch(message, {
     protocolVersion: single(req.headers["mcp-protocol-version"]),
     method: single(req.headers["mcp-method"]),
@@ -63,18 +62,4 @@ function readBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): 
     const onAbort = (): void => done("aborted");
     req.on("data", onData).on("end", onEnd).on("error", onAbort).on("aborted", onAbort);
   });
-}
-
-/** Answers a message refused before the policy: its HTTP status and JSON-RPC error. */
-export function writeRefusal(res: ServerResponse, refusal: McpRefusal, body: string): void {
-  res.writeHead(refusal.status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) }).end(body);
-}
-
-/** JSON-RPC error codes of a denial, by the decision's HTTP status (which the answer keeps). */
-const DENIAL_CODES: Record<number, number> = { 403: -32003, 429: -32029 };
-const OTHER_DENIAL_CODE = -32000;
-
-/** A denied message's JSON-RPC error: `data` carries the reasons and the decision id. */
-export function mcpDenialBody(decision: Decision, id: JsonRpcId, message: string): string {
-  return jsonRpcError(id, DENIAL_CODES[decision.status] ?? OTHER_DENIAL_CODE, message, { reasons: decision.reasons, decision_id: decision.decision_id });
 }

@@ -2,6 +2,7 @@
 // is what the upstream will act on: UTF-8 only, no byte order mark, no duplicate member names
 // (parsers disagree on which one wins), one message per request (no batch). Framework-free.
 import { isWellFormed } from "../domain.js";
+import { ERRORS } from "../errors.js";
 import type { McpCall } from "../policy/types.js";
 
 export type JsonRpcId = string | number | null;
@@ -17,9 +18,8 @@ export interface McpMessage {
   name: string | null;
 }
 
-/** A message refused before the policy is asked: the HTTP status, the JSON-RPC error and Tollgate's reason code. */
+/** A message refused before the policy is asked: the JSON-RPC error code, Tollgate's error code (src/errors.ts, which fixes the HTTP status) and the request's id. */
 export interface McpRefusal {
-  status: 400 | 413;
   code: number;
   reason: McpRefusalReason;
   message: string;
@@ -55,12 +55,12 @@ const METHODS_NAMED_BY_URI = new Set(["resources/read"]);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-function refusal(status: 400 | 413, code: number, reason: McpRefusalReason, message: string, id: JsonRpcId = null): McpRefusal {
-  return { status, code, reason, message, id };
+function refusal(code: number, reason: McpRefusalReason, message: string = ERRORS[reason].message, id: JsonRpcId = null): McpRefusal {
+  return { code, reason, message, id };
 }
 
 export function tooLarge(maxBytes: number): McpRefusal {
-  return refusal(413, INVALID_REQUEST, "body_too_large", `the request body exceeds ${maxBytes} bytes`);
+  return refusal(INVALID_REQUEST, "body_too_large", `the request body exceeds ${maxBytes} bytes`);
 }
 
 /** Parses one message; anything else is a refusal (never an exception). */
@@ -69,18 +69,18 @@ export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
   try {
     text = utf8.decode(body);
   } catch {
-    return refusal(400, PARSE_ERROR, "invalid_encoding", "the body is not UTF-8");
+    return refusal(PARSE_ERROR, "invalid_encoding");
   }
   // ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it.
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return refusal(400, PARSE_ERROR, "malformed_json", "the body is not valid JSON");
+    return refusal(PARSE_ERROR, "malformed_json", "the body is not valid JSON");
   }
-  if (Array.isArray(value)) return refusal(400, INVALID_REQUEST, "batch_not_supported", "batches are not supported");
+  if (Array.isArray(value)) return refusal(INVALID_REQUEST, "batch_not_supported");
   const duplicate = firstDuplicateMember(text);
-  if (duplicate !== null) return refusal(400, PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(duplicate.slice(0, 64))} appears twice in one object`);
+  if (duplicate !== null) return refusal(PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(duplicate.slice(0, 64))} appears twice in one object`);
   return message(value);
 }
 
@@ -89,7 +89,7 @@ function isId(value: unknown): value is string | number {
 }
 
 function message(value: unknown): McpMessage | McpRefusal {
-  const invalid = (why: string, id: JsonRpcId = null) => refusal(400, INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: ${why}`, id);
+  const invalid = (why: string, id: JsonRpcId = null) => refusal(INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: ${why}`, id);
   if (typeof value !== "object" || value === null) return invalid("the body must be an object");
   const m = value as Record<string, unknown>;
   const id: JsonRpcId = isId(m.id) ? m.id : null;
@@ -133,7 +133,7 @@ export interface McpHeaders {
  */
 export function headerMismatch(msg: McpMessage, headers: McpHeaders): McpRefusal | null {
   const stateless = headers.protocolVersion === STATELESS_REVISION;
-  const mismatch = (what: string) => refusal(400, HEADER_MISMATCH, "mcp_header_mismatch", what, msg.id);
+  const mismatch = (what: string) => refusal(HEADER_MISMATCH, "mcp_header_mismatch", what, msg.id);
   if (msg.kind === "response") return headers.method === undefined && headers.name === undefined ? null : mismatch("a response carries no Mcp-Method or Mcp-Name");
   if (headers.method === undefined ? stateless : headers.method !== msg.call.method) return mismatch("Mcp-Method must equal the body's method");
   if (headers.name === undefined ? stateless && msg.name !== null : headers.name !== msg.name) return mismatch("Mcp-Name must equal the body's params.name or params.uri");
@@ -150,17 +150,6 @@ export function callFromHeaders(method: string | undefined, name: string | undef
   if (name !== undefined && method === "tools/call") call.tool = name;
   if (name !== undefined && METHODS_NAMED_BY_URI.has(method)) call.uri = name;
   return call;
-}
-
-/** A JSON-RPC error message. */
-export function jsonRpcError(id: JsonRpcId, code: number, message: string, data?: Record<string, unknown>): string {
-  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, ...(data ? { data } : {}) } });
-}
-
-/** The body of a refusal: the exact batch answer, or the error with Tollgate's reason. */
-export function refusalBody(r: McpRefusal): string {
-  if (r.reason === "batch_not_supported") return BATCH_REFUSAL_BODY;
-  return jsonRpcError(r.id, r.code, r.message, { reasons: [r.reason] });
 }
 
 /**

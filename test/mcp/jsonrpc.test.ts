@@ -1,12 +1,12 @@
 // The MCP endpoint's message reader: what is one JSON-RPC message the policy may judge, and the
 // header checks of MCP 2026-07-28. Pure functions, no server.
 import { describe, expect, it } from "vitest";
-import { BATCH_REFUSAL_BODY, callFromHeaders, firstDuplicateMember, headerMismatch, parseMcpMessage, refusalBody, type McpMessage } from "../../src/mcp/jsonrpc.js";
+import { BATCH_REFUSAL_BODY, callFromHeaders, firstDuplicateMember, headerMismatch, parseMcpMessage, type McpMessage } from "../../src/mcp/jsonrpc.js";
 
 const parse = (body: string | Buffer) => parseMcpMessage(typeof body === "string" ? Buffer.from(body) : body);
 const message = (body: unknown): McpMessage => {
   const parsed = parse(JSON.stringify(body));
-  if ("status" in parsed) throw new Error(`refused: ${parsed.reason}`);
+  if ("reason" in parsed) throw new Error(`refused: ${parsed.reason}`);
   return parsed;
 };
 
@@ -32,17 +32,16 @@ describe("parseMcpMessage", () => {
 
   it("refuses a batch with exactly the documented body", () => {
     const refused = parse('[{"jsonrpc":"2.0","id":1,"method":"ping"}]');
-    expect(refused).toMatchObject({ status: 400, code: -32600, reason: "batch_not_supported" });
-    expect(refusalBody(refused as never)).toBe(BATCH_REFUSAL_BODY);
+    expect(refused).toMatchObject({ code: -32600, reason: "batch_not_supported" });
     expect(JSON.parse(BATCH_REFUSAL_BODY)).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32600, message: "batches are not supported" } });
   });
 
   it("refuses malformed JSON (-32700), bodies that are not UTF-8 or start with a byte order mark, and duplicate member names at any depth", () => {
-    for (const body of ["", "{", '{"jsonrpc":"2.0",}', "nul"]) expect(parse(body), body).toMatchObject({ status: 400, code: -32700, reason: "malformed_json" });
-    expect(parse(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))).toMatchObject({ status: 400, code: -32700, reason: "invalid_encoding" });
+    for (const body of ["", "{", '{"jsonrpc":"2.0",}', "nul"]) expect(parse(body), body).toMatchObject({ code: -32700, reason: "malformed_json" });
+    expect(parse(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))).toMatchObject({ code: -32700, reason: "invalid_encoding" });
     const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping"}')]);
-    expect(parse(bom)).toMatchObject({ status: 400, code: -32700 });
-    expect(parse('{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}')).toMatchObject({ status: 400, reason: "duplicate_member" });
+    expect(parse(bom)).toMatchObject({ code: -32700 });
+    expect(parse('{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}')).toMatchObject({ reason: "duplicate_member" });
     expect(parse('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_builds","name":"trigger_build"}}')).toMatchObject({ reason: "duplicate_member" });
     expect(parse('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"a":1,"\\u0061":2}}}')).toMatchObject({ reason: "duplicate_member" });
   });
@@ -66,7 +65,7 @@ describe("parseMcpMessage", () => {
       '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\\ud800"}}',
       `{"jsonrpc":"2.0","id":1,"method":"${"m".repeat(257)}"}`,
     ]) {
-      expect(parse(body), body).toMatchObject({ status: 400, code: -32600, reason: "invalid_jsonrpc" });
+      expect(parse(body), body).toMatchObject({ code: -32600, reason: "invalid_jsonrpc" });
     }
     expect(parse('{"jsonrpc":"2.0","id":"x","method":7}')).toMatchObject({ id: "x" });
   });
@@ -101,7 +100,7 @@ describe("headerMismatch (MCP 2026-07-28)", () => {
       { protocolVersion: v, method: "tools/list", name: "list_builds" },
       { protocolVersion: v, method: "Tools/call", name: "list_builds" },
     ]) {
-      expect(headerMismatch(call, headers), JSON.stringify(headers)).toMatchObject({ status: 400, code: -32001, reason: "mcp_header_mismatch", id: 1 });
+      expect(headerMismatch(call, headers), JSON.stringify(headers)).toMatchObject({ code: -32001, reason: "mcp_header_mismatch", id: 1 });
     }
     expect(headerMismatch(list, { protocolVersion: v, method: "tools/list", name: "x" })).toMatchObject({ code: -32001 });
   });

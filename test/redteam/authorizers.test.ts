@@ -126,7 +126,8 @@ describe("proxies get every identity header on an allow, so the client's copies 
   };
 
   it("forward auth and ext_authz: an MCP token's projects and permissions, a session's empty ones", async () => {
-    const mcp = `Authorization: Bearer ${gw.world.tokens.bobMcp}\r\n`;
+    // The MCP endpoint's POST is judged per message: the proxy names it in Mcp-Method.
+    const mcp = `Authorization: Bearer ${gw.world.tokens.bobMcp}\r\nMcp-Method: tools/list\r\n`;
     const session = `Authorization: Bearer ${bob}\r\n`;
     const cases: Array<[Answer, Record<string, string>]> = [
       [await ask(`GET /v1/forward-auth HTTP/1.1\r\nHost: x\r\n${mcp}X-Original-Method: POST\r\nX-Original-URI: /api/v1/mcp/projects/priv/mcp\r\nConnection: close\r\n\r\n`), { "x-tollgate-projects": "priv", "x-tollgate-permissions": "read,trigger", "x-tollgate-token-type": "mcp_token" }],

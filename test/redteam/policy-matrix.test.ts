@@ -118,6 +118,8 @@ for (const [pattern, methods] of Object.entries(routeTable)) {
           if (subject) input.subject = subject;
           if (project) input.project = project;
           if (subject?.type === "mcp_token") input.grant_roles = grantRoles;
+          // The MCP endpoint's POST is judged per message (test/mcp/ covers the tool table): tools/list, a default read like the route.
+          if ((spec as { mcp?: boolean }).mcp) input.mcp = { method: "tools/list" };
           const where = project ? `, ${publicProject ? "public" : "private"} project, role ${role}` : "";
           cases.push({ name: `${name}: ${method} ${pattern}${where}`, input, expect: expected(pattern, spec, subject, project, grantRoles), pattern });
         }

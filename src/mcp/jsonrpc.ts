@@ -52,6 +52,8 @@ const MAX_URI = 4096;
 
 const METHODS_NAMED_BY_NAME = new Set(["tools/call", "prompts/get"]);
 const METHODS_NAMED_BY_URI = new Set(["resources/read"]);
+/** What Mcp-Name mirrors beyond name and URI (MCP 2026-07-28): the task of tasks/get, tasks/update, tasks/cancel. */
+const METHODS_NAMED_BY_TASK = new Set(["tasks/get", "tasks/update", "tasks/cancel"]);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -112,6 +114,10 @@ function message(value: unknown): McpMessage | McpRefusal {
     name = params.name;
     if (method === "tools/call") call.tool = params.name;
   }
+  if (METHODS_NAMED_BY_TASK.has(method) && typeof params.taskId === "string") {
+    if (params.taskId.length > MAX_URI || !isWellFormed(params.taskId)) return invalid('"params.taskId" is too long or not well-formed', id);
+    name = params.taskId;
+  }
   if (METHODS_NAMED_BY_URI.has(method) && typeof params.uri === "string") {
     if (params.uri.length > MAX_URI || !isWellFormed(params.uri)) return invalid('"params.uri" is too long or not well-formed', id);
     name = params.uri;
@@ -129,15 +135,34 @@ export interface McpHeaders {
 
 /**
  * Mcp-Method and Mcp-Name against the body: required on a 2026-07-28 request (Mcp-Name for
- * tools/call, prompts/get and resources/read), and wherever present they must equal it.
+ * tools/call, prompts/get, resources/read and the tasks methods; a notification may omit
+ * both), and wherever present they must equal it. Mcp-Name may carry its value as
+ * `=?base64?<UTF-8 in base64>?=` (the spec's form for values that are not plain ASCII).
  */
 export function headerMismatch(msg: McpMessage, headers: McpHeaders): McpRefusal | null {
-  const stateless = headers.protocolVersion === STATELESS_REVISION;
+  const required = headers.protocolVersion === STATELESS_REVISION && msg.kind === "request";
   const mismatch = (what: string) => refusal(HEADER_MISMATCH, "mcp_header_mismatch", what, msg.id);
   if (msg.kind === "response") return headers.method === undefined && headers.name === undefined ? null : mismatch("a response carries no Mcp-Method or Mcp-Name");
-  if (headers.method === undefined ? stateless : headers.method !== msg.call.method) return mismatch("Mcp-Method must equal the body's method");
-  if (headers.name === undefined ? stateless && msg.name !== null : headers.name !== msg.name) return mismatch("Mcp-Name must equal the body's params.name or params.uri");
+  if (headers.method === undefined ? required : headers.method !== msg.call.method) return mismatch("Mcp-Method must equal the body's method");
+  const name = headers.name === undefined ? undefined : decodeHeaderValue(headers.name);
+  if (name === undefined ? required && msg.name !== null : name !== msg.name) return mismatch("Mcp-Name must equal the body's params.name, params.uri or params.taskId");
   return null;
+}
+
+const BASE64_PREFIX = "=?base64?";
+const BASE64_SUFFIX = "?=";
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** A header value as sent, or decoded from `=?base64?…?=`; null when that form does not decode to UTF-8. */
+function decodeHeaderValue(value: string): string | null {
+  if (!value.startsWith(BASE64_PREFIX) || !value.endsWith(BASE64_SUFFIX) || value.length < BASE64_PREFIX.length + BASE64_SUFFIX.length) return value;
+  const encoded = value.slice(BASE64_PREFIX.length, value.length - BASE64_SUFFIX.length);
+  if (encoded.length % 4 !== 0 || !BASE64.test(encoded)) return null;
+  try {
+    return utf8.decode(Buffer.from(encoded, "base64"));
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -111,6 +111,20 @@ describe("headerMismatch (MCP 2026-07-28)", () => {
     expect(headerMismatch(call, { protocolVersion: "2025-06-18", method: "tools/list", name: undefined })).toMatchObject({ code: -32001 });
   });
 
+  it("reads Mcp-Name in its base64 form, mirrors tasks' taskId, and lets a notification omit both headers", () => {
+    const unicode = message({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "bauen_ü" } });
+    const encoded = `=?base64?${Buffer.from("bauen_ü").toString("base64")}?=`;
+    expect(headerMismatch(unicode, { protocolVersion: v, method: "tools/call", name: encoded })).toBeNull();
+    expect(headerMismatch(call, { protocolVersion: v, method: "tools/call", name: `=?base64?${Buffer.from("trigger_build").toString("base64")}?=` })).toMatchObject({ code: -32001 });
+    expect(headerMismatch(call, { protocolVersion: v, method: "tools/call", name: "=?base64?!!!?=" })).toMatchObject({ code: -32001 });
+    const task = message({ jsonrpc: "2.0", id: 3, method: "tasks/get", params: { taskId: "t-1" } });
+    expect(headerMismatch(task, { protocolVersion: v, method: "tasks/get", name: "t-1" })).toBeNull();
+    expect(headerMismatch(task, { protocolVersion: v, method: "tasks/get", name: undefined })).toMatchObject({ code: -32001 });
+    const note = message({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 1 } });
+    expect(headerMismatch(note, { protocolVersion: v, method: undefined, name: undefined })).toBeNull();
+    expect(headerMismatch(note, { protocolVersion: v, method: "notifications/progress", name: undefined })).toMatchObject({ code: -32001 });
+  });
+
   it("refuses Mcp-Method on a response", () => {
     const response = message({ jsonrpc: "2.0", id: 1, result: {} });
     expect(headerMismatch(response, { protocolVersion: v, method: undefined, name: undefined })).toBeNull();

@@ -169,9 +169,11 @@ function decodeHeaderValue(value: string): string | null {
  * What a proxy that never sees the body (forward auth, ext-authz) may tell the policy: the
  * message named by Mcp-Method and Mcp-Name; undefined without Mcp-Method.
  */
-export function callFromHeaders(method: string | undefined, name: string | undefined): McpCall | undefined {
+export function callFromHeaders(method: string | undefined, rawName: string | undefined): McpCall | undefined {
   if (method === undefined) return undefined;
   const call: McpCall = { method };
+  // A base64 form that does not decode names nothing the table could hold.
+  const name = rawName === undefined ? undefined : (decodeHeaderValue(rawName) ?? "");
   if (name !== undefined && method === "tools/call") call.tool = name;
   if (name !== undefined && METHODS_NAMED_BY_URI.has(method)) call.uri = name;
   return call;

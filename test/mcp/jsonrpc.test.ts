@@ -138,5 +138,7 @@ describe("callFromHeaders (forward auth, ext-authz)", () => {
     expect(callFromHeaders("resources/read", "demo://x")).toEqual({ method: "resources/read", uri: "demo://x" });
     expect(callFromHeaders("prompts/get", "p")).toEqual({ method: "prompts/get" });
     expect(callFromHeaders(undefined, "trigger_build")).toBeUndefined();
+    expect(callFromHeaders("tools/call", `=?base64?${Buffer.from("trigger_build").toString("base64")}?=`)).toEqual({ method: "tools/call", tool: "trigger_build" });
+    expect(callFromHeaders("tools/call", "=?base64?***?=")).toEqual({ method: "tools/call", tool: "" });
   });
 });

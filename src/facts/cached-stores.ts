@@ -18,10 +18,14 @@ export class CachedTokenStore implements TokenStore {
     private readonly changed: ChangeSink,
   ) {}
 
-  /** Cached by hash; a token not found is not remembered (another replica may create it a moment later). */
+  /**
+   * Cached by hash; a token not found is not remembered (another replica may create it a moment
+   * later). A revocation this process heard of stands, whatever the store answers.
+   */
   findByHash(hash: string): Promise<TokenRecord | null> {
     if (!isValidHash(hash)) return this.inner.findByHash(hash);
-    return this.cache.read("token", factKey("token", hash), () => this.inner.findByHash(hash), (record) => record !== null);
+    const key = factKey("token", hash);
+    return this.cache.read("token", key, async () => revokedAsHeard(await this.inner.findByHash(hash), this.cache.revokedAt(key)), (record) => record !== null);
   }
 
   create(record: TokenRecord): Promise<void> {
@@ -48,7 +52,7 @@ export class CachedTokenStore implements TokenStore {
     const before = await this.inner.get(id);
     const revoked = await this.inner.revoke(id, at);
     const hash = before?.hash ?? (revoked ? (await this.inner.get(id))?.hash : undefined);
-    if (revoked && hash) this.changed({ kind: "token", id: hash });
+    if (revoked && hash) this.changed({ kind: "token", id: hash, revoked: true });
     return revoked;
   }
 
@@ -56,6 +60,12 @@ export class CachedTokenStore implements TokenStore {
   touch(id: string, at: Date): Promise<void> {
     return this.inner.touch(id, at);
   }
+}
+
+/** The record with `revokedAt` if this process heard of a revocation the store does not show (yet). */
+export function revokedAsHeard(record: TokenRecord | null, revokedAt: Date | null): TokenRecord | null {
+  if (record === null || revokedAt === null || record.revoked_at !== null) return record;
+  return { ...record, revoked_at: revokedAt };
 }
 
 export class CachedDirectoryStore implements DirectoryStore {

@@ -55,6 +55,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const facts = new CachedFacts(backends.tokens, backends.directory, {
     ttlMs: config.cacheTtlMs,
     degradedTtlMs: config.cacheTtlDegradedMs,
+    revocationsMax: config.revocationsMax,
     counters: metrics,
     bus: backends.invalidation ?? new LocalInvalidationBus(metrics),
   });

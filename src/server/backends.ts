@@ -17,6 +17,7 @@ import { ensureIndexes } from "../stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
 import { startPruning } from "../stores/prune.js";
+import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../stores/guarded-stores.js";
 import { failFastRedisOptions } from "../stores/redis/client.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
@@ -69,9 +70,26 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     const { db } = mongo;
     const auditSink = new MongoAuditSink(db, { maxQueue: config.audit.queueMax, logger, ...(auditCounters ? { counters: auditCounters } : {}) });
     const auditStore = new MongoAuditStore(db, { retentionDays });
+    // Decisions wait at most TOLLGATE_MONGODB_TIMEOUT_MS for a fact, and not at all while MongoDB is known down.
+    let mongoDown = false;
+    const guard = new BackendGuard({
+      backend: "mongodb",
+      timeoutMs: config.mongodbTimeoutMs,
+      breaker: {
+        onChange: (state) => {
+          if (state === "open" && !mongoDown) {
+            mongoDown = true;
+            logger.warn(`fact stores: MongoDB failed or took over ${config.mongodbTimeoutMs} ms; failing at once until a probe answers`);
+          } else if (state === "closed" && mongoDown) {
+            mongoDown = false;
+            logger.info("fact stores: MongoDB answers again");
+          }
+        },
+      },
+    });
     facts = {
-      tokens: new MongoTokenStore(db),
-      directory: new MongoDirectoryStore(db),
+      tokens: new GuardedTokenStore(new MongoTokenStore(db), guard),
+      directory: new GuardedDirectoryStore(new MongoDirectoryStore(db), guard),
       tempTokens: new MongoTempTokenStore(db),
       audit: combineAudit(auditSink, auditStore),
     };

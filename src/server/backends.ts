@@ -5,7 +5,7 @@ import { MongoAuditSink } from "../audit/mongo/sink.js";
 import { MongoAuditStore } from "../audit/mongo/store.js";
 import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
-import type { ReadinessCheck } from "../http/readiness.js";
+import type { ReadinessCheck, WedgeCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
@@ -31,6 +31,8 @@ export interface Backends {
   tempTokens: TempTokenStore;
   rateLimiter: RateLimiter;
   readiness: Record<string, ReadinessCheck>;
+  /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
+  liveness: Record<string, WedgeCheck>;
   /** With Redis: the cross-process invalidation bus (without it, the fact cache's own in-process one). */
   invalidation?: InvalidationBus;
   /** Which backend each store uses, for the startup banner. */
@@ -60,6 +62,7 @@ function combineAudit(sink: AuditSink, store: AuditStore): AuditSink & AuditStor
 export function connectBackends(config: Config, logger: Logger, auditCounters?: AuditCounters, invalidationObserver?: InvalidationObserver): Backends {
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
+  const liveness: Backends["liveness"] = {};
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
@@ -109,6 +112,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       }
     };
     void index();
+    liveness.mongodb_client = mongo;
     readiness.mongodb = {
       required: true,
       async probe() {
@@ -191,6 +195,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     ...facts,
     rateLimiter,
     readiness,
+    liveness,
     ...(invalidation ? { invalidation } : {}),
     describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: config.redisUrl ? "redis" : "memory" },
     async close() {

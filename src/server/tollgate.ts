@@ -8,7 +8,7 @@ import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
-import { Readiness } from "../http/readiness.js";
+import { EventLoopWatch, Readiness } from "../http/readiness.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
@@ -91,7 +91,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       ...(clockDate ? { clock: clockDate } : {}),
     }),
   });
-  const readiness = new Readiness(backends.readiness, logger);
+  const eventLoop = new EventLoopWatch().start();
+  const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
     authorizer,
     audit: backends.audit,
@@ -122,6 +123,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     backends,
     metrics,
     async close() {
+      eventLoop.stop();
       engine.close();
       await backends.close();
     },

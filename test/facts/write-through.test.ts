@@ -4,7 +4,7 @@ import type { ChangeEvent, InvalidationBus, SubscriptionState } from "../../src/
 import { LocalInvalidationBus } from "../../src/facts/invalidation.js";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
 import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
-import type { TokenRecord } from "../../src/stores/types.js";
+import { BackendUnavailableError, type TokenRecord, type User } from "../../src/stores/types.js";
 import { at, globalToken } from "../support/fixtures.js";
 
 /** A bus that records what is published and lets the test deliver events and change its state. */
@@ -90,6 +90,33 @@ describe("write-through decorators", () => {
     await expect(facts.directoryStore.setCollaborator("nope", "alice", "Owner")).rejects.toThrow();
     expect(await facts.tokenStore.revoke("tok_absent", at(0))).toBe(false);
     expect(bus.published).toEqual([]);
+  });
+
+  it("a write whose outcome is unknown (the backend failed, the write may have landed) is announced as a change, never as a revocation", async () => {
+    /** Applies every write, then loses the reply. */
+    class LostReplies extends MemoryDirectoryStore {
+      override async putUser(user: User): Promise<void> {
+        await super.putUser(user);
+        throw new BackendUnavailableError("mongodb", "reply lost");
+      }
+    }
+    class LostRevokeReply extends MemoryTokenStore {
+      override async revoke(id: string, at: Date): Promise<boolean> {
+        await super.revoke(id, at);
+        throw new BackendUnavailableError("mongodb", "reply lost");
+      }
+    }
+    const bus = new TestBus();
+    const facts = new CachedFacts(new LostRevokeReply(), new LostReplies(), { ttlMs: 600_000, bus });
+    const record = globalToken();
+    await facts.tokenStore.create(record);
+    await expect(facts.directoryStore.putUser({ id: "alice", system_role: "admin" })).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(facts.tokenStore.revoke(record.id, at(1))).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(facts.directoryStore.putUser({ id: "bad id!", system_role: "admin" })).rejects.toThrow(); // refused: nothing written
+    expect(bus.published).toEqual([
+      { kind: "user", id: "alice" },
+      { kind: "token", id: record.hash },
+    ]);
   });
 
   it("a change published by another process drops this process's entry", async () => {

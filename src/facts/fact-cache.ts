@@ -11,7 +11,7 @@ export interface CacheCounters {
 type Entry = { value: unknown; at: number };
 
 /** A change this process heard of: its invalidation number, when, and for a revocation, its time. */
-type Remembered = { n: number; at: number; revokedAt: Date | null };
+type Remembered = { n: number; at: number; revokedAt: number | null };
 
 export interface FactCacheOptions {
   /** TOLLGATE_CACHE_TTL_MS; 0 turns caching off. */
@@ -114,7 +114,7 @@ export class FactCache {
    */
   revoke(key: string, at: Date, revise: (cached: unknown) => unknown): void {
     const entry = this.#entries.get(key);
-    const revokedAt = this.#remembered.get(key)?.revokedAt ?? at;
+    const revokedAt = this.#remembered.get(key)?.revokedAt ?? at.getTime();
     this.#entries.delete(key);
     this.#remember(key, revokedAt);
     if (entry && this.#enabled) this.#set(key, revise(structuredClone(entry.value)));
@@ -123,7 +123,7 @@ export class FactCache {
   /** When `key` was revoked, if this process heard of it and still remembers. */
   revokedAt(key: string): Date | null {
     const revokedAt = this.#remembered.get(key)?.revokedAt;
-    return revokedAt ? new Date(revokedAt.getTime()) : null;
+    return revokedAt === undefined || revokedAt === null ? null : new Date(revokedAt);
   }
 
   /** Forgets everything, and no fill started before now is stored. */
@@ -147,7 +147,7 @@ export class FactCache {
     return this.#remembered.size;
   }
 
-  #remember(key: string, revokedAt: Date | null): void {
+  #remember(key: string, revokedAt: number | null): void {
     const now = this.#now();
     this.#remembered.delete(key);
     if (this.#remembered.size >= this.#rememberMax) {

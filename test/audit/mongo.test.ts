@@ -3,12 +3,12 @@
 // collection behind a fake where a test needs MongoDB to fail on cue.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MongoClient, type Collection, type Db } from "mongodb";
-import { AUDIT_COLLECTION, AUDIT_TTL_INDEX_NAME, ensureAuditIndexes, type AuditDoc } from "../../src/audit/mongo/schema.js";
+import { auditDayCollection, ensureAuditIndexes, LEGACY_AUDIT_COLLECTION, listAuditDays, parseAuditDay, utcDay, type AuditDoc } from "../../src/audit/mongo/schema.js";
 import { MongoAuditSink, type AuditInsertTarget } from "../../src/audit/mongo/sink.js";
 import { MongoAuditStore } from "../../src/audit/mongo/store.js";
 import { startMongo, type MongoServer } from "../support/servers.js";
 import { describeAuditContract } from "./audit.contract.js";
-import { CountingCounters, at, auditRecord, sleep, waitFor } from "./fixtures.js";
+import { CountingCounters, DAY, T0, at, auditRecord, sleep, waitFor } from "./fixtures.js";
 
 let server: MongoServer;
 let client: MongoClient;
@@ -28,11 +28,23 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** A fresh database; `audit` is the collection of T0's day, where the fixtures' records go. */
 async function freshDb(retentionDays = 30): Promise<{ db: Db; audit: Collection<AuditDoc>; cleanup: () => Promise<void> }> {
   const db = client.db(`${server.dbName}_${++counter}`);
-  await ensureAuditIndexes(db, retentionDays);
-  return { db, audit: db.collection<AuditDoc>(AUDIT_COLLECTION), cleanup: async () => void (await db.dropDatabase()) };
+  await ensureAuditIndexes(db, retentionDays, T0);
+  return { db, audit: db.collection<AuditDoc>(auditDayCollection(utcDay(T0))), cleanup: async () => void (await db.dropDatabase()) };
 }
+
+/** Every audit document in `db`: the day collections and the legacy one. */
+async function rawAudit(db: Db): Promise<AuditDoc[]> {
+  const names = [...(await listAuditDays(db)).map(auditDayCollection), LEGACY_AUDIT_COLLECTION];
+  return (await Promise.all(names.map((n) => db.collection<AuditDoc>(n).find().toArray()))).flat();
+}
+
+type Inserter = Pick<Collection<AuditDoc>, "insertMany">;
+
+/** A sink target that sends every day to one (fake or wrapped) collection. */
+const oneCollection = (inserter: Inserter): AuditInsertTarget => ({ collection: () => inserter });
 
 function sink(target: Db | AuditInsertTarget, options: ConstructorParameters<typeof MongoAuditSink>[1] = {}): MongoAuditSink {
   const s = new MongoAuditSink(target, { flushIntervalMs: 20, ...options });
@@ -49,33 +61,41 @@ function expectAccounted(s: MongoAuditSink, recorded: number): void {
 const networkError = () => Object.assign(new Error("connection refused"), { name: "MongoNetworkError" });
 
 describeAuditContract("mongo", async ({ retentionDays, now }) => {
-  const { db, audit, cleanup } = await freshDb(retentionDays);
+  const { db, cleanup } = await freshDb(retentionDays);
   return {
     sink: sink(db),
     store: new MongoAuditStore(db, { retentionDays, now }),
-    raw: () => audit.find().toArray(),
+    raw: () => rawAudit(db),
     cleanup,
   };
 });
 
 describe("mongo audit: schema", () => {
-  it("ensureAuditIndexes is idempotent, creates the query indexes and reports the TTL index", async () => {
+  it("ensureAuditIndexes is idempotent and indexes today's collection; the sink indexes each new day it writes", async () => {
     const { db, audit, cleanup } = await freshDb();
     try {
-      const again = await ensureAuditIndexes(db, 30);
-      const changed = await ensureAuditIndexes(db, 7); // a changed retention is not an error
-      expect(changed.ttl).toBe(again.ttl);
-      const indexes = await audit.listIndexes().toArray();
-      expect(indexes.map((i) => i.name)).toEqual(expect.arrayContaining(["time_id", "user_time_id", "token_time_id"]));
-      if (!process.env.MONGODB_URI) {
-        expect(again.ttl).toBe(false); // FerretDB 1.x: no TTL indexes
-      } else if (again.ttl) {
-        expect(indexes.find((i) => i.name === AUDIT_TTL_INDEX_NAME)?.expireAfterSeconds).toBe(7 * 86_400);
-      }
+      await ensureAuditIndexes(db, 30, T0);
+      await ensureAuditIndexes(db, 7, T0); // a changed retention is not an error
+      const names = (await audit.listIndexes().toArray()).map((i) => i.name);
+      expect(names).toEqual(expect.arrayContaining(["time_id", "user_time_id", "token_time_id", "source_time_id"]));
       await expect(ensureAuditIndexes(db, 0)).rejects.toThrow(/retentionDays/);
+
+      const s = sink(db);
+      s.record(auditRecord({ time: at(3 * DAY) }));
+      await s.flush();
+      const later = db.collection<AuditDoc>(auditDayCollection(utcDay(at(3 * DAY))));
+      expect((await later.listIndexes().toArray()).map((i) => i.name)).toEqual(expect.arrayContaining(["time_id", "user_time_id"]));
     } finally {
       await cleanup();
     }
+  });
+
+  it("names day collections audit_YYYYMMDD (UTC) and reads them back; other names are not days", () => {
+    const day = utcDay(new Date("2030-01-02T23:59:59.999Z"));
+    expect(auditDayCollection(day)).toBe("audit_20300102");
+    expect(parseAuditDay("audit_20300102")).toBe(day);
+    expect(auditDayCollection(utcDay(new Date("2030-01-03T00:00:00.000Z")))).toBe("audit_20300103");
+    for (const other of ["audit", "audit_2030010", "audit_20301301", "audit_20300230", "audit_20300102x", "tokens"]) expect(parseAuditDay(other)).toBeNull();
   });
 
   it("persists the documented shape: decision_id as _id, BSON dates, no query string", async () => {
@@ -136,12 +156,12 @@ describe("mongo audit sink", () => {
     const { audit, cleanup } = await freshDb();
     try {
       const calls: Array<{ n: number; ordered: unknown }> = [];
-      const target: AuditInsertTarget = {
+      const target = oneCollection({
         insertMany: ((docs: AuditDoc[], options?: { ordered?: boolean }) => {
           calls.push({ n: docs.length, ordered: options?.ordered });
           return audit.insertMany(docs, options);
-        }) as AuditInsertTarget["insertMany"],
-      };
+        }) as Inserter["insertMany"],
+      });
       const s = sink(target, { batchSize: 50, flushIntervalMs: 100 });
       for (let i = 0; i < 120; i++) s.record(auditRecord());
       await waitFor("two full batches", () => s.stats().written >= 100);
@@ -162,7 +182,7 @@ describe("mongo audit sink", () => {
     try {
       let inFlight = 0;
       let peak = 0;
-      const target: AuditInsertTarget = {
+      const target = oneCollection({
         insertMany: (async (docs: AuditDoc[], options?: object) => {
           inFlight++;
           peak = Math.max(peak, inFlight);
@@ -172,8 +192,8 @@ describe("mongo audit sink", () => {
           } finally {
             inFlight--;
           }
-        }) as AuditInsertTarget["insertMany"],
-      };
+        }) as Inserter["insertMany"],
+      });
       const s = sink(target, { batchSize: 10, flushIntervalMs: 1 });
       const flushes: Array<Promise<void>> = [];
       for (let i = 0; i < 300; i++) {
@@ -196,13 +216,13 @@ describe("mongo audit sink", () => {
     try {
       let failuresLeft = 4;
       const attempts: number[] = [];
-      const target: AuditInsertTarget = {
+      const target = oneCollection({
         insertMany: (async (docs: AuditDoc[], options?: object) => {
           attempts.push(Date.now());
           if (failuresLeft-- > 0) throw networkError();
           return audit.insertMany(docs, options);
-        }) as AuditInsertTarget["insertMany"],
-      };
+        }) as Inserter["insertMany"],
+      });
       const warn = vi.fn();
       const counters = new CountingCounters();
       const s = sink(target, { maxQueue: 1_000, batchSize: 100, flushIntervalMs: 20, maxBackoffMs: 150, counters, logger: { warn } });
@@ -232,7 +252,7 @@ describe("mongo audit sink", () => {
     const { audit, cleanup } = await freshDb();
     try {
       let lose = true;
-      const target: AuditInsertTarget = {
+      const target = oneCollection({
         insertMany: (async (docs: AuditDoc[], options?: object) => {
           if (lose) {
             lose = false;
@@ -240,8 +260,8 @@ describe("mongo audit sink", () => {
             throw networkError(); // but the answer is lost
           }
           return audit.insertMany(docs, options);
-        }) as AuditInsertTarget["insertMany"],
-      };
+        }) as Inserter["insertMany"],
+      });
       const s = sink(target, { batchSize: 100, flushIntervalMs: 60_000 });
       for (let i = 0; i < 50; i++) s.record(auditRecord());
       await s.flush(); // fails: the batch goes back
@@ -257,12 +277,12 @@ describe("mongo audit sink", () => {
   it("drops (and counts) documents the server refuses for good, keeping the rest", async () => {
     const { audit, cleanup } = await freshDb();
     try {
-      const target: AuditInsertTarget = {
+      const target = oneCollection({
         insertMany: (async (docs: AuditDoc[], options?: object) => {
           await audit.insertMany(docs.slice(1), options);
           throw Object.assign(new Error("document failed validation"), { name: "MongoBulkWriteError", writeErrors: [{ index: 0, code: 121 }] });
-        }) as AuditInsertTarget["insertMany"],
-      };
+        }) as Inserter["insertMany"],
+      });
       const counters = new CountingCounters();
       const warn = vi.fn();
       const s = sink(target, { counters, logger: { warn } });
@@ -280,13 +300,13 @@ describe("mongo audit sink", () => {
     const pending: Array<() => void> = [];
     let calls = 0;
     let autoFail = false;
-    const target: AuditInsertTarget = {
+    const target = oneCollection({
       insertMany: (async () => {
         calls++;
         if (!autoFail) await new Promise<void>((r) => pending.push(r));
         throw networkError();
-      }) as unknown as AuditInsertTarget["insertMany"],
-    };
+      }) as unknown as Inserter["insertMany"],
+    });
     const releaseAll = () => pending.splice(0).forEach((r) => r());
     const counters = new CountingCounters();
     const s = sink(target, { maxQueue: 300, batchSize: 100, flushIntervalMs: 5, counters });
@@ -323,7 +343,7 @@ describe("mongo audit sink", () => {
   });
 
   it("rejects bad options", () => {
-    const target = { insertMany: vi.fn() } as unknown as AuditInsertTarget;
+    const target = oneCollection({ insertMany: vi.fn() } as unknown as Inserter);
     expect(() => new MongoAuditSink(target, { maxQueue: 0 })).toThrow(/maxQueue/);
     expect(() => new MongoAuditSink(target, { batchSize: 1.5 })).toThrow(/batchSize/);
     expect(() => new MongoAuditStore(client.db("x"), { retentionDays: -1 })).toThrow(/retentionDays/);

@@ -1,11 +1,50 @@
-// The persisted shape of audit records, its conversion to and from AuditRecord, and the indexes.
-// Documents never leave src/audit/mongo.
+// The persisted shape of audit records, its conversion to and from AuditRecord, the per-day
+// collections and their indexes. Documents never leave src/audit/mongo.
 import type { Db, IndexDescription } from "mongodb";
 import { guard } from "../../stores/mongo/errors.js";
 import type { AuditRecord, AuditSource, AuditSubjectType } from "../types.js";
 import { checkRetentionDays } from "../validate.js";
 
-export const AUDIT_COLLECTION = "audit";
+/**
+ * Records live in one collection per UTC day of their `time`, `audit_YYYYMMDD`: retention drops
+ * whole collections (FerretDB 1.x pushes no index down, so a deleteMany over one big collection
+ * took longer than the socket timeout), and a query reads only the days its range covers.
+ */
+export const AUDIT_DAY_PREFIX = "audit_";
+/** The single collection of releases before per-day collections; migrated by MongoAuditStore.prune(). */
+export const LEGACY_AUDIT_COLLECTION = "audit";
+export const DAY_MS = 86_400_000;
+const DAY_NAME_RE = /^audit_(\d{4})(\d{2})(\d{2})$/;
+
+/** The start (ms since the epoch) of the UTC day holding `time`. */
+export function utcDay(time: Date): number {
+  return Math.floor(time.getTime() / DAY_MS) * DAY_MS;
+}
+
+/** The collection of the UTC day starting at `day` (see utcDay). */
+export function auditDayCollection(day: number): string {
+  const d = new Date(day);
+  return `${AUDIT_DAY_PREFIX}${d.getUTCFullYear().toString().padStart(4, "0")}${String(d.getUTCMonth() + 1).padStart(2, "0")}${String(d.getUTCDate()).padStart(2, "0")}`;
+}
+
+/** The day (start ms) a collection name stands for, or null for any other collection. */
+export function parseAuditDay(name: string): number | null {
+  const m = DAY_NAME_RE.exec(name);
+  if (!m) return null;
+  const day = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return auditDayCollection(day) === name ? day : null;
+}
+
+/** The days that have a collection, newest first. */
+export async function listAuditDays(db: Db): Promise<number[]> {
+  const names = await guard("audit record", () => db.listCollections({}, { nameOnly: true }).toArray());
+  const days: number[] = [];
+  for (const { name } of names) {
+    const day = parseAuditDay(name);
+    if (day !== null) days.push(day);
+  }
+  return days.sort((a, b) => b - a);
+}
 
 export interface AuditRateLimitDoc {
   class: string;
@@ -92,43 +131,25 @@ export const AUDIT_INDEXES: readonly IndexDescription[] = [
   { key: { token_id: 1, time: -1, _id: -1 }, name: "token_time_id" },
   { key: { source: 1, time: -1, _id: -1 }, name: "source_time_id" },
 ];
-export const AUDIT_TTL_INDEX_NAME = "time_ttl";
-
-const NOT_IMPLEMENTED = 238;
-const INDEX_OPTIONS_CONFLICT = 85;
-const INDEX_KEY_SPECS_CONFLICT = 86;
-
-export interface EnsureAuditIndexesResult {
-  /** Whether the server keeps the TTL index on time (MongoDB does, FerretDB 1.x does not). */
-  ttl: boolean;
-}
 
 /**
- * Creates the query indexes and, where the server has them, a TTL index expiring records after
- * `retentionDays` (a changed retention updates it in place). Idempotent; safe to call at every
- * start and from many replicas. Whatever the TTL support, queries never return records older than
- * the retention and prune() deletes them.
+ * Creates the query indexes of one day's collection (creating the collection). Idempotent; safe
+ * from many replicas at once. FerretDB 1.x pushes none of them down, but keeps them; MongoDB uses them.
  */
-export async function ensureAuditIndexes(db: Db, retentionDays: number): Promise<EnsureAuditIndexesResult> {
-  checkRetentionDays(retentionDays);
-  const expireAfterSeconds = Math.max(1, Math.round(retentionDays * 86_400));
-  const collection = db.collection<AuditDoc>(AUDIT_COLLECTION);
-  return guard("audit index", async () => {
+export async function ensureDayIndexes(db: Db, day: number): Promise<void> {
+  const collection = db.collection<AuditDoc>(auditDayCollection(day));
+  await guard("audit index", async () => {
     // One index per command: FerretDB 1.24 drops the connection when one createIndexes names
     // several existing indexes (see src/stores/mongo/schema.ts).
     for (const index of AUDIT_INDEXES) await collection.createIndexes([index]);
-    try {
-      await collection.createIndexes([{ key: { time: 1 }, name: AUDIT_TTL_INDEX_NAME, expireAfterSeconds }]);
-      return { ttl: true };
-    } catch (e) {
-      const err = e as { code?: unknown; codeName?: unknown };
-      if (err.code === NOT_IMPLEMENTED || err.codeName === "NotImplemented") return { ttl: false };
-      if (err.code === INDEX_OPTIONS_CONFLICT || err.code === INDEX_KEY_SPECS_CONFLICT) {
-        // The retention changed: update the existing TTL index rather than fail.
-        await db.command({ collMod: AUDIT_COLLECTION, index: { name: AUDIT_TTL_INDEX_NAME, expireAfterSeconds } });
-        return { ttl: true };
-      }
-      throw e;
-    }
   });
+}
+
+/**
+ * Startup: checks the retention and indexes today's collection, so the first writes of the day
+ * find it ready. Idempotent. Later days are indexed by the sink when it first writes to them.
+ */
+export async function ensureAuditIndexes(db: Db, retentionDays: number, now: Date = new Date()): Promise<void> {
+  checkRetentionDays(retentionDays);
+  await ensureDayIndexes(db, utcDay(now));
 }

@@ -54,6 +54,7 @@ export function adminRoutes(deps: AdminDeps): Router {
       adminChangeRecord("admin", change, {
         actor: locals.actor,
         client_address: locals.clientAddress,
+        user_agent: res.req.headers["user-agent"] ?? null,
         time: locals.time,
         latency_ms: Number(process.hrtime.bigint() - locals.started) / 1e6,
       }),
@@ -141,6 +142,7 @@ function adminOnly(deps: AdminDeps): RequestHandler {
         adminRefusalRecord({ method: req.method, path: req.originalUrl }, status, code, {
           actor,
           client_address: address,
+          user_agent: req.headers["user-agent"] ?? null,
           time,
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
         }),

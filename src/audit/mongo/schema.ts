@@ -1,49 +1,54 @@
-// The persisted shape of audit records, its conversion to and from AuditRecord, the per-day
-// collections and their indexes. Documents never leave src/audit/mongo.
+// The persisted shape of audit records, its conversion to and from AuditRecord, the hourly
+// partitions and their indexes. Documents never leave src/audit/mongo.
 import type { Db, IndexDescription } from "mongodb";
 import { guard } from "../../stores/mongo/errors.js";
 import type { AuditRecord, AuditSource, AuditSubjectType } from "../types.js";
 import { checkRetentionDays } from "../validate.js";
 
 /**
- * Records live in one collection per UTC day of their `time`, `audit_YYYYMMDD`: retention drops
- * whole collections (FerretDB 1.x pushes no index down, so a deleteMany over one big collection
- * took longer than the socket timeout), and a query reads only the days its range covers.
+ * Records live in one collection per UTC hour of their `time`, `audit_YYYYMMDDHH`: retention drops
+ * whole collections, and a query reads only the hours its range covers, newest first, stopping
+ * when it has a page. FerretDB 1.x pushes neither filter nor sort down: every query reads and
+ * sorts whole collections (measured ~0.25 ms a record), and a deleteMany over one big collection
+ * outlasted the 5 s socket timeout. An hour keeps each read small at tens of thousands of records
+ * a day; with MongoDB's indexes the partitions cost little.
  */
-export const AUDIT_DAY_PREFIX = "audit_";
-/** The single collection of releases before per-day collections; migrated by MongoAuditStore.prune(). */
+export const AUDIT_PARTITION_PREFIX = "audit_";
+/** The single collection of releases before partitions; migrated by MongoAuditStore.prune(). */
 export const LEGACY_AUDIT_COLLECTION = "audit";
-export const DAY_MS = 86_400_000;
-const DAY_NAME_RE = /^audit_(\d{4})(\d{2})(\d{2})$/;
+export const PARTITION_MS = 3_600_000;
+const PARTITION_NAME_RE = /^audit_(\d{4})(\d{2})(\d{2})(\d{2})$/;
 
-/** The start (ms since the epoch) of the UTC day holding `time`. */
-export function utcDay(time: Date): number {
-  return Math.floor(time.getTime() / DAY_MS) * DAY_MS;
+/** The start (ms since the epoch) of the UTC hour holding `time`. */
+export function partitionOf(time: Date): number {
+  return Math.floor(time.getTime() / PARTITION_MS) * PARTITION_MS;
 }
 
-/** The collection of the UTC day starting at `day` (see utcDay). */
-export function auditDayCollection(day: number): string {
-  const d = new Date(day);
-  return `${AUDIT_DAY_PREFIX}${d.getUTCFullYear().toString().padStart(4, "0")}${String(d.getUTCMonth() + 1).padStart(2, "0")}${String(d.getUTCDate()).padStart(2, "0")}`;
+const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
+
+/** The collection of the partition starting at `start` (see partitionOf). */
+export function auditPartitionCollection(start: number): string {
+  const d = new Date(start);
+  return `${AUDIT_PARTITION_PREFIX}${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}`;
 }
 
-/** The day (start ms) a collection name stands for, or null for any other collection. */
-export function parseAuditDay(name: string): number | null {
-  const m = DAY_NAME_RE.exec(name);
+/** The partition start a collection name stands for, or null for any other collection. */
+export function parseAuditPartition(name: string): number | null {
+  const m = PARTITION_NAME_RE.exec(name);
   if (!m) return null;
-  const day = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  return auditDayCollection(day) === name ? day : null;
+  const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]));
+  return auditPartitionCollection(start) === name ? start : null;
 }
 
-/** The days that have a collection, newest first. */
-export async function listAuditDays(db: Db): Promise<number[]> {
+/** The partitions that have a collection, newest first. */
+export async function listAuditPartitions(db: Db): Promise<number[]> {
   const names = await guard("audit record", () => db.listCollections({}, { nameOnly: true }).toArray());
-  const days: number[] = [];
+  const starts: number[] = [];
   for (const { name } of names) {
-    const day = parseAuditDay(name);
-    if (day !== null) days.push(day);
+    const start = parseAuditPartition(name);
+    if (start !== null) starts.push(start);
   }
-  return days.sort((a, b) => b - a);
+  return starts.sort((a, b) => b - a);
 }
 
 export interface AuditRateLimitDoc {
@@ -74,6 +79,8 @@ export interface AuditDoc {
   action: string | null;
   target: string | null;
   client_address: string | null;
+  policy_revision: string | null;
+  user_agent: string | null;
 }
 
 export function toAuditDoc(r: AuditRecord): AuditDoc {
@@ -96,6 +103,8 @@ export function toAuditDoc(r: AuditRecord): AuditDoc {
     action: r.action,
     target: r.target,
     client_address: r.client_address,
+    policy_revision: r.policy_revision,
+    user_agent: r.user_agent,
   };
 }
 
@@ -121,6 +130,8 @@ export function fromAuditDoc(d: AuditDoc): AuditRecord {
     action: d.action ?? null,
     target: d.target ?? null,
     client_address: d.client_address ?? null,
+    policy_revision: d.policy_revision ?? null,
+    user_agent: d.user_agent ?? null,
   };
 }
 
@@ -133,11 +144,11 @@ export const AUDIT_INDEXES: readonly IndexDescription[] = [
 ];
 
 /**
- * Creates the query indexes of one day's collection (creating the collection). Idempotent; safe
- * from many replicas at once. FerretDB 1.x pushes none of them down, but keeps them; MongoDB uses them.
+ * Creates the query indexes of one partition's collection (creating the collection). Idempotent;
+ * safe from many replicas at once. FerretDB 1.x keeps them without using them; MongoDB uses them.
  */
-export async function ensureDayIndexes(db: Db, day: number): Promise<void> {
-  const collection = db.collection<AuditDoc>(auditDayCollection(day));
+export async function ensurePartitionIndexes(db: Db, start: number): Promise<void> {
+  const collection = db.collection<AuditDoc>(auditPartitionCollection(start));
   await guard("audit index", async () => {
     // One index per command: FerretDB 1.24 drops the connection when one createIndexes names
     // several existing indexes (see src/stores/mongo/schema.ts).
@@ -146,10 +157,10 @@ export async function ensureDayIndexes(db: Db, day: number): Promise<void> {
 }
 
 /**
- * Startup: checks the retention and indexes today's collection, so the first writes of the day
- * find it ready. Idempotent. Later days are indexed by the sink when it first writes to them.
+ * Startup: checks the retention and indexes the current partition. Idempotent. Later partitions
+ * are indexed by the sink when it first writes to them.
  */
 export async function ensureAuditIndexes(db: Db, retentionDays: number, now: Date = new Date()): Promise<void> {
   checkRetentionDays(retentionDays);
-  await ensureDayIndexes(db, utcDay(now));
+  await ensurePartitionIndexes(db, partitionOf(now));
 }

@@ -3,7 +3,7 @@ import { StoreValidationError } from "../../stores/types.js";
 import type { AuditCounters, AuditDropReason, AuditLogger, AuditRecord, AuditSink } from "../types.js";
 import { normalizeAuditRecord } from "../validate.js";
 import { safely, ThrottledWarn } from "../warn.js";
-import { auditDayCollection, ensureDayIndexes, toAuditDoc, utcDay, type AuditDoc } from "./schema.js";
+import { auditPartitionCollection, ensurePartitionIndexes, toAuditDoc, partitionOf, type AuditDoc } from "./schema.js";
 
 export interface MongoAuditSinkOptions {
   /** Records waiting to be written; when full, new records are dropped and counted. Default 10,000. */
@@ -24,7 +24,7 @@ export interface MongoAuditSinkOptions {
 }
 
 /**
- * What the sink writes to: a Db (a collection per day, see schema.ts) or, in tests, anything that
+ * What the sink writes to: a Db (a collection per hour, see schema.ts) or, in tests, anything that
  * hands out collections with insertMany and, optionally, creates indexes.
  */
 export interface AuditInsertTarget {
@@ -54,7 +54,7 @@ const DUPLICATE_KEY = 11000;
  * never slows a request and never grows memory past maxQueue + batchSize records: a failed batch
  * goes back to the front of the queue if there is room (a short outage loses nothing), otherwise
  * it is dropped and counted; while writes fail the interval backs off. Each record goes to the
- * collection of its UTC day (schema.ts). Records use decision_id as
+ * collection of its UTC hour (schema.ts). Records use decision_id as
  * _id, so a batch retried after a partial write stores nothing twice.
  */
 export class MongoAuditSink implements AuditSink {
@@ -64,8 +64,8 @@ export class MongoAuditSink implements AuditSink {
   readonly maxBackoffMs: number;
   readonly closeTimeoutMs: number;
   readonly #target: AuditInsertTarget;
-  /** Days whose collection this process has indexed (once per day, not per batch). */
-  readonly #indexedDays = new Set<number>();
+  /** Partitions whose collection this process has indexed (once each, not per batch). */
+  readonly #indexedPartitions = new Set<number>();
   readonly #counters: AuditCounters | undefined;
   readonly #warn: ThrottledWarn;
 
@@ -216,25 +216,25 @@ export class MongoAuditSink implements AuditSink {
   }
 
   /**
-   * One insertMany per day the batch spans (a batch rarely spans two). A failure puts back only
-   * the days not yet written, so nothing is counted twice.
+   * One insertMany per partition the batch spans (rarely more than one). A failure puts back
+   * only the partitions not yet written, so nothing is counted twice.
    */
   async #insert(batch: AuditRecord[]): Promise<Outcome> {
     const taken = batch.length;
-    const byDay = new Map<number, AuditRecord[]>();
+    const byPartition = new Map<number, AuditRecord[]>();
     for (const r of batch) {
-      const day = utcDay(r.time);
-      const group = byDay.get(day);
+      const start = partitionOf(r.time);
+      const group = byPartition.get(start);
       if (group) group.push(r);
-      else byDay.set(day, [r]);
+      else byPartition.set(start, [r]);
     }
-    const days = [...byDay.keys()];
-    for (let i = 0; i < days.length; i++) {
-      const day = days[i]!;
-      const records = byDay.get(day)!;
+    const starts = [...byPartition.keys()];
+    for (let i = 0; i < starts.length; i++) {
+      const start = starts[i]!;
+      const records = byPartition.get(start)!;
       try {
-        await this.#indexOnce(day);
-        await this.#target.collection(auditDayCollection(day)).insertMany(records.map(toAuditDoc), { ordered: false });
+        await this.#indexOnce(start);
+        await this.#target.collection(auditPartitionCollection(start)).insertMany(records.map(toAuditDoc), { ordered: false });
         this.#succeeded(records.length);
       } catch (err) {
         const writeErrors = perDocumentErrors(err);
@@ -250,7 +250,7 @@ export class MongoAuditSink implements AuditSink {
           continue;
         }
         this.#failed(
-          days.slice(i).flatMap((d) => byDay.get(d)!),
+          starts.slice(i).flatMap((s) => byPartition.get(s)!),
           err,
         );
         return { kind: "failed", taken };
@@ -260,14 +260,14 @@ export class MongoAuditSink implements AuditSink {
   }
 
   /**
-   * Indexes a day's collection before its first write from this process (see schema.ts). Best
+   * Indexes a partition's collection before its first write from this process (see schema.ts). Best
    * effort: records are written without the indexes rather than held back; tried again next batch.
    */
-  async #indexOnce(day: number): Promise<void> {
-    if (this.#indexedDays.has(day) || !isDb(this.#target)) return;
+  async #indexOnce(start: number): Promise<void> {
+    if (this.#indexedPartitions.has(start) || !isDb(this.#target)) return;
     try {
-      await ensureDayIndexes(this.#target, day);
-      this.#indexedDays.add(day);
+      await ensurePartitionIndexes(this.#target, start);
+      this.#indexedPartitions.add(start);
     } catch {
       // the insert that follows reports a backend that is down
     }

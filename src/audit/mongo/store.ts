@@ -3,7 +3,7 @@ import { guard } from "../../stores/mongo/errors.js";
 import { checkDate } from "../../stores/validate.js";
 import { DEFAULT_RETENTION_DAYS, retentionCutoff, type AuditFilter, type AuditPage, type AuditPruner, type AuditStore } from "../types.js";
 import { checkAuditFilter, checkRetentionDays, encodeCursor, type CheckedAuditFilter } from "../validate.js";
-import { auditDayCollection, DAY_MS, fromAuditDoc, LEGACY_AUDIT_COLLECTION, listAuditDays, toAuditDoc, utcDay, type AuditDoc } from "./schema.js";
+import { auditPartitionCollection, PARTITION_MS, fromAuditDoc, LEGACY_AUDIT_COLLECTION, listAuditPartitions, toAuditDoc, partitionOf, type AuditDoc } from "./schema.js";
 
 export interface MongoAuditStoreOptions {
   retentionDays?: number;
@@ -15,9 +15,9 @@ export interface MongoAuditStoreOptions {
 const MIGRATE_BATCH = 500;
 
 /**
- * The read side of the per-day collections `audit_YYYYMMDD` (schema.ts), and their retention.
- * A query reads only the days its range covers, newest day first, and stops as soon as it has a
- * page; so its cost is bounded by the days it reads, not by the size of the whole trail.
+ * The read side of the hourly collections `audit_YYYYMMDDHH` (schema.ts), and their retention.
+ * A query reads only the partitions its range covers, newest first, and stops as soon as it has a
+ * page: its cost is bounded by the partitions it reads, not by the size of the whole trail.
  */
 export class MongoAuditStore implements AuditStore, AuditPruner {
   readonly retentionDays: number;
@@ -35,26 +35,26 @@ export class MongoAuditStore implements AuditStore, AuditPruner {
     // Never older than the retention, whether or not prune() has dropped them yet.
     const cutoff = retentionCutoff(this.#now(), this.retentionDays);
     const since = f.since !== undefined && f.since > cutoff ? f.since : cutoff;
-    // The newest day a record may come from: the day of `until` (exclusive) or of the cursor.
+    // The newest partition a record may come from: that of `until` (exclusive) or of the cursor.
     let newest = Number.POSITIVE_INFINITY;
-    if (f.until !== undefined) newest = utcDay(new Date(f.until.getTime() - 1));
-    if (f.after !== undefined) newest = Math.min(newest, utcDay(new Date(f.after.time)));
-    const days = (await listAuditDays(this.#db)).filter((day) => day >= utcDay(since) && day <= newest);
+    if (f.until !== undefined) newest = partitionOf(new Date(f.until.getTime() - 1));
+    if (f.after !== undefined) newest = Math.min(newest, partitionOf(new Date(f.after.time)));
+    const partitions = (await listAuditPartitions(this.#db)).filter((start) => start >= partitionOf(since) && start <= newest);
 
-    const q = dayFilter(f, since);
+    const q = partitionFilter(f, since);
     const docs: AuditDoc[] = [];
-    for (const day of days) {
+    for (const start of partitions) {
       const need = f.limit + 1 - docs.length;
       const found = await guard("audit record", () =>
         this.#db
-          .collection<AuditDoc>(auditDayCollection(day))
+          .collection<AuditDoc>(auditPartitionCollection(start))
           .find(q)
           .sort({ time: -1, _id: -1 })
           .limit(need)
           .toArray(),
       );
-      // A record whose time lies outside its collection's day cannot be there (the sink files by
-      // day); the days are disjoint, so concatenating newest day first keeps the order.
+      // The sink files each record in the partition of its time: partitions are disjoint ranges,
+      // so concatenating them newest first keeps the order.
       docs.push(...found);
       if (docs.length > f.limit) break;
     }
@@ -64,26 +64,27 @@ export class MongoAuditStore implements AuditStore, AuditPruner {
   }
 
   /**
-   * Drops the collections of days wholly older than the retention at `now` and deletes the older
-   * records of the one day it cuts through; first migrates the legacy single collection, if any.
+   * Drops the collections of partitions wholly older than the retention at `now` and deletes the
+   * older records of the one partition it cuts through; first migrates the legacy single
+   * collection, if any.
    * Idempotent and safe from many replicas at once. Returns how many records were deleted.
    */
   async prune(now: Date): Promise<number> {
     checkDate(now, "now");
     const cutoff = retentionCutoff(now, this.retentionDays);
     let deleted = await this.#migrateLegacy(cutoff);
-    for (const day of await listAuditDays(this.#db)) {
-      if (day + DAY_MS <= cutoff.getTime()) deleted += await this.#dropDay(day);
-      else if (day <= cutoff.getTime()) {
-        const res = await guard("audit record", () => this.#db.collection<AuditDoc>(auditDayCollection(day)).deleteMany({ time: { $lt: cutoff } }));
+    for (const start of await listAuditPartitions(this.#db)) {
+      if (start + PARTITION_MS <= cutoff.getTime()) deleted += await this.#dropPartition(start);
+      else if (start <= cutoff.getTime()) {
+        const res = await guard("audit record", () => this.#db.collection<AuditDoc>(auditPartitionCollection(start)).deleteMany({ time: { $lt: cutoff } }));
         deleted += res.deletedCount;
       }
     }
     return deleted;
   }
 
-  async #dropDay(day: number): Promise<number> {
-    const collection = this.#db.collection<AuditDoc>(auditDayCollection(day));
+  async #dropPartition(start: number): Promise<number> {
+    const collection = this.#db.collection<AuditDoc>(auditPartitionCollection(start));
     return guard("audit record", async () => {
       const count = await collection.estimatedDocumentCount();
       try {
@@ -99,7 +100,7 @@ export class MongoAuditStore implements AuditStore, AuditPruner {
 
   /**
    * Records of releases with a single `audit` collection: those within the retention are copied
-   * into their day's collection (duplicates of an interrupted run are ignored), then the legacy
+   * into their partition's collection (duplicates of an interrupted run are ignored), then the legacy
    * collection is dropped. Counts the legacy records past the retention as deleted.
    */
   async #migrateLegacy(cutoff: Date): Promise<number> {
@@ -111,12 +112,12 @@ export class MongoAuditStore implements AuditStore, AuditPruner {
       const cursor = legacy.find({}, { batchSize: MIGRATE_BATCH });
       let batch: AuditDoc[] = [];
       const write = async (): Promise<void> => {
-        const byDay = new Map<string, AuditDoc[]>();
+        const byPartition = new Map<string, AuditDoc[]>();
         for (const d of batch) {
-          const name = auditDayCollection(utcDay(d.time));
-          byDay.set(name, [...(byDay.get(name) ?? []), d]);
+          const name = auditPartitionCollection(partitionOf(d.time));
+          byPartition.set(name, [...(byPartition.get(name) ?? []), d]);
         }
-        for (const [name, docs] of byDay) {
+        for (const [name, docs] of byPartition) {
           await this.#db
             .collection<AuditDoc>(name)
             .insertMany(docs.map((d) => toAuditDoc(fromAuditDoc(d))), { ordered: false })
@@ -141,8 +142,8 @@ export class MongoAuditStore implements AuditStore, AuditPruner {
   }
 }
 
-/** The filter of one day's collection: the range, the exact-match fields, and the cursor's position. */
-function dayFilter(f: CheckedAuditFilter, since: Date): Filter<AuditDoc> {
+/** The filter of one partition's collection: the range, the exact-match fields, and the cursor's position. */
+function partitionFilter(f: CheckedAuditFilter, since: Date): Filter<AuditDoc> {
   const q: Filter<AuditDoc> = { time: f.until !== undefined ? { $gte: since, $lt: f.until } : { $gte: since } };
   if (f.user_id !== undefined) q.user_id = f.user_id;
   if (f.token_id !== undefined) q.token_id = f.token_id;

@@ -391,6 +391,39 @@ describe("mongo audit: hourly partitions", () => {
     }
   });
 
+  it("a batch whose second hour fails puts back only that hour: nothing is written or counted twice", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      let failNext = true;
+      const calls: string[] = [];
+      const target: AuditInsertTarget = {
+        collection: (name) => ({
+          insertMany: (async (docs: AuditDoc[], options?: object) => {
+            calls.push(name);
+            if (name !== auditPartitionCollection(partitionOf(T0)) && failNext) {
+              failNext = false;
+              throw networkError();
+            }
+            return db.collection<AuditDoc>(name).insertMany(docs, options);
+          }) as Inserter["insertMany"],
+        }),
+      };
+      const counters = new CountingCounters();
+      const s = sink(target, { batchSize: 100, flushIntervalMs: 60_000, counters });
+      for (let i = 0; i < 10; i++) s.record(auditRecord({ time: at(i) }));
+      for (let i = 0; i < 5; i++) s.record(auditRecord({ time: at(HOUR + i) }));
+      await s.flush();
+      expect(s.stats()).toMatchObject({ written: 10, queued: 5, failures: 1 });
+      await s.flush();
+      expect(s.stats()).toMatchObject({ written: 15, queued: 0, failures: 0, dropped: { queue_full: 0, write_failed: 0, invalid: 0 } });
+      expect(counters.writtenTotal).toBe(15);
+      expect(calls.filter((c) => c === auditPartitionCollection(partitionOf(T0)))).toHaveLength(1);
+      expect(await rawAudit(db)).toHaveLength(15);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it("prune drops the partitions older than the retention and cuts the one it crosses", async () => {
     const { db, cleanup } = await freshDb();
     try {

@@ -41,7 +41,9 @@ export async function startTracing(env: Record<string, string | undefined>, opti
   if (options.exporter) processor = new SimpleSpanProcessor(options.exporter);
   else {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
-    processor = new BatchSpanProcessor(new OTLPTraceExporter());
+    // The URL from `env` as the OTLP spec derives it; the exporter reads the other OTEL_* variables itself.
+    const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || `${env.OTEL_EXPORTER_OTLP_ENDPOINT!.replace(/\/+$/, "")}/v1/traces`;
+    processor = new BatchSpanProcessor(new OTLPTraceExporter({ url }));
   }
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME || "tollgate" }),

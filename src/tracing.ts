@@ -8,6 +8,8 @@ import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { stripQuery } from "./audit/validate.js";
 
 const TRACER = "tollgate";
+/** How long a stopping process tries to export the spans it still holds. */
+const SHUTDOWN_EXPORT_MS = 2_000;
 let enabled = false;
 
 /** Whether startTracing() registered an SDK in this process. */
@@ -16,7 +18,7 @@ export function tracingEnabled(): boolean {
 }
 
 export interface Tracing {
-  /** Exports what is buffered and unregisters the SDK. Never rejects. */
+  /** Exports what is buffered (giving up after SHUTDOWN_EXPORT_MS) and unregisters the SDK. Never rejects. */
   shutdown(): Promise<void>;
 }
 
@@ -54,7 +56,10 @@ export async function startTracing(env: Record<string, string | undefined>, opti
   return {
     async shutdown() {
       enabled = false;
-      await provider.shutdown().catch(() => {});
+      // An unreachable collector must not hold up the process's exit (serve.ts bounds shutdown).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([provider.shutdown().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_EXPORT_MS).unref()))]);
+      clearTimeout(timer);
       trace.disable();
       propagation.disable();
       context.disable();

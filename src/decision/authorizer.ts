@@ -8,6 +8,7 @@ import { LogThrottle } from "../log-throttle.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole, McpCall, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, RouteInfo, SubjectFact } from "../policy/types.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
+import { inSpan, inSpanSync } from "../tracing.js";
 
 export interface AuthorizeRequest {
   method: string;
@@ -93,6 +94,11 @@ export class Authorizer {
     return this.o.engine.route(method, path);
   }
 
+  /** The active policy's revision (for records of requests refused before a decision). */
+  get policyRevision(): string {
+    return this.o.engine.revision;
+  }
+
   async authorize(request: AuthorizeRequest): Promise<Decision> {
     return (await this.authorizeWithFacts(request)).decision;
   }
@@ -118,15 +124,17 @@ export class Authorizer {
     // denied by the policy without touching any backend.
     if (route.valid_path && route.pattern !== null) {
       try {
-        credential = await this.o.credentials.resolve(request.authorization);
+        credential = await inSpan("tollgate.credential", () => this.o.credentials.resolve(request.authorization));
         input.credential = { status: credential.status };
         if (credential.status === "valid") input.subject = credential.subject;
         // A bad credential is denied at the credential stage whatever the project: no lookup.
         const credentialDecides = credential.status !== "valid" && credential.status !== "none";
-        const [project, grantRoles] = await Promise.all([
-          route.project_id !== null && !credentialDecides ? this.#projectFact(route.project_id, input.subject) : undefined,
-          input.subject?.type === "mcp_token" ? this.#grantRoles(input.subject) : undefined,
-        ]);
+        const [project, grantRoles] = await inSpan("tollgate.facts", () =>
+          Promise.all([
+            route.project_id !== null && !credentialDecides ? this.#projectFact(route.project_id, input.subject) : undefined,
+            input.subject?.type === "mcp_token" ? this.#grantRoles(input.subject) : undefined,
+          ]),
+        );
         if (project) input.project = project;
         if (grantRoles) input.grant_roles = grantRoles;
       } catch (err) {
@@ -134,7 +142,7 @@ export class Authorizer {
       }
     }
 
-    let verdict = engine.decide(input);
+    let verdict = inSpanSync("tollgate.policy", () => engine.decide(input));
     let rateLimit: RateLimitSummary | null = null;
     if (verdict.rate_limit_applies && verdict.rate_limit_key !== null && verdict.rate_limit_class !== null) {
       const area = route.namespace === "mcp" ? "mcp" : "api";
@@ -148,9 +156,8 @@ export class Authorizer {
       const limit = limits[verdict.rate_limit_class]!;
       let result: RateLimitResult | null;
       try {
-        result = await this.o.rateLimiter.hit(`${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`, limit, this.o.rateLimitWindowMs, {
-          consume: !request.dryRun,
-        });
+        const key = `${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`;
+        result = await inSpan("tollgate.rate_limit", () => this.o.rateLimiter.hit(key, limit, this.o.rateLimitWindowMs, { consume: !request.dryRun }));
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         if (this.o.rateLimitFail === "closed") {

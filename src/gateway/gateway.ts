@@ -34,7 +34,7 @@ export interface GatewayLocals {
 }
 
 /** The audit's view of a message refused before any decision: no subject, no route facts. */
-function refusedDecision(refusal: McpRefusal, route: string | null): Decision {
+function refusedDecision(refusal: McpRefusal, route: string | null, policyRevision: string): Decision {
   return {
     allow: false,
     status: ERRORS[refusal.reason].status,
@@ -45,7 +45,7 @@ function refusedDecision(refusal: McpRefusal, route: string | null): Decision {
     granted_projects: null,
     rate_limit: null,
     decision_id: randomUUID(),
-    policy_revision: "",
+    policy_revision: policyRevision,
   };
 }
 
@@ -75,7 +75,7 @@ export function gateway(options: GatewayOptions): Router {
         // Refused before the policy: answered as JSON-RPC, audited as a denial without a subject.
         writeJsonRpcRefusal(res, read);
         options.audit.record(
-          auditRecordFromDecision(refusedDecision(read, route.pattern), {
+          auditRecordFromDecision(refusedDecision(read, route.pattern, options.authorizer.policyRevision), {
             source: "gateway",
             method: req.method,
             path: req.originalUrl,
@@ -83,6 +83,7 @@ export function gateway(options: GatewayOptions): Router {
             latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
             upstream_status: null,
             client_address,
+            user_agent: req.headers["user-agent"] ?? null,
           }),
         );
         return;
@@ -109,6 +110,7 @@ export function gateway(options: GatewayOptions): Router {
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
           upstream_status: upstreamStatus,
           client_address,
+          user_agent: req.headers["user-agent"] ?? null,
         }),
       );
 

@@ -36,7 +36,7 @@ export function compileWithToolTables(tables: ToolTables): { dir: string; remove
   execFileSync("npx", ["tsx", join(REPO_ROOT, "scripts/gen-tool-lookup.ts"), "--root", work], { cwd: REPO_ROOT, stdio: "pipe" });
   const caps = JSON.parse(readFileSync(join(REPO_ROOT, "node_modules/@open-policy-agent/opa-wasm/capabilities.json"), "utf8")) as Record<string, unknown>;
   writeFileSync(join(work, "capabilities.json"), JSON.stringify({ ...caps, features: ["rego_v1"] }));
-  const entrypoints = ["tollgate/authz/decision", "tollgate/authz/route", "tollgate/admin/allow", "tollgate/grants/violations", "tollgate/authz/mcp_rate_limit_classes"];
+  const entrypoints = ["tollgate/authz/decision", "tollgate/authz/route", "tollgate/admin/decision", "tollgate/grants/violations", "tollgate/authz/mcp_rate_limit_classes"];
   execFileSync(OPA, ["build", "-t", "wasm", "--capabilities", "capabilities.json", ...entrypoints.flatMap((e) => ["-e", e]), "--ignore", "*_test.rego", "-o", "bundle.tar.gz", "policies"], { cwd: work, stdio: "pipe" });
   const out = join(work, "wasm");
   mkdirSync(out);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { Decision, DecisionObserver } from "./decision/authorizer.js";
+import type { Decision, DecisionObserver } from "./decision/service.js";
 import type { AuditCounters } from "./audit/types.js";
 import type { CacheCounters } from "./facts/fact-cache.js";
 import type { ChangeKind, IgnoredReason, InvalidationObserver, SubscriptionState } from "./facts/invalidation.js";

@@ -1,7 +1,5 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
-import { auditRecordFromDecision } from "../audit/record.js";
-import type { AuditSink } from "../audit/types.js";
-import type { Authorizer, Decision } from "../decision/authorizer.js";
+import type { Decision, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
 import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
@@ -9,11 +7,10 @@ import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
-  authorizer: Authorizer;
+  decisions: DecisionService;
   /** url null: allowed requests for the upstream answer 503 upstream_not_configured. */
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
-  audit: AuditSink;
   /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed, and who the client is for the audit record. */
   trustedProxies: TrustedProxies;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
@@ -38,52 +35,39 @@ export function gateway(options: GatewayOptions): Router {
   const forward = url ? upstreamProxy({ ...options.upstream, url }) : null;
 
   router.use(async (req: Request, res: Response, next: NextFunction) => {
-    const started = process.hrtime.bigint();
-    // Read now: once the client has gone (before the audit record is written) its address is too.
-    const client_address = clientAddress(req, options.trustedProxies);
-    const authorized = await options.authorizer.authorizeWithFacts({
+    // `status` in the audit record is the decision's; what answered the allowed request is in
+    // upstream_status (the upstream's status, or a local route's; null when the upstream was
+    // not reached). The service writes the record once settle() is called.
+    const { verdict, settle } = await options.decisions.begin({
+      source: "gateway",
       method: req.method,
       path: req.originalUrl,
       authorization: req.headers.authorization ?? null,
+      clientAddress: clientAddress(req, options.trustedProxies),
     });
-    const { decision, subject } = authorized;
-    setDecisionHeaders(res, authorized, windowS);
-    const time = new Date();
-    // `status` is the decision's; what answered the allowed request is in upstream_status
-    // (the upstream's status, or a local route's; null when the upstream was not reached).
-    const audit = (upstreamStatus: number | null): void =>
-      options.audit.record(
-        auditRecordFromDecision(decision, {
-          source: "gateway",
-          method: req.method,
-          path: req.originalUrl,
-          time,
-          latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
-          upstream_status: upstreamStatus,
-          client_address,
-        }),
-      );
+    const { decision, subject } = verdict;
+    setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
       skipBody(req, res);
       res.status(decision.status).json(denialBody(decision));
-      audit(null);
+      settle(null);
       return;
     }
-    if (authorized.namespace === "mcp_tokens") {
+    if (verdict.namespace === "mcp_tokens") {
       res.locals.gateway = { decision, subject } satisfies GatewayLocals;
-      res.on("finish", () => audit(res.statusCode));
+      res.on("finish", () => settle(res.statusCode));
       return next();
     }
     if (!forward) {
       skipBody(req, res);
       res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
-      audit(null);
+      settle(null);
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await forward(req, res, req.originalUrl, authorized, peer);
-    audit(outcome.upstreamStatus);
+    const outcome = await forward(req, res, req.originalUrl, verdict, peer);
+    settle(outcome.upstreamStatus);
   });
   router.use(options.local);
   return router;

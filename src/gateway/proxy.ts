@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import type { AuthorizedRequest } from "../decision/authorizer.js";
+import type { Verdict } from "../decision/service.js";
 import { continueIfExpected } from "../http/server.js";
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
 import { skipBody } from "./request-body.js";
@@ -23,7 +23,7 @@ export interface ProxyOutcome {
  * Streams one allowed request to the upstream and the answer back. `target` is the request
  * target exactly as received (the policy judged that string); nothing is buffered.
  */
-export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, authorized: AuthorizedRequest, peer: Peer) => Promise<ProxyOutcome>;
+export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, verdict: Verdict, peer: Peer) => Promise<ProxyOutcome>;
 
 /**
  * A pooled connection left idle this long is closed, before the keep-alive timeout of most
@@ -55,9 +55,9 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, authorized, peer) =>
+  return (req, res, target, verdict, peer) =>
     new Promise((resolve) => {
-      const decisionId = authorized.decision.decision_id;
+      const decisionId = verdict.decision.decision_id;
       const method = req.method ?? "GET";
       let settled = false;
       /** The upstream's status once its response headers arrived. */
@@ -95,7 +95,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: upstreamRequestHeaders(method, req.headers, authorized, peer, url.host),
+        headers: upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import express, { type Express, type Router } from "express";
 import type { AuditSink, AuditStore } from "../audit/types.js";
 import { auditRoutes } from "./audit-routes.js";
-import type { Authorizer } from "../decision/authorizer.js";
+import type { DecisionService } from "../decision/service.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { packageFile } from "../package-root.js";
@@ -13,7 +13,7 @@ import { readinessHttpStatus, type Readiness } from "./readiness.js";
 import { requestLimits } from "./request-limits.js";
 
 export interface AppDeps extends AdminDeps {
-  authorizer: Authorizer;
+  decisions: DecisionService;
   audit: AuditSink & AuditStore;
   /** The /api/ gateway, with its local MCP token routes. */
   gateway: Router;
@@ -59,7 +59,7 @@ function internalRoutes(deps: AppDeps): Router {
     openapi ??= readFileSync(OPENAPI, "utf8");
     res.type("application/json").send(openapi);
   });
-  router.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs, deps.trustedProxies, deps.logger));
+  router.use(decisionRoutes(deps.decisions, deps.maxBodyBytes, deps.rateLimitWindowMs, deps.trustedProxies, deps.logger));
   router.use(adminRoutes(deps));
   router.use(auditRoutes(deps.audit));
   return router;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import express, { type ErrorRequestHandler, type RequestHandler, Router } from "express";
 import { z } from "zod";
-import type { Decision } from "../decision/authorizer.js";
+import type { Decision } from "../decision/service.js";
 import type { Logger } from "../log.js";
 import { type Decide, METHOD, PATH } from "./decision-request.js";
 import { continueIfExpected } from "./server.js";

@@ -1,6 +1,5 @@
-import type { Response } from "express";
-import type { AuthorizedRequest, Decision } from "../decision/authorizer.js";
-import { identityHeaders } from "../decision/identity.js";
+import type { ServerResponse } from "node:http";
+import type { Decision, Verdict } from "../decision/service.js";
 
 /** The realm of every challenge for a decision. */
 export const DECISION_REALM = "tollgate";
@@ -49,19 +48,19 @@ export function decisionChallenge(decision: Decision): Challenge | null {
  * onto the request overwrites any the client sent), the challenge, the wait on 429, and the
  * limit state always.
  */
-export function setDecisionHeaders(res: Response, authorized: AuthorizedRequest, windowS: number): void {
-  const { decision } = authorized;
-  res.set("X-Tollgate-Decision-Id", decision.decision_id);
+export function setDecisionHeaders(res: ServerResponse, verdict: Verdict, windowS: number): void {
+  const { decision } = verdict;
+  res.setHeader("X-Tollgate-Decision-Id", decision.decision_id);
   if (decision.rate_limit) {
     // draft-ietf-httpapi-ratelimit-headers (structured fields): the policy is the route's class.
     const rl = decision.rate_limit;
-    res.set("RateLimit-Policy", `"${rl.class}";q=${rl.limit};w=${Math.max(1, windowS)}`);
-    res.set("RateLimit", `"${rl.class}";r=${rl.remaining};t=${rl.reset_s}`);
+    res.setHeader("RateLimit-Policy", `"${rl.class}";q=${rl.limit};w=${Math.max(1, windowS)}`);
+    res.setHeader("RateLimit", `"${rl.class}";r=${rl.remaining};t=${rl.reset_s}`);
   }
-  if (decision.allow) res.set(identityHeaders(authorized));
+  if (decision.allow) for (const name in verdict.identity) res.setHeader(name, verdict.identity[name]!);
   const challenge = decisionChallenge(decision);
-  if (challenge) res.set("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));
-  if (decision.status === 429) res.set("Retry-After", String(Math.max(1, decision.rate_limit?.reset_s ?? 1)));
+  if (challenge) res.setHeader("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));
+  if (decision.status === 429) res.setHeader("Retry-After", String(Math.max(1, decision.rate_limit?.reset_s ?? 1)));
 }
 
 /** The JSON body of a denial, the same for the gateway and forward auth. */

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 import { isWellFormed } from "../domain.js";
 import type { AuditSource } from "../audit/types.js";
-import type { AuthorizedRequest, AuthorizeRequest } from "../decision/authorizer.js";
+import type { Verdict } from "../decision/service.js";
 
 // What every decision endpoint accepts as the request to judge.
 export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
@@ -10,8 +10,16 @@ export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP meth
 export const PATH = z.string().min(1).max(4096).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
 export const AUTHORIZATION = z.string().max(8192).nullable().optional();
 
-/** Decides one request for a decision endpoint and leaves its audit record (with the asking client's address). */
-export type Decide = (source: AuditSource, request: AuthorizeRequest, client: IncomingMessage) => Promise<AuthorizedRequest>;
+/** What a decision endpoint read from its request: the request to judge. */
+export interface JudgedRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  dryRun?: boolean;
+}
+
+/** Decides one request for a decision endpoint; the service leaves its audit record (with the asking client's address). */
+export type Decide = (source: AuditSource, request: JudgedRequest, client: IncomingMessage) => Promise<Verdict>;
 
 /** The header pairs a proxy describes the request with in forward auth. */
 const PAIRS = [

@@ -1,8 +1,6 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response, Router } from "express";
 import { z } from "zod";
-import { auditRecordFromDecision } from "../audit/record.js";
-import type { AuditSink } from "../audit/types.js";
-import type { AuthorizedRequest, Authorizer } from "../decision/authorizer.js";
+import type { DecisionService, Verdict } from "../decision/service.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { dataApiRoutes } from "./data-api-routes.js";
@@ -18,21 +16,13 @@ const authorizeBody = z
 const EXT_AUTHZ_PREFIX = "/v1/ext-authz";
 
 /** POST /v1/authorize, OPA's Data API, forward auth for nginx and Traefik, and Envoy's ext_authz. */
-export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBodyBytes: number, windowMs: number, trustedProxies: TrustedProxies, logger: Logger): Router {
-  // Every decision-endpoint call leaves an audit record; writing never delays the answer.
-  const decide: Decide = async (source, request, client) => {
-    const started = process.hrtime.bigint();
-    const time = new Date();
-    const client_address = clientAddress(client, trustedProxies);
-    const authorized = await authorizer.authorizeWithFacts(request);
-    const { decision } = authorized;
-    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6, client_address }));
-    return authorized;
-  };
+export function decisionRoutes(decisions: DecisionService, maxBodyBytes: number, windowMs: number, trustedProxies: TrustedProxies, logger: Logger): Router {
+  // Every decision-endpoint call leaves an audit record (the service writes it).
+  const decide: Decide = (source, request, client) => decisions.decide({ ...request, source, clientAddress: clientAddress(client, trustedProxies) });
   // For proxies: the decision's status, headers and, on denial, its JSON body.
-  const answer = (res: Response, authorized: AuthorizedRequest): void => {
-    const { decision } = authorized;
-    setDecisionHeaders(res, authorized, Math.round(windowMs / 1000));
+  const answer = (res: Response, verdict: Verdict): void => {
+    const { decision } = verdict;
+    setDecisionHeaders(res, verdict, Math.round(windowMs / 1000));
     if (decision.allow) res.status(200).end();
     else res.status(decision.status).json(denialBody(decision));
   };
@@ -58,10 +48,10 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
       return sendError(res, 400, "invalid_request", `${described.names} are malformed`);
     }
-    const authorized = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null }, req);
+    const verdict = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
-    res.set("X-Tollgate-Status", String(authorized.decision.status));
-    answer(res, authorized);
+    res.set("X-Tollgate-Status", String(verdict.decision.status));
+    answer(res, verdict);
   });
 
   // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with

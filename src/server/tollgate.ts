@@ -2,7 +2,7 @@ import type { Express } from "express";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
 import type { Config } from "../config/config.js";
-import { Authorizer } from "../decision/authorizer.js";
+import { DecisionService } from "../decision/service.js";
 import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
@@ -61,7 +61,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const jwt = new JwtVerifier({ ...config.jwt, maxTtlS: config.jwtMaxTtlS, ...(options.clock ? { now: options.clock } : {}) });
   const credentials = new CredentialResolver(facts, jwt, options.clock);
   const issuer = new TokenIssuer(facts, options.clock ? () => new Date(options.clock!() * 1000) : undefined);
-  const authorizer = new Authorizer({
+  const decisions = new DecisionService({
     engine,
     credentials,
     facts,
@@ -69,16 +69,17 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimits: config.rateLimits,
     rateLimitWindowMs: config.rateLimitWindowMs,
     rateLimitFail: config.rateLimitFail,
+    audit: backends.audit,
+    auditCounters: metrics.audit,
     logger,
     observer: metrics,
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
   const gatewayRouter = gateway({
-    authorizer,
+    decisions,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
-    audit: backends.audit,
     trustedProxies: config.trustedProxies.trust,
     local: mcpTokenRoutes({
       engine,
@@ -92,7 +93,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const readiness = new Readiness(backends.readiness, logger);
   const appDeps: AppDeps = {
-    authorizer,
+    decisions,
     audit: backends.audit,
     gateway: gatewayRouter,
     engine,

@@ -239,7 +239,7 @@ describe("the docs list every reason code and every setting", () => {
     }
     // The engine's own denials and the service's.
     for (const m of read("src/policy/engine.ts").matchAll(/engineDeny\(\d+, "([a-z_]+)"\)/g)) emitted.add(m[1]!);
-    for (const m of read("src/decision/authorizer.ts").matchAll(/reasons: \["([a-z_]+)"\]/g)) emitted.add(m[1]!);
+    for (const m of read("src/decision/service.ts").matchAll(/reasons: \["([a-z_]+)"\]/g)) emitted.add(m[1]!);
     expect(emitted.size).toBeGreaterThan(15);
     expect([...emitted].filter((r) => !documented.has(r)).sort(), "emitted but not in ReasonCode").toEqual([]);
   });

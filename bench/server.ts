@@ -8,6 +8,7 @@
 // The server listens on HOST:PORT and prints one line "listening <url>" when it accepts requests.
 import { writeFileSync } from "node:fs";
 import { loadConfig } from "../src/config/config.js";
+import { createHttpServer } from "../src/http/server.js";
 import { createLogger } from "../src/log.js";
 import type { PolicyInput } from "../src/policy/types.js";
 import { buildTollgate, type Tollgate } from "../src/server/tollgate.js";
@@ -61,8 +62,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const tollgate = buildTollgate(config, { logger, watchPolicy: false, defaultMetrics: false });
   if (seedFile) await seed(tollgate, seedFile);
-  const server = tollgate.app.listen(config.port, config.host);
-  server.keepAliveTimeout = 65_000;
+  // The listener `tollgate serve` runs: limits, Expect handling, the node:http dispatcher.
+  const server = createHttpServer(tollgate.app, config).listen(config.port, config.host);
   server.on("error", (err) => {
     process.stderr.write(`bench server: ${err.message}\n`);
     process.exit(1);

@@ -1,7 +1,8 @@
-import { Router, type NextFunction, type Request, type Response } from "express";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Decision, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
 import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
+import { writeJson } from "../http/write-json.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
@@ -14,7 +15,7 @@ export interface GatewayOptions {
   /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed, and who the client is for the audit record. */
   trustedProxies: TrustedProxies;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
-  local: Router;
+  local: RequestListener;
 }
 
 /** What a locally answered route learns from the gateway's decision. */
@@ -23,25 +24,36 @@ export interface GatewayLocals {
   subject: SubjectFact | null;
 }
 
+/** The gateway's decision for each request handed to a local route. */
+const handedOver = new WeakMap<ServerResponse, GatewayLocals>();
+
+/** The decision that let this request through to a local route; null when the gateway did not. */
+export function gatewayLocals(res: ServerResponse): GatewayLocals | null {
+  return handedOver.get(res) ?? null;
+}
+
+/** Handles one request under /api/; `local` serves what it hands over. */
+export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<void>) & { local: RequestListener };
+
 /**
  * Every request under /api/ passes the same pipeline as a decision: authenticate, rate limit,
  * project and trigger access (all in the policy), then the upstream or a local route, then audit.
  * A denied request never reaches the upstream.
  */
-export function gateway(options: GatewayOptions): Router {
-  const router = Router();
+export function gateway(options: GatewayOptions): Gateway {
   const windowS = Math.round(options.rateLimitWindowMs / 1000);
   const { url } = options.upstream;
   const forward = url ? upstreamProxy({ ...options.upstream, url }) : null;
 
-  router.use(async (req: Request, res: Response, next: NextFunction) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const target = req.url ?? "";
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
     // not reached). The service writes the record once settle() is called.
     const { verdict, settle } = await options.decisions.begin({
       source: "gateway",
-      method: req.method,
-      path: req.originalUrl,
+      method: req.method ?? "",
+      path: target,
       authorization: req.headers.authorization ?? null,
       clientAddress: clientAddress(req, options.trustedProxies),
     });
@@ -50,25 +62,25 @@ export function gateway(options: GatewayOptions): Router {
 
     if (!decision.allow) {
       skipBody(req, res);
-      res.status(decision.status).json(denialBody(decision));
+      writeJson(res, decision.status, denialBody(decision));
       settle(null);
       return;
     }
     if (verdict.namespace === "mcp_tokens") {
-      res.locals.gateway = { decision, subject } satisfies GatewayLocals;
+      handedOver.set(res, { decision, subject });
       res.on("finish", () => settle(res.statusCode));
-      return next();
+      options.local(req, res);
+      return;
     }
     if (!forward) {
       skipBody(req, res);
-      res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
+      writeJson(res, 503, { error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
       settle(null);
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await forward(req, res, req.originalUrl, verdict, peer);
+    const outcome = await forward(req, res, target, verdict, peer);
     settle(outcome.upstreamStatus);
-  });
-  router.use(options.local);
-  return router;
+  };
+  return Object.assign(handle, { local: options.local });
 }

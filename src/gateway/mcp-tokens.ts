@@ -11,7 +11,7 @@ import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole } from "../policy/types.js";
 import type { TempTokenStore, TokenRecord } from "../stores/types.js";
 import { generateToken, hashToken, parseToken } from "../tokens/format.js";
-import type { GatewayLocals } from "./gateway.js";
+import { gatewayLocals } from "./gateway.js";
 
 const TEMP_TOKEN_TTL_MS = 10 * 60 * 1000;
 /** Live (unexpired, unexchanged) temp tokens one user may hold. */
@@ -43,8 +43,8 @@ export function mcpTokenRoutes(deps: McpTokenDeps): Router {
   const clock = deps.clock ?? (() => new Date());
   const json = [requireJson(), express.json({ limit: deps.maxBodyBytes, strict: true })];
   const userOf = (res: Response): string => {
-    const { decision } = res.locals.gateway as GatewayLocals;
-    const userId = decision.subject?.type === "user" ? decision.subject.user_id : null;
+    const decision = gatewayLocals(res)?.decision;
+    const userId = decision?.subject?.type === "user" ? decision.subject.user_id : null;
     // The policy admits only sessions here; anything else is a wiring error, refused.
     if (!userId) throw new RequestError(403, "token_not_allowed_on_path", "MCP tokens are managed with a user session");
     return userId;

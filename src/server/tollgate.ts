@@ -1,4 +1,3 @@
-import type { Express } from "express";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
 import type { Config } from "../config/config.js";
@@ -7,7 +6,8 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
-import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
+import type { Dispatcher } from "../http/dispatcher.js";
+import { createApp, createGatewayLocalApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
 import { Readiness } from "../http/readiness.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
@@ -19,11 +19,11 @@ export interface Tollgate {
   /** The configuration it was built from (createHttpServer takes its limits from it). */
   config: Config;
   /** Everything on one port (TOLLGATE_INTERNAL_PORT unset). */
-  app: Express;
+  app: Dispatcher;
   /** With TOLLGATE_INTERNAL_PORT: the client-facing port (/api/) … */
-  publicApp: Express;
+  publicApp: Dispatcher;
   /** … and the internal one (decision endpoints, admin API, operations). */
-  internalApp: Express;
+  internalApp: Dispatcher;
   /** /readyz; drain() at shutdown. */
   readiness: Readiness;
   engine: PolicyEngine;
@@ -76,12 +76,12 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
-  const gatewayRouter = gateway({
+  const gatewayHandler = gateway({
     decisions,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     trustedProxies: config.trustedProxies.trust,
-    local: mcpTokenRoutes({
+    local: createGatewayLocalApp(mcpTokenRoutes({
       engine,
       facts,
       issuer,
@@ -89,13 +89,13 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       audit: backends.audit,
       maxBodyBytes: config.maxBodyBytes,
       ...(clockDate ? { clock: clockDate } : {}),
-    }),
+    }), logger),
   });
   const readiness = new Readiness(backends.readiness, logger);
   const appDeps: AppDeps = {
     decisions,
     audit: backends.audit,
-    gateway: gatewayRouter,
+    gateway: gatewayHandler,
     engine,
     credentials,
     facts,

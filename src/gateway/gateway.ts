@@ -1,8 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Decision, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
-import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
-import { writeJson } from "../http/write-json.js";
+import { writeDenial, writeError } from "../api/error-writer.js";
+import { setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
@@ -62,7 +62,7 @@ export function gateway(options: GatewayOptions): Gateway {
 
     if (!decision.allow) {
       skipBody(req, res);
-      writeJson(res, decision.status, denialBody(decision));
+      writeDenial(res, decision);
       settle(null);
       return;
     }
@@ -74,7 +74,7 @@ export function gateway(options: GatewayOptions): Gateway {
     }
     if (!forward) {
       skipBody(req, res);
-      writeJson(res, 503, { error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
+      writeError(res, { code: "upstream_not_configured", decisionId: decision.decision_id });
       settle(null);
       return;
     }

@@ -5,9 +5,10 @@ import type { Decision, DecisionService, Verdict } from "../decision/service.js"
 import type { AuditSource } from "../audit/types.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
-import { denialBody, setDecisionHeaders } from "./decision-headers.js";
+import { writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
+import { setDecisionHeaders } from "./decision-headers.js";
 import { AUTHORIZATION, forwardedRequest, type JudgedRequest, METHOD, PATH } from "./decision-request.js";
-import { sendError, writeCaught } from "./errors.js";
+import { writeRequestError } from "./errors.js";
 import { bodyError, readJsonBody, type BodyFailure } from "./json-body.js";
 import { continueIfExpected } from "./server.js";
 import { writeJson } from "./write-json.js";
@@ -79,12 +80,12 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const { decision } = verdict;
     setDecisionHeaders(res, verdict, windowS);
     if (decision.allow) res.writeHead(200, { "content-length": 0 }).end();
-    else writeJson(res, decision.status, denialBody(decision));
+    else writeDenial(res, decision);
   };
-  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeCaught(res, err, o.logger, { method: req.method, path: req.url });
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeRequestError(res, err, o.logger, { method: req.method ?? "", path: pathOf(req) });
 
   const authorize: Handler = async (req, res) => {
-    if (!isJson(req)) return sendError(res, 415, "unsupported_media_type", "send the body as application/json");
+    if (!isJson(req)) return writeError(res, { code: "unsupported_media_type" });
     continueIfExpected(res);
     const body = await readJsonBody(req, o.maxBodyBytes);
     if (!body.ok) return failed(req, res, bodyError(body.failure));
@@ -97,9 +98,9 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
 
   const forwardAuth: Handler = async (req, res) => {
     const described = forwardedRequest(req.rawHeaders);
-    if ("error" in described) return sendError(res, 400, "invalid_request", described.error);
+    if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
     if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
-      return sendError(res, 400, "invalid_request", `${described.names} are malformed`);
+      return writeError(res, { code: "invalid_request", message: `${described.names} are malformed` });
     }
     const verdict = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.headers.authorization ?? null }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
@@ -115,10 +116,10 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const target = url.slice(EXT_AUTHZ_PREFIX.length);
     // An absolute-form request target (GET http://host/v1/ext-authz/…) names no target here.
     if (!url.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !PATH.safeParse(target).success) {
-      return sendError(res, 400, "invalid_request", `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects`);
+      return writeError(res, { code: "invalid_request", message: `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects` });
     }
     const method = req.method ?? "";
-    if (!METHOD.safeParse(method).success) return sendError(res, 400, "invalid_request", "the method must be letters only");
+    if (!METHOD.safeParse(method).success) return writeError(res, { code: "invalid_request", message: "the method must be letters only" });
     answer(res, await decide("ext_authz", { method, path: target, authorization: req.headers.authorization ?? null }, req));
   };
 
@@ -161,7 +162,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
       } catch (err) {
         if (opa && !res.headersSent) {
           o.logger.error({ err, method: req.method, path: req.url }, "Data API request failed");
-          writeJson(res, 500, { code: "internal_error", message: "internal error" });
+          writeOpaError(res, "internal_error");
           return;
         }
         failed(req, res, err);
@@ -227,7 +228,7 @@ function answerUndefined(res: ServerResponse): void {
 }
 
 function invalidParameter(res: ServerResponse, message: string): void {
-  writeJson(res, 400, { code: "invalid_parameter", message });
+  writeOpaError(res, "invalid_parameter", message);
 }
 
 /** A body that could not be read, in OPA's shape: always the client's mistake (400 invalid_parameter). */

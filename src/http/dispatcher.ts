@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
 import { DATA_API_PREFIX, type DecisionEndpoints, EXT_AUTHZ_PREFIX, type Handler, pathOf } from "./decision-endpoints.js";
-import { writeCaught } from "./errors.js";
+import { writeRequestError } from "./errors.js";
 import { withinHeaderLimits } from "./request-limits.js";
 
 export interface HotPaths {
@@ -66,7 +66,7 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     const handler = hotHandler(req);
     if (!handler) return void fallback(req, res);
     if (!withinHeaderLimits(req, res, options.maxHeaderFields)) return;
-    handler(req, res).catch((err: unknown) => writeCaught(res, err, options.logger, { method: req.method, path: pathOf(req) }));
+    handler(req, res).catch((err: unknown) => writeRequestError(res, err, options.logger, { method: req.method ?? "", path: pathOf(req) }));
   };
   return Object.assign(listener, { hotRoutes: decisions ? DECISION_ROUTES : [], apps: gateway ? [fallback, gateway.local] : [fallback] });
 }

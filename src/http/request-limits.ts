@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestHandler } from "express";
-import { sendError } from "./errors.js";
+import { writeError } from "../api/error-writer.js";
 
 /**
  * Limits on the header section, before anything reads it; answers and returns false when one is
@@ -11,7 +11,7 @@ import { sendError } from "./errors.js";
 export function withinHeaderLimits(req: IncomingMessage, res: ServerResponse, maxHeaderFields: number): boolean {
   const raw = req.rawHeaders;
   if (raw.length / 2 > maxHeaderFields) {
-    sendError(res, 431, "too_many_headers", `send at most ${maxHeaderFields} header fields`);
+    writeError(res, { code: "too_many_headers", message: `send at most ${maxHeaderFields} header fields` });
     return false;
   }
   let authorizations = 0;
@@ -20,7 +20,7 @@ export function withinHeaderLimits(req: IncomingMessage, res: ServerResponse, ma
     if (name.length === 13 && name.toLowerCase() === "authorization") authorizations++;
   }
   if (authorizations > 1) {
-    sendError(res, 400, "invalid_request", "send one Authorization header field");
+    writeError(res, { code: "invalid_request", message: "send one Authorization header field" });
     return false;
   }
   return true;

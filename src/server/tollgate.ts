@@ -9,6 +9,7 @@ import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import type { Dispatcher } from "../http/dispatcher.js";
 import { createApp, createGatewayLocalApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
 import { Readiness } from "../http/readiness.js";
+import { McpTokenService } from "../issuing/mcp-tokens.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
@@ -81,15 +82,14 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     trustedProxies: config.trustedProxies.trust,
-    local: createGatewayLocalApp(mcpTokenRoutes({
-      engine,
-      facts,
-      issuer,
-      tempTokens: backends.tempTokens,
-      audit: backends.audit,
-      maxBodyBytes: config.maxBodyBytes,
-      ...(clockDate ? { clock: clockDate } : {}),
-    }), logger),
+    local: createGatewayLocalApp(
+      mcpTokenRoutes({
+        service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
+        audit: backends.audit,
+        maxBodyBytes: config.maxBodyBytes,
+      }),
+      logger,
+    ),
   });
   const readiness = new Readiness(backends.readiness, logger);
   const appDeps: AppDeps = {

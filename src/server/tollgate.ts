@@ -28,6 +28,8 @@ export interface Tollgate {
   /** /readyz; drain() at shutdown. */
   readiness: Readiness;
   engine: PolicyEngine;
+  /** The decision core the adapters call (benchmarks mount it on other adapters). */
+  decisions: DecisionService;
   facts: CachedFacts;
   issuer: TokenIssuer;
   backends: Backends;
@@ -117,6 +119,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     internalApp: createInternalApp(appDeps),
     readiness,
     engine,
+    decisions,
     facts,
     issuer,
     backends,

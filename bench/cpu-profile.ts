@@ -68,10 +68,27 @@ for (const [id, us] of self) {
   }
 }
 const busy = total - idle;
+// Inclusive time of Tollgate's own functions: the sample's stack, each function counted once.
+const inclusive = new Map<string, number>();
+profile.samples.forEach((id, i) => {
+  if (i < first) return;
+  const seen = new Set<string>();
+  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+    const { functionName, url } = byId.get(at)!.callFrame;
+    const a = area(url, functionName);
+    if (!a.startsWith("src/")) continue;
+    const key = `${functionName || "(anonymous)"} ${a}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+});
 const pct = (us: number) => `${((100 * us) / busy).toFixed(1)} %`;
 const top = Number(topArg ?? 25);
 const lines = [`${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (shares below are of busy time)`, "", "| where | self |", "|---|---|"];
 for (const [a, us] of [...areas].filter(([a]) => a !== "(idle)").sort((x, y) => y[1] - x[1]).slice(0, top)) lines.push(`| ${a} | ${pct(us)} |`);
 lines.push("", "| function | self |", "|---|---|");
 for (const [f, us] of [...functions].sort((x, y) => y[1] - x[1]).slice(0, top)) lines.push(`| ${f} | ${pct(us)} |`);
+lines.push("", "| Tollgate function (inclusive) | total |", "|---|---|");
+for (const [f, us] of [...inclusive].sort((x, y) => y[1] - x[1]).slice(0, top)) lines.push(`| ${f} | ${pct(us)} |`);
 process.stdout.write(`${lines.join("\n")}\n`);

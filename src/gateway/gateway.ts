@@ -56,6 +56,7 @@ export function gateway(options: GatewayOptions): Gateway {
       path: target,
       authorization: req.headers.authorization ?? null,
       clientAddress: clientAddress(req, options.trustedProxies),
+      userAgent: req.headers["user-agent"] ?? null,
     });
     const { decision, subject } = verdict;
     setDecisionHeaders(res, verdict, windowS);

@@ -74,7 +74,7 @@ export interface DecisionEndpoints {
 export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints {
   const windowS = Math.round(o.rateLimitWindowMs / 1000);
   const decide = (source: AuditSource, request: JudgedRequest, req: IncomingMessage): Promise<Verdict> =>
-    o.decisions.decide({ ...request, source, clientAddress: clientAddress(req, o.trustedProxies) });
+    o.decisions.decide({ ...request, source, clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null });
   // For proxies: the decision's status, headers and, on denial, its JSON body.
   const answer = (res: ServerResponse, verdict: Verdict): void => {
     const { decision } = verdict;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
+import { traceRequests, tracingEnabled } from "../tracing.js";
 import { DATA_API_PREFIX, type DecisionEndpoints, EXT_AUTHZ_PREFIX, type Handler, pathOf } from "./decision-endpoints.js";
 import { writeRequestError } from "./errors.js";
 import { withinHeaderLimits } from "./request-limits.js";
@@ -51,6 +52,7 @@ const exactly = (path: string, route: string): boolean => path.startsWith(route)
  */
 export function dispatcher(hot: HotPaths, fallback: RequestListener, options: DispatcherOptions): Dispatcher {
   const { decisions, gateway } = hot;
+  const traced = traceRequests();
   const hotHandler = (req: IncomingMessage): Handler | undefined => {
     const path = pathOf(req).toLowerCase();
     const method = req.method;
@@ -65,8 +67,13 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const handler = hotHandler(req);
     if (!handler) return void fallback(req, res);
-    if (!withinHeaderLimits(req, res, options.maxHeaderFields)) return;
-    handler(req, res).catch((err: unknown) => writeRequestError(res, err, options.logger, { method: req.method ?? "", path: pathOf(req) }));
+    const run = (): void => {
+      if (!withinHeaderLimits(req, res, options.maxHeaderFields)) return;
+      handler(req, res).catch((err: unknown) => writeRequestError(res, err, options.logger, { method: req.method ?? "", path: pathOf(req) }));
+    };
+    // With an SDK registered (OTEL_EXPORTER_OTLP_ENDPOINT): a server span per request, as the Express app gives the rest.
+    if (tracingEnabled()) traced(req, res, run);
+    else run();
   };
   return Object.assign(listener, { hotRoutes: decisions ? DECISION_ROUTES : [], apps: gateway ? [fallback, gateway.local] : [fallback] });
 }

@@ -46,9 +46,9 @@ describeRateLimiterContract("redis cluster", async () => {
 /** The "host:port" of the master serving `key`, asked of the cluster itself. */
 async function masterOf(key: string): Promise<string> {
   const slot = Number(await client.cluster("KEYSLOT", key));
-  const slots = (await client.cluster("SLOTS")) as Array<[number, number, [string, number, ...unknown[]]]>;
-  const range = slots.find(([from, to]) => from <= slot && slot <= to)!;
-  return `${range[2][0]}:${range[2][1]}`;
+  const range = (await client.cluster("SLOTS")).find(([from, to]) => from <= slot && slot <= to)!;
+  const [host, port] = range[2]!;
+  return `${host}:${port}`;
 }
 
 /** Moves `key`'s slot, and the keys in it, to another master (what a resharding does, one slot). */

@@ -66,3 +66,8 @@ export function serverOf(client: RedisClient, key: string): string | null {
   if (!(client instanceof Cluster)) return "server";
   return client.slots[calculateSlot(key)]?.[0] ?? null;
 }
+
+/** A second connection to the same Redis or cluster (a subscriber serves nothing else). */
+export function duplicateRedisClient(client: RedisClient): RedisClient {
+  return client instanceof Cluster ? client.duplicate() : client.duplicate();
+}

@@ -6,6 +6,8 @@ import { Cluster, Redis } from "ioredis";
 import { createRedisClient, probeRedis, serverOf } from "../../src/stores/redis/client.js";
 import { redisKeys } from "../../src/stores/redis/keys.js";
 import { RedisRateLimiter } from "../../src/stores/redis/rate-limiter.js";
+import { RedisInvalidationBus } from "../../src/stores/redis/invalidation-bus.js";
+import type { ChangeEvent } from "../../src/facts/invalidation.js";
 import { startRedisCluster, type RedisClusterServer } from "../support/servers.js";
 import { sleep } from "../support/fixtures.js";
 import { describeRateLimiterContract } from "./rate-limiter.contract.js";
@@ -119,10 +121,40 @@ describe("redis cluster specifics", () => {
     expect((await limiter.hit("user:mover", 5, 60_000)).allowed).toBe(false);
   });
 
-  it("is ready when the cluster serves every slot", async () => {
+  it("the invalidation bus hears a message published on any master (classic pub/sub crosses the cluster bus)", async () => {
+    const subscriber = new Cluster(cluster.nodes);
+    const bus = new RedisInvalidationBus(client, subscriber, { namespace: "bus", heartbeatMs: 100 });
+    const events: ChangeEvent[] = [];
+    bus.onChange((e) => events.push(e));
+    const up = new Promise<void>((resolve) => bus.onState((s) => s === "up" && resolve()));
+    bus.start();
+    try {
+      await up;
+      // Each master in turn takes the PUBLISH, whichever node the bus's subscription sits on.
+      for (const [i, address] of cluster.nodes.entries()) {
+        const node = new Redis(Number(address.split(":")[1]), "127.0.0.1");
+        const message = { v: 1, kind: "user", id: `u${i}`, origin: "another-replica", seq: i + 1, ts: Date.now() };
+        await node.publish("bus:invalidate", JSON.stringify(message));
+        node.disconnect();
+      }
+      for (const deadline = Date.now() + 30_000; events.length < 3 && Date.now() < deadline; ) await sleep(20);
+      expect(events).toEqual([0, 1, 2].map((i) => ({ kind: "user", id: `u${i}` })));
+    } finally {
+      await bus.close();
+    }
+  });
+
+  // Last: it stops a master of the file's cluster.
+  it("is ready while the cluster serves every slot, and not once a master is gone", async () => {
     const probing = createRedisClient({ redisUrl: null, redisClusterNodes: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: Number(n.split(":")[1]) })) }, { lazyConnect: false });
     try {
       await expect(probeRedis(probing)).resolves.toBeUndefined();
+      await cluster.stopNode(2);
+      let failure: unknown;
+      for (const deadline = Date.now() + 60_000; failure === undefined && Date.now() < deadline; await sleep(200)) {
+        await probeRedis(probing).catch((err: unknown) => (failure = err));
+      }
+      expect(String(failure)).toMatch(/cluster_state:fail|Connection|ECONNREFUSED|closed|None of startup nodes|timed out/i);
     } finally {
       probing.disconnect();
     }

@@ -344,6 +344,8 @@ export interface RedisClusterServer {
   nodes: string[];
   /** The value of TOLLGATE_REDIS_CLUSTER_NODES for this cluster. */
   nodesEnv: string;
+  /** Kills one master: the others mark it failed after the node timeout (3 s), and the cluster's state turns fail. */
+  stopNode(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -368,7 +370,7 @@ async function startClusterNode(dir: string, index: number): Promise<{ port: num
     const busPort = await freePort();
     const args = [
       "--port", String(port), "--cluster-port", String(busPort), "--bind", "127.0.0.1",
-      "--cluster-enabled", "yes", "--cluster-config-file", join(nodeDir, "nodes.conf"),
+      "--cluster-enabled", "yes", "--cluster-config-file", join(nodeDir, "nodes.conf"), "--cluster-node-timeout", "3000",
       "--save", "", "--appendonly", "no", "--dir", nodeDir, "--daemonize", "no", "--loglevel", "warning",
     ];
     const started = startChild("redis-server", args, nodeDir);
@@ -408,6 +410,7 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
     return {
       nodes,
       nodesEnv: nodes.join(","),
+      stopNode: (index) => started[index]!.stop(),
       async stop() {
         if (stopped) return;
         stopped = true;

@@ -3,14 +3,14 @@ import { isValidUserId } from "../../domain.js";
 import { applyTokenPatch, checkDate, isValidHash, isValidId, validateTokenPatch, validateTokenRecord } from "../validate.js";
 import type { TokenPatch, TokenRecord, TokenStore } from "../types.js";
 import { guard } from "./errors.js";
-import { COLLECTIONS, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc } from "./schema.js";
+import { COLLECTIONS, factCollection, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc } from "./schema.js";
 
 /** Needs the indexes from ensureIndexes(db): uniqueness of id and hash is enforced by them. */
 export class MongoTokenStore implements TokenStore {
   private readonly tokens: Collection<TokenDoc>;
 
   constructor(db: Db) {
-    this.tokens = db.collection<TokenDoc>(COLLECTIONS.tokens);
+    this.tokens = factCollection<TokenDoc>(db, COLLECTIONS.tokens);
   }
 
   async create(record: TokenRecord): Promise<void> {

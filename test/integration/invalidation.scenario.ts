@@ -42,6 +42,8 @@ export function describeInvalidationAcrossReplicas(name: string, startSharedRedi
           ...redis.env,
           TOLLGATE_REDIS_NAMESPACE: "inv-test",
           TOLLGATE_CACHE_TTL_MS: "600000",
+          // Not a timeout test: on a busy machine a Redis call can outlast the 50 ms default.
+          TOLLGATE_REDIS_TIMEOUT_MS: "2000",
           TOLLGATE_ADMIN_TOKEN: ADMIN,
           TOLLGATE_JWT_SECRET: JWT_SECRET,
           TOLLGATE_LOG_LEVEL: "warn",

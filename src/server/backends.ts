@@ -122,12 +122,13 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     const redis = createRedisClient(config, { lazyConnect: false });
     // ioredis reports connection trouble as events; the limiter turns failed calls into errors.
     let lastLog = 0;
-    redis.on("error", (err) => {
+    const logConnectionError = (err: Error) => {
       if (Date.now() - lastLog > 60_000) {
         lastLog = Date.now();
         logger.warn({ err: String(err) }, "redis connection error");
       }
-    });
+    };
+    redis.on("error", logConnectionError);
     // One line when the breaker first opens and one when it closes, not one per failed probe.
     let limiterDown = false;
     rateLimiter = new RedisRateLimiter(redis, {
@@ -151,7 +152,9 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       probe: () => probeRedis(redis),
     };
     // A subscribed connection serves nothing else: the bus has its own.
-    const bus = new RedisInvalidationBus(redis, duplicateRedisClient(redis), {
+    const subscriber = duplicateRedisClient(redis);
+    subscriber.on("error", logConnectionError);
+    const bus = new RedisInvalidationBus(redis, subscriber, {
       namespace: config.redisNamespace,
       heartbeatMs: config.invalidationHeartbeatMs,
       logger,

@@ -2,6 +2,7 @@ import { CircuitBreaker, type CircuitBreakerOptions } from "../circuit-breaker.j
 import { SUB_WINDOWS, subWindowUs } from "../rate-window.js";
 import { validateRateLimitArgs } from "../validate.js";
 import { BackendUnavailableError, type RateLimiter, type RateLimitOptions, type RateLimitResult } from "../types.js";
+import { Cluster } from "ioredis";
 import { serverOf, type RedisClient } from "./client.js";
 import { monotonicUs, RedisClockOffset } from "./clock.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
@@ -91,7 +92,7 @@ if redis.call('HINCRBY', key, 't', -1) <= 0 then redis.call('DEL', key) end
 return 1
 `;
 
-/** Redis TIME on the server holding KEYS[1] (in a cluster, TIME alone goes to any node). */
+/** Redis TIME on the cluster master holding KEYS[1] (TIME alone goes to any node). */
 export const KEY_SERVER_TIME_LUA = "return redis.call('TIME')";
 
 const HIT = "tollgateRateHit";
@@ -226,7 +227,8 @@ export class RedisRateLimiter implements RateLimiter {
     if (!calibrating) {
       calibrating = (async () => {
         const sentUs = monotonicUs();
-        const [s, us] = (await this.client[TIME](key)) as [string, string];
+        // One server: TIME itself (no script to load on the first call). A cluster: through the key's slot.
+        const [s, us] = (this.client instanceof Cluster ? await this.client[TIME](key) : await this.client.time()) as [string | number, string | number];
         this.sample(key, server, sentUs, Number(s) * 1_000_000 + Number(us));
       })().finally(() => this.calibrating.delete(server));
       this.calibrating.set(server, calibrating);

@@ -115,6 +115,8 @@ export function describeInvalidationAcrossReplicas(name: string, startSharedRedi
       const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
       // Both subscribed: B caches (a replica whose bus is down reads the stores every time).
       for (const r of [a, b]) await waitFor("subscription up", async () => (await metric(r.base, "tollgate_invalidation_subscription_up")) === 1);
+      // Ready with Redis answering (fail-open would also answer 200 "degraded" without it).
+      for (const r of [a, b]) expect(await (await fetch(`${r.base}/readyz`)).json()).toMatchObject({ status: "ready", checks: { redis: "ok", mongodb: "ok" } });
 
       expect((await admin(a.base, "PUT", "/v1/admin/users/bob", { role: "user" })).status).toBe(200);
       expect((await admin(a.base, "PUT", "/v1/admin/projects/p1", { public: false })).status).toBeLessThan(300);

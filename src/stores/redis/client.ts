@@ -35,6 +35,10 @@ function clusterOptions(giveUpAfter: number | undefined): ClusterOptions {
     redisOptions: perNode,
     clusterRetryStrategy: (times: number) => (giveUpAfter !== undefined && times > giveUpAfter ? null : retryStrategy!(times)),
     slotsRefreshTimeout: 2_000,
+    // Besides following MOVED/ASK: a failover or resharding is learned within 5 s.
+    slotsRefreshInterval: 5_000,
+    // Every command to the slot's master (the default, stated): a replica's counts can be behind.
+    scaleReads: "master",
   };
 }
 

@@ -1,8 +1,8 @@
+import { Cluster } from "ioredis";
 import { CircuitBreaker, type CircuitBreakerOptions } from "../circuit-breaker.js";
 import { SUB_WINDOWS, subWindowUs } from "../rate-window.js";
 import { validateRateLimitArgs } from "../validate.js";
 import { BackendUnavailableError, type RateLimiter, type RateLimitOptions, type RateLimitResult } from "../types.js";
-import { Cluster } from "ioredis";
 import { serverOf, type RedisClient } from "./client.js";
 import { monotonicUs, RedisClockOffset } from "./clock.js";
 import { redisKeys, type RedisKeys } from "./keys.js";

@@ -44,7 +44,8 @@ function publicRoutes(deps: AppDeps): Router {
 function internalRoutes(deps: AppDeps): Router {
   const router = express.Router();
   router.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
+    const report = deps.readiness.liveness();
+    res.status(report.status === "ok" ? 200 : 503).json(report);
   });
   router.get("/readyz", async (_req, res) => {
     const report = await deps.readiness.report();

@@ -8,7 +8,8 @@ import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
-import { Readiness } from "../http/readiness.js";
+import { EventLoopWatch, Readiness } from "../http/readiness.js";
+import { McpTokenService } from "../issuing/mcp-tokens.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
@@ -55,6 +56,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const facts = new CachedFacts(backends.tokens, backends.directory, {
     ttlMs: config.cacheTtlMs,
     degradedTtlMs: config.cacheTtlDegradedMs,
+    revocationsMax: config.revocationsMax,
     counters: metrics,
     bus: backends.invalidation ?? new LocalInvalidationBus(metrics),
   });
@@ -81,16 +83,13 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     audit: backends.audit,
     trustedProxies: config.trustedProxies.trust,
     local: mcpTokenRoutes({
-      engine,
-      facts,
-      issuer,
-      tempTokens: backends.tempTokens,
+      service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
       audit: backends.audit,
       maxBodyBytes: config.maxBodyBytes,
-      ...(clockDate ? { clock: clockDate } : {}),
     }),
   });
-  const readiness = new Readiness(backends.readiness, logger);
+  const eventLoop = new EventLoopWatch().start();
+  const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
     authorizer,
     audit: backends.audit,
@@ -121,6 +120,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     backends,
     metrics,
     async close() {
+      eventLoop.stop();
       engine.close();
       await backends.close();
     },

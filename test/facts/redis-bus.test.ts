@@ -84,10 +84,19 @@ describe("RedisInvalidationBus.handleMessage", () => {
       ["ns1:invalidate", JSON.stringify({ ...valid, origin: undefined }), "malformed"],
       ["ns1:invalidate", JSON.stringify({ ...valid, seq: "1" }), "malformed"],
       ["ns1:invalidate", JSON.stringify({ ...valid, ts: null }), "malformed"],
+      ["ns1:invalidate", JSON.stringify({ ...valid, revoked: "yes" }), "malformed"],
+      ["ns1:invalidate", JSON.stringify({ ...valid, revoked: false }), "malformed"],
+      ["ns1:invalidate", JSON.stringify({ ...valid, kind: "user", id: "alice", revoked: true }), "malformed"],
     ];
     for (const [channel, raw] of cases) expect(() => bus.handleMessage(channel, raw)).not.toThrow();
     expect(seen.ignored).toEqual(cases.map(([, , reason]) => reason));
     expect(events).toEqual([]);
+  });
+
+  it("carries a token's revocation (and nothing else) to the listeners", () => {
+    const { bus, events } = makeBus();
+    bus.handleMessage("ns1:invalidate", JSON.stringify({ ...valid, revoked: true, extra: "ignored" }));
+    expect(events).toEqual([{ kind: "token", id: valid.id, revoked: true }]);
   });
 
   it("a listener that throws does not stop the others nor the handler", () => {
@@ -138,14 +147,16 @@ describe("RedisInvalidationBus.publish", () => {
     const { bus, redis, seen } = makeBus();
     bus.publish({ kind: "user", id: "alice" });
     bus.publish({ kind: "project", id: "p1" });
+    bus.publish({ kind: "token", id: "h", revoked: true });
     await vi.advanceTimersByTimeAsync(0);
     const messages = redis.sent.map((s) => JSON.parse(s.message));
     expect(redis.sent.every((s) => s.channel === "ns1:invalidate")).toBe(true);
     expect(messages).toEqual([
       { v: 1, kind: "user", id: "alice", origin: bus.origin, seq: 1, ts: Date.now() },
       { v: 1, kind: "project", id: "p1", origin: bus.origin, seq: 2, ts: Date.now() },
+      { v: 1, kind: "token", id: "h", origin: bus.origin, seq: 3, ts: Date.now(), revoked: true },
     ]);
-    expect(seen.published).toEqual(["user:ok", "project:ok"]);
+    expect(seen.published).toEqual(["user:ok", "project:ok", "token:ok"]);
   });
 
   it("retries a failed publish and counts it; gives up after the last retry without throwing", async () => {

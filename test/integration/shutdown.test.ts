@@ -28,6 +28,8 @@ async function start(env: Record<string, string>): Promise<void> {
       PORT: String(port),
       MONGODB_URI: mongo.uri,
       MONGODB_DB: mongo.dbName,
+      // Not a MongoDB timeout test (that is test/http/mongo-hang.test.ts): on a busy machine a FerretDB read can outlast the 1 s default.
+      TOLLGATE_MONGODB_TIMEOUT_MS: "30000",
       TOLLGATE_ADMIN_TOKEN: "shutdown-admin-token-0123456789abcdef",
       TOLLGATE_LOG_LEVEL: "info",
       ...env,

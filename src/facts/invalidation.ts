@@ -12,22 +12,24 @@ export type ChangeKind = (typeof CHANGE_KINDS)[number];
 export interface ChangeEvent {
   kind: ChangeKind;
   id: string;
-  /** Set on a token's revocation (final): every process then denies the token without a store read. */
+  /**
+   * Set on a token's revocation, in the process that made it only: that process denies the token
+   * without a store read. Never on the wire (see InvalidationMessage).
+   */
   revoked?: true;
 }
 
 export const collaboratorChangeId = (projectId: string, userId: string): string => `${projectId}/${userId}`;
 
 /**
- * On the wire: `{"v":1,"kind","id","origin","seq","ts"}`, plus `"revoked":true` on a token's
- * revocation; kind "heartbeat" carries id = origin.
+ * On the wire: `{"v":1,"kind","id","origin","seq","ts"}`; kind "heartbeat" carries id = origin.
+ * Keys only, never a fact (not even "revoked"), so a forged message can at most cause a cache
+ * miss: the receiving process drops its entry and reads the store, which says what holds.
  */
 export interface InvalidationMessage {
   v: 1;
   kind: ChangeKind | "heartbeat";
   id: string;
-  /** Only on kind "token", only `true`: the token was revoked. Older versions ignore it (a plain invalidation). */
-  revoked?: true;
   /** The publishing process (random per process). */
   origin: string;
   /** Per-origin sequence number, for tracing lost messages. */
@@ -56,10 +58,7 @@ export function parseInvalidation(raw: string): InvalidationMessage | IgnoredRea
   const idOk = typeof m.id === "string" && m.id.length > 0 && m.id.length <= MAX_ID_LENGTH;
   const originOk = typeof m.origin === "string" && m.origin.length > 0 && m.origin.length <= 64;
   if (!idOk || !originOk || !Number.isSafeInteger(m.seq) || !Number.isFinite(m.ts)) return "malformed";
-  if (m.revoked !== undefined && (m.revoked !== true || m.kind !== "token")) return "malformed";
-  const message: InvalidationMessage = { v: 1, kind: m.kind as InvalidationMessage["kind"], id: m.id as string, origin: m.origin as string, seq: m.seq as number, ts: m.ts as number };
-  if (m.revoked === true) message.revoked = true;
-  return message;
+  return { v: 1, kind: m.kind as InvalidationMessage["kind"], id: m.id as string, origin: m.origin as string, seq: m.seq as number, ts: m.ts as number };
 }
 
 export type SubscriptionState = "up" | "down";

@@ -67,6 +67,7 @@ export function adminRoutes(deps: AdminDeps): Router {
       adminChangeRecord("admin", change, {
         actor: locals.actor,
         client_address: locals.clientAddress,
+        user_agent: res.req.headers["user-agent"] ?? null,
         time: locals.time,
         latency_ms: Number(process.hrtime.bigint() - locals.started) / 1e6,
       }),
@@ -181,6 +182,7 @@ function adminOnly(deps: AdminDeps): RequestHandler {
       adminRefusalRecord({ method: req.method, path: req.originalUrl }, status, reason, {
         actor: status === 429 ? NO_ACTOR : actor,
         client_address: address,
+        user_agent: req.headers["user-agent"] ?? null,
         time,
         latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
       }),

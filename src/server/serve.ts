@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { createDemoUpstream } from "../demo/upstream.js";
 import { closeGracefully, createHttpServer, startDraining } from "../http/server.js";
 import { createLogger, type Logger } from "../log.js";
+import { startTracing, type Tracing } from "../tracing.js";
 import { seedDemo, type DemoCredentials } from "./demo.js";
 import { buildTollgate, type Tollgate } from "./tollgate.js";
 
@@ -31,7 +32,10 @@ export async function serve(env: Record<string, string | undefined> = process.en
   }
   const logger = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, logger);
-  return serveOne(config, logger);
+  // Each serving process exports its own spans (the primary serves none).
+  const tracing = await startTracing(env);
+  if (tracing) logger.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, "tracing: exporting spans over OTLP/HTTP");
+  return serveOne(config, logger, tracing);
 }
 
 function supervise(config: Config, logger: Logger): void {
@@ -65,7 +69,7 @@ function supervise(config: Config, logger: Logger): void {
   process.on("SIGINT", stop);
 }
 
-async function serveOne(initial: Config, logger: Logger): Promise<void> {
+async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null): Promise<void> {
   let config = initial;
   // The demo answers the protected API itself when no upstream is named.
   if (config.demo && !config.upstream.url) {
@@ -103,7 +107,8 @@ async function serveOne(initial: Config, logger: Logger): Promise<void> {
       logger.error("shutdown did not finish in time");
       process.exit(1);
     }, config.drainMs + SHUTDOWN_LIMIT_MS).unref();
-    void drainAndClose(tollgate, listeners, config.drainMs).then((audit) => {
+    void drainAndClose(tollgate, listeners, config.drainMs).then(async (audit) => {
+      await tracing?.shutdown();
       logger.info({ audit_written: audit.written, audit_dropped: audit.dropped, audit_unflushed: audit.unflushed }, "stopped");
       process.exit(audit.unflushed > 0 ? 1 : 0);
     });

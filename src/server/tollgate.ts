@@ -1,4 +1,5 @@
 import type { Express } from "express";
+import { DecisionLogAudit } from "../audit/decision-log.js";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
 import type { Config } from "../config/config.js";
@@ -53,6 +54,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   if (options.watchPolicy ?? true) engine.watch();
   const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
   const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics);
+  // Every decision recorded is also one log line (docs/operations.md, "Decision log").
+  const audit = new DecisionLogAudit(backends.audit, logger);
   const facts = new CachedFacts(backends.tokens, backends.directory, {
     ttlMs: config.cacheTtlMs,
     degradedTtlMs: config.cacheTtlDegradedMs,
@@ -80,11 +83,11 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     authorizer,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
-    audit: backends.audit,
+    audit,
     trustedProxies: config.trustedProxies.trust,
     local: mcpTokenRoutes({
       service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
-      audit: backends.audit,
+      audit,
       maxBodyBytes: config.maxBodyBytes,
     }),
   });
@@ -92,7 +95,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
     authorizer,
-    audit: backends.audit,
+    audit,
     gateway: gatewayRouter,
     engine,
     credentials,

@@ -97,7 +97,7 @@ export class RedisInvalidationBus implements InvalidationBus {
       }
       return;
     }
-    const event: ChangeEvent = { kind: message.kind, id: message.id, ...(message.revoked ? { revoked: true as const } : {}) };
+    const event: ChangeEvent = { kind: message.kind, id: message.id };
     for (const listener of this.#changeListeners) {
       try {
         listener(event);
@@ -134,13 +134,13 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.options.observer?.ignored(reason);
   }
 
-  #message(kind: InvalidationMessage["kind"], id: string, revoked?: true): string {
-    const message: InvalidationMessage = { v: 1, kind, id, origin: this.origin, seq: ++this.#seq, ts: this.#now(), ...(revoked ? { revoked } : {}) };
+  #message(kind: InvalidationMessage["kind"], id: string): string {
+    const message: InvalidationMessage = { v: 1, kind, id, origin: this.origin, seq: ++this.#seq, ts: this.#now() };
     return JSON.stringify(message);
   }
 
   async #send(event: ChangeEvent): Promise<void> {
-    const message = this.#message(event.kind, event.id, event.revoked);
+    const message = this.#message(event.kind, event.id);
     for (let attempt = 0; ; attempt++) {
       try {
         await this.publisher.publish(this.channel, message);

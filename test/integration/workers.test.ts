@@ -24,13 +24,14 @@ interface Replica {
   /** Where the decision endpoints, admin API and /metrics are (W: its internal port). */
   base: string;
   stderr: string;
+  stdout: string;
 }
 const replicas: Replica[] = [];
 
 async function startReplica(extra: Record<string, string>, internal: boolean): Promise<Replica> {
   for (let attempt = 1; ; attempt++) {
     const [port, internalPort] = [await freePort(), await freePort()];
-    const replica: Replica = { base: `http://127.0.0.1:${internal ? internalPort : port}`, stderr: "", child: undefined as unknown as ChildProcess };
+    const replica: Replica = { base: `http://127.0.0.1:${internal ? internalPort : port}`, stderr: "", stdout: "", child: undefined as unknown as ChildProcess };
     replica.child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       env: {
         ...process.env,
@@ -46,9 +47,10 @@ async function startReplica(extra: Record<string, string>, internal: boolean): P
         TOLLGATE_LOG_LEVEL: "warn",
         ...extra,
       },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
     replicas.push(replica);
+    replica.child.stdout!.on("data", (chunk: Buffer) => (replica.stdout += chunk.toString()));
     replica.child.stderr!.on("data", (chunk: Buffer) => (replica.stderr += chunk.toString()));
     for (const deadline = Date.now() + 90_000; ; await new Promise((r) => setTimeout(r, 250))) {
       if (/EADDRINUSE/i.test(replica.stderr) && attempt < 3) {
@@ -63,13 +65,23 @@ async function startReplica(extra: Record<string, string>, internal: boolean): P
 
 let w: Replica;
 let b: Replica;
+let demo: Replica;
 beforeAll(async () => {
   [mongo, redis] = await Promise.all([startFerretDb(), startRedis()]);
-  w = await startReplica({ TOLLGATE_WORKERS: "2" }, true);
-  b = await startReplica({}, false);
-  // Both of W's workers listen (/readyz answered by one of them says nothing of the other).
-  await waitFor("both workers to serve", async () => workerPids().size === 2).catch((err: Error) => {
-    throw new Error(`${err.message}: ${[...workerPids()]}\n${w.stderr}`);
+  [w, b, demo] = await Promise.all([
+    startReplica({ TOLLGATE_WORKERS: "2" }, true),
+    startReplica({}, false),
+    // Apart (its own database and namespace), with the demo world: seeded and printed by one worker.
+    startReplica({ TOLLGATE_WORKERS: "2", TOLLGATE_DEMO: "true", TOLLGATE_LOG_LEVEL: "info", MONGODB_DB: `${mongo.dbName}_demo`, TOLLGATE_REDIS_NAMESPACE: "workers-demo" }, false),
+  ]);
+  // Both of W's workers listen (/readyz answered by one of them says nothing of the other): new
+  // connections land on both.
+  await waitFor("both workers to serve", async () => {
+    for (const agent of agents) agent.destroy();
+    const answers = await Promise.all(agents.map((agent) => send(agent, "GET", "/readyz", {})));
+    return new Set((await ownersOf(answers.map((a) => a.localPort))).values()).size === 2;
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}: workers ${[...workerPids()]}\n${w.stderr}`);
   });
 });
 
@@ -90,7 +102,7 @@ async function waitFor(what: string, check: () => Promise<boolean>): Promise<voi
   }
 }
 
-/** W's workers: the children of its primary (Linux /proc). */
+/** W's workers: the children of its primary. */
 function workerPids(): Set<number> {
   const primary = w.child.pid!;
   const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(primary)], { encoding: "utf8" }).trim();
@@ -192,14 +204,17 @@ async function admin(method: string, path: string, body?: object): Promise<Respo
 }
 
 /**
- * Every change is made on B, and W makes none: once W's applied counter for the kind (summed over
- * its workers) is twice B's published one, each worker has applied every change B published.
+ * Every change is made on B (W made only its demo world's, at start): once W's applied counter for
+ * the kind (summed over its workers) is twice what B and W published, each worker has applied
+ * every change (a worker applies a message once; one that missed it cannot be made up by the
+ * other). `published`: wait at least until B counts that many.
  */
 async function untilBothWorkersApplied(kind: string, published = 0): Promise<void> {
   await waitFor(`both workers to apply every ${kind} invalidation`, async () => {
-    const total = sample(await metrics(b.base), "tollgate_invalidations_published_total", `kind="${kind}"`);
-    const applied = sample(await metrics(w.base), "tollgate_invalidations_applied_total", `kind="${kind}"`);
-    return total >= published && applied === 2 * total;
+    const [onB, onW] = [await metrics(b.base), await metrics(w.base)];
+    const fromB = sample(onB, "tollgate_invalidations_published_total", `kind="${kind}"`);
+    const fromW = sample(onW, "tollgate_invalidations_published_total", `kind="${kind}"`);
+    return fromB >= published && sample(onW, "tollgate_invalidations_applied_total", `kind="${kind}"`) === 2 * (fromB + fromW);
   });
 }
 async function changeOnB(kind: string, change: () => Promise<Response>, expectedStatus: number): Promise<void> {
@@ -262,5 +277,11 @@ describe("TOLLGATE_WORKERS=2", () => {
     expect((await overBothWorkers(5, anonymous)).every((a) => a.body.allow === false)).toBe(true);
 
     expect(sample(await metrics(w.base), "tollgate_invalidations_ignored_total")).toBe(0);
+  });
+
+  it("seeds the demo world once, in one worker", async () => {
+    // Both of its workers have listened by the time two listening lines are logged.
+    await waitFor("both demo workers to listen", async () => (demo.stdout.match(/"msg":"tollgate listening"/g) ?? []).length >= 2);
+    expect(demo.stdout.match(/^Demo data/gm)).toHaveLength(1);
   });
 });

@@ -120,6 +120,10 @@ bench: tools ## HTTP load: Tollgate (FerretDB + Redis) vs opa run --server, the 
 bench-replicas: tools ## Cross-replica invalidation: time until every other replica enforces a change, 500 of each kind (~3 min)
 	node --import tsx bench/replicas.ts
 
+.PHONY: bench-workers
+bench-workers: tools ## TOLLGATE_WORKERS=1 vs 2 with the load generator pinned apart by taskset (~4 min)
+	node --import tsx bench/workers.ts
+
 .PHONY: bench-limiter
 bench-limiter: tools ## Rate limiter: Redis memory per key at 1k/10k/100k a minute, cost per hit (~1.5 min)
 	node --import tsx bench/limiter.ts

@@ -3,14 +3,11 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
-import { createDemoUpstream } from "../demo/upstream.js";
 import { closeGracefully, createHttpServer, startDraining } from "../http/server.js";
 import { createLogger, type Logger } from "../log.js";
-import { seedDemo, type DemoCredentials } from "./demo.js";
-import { shareMetricsWithPrimary } from "./cluster-metrics.js";
-import { buildTollgate, type Tollgate } from "./tollgate.js";
+import type { DemoCredentials } from "./demo.js";
+import type { Tollgate } from "./tollgate.js";
 import { duties, supervise, SHUTDOWN_LIMIT_MS } from "./workers.js";
-
 
 /**
  * Runs Tollgate: validates the configuration (exit 2 listing every problem), then serves. With
@@ -34,6 +31,13 @@ export async function serve(env: Record<string, string | undefined> = process.en
 }
 
 async function serveOne(initial: Config, logger: Logger): Promise<void> {
+  // Loaded here, not at the top: a primary with workers never serves, so it loads none of it.
+  const [{ buildTollgate }, { seedDemo }, { createDemoUpstream }, { shareMetricsWithPrimary }] = await Promise.all([
+    import("./tollgate.js"),
+    import("./demo.js"),
+    import("../demo/upstream.js"),
+    import("./cluster-metrics.js"),
+  ]);
   let config = initial;
   // The demo answers the protected API itself when no upstream is named.
   if (config.demo && !config.upstream.url) {

@@ -1,22 +1,69 @@
 import { BackendUnavailableError } from "./stores/types.js";
 
 /**
+ * Every error code Tollgate answers with itself, one row each: the HTTP status and the message
+ * sent when the thrower gives no more precise one. Callers switch on `code`, never on a message;
+ * docs/api.md (Errors) lists every code, and a test keeps the two in step. Denials decided by the
+ * policy carry its reason codes instead (docs/policy.md).
+ */
+export const ERRORS = {
+  invalid_request: { status: 400, message: "the request is not valid" },
+  malformed_json: { status: 400, message: "the request body is not valid JSON" },
+  /** OPA's code, in OPA's body shape, on the Data API only. */
+  invalid_parameter: { status: 400, message: "the request is not a valid query" },
+  unknown_project: { status: 400, message: "no such project" },
+  unknown_user: { status: 400, message: "no such user" },
+  missing_token: { status: 401, message: "authentication required: send a valid bearer token" },
+  invalid_token: { status: 401, message: "the credential is not valid" },
+  expired_token: { status: 401, message: "the credential has expired" },
+  revoked_token: { status: 401, message: "the credential was revoked" },
+  token_not_allowed_on_path: { status: 403, message: "this credential may not be used here" },
+  insufficient_role: { status: 403, message: "the caller's role does not allow this" },
+  not_collaborator: { status: 403, message: "you do not collaborate on this project" },
+  not_found: { status: 404, message: "no such endpoint" },
+  conflict: { status: 409, message: "the record already exists; retry" },
+  body_too_large: { status: 413, message: "the request body is too large" },
+  unsupported_media_type: { status: 415, message: "send the body as application/json" },
+  rate_limited: { status: 429, message: "rate limit exceeded; retry after the time in Retry-After" },
+  too_many_headers: { status: 431, message: "too many header fields" },
+  policy_error: { status: 500, message: "the policy failed; denied" },
+  internal_error: { status: 500, message: "internal error" },
+  upstream_unavailable: { status: 502, message: "the upstream could not be reached" },
+  backend_unavailable: { status: 503, message: "a backend Tollgate needs is unavailable; try again" },
+  upstream_not_configured: { status: 503, message: "set TOLLGATE_UPSTREAM_URL" },
+  upstream_timeout: { status: 504, message: "the upstream did not answer in time" },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERRORS, code);
+}
+
+/**
+ * An error Tollgate answers as it is: a catalogue code (which fixes the status), a message for
+ * people (the catalogue's unless the thrower knows better; never internal text), the field at
+ * fault as a dotted path, and for a limit the seconds until a retry can succeed.
+ */
+export class RequestError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERRORS[code].message,
+    readonly field?: string,
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+    this.name = "RequestError";
+    this.status = ERRORS[code].status;
+  }
+}
+
+/**
  * A dependency the decision needs (MongoDB, Redis, the JWKS endpoint) did not answer.
  * Decisions that need it fail closed with 503 `backend_unavailable`.
  */
 export function isUnavailable(err: unknown): err is BackendUnavailableError {
   return err instanceof BackendUnavailableError;
-}
-
-/** Client errors of the HTTP API: a stable code, the field at fault, and the status. */
-export class RequestError extends Error {
-  constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = "RequestError";
-  }
 }

@@ -1,9 +1,10 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
+import { writeDenial, writeError } from "../api/error-writer.js";
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { Authorizer, Decision } from "../decision/authorizer.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
-import { denialBody, setDecisionHeaders } from "../http/decision-headers.js";
+import { setDecisionHeaders } from "../http/decision-headers.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
@@ -66,7 +67,7 @@ export function gateway(options: GatewayOptions): Router {
 
     if (!decision.allow) {
       skipBody(req, res);
-      res.status(decision.status).json(denialBody(decision));
+      writeDenial(res, decision);
       audit(null);
       return;
     }
@@ -77,7 +78,7 @@ export function gateway(options: GatewayOptions): Router {
     }
     if (!forward) {
       skipBody(req, res);
-      res.status(503).json({ error: { code: "upstream_not_configured", message: "set TOLLGATE_UPSTREAM_URL" }, decision_id: decision.decision_id });
+      writeError(res, { code: "upstream_not_configured", decisionId: decision.decision_id });
       audit(null);
       return;
     }

@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { writeError } from "../api/error-writer.js";
 import type { AuthorizedRequest } from "../decision/authorizer.js";
 import { continueIfExpected } from "../http/server.js";
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
@@ -37,11 +38,6 @@ const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "D
 // How a pooled connection the upstream closed (idle timeout racing the next request) shows up.
 const STALE_CONNECTION_ERRORS = new Set(["ECONNRESET", "EPIPE"]);
 
-function writeError(res: ServerResponse, status: number, code: string, message: string, decisionId: string): void {
-  const body = JSON.stringify({ error: { code, message }, decision_id: decisionId });
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) }).end(body);
-}
-
 /**
  * The gateway's way to its one upstream: a keep-alive connection pool created once, reused
  * across requests (most recently used connection first, so few sit idle long enough to go stale).
@@ -69,10 +65,10 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         settled = true;
         resolve(outcome);
       };
-      const fail = (status: 413 | 502 | 504, code: string, message: string): void => {
+      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout", message: string): void => {
         clearTimeout(headersTimer);
         upstreamReq?.destroy();
-        if (!res.headersSent) writeError(res, status, code, message, decisionId);
+        if (!res.headersSent) writeError(res, { code, message, decisionId });
         else res.destroy();
         finish({ upstreamStatus: answered });
       };
@@ -87,7 +83,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
       const declared = Number(req.headers["content-length"] ?? 0);
       if (declared > maxBodyBytes) {
         skipBody(req, res);
-        return fail(413, "body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
+        return fail("body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
       }
       const hasBody = req.headers["transfer-encoding"] !== undefined || declared > 0;
       const options: RequestOptions = {
@@ -135,10 +131,10 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         out.on("finish", () => {
           if (answered === null && !settled) {
             clearTimeout(headersTimer);
-            headersTimer = setTimeout(() => fail(504, "upstream_timeout", `the upstream did not answer within ${timeoutMs} ms`), timeoutMs);
+            headersTimer = setTimeout(() => fail("upstream_timeout", `the upstream did not answer within ${timeoutMs} ms`), timeoutMs);
           }
         });
-        out.setTimeout(idleTimeoutMs, () => fail(504, "upstream_timeout", "the upstream went silent"));
+        out.setTimeout(idleTimeoutMs, () => fail("upstream_timeout", "the upstream went silent"));
         out.on("response", onResponse);
         out.on("error", (err: NodeJS.ErrnoException) => {
           clearTimeout(headersTimer);
@@ -153,7 +149,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
             finish({ upstreamStatus: res.statusCode });
             return;
           }
-          fail(502, "upstream_unavailable", `the upstream could not be reached (${err.code ?? "connection error"})`);
+          fail("upstream_unavailable", `the upstream could not be reached (${err.code ?? "connection error"})`);
         });
         return out;
       };
@@ -170,7 +166,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         received += chunk.length;
         if (received > maxBodyBytes) {
           req.unpipe(sending);
-          fail(413, "body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
+          fail("body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
         }
       });
       req.pipe(sending);

@@ -1,9 +1,11 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler, type Response, Router } from "express";
+import { ADMIN_REALM, type BadTokenReason, type ErrorReply, writeError } from "../api/error-writer.js";
 import { adminChange, adminChangeRecord, adminRefusalRecord, NO_ACTOR, type AdminActor, type AdminChange } from "../audit/admin.js";
 import type { AuditSink } from "../audit/types.js";
 import { CLIENT_ADDRESS_MAX, stripQuery } from "../audit/validate.js";
 import type { CredentialResolver } from "../auth/credentials.js";
+import { ERRORS } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
@@ -12,8 +14,10 @@ import type { PolicyEngine } from "../policy/engine.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
 import { collaboratorBody, collaboratorParams, projectBody, projectParams, tokenBody, userBody, userParams } from "./admin-schemas.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
-import { type BadTokenReason, bearerChallenge } from "./decision-headers.js";
-import { requireJson, sendError } from "./errors.js";
+import { requireJson } from "./errors.js";
+
+/** How the admin guard refuses a request. */
+type AdminRefusal = "missing_token" | BadTokenReason | "insufficient_role" | "rate_limited";
 
 /** Failed admin authentications admitted per client address and window; then 429. */
 const ADMIN_AUTH_FAILURE_LIMIT = 10;
@@ -90,7 +94,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   router.delete("/v1/admin/projects/:id/collaborators/:user", async (req, res) => {
     const { id: projectId, user: userId } = collaboratorParams.parse(req.params);
     const removed = await facts.directoryStore.removeCollaborator(projectId, userId);
-    if (!removed) return sendError(res, 404, "not_found", `${userId} is not a collaborator of ${projectId}`);
+    if (!removed) return writeError(res, { code: "not_found", message: `${userId} is not a collaborator of ${projectId}` });
     audit(res, adminChange.collaboratorRemove(projectId, userId));
     res.status(204).end();
   });
@@ -103,13 +107,13 @@ export function adminRoutes(deps: AdminDeps): Router {
 
   router.get("/v1/admin/tokens/:id", async (req, res) => {
     const record = await facts.tokenStore.get(req.params.id);
-    if (!record) return sendError(res, 404, "not_found", "no such token");
+    if (!record) return writeError(res, { code: "not_found", message: "no such token" });
     res.json(viewToken(record));
   });
 
   router.delete("/v1/admin/tokens/:id", async (req, res) => {
     const record = await issuer.revoke(req.params.id);
-    if (!record) return sendError(res, 404, "not_found", "no such token");
+    if (!record) return writeError(res, { code: "not_found", message: "no such token" });
     audit(res, adminChange.tokenRevoke(record.id));
     res.json(viewToken(record));
   });
@@ -134,7 +138,9 @@ function adminOnly(deps: AdminDeps): RequestHandler {
     const address = clientAddress(req, deps.trustedProxies);
     const limiterKey = `admin_auth:${address.slice(0, CLIENT_ADDRESS_MAX)}`;
     const hit = (consume: boolean) => deps.rateLimiter.hit(limiterKey, ADMIN_AUTH_FAILURE_LIMIT, ADMIN_AUTH_FAILURE_WINDOW_MS, { consume });
-    const refuse = (status: number, code: string, message: string, actor: AdminActor): void => {
+    const refuse = (reply: ErrorReply & { code: AdminRefusal }, actor: AdminActor): void => {
+      const { code } = reply;
+      const { status } = ERRORS[code];
       deps.metrics.adminAuthFailed(code);
       deps.logger.warn({ client_address: address, method: req.method, path: stripQuery(req.originalUrl), reason: code }, "admin authentication failed");
       deps.audit.record(
@@ -145,11 +151,10 @@ function adminOnly(deps: AdminDeps): RequestHandler {
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
         }),
       );
-      sendError(res, status, code, message);
+      writeError(res, reply);
     };
     const overLimit = (limit: RateLimitResult): void => {
-      res.set("Retry-After", String(Math.max(1, Math.ceil(limit.reset_ms / 1000))));
-      refuse(429, "rate_limited", "too many failed admin authentications from this address; try again later", NO_ACTOR);
+      refuse({ code: "rate_limited", message: "too many failed admin authentications from this address; try again later", retryAfterS: limit.reset_ms / 1000 }, NO_ACTOR);
     };
 
     const header = req.get("authorization");
@@ -177,15 +182,14 @@ function adminOnly(deps: AdminDeps): RequestHandler {
     const limit = await hit(true);
     if (!limit.allowed) return overLimit(limit);
     if (!header) {
-      res.set("WWW-Authenticate", bearerChallenge("tollgate-admin", { error: null }));
-      return refuse(401, "missing_token", "the admin API needs TOLLGATE_ADMIN_TOKEN or an admin user's session", actor);
+      const message = "the admin API needs TOLLGATE_ADMIN_TOKEN or an admin user's session";
+      return refuse({ code: "missing_token", message, challenge: { realm: ADMIN_REALM, says: { error: null } } }, actor);
     }
     if (credential.status !== "valid") {
       const reason: BadTokenReason = `${credential.status === "none" ? "invalid" : credential.status}_token`;
-      res.set("WWW-Authenticate", bearerChallenge("tollgate-admin", { error: "invalid_token", reason }));
-      return refuse(401, reason, "the credential is not valid", actor);
+      return refuse({ code: reason, message: "the credential is not valid", challenge: { realm: ADMIN_REALM, says: { error: "invalid_token", reason } } }, actor);
     }
-    return refuse(403, "insufficient_role", "the admin API takes TOLLGATE_ADMIN_TOKEN or the session of a user with system role admin", actor);
+    return refuse({ code: "insufficient_role", message: "the admin API takes TOLLGATE_ADMIN_TOKEN or the session of a user with system role admin" }, actor);
   };
 }
 

@@ -34,7 +34,7 @@ function parseQuery<S extends z.ZodObject>(schema: S, query: unknown): z.infer<S
   const q = query ?? {};
   if (typeof q === "object") {
     for (const key of Object.keys(q)) {
-      if (!Object.hasOwn(schema.shape, key)) throw new RequestError(400, "invalid_request", `${key}: unknown parameter`, key);
+      if (!Object.hasOwn(schema.shape, key)) throw new RequestError("invalid_request", `${key}: unknown parameter`, key);
     }
   }
   return schema.parse(q);
@@ -52,7 +52,7 @@ export function viewAuditPage(page: AuditPage): AuditPageView {
 }
 
 export function toFilter(q: z.infer<typeof adminQuery>): AuditFilter {
-  if (q.since && q.until && q.until <= q.since) throw new RequestError(400, "invalid_request", "until: must be later than since", "until");
+  if (q.since && q.until && q.until <= q.since) throw new RequestError("invalid_request", "until: must be later than since", "until");
   const filter: AuditFilter = { limit: q.limit ?? AUDIT_QUERY_DEFAULT_LIMIT };
   if (q.user_id !== undefined) filter.user_id = q.user_id;
   if (q.token_id !== undefined) filter.token_id = q.token_id;

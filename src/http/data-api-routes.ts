@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import express, { type ErrorRequestHandler, type RequestHandler, Router } from "express";
 import { z } from "zod";
+import { writeOpaError } from "../api/error-writer.js";
 import type { Decision } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
 import { type Decide, METHOD, PATH } from "./decision-request.js";
@@ -76,7 +77,7 @@ function answerUndefined(res: express.Response): void {
 const undefinedDocument: RequestHandler = (_req, res) => answerUndefined(res);
 
 function invalidParameter(res: express.Response, message: string): void {
-  res.status(400).json({ code: "invalid_parameter", message });
+  writeOpaError(res, "invalid_parameter", message);
 }
 
 /** Errors in OPA's shape: the client's mistakes 400 invalid_parameter, anything else 500 internal_error. */
@@ -93,7 +94,7 @@ function opaErrors(logger: Logger, maxBodyBytes: number): ErrorRequestHandler {
     if (bodyError.type === "entity.too.large") return invalidParameter(res, `the request body is over ${maxBodyBytes} bytes`);
     if (typeof bodyError.status === "number" && bodyError.status >= 400 && bodyError.status < 500) return invalidParameter(res, "the request body cannot be read as UTF-8 JSON");
     logger.error({ err, method: req.method, path: req.path }, "Data API request failed");
-    res.status(500).json({ code: "internal_error", message: "internal error" });
+    writeOpaError(res, "internal_error");
   };
 }
 

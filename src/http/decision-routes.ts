@@ -1,14 +1,15 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response, Router } from "express";
 import { z } from "zod";
+import { writeDenial, writeError } from "../api/error-writer.js";
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { AuditSink } from "../audit/types.js";
 import type { AuthorizedRequest, Authorizer } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { dataApiRoutes } from "./data-api-routes.js";
-import { denialBody, setDecisionHeaders } from "./decision-headers.js";
+import { setDecisionHeaders } from "./decision-headers.js";
 import { AUTHORIZATION, type Decide, forwardedRequest, METHOD, PATH } from "./decision-request.js";
-import { requireJson, sendError } from "./errors.js";
+import { requireJson } from "./errors.js";
 
 const authorizeBody = z
   .object({ method: METHOD, path: PATH, authorization: AUTHORIZATION, dry_run: z.boolean().optional() })
@@ -34,7 +35,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     const { decision } = authorized;
     setDecisionHeaders(res, authorized, Math.round(windowMs / 1000));
     if (decision.allow) res.status(200).end();
-    else res.status(decision.status).json(denialBody(decision));
+    else writeDenial(res, decision);
   };
   const router = Router();
   const json = [requireJson(), express.json({ limit: maxBodyBytes, strict: true })];
@@ -54,9 +55,9 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
 
   router.get("/v1/forward-auth", async (req, res) => {
     const described = forwardedRequest(req.rawHeaders);
-    if ("error" in described) return sendError(res, 400, "invalid_request", described.error);
+    if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
     if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
-      return sendError(res, 400, "invalid_request", `${described.names} are malformed`);
+      return writeError(res, { code: "invalid_request", message: `${described.names} are malformed` });
     }
     const authorized = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.get("authorization") ?? null }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
@@ -69,9 +70,9 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
   const extAuthz: RequestHandler = async (req, res) => {
     const target = req.originalUrl.slice(EXT_AUTHZ_PREFIX.length);
     if (!req.originalUrl.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !PATH.safeParse(target).success) {
-      return sendError(res, 400, "invalid_request", `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects`);
+      return writeError(res, { code: "invalid_request", message: `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects` });
     }
-    if (!METHOD.safeParse(req.method).success) return sendError(res, 400, "invalid_request", "the method must be letters only");
+    if (!METHOD.safeParse(req.method).success) return writeError(res, { code: "invalid_request", message: "the method must be letters only" });
     answer(res, await decide("ext_authz", { method: req.method, path: target, authorization: req.get("authorization") ?? null }, req));
   };
   router.all(`${EXT_AUTHZ_PREFIX}{/*target}`, extAuthz);

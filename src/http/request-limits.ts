@@ -1,5 +1,5 @@
 import type { RequestHandler } from "express";
-import { sendError } from "./errors.js";
+import { writeError } from "../api/error-writer.js";
 
 /**
  * Limits on the header section, before anything reads it. Counted on the raw field list: Node's
@@ -11,13 +11,13 @@ export function requestLimits(maxHeaderFields: number): RequestHandler {
   return (req, res, next) => {
     const fields = req.rawHeaders.length / 2;
     if (fields > maxHeaderFields) {
-      return sendError(res, 431, "too_many_headers", `send at most ${maxHeaderFields} header fields`);
+      return writeError(res, { code: "too_many_headers", message: `send at most ${maxHeaderFields} header fields` });
     }
     let authorizations = 0;
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       if (req.rawHeaders[i]!.toLowerCase() === "authorization") authorizations++;
     }
-    if (authorizations > 1) return sendError(res, 400, "invalid_request", "send one Authorization header field");
+    if (authorizations > 1) return writeError(res, { code: "invalid_request", message: "send one Authorization header field" });
     next();
   };
 }

@@ -84,7 +84,7 @@ export class TokenIssuer {
   async prepare(request: IssueTokenRequest): Promise<IssuedToken> {
     const now = this.clock();
     if (request.expires_at && request.expires_at.getTime() <= now.getTime()) {
-      throw new RequestError(400, "invalid_request", "expires_at must be in the future", "expires_at");
+      throw new RequestError("invalid_request", "expires_at must be in the future", "expires_at");
     }
     const record = await this.#record(request, now);
     const { value, hash } = generateToken(request.type);
@@ -103,7 +103,7 @@ export class TokenIssuer {
    */
   async issueForOperator(request: IssueTokenRequest): Promise<IssuedToken> {
     if (request.user_id !== undefined && !(await this.facts.directoryStore.getUser(request.user_id))) {
-      throw new RequestError(400, "unknown_user", `user_id: no user "${request.user_id}" (create it with PUT /v1/admin/users/{id})`, "user_id");
+      throw new RequestError("unknown_user", `user_id: no user "${request.user_id}" (create it with PUT /v1/admin/users/{id})`, "user_id");
     }
     return this.issue(request);
   }
@@ -157,25 +157,25 @@ export class TokenIssuer {
   }
 
   async #project(projectId: string | undefined, field: string): Promise<string> {
-    if (projectId === undefined) throw new RequestError(400, "invalid_request", `${field} is required`, field);
+    if (projectId === undefined) throw new RequestError("invalid_request", `${field} is required`, field);
     if (!(await this.facts.directoryStore.getProject(projectId))) {
-      throw new RequestError(400, "unknown_project", `${field}: no project "${projectId}"`, field);
+      throw new RequestError("unknown_project", `${field}: no project "${projectId}"`, field);
     }
     return projectId;
   }
 }
 
 function requiredUser(userId: string | undefined): string {
-  if (userId === undefined) throw new RequestError(400, "invalid_request", "user_id is required for this token type", "user_id");
+  if (userId === undefined) throw new RequestError("invalid_request", "user_id is required for this token type", "user_id");
   return userId;
 }
 
 function reject(condition: boolean, field: string, message: string): void {
-  if (condition) throw new RequestError(400, "invalid_request", `${field}: ${message}`, field);
+  if (condition) throw new RequestError("invalid_request", `${field}: ${message}`, field);
 }
 
 function scopes(requested: Scope[] | undefined): Scope[] {
   if (requested === undefined) return ["read"];
-  if (requested.length === 0) throw new RequestError(400, "invalid_request", "scopes: give at least one of read, write", "scopes");
+  if (requested.length === 0) throw new RequestError("invalid_request", "scopes: give at least one of read, write", "scopes");
   return [...new Set(requested)];
 }

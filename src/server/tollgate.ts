@@ -9,6 +9,7 @@ import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
 import { Readiness } from "../http/readiness.js";
+import { McpTokenService } from "../issuing/mcp-tokens.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
@@ -83,13 +84,9 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     audit: backends.audit,
     trustedProxies: config.trustedProxies.trust,
     local: mcpTokenRoutes({
-      engine,
-      facts,
-      issuer,
-      tempTokens: backends.tempTokens,
+      service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
       audit: backends.audit,
       maxBodyBytes: config.maxBodyBytes,
-      ...(clockDate ? { clock: clockDate } : {}),
     }),
   });
   const readiness = new Readiness(backends.readiness, logger);

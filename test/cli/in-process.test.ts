@@ -160,8 +160,8 @@ describe("explain: any error as one plain line and an exit code", () => {
     ["duplicate", new DuplicateError("token", "hash"), 1, "token with this hash already exists"],
     ["mongodb down", new BackendUnavailableError("mongodb", new Error("connect ECONNREFUSED")), 1, "cannot reach MongoDB: connect ECONNREFUSED"],
     ["store validation, indexed field", new StoreValidationError("grants[1].expires_at", "must be a valid Date"), 2, "grants.1.expires_at: must be a valid Date"],
-    ["request error", new RequestError(400, "invalid_request", "scopes: give at least one of read, write", "scopes"), 2, "scopes: give at least one of read, write"],
-    ["unknown project", new RequestError(400, "unknown_project", 'project_id: no project "x"', "project_id"), 1, 'project_id: no project "x"'],
+    ["request error", new RequestError("invalid_request", "scopes: give at least one of read, write", "scopes"), 2, "scopes: give at least one of read, write"],
+    ["unknown project", new RequestError("unknown_project", 'project_id: no project "x"', "project_id"), 1, 'project_id: no project "x"'],
     ["anything else", new Error("boom"), 1, "boom"],
     ["not even an error", "weird", 1, "weird"],
   ])("%s", (_what, err, exitCode, message) => {

@@ -31,6 +31,8 @@ async function startReplica(): Promise<{ child: ChildProcess; base: string; stde
         REDIS_URL: redis.url,
         TOLLGATE_REDIS_NAMESPACE: "inv-test",
         TOLLGATE_CACHE_TTL_MS: "600000",
+        // Not a timeout test: on a busy machine a Redis call can outlast the 50 ms default.
+        TOLLGATE_REDIS_TIMEOUT_MS: "2000",
         TOLLGATE_ADMIN_TOKEN: ADMIN,
         TOLLGATE_JWT_SECRET: JWT_SECRET,
         TOLLGATE_LOG_LEVEL: "warn",

@@ -1,0 +1,166 @@
+// The one writer of error bodies and WWW-Authenticate challenges. It takes a plain node
+// ServerResponse, so Express handlers (whose res is one) and a raw node:http dispatcher write
+// errors alike. Codes, statuses and default messages come from the catalogue in src/errors.ts.
+import type { ServerResponse } from "node:http";
+import { ZodError } from "zod";
+import { ERRORS, type ErrorCode, isUnavailable, RequestError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { DuplicateError, NotFoundError, StoreValidationError } from "../stores/types.js";
+
+/** What a challenge says (RFC 6750 §3): nothing (no credential), a bad token, or too little scope. */
+export type Challenge =
+  | { error: null }
+  | { error: "invalid_token"; reason: BadTokenReason }
+  | { error: "insufficient_scope"; scope: "read" | "write" };
+
+export type BadTokenReason = "invalid_token" | "expired_token" | "revoked_token";
+
+/** The realm of every challenge for a decision; the admin API has its own. */
+export const DECISION_REALM = "tollgate";
+export const ADMIN_REALM = "tollgate-admin";
+
+// Fixed texts: a challenge never carries anything the caller sent.
+const BAD_TOKEN_DESCRIPTIONS: Record<BadTokenReason, string> = {
+  invalid_token: "the access token is malformed, unknown or not valid here",
+  expired_token: "the access token has expired",
+  revoked_token: "the access token was revoked",
+};
+
+export function isBadTokenReason(reason: string): reason is BadTokenReason {
+  return Object.hasOwn(BAD_TOKEN_DESCRIPTIONS, reason);
+}
+
+/** The one formatter of every WWW-Authenticate value Tollgate sends. */
+export function bearerChallenge(realm: string, challenge: Challenge): string {
+  const params = [`realm="${realm}"`];
+  if (challenge.error === "invalid_token") params.push('error="invalid_token"', `error_description="${BAD_TOKEN_DESCRIPTIONS[challenge.reason]}"`);
+  if (challenge.error === "insufficient_scope") params.push('error="insufficient_scope"', `scope="${challenge.scope}"`);
+  return `Bearer ${params.join(", ")}`;
+}
+
+/** An error answer: the code fixes the status; the rest is optional. */
+export interface ErrorReply {
+  code: ErrorCode;
+  /** For people; the catalogue's when absent. Only Tollgate's own fixed or client-derived text. */
+  message?: string;
+  /** The field at fault, as a dotted path. */
+  field?: string;
+  /** Sets WWW-Authenticate. */
+  challenge?: { realm: string; says: Challenge };
+  /** Sets Retry-After, in whole seconds (at least 1). */
+  retryAfterS?: number;
+  /** The gateway's own errors name the decision that let the request through. */
+  decisionId?: string;
+}
+
+/** `{"error":{"code","message","field"?},"decision_id"?}` with the code's status. */
+export function writeError(res: ServerResponse, reply: ErrorReply): void {
+  const { code, field, decisionId } = reply;
+  if (reply.challenge) res.setHeader("WWW-Authenticate", bearerChallenge(reply.challenge.realm, reply.challenge.says));
+  if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(Math.max(1, Math.ceil(reply.retryAfterS))));
+  const error = { code, message: reply.message ?? ERRORS[code].message, ...(field ? { field } : {}) };
+  writeJson(res, ERRORS[code].status, decisionId === undefined ? { error } : { error, decision_id: decisionId });
+}
+
+/** OPA's error shape `{"code","message"}`, on the Data API only, so OPA clients read it as OPA's. */
+export function writeOpaError(res: ServerResponse, code: "invalid_parameter" | "internal_error", message: string = ERRORS[code].message): void {
+  writeJson(res, ERRORS[code].status, { code, message });
+}
+
+/** What a decision's denial needs: its status and reasons, and the access its route needs. */
+export interface Denial {
+  status: number;
+  reasons: string[];
+  access: "read" | "write" | null;
+  decision_id: string;
+}
+
+/**
+ * The challenge a decision calls for: every 401, and a 403 for too little token scope. Role and
+ * grant denials get none: clients answer insufficient_scope by re-authorising (step-up).
+ */
+export function decisionChallenge(denial: Denial): Challenge | null {
+  if (denial.status === 401) {
+    if (denial.reasons.includes("missing_token")) return { error: null };
+    return { error: "invalid_token", reason: denial.reasons.find(isBadTokenReason) ?? "invalid_token" };
+  }
+  if (denial.status === 403 && denial.reasons.includes("insufficient_scope") && denial.access !== null) {
+    return { error: "insufficient_scope", scope: denial.access };
+  }
+  return null;
+}
+
+/**
+ * A denial, the same for the gateway and forward auth: its challenge and
+ * `{"error":{"code","message","reasons"},"decision_id"}` with the decision's status, `code` its
+ * first reason (the policy's reason codes, docs/policy.md).
+ */
+export function writeDenial(res: ServerResponse, denial: Denial): void {
+  const challenge = decisionChallenge(denial);
+  if (challenge) res.setHeader("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));
+  writeJson(res, denial.status, {
+    error: { code: denial.reasons[0] ?? "denied", message: denialMessage(denial), reasons: denial.reasons },
+    decision_id: denial.decision_id,
+  });
+}
+
+function denialMessage(denial: Denial): string {
+  switch (denial.status) {
+    case 400:
+      return "the request path is not valid";
+    case 401:
+      return ERRORS.missing_token.message;
+    case 429:
+      return ERRORS.rate_limited.message;
+    case 503:
+      return ERRORS.backend_unavailable.message;
+    default:
+      return `denied: ${denial.reasons.join(", ")}`;
+  }
+}
+
+/**
+ * The answer to a thrown error Tollgate knows: its own, a zod validation error at a boundary,
+ * the stores' errors, an unavailable backend, an undecodable path segment. Null for anything
+ * else, which is answered as a bare internal_error.
+ */
+export function replyFor(err: unknown): ErrorReply | null {
+  if (err instanceof RequestError) {
+    return { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.retryAfterS !== undefined ? { retryAfterS: err.retryAfterS } : {}) };
+  }
+  if (err instanceof ZodError) {
+    const issue = err.issues[0]!;
+    const field = issue.path.join(".") || undefined;
+    return { code: "invalid_request", message: field ? `${field}: ${issue.message}` : issue.message, ...(field ? { field } : {}) };
+  }
+  if (err instanceof StoreValidationError) return { code: "invalid_request", message: err.message, field: err.field };
+  if (err instanceof NotFoundError) return { code: "not_found", message: err.message };
+  if (err instanceof DuplicateError) return { code: "conflict", message: err.message, ...(err.field ? { field: err.field } : {}) };
+  if (isUnavailable(err)) return { code: "backend_unavailable" };
+  // The router could not percent-decode a path parameter (e.g. /v1/admin/users/a%zz).
+  if (err instanceof URIError) return { code: "invalid_request", message: "a path segment is not valid percent-encoding" };
+  return null;
+}
+
+/**
+ * Answers any thrown error: a known one as replyFor says, anything else a generic 500 whose
+ * details go only to the log. After the head has gone out, the connection is cut instead.
+ */
+export function writeCaught(res: ServerResponse, err: unknown, logger: Logger, where: { method?: string; path: string }): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const reply = replyFor(err);
+  if (reply?.code === "backend_unavailable") logger.error({ err: String(err), path: where.path }, "backend unavailable");
+  if (!reply) logger.error({ err, ...where }, "unhandled error");
+  writeError(res, reply ?? { code: "internal_error" });
+}
+
+function writeJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("Content-Length", Buffer.byteLength(body));
+  res.end(body);
+}

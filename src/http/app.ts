@@ -8,7 +8,8 @@ import type { Metrics } from "../metrics.js";
 import { packageFile } from "../package-root.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import { decisionRoutes } from "./decision-routes.js";
-import { errorHandler, notFound, sendError } from "./errors.js";
+import { writeError } from "../api/error-writer.js";
+import { errorHandler, notFound } from "./errors.js";
 import { readinessHttpStatus, type Readiness } from "./readiness.js";
 import { requestLimits } from "./request-limits.js";
 
@@ -57,7 +58,7 @@ function internalRoutes(deps: AppDeps): Router {
     } catch (err) {
       // With workers: one did not send its metrics in time; a partial sum would look like a counter reset.
       deps.logger.warn({ err: String(err) }, "metrics scrape failed");
-      return sendError(res, 503, "metrics_unavailable", "the metrics of every worker could not be collected; try again");
+      return writeError(res, { code: "metrics_unavailable" });
     }
     res.set("Content-Type", deps.metrics.registry.contentType);
     res.send(text);

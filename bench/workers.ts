@@ -227,7 +227,7 @@ async function main(): Promise<void> {
           total: r.requests.total,
         };
         results.get(placement.key)!.push(result);
-        say(`round ${round} ${placement.key}: ${fmtInt(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms${result.non2xx || result.errors ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ""}`);
+        say(`round ${round} ${placement.key}: ${fmtInt(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, Tollgate ${fmtInt((result.tollgateCpu / Math.max(1, result.total)) * 1e6)} µs CPU/req${result.non2xx || result.errors ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ""}`);
       }
     }
 

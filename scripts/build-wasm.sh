@@ -13,7 +13,7 @@ jq '.features = ["rego_v1"]' "$root/node_modules/@open-policy-agent/opa-wasm/cap
 # Relative source paths: OPA records them, and the output must not depend on the checkout's location.
 # The tests beside the policies (*_test.rego) are never part of the build.
 (cd "$root" && opa build -t wasm --capabilities "$work/capabilities.json" \
-	-e tollgate/authz/decision -e tollgate/authz/route -e tollgate/admin/allow -e tollgate/grants/violations \
+	-e tollgate/authz/decision -e tollgate/authz/route -e tollgate/admin/decision -e tollgate/grants/violations \
 	--ignore "*_test.rego" -o "$work/bundle.tar.gz" policies)
 tar -xzf "$work/bundle.tar.gz" -C "$work" --transform 's,^/,,' /policy.wasm 2>/dev/null
 mkdir -p "$out_dir"

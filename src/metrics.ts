@@ -43,6 +43,11 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
     labelNames: ["cache", "result"] as const,
     registers: [this.registry],
   });
+  readonly #cacheOverflowCleared = new Counter({
+    name: "tollgate_fact_cache_overflow_clears_total",
+    help: "Times the fact cache was cleared because TOLLGATE_REVOCATIONS_MAX changes younger than the cache TTL were remembered",
+    registers: [this.registry],
+  });
 
   readonly #invalidationsPublished = new Counter({
     name: "tollgate_invalidations_published_total",
@@ -180,5 +185,9 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
 
   miss(cache: string): void {
     this.#cache.inc({ cache, result: "miss" });
+  }
+
+  overflowCleared(): void {
+    this.#cacheOverflowCleared.inc();
   }
 }

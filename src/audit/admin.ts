@@ -55,6 +55,8 @@ export const NO_ACTOR: AdminActor = { subject_type: null, user_id: null, token_i
 export interface AdminAuditContext {
   actor: AdminActor;
   client_address: string | null;
+  /** The admin request's User-Agent; null for the CLI. */
+  user_agent?: string | null;
   time: Date;
   latency_ms: number;
 }
@@ -102,5 +104,7 @@ function base(ctx: AdminAuditContext) {
     upstream_status: null,
     latency_ms: ctx.latency_ms,
     client_address: ctx.client_address,
+    policy_revision: null,
+    user_agent: ctx.user_agent ?? null,
   };
 }

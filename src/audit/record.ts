@@ -14,6 +14,8 @@ export interface AuditContext {
   upstream_status?: number | null;
   /** clientAddress(req, TOLLGATE_TRUSTED_PROXIES): the caller, or the client behind a trusted proxy. */
   client_address: string;
+  /** The request's User-Agent header; absent → null. */
+  user_agent?: string | null;
   /** Overrides the decision's status (e.g. the gateway's final response status). Default: decision.status. */
   status?: number;
 }
@@ -40,5 +42,7 @@ export function auditRecordFromDecision(decision: Decision, ctx: AuditContext): 
     action: null,
     target: null,
     client_address: ctx.client_address,
+    policy_revision: decision.policy_revision,
+    user_agent: ctx.user_agent ?? null,
   };
 }

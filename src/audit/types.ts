@@ -46,6 +46,10 @@ export interface AuditRecord {
   target: string | null;
   /** The client's address (the last untrusted hop, see TOLLGATE_TRUSTED_PROXIES); null for the CLI. */
   client_address: string | null;
+  /** The revision (`sha256:…`) of the policy that decided; null for admin and CLI records. */
+  policy_revision: string | null;
+  /** The request's User-Agent (control characters percent-encoded, cut at 512 characters); null when absent and for the CLI. */
+  user_agent: string | null;
 }
 
 /** The write side, used on the hot path. */

@@ -31,6 +31,8 @@ const TARGET_MAX = 512;
 /** Longer than any IPv6 address with a zone; a longer value (a client's X-Forwarded-For) is cut. */
 export const CLIENT_ADDRESS_MAX = 64;
 export const RETENTION_DAYS_MAX = 36_500;
+export const USER_AGENT_MAX = 512;
+const REVISION_MAX = 128;
 
 function text(v: unknown, field: string, max: number): string {
   if (typeof v !== "string") fail(field, "must be a string");
@@ -56,8 +58,17 @@ function oneOf(v: unknown, allowed: readonly string[], field: string): void {
  * most AUDIT_PATH_MAX characters. Whatever target a decision was about, its record is kept.
  */
 function auditPath(path: string): string {
+  return encodeControls(stripQuery(path)).slice(0, AUDIT_PATH_MAX);
+}
+
+function encodeControls(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return stripQuery(path).replace(/[\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`).slice(0, AUDIT_PATH_MAX);
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+}
+
+/** The User-Agent as stored: control characters percent-encoded, at most USER_AGENT_MAX characters; null when empty. */
+export function auditUserAgent(v: string | null | undefined): string | null {
+  return v ? encodeControls(v).slice(0, USER_AGENT_MAX) : null;
 }
 
 /** The path without its query string and fragment: queries may carry secrets, so they never reach storage. */
@@ -87,6 +98,8 @@ const RECORD_FIELDS = [
   "action",
   "target",
   "client_address",
+  "policy_revision",
+  "user_agent",
 ] as const;
 const RATE_LIMIT_FIELDS = ["class", "limit", "remaining", "reset_s"] as const;
 
@@ -134,6 +147,8 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
   } else if (r.action !== null) fail("action", "must be null unless source is admin or cli");
   nullableText(r.target, "target", TARGET_MAX);
   nullableText(r.client_address, "client_address", CLIENT_ADDRESS_MAX);
+  nullableText(r.policy_revision, "policy_revision", REVISION_MAX);
+  nullableText(r.user_agent, "user_agent", USER_AGENT_MAX);
 }
 
 /**
@@ -164,6 +179,8 @@ export function normalizeAuditRecord(v: unknown): AuditRecord {
     target: r.target,
     // "" is what clientAddress() gives for a socket already closed: unknown, not invalid.
     client_address: typeof r.client_address === "string" ? r.client_address.slice(0, CLIENT_ADDRESS_MAX) || null : r.client_address,
+    policy_revision: r.policy_revision,
+    user_agent: typeof r.user_agent === "string" ? auditUserAgent(r.user_agent) : r.user_agent,
   };
   checkFields(copy);
   return copy;

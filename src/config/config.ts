@@ -65,6 +65,11 @@ export interface Config {
   // drain
   /** TOLLGATE_DRAIN_MS: how long a stopping process keeps serving after /readyz turns draining. */
   drainMs: number;
+  // fact stores
+  /** TOLLGATE_REVOCATIONS_MAX: changes (revocations among them) each process remembers; see FactCache. */
+  revocationsMax: number;
+  /** TOLLGATE_MONGODB_TIMEOUT_MS: the longest a decision waits for MongoDB. */
+  mongodbTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -160,6 +165,9 @@ export function loadConfig(env: Env = process.env): Config {
   const cacheTtlDegradedMs = integer("TOLLGATE_CACHE_TTL_DEGRADED_MS", get("TOLLGATE_CACHE_TTL_DEGRADED_MS") ?? "0", 0, 600_000, problems);
   // drain: in development Ctrl-C stops at once unless asked to wait.
   const drainMs = integer("TOLLGATE_DRAIN_MS", get("TOLLGATE_DRAIN_MS") ?? (production ? "5000" : "0"), 0, 600_000, problems);
+  // fact stores
+  const revocationsMax = integer("TOLLGATE_REVOCATIONS_MAX", get("TOLLGATE_REVOCATIONS_MAX") ?? "100000", 1, 10_000_000, problems);
+  const mongodbTimeoutMs = integer("TOLLGATE_MONGODB_TIMEOUT_MS", get("TOLLGATE_MONGODB_TIMEOUT_MS") ?? "1000", 10, 60_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -205,6 +213,9 @@ export function loadConfig(env: Env = process.env): Config {
     cacheTtlDegradedMs,
     // drain
     drainMs,
+    // fact stores
+    revocationsMax,
+    mongodbTimeoutMs,
   };
 }
 

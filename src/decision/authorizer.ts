@@ -8,6 +8,7 @@ import { LogThrottle } from "../log-throttle.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, SubjectFact } from "../policy/types.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
+import { inSpan, inSpanSync } from "../tracing.js";
 
 export interface AuthorizeRequest {
   method: string;
@@ -110,15 +111,17 @@ export class Authorizer {
     // denied by the policy without touching any backend.
     if (route.valid_path && route.pattern !== null) {
       try {
-        credential = await this.o.credentials.resolve(request.authorization);
+        credential = await inSpan("tollgate.credential", () => this.o.credentials.resolve(request.authorization));
         input.credential = { status: credential.status };
         if (credential.status === "valid") input.subject = credential.subject;
         // A bad credential is denied at the credential stage whatever the project: no lookup.
         const credentialDecides = credential.status !== "valid" && credential.status !== "none";
-        const [project, grantRoles] = await Promise.all([
-          route.project_id !== null && !credentialDecides ? this.#projectFact(route.project_id, input.subject) : undefined,
-          input.subject?.type === "mcp_token" ? this.#grantRoles(input.subject) : undefined,
-        ]);
+        const [project, grantRoles] = await inSpan("tollgate.facts", () =>
+          Promise.all([
+            route.project_id !== null && !credentialDecides ? this.#projectFact(route.project_id, input.subject) : undefined,
+            input.subject?.type === "mcp_token" ? this.#grantRoles(input.subject) : undefined,
+          ]),
+        );
         if (project) input.project = project;
         if (grantRoles) input.grant_roles = grantRoles;
       } catch (err) {
@@ -126,16 +129,15 @@ export class Authorizer {
       }
     }
 
-    let verdict = engine.decide(input);
+    let verdict = inSpanSync("tollgate.policy", () => engine.decide(input));
     let rateLimit: RateLimitSummary | null = null;
     if (verdict.rate_limit_applies && verdict.rate_limit_key !== null && verdict.rate_limit_class !== null) {
       const area = route.namespace === "mcp" ? "mcp" : "api";
       const limit = this.o.rateLimits[area][verdict.rate_limit_class];
       let result: RateLimitResult | null;
       try {
-        result = await this.o.rateLimiter.hit(`${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`, limit, this.o.rateLimitWindowMs, {
-          consume: !request.dryRun,
-        });
+        const key = `${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`;
+        result = await inSpan("tollgate.rate_limit", () => this.o.rateLimiter.hit(key, limit, this.o.rateLimitWindowMs, { consume: !request.dryRun }));
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         if (this.o.rateLimitFail === "closed") {

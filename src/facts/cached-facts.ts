@@ -1,5 +1,5 @@
 import type { CollaboratorRole, DirectoryStore, Project, TokenRecord, TokenStore, User } from "../stores/types.js";
-import { CachedDirectoryStore, CachedTokenStore, factKey } from "./cached-stores.js";
+import { CachedDirectoryStore, CachedTokenStore, factKey, revokedAsHeard } from "./cached-stores.js";
 import { FactCache, type CacheCounters } from "./fact-cache.js";
 import { LocalInvalidationBus, type ChangeEvent, type InvalidationBus } from "./invalidation.js";
 
@@ -9,6 +9,8 @@ export interface CachedFactsOptions {
   /** TOLLGATE_CACHE_TTL_DEGRADED_MS: the longest a fact is served from the cache while the bus is down. */
   degradedTtlMs?: number;
   max?: number;
+  /** TOLLGATE_REVOCATIONS_MAX (see FactCache). */
+  revocationsMax?: number;
   counters?: CacheCounters;
   /** Carries changes to the other processes; default: this process only. */
   bus?: InvalidationBus;
@@ -26,22 +28,25 @@ export class CachedFacts {
   readonly directoryStore: DirectoryStore;
   readonly cache: FactCache;
   readonly bus: InvalidationBus;
+  readonly #now: () => number;
 
   constructor(tokens: TokenStore, directory: DirectoryStore, options: CachedFactsOptions) {
     this.cache = new FactCache({
       ttlMs: options.ttlMs,
       ...(options.max !== undefined ? { max: options.max } : {}),
+      ...(options.revocationsMax !== undefined ? { revocationsMax: options.revocationsMax } : {}),
       ...(options.counters ? { counters: options.counters } : {}),
       ...(options.now ? { now: options.now } : {}),
     });
+    this.#now = options.now ?? Date.now;
     this.bus = options.bus ?? new LocalInvalidationBus();
     const changed = (event: ChangeEvent): void => {
-      this.cache.invalidate(factKey(event.kind, event.id));
+      this.#apply(event);
       this.bus.publish(event);
     };
     this.tokenStore = new CachedTokenStore(tokens, this.cache, changed);
     this.directoryStore = new CachedDirectoryStore(directory, this.cache, changed);
-    this.bus.onChange((event) => this.cache.invalidate(factKey(event.kind, event.id)));
+    this.bus.onChange((event) => this.#apply(event));
     // While the bus is down a change elsewhere may go unheard: serve only young entries, and
     // when it is back, forget everything that may have missed a change.
     const degradedTtlMs = options.degradedTtlMs ?? 0;
@@ -54,6 +59,15 @@ export class CachedFacts {
     };
     if (this.bus.state === "down") this.cache.limitAge(degradedTtlMs);
     this.bus.onState(follow);
+  }
+
+  /** A revocation revises the cached token in place (no store read to deny it); any other change drops the entry. */
+  #apply(event: ChangeEvent): void {
+    const key = factKey(event.kind, event.id);
+    if (event.kind === "token" && event.revoked) {
+      const at = new Date(this.#now());
+      this.cache.revoke(key, at, (cached) => revokedAsHeard(cached as TokenRecord | null, at));
+    } else this.cache.invalidate(key);
   }
 
   tokenByHash(hash: string): Promise<TokenRecord | null> {

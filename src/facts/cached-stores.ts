@@ -1,6 +1,7 @@
 // Write-through decorators: reads of decision facts are cached, every write goes to the store and
 // then invalidates this process's cache and publishes the change, so no caller can forget to.
 import { isValidUserId } from "../domain.js";
+import { isUnavailable } from "../errors.js";
 import { isValidHash, isValidId } from "../stores/validate.js";
 import type { CollaboratorRole, DirectoryStore, Project, TokenPatch, TokenRecord, TokenStore, User } from "../stores/types.js";
 import type { FactCache } from "./fact-cache.js";
@@ -18,10 +19,14 @@ export class CachedTokenStore implements TokenStore {
     private readonly changed: ChangeSink,
   ) {}
 
-  /** Cached by hash; a token not found is not remembered (another replica may create it a moment later). */
+  /**
+   * Cached by hash; a token not found is not remembered (another replica may create it a moment
+   * later). A revocation this process heard of stands, whatever the store answers.
+   */
   findByHash(hash: string): Promise<TokenRecord | null> {
     if (!isValidHash(hash)) return this.inner.findByHash(hash);
-    return this.cache.read("token", factKey("token", hash), () => this.inner.findByHash(hash), (record) => record !== null);
+    const key = factKey("token", hash);
+    return this.cache.read("token", key, async () => revokedAsHeard(await this.inner.findByHash(hash), this.cache.revokedAt(key)), (record) => record !== null);
   }
 
   create(record: TokenRecord): Promise<void> {
@@ -37,18 +42,20 @@ export class CachedTokenStore implements TokenStore {
   }
 
   async update(id: string, patch: TokenPatch): Promise<TokenRecord | null> {
-    const updated = await this.inner.update(id, patch);
+    // The cache is keyed by hash, which never changes: read it first, so that a write whose
+    // outcome is unknown can still be announced.
+    const before = await this.inner.get(id);
+    const updated = await writeThrough(() => this.inner.update(id, patch), () => before && this.changed({ kind: "token", id: before.hash }));
     if (updated) this.changed({ kind: "token", id: updated.hash });
     return updated;
   }
 
   async revoke(id: string, at: Date): Promise<boolean> {
-    // The cache is keyed by hash, which never changes: read it before, so that a failing read
-    // after a successful revoke cannot leave the cache unaware.
     const before = await this.inner.get(id);
-    const revoked = await this.inner.revoke(id, at);
+    // Unknown outcome: announced as a change (a cache miss everywhere), not as a revocation.
+    const revoked = await writeThrough(() => this.inner.revoke(id, at), () => before && this.changed({ kind: "token", id: before.hash }));
     const hash = before?.hash ?? (revoked ? (await this.inner.get(id))?.hash : undefined);
-    if (revoked && hash) this.changed({ kind: "token", id: hash });
+    if (revoked && hash) this.changed({ kind: "token", id: hash, revoked: true });
     return revoked;
   }
 
@@ -56,6 +63,27 @@ export class CachedTokenStore implements TokenStore {
   touch(id: string, at: Date): Promise<void> {
     return this.inner.touch(id, at);
   }
+}
+
+/**
+ * Runs a store write. When the backend failed (BackendUnavailableError) the write may have been
+ * applied all the same (the reply was lost, or came after the caller gave up): `unknown()`
+ * announces the change anyway, which costs at most a cache miss. Any other error means nothing
+ * was written.
+ */
+async function writeThrough<T>(write: () => Promise<T>, unknown: () => void): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (isUnavailable(err)) unknown();
+    throw err;
+  }
+}
+
+/** The record with `revokedAt` if this process heard of a revocation the store does not show (yet). */
+export function revokedAsHeard(record: TokenRecord | null, revokedAt: Date | null): TokenRecord | null {
+  if (record === null || revokedAt === null || record.revoked_at !== null) return record;
+  return { ...record, revoked_at: revokedAt };
 }
 
 export class CachedDirectoryStore implements DirectoryStore {
@@ -73,8 +101,9 @@ export class CachedDirectoryStore implements DirectoryStore {
   }
 
   async putUser(user: User): Promise<void> {
-    await this.inner.putUser(user);
-    this.changed({ kind: "user", id: user.id });
+    const event: ChangeEvent = { kind: "user", id: user.id };
+    await writeThrough(() => this.inner.putUser(user), () => this.changed(event));
+    this.changed(event);
   }
 
   getProject(id: string): Promise<Project | null> {
@@ -83,8 +112,9 @@ export class CachedDirectoryStore implements DirectoryStore {
   }
 
   async putProject(project: Project): Promise<void> {
-    await this.inner.putProject(project);
-    this.changed({ kind: "project", id: project.id });
+    const event: ChangeEvent = { kind: "project", id: project.id };
+    await writeThrough(() => this.inner.putProject(project), () => this.changed(event));
+    this.changed(event);
   }
 
   getCollaboratorRole(projectId: string, userId: string): Promise<CollaboratorRole | null> {
@@ -115,13 +145,15 @@ export class CachedDirectoryStore implements DirectoryStore {
   }
 
   async setCollaborator(projectId: string, userId: string, role: CollaboratorRole): Promise<void> {
-    await this.inner.setCollaborator(projectId, userId, role);
-    this.changed({ kind: "collaborator", id: collaboratorChangeId(projectId, userId) });
+    const event: ChangeEvent = { kind: "collaborator", id: collaboratorChangeId(projectId, userId) };
+    await writeThrough(() => this.inner.setCollaborator(projectId, userId, role), () => this.changed(event));
+    this.changed(event);
   }
 
   async removeCollaborator(projectId: string, userId: string): Promise<boolean> {
-    const removed = await this.inner.removeCollaborator(projectId, userId);
-    if (removed) this.changed({ kind: "collaborator", id: collaboratorChangeId(projectId, userId) });
+    const event: ChangeEvent = { kind: "collaborator", id: collaboratorChangeId(projectId, userId) };
+    const removed = await writeThrough(() => this.inner.removeCollaborator(projectId, userId), () => this.changed(event));
+    if (removed) this.changed(event);
     return removed;
   }
 

@@ -3,51 +3,70 @@ import { LRUCache } from "lru-cache";
 export interface CacheCounters {
   hit(cache: string): void;
   miss(cache: string): void;
+  /** The whole cache was dropped because its memory of changes was full of entries younger than the TTL. */
+  overflowCleared?(): void;
 }
 
 /** What the cache holds: a value or a remembered absence (LRUCache cannot store null), and when it was read. */
 type Entry = { value: unknown; at: number };
 
+/** A change this process heard of: its invalidation number, when, and for a revocation, its time. */
+type Remembered = { n: number; at: number; revokedAt: number | null };
+
 export interface FactCacheOptions {
   /** TOLLGATE_CACHE_TTL_MS; 0 turns caching off. */
   ttlMs: number;
   max?: number;
+  /** TOLLGATE_REVOCATIONS_MAX: how many changes (revocations among them) are remembered. */
+  revocationsMax?: number;
   counters?: CacheCounters;
   now?: () => number;
 }
 
-/** How many recent invalidations are remembered for fills still in flight (see fill()). */
-const REMEMBERED_INVALIDATIONS = 10_000;
+export const DEFAULT_REVOCATIONS_MAX = 100_000;
 
 /**
- * The in-process fact cache, keyed by "<kind>\0<id>" (ids as in ChangeEvent). A read that
- * started before an invalidation of its key must not store what it read: the store may have
- * answered with the fact as it was before the change. Each read takes a ticket (the number of
- * invalidations so far); an invalidation records its own number against the key; a fill whose
- * ticket is older than its key's last invalidation is returned to its caller but not stored.
+ * The in-process fact cache, keyed by "<kind>\0<id>" (ids as in ChangeEvent).
+ *
+ * Late fills lose: a read that started before a change of its key must not store what it read,
+ * since the store may have answered with the fact as it was before. Each read takes a ticket
+ * (the number of changes so far); a change records its own number against the key; a fill
+ * whose ticket is older than its key's last change is returned to its caller but not stored.
+ *
+ * Revocations are remembered: a revoked key stays revoked whatever a store read says afterwards
+ * (a lost write, a lagging secondary), and a cached entry is revised in place, so a replica
+ * denies a revoked token without reading the store again.
+ *
+ * The memory of changes is bounded (TOLLGATE_REVOCATIONS_MAX), and each entry lives at least the
+ * cache TTL: a full memory forgets its oldest entry only once that is older than the TTL, else
+ * it clears the whole cache, so that nothing stale can be served and no fill under way stored.
  */
 export class FactCache {
   readonly #entries: LRUCache<string, Entry>;
   readonly #counters: CacheCounters | undefined;
   readonly #now: () => number;
   readonly #enabled: boolean;
-  #invalidations = 0;
-  /** key → number of its last invalidation, oldest first; bounded, see #floor. */
-  readonly #invalidatedAt = new Map<string, number>();
-  /** Fills with a ticket below this are not stored (a forgotten invalidation may concern them). */
+  readonly #ttlMs: number;
+  readonly #rememberMax: number;
+  #changes = 0;
+  /** key → its last change, oldest first; bounded, see the class comment. */
+  readonly #remembered = new Map<string, Remembered>();
+  /** Fills with a ticket below this are not stored (a forgotten change may concern them). */
   #floor = 0;
   /** Longest age served while the bus is down (TOLLGATE_CACHE_TTL_DEGRADED_MS); null while it is up. */
   #degradedMaxAgeMs: number | null = null;
 
   constructor(options: FactCacheOptions) {
     this.#enabled = options.ttlMs > 0;
+    this.#ttlMs = options.ttlMs;
     this.#entries = new LRUCache({ max: options.max ?? 50_000, ttl: Math.max(1, options.ttlMs) });
+    this.#rememberMax = Math.max(1, options.revocationsMax ?? DEFAULT_REVOCATIONS_MAX);
     this.#counters = options.counters;
     this.#now = options.now ?? Date.now;
   }
 
   /**
-   * The cached value of `key`, or `load()`'s (stored if nothing invalidated the key meanwhile).
+   * The cached value of `key`, or `load()`'s (stored if nothing changed the key meanwhile).
    * `remember: false` answers are returned but never stored (e.g. a token not found).
    */
   async read<T>(cache: string, key: string, load: () => Promise<T>, remember: (value: T) => boolean = () => true): Promise<T> {
@@ -72,34 +91,46 @@ export class FactCache {
   }
 
   ticket(): number {
-    return this.#invalidations;
+    return this.#changes;
   }
 
   fill(key: string, ticket: number, value: unknown): void {
     if (!this.#enabled || ticket < this.#floor) return;
-    const last = this.#invalidatedAt.get(key);
-    if (last !== undefined && last > ticket) return;
-    // Copies in and out: a caller changing what it got must not change what others are served.
-    this.#entries.set(key, { value: structuredClone(value), at: this.#now() });
+    const last = this.#remembered.get(key);
+    if (last !== undefined && last.n > ticket) return;
+    this.#set(key, value);
   }
 
+  /** Drops the key's entry; fills that started before now are not stored. */
   invalidate(key: string): void {
     this.#entries.delete(key);
-    const n = ++this.#invalidations;
-    this.#invalidatedAt.delete(key);
-    this.#invalidatedAt.set(key, n);
-    if (this.#invalidatedAt.size > REMEMBERED_INVALIDATIONS) {
-      const [oldestKey, oldestN] = this.#invalidatedAt.entries().next().value as [string, number];
-      this.#invalidatedAt.delete(oldestKey);
-      this.#floor = oldestN;
-    }
+    this.#remember(key, this.#remembered.get(key)?.revokedAt ?? null);
+  }
+
+  /**
+   * Remembers `key` as revoked at `at` (a revocation is final). A cached entry is replaced by
+   * `revise(entry)` rather than dropped, so the next read needs no store; fills that started
+   * before now are not stored.
+   */
+  revoke(key: string, at: Date, revise: (cached: unknown) => unknown): void {
+    const entry = this.#entries.get(key);
+    const revokedAt = this.#remembered.get(key)?.revokedAt ?? at.getTime();
+    this.#entries.delete(key);
+    this.#remember(key, revokedAt);
+    if (entry && this.#enabled) this.#set(key, revise(structuredClone(entry.value)));
+  }
+
+  /** When `key` was revoked, if this process heard of it and still remembers. */
+  revokedAt(key: string): Date | null {
+    const revokedAt = this.#remembered.get(key)?.revokedAt;
+    return revokedAt === undefined || revokedAt === null ? null : new Date(revokedAt);
   }
 
   /** Forgets everything, and no fill started before now is stored. */
   clear(): void {
     this.#entries.clear();
-    this.#invalidatedAt.clear();
-    this.#floor = ++this.#invalidations;
+    this.#remembered.clear();
+    this.#floor = ++this.#changes;
   }
 
   /** While the bus is down, serve nothing older than maxAgeMs (0: nothing at all); null lifts it. */
@@ -109,6 +140,33 @@ export class FactCache {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** How many changes are remembered (revocations among them). */
+  get remembered(): number {
+    return this.#remembered.size;
+  }
+
+  #remember(key: string, revokedAt: number | null): void {
+    const now = this.#now();
+    this.#remembered.delete(key);
+    if (this.#remembered.size >= this.#rememberMax) {
+      const [oldestKey, oldest] = this.#remembered.entries().next().value as [string, Remembered];
+      if (now - oldest.at >= this.#ttlMs) {
+        this.#remembered.delete(oldestKey);
+        this.#floor = Math.max(this.#floor, oldest.n);
+      } else {
+        // Forgetting a change younger than the TTL could let a stale entry or fill through: forget everything instead.
+        this.clear();
+        this.#counters?.overflowCleared?.();
+      }
+    }
+    this.#remembered.set(key, { n: ++this.#changes, at: now, revokedAt });
+  }
+
+  #set(key: string, value: unknown): void {
+    // Copies in and out: a caller changing what it got must not change what others are served.
+    this.#entries.set(key, { value: structuredClone(value), at: this.#now() });
   }
 
   #fresh(key: string): Entry | undefined {

@@ -12,11 +12,20 @@ export type ChangeKind = (typeof CHANGE_KINDS)[number];
 export interface ChangeEvent {
   kind: ChangeKind;
   id: string;
+  /**
+   * Set on a token's revocation, in the process that made it only: that process denies the token
+   * without a store read. Never on the wire (see InvalidationMessage).
+   */
+  revoked?: true;
 }
 
 export const collaboratorChangeId = (projectId: string, userId: string): string => `${projectId}/${userId}`;
 
-/** On the wire: `{"v":1,"kind","id","origin","seq","ts"}`; kind "heartbeat" carries id = origin. */
+/**
+ * On the wire: `{"v":1,"kind","id","origin","seq","ts"}`; kind "heartbeat" carries id = origin.
+ * Keys only, never a fact (not even "revoked"), so a forged message can at most cause a cache
+ * miss: the receiving process drops its entry and reads the store, which says what holds.
+ */
 export interface InvalidationMessage {
   v: 1;
   kind: ChangeKind | "heartbeat";

@@ -62,6 +62,7 @@ export function gateway(options: GatewayOptions): Router {
           latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
           upstream_status: upstreamStatus,
           client_address,
+          user_agent: req.headers["user-agent"] ?? null,
         }),
       );
 

@@ -3,6 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { writeError } from "../api/error-writer.js";
 import type { AuthorizedRequest } from "../decision/authorizer.js";
 import { continueIfExpected } from "../http/server.js";
+import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing.js";
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
 import { skipBody } from "./request-body.js";
 
@@ -54,6 +55,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
   return (req, res, target, authorized, peer) =>
     new Promise((resolve) => {
       const decisionId = authorized.decision.decision_id;
+      const span = startUpstreamSpan(req.method ?? "GET");
       const method = req.method ?? "GET";
       let settled = false;
       /** The upstream's status once its response headers arrived. */
@@ -63,6 +65,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
       const finish = (outcome: ProxyOutcome): void => {
         if (settled) return;
         settled = true;
+        endUpstreamSpan(span, outcome.upstreamStatus);
         resolve(outcome);
       };
       const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout", message: string): void => {
@@ -91,7 +94,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: upstreamRequestHeaders(method, req.headers, authorized, peer, url.host),
+        headers: withTraceContext(upstreamRequestHeaders(method, req.headers, authorized, peer, url.host), span),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {

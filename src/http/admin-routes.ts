@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type RequestHandler, type Response, Router } from "express";
-import { ADMIN_REALM, type BadTokenReason, type ErrorReply, writeError } from "../api/error-writer.js";
+import { ADMIN_REALM, isBadTokenReason, writeError } from "../api/error-writer.js";
 import { adminChange, adminChangeRecord, adminRefusalRecord, NO_ACTOR, type AdminActor, type AdminChange } from "../audit/admin.js";
 import type { AuditSink } from "../audit/types.js";
 import { CLIENT_ADDRESS_MAX, stripQuery } from "../audit/validate.js";
@@ -11,13 +11,22 @@ import { TokenIssuer, viewToken } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
-import type { RateLimiter, RateLimitResult } from "../stores/types.js";
+import type { AdminInput, AdminRefusal } from "../policy/types.js";
+import type { RateLimiter } from "../stores/types.js";
 import { collaboratorBody, collaboratorParams, projectBody, projectParams, tokenBody, userBody, userParams } from "./admin-schemas.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { requireJson } from "./errors.js";
 
-/** How the admin guard refuses a request. */
-type AdminRefusal = "missing_token" | BadTokenReason | "insufficient_role" | "rate_limited";
+/** What a refusal of the admin guard tells the caller. */
+const REFUSAL_MESSAGES: Record<AdminRefusal | "policy_error", string> = {
+  missing_token: "the admin API needs TOLLGATE_ADMIN_TOKEN or an admin user's session",
+  invalid_token: "the credential is not valid",
+  expired_token: "the credential is not valid",
+  revoked_token: "the credential is not valid",
+  insufficient_role: "the admin API takes TOLLGATE_ADMIN_TOKEN or the session of a user with system role admin",
+  rate_limited: "too many failed admin authentications from this address; try again later",
+  policy_error: ERRORS.policy_error.message,
+};
 
 /** Failed admin authentications admitted per client address and window; then 429. */
 const ADMIN_AUTH_FAILURE_LIMIT = 10;
@@ -58,6 +67,7 @@ export function adminRoutes(deps: AdminDeps): Router {
       adminChangeRecord("admin", change, {
         actor: locals.actor,
         client_address: locals.clientAddress,
+        user_agent: res.req.headers["user-agent"] ?? null,
         time: locals.time,
         latency_ms: Number(process.hrtime.bigint() - locals.started) / 1e6,
       }),
@@ -122,13 +132,15 @@ export function adminRoutes(deps: AdminDeps): Router {
 }
 
 /**
- * The operator's admin token or an admin user's session; the policy decides which counts.
- * Failures are counted per client address; once ADMIN_AUTH_FAILURE_LIMIT are in the window every
- * request from that address is refused (429), a correct credential included, so guessing gains
- * nothing. A refusal is charged to the limiter as it happens (one atomic hit: of N concurrent
- * bad guesses exactly the limit get their 401/403, the rest 429); an accepted credential is only
- * checked against it, never charged. Each failure is logged (never the credential), counted and
- * audited. When the limiter cannot answer, the request fails closed (503 backend_unavailable).
+ * The operator's admin token or an admin user's session: the policy decides
+ * (`tollgate/admin/decision`); this gathers its facts and enforces its answer. Failures are
+ * counted per client address; once ADMIN_AUTH_FAILURE_LIMIT are in the window the policy
+ * refuses every request from that address (429), a correct credential included, so guessing
+ * gains nothing. An attempt the policy counts as a failure is charged to the limiter as it
+ * happens (one atomic hit: of N concurrent bad guesses exactly the limit get their 401/403, the
+ * rest 429); any other is only checked against it, never charged. Each refusal is logged (never
+ * the credential), counted and audited. When the limiter cannot answer, the request fails
+ * closed (503 backend_unavailable).
  */
 function adminOnly(deps: AdminDeps): RequestHandler {
   const expected = deps.adminToken ? Buffer.from(deps.adminToken) : null;
@@ -136,60 +148,52 @@ function adminOnly(deps: AdminDeps): RequestHandler {
     const started = process.hrtime.bigint();
     const time = new Date();
     const address = clientAddress(req, deps.trustedProxies);
-    const limiterKey = `admin_auth:${address.slice(0, CLIENT_ADDRESS_MAX)}`;
-    const hit = (consume: boolean) => deps.rateLimiter.hit(limiterKey, ADMIN_AUTH_FAILURE_LIMIT, ADMIN_AUTH_FAILURE_WINDOW_MS, { consume });
-    const refuse = (reply: ErrorReply & { code: AdminRefusal }, actor: AdminActor): void => {
-      const { code } = reply;
-      const { status } = ERRORS[code];
-      deps.metrics.adminAuthFailed(code);
-      deps.logger.warn({ client_address: address, method: req.method, path: stripQuery(req.originalUrl), reason: code }, "admin authentication failed");
-      deps.audit.record(
-        adminRefusalRecord({ method: req.method, path: req.originalUrl }, status, code, {
-          actor,
-          client_address: address,
-          time,
-          latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
-        }),
-      );
-      writeError(res, reply);
-    };
-    const overLimit = (limit: RateLimitResult): void => {
-      refuse({ code: "rate_limited", message: "too many failed admin authentications from this address; try again later", retryAfterS: limit.reset_ms / 1000 }, NO_ACTOR);
-    };
 
     const header = req.get("authorization");
     const bearer = header ? /^\s*bearer +(\S+)\s*$/i.exec(header)?.[1] : undefined;
     const adminToken = expected !== null && bearer !== undefined && safeEqual(Buffer.from(bearer), expected);
     const credential = adminToken ? { status: "none" as const } : await deps.credentials.resolve(header ?? null);
-    const allowed = deps.engine.adminAllowed({
-      admin_token: adminToken,
-      credential: { status: credential.status },
-      ...(credential.status === "valid" ? { subject: credential.subject } : {}),
-    });
     const subject = credential.status === "valid" ? credential.subject : null;
+    const facts: AdminInput = {
+      admin_token: adminToken,
+      authorization: header !== undefined && header !== "",
+      credential: { status: credential.status },
+      ...(subject ? { subject } : {}),
+    };
+    const first = deps.engine.adminDecision(facts);
+    const limit = await deps.rateLimiter.hit(`admin_auth:${address.slice(0, CLIENT_ADDRESS_MAX)}`, ADMIN_AUTH_FAILURE_LIMIT, ADMIN_AUTH_FAILURE_WINDOW_MS, {
+      consume: first.count_failure,
+    });
+    const decision = limit.allowed ? first : deps.engine.adminDecision({ ...facts, failures: { exceeded: true } });
+
     const actor: AdminActor = adminToken
       ? { subject_type: "admin_token", user_id: null, token_id: null }
       : subject
         ? { subject_type: subject.type, user_id: "user_id" in subject ? subject.user_id : null, token_id: "token_id" in subject ? subject.token_id : null }
         : NO_ACTOR;
-
-    if (allowed) {
-      const limit = await hit(false);
-      if (!limit.allowed) return overLimit(limit);
+    if (decision.allow) {
       res.locals.admin = { actor, clientAddress: address, time, started } satisfies AdminLocals;
       return next();
     }
-    const limit = await hit(true);
-    if (!limit.allowed) return overLimit(limit);
-    if (!header) {
-      const message = "the admin API needs TOLLGATE_ADMIN_TOKEN or an admin user's session";
-      return refuse({ code: "missing_token", message, challenge: { realm: ADMIN_REALM, says: { error: null } } }, actor);
-    }
-    if (credential.status !== "valid") {
-      const reason: BadTokenReason = `${credential.status === "none" ? "invalid" : credential.status}_token`;
-      return refuse({ code: reason, message: "the credential is not valid", challenge: { realm: ADMIN_REALM, says: { error: "invalid_token", reason } } }, actor);
-    }
-    return refuse({ code: "insufficient_role", message: "the admin API takes TOLLGATE_ADMIN_TOKEN or the session of a user with system role admin" }, actor);
+    const { status, reason } = decision;
+    deps.metrics.adminAuthFailed(reason);
+    deps.logger.warn({ client_address: address, method: req.method, path: stripQuery(req.originalUrl), reason }, "admin authentication failed");
+    deps.audit.record(
+      adminRefusalRecord({ method: req.method, path: req.originalUrl }, status, reason, {
+        actor: status === 429 ? NO_ACTOR : actor,
+        client_address: address,
+        user_agent: req.headers["user-agent"] ?? null,
+        time,
+        latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
+      }),
+    );
+    writeError(res, {
+      code: reason,
+      message: REFUSAL_MESSAGES[reason],
+      ...(reason === "missing_token" ? { challenge: { realm: ADMIN_REALM, says: { error: null } } } : {}),
+      ...(isBadTokenReason(reason) ? { challenge: { realm: ADMIN_REALM, says: { error: "invalid_token", reason } } } : {}),
+      ...(status === 429 ? { retryAfterS: limit.reset_ms / 1000 } : {}),
+    });
   };
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import express, { type Express, type Router } from "express";
 import type { AuditSink, AuditStore } from "../audit/types.js";
+import { traceRequests, tracingEnabled } from "../tracing.js";
 import { auditRoutes } from "./audit-routes.js";
 import type { Authorizer } from "../decision/authorizer.js";
 import type { Logger } from "../log.js";
@@ -45,7 +46,8 @@ function publicRoutes(deps: AppDeps): Router {
 function internalRoutes(deps: AppDeps): Router {
   const router = express.Router();
   router.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
+    const report = deps.readiness.liveness();
+    res.status(report.status === "ok" ? 200 : 503).json(report);
   });
   router.get("/readyz", async (_req, res) => {
     const report = await deps.readiness.report();
@@ -95,6 +97,8 @@ function assemble(deps: AppDeps, ...routers: Router[]): Express {
   app.disable("x-powered-by");
   app.disable("etag");
   app.set("query parser", "simple");
+  // With an SDK registered (OTEL_EXPORTER_OTLP_ENDPOINT): a server span per request.
+  if (tracingEnabled()) app.use(traceRequests());
   app.use(requestLimits(deps.maxHeaderFields));
   for (const router of routers) app.use(router);
   app.use(notFound);

@@ -27,7 +27,7 @@ export function decisionRoutes(authorizer: Authorizer, audit: AuditSink, maxBody
     const client_address = clientAddress(client, trustedProxies);
     const authorized = await authorizer.authorizeWithFacts(request);
     const { decision } = authorized;
-    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6, client_address }));
+    audit.record(auditRecordFromDecision(decision, { source, method: request.method, path: request.path, time, latency_ms: Number(process.hrtime.bigint() - started) / 1e6, client_address, user_agent: client.headers["user-agent"] ?? null }));
     return authorized;
   };
   // For proxies: the decision's status, headers and, on denial, its JSON body.

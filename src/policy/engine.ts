@@ -6,8 +6,8 @@ import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from "@open-polic
 import { LRUCache } from "lru-cache";
 import { isWellFormed } from "../domain.js";
 import type { Logger } from "../log.js";
-import type { AdminInput, GrantViolation, GrantsInput, PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
-import { isGrantViolations, isPolicyDecision, isRouteInfo } from "./validate-output.js";
+import type { AdminDecision, AdminInput, GrantViolation, GrantsInput, PolicyDecision, PolicyInput, RouteInfo } from "./types.js";
+import { isAdminDecision, isGrantViolations, isPolicyDecision, isRouteInfo } from "./validate-output.js";
 
 // The SDK is CommonJS and its ESM entry re-exports only the async loader.
 const { loadPolicySync } = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as { loadPolicySync: typeof LoadPolicySync };
@@ -15,7 +15,7 @@ const { loadPolicySync } = createRequire(import.meta.url)("@open-policy-agent/op
 export const POLICY_FILE = "policy.wasm";
 const DECISION_ENTRYPOINT = "tollgate/authz/decision";
 const ROUTE_ENTRYPOINT = "tollgate/authz/route";
-const ADMIN_ENTRYPOINT = "tollgate/admin/allow";
+const ADMIN_ENTRYPOINT = "tollgate/admin/decision";
 const GRANTS_ENTRYPOINT = "tollgate/grants/violations";
 
 export interface EngineOptions {
@@ -144,14 +144,19 @@ export class PolicyEngine {
     return engineDeny(500, "policy_error");
   }
 
-  /** May this caller use Tollgate's own admin API? Anything but a clear true is no. */
-  adminAllowed(input: AdminInput): boolean {
+  /**
+   * May this caller use Tollgate's own admin API, and does the attempt count as a failure? A
+   * failed or malformed evaluation is refused with 500 policy_error, not counted.
+   */
+  adminDecision(input: AdminInput): AdminDecision {
     try {
-      return firstResult(this.#active.wasm.evaluate(input, ADMIN_ENTRYPOINT)) === true;
+      const result = firstResult(this.#active.wasm.evaluate(input, ADMIN_ENTRYPOINT));
+      if (isAdminDecision(result)) return result;
+      this.#logger?.error({ revision: this.#active.revision }, "policy admin decision is undefined or malformed; refusing");
     } catch (err) {
-      this.#logger?.error({ err, revision: this.#active.revision }, "policy admin evaluation failed; denying");
-      return false;
+      this.#logger?.error({ err, revision: this.#active.revision }, "policy admin evaluation failed; refusing");
     }
+    return { allow: false, status: 500, reason: "policy_error", count_failure: false };
   }
 
   /**

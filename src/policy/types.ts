@@ -95,13 +95,27 @@ export interface PolicyDecision {
   granted_projects: string[] | null;
 }
 
-/** Input of the `tollgate/admin/allow` entrypoint. */
+/** Input of the `tollgate/admin/decision` entrypoint: the facts Tollgate gathered. */
 export interface AdminInput {
   /** The bearer credential equals TOLLGATE_ADMIN_TOKEN. */
   admin_token: boolean;
+  /** An Authorization header was sent (blank counts as sent). */
+  authorization: boolean;
   credential: { status: CredentialStatus };
   subject?: SubjectFact;
+  /** Second evaluation only: the client address's failed attempts are over their limit. */
+  failures?: { exceeded: boolean };
 }
+
+/** Why the admin guard refuses a request (catalogue codes). */
+export type AdminRefusal = "missing_token" | "invalid_token" | "expired_token" | "revoked_token" | "insufficient_role" | "rate_limited";
+
+/** Output of the `tollgate/admin/decision` entrypoint. */
+export type AdminDecision =
+  | { allow: true; status: 200; reason: null; count_failure: false }
+  | { allow: false; status: 401 | 403 | 429; reason: AdminRefusal; count_failure: boolean }
+  /** The engine's own answer when the policy cannot give one. */
+  | { allow: false; status: 500; reason: "policy_error"; count_failure: false };
 
 /** Input of the `tollgate/grants/violations` entrypoint. */
 export interface GrantsInput {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { GrantViolation, PolicyDecision, RouteInfo } from "./types.js";
+import type { AdminDecision, GrantViolation, PolicyDecision, RouteInfo } from "./types.js";
 
 // The policy's answers are checked before use: anything off-shape counts as no answer (deny).
 const nullableString = z.string().nullable();
@@ -42,4 +42,16 @@ const grantViolationsSchema = z.array(z.object({ index: z.number().int(), field:
 
 export function isGrantViolations(value: unknown): value is GrantViolation[] {
   return grantViolationsSchema.safeParse(value).success;
+}
+
+// Each refusal with the status its code has in the error catalogue.
+const adminDecisionSchema = z.union([
+  z.object({ allow: z.literal(true), status: z.literal(200), reason: z.null(), count_failure: z.literal(false) }),
+  z.object({ allow: z.literal(false), status: z.literal(401), reason: z.enum(["missing_token", "invalid_token", "expired_token", "revoked_token"]), count_failure: z.boolean() }),
+  z.object({ allow: z.literal(false), status: z.literal(403), reason: z.literal("insufficient_role"), count_failure: z.boolean() }),
+  z.object({ allow: z.literal(false), status: z.literal(429), reason: z.literal("rate_limited"), count_failure: z.boolean() }),
+]);
+
+export function isAdminDecision(value: unknown): value is AdminDecision {
+  return adminDecisionSchema.safeParse(value).success;
 }

@@ -5,7 +5,7 @@ import { MongoAuditSink } from "../audit/mongo/sink.js";
 import { MongoAuditStore } from "../audit/mongo/store.js";
 import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
-import type { ReadinessCheck } from "../http/readiness.js";
+import type { ReadinessCheck, WedgeCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
@@ -17,6 +17,7 @@ import { ensureIndexes } from "../stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
 import { startPruning } from "../stores/prune.js";
+import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../stores/guarded-stores.js";
 import { failFastRedisOptions } from "../stores/redis/client.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
@@ -30,6 +31,8 @@ export interface Backends {
   tempTokens: TempTokenStore;
   rateLimiter: RateLimiter;
   readiness: Record<string, ReadinessCheck>;
+  /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
+  liveness: Record<string, WedgeCheck>;
   /** With Redis: the cross-process invalidation bus (without it, the fact cache's own in-process one). */
   invalidation?: InvalidationBus;
   /** Which backend each store uses, for the startup banner. */
@@ -66,6 +69,7 @@ export function connectBackends(
   const prune = options.prune ?? true;
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
+  const liveness: Backends["liveness"] = {};
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
@@ -76,9 +80,26 @@ export function connectBackends(
     const { db } = mongo;
     const auditSink = new MongoAuditSink(db, { maxQueue: config.audit.queueMax, logger, ...(auditCounters ? { counters: auditCounters } : {}) });
     const auditStore = new MongoAuditStore(db, { retentionDays });
+    // Decisions wait at most TOLLGATE_MONGODB_TIMEOUT_MS for a fact, and not at all while MongoDB is known down.
+    let mongoDown = false;
+    const guard = new BackendGuard({
+      backend: "mongodb",
+      timeoutMs: config.mongodbTimeoutMs,
+      breaker: {
+        onChange: (state) => {
+          if (state === "open" && !mongoDown) {
+            mongoDown = true;
+            logger.warn(`fact stores: MongoDB failed or took over ${config.mongodbTimeoutMs} ms; failing at once until a probe answers`);
+          } else if (state === "closed" && mongoDown) {
+            mongoDown = false;
+            logger.info("fact stores: MongoDB answers again");
+          }
+        },
+      },
+    });
     facts = {
-      tokens: new MongoTokenStore(db),
-      directory: new MongoDirectoryStore(db),
+      tokens: new GuardedTokenStore(new MongoTokenStore(db), guard),
+      directory: new GuardedDirectoryStore(new MongoDirectoryStore(db), guard),
       tempTokens: new MongoTempTokenStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
@@ -98,6 +119,7 @@ export function connectBackends(
       }
     };
     void index();
+    liveness.mongodb_client = mongo;
     readiness.mongodb = {
       required: true,
       async probe() {
@@ -182,6 +204,7 @@ export function connectBackends(
     ...facts,
     rateLimiter,
     readiness,
+    liveness,
     ...(invalidation ? { invalidation } : {}),
     describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: config.redisUrl ? "redis" : "memory" },
     async close() {

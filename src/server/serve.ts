@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { closeGracefully, createHttpServer, startDraining } from "../http/server.js";
 import { createLogger, type Logger } from "../log.js";
+import { startTracing, type Tracing } from "../tracing.js";
 import type { DemoCredentials } from "./demo.js";
 import type { Tollgate } from "./tollgate.js";
 import { duties, supervise, SHUTDOWN_LIMIT_MS } from "./workers.js";
@@ -27,10 +28,13 @@ export async function serve(env: Record<string, string | undefined> = process.en
   }
   const logger = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, logger);
-  return serveOne(config, logger);
+  // Each serving process exports its own spans (the primary serves none).
+  const tracing = await startTracing(env);
+  if (tracing) logger.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, "tracing: exporting spans over OTLP/HTTP");
+  return serveOne(config, logger, tracing);
 }
 
-async function serveOne(initial: Config, logger: Logger): Promise<void> {
+async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null): Promise<void> {
   // Loaded here, not at the top: a primary with workers never serves, so it loads none of it.
   const [{ buildTollgate }, { seedDemo }, { createDemoUpstream }, { shareMetricsWithPrimary }] = await Promise.all([
     import("./tollgate.js"),
@@ -77,7 +81,8 @@ async function serveOne(initial: Config, logger: Logger): Promise<void> {
       logger.error("shutdown did not finish in time");
       process.exit(1);
     }, config.drainMs + SHUTDOWN_LIMIT_MS).unref();
-    void drainAndClose(tollgate, listeners, config.drainMs).then((audit) => {
+    void drainAndClose(tollgate, listeners, config.drainMs).then(async (audit) => {
+      await tracing?.shutdown();
       logger.info({ audit_written: audit.written, audit_dropped: audit.dropped, audit_unflushed: audit.unflushed }, "stopped");
       process.exit(audit.unflushed > 0 ? 1 : 0);
     });

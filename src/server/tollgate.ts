@@ -1,4 +1,5 @@
 import type { Express } from "express";
+import { DecisionLogAudit } from "../audit/decision-log.js";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
 import type { Config } from "../config/config.js";
@@ -8,7 +9,7 @@ import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
-import { Readiness } from "../http/readiness.js";
+import { EventLoopWatch, Readiness } from "../http/readiness.js";
 import { McpTokenService } from "../issuing/mcp-tokens.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
@@ -55,9 +56,12 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   if (options.watchPolicy ?? true) engine.watch();
   const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
   const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics, { prune: options.prune ?? true });
+  // Every decision recorded is also one log line (docs/operations.md, "Decision log").
+  const audit = new DecisionLogAudit(backends.audit, logger);
   const facts = new CachedFacts(backends.tokens, backends.directory, {
     ttlMs: config.cacheTtlMs,
     degradedTtlMs: config.cacheTtlDegradedMs,
+    revocationsMax: config.revocationsMax,
     counters: metrics,
     bus: backends.invalidation ?? new LocalInvalidationBus(metrics),
   });
@@ -81,18 +85,19 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     authorizer,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
-    audit: backends.audit,
+    audit,
     trustedProxies: config.trustedProxies.trust,
     local: mcpTokenRoutes({
       service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
-      audit: backends.audit,
+      audit,
       maxBodyBytes: config.maxBodyBytes,
     }),
   });
-  const readiness = new Readiness(backends.readiness, logger);
+  const eventLoop = new EventLoopWatch().start();
+  const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
     authorizer,
-    audit: backends.audit,
+    audit,
     gateway: gatewayRouter,
     engine,
     credentials,
@@ -120,6 +125,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     backends,
     metrics,
     async close() {
+      eventLoop.stop();
       engine.close();
       await backends.close();
     },

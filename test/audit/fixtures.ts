@@ -26,6 +26,8 @@ export function auditRecord(overrides: Partial<AuditRecord> = {}): AuditRecord {
     action: null,
     target: null,
     client_address: "192.0.2.10",
+    policy_revision: "sha256:95a85920d1c3f1f0a6a3c9f0e0d4b1a2c3d4e5f60718293a4b5c6d7e8f901234",
+    user_agent: "curl/8.5.0",
     ...overrides,
   };
 }

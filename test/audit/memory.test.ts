@@ -179,7 +179,7 @@ describe("audit record validation", () => {
       decision_id: "0c7e6a2e-56e2-4b8c-9b43-2f3a8e1c9d10",
       policy_revision: "r1",
     };
-    const r = auditRecordFromDecision(decision, { source: "authorize", method: "GET", path: "/api/v1/projects/p/builds?token=s3cret", time: T0, latency_ms: 1.5, client_address: "198.51.100.7" });
+    const r = auditRecordFromDecision(decision, { source: "authorize", method: "GET", path: "/api/v1/projects/p/builds?token=s3cret", time: T0, latency_ms: 1.5, client_address: "198.51.100.7", user_agent: "agent/1.0" });
     expect(r).toEqual({
       decision_id: decision.decision_id,
       time: T0,
@@ -199,10 +199,22 @@ describe("audit record validation", () => {
       action: null,
       target: null,
       client_address: "198.51.100.7",
+      policy_revision: "r1",
+      user_agent: "agent/1.0",
     });
     expect(() => validateAuditRecord(r)).not.toThrow();
     const anonymous = auditRecordFromDecision({ ...decision, subject: null, rate_limit: null }, { source: "gateway", method: "POST", path: "/x", time: T0, latency_ms: 0, upstream_status: 502, status: 502, client_address: "::1" });
-    expect(anonymous).toMatchObject({ subject_type: null, user_id: null, token_id: null, rate_limit: null, upstream_status: 502, status: 502 });
+    expect(anonymous).toMatchObject({ subject_type: null, user_id: null, token_id: null, rate_limit: null, upstream_status: 502, status: 502, user_agent: null });
+  });
+
+  it("keeps the User-Agent with control characters percent-encoded, cut at 512 characters; empty is null", async () => {
+    const audit = new MemoryAudit({ now: () => T0 });
+    audit.record(auditRecord({ user_agent: "evil\r\nX-Injected: 1" }));
+    audit.record(auditRecord({ user_agent: "a".repeat(2_000), time: at(1) }));
+    audit.record(auditRecord({ user_agent: "", time: at(2) }));
+    const agents = (await audit.query({ limit: 10 })).records.map((r) => r.user_agent);
+    expect(agents).toEqual([null, "a".repeat(512), "evil%0D%0AX-Injected: 1"]);
+    expect(() => validateAuditRecord(auditRecord({ policy_revision: "x".repeat(129) }))).toThrow(/policy_revision/);
   });
 });
 

@@ -207,6 +207,8 @@ describe("plain output", () => {
     action: null,
     target: null,
     client_address: "192.0.2.1",
+    policy_revision: null,
+    user_agent: null,
   };
 
   it("one line per audit record", () => {

@@ -127,6 +127,13 @@ describe("invalidation bus settings", () => {
     for (const bad of ["-1", "600001"]) expect(() => loadConfig({ TOLLGATE_CACHE_TTL_DEGRADED_MS: bad })).toThrow(/TOLLGATE_CACHE_TTL_DEGRADED_MS/);
   });
 
+  it("TOLLGATE_REVOCATIONS_MAX defaults to 100000 and TOLLGATE_MONGODB_TIMEOUT_MS to 1000", () => {
+    expect(loadConfig({})).toMatchObject({ revocationsMax: 100_000, mongodbTimeoutMs: 1_000 });
+    expect(loadConfig({ TOLLGATE_REVOCATIONS_MAX: "5", TOLLGATE_MONGODB_TIMEOUT_MS: "250" })).toMatchObject({ revocationsMax: 5, mongodbTimeoutMs: 250 });
+    for (const bad of ["0", "x", "1.5"]) expect(() => loadConfig({ TOLLGATE_REVOCATIONS_MAX: bad })).toThrow(/TOLLGATE_REVOCATIONS_MAX/);
+    for (const bad of ["0", "9", "60001", "x"]) expect(() => loadConfig({ TOLLGATE_MONGODB_TIMEOUT_MS: bad })).toThrow(/TOLLGATE_MONGODB_TIMEOUT_MS/);
+  });
+
   it("TOLLGATE_DRAIN_MS defaults to 5000 in production and 0 in development", () => {
     expect(loadConfig(PRODUCTION).drainMs).toBe(5000);
     expect(loadConfig({}).drainMs).toBe(0);

@@ -90,6 +90,12 @@ describe("RedisInvalidationBus.handleMessage", () => {
     expect(events).toEqual([]);
   });
 
+  it("passes on keys only: a forged fact (\"revoked\") is not believed, the entry is only dropped", () => {
+    const { bus, events } = makeBus();
+    bus.handleMessage("ns1:invalidate", JSON.stringify({ ...valid, revoked: true, extra: "ignored" }));
+    expect(events).toEqual([{ kind: "token", id: valid.id }]);
+  });
+
   it("a listener that throws does not stop the others nor the handler", () => {
     const { bus, events } = makeBus();
     bus.onChange(() => {
@@ -134,18 +140,20 @@ describe("RedisInvalidationBus heartbeats", () => {
 });
 
 describe("RedisInvalidationBus.publish", () => {
-  it("sends keys only, with origin, sequence and time", async () => {
+  it("sends keys only, with origin, sequence and time (a revocation too)", async () => {
     const { bus, redis, seen } = makeBus();
     bus.publish({ kind: "user", id: "alice" });
     bus.publish({ kind: "project", id: "p1" });
+    bus.publish({ kind: "token", id: "h", revoked: true });
     await vi.advanceTimersByTimeAsync(0);
     const messages = redis.sent.map((s) => JSON.parse(s.message));
     expect(redis.sent.every((s) => s.channel === "ns1:invalidate")).toBe(true);
     expect(messages).toEqual([
       { v: 1, kind: "user", id: "alice", origin: bus.origin, seq: 1, ts: Date.now() },
       { v: 1, kind: "project", id: "p1", origin: bus.origin, seq: 2, ts: Date.now() },
+      { v: 1, kind: "token", id: "h", origin: bus.origin, seq: 3, ts: Date.now() },
     ]);
-    expect(seen.published).toEqual(["user:ok", "project:ok"]);
+    expect(seen.published).toEqual(["user:ok", "project:ok", "token:ok"]);
   });
 
   it("retries a failed publish and counts it; gives up after the last retry without throwing", async () => {

@@ -4,7 +4,7 @@ import type { ChangeEvent, InvalidationBus, SubscriptionState } from "../../src/
 import { LocalInvalidationBus } from "../../src/facts/invalidation.js";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
 import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
-import type { TokenRecord } from "../../src/stores/types.js";
+import { BackendUnavailableError, type TokenRecord, type User } from "../../src/stores/types.js";
 import { at, globalToken } from "../support/fixtures.js";
 
 /** A bus that records what is published and lets the test deliver events and change its state. */
@@ -57,9 +57,10 @@ describe("write-through decorators", () => {
     expect(tokens.reads).toBe(1);
 
     await facts.tokenStore.revoke(record.id, at(1));
-    expect((await facts.tokenByHash(record.hash))?.revoked_at).toEqual(at(1));
+    expect((await facts.tokenByHash(record.hash))?.revoked_at).not.toBeNull();
+    expect(tokens.reads).toBe(1); // the cached record was revised, not read again
     await facts.tokenStore.update(record.id, { name: "renamed" });
-    expect((await facts.tokenByHash(record.hash))?.name).toBe("renamed");
+    expect(await facts.tokenByHash(record.hash)).toMatchObject({ name: "renamed", revoked_at: at(1) });
 
     const dir = facts.directoryStore;
     await dir.putUser({ id: "alice", system_role: "admin" });
@@ -73,7 +74,7 @@ describe("write-through decorators", () => {
     expect((await facts.user("alice"))?.system_role).toBe("viewer");
 
     expect(bus.published).toEqual([
-      { kind: "token", id: record.hash },
+      { kind: "token", id: record.hash, revoked: true },
       { kind: "token", id: record.hash },
       { kind: "user", id: "alice" },
       { kind: "project", id: "p1" },
@@ -91,6 +92,33 @@ describe("write-through decorators", () => {
     expect(bus.published).toEqual([]);
   });
 
+  it("a write whose outcome is unknown (the backend failed, the write may have landed) is announced as a change, never as a revocation", async () => {
+    /** Applies every write, then loses the reply. */
+    class LostReplies extends MemoryDirectoryStore {
+      override async putUser(user: User): Promise<void> {
+        await super.putUser(user);
+        throw new BackendUnavailableError("mongodb", "reply lost");
+      }
+    }
+    class LostRevokeReply extends MemoryTokenStore {
+      override async revoke(id: string, at: Date): Promise<boolean> {
+        await super.revoke(id, at);
+        throw new BackendUnavailableError("mongodb", "reply lost");
+      }
+    }
+    const bus = new TestBus();
+    const facts = new CachedFacts(new LostRevokeReply(), new LostReplies(), { ttlMs: 600_000, bus });
+    const record = globalToken();
+    await facts.tokenStore.create(record);
+    await expect(facts.directoryStore.putUser({ id: "alice", system_role: "admin" })).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(facts.tokenStore.revoke(record.id, at(1))).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(facts.directoryStore.putUser({ id: "bad id!", system_role: "admin" })).rejects.toThrow(); // refused: nothing written
+    expect(bus.published).toEqual([
+      { kind: "user", id: "alice" },
+      { kind: "token", id: record.hash },
+    ]);
+  });
+
   it("a change published by another process drops this process's entry", async () => {
     const bus = new LocalInvalidationBus();
     const shared = { tokens: new HeldTokenStore(), directory: new MemoryDirectoryStore() };
@@ -100,7 +128,54 @@ describe("write-through decorators", () => {
     await a.tokenStore.create(record);
     expect((await b.tokenByHash(record.hash))?.revoked_at).toBeNull();
     await a.tokenStore.revoke(record.id, at(5));
-    expect((await b.tokenByHash(record.hash))?.revoked_at).toEqual(at(5));
+    expect((await b.tokenByHash(record.hash))?.revoked_at).not.toBeNull();
+    await a.tokenStore.update(record.id, { name: "renamed" });
+    expect(await b.tokenByHash(record.hash)).toMatchObject({ name: "renamed", revoked_at: at(5) });
+  });
+
+  it("a revocation heard from another process denies a cached token without a store read", async () => {
+    const bus = new TestBus();
+    const tokens = new HeldTokenStore();
+    const b = new CachedFacts(tokens, new MemoryDirectoryStore(), { ttlMs: 600_000, bus, now: () => 42_000 });
+    const record = globalToken();
+    await tokens.create(record);
+    expect((await b.tokenByHash(record.hash))?.revoked_at).toBeNull();
+    bus.deliver({ kind: "token", id: record.hash, revoked: true });
+    expect(await b.tokenByHash(record.hash)).toEqual({ ...record, revoked_at: new Date(42_000) });
+    expect(tokens.reads).toBe(1);
+  });
+
+  it("a store that still answers a heard revocation unrevoked (a lost write, a lagging secondary) does not make the token valid again", async () => {
+    const bus = new TestBus();
+    const tokens = new HeldTokenStore();
+    const b = new CachedFacts(tokens, new MemoryDirectoryStore(), { ttlMs: 600_000, bus });
+    const record = globalToken();
+    await tokens.create(record); // never revoked in this store
+    bus.deliver({ kind: "token", id: record.hash, revoked: true }); // not cached here
+    expect((await b.tokenByHash(record.hash))?.revoked_at).not.toBeNull();
+    bus.deliver({ kind: "token", id: record.hash }); // a later change drops the entry …
+    expect((await b.tokenByHash(record.hash))?.revoked_at).not.toBeNull(); // … but not the revocation
+    expect(tokens.reads).toBe(2);
+  });
+
+  it("a read that started before a heard revocation does not put the valid token back, and the next read needs no store", async () => {
+    const bus = new TestBus();
+    const tokens = new HeldTokenStore();
+    const b = new CachedFacts(tokens, new MemoryDirectoryStore(), { ttlMs: 600_000, bus });
+    const record = globalToken();
+    await tokens.create(record);
+
+    tokens.hold = true;
+    const late = b.tokenByHash(record.hash); // reads the unrevoked record, then waits
+    await tokens.revoke(record.id, at(7));
+    bus.deliver({ kind: "token", id: record.hash, revoked: true }); // arrives while that read is held
+    tokens.hold = false;
+    tokens.held.forEach((release) => release());
+    expect((await late)?.revoked_at).not.toBeNull(); // even that caller is denied: the revocation was heard before its answer
+    expect((await b.tokenByHash(record.hash))?.revoked_at).not.toBeNull();
+    expect(tokens.reads).toBe(2); // the late fill was not stored; the second read stored the revoked record
+    expect((await b.tokenByHash(record.hash))?.revoked_at).toEqual(at(7));
+    expect(tokens.reads).toBe(2);
   });
 
   it("a read that started before an invalidation does not put the old fact back in the cache", async () => {

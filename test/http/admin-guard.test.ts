@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { SignJWT } from "jose";
 import { pino } from "pino";
 import request from "supertest";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
 import { connectBackends } from "../../src/server/backends.js";
 import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
@@ -94,6 +94,25 @@ describe("failed admin authentications per client address", () => {
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe("backend_unavailable");
     }
+  });
+
+  it("enforces the policy's decision: one it cannot make is 500 policy_error for every credential, audited, never charged", async () => {
+    const { tollgate } = await guarded();
+    const decide = vi.spyOn(tollgate.engine, "adminDecision").mockReturnValue({ allow: false, status: 500, reason: "policy_error", count_failure: false });
+    for (let i = 0; i < 12; i++) {
+      const res = await put(tollgate, "203.0.113.11", i % 2 ? ADMIN : WRONG);
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ error: { code: "policy_error", message: "the policy failed; denied" } });
+      expect(res.headers["www-authenticate"]).toBeUndefined();
+    }
+    expect(await metric(tollgate, "policy_error")).toBe(12);
+    decide.mockRestore();
+    // Nothing was charged: the address is not shut out once the policy answers again.
+    expect((await put(tollgate, "203.0.113.11", ADMIN)).status).toBe(200);
+    await tollgate.backends.audit.flush();
+    const audit = await request(tollgate.app).get("/v1/admin/audit?source=admin&allow=false").set("X-Forwarded-For", "192.0.2.1").set("Authorization", ADMIN);
+    expect(audit.body.records).toHaveLength(12);
+    expect(audit.body.records[0]).toMatchObject({ status: 500, reasons: ["policy_error"], action: "admin.authenticate" });
   });
 
   it("logs and counts each failure without the credential, and audits it", async () => {

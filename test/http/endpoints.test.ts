@@ -65,7 +65,7 @@ describe("GET /v1/forward-auth", () => {
 describe("operations endpoints", () => {
   it("serves health, readiness with the policy revision, metrics and the OpenAPI document", async () => {
     const app = world.tollgate.app;
-    expect((await request(app).get("/healthz")).body).toEqual({ status: "ok" });
+    expect((await request(app).get("/healthz")).body).toEqual({ status: "ok", checks: { event_loop: "ok" } });
     const ready = await request(app).get("/readyz");
     expect(ready.status).toBe(200);
     expect(ready.body).toEqual({ status: "ready", policy_revision: world.tollgate.engine.revision, checks: {} });

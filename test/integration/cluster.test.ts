@@ -34,6 +34,10 @@ async function startOnFreePort(): Promise<boolean> {
       MONGODB_URI: mongo.uri,
       MONGODB_DB: mongo.dbName,
       REDIS_URL: redis.url,
+      // Not a MongoDB timeout test (that is test/http/mongo-hang.test.ts): on a busy machine a FerretDB read can outlast the 1 s default.
+      TOLLGATE_MONGODB_TIMEOUT_MS: "30000",
+      // Nor a Redis one: an admin request's failure count can outlast the 50 ms default (503, fail closed).
+      TOLLGATE_REDIS_TIMEOUT_MS: "2000",
       TOLLGATE_ADMIN_TOKEN: ADMIN,
       TOLLGATE_JWT_SECRET: "cluster-secret-0123456789-0123456789-xyz",
       TOLLGATE_LOG_LEVEL: "warn",

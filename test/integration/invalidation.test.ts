@@ -33,6 +33,8 @@ async function startReplica(): Promise<{ child: ChildProcess; base: string; stde
         TOLLGATE_CACHE_TTL_MS: "600000",
         // Not a timeout test: on a busy machine a Redis call can outlast the 50 ms default.
         TOLLGATE_REDIS_TIMEOUT_MS: "2000",
+        // Not a MongoDB timeout test (that is test/http/mongo-hang.test.ts): on a busy machine a FerretDB read can outlast the 1 s default.
+        TOLLGATE_MONGODB_TIMEOUT_MS: "30000",
         TOLLGATE_ADMIN_TOKEN: ADMIN,
         TOLLGATE_JWT_SECRET: JWT_SECRET,
         TOLLGATE_LOG_LEVEL: "warn",

@@ -24,9 +24,12 @@ function tollgate(env: Record<string, string> = {}): Tollgate {
     TOLLGATE_JWT_SECRET: SECRET,
     TOLLGATE_RATE_LIMITS: '{"api":{"default":20}}',
     TOLLGATE_CACHE_TTL_MS: "0",
-    // These tests count across replicas; they are not about Redis timeouts. On a busy machine a
-    // call can outlast the 50 ms default (a timed-out admin-failure count fails closed, 503).
+    // These tests count across replicas; they are not about Redis or MongoDB timeouts. On a busy
+    // machine a call can outlast the 50 ms default (a timed-out admin-failure count fails closed,
+    // 503), and 100 cold token reads at once on FerretDB the 1 s one (503). The bounds have their
+    // own tests (test/http/rate-limit-redis.test.ts, test/http/mongo-hang.test.ts).
     TOLLGATE_REDIS_TIMEOUT_MS: "2000",
+    TOLLGATE_MONGODB_TIMEOUT_MS: "30000",
     ...env,
   });
   const instance = buildTollgate(config, { logger: pino({ level: "silent" }), watchPolicy: false, defaultMetrics: false });

@@ -101,6 +101,81 @@ describe("mongo specifics", () => {
     }
   });
 
+  // FerretDB 1.x runs an update as read, modify, write back the whole document, with no lock
+  // between: two updates of one document at once lose one of them. touch() runs on the decision
+  // path of every replica; if it rewrote the token document, a revoke made at the same moment
+  // could be written over (measured: 90 of 200 such pairs lost the revoke) and the revoked token
+  // would be allowed again everywhere. Root cause of the bench-replicas "revoked but allowed" outlier.
+  it("a revoke racing touches of the same token is never lost", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const store = new MongoTokenStore(db);
+      const lost: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const r = globalToken();
+        await store.create(r);
+        await Promise.all([store.touch(r.id, at(i)), store.revoke(r.id, at(1_000)), store.touch(r.id, at(i + 1))]);
+        const after = (await store.get(r.id))!;
+        if (after.revoked_at === null) lost.push(r.id);
+        expect(after.last_used_at).not.toBeNull();
+      }
+      expect(lost).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("a revoke racing an admin update of the same token is never lost", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const store = new MongoTokenStore(db);
+      const lost: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const r = globalToken();
+        await store.create(r);
+        await Promise.all([store.update(r.id, { name: `renamed ${i}` }), store.revoke(r.id, at(1_000))]);
+        if ((await store.get(r.id))!.revoked_at === null) lost.push(r.id);
+      }
+      expect(lost).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("touch never rewrites the token document (last use is kept apart from the decision facts)", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const store = new MongoTokenStore(db);
+      const r = globalToken();
+      await store.create(r);
+      const before = await db.collection(COLLECTIONS.tokens).findOne({ id: r.id });
+      await store.touch(r.id, at(5));
+      await store.touch(r.id, at(9));
+      expect(await db.collection(COLLECTIONS.tokens).findOne({ id: r.id })).toEqual(before);
+      expect((await store.get(r.id))!.last_used_at).toEqual(at(9));
+      expect((await store.findByHash(r.hash))!.last_used_at).toEqual(at(9));
+      expect((await store.listByUser(r.user_id!))[0]!.last_used_at).toEqual(at(9));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("reads last use written by an older version into the token document", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const store = new MongoTokenStore(db);
+      const r = globalToken({ last_used_at: at(7) });
+      await store.create(r);
+      expect((await store.get(r.id))!.last_used_at).toEqual(at(7));
+      await store.touch(r.id, at(3));
+      expect((await store.get(r.id))!.last_used_at).toEqual(at(7));
+      await store.touch(r.id, at(11));
+      expect((await store.get(r.id))!.last_used_at).toEqual(at(11));
+    } finally {
+      await cleanup();
+    }
+  });
+
   it("rejects duplicates through the unique indexes", async () => {
     const { db, cleanup } = await freshDb();
     try {

@@ -1,11 +1,55 @@
-// The persisted shape of audit records, its conversion to and from AuditRecord, and the indexes.
-// Documents never leave src/audit/mongo.
+// The persisted shape of audit records, its conversion to and from AuditRecord, the hourly
+// partitions and their indexes. Documents never leave src/audit/mongo.
 import type { Db, IndexDescription } from "mongodb";
 import { guard } from "../../stores/mongo/errors.js";
 import type { AuditRecord, AuditSource, AuditSubjectType } from "../types.js";
 import { checkRetentionDays } from "../validate.js";
 
-export const AUDIT_COLLECTION = "audit";
+/**
+ * Records live in one collection per UTC hour of their `time`, `audit_YYYYMMDDHH`: retention drops
+ * whole collections, and a query reads only the hours its range covers, newest first, stopping
+ * when it has a page. FerretDB 1.x pushes neither filter nor sort down: every query reads and
+ * sorts whole collections (measured ~0.25 ms a record), and a deleteMany over one big collection
+ * outlasted the 5 s socket timeout. An hour keeps each read small at tens of thousands of records
+ * a day; with MongoDB's indexes the partitions cost little.
+ */
+export const AUDIT_PARTITION_PREFIX = "audit_";
+/** The single collection of releases before partitions; migrated by MongoAuditStore.prune(). */
+export const LEGACY_AUDIT_COLLECTION = "audit";
+export const PARTITION_MS = 3_600_000;
+const PARTITION_NAME_RE = /^audit_(\d{4})(\d{2})(\d{2})(\d{2})$/;
+
+/** The start (ms since the epoch) of the UTC hour holding `time`. */
+export function partitionOf(time: Date): number {
+  return Math.floor(time.getTime() / PARTITION_MS) * PARTITION_MS;
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
+
+/** The collection of the partition starting at `start` (see partitionOf). */
+export function auditPartitionCollection(start: number): string {
+  const d = new Date(start);
+  return `${AUDIT_PARTITION_PREFIX}${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}`;
+}
+
+/** The partition start a collection name stands for, or null for any other collection. */
+export function parseAuditPartition(name: string): number | null {
+  const m = PARTITION_NAME_RE.exec(name);
+  if (!m) return null;
+  const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]));
+  return auditPartitionCollection(start) === name ? start : null;
+}
+
+/** The partitions that have a collection, newest first. */
+export async function listAuditPartitions(db: Db): Promise<number[]> {
+  const names = await guard("audit record", () => db.listCollections({}, { nameOnly: true }).toArray());
+  const starts: number[] = [];
+  for (const { name } of names) {
+    const start = parseAuditPartition(name);
+    if (start !== null) starts.push(start);
+  }
+  return starts.sort((a, b) => b - a);
+}
 
 export interface AuditRateLimitDoc {
   class: string;
@@ -35,6 +79,8 @@ export interface AuditDoc {
   action: string | null;
   target: string | null;
   client_address: string | null;
+  policy_revision: string | null;
+  user_agent: string | null;
 }
 
 export function toAuditDoc(r: AuditRecord): AuditDoc {
@@ -57,6 +103,8 @@ export function toAuditDoc(r: AuditRecord): AuditDoc {
     action: r.action,
     target: r.target,
     client_address: r.client_address,
+    policy_revision: r.policy_revision,
+    user_agent: r.user_agent,
   };
 }
 
@@ -82,6 +130,8 @@ export function fromAuditDoc(d: AuditDoc): AuditRecord {
     action: d.action ?? null,
     target: d.target ?? null,
     client_address: d.client_address ?? null,
+    policy_revision: d.policy_revision ?? null,
+    user_agent: d.user_agent ?? null,
   };
 }
 
@@ -92,43 +142,25 @@ export const AUDIT_INDEXES: readonly IndexDescription[] = [
   { key: { token_id: 1, time: -1, _id: -1 }, name: "token_time_id" },
   { key: { source: 1, time: -1, _id: -1 }, name: "source_time_id" },
 ];
-export const AUDIT_TTL_INDEX_NAME = "time_ttl";
-
-const NOT_IMPLEMENTED = 238;
-const INDEX_OPTIONS_CONFLICT = 85;
-const INDEX_KEY_SPECS_CONFLICT = 86;
-
-export interface EnsureAuditIndexesResult {
-  /** Whether the server keeps the TTL index on time (MongoDB does, FerretDB 1.x does not). */
-  ttl: boolean;
-}
 
 /**
- * Creates the query indexes and, where the server has them, a TTL index expiring records after
- * `retentionDays` (a changed retention updates it in place). Idempotent; safe to call at every
- * start and from many replicas. Whatever the TTL support, queries never return records older than
- * the retention and prune() deletes them.
+ * Creates the query indexes of one partition's collection (creating the collection). Idempotent;
+ * safe from many replicas at once. FerretDB 1.x keeps them without using them; MongoDB uses them.
  */
-export async function ensureAuditIndexes(db: Db, retentionDays: number): Promise<EnsureAuditIndexesResult> {
-  checkRetentionDays(retentionDays);
-  const expireAfterSeconds = Math.max(1, Math.round(retentionDays * 86_400));
-  const collection = db.collection<AuditDoc>(AUDIT_COLLECTION);
-  return guard("audit index", async () => {
+export async function ensurePartitionIndexes(db: Db, start: number): Promise<void> {
+  const collection = db.collection<AuditDoc>(auditPartitionCollection(start));
+  await guard("audit index", async () => {
     // One index per command: FerretDB 1.24 drops the connection when one createIndexes names
     // several existing indexes (see src/stores/mongo/schema.ts).
     for (const index of AUDIT_INDEXES) await collection.createIndexes([index]);
-    try {
-      await collection.createIndexes([{ key: { time: 1 }, name: AUDIT_TTL_INDEX_NAME, expireAfterSeconds }]);
-      return { ttl: true };
-    } catch (e) {
-      const err = e as { code?: unknown; codeName?: unknown };
-      if (err.code === NOT_IMPLEMENTED || err.codeName === "NotImplemented") return { ttl: false };
-      if (err.code === INDEX_OPTIONS_CONFLICT || err.code === INDEX_KEY_SPECS_CONFLICT) {
-        // The retention changed: update the existing TTL index rather than fail.
-        await db.command({ collMod: AUDIT_COLLECTION, index: { name: AUDIT_TTL_INDEX_NAME, expireAfterSeconds } });
-        return { ttl: true };
-      }
-      throw e;
-    }
   });
+}
+
+/**
+ * Startup: checks the retention and indexes the current partition. Idempotent. Later partitions
+ * are indexed by the sink when it first writes to them.
+ */
+export async function ensureAuditIndexes(db: Db, retentionDays: number, now: Date = new Date()): Promise<void> {
+  checkRetentionDays(retentionDays);
+  await ensurePartitionIndexes(db, partitionOf(now));
 }

@@ -3,7 +3,7 @@ import { StoreValidationError } from "../../stores/types.js";
 import type { AuditCounters, AuditDropReason, AuditLogger, AuditRecord, AuditSink } from "../types.js";
 import { normalizeAuditRecord } from "../validate.js";
 import { safely, ThrottledWarn } from "../warn.js";
-import { AUDIT_COLLECTION, toAuditDoc, type AuditDoc } from "./schema.js";
+import { auditPartitionCollection, ensurePartitionIndexes, toAuditDoc, partitionOf, type AuditDoc } from "./schema.js";
 
 export interface MongoAuditSinkOptions {
   /** Records waiting to be written; when full, new records are dropped and counted. Default 10,000. */
@@ -23,8 +23,13 @@ export interface MongoAuditSinkOptions {
   clock?: () => number;
 }
 
-/** What the sink writes to: a Db (collection `audit`) or, in tests, anything with insertMany. */
-export type AuditInsertTarget = Pick<Collection<AuditDoc>, "insertMany">;
+/**
+ * What the sink writes to: a Db (a collection per hour, see schema.ts) or, in tests, anything that
+ * hands out collections with insertMany and, optionally, creates indexes.
+ */
+export interface AuditInsertTarget {
+  collection(name: string): Pick<Collection<AuditDoc>, "insertMany">;
+}
 
 export interface AuditSinkStats {
   /** Waiting in the queue. */
@@ -48,7 +53,8 @@ const DUPLICATE_KEY = 11000;
  * batches with insertMany (unordered), one insert in flight at a time. A slow or dead MongoDB
  * never slows a request and never grows memory past maxQueue + batchSize records: a failed batch
  * goes back to the front of the queue if there is room (a short outage loses nothing), otherwise
- * it is dropped and counted; while writes fail the interval backs off. Records use decision_id as
+ * it is dropped and counted; while writes fail the interval backs off. Each record goes to the
+ * collection of its UTC hour (schema.ts). Records use decision_id as
  * _id, so a batch retried after a partial write stores nothing twice.
  */
 export class MongoAuditSink implements AuditSink {
@@ -58,6 +64,8 @@ export class MongoAuditSink implements AuditSink {
   readonly maxBackoffMs: number;
   readonly closeTimeoutMs: number;
   readonly #target: AuditInsertTarget;
+  /** Partitions whose collection this process has indexed (once each, not per batch). */
+  readonly #indexedPartitions = new Set<number>();
   readonly #counters: AuditCounters | undefined;
   readonly #warn: ThrottledWarn;
 
@@ -74,13 +82,13 @@ export class MongoAuditSink implements AuditSink {
   #written = 0;
   readonly #dropped: Record<AuditDropReason, number> = { queue_full: 0, write_failed: 0, invalid: 0 };
 
-  constructor(target: Db | AuditInsertTarget, options: MongoAuditSinkOptions = {}) {
+  constructor(target: AuditInsertTarget, options: MongoAuditSinkOptions = {}) {
     this.maxQueue = positiveInt(options.maxQueue ?? 10_000, "maxQueue");
     this.batchSize = positiveInt(options.batchSize ?? 500, "batchSize");
     this.flushIntervalMs = positiveInt(options.flushIntervalMs ?? 500, "flushIntervalMs");
     this.maxBackoffMs = Math.max(this.flushIntervalMs, positiveInt(options.maxBackoffMs ?? 10_000, "maxBackoffMs"));
     this.closeTimeoutMs = positiveInt(options.closeTimeoutMs ?? 5_000, "closeTimeoutMs");
-    this.#target = isDb(target) ? target.collection<AuditDoc>(AUDIT_COLLECTION) : target;
+    this.#target = target;
     this.#counters = options.counters;
     this.#warn = new ThrottledWarn(options.logger, options.clock);
     this.#interval = this.flushIntervalMs;
@@ -207,27 +215,61 @@ export class MongoAuditSink implements AuditSink {
     return write;
   }
 
+  /**
+   * One insertMany per partition the batch spans (rarely more than one). A failure puts back
+   * only the partitions not yet written, so nothing is counted twice.
+   */
   async #insert(batch: AuditRecord[]): Promise<Outcome> {
     const taken = batch.length;
-    try {
-      await this.#target.insertMany(batch.map(toAuditDoc), { ordered: false });
-      this.#succeeded(taken);
-      return { kind: "ok", taken };
-    } catch (err) {
-      const writeErrors = perDocumentErrors(err);
-      if (writeErrors !== null) {
-        // The server answered: duplicates are records an earlier, seemingly failed attempt
-        // stored; anything else it refused for good, and retrying would not help.
-        const refused = writeErrors.filter((w) => w.code !== DUPLICATE_KEY).length;
-        this.#succeeded(taken - refused);
-        if (refused > 0) {
-          this.#drop(refused, "write_failed");
-          this.#warn.warn({ err: String(err), refused }, "MongoDB refused audit records");
+    const byPartition = new Map<number, AuditRecord[]>();
+    for (const r of batch) {
+      const start = partitionOf(r.time);
+      const group = byPartition.get(start);
+      if (group) group.push(r);
+      else byPartition.set(start, [r]);
+    }
+    const starts = [...byPartition.keys()];
+    for (let i = 0; i < starts.length; i++) {
+      const start = starts[i]!;
+      const records = byPartition.get(start)!;
+      try {
+        await this.#indexOnce(start);
+        await this.#target.collection(auditPartitionCollection(start)).insertMany(records.map(toAuditDoc), { ordered: false });
+        this.#succeeded(records.length);
+      } catch (err) {
+        const writeErrors = perDocumentErrors(err);
+        if (writeErrors !== null) {
+          // The server answered: duplicates are records an earlier, seemingly failed attempt
+          // stored; anything else it refused for good, and retrying would not help.
+          const refused = writeErrors.filter((w) => w.code !== DUPLICATE_KEY).length;
+          this.#succeeded(records.length - refused);
+          if (refused > 0) {
+            this.#drop(refused, "write_failed");
+            this.#warn.warn({ err: String(err), refused }, "MongoDB refused audit records");
+          }
+          continue;
         }
-        return { kind: "ok", taken };
+        this.#failed(
+          starts.slice(i).flatMap((s) => byPartition.get(s)!),
+          err,
+        );
+        return { kind: "failed", taken };
       }
-      this.#failed(batch, err);
-      return { kind: "failed", taken };
+    }
+    return { kind: "ok", taken };
+  }
+
+  /**
+   * Indexes a partition's collection before its first write from this process (see schema.ts). Best
+   * effort: records are written without the indexes rather than held back; tried again next batch.
+   */
+  async #indexOnce(start: number): Promise<void> {
+    if (this.#indexedPartitions.has(start) || !isDb(this.#target)) return;
+    try {
+      await ensurePartitionIndexes(this.#target, start);
+      this.#indexedPartitions.add(start);
+    } catch {
+      // the insert that follows reports a backend that is down
     }
   }
 
@@ -261,8 +303,8 @@ export class MongoAuditSink implements AuditSink {
   }
 }
 
-function isDb(target: Db | AuditInsertTarget): target is Db {
-  return typeof (target as Db).collection === "function";
+function isDb(target: AuditInsertTarget): target is Db {
+  return typeof (target as Db).listCollections === "function";
 }
 
 function positiveInt(v: number, field: string): number {

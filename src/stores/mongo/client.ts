@@ -14,10 +14,24 @@ export const failFastMongoOptions: Readonly<MongoClientOptions> = Object.freeze(
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 10_000;
 
+/** A connect attempt that has neither succeeded nor failed for this long is a local wedge. */
+export const MONGO_WEDGE_MS = 60_000;
+
 export interface MongoConnection {
   client: MongoClient;
   db: Db;
+  /**
+   * True while a connect attempt (re-creating a closed topology) has been under way for
+   * MONGO_WEDGE_MS without an outcome. A server that is down makes attempts fail within
+   * seconds (and retried): that is not a wedge, so /healthz stays 200 and /readyz reports it.
+   */
+  wedged(): boolean;
   close(): Promise<void>;
+}
+
+export interface ConnectMongoOptions {
+  /** Milliseconds clock for wedged(); injectable for tests. Default performance.now. */
+  now?: () => number;
 }
 
 /**
@@ -26,10 +40,17 @@ export interface MongoConnection {
  * "Topology is closed"); connect() on the same client opens a fresh topology, so a replica started
  * while MongoDB was unreachable recovers once it is back, and the stores' Db stays valid.
  */
-export function connectMongo(uri: string, dbName: string, logger: Pick<Logger, "info" | "warn">, options: MongoClientOptions = {}): MongoConnection {
+export function connectMongo(
+  uri: string,
+  dbName: string,
+  logger: Pick<Logger, "info" | "warn">,
+  options: MongoClientOptions = {},
+  { now = () => performance.now() }: ConnectMongoOptions = {},
+): MongoConnection {
   const client = new MongoClient(uri, { ...failFastMongoOptions, ...options });
   let failures = 0;
   let connecting = false;
+  let connectingSince = 0;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
 
@@ -37,6 +58,7 @@ export function connectMongo(uri: string, dbName: string, logger: Pick<Logger, "
     timer = undefined;
     if (closed || connecting) return;
     connecting = true;
+    connectingSince = now();
     try {
       await client.connect();
       if (failures > 0) logger.info({ failures }, "MongoDB connected");
@@ -59,6 +81,7 @@ export function connectMongo(uri: string, dbName: string, logger: Pick<Logger, "
   return {
     client,
     db: client.db(dbName),
+    wedged: () => connecting && now() - connectingSince >= MONGO_WEDGE_MS,
     async close() {
       closed = true;
       clearTimeout(timer);

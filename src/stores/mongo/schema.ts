@@ -6,6 +6,9 @@ import { guard } from "./errors.js";
 
 export const COLLECTIONS = {
   tokens: "tokens",
+  /** Revocations and last use, apart from the token documents (see MongoTokenStore). */
+  tokenRevocations: "token_revocations",
+  tokenUsage: "token_usage",
   users: "users",
   projects: "projects",
   collaborators: "collaborators",
@@ -32,6 +35,19 @@ export interface TokenDoc {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+}
+
+/** Insert-only: a revocation is never updated, so no concurrent write can undo it. */
+export interface TokenRevocationDoc {
+  /** The token's id. */
+  _id: string;
+  revoked_at: Date;
+}
+
+export interface TokenUsageDoc {
+  /** The token's id. */
+  _id: string;
+  last_used_at: Date;
 }
 
 export interface UserDoc {

@@ -2,38 +2,56 @@ import type { Collection, Db } from "mongodb";
 import { isValidUserId } from "../../domain.js";
 import { applyTokenPatch, checkDate, isValidHash, isValidId, validateTokenPatch, validateTokenRecord } from "../validate.js";
 import type { TokenPatch, TokenRecord, TokenStore } from "../types.js";
-import { guard } from "./errors.js";
-import { COLLECTIONS, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc } from "./schema.js";
+import { guard, isDuplicateKey } from "./errors.js";
+import { COLLECTIONS, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc, type TokenRevocationDoc, type TokenUsageDoc } from "./schema.js";
 
-/** Needs the indexes from ensureIndexes(db): uniqueness of id and hash is enforced by them. */
+/**
+ * Needs the indexes from ensureIndexes(db): uniqueness of id and hash is enforced by them.
+ *
+ * FerretDB 1.x runs every update as: read the document, modify it, write all of it back, with
+ * nothing between the read and the write; of two updates of one document at once, one is lost
+ * (measured: a touch racing a revoke undid 90 of 200 revokes). So nothing is ever updated in
+ * place that a decision depends on: a revocation is an insert into token_revocations (`_id` = token
+ * id, atomic everywhere) that no other write can undo, and last use (written on the decision
+ * path) lives in token_usage. The token document itself changes only by an admin's rename or
+ * new grants. Documents written by older versions may hold revoked_at and last_used_at
+ * themselves; reads merge them.
+ */
 export class MongoTokenStore implements TokenStore {
   private readonly tokens: Collection<TokenDoc>;
+  private readonly revocations: Collection<TokenRevocationDoc>;
+  private readonly usage: Collection<TokenUsageDoc>;
 
   constructor(db: Db) {
     this.tokens = db.collection<TokenDoc>(COLLECTIONS.tokens);
+    this.revocations = db.collection<TokenRevocationDoc>(COLLECTIONS.tokenRevocations);
+    this.usage = db.collection<TokenUsageDoc>(COLLECTIONS.tokenUsage);
   }
 
   async create(record: TokenRecord): Promise<void> {
     validateTokenRecord(record);
-    await guard("token", () => this.tokens.insertOne(toTokenDoc(record)));
+    const { revoked_at, last_used_at } = record;
+    await guard("token", () => this.tokens.insertOne(toTokenDoc({ ...record, revoked_at: null, last_used_at: null })));
+    if (revoked_at) await this.#insertRevocation(record.id, revoked_at);
+    if (last_used_at) await this.touch(record.id, last_used_at);
   }
 
   async findByHash(hash: string): Promise<TokenRecord | null> {
     if (!isValidHash(hash)) return null;
     const doc = await guard("token", () => this.tokens.findOne({ hash }));
-    return doc ? fromTokenDoc(doc) : null;
+    return doc ? (await this.#complete([doc]))[0]! : null;
   }
 
   async get(id: string): Promise<TokenRecord | null> {
     if (!isValidId(id)) return null;
     const doc = await guard("token", () => this.tokens.findOne({ id }));
-    return doc ? fromTokenDoc(doc) : null;
+    return doc ? (await this.#complete([doc]))[0]! : null;
   }
 
   async listByUser(userId: string): Promise<TokenRecord[]> {
     if (!isValidUserId(userId)) return [];
     const docs = await guard("token", () => this.tokens.find({ user_id: userId }).sort({ created_at: -1, id: 1 }).toArray());
-    return docs.map(fromTokenDoc);
+    return this.#complete(docs);
   }
 
   async update(id: string, patch: TokenPatch): Promise<TokenRecord | null> {
@@ -47,23 +65,61 @@ export class MongoTokenStore implements TokenStore {
     if (patch.grants !== undefined) $set.grants = next.grants.map(toGrantDoc);
     if (Object.keys($set).length === 0) return current;
     const doc = await guard("token", () => this.tokens.findOneAndUpdate({ id }, { $set }, { returnDocument: "after" }));
-    return doc ? fromTokenDoc(doc) : null;
+    return doc ? (await this.#complete([doc]))[0]! : null;
   }
 
   async revoke(id: string, at: Date): Promise<boolean> {
     checkDate(at, "at");
     if (!isValidId(id)) return false;
-    return guard("token", async () => {
-      const res = await this.tokens.updateOne({ id, revoked_at: null }, { $set: { revoked_at: at } });
-      if (res.matchedCount > 0) return true;
-      return (await this.tokens.countDocuments({ id }, { limit: 1 })) > 0;
-    });
+    const exists = await guard("token", () => this.tokens.countDocuments({ id }, { limit: 1 }));
+    if (exists === 0) return false;
+    await this.#insertRevocation(id, at);
+    return true;
   }
 
   async touch(id: string, at: Date): Promise<void> {
     checkDate(at, "at");
     if (!isValidId(id)) return;
-    // $max: concurrent touches arriving out of order never move last_used_at backwards (null < any date).
-    await guard("token", () => this.tokens.updateOne({ id }, { $max: { last_used_at: at } }));
+    // $max: touches arriving out of order never move last_used_at backwards. Two first touches
+    // at once may both insert (FerretDB): the loser's duplicate key means the document exists now.
+    const write = () => this.usage.updateOne({ _id: id }, { $max: { last_used_at: at } }, { upsert: true });
+    await guard("token", async () => {
+      try {
+        await write();
+      } catch (e) {
+        if (!isDuplicateKey(e)) throw e;
+        await write();
+      }
+    });
+  }
+
+  /** The first revocation stands: a second one is a duplicate key, and that is success. */
+  async #insertRevocation(id: string, at: Date): Promise<void> {
+    await guard("token", async () => {
+      try {
+        await this.revocations.insertOne({ _id: id, revoked_at: at });
+      } catch (e) {
+        if (!isDuplicateKey(e)) throw e;
+      }
+    });
+  }
+
+  /** Records from token documents, with their revocation and last use (one read of each, by _id). */
+  async #complete(docs: TokenDoc[]): Promise<TokenRecord[]> {
+    if (docs.length === 0) return [];
+    const ids = docs.map((d) => d.id);
+    const filter = ids.length === 1 ? { _id: ids[0]! } : { _id: { $in: ids } };
+    const [revocations, usage] = await guard("token", () => Promise.all([this.revocations.find(filter).toArray(), this.usage.find(filter).toArray()]));
+    const revokedAt = new Map(revocations.map((r) => [r._id, r.revoked_at]));
+    const usedAt = new Map(usage.map((u) => [u._id, u.last_used_at]));
+    return docs.map((doc) => {
+      const record = fromTokenDoc(doc);
+      record.revoked_at = earlier(record.revoked_at, revokedAt.get(doc.id));
+      record.last_used_at = later(record.last_used_at, usedAt.get(doc.id));
+      return record;
+    });
   }
 }
+
+const earlier = (a: Date | null, b: Date | undefined): Date | null => (b && (a === null || b < a) ? new Date(b.getTime()) : a);
+const later = (a: Date | null, b: Date | undefined): Date | null => (b && (a === null || b > a) ? new Date(b.getTime()) : a);

@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { AggregatorRegistry } from "prom-client";
+import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
 import { Metrics } from "../src/metrics.js";
+import { ClusterScrapeError } from "../src/server/cluster-metrics.js";
 import { buildTollgate, type Tollgate } from "../src/server/tollgate.js";
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
@@ -107,6 +109,22 @@ describe("aggregated over workers (what the primary serves with TOLLGATE_WORKERS
     // The process metrics aggregate too: one series each, none of them dropped as unknown.
     expect(text.split("\n").filter((l) => l.startsWith("nodejs_version_info{"))).toHaveLength(1);
     expect(text).not.toContain("process_start_time_seconds ");
+  });
+
+  it("GET /metrics answers 503 metrics_unavailable, never a partial sum, when the workers' metrics cannot be collected", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-scrape-"));
+    copyFileSync("wasm/policy.wasm", join(dir, "policy.wasm"));
+    const tollgate = buildTollgate(loadConfig({ TOLLGATE_POLICY_DIR: dir, TOLLGATE_DEMO: "false" }), { logger: pino({ level: "silent" }), watchPolicy: false, defaultMetrics: false });
+    try {
+      expect((await request(tollgate.app).get("/metrics")).status).toBe(200);
+      tollgate.metrics.exposeFrom(() => Promise.reject(new ClusterScrapeError("1 worker(s) did not send their metrics within 5000 ms")));
+      const res = await request(tollgate.app).get("/metrics");
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ error: { code: "metrics_unavailable", message: "the metrics of every worker could not be collected; try again" } });
+    } finally {
+      await tollgate.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("serves what exposeFrom() names, in place of its own registry", async () => {

@@ -58,7 +58,14 @@ function combineAudit(sink: AuditSink, store: AuditStore): AuditSink & AuditStor
  * config validation refuses production without both). A backend that is down at startup does
  * not stop the process: /readyz reports it and decisions that need it answer 503.
  */
-export function connectBackends(config: Config, logger: Logger, auditCounters?: AuditCounters, invalidationObserver?: InvalidationObserver): Backends {
+export function connectBackends(
+  config: Config,
+  logger: Logger,
+  auditCounters?: AuditCounters,
+  invalidationObserver?: InvalidationObserver,
+  options: { prune?: boolean } = {},
+): Backends {
+  const prune = options.prune ?? true;
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
@@ -96,7 +103,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       audit: combineAudit(auditSink, auditStore),
     };
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
-    const pruning = startPruning("audit", auditStore, { logger });
+    const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
     let retry: NodeJS.Timeout | undefined;
     const index = async (): Promise<void> => {
@@ -121,7 +128,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     };
     closers.push(async () => {
       clearTimeout(retry);
-      pruning.stop();
+      pruning?.stop();
       await auditSink.close();
       await mongo.close();
     });
@@ -136,8 +143,10 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
 
   // Temp tokens never exchanged: swept from memory; deleted by the TTL index where MongoDB has
   // one, and by this pruner where it does not (FerretDB 1.x).
-  const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-  closers.push(async () => tempTokenPruning.stop());
+  if (prune) {
+    const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+    closers.push(async () => tempTokenPruning.stop());
+  }
 
   if (redisConfigured(config)) {
     // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.

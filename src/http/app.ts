@@ -11,6 +11,7 @@ import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { decisionEndpoints, type DecisionEndpoints } from "./decision-endpoints.js";
 import { dispatcher, type Dispatcher } from "./dispatcher.js";
+import { writeError } from "../api/error-writer.js";
 import { errorHandler, notFound } from "./errors.js";
 import { readinessHttpStatus, type Readiness } from "./readiness.js";
 import { requestLimits } from "./request-limits.js";
@@ -45,8 +46,16 @@ function internalRoutes(deps: AppDeps): Router {
     res.status(readinessHttpStatus(report.status)).json({ status: report.status, policy_revision: deps.engine.revision, checks: report.checks });
   });
   router.get("/metrics", async (_req, res) => {
+    let text: string;
+    try {
+      text = await deps.metrics.exposition();
+    } catch (err) {
+      // With workers: one did not send its metrics in time; a partial sum would look like a counter reset.
+      deps.logger.warn({ err: String(err) }, "metrics scrape failed");
+      return writeError(res, { code: "metrics_unavailable" });
+    }
     res.set("Content-Type", deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
+    res.send(text);
   });
   let openapi: string | undefined;
   router.get("/openapi.json", (_req, res) => {

@@ -47,6 +47,8 @@ export interface BuildOptions {
   /** Watch wasm/ and hot-reload the policy. Default true. */
   watchPolicy?: boolean;
   defaultMetrics?: boolean;
+  /** Run the audit and temp-token pruners (with workers, only one worker does). Default true. */
+  prune?: boolean;
 }
 
 /** The composition root: every part of Tollgate is wired here and nowhere else. */
@@ -55,7 +57,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const engine = PolicyEngine.load(config.policyDir, { logger });
   if (options.watchPolicy ?? true) engine.watch();
   const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
-  const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics);
+  const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics, { prune: options.prune ?? true });
   // Every decision recorded is also one log line (docs/operations.md, "Decision log").
   const audit = new DecisionLogAudit(backends.audit, logger);
   const facts = new CachedFacts(backends.tokens, backends.directory, {

@@ -55,6 +55,8 @@ node_modules/.stamp: package.json package-lock.json
 .PHONY: system-deps
 system-deps:
 	@command -v redis-server >/dev/null || { echo "==> installing redis-server (Debian package)"; apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v ss >/dev/null || { echo "==> installing iproute2 (Debian package: ss, for the workers test)"; apt-get update -qq && apt-get install -y -qq iproute2; }
+	@command -v ps >/dev/null || { echo "==> installing procps (Debian package: ps, for the workers test and bench)"; apt-get update -qq && apt-get install -y -qq procps; }
 	@command -v jq >/dev/null || { echo "==> installing jq (Debian package)"; apt-get update -qq && apt-get install -y -qq jq; }
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "==> installing nginx (Debian package, for the forward-auth end-to-end test)"; apt-get update -qq && apt-get install -y -qq nginx; }
 
@@ -122,6 +124,10 @@ bench: tools ## HTTP load: Tollgate (FerretDB + Redis) vs opa run --server, the 
 .PHONY: bench-replicas
 bench-replicas: tools ## Cross-replica invalidation: time until every other replica enforces a change, 500 of each kind (~3 min)
 	node --import tsx bench/replicas.ts
+
+.PHONY: bench-workers
+bench-workers: tools ## TOLLGATE_WORKERS=1 vs 2 with the load generator pinned apart by taskset (~7 min)
+	node --import tsx bench/workers.ts
 
 .PHONY: bench-limiter
 bench-limiter: tools ## Rate limiter: Redis memory per key at 1k/10k/100k a minute, cost per hit (~1.5 min)

@@ -264,7 +264,7 @@ out.push(
   table(
     ["measurement", "p50", "p99", "mean", "note"],
     [
-      row("engine.decide()", S.decide, "what Authorizer calls"),
+      row("engine.decide()", S.decide, "what DecisionService calls"),
       row("  size check: Buffer.byteLength(JSON.stringify(input))", S.sizeCheck, "engine.decide, before evaluating"),
       row("  opa-wasm LoadedPolicy.evaluate()", S.evaluate, "raw SDK call, no size check, no zod"),
       row("    input: JSON.stringify + TextEncoder + copy to wasm", S.marshal, "inside evaluate()"),

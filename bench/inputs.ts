@@ -1,4 +1,4 @@
-// A realistic mix of decision inputs for bench/eval.ts: what Authorizer hands to engine.decide()
+// A realistic mix of decision inputs for bench/eval.ts: what DecisionService hands to engine.decide()
 // for the common allowed requests and the usual denials. Each carries the status it must get, so
 // the benchmark also checks that the WASM engine and OPA's Go evaluator agree on every answer.
 import type { PolicyInput, SubjectFact } from "../src/policy/types.js";
@@ -33,7 +33,7 @@ const projectTokenSubject: SubjectFact = {
   scopes: ["read"],
   expires_at: null,
 };
-/** What Authorizer reads for bob's MCP grants: his role in each granted project. */
+/** What DecisionService reads for bob's MCP grants: his role in each granted project. */
 const bobMcpRoles = { "acme-api": "Developer", "acme-web": "Developer" } as const;
 const bobMcp: SubjectFact = {
   type: "mcp_token",

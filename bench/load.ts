@@ -10,6 +10,9 @@
 //   UPSTREAM_URL         bench/baseline.ts upstream (optional): the gateway pair, GET BENCH_PATH
 //                        through Tollgate's gateway and straight to the upstream
 //   TOLLGATE_TTL0_URL    Tollgate with TOLLGATE_CACHE_TTL_MS=0 (optional)
+//   TOLLGATE_MEM_URL     Tollgate on memory stores (optional), seeded into SEED_MEM_FILE
+//   TOLLGATE_LEAN_EXPRESS_URL  the same process's /v1/authorize through a lean Express route
+//   REDIS_URL            the Redis of TOLLGATE_URL: commands it processed per request (INFO stats)
 //   OPA_URL              opa run --server on the same policy source
 //   BASELINE_HTTP_URL    bench/baseline.ts http    (optional)
 //   BASELINE_EXPRESS_URL bench/baseline.ts express (optional)
@@ -24,6 +27,7 @@
 //                        any gateway)
 //   TOLLGATE_BASE_URL    Tollgate with src/ at another revision, proxying to UPSTREAM_URL (optional):
 //                        its gateway joins the pair, named BENCH_BASE_LABEL
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { createRequire } from "node:module";
@@ -63,6 +67,8 @@ const log = (msg: string) => process.stderr.write(`==> ${msg}\n`);
 
 const env = (name: string): string | undefined => process.env[name] || undefined;
 const seed = JSON.parse(readFileSync(env("SEED_FILE") ?? "", "utf8")) as SeedFile;
+const memSeedFile = env("SEED_MEM_FILE");
+const memSeed = memSeedFile ? (JSON.parse(readFileSync(memSeedFile, "utf8")) as SeedFile) : undefined;
 const now = Math.floor(Date.now() / 1000);
 
 interface Target {
@@ -111,6 +117,16 @@ if (tollgate) {
   targets.push(
     post({ key: "tg-global", label: "(a) Tollgate /v1/authorize, global token, cache on", url: `${tollgate}/v1/authorize`, body: authorize(seed.tokens.global), opaKey: "opa-global" }, tollgateAllowed),
     post({ key: "tg-project", label: "(a) Tollgate /v1/authorize, project token, cache on", url: `${tollgate}/v1/authorize`, body: authorize(seed.tokens.project), opaKey: "opa-project" }, tollgateAllowed),
+  );
+}
+const mem = env("TOLLGATE_MEM_URL");
+const leanExpress = env("TOLLGATE_LEAN_EXPRESS_URL");
+if (mem && memSeed) {
+  targets.push(post({ key: "tg-mem", label: "(f) Tollgate /v1/authorize, global token, memory stores", url: `${mem}/v1/authorize`, body: authorize(memSeed.tokens.global) }, tollgateAllowed));
+}
+if (leanExpress && memSeed) {
+  targets.push(
+    post({ key: "tg-mem-express", label: "(f) the same /v1/authorize through a lean Express route", url: `${leanExpress}/v1/authorize`, body: authorize(memSeed.tokens.global) }, tollgateAllowed),
   );
 }
 if (ttl0) {
@@ -288,6 +304,27 @@ function cpuUs(pid: number): number {
     return NaN;
   }
 }
+/**
+ * Round trips the benchmark's Redis has served so far: the calls of every command a client sent
+ * (INFO commandstats), not counting the commands a Lua script runs inside its one EVALSHA
+ * (NaN without REDIS_URL or redis-cli).
+ */
+const redisUrl = env("REDIS_URL");
+// What src/stores/redis/ scripts call inside redis.call (grep "redis.call" there when they change).
+const SCRIPT_INNER = new Set(["del", "hdel", "hexists", "hget", "hincrby", "hmget", "hset", "pexpire", "time"]);
+function redisCommands(): number {
+  if (!redisUrl) return NaN;
+  try {
+    const info = execFileSync("redis-cli", ["-u", redisUrl, "info", "commandstats"], { encoding: "utf8" });
+    let calls = 0;
+    for (const m of info.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) if (!SCRIPT_INNER.has(m[1]!)) calls += Number(m[2]);
+    return calls;
+  } catch {
+    return NaN;
+  }
+}
+/** Per target: Redis commands during its timed runs (the INFO call itself is one). */
+const redisUsed = new Map<string, number>();
 const snapshot = () => [...tracked.map((t) => cpuUs(t.pid)), process.cpuUsage().user + process.cpuUsage().system];
 const cpuNames = [...tracked.map((t) => t.name), "autocannon"];
 /** Per target: CPU µs per request for each tracked process and for autocannon (this process). */
@@ -351,8 +388,11 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     log(`[${i + 1}/${targets.length}] ${t.label}: ${DURATION / ROUNDS} s${ROUNDS > 1 ? ` (round ${round}/${ROUNDS})` : ""}`);
     const before = snapshot();
+    const redisBefore = redisCommands();
     const r = await autocannon(optionsOf(t));
+    const redisAfter = redisCommands();
     const after = snapshot();
+    redisUsed.set(t.key, (redisUsed.get(t.key) ?? 0) + redisAfter - redisBefore - 1);
     const used = cpuUsed.get(t.key) ?? after.map(() => 0);
     cpuUsed.set(t.key, used.map((v, j) => v + after[j]! - before[j]!));
     roundResults.set(t.key, [...(roundResults.get(t.key) ?? []), r]);
@@ -488,6 +528,48 @@ if (tracked.length > 0) {
     "",
     `Blank: under 5 µs. ${availableParallelism()} cores give ${fmtInt(availableParallelism() * 1e6)} µs of CPU per second: ` +
       "when \"all\" × req/s comes close to that, the cores were the limit, not one server.",
+  );
+}
+{
+  // Issue 8's rows: every one a ratio (or a count) taken from this run, so shared load weighs alike.
+  const base = results.get("http");
+  const reqs = (key: string) => results.get(key)?.requests.average;
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? "–" : fmtRatio(a / b));
+  const cpuOf = (key: string, process: string) => {
+    const j = cpuNames.indexOf(process);
+    const v = j >= 0 ? cpuPerRequest.get(key)?.[j] : undefined;
+    return v === undefined || !Number.isFinite(v) ? "–" : `${fmtInt(v)} µs`;
+  };
+  const perRequest = (key: string) => {
+    const used = redisUsed.get(key);
+    const r = results.get(key);
+    return used === undefined || !r || !Number.isFinite(used) ? "–" : (used / Math.max(1, r.requests.total)).toFixed(2);
+  };
+  const sd = serialSamples?.get("direct");
+  const sg = serialSamples?.get("gateway");
+  const addedP50 = sd && sg ? `+${fmtNs(summarize(sg).p50 - summarize(sd).p50)}` : "–";
+  const rows8: string[][] = [
+    ["/v1/authorize, memory stores ÷ node:http JSON POST (req/s)", ratio(reqs("tg-mem"), base?.requests.average), "≥ 0.30×"],
+    ["/v1/authorize, Redis + FerretDB (cache warm) ÷ node:http JSON POST", ratio(reqs("tg-global"), base?.requests.average), "≥ 0.20×"],
+    ["Tollgate CPU per /v1/authorize, memory stores (/proc)", cpuOf("tg-mem", "tollgate-mem"), "≤ 120 µs"],
+    ["Tollgate CPU per /v1/authorize, Redis + FerretDB", cpuOf("tg-global", "tollgate"), ""],
+    ["node:http JSON POST baseline CPU per request", cpuOf("http", "baseline-http"), ""],
+    ["gateway ÷ direct to the trivial upstream (req/s)", ratio(reqs("gateway"), reqs("direct")), "≥ 0.15×"],
+    ["Tollgate CPU per gateway request", cpuOf("gateway", "tollgate"), ""],
+    ["gateway added p50, one request at a time", addedP50, "≤ +0.5 ms"],
+    ["Redis round trips per /v1/authorize (Redis + FerretDB)", perRequest("tg-global"), "1"],
+    ["Redis round trips per gateway request", perRequest("gateway"), "1"],
+    ["lean Express /v1/authorize, memory stores ÷ node:http JSON POST", ratio(reqs("tg-mem-express"), base?.requests.average), "(comparison)"],
+    ["lean Express /v1/authorize CPU per request", cpuOf("tg-mem-express", "tollgate-mem"), "(comparison)"],
+  ];
+  out.push(
+    "",
+    "## Issue 8: the fast path, as ratios in this run",
+    "",
+    table(["measure", "this run", "target"], rows8),
+    "",
+    "Redis round trips: calls of client-sent commands in INFO commandstats over the timed run ÷ answers (the rate limiter's EVALSHA counts once, " +
+      "not the hash commands its script runs; the invalidation heartbeats and the INFO calls are included; a pipelined command counts as one each).",
   );
 }
 if (failures.length > 0) out.push("", "## FAILED: answers that were not the expected 2xx (these figures are not comparable)", "", ...failures.map((f) => `- ${f}`));

@@ -1,13 +1,18 @@
 // Tollgate for the HTTP benchmark (scripts/bench.sh): the real composition root with MongoDB and
 // Redis from the environment (loadConfig), no policy watcher, no default process metrics.
 //
-//   npx tsx bench/server.ts [--seed FILE]
+//   npx tsx bench/server.ts [--seed FILE] [--memory] [--lean-express PORT]
 //
 // --seed writes a small world through the stores (users, a private project, a collaborator, one
 // global and one project token) and saves the token values and the matching OPA inputs to FILE.
+// --memory runs on the in-memory stores (no MONGODB_URI or REDIS_URL needed).
+// --lean-express PORT also serves POST /v1/authorize on PORT through the leanest Express route
+// (express.json() and the same DecisionService), to compare the framework with the dispatcher.
 // The server listens on HOST:PORT and prints one line "listening <url>" when it accepts requests.
 import { writeFileSync } from "node:fs";
+import express from "express";
 import { loadConfig } from "../src/config/config.js";
+import { createHttpServer } from "../src/http/server.js";
 import { createLogger } from "../src/log.js";
 import type { PolicyInput } from "../src/policy/types.js";
 import { buildTollgate, type Tollgate } from "../src/server/tollgate.js";
@@ -56,13 +61,17 @@ async function seed(tollgate: Tollgate, file: string): Promise<void> {
 async function main(): Promise<void> {
   const seedAt = process.argv.indexOf("--seed");
   const seedFile = seedAt >= 0 ? process.argv[seedAt + 1] : undefined;
-  const config = loadConfig(process.env);
-  if (!config.mongodbUri || !config.redisUrl) throw new Error("bench/server.ts needs MONGODB_URI and REDIS_URL");
+  const memory = process.argv.includes("--memory");
+  const leanAt = process.argv.indexOf("--lean-express");
+  const leanPort = leanAt >= 0 ? Number(process.argv[leanAt + 1]) : undefined;
+  const env = memory ? { ...process.env, MONGODB_URI: "", REDIS_URL: "" } : process.env;
+  const config = loadConfig(env);
+  if (!memory && (!config.mongodbUri || !config.redisUrl)) throw new Error("bench/server.ts needs MONGODB_URI and REDIS_URL (or --memory)");
   const logger = createLogger(config.logLevel);
   const tollgate = buildTollgate(config, { logger, watchPolicy: false, defaultMetrics: false });
   if (seedFile) await seed(tollgate, seedFile);
-  const server = tollgate.app.listen(config.port, config.host);
-  server.keepAliveTimeout = 65_000;
+  // The listener `tollgate serve` runs: limits, Expect handling, the node:http dispatcher.
+  const server = createHttpServer(tollgate.app, config).listen(config.port, config.host);
   server.on("error", (err) => {
     process.stderr.write(`bench server: ${err.message}\n`);
     process.exit(1);
@@ -70,6 +79,18 @@ async function main(): Promise<void> {
   server.on("listening", () => {
     process.stdout.write(`listening http://${config.host}:${config.port} (cache TTL ${config.cacheTtlMs} ms, policy ${tollgate.engine.revision.slice(0, 19)}…)\n`);
   });
+  if (leanPort !== undefined) {
+    // The leanest Express /v1/authorize: no validation beyond the policy's own, no error mapping.
+    const lean = express();
+    lean.disable("x-powered-by");
+    lean.disable("etag");
+    lean.post("/v1/authorize", express.json({ limit: config.maxBodyBytes, strict: true }), async (req, res) => {
+      const body = req.body as { method: string; path: string; authorization?: string | null };
+      const verdict = await tollgate.decisions.decide({ source: "authorize", method: body.method, path: body.path, authorization: body.authorization ?? null, clientAddress: req.socket.remoteAddress ?? "" });
+      res.json(verdict.decision);
+    });
+    lean.listen(leanPort, config.host).keepAliveTimeout = 65_000;
+  }
   const stop = () => {
     server.closeAllConnections();
     server.close(() => void tollgate.close().then(() => process.exit(0)));

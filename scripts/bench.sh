@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: HTTP throughput and latency of Tollgate beside `opa run --server` on the same policy,
-# and of Tollgate's gateway beside its upstream reached directly.
-# Starts its own redis-server and FerretDB (SQLite) on free loopback ports, a trivial upstream, two
-# Tollgates (fact cache on, its gateway proxying to that upstream; and TOLLGATE_CACHE_TTL_MS=0), OPA
+# and of Tollgate's gateway beside its upstream reached directly; issue 8's rows as ratios against a
+# trivial node:http JSON POST and a trivial upstream, all in one run (bench/load.ts prints them).
+# Starts its own redis-server and FerretDB (SQLite) on free loopback ports, a trivial upstream, three
+# Tollgates (fact cache on, its gateway proxying to that upstream; TOLLGATE_CACHE_TTL_MS=0; memory
+# stores, with a lean-Express /v1/authorize on a second port), OPA
 # and two trivial baselines, then runs autocannon against each in turn (bench/load.ts). Everything it
 # starts is stopped on exit, whatever the exit. Fails if any answer under load is not the expected 2xx.
 # About 2.5 minutes (the load waits until the Tollgates' first audit prune, 30 s after their start, has passed).
@@ -155,6 +157,13 @@ if [[ -n ${BENCH_BASE:-} && -n $upstream_url ]]; then
 	export BENCH_BASE_LABEL="$BENCH_BASE ($base_rev)"
 fi
 
+mem_port=$(free_port)
+lean_port=$(free_port)
+say "starting Tollgate on memory stores on 127.0.0.1:$mem_port, and its lean-Express /v1/authorize on $lean_port"
+# shellcheck disable=SC2086
+PORT=$mem_port start tollgate-mem node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --memory --seed "$work/seed-mem.json" --lean-express "$lean_port"
+wait_for tollgate-mem log_has tollgate-mem "^listening"
+
 tg0_port=$(free_port)
 say "starting Tollgate (TOLLGATE_CACHE_TTL_MS=0) on 127.0.0.1:$tg0_port"
 # shellcheck disable=SC2086
@@ -182,7 +191,8 @@ wait_for opa http_ok "http://127.0.0.1:$opa_port/health?bundles"
 pid_list=""
 for i in "${!names[@]}"; do pid_list+="${names[$i]}=${pids[$i]},"; done
 export BENCH_PIDS=$pid_list BENCH_CLK_TCK=$(getconf CLK_TCK)
-export SEED_FILE="$work/seed.json"
+export SEED_FILE="$work/seed.json" SEED_MEM_FILE="$work/seed-mem.json"
+export TOLLGATE_MEM_URL="http://127.0.0.1:$mem_port" TOLLGATE_LEAN_EXPRESS_URL="http://127.0.0.1:$lean_port"
 export TOLLGATE_URL="http://127.0.0.1:$tg_port" TOLLGATE_TTL0_URL="http://127.0.0.1:$tg0_port" OPA_URL="http://127.0.0.1:$opa_port" UPSTREAM_URL=$upstream_url TOLLGATE_BASE_URL=$base_url
 # Each Tollgate prunes the audit trail 30 s after it starts (src/audit/prune.ts), then every ~15 min.
 # On FerretDB (no TTL index) that deleteMany scans the whole audit collection: seconds of FerretDB CPU

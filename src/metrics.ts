@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { Decision, DecisionObserver } from "./decision/authorizer.js";
+import type { Decision, DecisionObserver } from "./decision/service.js";
 import type { AuditCounters } from "./audit/types.js";
 import type { CacheCounters } from "./facts/fact-cache.js";
 import type { ChangeKind, IgnoredReason, InvalidationObserver, SubscriptionState } from "./facts/invalidation.js";
@@ -11,9 +11,14 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
 }
 
-/** Prometheus metrics for one process; each test or app gets its own registry. */
+/**
+ * Prometheus metrics for one process; each test or app gets its own registry. With
+ * TOLLGATE_WORKERS > 1 the primary aggregates every worker's registry (server/cluster-metrics.ts):
+ * counters and histograms are summed, each gauge says how it combines (`aggregator`).
+ */
 export class Metrics implements DecisionObserver, CacheCounters, InvalidationObserver {
   readonly registry = new Registry();
+  #exposition: () => Promise<string> = () => this.registry.metrics();
   readonly #decisions = new Counter({
     name: "tollgate_decisions_total",
     help: "Decisions by result, status and reason",
@@ -70,7 +75,8 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
   });
   readonly #subscription = new Gauge({
     name: "tollgate_invalidation_subscription_up",
-    help: "1 while this process hears its own heartbeat on the invalidation bus, 0 while it does not (facts then come from the stores)",
+    help: "1 while this process hears its own heartbeat on the invalidation bus, 0 while it does not (facts then come from the stores); over workers, 0 if any is down",
+    aggregator: "min",
     registers: [this.registry],
   });
 
@@ -106,6 +112,16 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
       this.#auditTotals.dropped += n;
     },
   };
+
+  /** The text /metrics serves: this registry, or what exposeFrom() named. */
+  exposition(): Promise<string> {
+    return this.#exposition();
+  }
+
+  /** In a cluster worker: /metrics serves every worker's metrics, aggregated by the primary. */
+  exposeFrom(source: () => Promise<string>): void {
+    this.#exposition = source;
+  }
 
   /** Audit records written and dropped (all reasons) by this process so far, for the shutdown line. */
   auditTotals(): { written: number; dropped: number } {

@@ -91,6 +91,8 @@ export function traceRequests(): (req: IncomingMessage, res: ServerResponse, nex
 
 /** Runs `fn` in a child span of the active one (credential, facts, rate limit); records a throw. */
 export function inSpan<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  // Off (no SDK registered): no no-op span or context switch on the hot path.
+  if (!enabled) return fn();
   return trace.getTracer(TRACER).startActiveSpan(name, async (span) => {
     try {
       return await fn();
@@ -105,6 +107,7 @@ export function inSpan<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 /** inSpan for synchronous work (the policy's evaluation). */
 export function inSpanSync<T>(name: string, fn: () => T): T {
+  if (!enabled) return fn();
   return trace.getTracer(TRACER).startActiveSpan(name, (span) => {
     try {
       return fn();

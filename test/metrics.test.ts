@@ -2,9 +2,12 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
+import { AggregatorRegistry } from "prom-client";
+import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
 import { Metrics } from "../src/metrics.js";
+import { ClusterScrapeError } from "../src/server/cluster-metrics.js";
 import { buildTollgate, type Tollgate } from "../src/server/tollgate.js";
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
@@ -81,5 +84,53 @@ describe("invalidation metrics", () => {
       await tollgate.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("aggregated over workers (what the primary serves with TOLLGATE_WORKERS > 1)", () => {
+  it("sums counters and histograms, shows build info once and the subscription up only if every worker's is", async () => {
+    const workers = [new Metrics({ policyRevision: () => "r1" }), new Metrics({ policyRevision: () => "r1" })] as const;
+    const decision = { allow: true, status: 200, reasons: [] } as unknown as Parameters<Metrics["decided"]>[0];
+    for (let i = 0; i < 3; i++) workers[0].decided(decision, 0.0002);
+    for (let i = 0; i < 4; i++) workers[1].decided(decision, 0.002);
+    workers[0].applied("token", 0.001);
+    workers[1].applied("token", 0.001);
+    workers[0].subscription("up");
+    workers[1].subscription("down");
+
+    const text = await AggregatorRegistry.aggregate(await Promise.all(workers.map((w) => w.registry.getMetricsAsJSON()))).metrics();
+    expect(text).toContain('tollgate_decisions_total{allow="true",status="200",reason=""} 7');
+    expect(text).toContain('tollgate_decision_duration_seconds_bucket{le="0.00025",allow="true"} 3');
+    expect(text).toContain('tollgate_decision_duration_seconds_bucket{le="0.0025",allow="true"} 7');
+    expect(text).toContain('tollgate_decision_duration_seconds_count{allow="true"} 7');
+    expect(text).toContain('tollgate_invalidations_applied_total{kind="token"} 2');
+    expect(text).toContain("tollgate_invalidation_subscription_up 0");
+    expect(buildInfo(text)).toEqual([`tollgate_build_info{version="${PACKAGE_VERSION}",policy_revision="r1",node_version="${process.version}"} 1`]);
+    // The process metrics aggregate too: one series each, none of them dropped as unknown.
+    expect(text.split("\n").filter((l) => l.startsWith("nodejs_version_info{"))).toHaveLength(1);
+    expect(text).not.toContain("process_start_time_seconds ");
+  });
+
+  it("GET /metrics answers 503 metrics_unavailable, never a partial sum, when the workers' metrics cannot be collected", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tollgate-scrape-"));
+    copyFileSync("wasm/policy.wasm", join(dir, "policy.wasm"));
+    const tollgate = buildTollgate(loadConfig({ TOLLGATE_POLICY_DIR: dir, TOLLGATE_DEMO: "false" }), { logger: pino({ level: "silent" }), watchPolicy: false, defaultMetrics: false });
+    try {
+      expect((await request(tollgate.app).get("/metrics")).status).toBe(200);
+      tollgate.metrics.exposeFrom(() => Promise.reject(new ClusterScrapeError("1 worker(s) did not send their metrics within 5000 ms")));
+      const res = await request(tollgate.app).get("/metrics");
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ error: { code: "metrics_unavailable", message: "the metrics of every worker could not be collected; try again" } });
+    } finally {
+      await tollgate.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("serves what exposeFrom() names, in place of its own registry", async () => {
+    const metrics = new Metrics({ policyRevision: () => "r", defaultMetrics: false });
+    expect(await metrics.exposition()).toContain("tollgate_build_info");
+    metrics.exposeFrom(async () => "aggregated\n");
+    expect(await metrics.exposition()).toBe("aggregated\n");
   });
 });

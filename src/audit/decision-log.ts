@@ -13,6 +13,8 @@ const DECISION_SOURCES: ReadonlySet<AuditSource> = new Set(["gateway", "authoriz
 /** Anything with a pino-style info (a pino Logger fits). */
 export interface DecisionLogger {
   info(obj: object, msg: string): void;
+  /** pino's: when info is off, the line's fields are not even built. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** The fields of a decision line, in a stable order (docs/operations.md lists them). */
@@ -47,7 +49,7 @@ export class DecisionLogAudit implements AuditSink, AuditStore {
 
   record(r: AuditRecord): void {
     try {
-      if (DECISION_SOURCES.has(r.source)) this.logger.info(decisionLogFields(r), DECISION_LOG_MSG);
+      if (DECISION_SOURCES.has(r.source) && (this.logger.isLevelEnabled?.("info") ?? true)) this.logger.info(decisionLogFields(r), DECISION_LOG_MSG);
     } catch {
       // a malformed record or a broken logger: the sink counts the first, nothing helps the second
     }

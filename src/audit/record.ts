@@ -1,4 +1,4 @@
-import type { Decision } from "../decision/authorizer.js";
+import type { Decision } from "../decision/service.js";
 import type { AuditRecord, AuditSource } from "./types.js";
 import { stripQuery } from "./validate.js";
 

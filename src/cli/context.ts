@@ -8,9 +8,8 @@ import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { isUnavailable } from "../errors.js";
 import { CachedFacts } from "../facts/cached-facts.js";
 import type { InvalidationBus } from "../facts/invalidation.js";
-import { failFastRedisOptions } from "../stores/redis/client.js";
+import { createRedisClient, redisConfigured } from "../stores/redis/client.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
-import { Redis } from "ioredis";
 import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { connectBackends } from "../server/backends.js";
@@ -64,7 +63,7 @@ export function connect(env: Env = cliIo().env): CliContext {
   // Rate limits are the server's business; Redis serves only to announce changes (changeAnnouncer).
   let backends;
   try {
-    backends = connectBackends({ ...config, redisUrl: null }, cliLogger(env));
+    backends = connectBackends({ ...config, redisUrl: null, redisClusterNodes: null }, cliLogger(env));
   } catch (err) {
     // The driver refuses a malformed connection string up front (MongoParseError).
     throw usageError(`MONGODB_URI: ${err instanceof Error ? err.message : String(err)}`);
@@ -94,18 +93,18 @@ export function connect(env: Env = cliIo().env): CliContext {
   };
 }
 
-export const NO_BUS_NOTE = "REDIS_URL is not set: running replicas see this change only after their cache TTL (TOLLGATE_CACHE_TTL_MS)";
+export const NO_BUS_NOTE = "neither REDIS_URL nor TOLLGATE_REDIS_CLUSTER_NODES is set: running replicas see this change only after their cache TTL (TOLLGATE_CACHE_TTL_MS)";
 export const NOT_PUBLISHED_NOTE = "the change could not be announced on Redis: running replicas see it only after their cache TTL (TOLLGATE_CACHE_TTL_MS)";
 
 /**
  * How the CLI's writes reach running replicas: published on their invalidation bus with
- * REDIS_URL (connecting only when there is something to publish); without it, or when the
+ * REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES (connecting only when there is something to publish); without it, or when the
  * publish fails, a note on close says when replicas see the change.
  */
 function changeAnnouncer(config: Config): { bus: InvalidationBus; close(): Promise<void> } {
   let changed = false;
   let failed = false;
-  if (!config.redisUrl) {
+  if (!redisConfigured(config)) {
     return {
       bus: { state: "up", publish: () => void (changed = true), onChange() {}, onState() {}, close: async () => {} },
       async close() {
@@ -113,7 +112,8 @@ function changeAnnouncer(config: Config): { bus: InvalidationBus; close(): Promi
       },
     };
   }
-  const redis = new Redis(config.redisUrl, { ...failFastRedisOptions, lazyConnect: true });
+  // A cluster's seed nodes all unreachable: give up after a few attempts, so the CLI exits.
+  const redis = createRedisClient(config, { lazyConnect: true, giveUpAfter: 3 });
   redis.on("error", () => undefined); // a failed publish is reported below
   const bus = new RedisInvalidationBus(redis, redis, {
     namespace: config.redisNamespace,

@@ -15,7 +15,8 @@ const ROOT_HELP = `
 Environment:
   tollgate serve reads the server's configuration (PORT, HOST, MONGODB_URI, REDIS_URL,
   TOLLGATE_* ...; see docs/configuration.md). The other commands act on the stores of a running
-  deployment and need MONGODB_URI (and MONGODB_DB when it is not "tollgate").
+  deployment and need MONGODB_URI (and MONGODB_DB when it is not "tollgate"); with REDIS_URL or
+  TOLLGATE_REDIS_CLUSTER_NODES they announce their changes to the running replicas.
 
 Exit codes: 0 done, 1 failed while running, 2 usage or configuration error.
 Every command takes --help; the admin commands take --json for machine-readable output.`;

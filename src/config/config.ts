@@ -31,6 +31,8 @@ export interface Config {
   mongodbUri: string | null;
   mongodbDb: string;
   redisUrl: string | null;
+  /** TOLLGATE_REDIS_CLUSTER_NODES: a Redis Cluster's seed nodes, instead of REDIS_URL. */
+  redisClusterNodes: RedisClusterNode[] | null;
   rateLimits: RateLimits;
   rateLimitWindowMs: number;
   rateLimitFail: "open" | "closed";
@@ -73,6 +75,11 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+}
+
+export interface RedisClusterNode {
+  host: string;
+  port: number;
 }
 
 export class ConfigError extends Error {
@@ -123,9 +130,13 @@ export function loadConfig(env: Env = process.env): Config {
   const redisUrl = get("REDIS_URL") ?? null;
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) problems.push("REDIS_URL must start with redis:// or rediss://");
 
+  const redisClusterNodes = parseClusterNodes(get("TOLLGATE_REDIS_CLUSTER_NODES"), problems);
+  if (redisUrl !== null && redisClusterNodes !== null) problems.push("set REDIS_URL (one Redis) or TOLLGATE_REDIS_CLUSTER_NODES (a Redis Cluster), not both");
+  const redisConfigured = redisUrl !== null || redisClusterNodes !== null;
+
   if (production) {
     if (!mongodbUri) problems.push("production requires MONGODB_URI (no in-memory fallback in production)");
-    if (!redisUrl) problems.push("production requires REDIS_URL (no in-memory fallback in production)");
+    if (!redisConfigured) problems.push("production requires REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES (no in-memory fallback in production)");
     if (!adminToken) problems.push("production requires TOLLGATE_ADMIN_TOKEN");
   }
 
@@ -183,8 +194,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const workersRaw = get("TOLLGATE_WORKERS") ?? "1";
   const workers = workersRaw === "auto" ? availableParallelism() : integer("TOLLGATE_WORKERS", workersRaw, 1, 64, problems);
-  if (workers > 1 && (!mongodbUri || !redisUrl)) {
-    problems.push("TOLLGATE_WORKERS > 1 needs MONGODB_URI and REDIS_URL: in-memory state is not shared between processes");
+  if (workers > 1 && (!mongodbUri || !redisConfigured)) {
+    problems.push("TOLLGATE_WORKERS > 1 needs MONGODB_URI and REDIS_URL (or TOLLGATE_REDIS_CLUSTER_NODES): in-memory state is not shared between processes");
   }
 
   if (problems.length > 0 || !jwtKey) throw new ConfigError(problems);
@@ -197,6 +208,7 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbUri,
     mongodbDb: get("MONGODB_DB") ?? "tollgate",
     redisUrl,
+    redisClusterNodes,
     rateLimits,
     rateLimitWindowMs,
     rateLimitFail: rateLimitFail as "open" | "closed",
@@ -236,6 +248,24 @@ function integer(name: string, raw: string, min: number, max: number, problems: 
     return min;
   }
   return value;
+}
+
+/** "host:port,host:port,…" ("[v6]:port" for an IPv6 address); every malformed entry named in one problem. */
+function parseClusterNodes(raw: string | undefined, problems: string[]): RedisClusterNode[] | null {
+  if (raw === undefined) return null;
+  const nodes: RedisClusterNode[] = [];
+  const bad: string[] = [];
+  for (const entry of raw.split(",").map((e) => e.trim()).filter(Boolean)) {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[3]);
+    if (!match || port < 1 || port > 65535) bad.push(`"${entry}"`);
+    else nodes.push({ host: match[1] ?? match[2]!, port });
+  }
+  if (bad.length > 0 || nodes.length === 0) {
+    problems.push(`TOLLGATE_REDIS_CLUSTER_NODES must be comma-separated host:port seed nodes${bad.length > 0 ? `, got ${bad.join(", ")}` : ""}`);
+    return null;
+  }
+  return nodes;
 }
 
 function parseRateLimits(raw: string | undefined, problems: string[]): RateLimits {

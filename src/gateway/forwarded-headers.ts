@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { AuthorizedRequest } from "../decision/authorizer.js";
-import { identityHeaders } from "../decision/identity.js";
+import type { IdentityHeaders } from "../decision/identity.js";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
@@ -80,12 +79,12 @@ function forwardable(name: string, connectionNamed: ReadonlySet<string>, peer: P
 export function upstreamRequestHeaders(
   method: string,
   incoming: IncomingHttpHeaders,
-  authorized: AuthorizedRequest,
+  identity: IdentityHeaders,
   peer: Peer,
   upstreamHost: string,
 ): string[] {
   const out: string[] = [];
-  for (const [name, value] of Object.entries(identityHeaders(authorized))) out.push(name, value);
+  for (const name in identity) out.push(name, identity[name]!);
   out.push("Host", upstreamHost);
   const connectionNamed = connectionTokens(incoming);
   for (const name of Object.keys(incoming)) {

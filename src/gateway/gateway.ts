@@ -1,28 +1,22 @@
-import { randomUUID } from "node:crypto";
-import { Router, type NextFunction, type Request, type Response } from "express";
-import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
-import { auditRecordFromDecision } from "../audit/record.js";
-import { ERRORS } from "../errors.js";
-import type { AuditSink } from "../audit/types.js";
-import type { Authorizer, Decision } from "../decision/authorizer.js";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type { Decision, DecisionRequest, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
+import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
 import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
-import type { McpRefusal } from "../mcp/jsonrpc.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
-  authorizer: Authorizer;
+  decisions: DecisionService;
   /** url null: allowed requests for the upstream answer 503 upstream_not_configured. */
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
-  audit: AuditSink;
   /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed, and who the client is for the audit record. */
   trustedProxies: TrustedProxies;
   /** Routes Tollgate answers itself (MCP token self-service); reached only when allowed. */
-  local: Router;
+  local: RequestListener;
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on an MCP endpoint. */
   mcpMaxBodyBytes: number;
 }
@@ -33,86 +27,59 @@ export interface GatewayLocals {
   subject: SubjectFact | null;
 }
 
-/** The audit's view of a message refused before any decision: no subject, no route facts. */
-function refusedDecision(refusal: McpRefusal, route: string | null, policyRevision: string): Decision {
-  return {
-    allow: false,
-    status: ERRORS[refusal.reason].status,
-    reasons: [refusal.reason],
-    access: null,
-    route,
-    subject: null,
-    granted_projects: null,
-    rate_limit: null,
-    decision_id: randomUUID(),
-    policy_revision: policyRevision,
-  };
+/** The gateway's decision for each request handed to a local route. */
+const handedOver = new WeakMap<ServerResponse, GatewayLocals>();
+
+/** The decision that let this request through to a local route; null when the gateway did not. */
+export function gatewayLocals(res: ServerResponse): GatewayLocals | null {
+  return handedOver.get(res) ?? null;
 }
+
+/** Handles one request under /api/; `local` serves what it hands over. */
+export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<void>) & { local: RequestListener };
 
 /**
  * Every request under /api/ passes the same pipeline as a decision: authenticate, rate limit,
  * project and trigger access (all in the policy), then the upstream or a local route, then audit.
- * A denied request never reaches the upstream.
+ * A denied request never reaches the upstream. On a project's MCP endpoint the body is one
+ * JSON-RPC message: read once here, judged (input.mcp), and those same bytes forwarded.
  */
-export function gateway(options: GatewayOptions): Router {
-  const router = Router();
+export function gateway(options: GatewayOptions): Gateway {
   const windowS = Math.round(options.rateLimitWindowMs / 1000);
   const { url } = options.upstream;
   const forward = url ? upstreamProxy({ ...options.upstream, url }) : null;
 
-  router.use(async (req: Request, res: Response, next: NextFunction) => {
-    const started = process.hrtime.bigint();
-    // Read now: once the client has gone (before the audit record is written) its address is too.
-    const client_address = clientAddress(req, options.trustedProxies);
-    const time = new Date();
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const target = req.url ?? "";
+    const request: DecisionRequest = {
+      source: "gateway",
+      method: req.method ?? "",
+      path: target,
+      authorization: req.headers.authorization ?? null,
+      // Read now: once the client has gone (before the audit record is written) its address is too.
+      clientAddress: clientAddress(req, options.trustedProxies),
+      userAgent: req.headers["user-agent"] ?? null,
+    };
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
-    const route = options.authorizer.route(req.method, req.originalUrl);
-    if (route.mcp_message) {
+    if (options.decisions.route(request.method, target).mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
       if ("reason" in read) {
         // Refused before the policy: answered as JSON-RPC, audited as a denial without a subject.
         writeJsonRpcRefusal(res, read);
-        options.audit.record(
-          auditRecordFromDecision(refusedDecision(read, route.pattern, options.authorizer.policyRevision), {
-            source: "gateway",
-            method: req.method,
-            path: req.originalUrl,
-            time,
-            latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
-            upstream_status: null,
-            client_address,
-            user_agent: req.headers["user-agent"] ?? null,
-          }),
-        );
+        options.decisions.refuse(request, read.reason);
         return;
       }
       mcp = read;
+      request.mcp = read.message.call;
     }
-    const authorized = await options.authorizer.authorizeWithFacts({
-      method: req.method,
-      path: req.originalUrl,
-      authorization: req.headers.authorization ?? null,
-      ...(mcp ? { mcp: mcp.message.call } : {}),
-    });
-    const { decision, subject } = authorized;
-    setDecisionHeaders(res, authorized, windowS);
-    // `status` is the decision's; what answered the allowed request is in upstream_status
-    // (the upstream's status, or a local route's; null when the upstream was not reached).
-    const audit = (upstreamStatus: number | null): void =>
-      options.audit.record(
-        auditRecordFromDecision(decision, {
-          source: "gateway",
-          method: req.method,
-          path: req.originalUrl,
-          time,
-          latency_ms: Number(process.hrtime.bigint() - started) / 1e6,
-          upstream_status: upstreamStatus,
-          client_address,
-          user_agent: req.headers["user-agent"] ?? null,
-        }),
-      );
+    // `status` in the audit record is the decision's; what answered the allowed request is in
+    // upstream_status (the upstream's status, or a local route's; null when the upstream was
+    // not reached). The service writes the record once settle() is called.
+    const { verdict, settle } = await options.decisions.begin(request);
+    const { decision, subject } = verdict;
+    setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id);
@@ -120,24 +87,24 @@ export function gateway(options: GatewayOptions): Router {
         skipBody(req, res);
         writeDenial(res, decision);
       }
-      audit(null);
+      settle(null);
       return;
     }
-    if (authorized.namespace === "mcp_tokens") {
-      res.locals.gateway = { decision, subject } satisfies GatewayLocals;
-      res.on("finish", () => audit(res.statusCode));
-      return next();
+    if (verdict.namespace === "mcp_tokens") {
+      handedOver.set(res, { decision, subject });
+      res.on("finish", () => settle(res.statusCode));
+      options.local(req, res);
+      return;
     }
     if (!forward) {
-      skipBody(req, res);
+      if (!mcp) skipBody(req, res);
       writeError(res, { code: "upstream_not_configured", decisionId: decision.decision_id });
-      audit(null);
+      settle(null);
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await forward(req, res, req.originalUrl, authorized, peer, mcp?.body);
-    audit(outcome.upstreamStatus);
-  });
-  router.use(options.local);
-  return router;
+    const outcome = await forward(req, res, target, verdict, peer, mcp?.body);
+    settle(outcome.upstreamStatus);
+  };
+  return Object.assign(handle, { local: options.local });
 }

@@ -6,7 +6,7 @@ import { tokenAuditView } from "../http/audit-routes.js";
 import { requireJson } from "../http/errors.js";
 import { type McpTokenService, sessionUser } from "../issuing/mcp-tokens.js";
 import { viewToken } from "../issuing/token-issuer.js";
-import type { GatewayLocals } from "./gateway.js";
+import { gatewayLocals } from "./gateway.js";
 
 const grants = z
   .array(z.object({ project_id: ID, expires_at: TIMESTAMP.nullable().optional(), allow_trigger: z.boolean().optional() }).strict())
@@ -29,7 +29,7 @@ export interface McpTokenRoutesDeps {
 export function mcpTokenRoutes({ service, audit, maxBodyBytes }: McpTokenRoutesDeps): Router {
   const router = Router();
   const json = [requireJson(), express.json({ limit: maxBodyBytes, strict: true })];
-  const userOf = (res: Response): string => sessionUser((res.locals.gateway as GatewayLocals).decision.subject);
+  const userOf = (res: Response): string => sessionUser(gatewayLocals(res)?.decision.subject ?? null);
 
   router.get("/v1/mcp/tokens", async (_req, res) => {
     res.json({ tokens: (await service.list(userOf(res))).map(viewToken) });

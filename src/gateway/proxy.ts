@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { writeError } from "../api/error-writer.js";
-import type { AuthorizedRequest } from "../decision/authorizer.js";
+import type { Verdict } from "../decision/service.js";
 import { continueIfExpected } from "../http/server.js";
 import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing.js";
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
@@ -23,9 +23,10 @@ export interface ProxyOutcome {
 
 /**
  * Streams one allowed request to the upstream and the answer back. `target` is the request
- * target exactly as received (the policy judged that string); nothing is buffered.
+ * target exactly as received (the policy judged that string); nothing is buffered, except a
+ * `body` already read and judged (an MCP message), which is sent as it is.
  */
-export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, authorized: AuthorizedRequest, peer: Peer, body?: Buffer) => Promise<ProxyOutcome>;
+export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, verdict: Verdict, peer: Peer, body?: Buffer) => Promise<ProxyOutcome>;
 
 /**
  * A pooled connection left idle this long is closed, before the keep-alive timeout of most
@@ -52,9 +53,9 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, authorized, peer, body) =>
+  return (req, res, target, verdict, peer, body) =>
     new Promise((resolve) => {
-      const decisionId = authorized.decision.decision_id;
+      const decisionId = verdict.decision.decision_id;
       const span = startUpstreamSpan(req.method ?? "GET");
       const method = req.method ?? "GET";
       let settled = false;
@@ -94,7 +95,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: withTraceContext(upstreamRequestHeaders(method, req.headers, authorized, peer, url.host), span),
+        headers: withTraceContext(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {

@@ -3,21 +3,24 @@ import express, { type Express, type Router } from "express";
 import type { AuditSink, AuditStore } from "../audit/types.js";
 import { traceRequests, tracingEnabled } from "../tracing.js";
 import { auditRoutes } from "./audit-routes.js";
-import type { Authorizer } from "../decision/authorizer.js";
+import type { DecisionService } from "../decision/service.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { packageFile } from "../package-root.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
-import { decisionRoutes } from "./decision-routes.js";
+import type { Gateway } from "../gateway/gateway.js";
+import { decisionEndpoints, type DecisionEndpoints } from "./decision-endpoints.js";
+import { dispatcher, type Dispatcher } from "./dispatcher.js";
+import { writeError } from "../api/error-writer.js";
 import { errorHandler, notFound } from "./errors.js";
 import { readinessHttpStatus, type Readiness } from "./readiness.js";
 import { requestLimits } from "./request-limits.js";
 
 export interface AppDeps extends AdminDeps {
-  authorizer: Authorizer;
+  decisions: DecisionService;
   audit: AuditSink & AuditStore;
   /** The /api/ gateway, with its local MCP token routes. */
-  gateway: Router;
+  gateway: Gateway;
   metrics: Metrics;
   logger: Logger;
   readiness: Readiness;
@@ -27,16 +30,6 @@ export interface AppDeps extends AdminDeps {
 }
 
 const OPENAPI = packageFile("docs/openapi.json");
-
-/**
- * What clients reach: the /api/ gateway. Later work mounts /.well-known/oauth-*, /oauth/ and
- * /ui/ here as well.
- */
-function publicRoutes(deps: AppDeps): Router {
-  const router = express.Router();
-  router.use("/api", deps.gateway);
-  return router;
-}
 
 /**
  * What only the operator's proxy, services and monitoring may reach: the decision endpoints
@@ -53,33 +46,68 @@ function internalRoutes(deps: AppDeps): Router {
     res.status(readinessHttpStatus(report.status)).json({ status: report.status, policy_revision: deps.engine.revision, checks: report.checks });
   });
   router.get("/metrics", async (_req, res) => {
+    let text: string;
+    try {
+      text = await deps.metrics.exposition();
+    } catch (err) {
+      // With workers: one did not send its metrics in time; a partial sum would look like a counter reset.
+      deps.logger.warn({ err: String(err) }, "metrics scrape failed");
+      return writeError(res, { code: "metrics_unavailable" });
+    }
     res.set("Content-Type", deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
+    res.send(text);
   });
   let openapi: string | undefined;
   router.get("/openapi.json", (_req, res) => {
     openapi ??= readFileSync(OPENAPI, "utf8");
     res.type("application/json").send(openapi);
   });
-  router.use(decisionRoutes(deps.authorizer, deps.audit, deps.maxBodyBytes, deps.rateLimitWindowMs, deps.trustedProxies, deps.logger));
   router.use(adminRoutes(deps));
   router.use(auditRoutes(deps.audit));
   return router;
 }
 
-/** One port for everything (TOLLGATE_INTERNAL_PORT unset, as `make run` does). */
-export function createApp(deps: AppDeps): Express {
-  return assemble(deps, publicRoutes(deps), internalRoutes(deps));
+function endpointsOf(deps: AppDeps): DecisionEndpoints {
+  return decisionEndpoints({
+    decisions: deps.decisions,
+    maxBodyBytes: deps.maxBodyBytes,
+    rateLimitWindowMs: deps.rateLimitWindowMs,
+    trustedProxies: deps.trustedProxies,
+    logger: deps.logger,
+  });
 }
 
-/** The client-facing port when TOLLGATE_INTERNAL_PORT is set: everything else is 404 here. */
-export function createPublicApp(deps: AppDeps): Express {
-  return assemble(deps, publicRoutes(deps));
+/**
+ * One port for everything (TOLLGATE_INTERNAL_PORT unset, as `make run` does): the hot paths on
+ * node:http (the gateway and the decision endpoints), the rest on Express.
+ */
+export function createApp(deps: AppDeps): Dispatcher {
+  return dispatcher({ decisions: endpointsOf(deps), gateway: deps.gateway }, assemble(deps, internalRoutes(deps)), deps);
+}
+
+/**
+ * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway; everything else
+ * is 404 here. Later work adds /.well-known/oauth-*, /oauth/ and /ui/.
+ */
+export function createPublicApp(deps: AppDeps): Dispatcher {
+  return dispatcher({ gateway: deps.gateway }, assemble(deps), deps);
 }
 
 /** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */
-export function createInternalApp(deps: AppDeps): Express {
-  return assemble(deps, internalRoutes(deps));
+export function createInternalApp(deps: AppDeps): Dispatcher {
+  return dispatcher({ decisions: endpointsOf(deps) }, assemble(deps, internalRoutes(deps)), deps);
+}
+
+/** The gateway's local routes (MCP token self-service under /api/), reached once the gateway allowed the request. */
+export function createGatewayLocalApp(routes: Router, logger: Logger): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+  app.set("query parser", "simple");
+  app.use("/api", routes);
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
 }
 
 /** The Express adapter around the framework-free core: settings, the given routes, 404 and error mapping. */

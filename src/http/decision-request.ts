@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 import { isWellFormed } from "../domain.js";
 import type { AuditSource } from "../audit/types.js";
-import type { AuthorizedRequest, AuthorizeRequest } from "../decision/authorizer.js";
+import type { Verdict } from "../decision/service.js";
 import { callFromHeaders } from "../mcp/jsonrpc.js";
 import type { McpCall } from "../policy/types.js";
 
@@ -34,8 +34,18 @@ export function mcpCallFromHeaders(req: IncomingMessage): { mcp?: McpCall } | { 
   return parsed.success ? { mcp: parsed.data } : { error: "Mcp-Method or Mcp-Name is malformed" };
 }
 
-/** Decides one request for a decision endpoint and leaves its audit record (with the asking client's address). */
-export type Decide = (source: AuditSource, request: AuthorizeRequest, client: IncomingMessage) => Promise<AuthorizedRequest>;
+/** What a decision endpoint read from its request: the request to judge. */
+export interface JudgedRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  dryRun?: boolean;
+  /** The MCP message, on a project's MCP endpoint (Mcp-Method/Mcp-Name, or /v1/authorize's `mcp`). */
+  mcp?: McpCall;
+}
+
+/** Decides one request for a decision endpoint; the service leaves its audit record (with the asking client's address). */
+export type Decide = (source: AuditSource, request: JudgedRequest, client: IncomingMessage) => Promise<Verdict>;
 
 /** The header pairs a proxy describes the request with in forward auth. */
 const PAIRS = [

@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { type ErrorReply, writeCaught, writeError } from "../api/error-writer.js";
 import type { Logger } from "../log.js";
@@ -37,17 +38,20 @@ function bodyParserReply(err: { type?: unknown; status?: unknown; expose?: unkno
  * other error as the writer answers it (a generic 500 with details only in the log for the unknown).
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const bodyError = (err ?? {}) as { type?: unknown; status?: unknown; expose?: unknown };
-    if (bodyError.type === "request.aborted") return;
-    const fromBody = typeof err === "object" ? bodyParserReply(bodyError) : null;
-    if (fromBody) return writeError(res, fromBody);
-    writeCaught(res, err, logger, { method: req.method, path: req.path });
-  };
+  return (err, req, res, _next) => writeRequestError(res, err, logger, { method: req.method, path: req.path });
+}
+
+/** What errorHandler answers, on a plain node response: for the hot paths outside Express. */
+export function writeRequestError(res: ServerResponse, err: unknown, logger: Logger, where: { method?: string; path: string }): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const bodyError = (err ?? {}) as { type?: unknown; status?: unknown; expose?: unknown };
+  if (bodyError.type === "request.aborted") return;
+  const fromBody = typeof err === "object" ? bodyParserReply(bodyError) : null;
+  if (fromBody) return writeError(res, fromBody);
+  writeCaught(res, err, logger, where);
 }
 
 export const notFound: RequestHandler = (_req, res) => writeError(res, { code: "not_found" });

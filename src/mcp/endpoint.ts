@@ -1,8 +1,9 @@
 // The gateway's side of a project's MCP endpoint: read the one JSON-RPC message a POST carries
-// (bounded) and check it and its headers. The bytes read are the bytes forwarded. node:http
-// only; refusals and denials are written as JSON-RPC by src/api/error-writer.ts.
+// (bounded, with the hot paths' one body reader) and check it and its headers. The bytes read
+// are the bytes forwarded. node:http only; refusals and denials are written as JSON-RPC by
+// src/api/error-writer.ts.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { continueIfExpected } from "../http/server.js";
+import { readBody } from "../http/json-body.js";
 import { headerMismatch, parseMcpMessage, tooLarge, type McpMessage, type McpRefusal } from "./jsonrpc.js";
 
 export interface ReadMessage {
@@ -11,11 +12,17 @@ export interface ReadMessage {
   body: Buffer;
 }
 
-/** Reads and checks the message; a refusal says what to answer (the policy is not asked). Null: the client went away. */
+/**
+ * Reads and checks the message; a refusal says what to answer (the policy is not asked). Past
+ * the cap (declared or as it arrives) the answer closes the connection. Null: the client went away.
+ */
 export async function readMcpMessage(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<ReadMessage | McpRefusal | null> {
   const body = await readBody(req, res, maxBytes);
   if (body === "aborted") return null;
-  if (body === "too_large") return tooLarge(maxBytes);
+  if (body === "too_large") {
+    res.setHeader("Connection", "close");
+    return tooLarge(maxBytes);
+  }
   const message = parseMcpMessage(body);
   if ("reason" in message) return message;
   const mismatch = headerMismatch(message, {
@@ -29,37 +36,4 @@ export async function readMcpMessage(req: IncomingMessage, res: ServerResponse, 
 function single(value: string | string[] | undefined): string | undefined {
   // Node joins repeated fields with ", "; a repeated Mcp-Method then never equals a method.
   return Array.isArray(value) ? value.join(", ") : value;
-}
-
-/**
- * The body, up to maxBytes. Past the cap (declared or as it arrives) reading stops and the
- * answer closes the connection.
- */
-function readBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<Buffer | "too_large" | "aborted"> {
-  if (Number(req.headers["content-length"] ?? 0) > maxBytes) {
-    res.setHeader("Connection", "close");
-    return Promise.resolve("too_large");
-  }
-  continueIfExpected(res);
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (outcome: Buffer | "too_large" | "aborted"): void => {
-      req.off("data", onData).off("end", onEnd).off("error", onAbort).off("aborted", onAbort);
-      resolve(outcome);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.pause();
-        res.setHeader("Connection", "close");
-        done("too_large");
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => done(Buffer.concat(chunks, size));
-    const onAbort = (): void => done("aborted");
-    req.on("data", onData).on("end", onEnd).on("error", onAbort).on("aborted", onAbort);
-  });
 }

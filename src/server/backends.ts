@@ -1,4 +1,3 @@
-import { Redis } from "ioredis";
 import { MemoryAudit } from "../audit/memory.js";
 import { ensureAuditIndexes } from "../audit/mongo/schema.js";
 import { MongoAuditSink } from "../audit/mongo/sink.js";
@@ -17,8 +16,9 @@ import { ensureIndexes } from "../stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
 import { startPruning } from "../stores/prune.js";
+import type { BreakerState } from "../stores/circuit-breaker.js";
 import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../stores/guarded-stores.js";
-import { failFastRedisOptions } from "../stores/redis/client.js";
+import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } from "../stores/redis/client.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
@@ -59,7 +59,14 @@ function combineAudit(sink: AuditSink, store: AuditStore): AuditSink & AuditStor
  * config validation refuses production without both). A backend that is down at startup does
  * not stop the process: /readyz reports it and decisions that need it answer 503.
  */
-export function connectBackends(config: Config, logger: Logger, auditCounters?: AuditCounters, invalidationObserver?: InvalidationObserver): Backends {
+export function connectBackends(
+  config: Config,
+  logger: Logger,
+  auditCounters?: AuditCounters,
+  invalidationObserver?: InvalidationObserver,
+  options: { prune?: boolean } = {},
+): Backends {
+  const prune = options.prune ?? true;
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
@@ -74,20 +81,15 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     const auditSink = new MongoAuditSink(db, { maxQueue: config.audit.queueMax, logger, ...(auditCounters ? { counters: auditCounters } : {}) });
     const auditStore = new MongoAuditStore(db, { retentionDays });
     // Decisions wait at most TOLLGATE_MONGODB_TIMEOUT_MS for a fact, and not at all while MongoDB is known down.
-    let mongoDown = false;
     const guard = new BackendGuard({
       backend: "mongodb",
       timeoutMs: config.mongodbTimeoutMs,
       breaker: {
-        onChange: (state) => {
-          if (state === "open" && !mongoDown) {
-            mongoDown = true;
-            logger.warn(`fact stores: MongoDB failed or took over ${config.mongodbTimeoutMs} ms; failing at once until a probe answers`);
-          } else if (state === "closed" && mongoDown) {
-            mongoDown = false;
-            logger.info("fact stores: MongoDB answers again");
-          }
-        },
+        onChange: logTransitions(
+          logger,
+          `fact stores: MongoDB failed or took over ${config.mongodbTimeoutMs} ms; failing at once until a probe answers`,
+          "fact stores: MongoDB answers again",
+        ),
       },
     });
     facts = {
@@ -97,7 +99,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
       audit: combineAudit(auditSink, auditStore),
     };
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
-    const pruning = startPruning("audit", auditStore, { logger });
+    const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
     let retry: NodeJS.Timeout | undefined;
     const index = async (): Promise<void> => {
@@ -122,7 +124,7 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     };
     closers.push(async () => {
       clearTimeout(retry);
-      pruning.stop();
+      pruning?.stop();
       await auditSink.close();
       await mongo.close();
     });
@@ -137,45 +139,43 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
 
   // Temp tokens never exchanged: swept from memory; deleted by the TTL index where MongoDB has
   // one, and by this pruner where it does not (FerretDB 1.x).
-  const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-  closers.push(async () => tempTokenPruning.stop());
+  if (prune) {
+    const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+    closers.push(async () => tempTokenPruning.stop());
+  }
 
-  if (config.redisUrl) {
-    const redis = new Redis(config.redisUrl, { ...failFastRedisOptions, lazyConnect: false });
+  if (redisConfigured(config)) {
+    // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.
+    const redis = createRedisClient(config, { lazyConnect: false });
     // ioredis reports connection trouble as events; the limiter turns failed calls into errors.
     let lastLog = 0;
-    redis.on("error", (err) => {
+    const logConnectionError = (err: Error) => {
       if (Date.now() - lastLog > 60_000) {
         lastLog = Date.now();
         logger.warn({ err: String(err) }, "redis connection error");
       }
-    });
-    // One line when the breaker first opens and one when it closes, not one per failed probe.
-    let limiterDown = false;
+    };
+    redis.on("error", logConnectionError);
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
       timeoutMs: config.redisTimeoutMs,
       breaker: {
-        onChange: (state) => {
-          if (state === "open" && !limiterDown) {
-            limiterDown = true;
-            logger.warn(`rate limiter: Redis failed or took over ${config.redisTimeoutMs} ms; failing at once until a probe succeeds`);
-          } else if (state === "closed") {
-            limiterDown = false;
-            logger.info("rate limiter: Redis answers again");
-          }
-        },
+        onChange: logTransitions(
+          logger,
+          `rate limiter: Redis failed or took over ${config.redisTimeoutMs} ms; failing at once until a probe succeeds`,
+          "rate limiter: Redis answers again",
+        ),
       },
     });
     // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
     readiness.redis = {
       required: config.rateLimitFail === "closed",
-      async probe() {
-        await redis.ping();
-      },
+      probe: () => probeRedis(redis),
     };
     // A subscribed connection serves nothing else: the bus has its own.
-    const bus = new RedisInvalidationBus(redis, redis.duplicate(), {
+    const subscriber = duplicateRedisClient(redis);
+    subscriber.on("error", logConnectionError);
+    const bus = new RedisInvalidationBus(redis, subscriber, {
       namespace: config.redisNamespace,
       heartbeatMs: config.invalidationHeartbeatMs,
       logger,
@@ -197,9 +197,23 @@ export function connectBackends(config: Config, logger: Logger, auditCounters?: 
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),
-    describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: config.redisUrl ? "redis" : "memory" },
+    describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: redisConfigured(config) ? "redis" : "memory" },
     async close() {
       await Promise.allSettled(closers.map((close) => close()));
     },
+  };
+}
+
+/** One line when a breaker first opens and one when it closes again, not one per failed probe. */
+function logTransitions(logger: Logger, opened: string, closed: string): (state: BreakerState) => void {
+  let open = false;
+  return (state) => {
+    if (state === "open" && !open) {
+      open = true;
+      logger.warn(opened);
+    } else if (state === "closed" && open) {
+      open = false;
+      logger.info(closed);
+    }
   };
 }

@@ -3,21 +3,17 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
-import { createDemoUpstream } from "../demo/upstream.js";
 import { closeGracefully, createHttpServer, startDraining } from "../http/server.js";
 import { createLogger, type Logger } from "../log.js";
 import { startTracing, type Tracing } from "../tracing.js";
-import { seedDemo, type DemoCredentials } from "./demo.js";
-import { buildTollgate, type Tollgate } from "./tollgate.js";
-
-const RESTART_DELAY_MS = 1_000;
-/** After the drain: time to finish requests in flight and flush the audit queue (its close gives up after 5 s). */
-const SHUTDOWN_LIMIT_MS = 10_000;
+import type { DemoCredentials } from "./demo.js";
+import type { Tollgate } from "./tollgate.js";
+import { duties, supervise, SHUTDOWN_LIMIT_MS } from "./workers.js";
 
 /**
  * Runs Tollgate: validates the configuration (exit 2 listing every problem), then serves. With
- * TOLLGATE_WORKERS > 1 the primary forks that many workers, each with its own loaded policy,
- * sharing the port; all shared state is in MongoDB and Redis.
+ * TOLLGATE_WORKERS > 1 the primary forks that many workers (server/workers.ts), each with its own
+ * loaded policy, sharing the port; all shared state is in MongoDB and Redis.
  */
 export async function serve(env: Record<string, string | undefined> = process.env): Promise<void> {
   let config: Config;
@@ -38,38 +34,14 @@ export async function serve(env: Record<string, string | undefined> = process.en
   return serveOne(config, logger, tracing);
 }
 
-function supervise(config: Config, logger: Logger): void {
-  logger.info({ workers: config.workers }, "starting workers");
-  for (let i = 0; i < config.workers; i++) cluster.fork();
-  let stopping = false;
-  cluster.on("exit", (worker, code, signal) => {
-    if (stopping) return;
-    logger.error({ pid: worker.process.pid, code, signal }, "worker exited; starting another");
-    setTimeout(() => stopping || cluster.fork(), RESTART_DELAY_MS);
-  });
-  let failed = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    // The signal itself, not worker.kill(): that disconnects the worker first, which stops its
-    // share of the port at once instead of after the drain.
-    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-    for (const worker of workers) worker.process.kill("SIGTERM");
-    // A worker gives up at drainMs + SHUTDOWN_LIMIT_MS; this allows for its exit.
-    setTimeout(() => process.exit(1), config.drainMs + SHUTDOWN_LIMIT_MS + 1_000).unref();
-    // Counted here: cluster.workers may still list a worker that has exited, until its IPC closes.
-    let running = workers.length;
-    cluster.on("exit", (_worker, code, signal) => {
-      // Killed by the signal itself: the worker was still starting, with nothing to drain yet.
-      if (code !== 0 && signal !== "SIGTERM") failed = true;
-      if (--running === 0) process.exit(failed ? 1 : 0);
-    });
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
-}
-
 async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null): Promise<void> {
+  // Loaded here, not at the top: a primary with workers never serves, so it loads none of it.
+  const [{ buildTollgate }, { seedDemo }, { createDemoUpstream }, { shareMetricsWithPrimary }] = await Promise.all([
+    import("./tollgate.js"),
+    import("./demo.js"),
+    import("../demo/upstream.js"),
+    import("./cluster-metrics.js"),
+  ]);
   let config = initial;
   // The demo answers the protected API itself when no upstream is named.
   if (config.demo && !config.upstream.url) {
@@ -78,9 +50,10 @@ async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null
     upstream.unref();
     config = { ...config, upstream: { ...config.upstream, url: new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`) } };
   }
+  const mine = duties();
   let tollgate;
   try {
-    tollgate = buildTollgate(config, { logger });
+    tollgate = buildTollgate(config, { logger, prune: mine.has("prune") });
   } catch (err) {
     process.stderr.write(
       `tollgate: cannot load the policy from ${config.policyDir}/policy.wasm: ${err instanceof Error ? err.message : String(err)}\n` +
@@ -88,7 +61,8 @@ async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null
     );
     process.exit(2);
   }
-  const demo = config.demo ? await seedDemo(tollgate, config) : null;
+  if (cluster.isWorker) shareMetricsWithPrimary(tollgate.metrics);
+  const demo = config.demo && mine.has("seed-demo") ? await seedDemo(tollgate, config) : null;
   const listeners = await listen(tollgate, config).catch((err: Error & { address?: string; port?: number }) => {
     process.stderr.write(`tollgate: cannot listen on ${err.address ?? config.host}:${err.port ?? config.port}: ${err.message}\n`);
     process.exit(1);

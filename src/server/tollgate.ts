@@ -1,15 +1,15 @@
-import type { Express } from "express";
 import { DecisionLogAudit } from "../audit/decision-log.js";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
 import type { Config } from "../config/config.js";
-import { Authorizer } from "../decision/authorizer.js";
+import { DecisionService } from "../decision/service.js";
 import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
 import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
-import { createApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
+import type { Dispatcher } from "../http/dispatcher.js";
+import { createApp, createGatewayLocalApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
 import { EventLoopWatch, Readiness } from "../http/readiness.js";
 import { McpTokenService } from "../issuing/mcp-tokens.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
@@ -22,14 +22,16 @@ export interface Tollgate {
   /** The configuration it was built from (createHttpServer takes its limits from it). */
   config: Config;
   /** Everything on one port (TOLLGATE_INTERNAL_PORT unset). */
-  app: Express;
+  app: Dispatcher;
   /** With TOLLGATE_INTERNAL_PORT: the client-facing port (/api/) … */
-  publicApp: Express;
+  publicApp: Dispatcher;
   /** … and the internal one (decision endpoints, admin API, operations). */
-  internalApp: Express;
+  internalApp: Dispatcher;
   /** /readyz; drain() at shutdown. */
   readiness: Readiness;
   engine: PolicyEngine;
+  /** The decision core the adapters call (benchmarks mount it on other adapters). */
+  decisions: DecisionService;
   facts: CachedFacts;
   issuer: TokenIssuer;
   backends: Backends;
@@ -46,6 +48,8 @@ export interface BuildOptions {
   /** Watch wasm/ and hot-reload the policy. Default true. */
   watchPolicy?: boolean;
   defaultMetrics?: boolean;
+  /** Run the audit and temp-token pruners (with workers, only one worker does). Default true. */
+  prune?: boolean;
 }
 
 /** The composition root: every part of Tollgate is wired here and nowhere else. */
@@ -55,7 +59,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   requireMcpRateLimits(engine.mcpRateLimitClasses(), config.rateLimits);
   if (options.watchPolicy ?? true) engine.watch();
   const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
-  const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics);
+  const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics, { prune: options.prune ?? true });
   // Every decision recorded is also one log line (docs/operations.md, "Decision log").
   const audit = new DecisionLogAudit(backends.audit, logger);
   const facts = new CachedFacts(backends.tokens, backends.directory, {
@@ -68,7 +72,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const jwt = new JwtVerifier({ ...config.jwt, maxTtlS: config.jwtMaxTtlS, ...(options.clock ? { now: options.clock } : {}) });
   const credentials = new CredentialResolver(facts, jwt, options.clock);
   const issuer = new TokenIssuer(facts, options.clock ? () => new Date(options.clock!() * 1000) : undefined);
-  const authorizer = new Authorizer({
+  const decisions = new DecisionService({
     engine,
     credentials,
     facts,
@@ -76,30 +80,34 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimits: config.rateLimits,
     rateLimitWindowMs: config.rateLimitWindowMs,
     rateLimitFail: config.rateLimitFail,
+    audit,
+    auditCounters: metrics.audit,
     logger,
     observer: metrics,
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
-  const gatewayRouter = gateway({
-    authorizer,
+  const gatewayHandler = gateway({
+    decisions,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
-    audit,
     trustedProxies: config.trustedProxies.trust,
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
-    local: mcpTokenRoutes({
-      service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
-      audit,
-      maxBodyBytes: config.maxBodyBytes,
-    }),
+    local: createGatewayLocalApp(
+      mcpTokenRoutes({
+        service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
+        audit,
+        maxBodyBytes: config.maxBodyBytes,
+      }),
+      logger,
+    ),
   });
   const eventLoop = new EventLoopWatch().start();
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
-    authorizer,
+    decisions,
     audit,
-    gateway: gatewayRouter,
+    gateway: gatewayHandler,
     engine,
     credentials,
     facts,
@@ -121,6 +129,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     internalApp: createInternalApp(appDeps),
     readiness,
     engine,
+    decisions,
     facts,
     issuer,
     backends,

@@ -4,7 +4,7 @@ import { MemoryAudit } from "../../src/audit/memory.js";
 import { auditRecordFromDecision } from "../../src/audit/record.js";
 import { compareNewestFirst, normalizeAuditRecord, stripQuery, validateAuditRecord } from "../../src/audit/validate.js";
 import { ThrottledWarn } from "../../src/audit/warn.js";
-import type { Decision } from "../../src/decision/authorizer.js";
+import type { Decision } from "../../src/decision/service.js";
 import { StoreValidationError } from "../../src/stores/types.js";
 import { describeAuditContract } from "./audit.contract.js";
 import { CountingCounters, DAY, T0, at, auditRecord } from "./fixtures.js";

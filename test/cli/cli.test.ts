@@ -16,8 +16,8 @@ import { serve } from "../../src/server/serve.js";
 import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
 import { hashToken } from "../../src/tokens/format.js";
-import { CLOSED_PORT, startFerretDb, startRedis, type MongoServer } from "../support/servers.js";
-import { Redis } from "ioredis";
+import { CLOSED_PORT, startFerretDb, startRedis, startRedisCluster, type MongoServer } from "../support/servers.js";
+import { Cluster, Redis } from "ioredis";
 import { NO_BUS_NOTE, NOT_PUBLISHED_NOTE } from "../../src/cli/context.js";
 import { auditRecord } from "../audit/fixtures.js";
 
@@ -217,6 +217,29 @@ describe("tollgate", () => {
 
       // Redis unreachable: the write stands, and the note says the replicas' cache TTL applies.
       const unreachable = await tollgate(["collaborator", "set", "p2", "cleo", "Developer"], { REDIS_URL: `redis://127.0.0.1:${CLOSED_PORT}` });
+      expect(unreachable.code, unreachable.stderr).toBe(0);
+      expect(unreachable.stderr).toBe(`tollgate: ${NOT_PUBLISHED_NOTE}\n`);
+      expect(await directory.getCollaboratorRole("p2", "cleo")).toBe("Developer");
+    });
+
+    it("announces its writes on a Redis Cluster with TOLLGATE_REDIS_CLUSTER_NODES, and says when it could not", async () => {
+      const cluster = await startRedisCluster();
+      const subscriber = new Cluster(cluster.nodes);
+      try {
+        const messages: string[] = [];
+        await subscriber.subscribe("cli-cluster:invalidate");
+        subscriber.on("message", (_channel: string, message: string) => messages.push(message));
+        const set = await tollgate(["collaborator", "set", "p2", "cleo", "Administrator"], { TOLLGATE_REDIS_CLUSTER_NODES: cluster.nodesEnv, TOLLGATE_REDIS_NAMESPACE: "cli-cluster" });
+        expect(set).toMatchObject({ code: 0, stderr: "" });
+        for (const deadline = Date.now() + 30_000; messages.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+        expect(messages.map((m) => JSON.parse(m))).toMatchObject([{ v: 1, kind: "collaborator", id: "p2/cleo" }]);
+      } finally {
+        subscriber.disconnect();
+        await cluster.stop();
+      }
+
+      // No seed node answers: the CLI gives up, the write stands, and the note says so.
+      const unreachable = await tollgate(["collaborator", "set", "p2", "cleo", "Developer"], { TOLLGATE_REDIS_CLUSTER_NODES: `127.0.0.1:${CLOSED_PORT}` });
       expect(unreachable.code, unreachable.stderr).toBe(0);
       expect(unreachable.stderr).toBe(`tollgate: ${NOT_PUBLISHED_NOTE}\n`);
       expect(await directory.getCollaboratorRole("p2", "cleo")).toBe("Developer");

@@ -144,3 +144,35 @@ describe("invalidation bus settings", () => {
     for (const bad of ["-1", "600001", "1.5", "x"]) expect(() => loadConfig({ TOLLGATE_DRAIN_MS: bad })).toThrow(/TOLLGATE_DRAIN_MS/);
   });
 });
+
+describe("TOLLGATE_REDIS_CLUSTER_NODES", () => {
+  it("takes comma-separated seed nodes host:port and is unset by default", () => {
+    expect(loadConfig({}).redisClusterNodes).toBeNull();
+    expect(loadConfig({ TOLLGATE_REDIS_CLUSTER_NODES: "10.0.0.1:7000, redis-b.internal:7001,[::1]:7002" }).redisClusterNodes).toEqual([
+      { host: "10.0.0.1", port: 7000 },
+      { host: "redis-b.internal", port: 7001 },
+      { host: "::1", port: 7002 },
+    ]);
+  });
+
+  it("refuses a malformed node, naming it, among every other problem", () => {
+    const found = problems({ TOLLGATE_REDIS_CLUSTER_NODES: "10.0.0.1:7000,redis-b,c:99999,:7000", PORT: "http" });
+    expect(found).toHaveLength(2);
+    expect(found.join("\n")).toMatch(/TOLLGATE_REDIS_CLUSTER_NODES.*"redis-b".*"c:99999".*":7000"/);
+    expect(found.join("\n")).toMatch(/PORT/);
+  });
+
+  it("is exclusive with REDIS_URL: one problem naming both, reported with the others", () => {
+    const found = problems({ TOLLGATE_REDIS_CLUSTER_NODES: "10.0.0.1:7000", REDIS_URL: "redis://127.0.0.1:6379", TOLLGATE_ADMIN_TOKEN: "short" });
+    expect(found).toHaveLength(2);
+    expect(found.join("\n")).toMatch(/REDIS_URL.*TOLLGATE_REDIS_CLUSTER_NODES|TOLLGATE_REDIS_CLUSTER_NODES.*REDIS_URL/);
+    expect(found.join("\n")).toMatch(/TOLLGATE_ADMIN_TOKEN/);
+  });
+
+  it("stands in for REDIS_URL in production and with workers", () => {
+    const { REDIS_URL: _unused, ...withoutUrl } = PRODUCTION;
+    const cluster = { ...withoutUrl, TOLLGATE_REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7000" };
+    expect(loadConfig({ ...cluster, TOLLGATE_WORKERS: "2" })).toMatchObject({ redisUrl: null, redisClusterNodes: [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }], workers: 2 });
+    expect(problems(withoutUrl).join()).toMatch(/REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES/);
+  });
+});

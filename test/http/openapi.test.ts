@@ -7,6 +7,7 @@ import { validate, compileErrors } from "@readme/openapi-parser";
 import request from "supertest";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, bearer, buildWorld, type World } from "./fixture.js";
+import type { Dispatcher } from "../../src/http/dispatcher.js";
 
 const read = (relative: string): string => readFileSync(new URL(`../../${relative}`, import.meta.url), "utf8");
 
@@ -239,7 +240,7 @@ describe("the docs list every reason code and every setting", () => {
     }
     // The engine's own denials and the service's.
     for (const m of read("src/policy/engine.ts").matchAll(/engineDeny\(\d+, "([a-z_]+)"\)/g)) emitted.add(m[1]!);
-    for (const m of read("src/decision/authorizer.ts").matchAll(/reasons: \["([a-z_]+)"\]/g)) emitted.add(m[1]!);
+    for (const m of read("src/decision/service.ts").matchAll(/reasons: \["([a-z_]+)"\]/g)) emitted.add(m[1]!);
     expect(emitted.size).toBeGreaterThan(15);
     expect([...emitted].filter((r) => !documented.has(r)).sort(), "emitted but not in ReasonCode").toEqual([]);
   });
@@ -269,9 +270,12 @@ interface Layer {
   rawPath?: unknown;
 }
 
-/** [method, OpenAPI path] of every route in an Express 5 app, nested routers included. */
-function routesOf(app: unknown): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
+/**
+ * [method, OpenAPI path] of every route a listener serves: the dispatcher's own hot routes, and
+ * every route of the Express 5 apps behind it, nested routers included.
+ */
+function routesOf(listener: Dispatcher): Array<[string, string]> {
+  const out: Array<[string, string]> = listener.hotRoutes.map(([method, path]) => [method, path]);
   const walk = (stack: Layer[], prefix: string): void => {
     for (const layer of stack) {
       if (layer.route) {
@@ -289,6 +293,6 @@ function routesOf(app: unknown): Array<[string, string]> {
       }
     }
   };
-  walk((app as { router: { stack: Layer[] } }).router.stack, "");
+  for (const app of listener.apps) walk((app as unknown as { router: { stack: Layer[] } }).router.stack, "");
   return out;
 }

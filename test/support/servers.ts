@@ -5,7 +5,7 @@
 // in the meantime is retried with another.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -333,6 +333,92 @@ export async function startFerretDb(port?: number): Promise<MongoServer> {
     return await (port === undefined ? withPortRetry(start) : start(port));
   } catch (e) {
     await removeTempDir(dir);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------- redis cluster
+
+export interface RedisClusterServer {
+  /** The masters' addresses, each "127.0.0.1:port". */
+  nodes: string[];
+  /** The value of TOLLGATE_REDIS_CLUSTER_NODES for this cluster. */
+  nodesEnv: string;
+  /** Kills one master: the others mark it failed after the node timeout (3 s), and the cluster's state turns fail. */
+  stopNode(index: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Runs redis-cli with `args`; rejects with its output when it exits non-zero. */
+function redisCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("redis-cli", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`redis-cli ${args.join(" ")} exited ${code}:\n${out}`))));
+  });
+}
+
+/** One empty cluster-enabled redis-server in its own folder under `dir`, on free loopback ports. */
+async function startClusterNode(dir: string, index: number): Promise<{ port: number; stop: () => Promise<void> }> {
+  const nodeDir = join(dir, `node-${index}`);
+  await mkdir(nodeDir);
+  return withPortRetry(async (port) => {
+    // The cluster bus listens on a port of its own; the default (port + 10000) may be taken or past 65535.
+    const busPort = await freePort();
+    const args = [
+      "--port", String(port), "--cluster-port", String(busPort), "--bind", "127.0.0.1",
+      "--cluster-enabled", "yes", "--cluster-config-file", join(nodeDir, "nodes.conf"), "--cluster-node-timeout", "3000",
+      "--save", "", "--appendonly", "no", "--dir", nodeDir, "--daemonize", "no", "--loglevel", "warning",
+    ];
+    const started = startChild("redis-server", args, nodeDir);
+    try {
+      await waitReady(`cluster redis-server on port ${port}`, () => redisPid(port), started);
+    } catch (e) {
+      await stopChild(started.child, started.exited);
+      throw e;
+    }
+    return { port, stop: () => stopChild(started.child, started.exited) };
+  });
+}
+
+/**
+ * A three-master Redis Cluster (no replicas) on loopback, each node empty in a folder of its own,
+ * ready once every node reports cluster_state:ok. Started only by the tests that need one.
+ */
+export async function startRedisCluster(): Promise<RedisClusterServer> {
+  const dir = await makeTempDir("tollgate-redis-cluster-");
+  const started: Array<{ port: number; stop: () => Promise<void> }> = [];
+  const stopAll = async () => {
+    await Promise.all(started.map((node) => node.stop()));
+    await removeTempDir(dir);
+  };
+  try {
+    for (let i = 0; i < 3; i++) started.push(await startClusterNode(dir, i));
+    const nodes = started.map((node) => `127.0.0.1:${node.port}`);
+    await redisCli(["--cluster", "create", ...nodes, "--cluster-replicas", "0", "--cluster-yes"]);
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    for (const node of started) {
+      while (!/cluster_state:ok/.test(await redisCli(["-p", String(node.port), "cluster", "info"]).catch(() => ""))) {
+        if (Date.now() > deadline) throw new Error(`Redis Cluster node ${node.port} not cluster_state:ok within ${STARTUP_TIMEOUT_MS / 1000} s`);
+        await sleep(100);
+      }
+    }
+    let stopped = false;
+    return {
+      nodes,
+      nodesEnv: nodes.join(","),
+      stopNode: (index) => started[index]!.stop(),
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await stopAll();
+      },
+    };
+  } catch (e) {
+    await stopAll();
     throw e;
   }
 }

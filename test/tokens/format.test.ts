@@ -171,3 +171,21 @@ describe("ids", () => {
     for (const n of counts.values()) expect(n).toBeGreaterThan(250);
   });
 });
+
+describe("parseToken: the secret is at most 256 bits", () => {
+  const base62 = (n: bigint, width: number): string => {
+    let out = "";
+    for (; n > 0n; n /= 62n) out = BASE62_ALPHABET[Number(n % 62n)]! + out;
+    return out.padStart(width, "0");
+  };
+  const token = (secret: bigint): string => {
+    const head = `tg_glb_${base62(secret, 43)}`;
+    return head + base62(BigInt(crc32(head)), 6);
+  };
+  it("accepts 2^256 − 1 and refuses 2^256 and above, checksum valid", () => {
+    expect(parseToken(token((1n << 256n) - 1n))).toEqual({ kind: "global" });
+    expect(parseToken(token(1n << 256n))).toBeNull();
+    expect(parseToken(token((1n << 256n) + 12345n))).toBeNull();
+    expect(parseToken(token(62n ** 43n - 1n))).toBeNull();
+  });
+});

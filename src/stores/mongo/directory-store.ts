@@ -5,6 +5,7 @@ import { NotFoundError, type CollaboratorRole, type DirectoryStore, type Project
 import { guard, isDuplicateKey } from "./errors.js";
 import {
   COLLECTIONS,
+  factCollection,
   fromProjectDoc,
   fromUserDoc,
   toProjectDoc,
@@ -34,9 +35,9 @@ export class MongoDirectoryStore implements DirectoryStore {
   private readonly collaborators: Collection<CollaboratorDoc>;
 
   constructor(db: Db) {
-    this.users = db.collection<UserDoc>(COLLECTIONS.users);
-    this.projects = db.collection<ProjectDoc>(COLLECTIONS.projects);
-    this.collaborators = db.collection<CollaboratorDoc>(COLLECTIONS.collaborators);
+    this.users = factCollection<UserDoc>(db, COLLECTIONS.users);
+    this.projects = factCollection<ProjectDoc>(db, COLLECTIONS.projects);
+    this.collaborators = factCollection<CollaboratorDoc>(db, COLLECTIONS.collaborators);
   }
 
   async getUser(id: string): Promise<User | null> {

@@ -1,6 +1,6 @@
 // Persisted MongoDB shapes, their conversion to and from the domain types, and the indexes.
 // The domain types never carry _id; documents never leave this directory.
-import type { Db, IndexDescription, ObjectId } from "mongodb";
+import { ReadPreference, type CollectionOptions, type Db, type Document, type IndexDescription, type ObjectId } from "mongodb";
 import type { CollaboratorRole, Grant, Project, Scope, StoredTokenKind, SystemRole, TempToken, TokenRecord, User } from "../types.js";
 import { guard } from "./errors.js";
 
@@ -14,6 +14,22 @@ export const COLLECTIONS = {
   collaborators: "collaborators",
   tempTokens: "temp_tokens",
 } as const;
+
+/**
+ * How every fact collection is read and written, over what the connection string says. On a
+ * replica set a secondary can be behind the primary: read from one, a revoked token, a removed
+ * collaborator or a demoted role would still be honoured. Writes wait for a majority, so a
+ * change acknowledged (and announced on the invalidation bus) survives a failover.
+ */
+export const FACT_COLLECTION_OPTIONS: Readonly<CollectionOptions> = Object.freeze<CollectionOptions>({
+  readPreference: ReadPreference.PRIMARY,
+  writeConcern: { w: "majority" },
+});
+
+/** A fact collection, read from the primary and written with w: majority. */
+export function factCollection<T extends Document>(db: Db, name: (typeof COLLECTIONS)[keyof typeof COLLECTIONS]) {
+  return db.collection<T>(name, FACT_COLLECTION_OPTIONS);
+}
 
 export interface GrantDoc {
   project_id: string;

@@ -2,14 +2,14 @@ import type { Collection, Db } from "mongodb";
 import { checkDate, isValidHash, validateLiveTempTokenLimit, validateTempToken } from "../validate.js";
 import { DuplicateError, type LiveTempTokenLimit, type TempToken, type TempTokenCreation, type TempTokenStore } from "../types.js";
 import { guard, isDuplicateKey } from "./errors.js";
-import { COLLECTIONS, tempTokenSlotId, toTempTokenDoc, type TempTokenDoc } from "./schema.js";
+import { COLLECTIONS, factCollection, tempTokenSlotId, toTempTokenDoc, type TempTokenDoc } from "./schema.js";
 
 /** Needs the indexes from ensureIndexes(db). */
 export class MongoTempTokenStore implements TempTokenStore {
   private readonly tokens: Collection<TempTokenDoc>;
 
   constructor(db: Db) {
-    this.tokens = db.collection<TempTokenDoc>(COLLECTIONS.tempTokens);
+    this.tokens = factCollection<TempTokenDoc>(db, COLLECTIONS.tempTokens);
   }
 
   /**

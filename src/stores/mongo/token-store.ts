@@ -3,7 +3,7 @@ import { isValidUserId } from "../../domain.js";
 import { applyTokenPatch, checkDate, isValidHash, isValidId, validateTokenPatch, validateTokenRecord } from "../validate.js";
 import type { TokenPatch, TokenRecord, TokenStore } from "../types.js";
 import { guard, isDuplicateKey } from "./errors.js";
-import { COLLECTIONS, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc, type TokenRevocationDoc, type TokenUsageDoc } from "./schema.js";
+import { COLLECTIONS, factCollection, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc, type TokenRevocationDoc, type TokenUsageDoc } from "./schema.js";
 
 /**
  * Needs the indexes from ensureIndexes(db): uniqueness of id and hash is enforced by them.
@@ -23,9 +23,9 @@ export class MongoTokenStore implements TokenStore {
   private readonly usage: Collection<TokenUsageDoc>;
 
   constructor(db: Db) {
-    this.tokens = db.collection<TokenDoc>(COLLECTIONS.tokens);
-    this.revocations = db.collection<TokenRevocationDoc>(COLLECTIONS.tokenRevocations);
-    this.usage = db.collection<TokenUsageDoc>(COLLECTIONS.tokenUsage);
+    this.tokens = factCollection<TokenDoc>(db, COLLECTIONS.tokens);
+    this.revocations = factCollection<TokenRevocationDoc>(db, COLLECTIONS.tokenRevocations);
+    this.usage = factCollection<TokenUsageDoc>(db, COLLECTIONS.tokenUsage);
   }
 
   async create(record: TokenRecord): Promise<void> {

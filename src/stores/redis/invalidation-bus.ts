@@ -2,8 +2,10 @@
 // process publishes its changes to and subscribes to. Pub/sub is at-most-once and a half-open
 // connection can be silent for minutes, so each process also publishes a heartbeat and watches
 // for its own: not seeing it for 3 heartbeats means the subscription is down.
+// On a Redis Cluster the channel is classic pub/sub: a PUBLISH to any node reaches the
+// subscribers of every node, and a subscription follows no slot, so no resharding moves it
+// (sharded SPUBLISH/SSUBSCRIBE would: a slot migration drops its subscribers).
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
 import {
   parseInvalidation,
   type ChangeEvent,
@@ -14,6 +16,7 @@ import {
   type SubscriptionState,
 } from "../../facts/invalidation.js";
 import type { Logger } from "../../log.js";
+import type { RedisClient } from "./client.js";
 import { redisKeys } from "./keys.js";
 
 export interface RedisInvalidationBusOptions {
@@ -45,8 +48,8 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   /** `publisher` may be shared; `subscriber` is this bus's own connection (subscribe mode). */
   constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
+    private readonly publisher: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly options: RedisInvalidationBusOptions,
   ) {
     this.channel = redisKeys(options.namespace).invalidationChannel;

@@ -1,8 +1,9 @@
-import type { Redis } from "ioredis";
+import { Cluster } from "ioredis";
 import { CircuitBreaker, type CircuitBreakerOptions } from "../circuit-breaker.js";
 import { SUB_WINDOWS, subWindowUs } from "../rate-window.js";
 import { validateRateLimitArgs } from "../validate.js";
 import { BackendUnavailableError, type RateLimiter, type RateLimitOptions, type RateLimitResult } from "../types.js";
+import { serverOf, type RedisClient } from "./client.js";
 import { monotonicUs, RedisClockOffset } from "./clock.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 
@@ -91,12 +92,17 @@ if redis.call('HINCRBY', key, 't', -1) <= 0 then redis.call('DEL', key) end
 return 1
 `;
 
+/** Redis TIME on the cluster master holding KEYS[1] (TIME alone goes to any node). */
+export const KEY_SERVER_TIME_LUA = "return redis.call('TIME')";
+
 const HIT = "tollgateRateHit";
 const REFUND = "tollgateRateRefund";
+const TIME = "tollgateKeyServerTime";
 
-type ScriptClient = Redis & {
+type ScriptClient = RedisClient & {
   [HIT](key: string, limit: number, subUs: number, consume: "0" | "1", deadlineUs: number): Promise<unknown>;
   [REFUND](key: string, subWindow: string): Promise<unknown>;
+  [TIME](key: string): Promise<unknown>;
 };
 
 type Reply = [allowed: -1 | 0 | 1, counted: number, resetMs: number, redisUs: number, charged: number];
@@ -128,22 +134,28 @@ export interface RedisRateLimiterOptions {
  * that comes back counted after we gave up is refunded, and a script that runs later than that
  * could be (past a deadline in Redis TIME, learned from Redis's own clock, so the hosts' clocks
  * need not agree) does nothing. Keys expire when their last counted sub-window leaves.
+ *
+ * On a Redis Cluster every script touches one key, so it runs on that key's master, and each
+ * master's clock is learned apart (their hosts' clocks need not agree either).
  */
 export class RedisRateLimiter implements RateLimiter {
   readonly breaker: CircuitBreaker;
   private readonly client: ScriptClient;
   private readonly keys: RedisKeys;
   private readonly timeoutMs: number;
-  private readonly offset = new RedisClockOffset();
-  private calibrating: Promise<void> | null = null;
+  /** Redis's clock against ours, per server (one, or each cluster master by address). */
+  private readonly clocks = new Map<string, RedisClockOffset>();
+  /** Calibrations under way, by server (null: a key whose slot's master is not known yet). */
+  private readonly calibrating = new Map<string | null, Promise<void>>();
 
-  constructor(client: Redis, options: RedisRateLimiterOptions = {}) {
+  constructor(client: RedisClient, options: RedisRateLimiterOptions = {}) {
     this.keys = redisKeys(options.namespace);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     this.breaker = new CircuitBreaker(options.breaker);
     // defineCommand sends EVALSHA and falls back to EVAL (loading the script) on NOSCRIPT.
     client.defineCommand(HIT, { numberOfKeys: 1, lua: ROLLING_WINDOW_LUA });
     client.defineCommand(REFUND, { numberOfKeys: 1, lua: REFUND_LUA });
+    client.defineCommand(TIME, { numberOfKeys: 1, lua: KEY_SERVER_TIME_LUA });
     this.client = client as ScriptClient;
   }
 
@@ -163,40 +175,65 @@ export class RedisRateLimiter implements RateLimiter {
 
   private async run(key: string, limit: number, subUs: number, consume: boolean): Promise<Reply> {
     const giveUpUs = monotonicUs() + this.timeoutMs * 1000;
-    if (this.offset.us === null) await within(this.calibrate(), giveUpUs);
+    // Again when a calibration learned another server's clock: one shared while the slot map was
+    // not loaded yet, or one whose slot moved meanwhile. Bounded by the timeout (within throws).
+    while (this.offsetFor(key) === null) await within(this.calibrate(key), giveUpUs);
+    const server = serverOf(this.client, key)!;
+    const offsetUs = this.offsetFor(key)!;
     const sentUs = monotonicUs();
     if (sentUs >= giveUpUs) throw new Error(`no answer from Redis within ${this.timeoutMs} ms`);
-    // In Redis TIME: from then on the script does nothing.
-    const deadlineUs = Math.floor(giveUpUs + DEADLINE_SLACK_MS * 1000 + this.offset.us!);
-    const reply = await within(this.client[HIT](key, limit, subUs, consume ? "1" : "0", deadlineUs), giveUpUs, (late) => this.settleLate(key, sentUs, late));
+    // In the key's server's TIME: from then on the script does nothing.
+    const deadlineUs = Math.floor(giveUpUs + DEADLINE_SLACK_MS * 1000 + offsetUs);
+    const reply = await within(this.client[HIT](key, limit, subUs, consume ? "1" : "0", deadlineUs), giveUpUs, (late) => this.settleLate(key, server, sentUs, late));
     const parsed = parse(reply);
-    this.offset.sample(sentUs, parsed[3], monotonicUs());
+    this.sample(key, server, sentUs, parsed[3]);
     if (parsed[0] === -1) throw new Error("Redis ran the rate-limit script after its deadline; nothing was counted");
     return parsed;
   }
 
+  private offsetFor(key: string): number | null {
+    const server = serverOf(this.client, key);
+    return server === null ? null : (this.clocks.get(server)?.us ?? null);
+  }
+
+  /**
+   * Learns from a reply sent to `sentTo` (null: not known when sent) carrying Redis time. A slot
+   * that moved meanwhile (the client followed a MOVED) makes the reply another server's: skipped.
+   */
+  private sample(key: string, sentTo: string | null, sentUs: number, redisUs: number): void {
+    const server = serverOf(this.client, key);
+    if (server === null || (sentTo !== null && sentTo !== server)) return;
+    let clock = this.clocks.get(server);
+    if (!clock) this.clocks.set(server, (clock = new RedisClockOffset()));
+    clock.sample(sentUs, redisUs, monotonicUs());
+  }
+
   /** A reply that came after we gave up: learn the clock from it, and take back what it counted. */
-  private settleLate(key: string, sentUs: number, reply: unknown): void {
+  private settleLate(key: string, sentTo: string, sentUs: number, reply: unknown): void {
     let parsed: Reply;
     try {
       parsed = parse(reply);
     } catch {
       return;
     }
-    this.offset.sample(sentUs, parsed[3], monotonicUs());
+    this.sample(key, sentTo, sentUs, parsed[3]);
     if (parsed[4] >= 0) this.client[REFUND](key, String(parsed[4])).catch(() => {}); // best effort
   }
 
-  /** Learns Redis's clock with TIME before the first hit; concurrent first hits share one. */
-  private calibrate(): Promise<void> {
-    this.calibrating ??= (async () => {
-      const sentUs = monotonicUs();
-      const [s, us] = await this.client.time();
-      this.offset.sample(sentUs, Number(s) * 1_000_000 + Number(us), monotonicUs());
-    })().finally(() => {
-      this.calibrating = null;
-    });
-    return this.calibrating;
+  /** Learns the clock of the server holding `key` before its first hit; concurrent first hits share one. */
+  private calibrate(key: string): Promise<void> {
+    const server = serverOf(this.client, key);
+    let calibrating = this.calibrating.get(server);
+    if (!calibrating) {
+      calibrating = (async () => {
+        const sentUs = monotonicUs();
+        // One server: TIME itself (no script to load on the first call). A cluster: through the key's slot.
+        const [s, us] = (this.client instanceof Cluster ? await this.client[TIME](key) : await this.client.time()) as [string | number, string | number];
+        this.sample(key, server, sentUs, Number(s) * 1_000_000 + Number(us));
+      })().finally(() => this.calibrating.delete(server));
+      this.calibrating.set(server, calibrating);
+    }
+    return calibrating;
   }
 }
 

@@ -1,20 +1,30 @@
 import { randomUUID } from "node:crypto";
+import type { AuditCounters, AuditSink, AuditSource } from "../audit/types.js";
+import { auditRecordFromDecision } from "../audit/record.js";
 import type { Logger } from "../log.js";
 import type { RateLimits } from "../config/config.js";
 import type { CredentialResolver, Credential } from "../auth/credentials.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
-import { isUnavailable } from "../errors.js";
+import { ERRORS, type ErrorCode, isUnavailable } from "../errors.js";
 import { LogThrottle } from "../log-throttle.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole, McpCall, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, RouteInfo, SubjectFact } from "../policy/types.js";
 import type { RateLimiter, RateLimitResult } from "../stores/types.js";
 import { inSpan, inSpanSync } from "../tracing.js";
+import { identityHeaders, type IdentityHeaders } from "./identity.js";
 
-export interface AuthorizeRequest {
+/** One request to judge, as an adapter read it. */
+export interface DecisionRequest {
+  /** Which endpoint asked: the audit record's source. */
+  source: AuditSource;
   method: string;
   /** Request target as received (path and optional query). */
   path: string;
-  authorization?: string | null;
+  authorization: string | null;
+  /** The asking client (clientAddress(), after TOLLGATE_TRUSTED_PROXIES): for the audit record. */
+  clientAddress: string;
+  /** The request's User-Agent header, for the audit record; absent → null. */
+  userAgent?: string | null;
   /** Evaluate without consuming rate limit. */
   dryRun?: boolean;
   /** The JSON-RPC message, on a route whose body is one (RouteInfo.mcp_message). */
@@ -50,13 +60,24 @@ export interface Decision {
   policy_revision: string;
 }
 
-export interface AuthorizedRequest {
+/** Everything an adapter sends for one decision: the decision, and on allow who the caller is. */
+export interface Verdict {
   decision: Decision;
   subject: SubjectFact | null;
-  /** The policy's trigger permission for an allowed MCP request on a project. */
-  triggerAllowed: boolean;
   /** The policy's area of the API for this route (null when no route matched). */
   namespace: Namespace | null;
+  /** What forward auth answers a proxy with and the gateway tells its upstream, built once. */
+  identity: IdentityHeaders;
+}
+
+/**
+ * A verdict whose audit record waits for the end of the request (the gateway: what answered
+ * the allowed request is known only then). settle() writes the record, once.
+ */
+export interface PendingVerdict {
+  verdict: Verdict;
+  /** upstreamStatus: the upstream's (or a local route's) status; null when none answered. */
+  settle(upstreamStatus: number | null): void;
 }
 
 export interface DecisionObserver {
@@ -64,7 +85,7 @@ export interface DecisionObserver {
   rateLimitFailOpen(): void;
 }
 
-export interface AuthorizerOptions {
+export interface DecisionServiceOptions {
   engine: PolicyEngine;
   credentials: CredentialResolver;
   facts: CachedFacts;
@@ -72,20 +93,32 @@ export interface AuthorizerOptions {
   rateLimits: RateLimits;
   rateLimitWindowMs: number;
   rateLimitFail: "open" | "closed";
+  audit: AuditSink;
+  /** A record the sink threw on is counted here as dropped ("write_failed"). */
+  auditCounters?: AuditCounters;
   logger: Logger;
   observer?: DecisionObserver;
   clock?: () => number;
 }
 
+interface Judged {
+  decision: Decision;
+  subject: SubjectFact | null;
+  namespace: Namespace | null;
+  triggerAllowed: boolean;
+}
+
 /**
- * The framework-free core: gathers facts for one request, asks the policy and applies the
- * rate limit. Express, nginx and the gateway are adapters around it.
+ * The framework-free core, one straight line per request: route → credential → facts → policy →
+ * rate limit → verdict → audit record. HTTP adapters (the decision endpoints, the gateway) only
+ * read the request and write the verdict. Decisions fail closed; the audit record is written
+ * here, best-effort: a failed write is counted and never changes a decision.
  */
-export class Authorizer {
+export class DecisionService {
   readonly #logs = new LogThrottle();
   readonly #clock: () => number;
 
-  constructor(private readonly o: AuthorizerOptions) {
+  constructor(private readonly o: DecisionServiceOptions) {
     this.#clock = o.clock ?? (() => Date.now() / 1000);
   }
 
@@ -94,28 +127,88 @@ export class Authorizer {
     return this.o.engine.route(method, path);
   }
 
-  /** The active policy's revision (for records of requests refused before a decision). */
-  get policyRevision(): string {
-    return this.o.engine.revision;
+  /** Decides and writes the audit record now (the decision endpoints). */
+  async decide(request: DecisionRequest): Promise<Verdict> {
+    const pending = await this.begin(request);
+    pending.settle(null);
+    return pending.verdict;
   }
 
-  async authorize(request: AuthorizeRequest): Promise<Decision> {
-    return (await this.authorizeWithFacts(request)).decision;
-  }
-
-  /** The decision together with what the gateway forwards: the subject's facts and the trigger permission. */
-  async authorizeWithFacts(request: AuthorizeRequest): Promise<AuthorizedRequest> {
+  /**
+   * A request refused before the policy is asked (an MCP message that is not one JSON-RPC
+   * message, or whose headers disagree with it): the denial under the catalogue's status for
+   * `code`, audited now with the active revision and without a subject. Nothing is charged.
+   */
+  refuse(request: DecisionRequest, code: ErrorCode): void {
     const started = process.hrtime.bigint();
-    const result = await this.#authorize(request);
-    this.o.observer?.decided(result.decision, Number(process.hrtime.bigint() - started) / 1e9);
-    return result;
+    const time = new Date();
+    const decision: Decision = {
+      allow: false,
+      status: ERRORS[code].status,
+      reasons: [code],
+      access: null,
+      route: this.o.engine.route(request.method, request.path).pattern,
+      subject: null,
+      granted_projects: null,
+      rate_limit: null,
+      decision_id: randomUUID(),
+      policy_revision: this.o.engine.revision,
+    };
+    this.#audit(decision, request, time, Number(process.hrtime.bigint() - started) / 1e6, null);
   }
 
-  async #authorize(request: AuthorizeRequest): Promise<AuthorizedRequest> {
+  /** Decides; the audit record is written when settle() is called (the gateway). */
+  async begin(request: DecisionRequest): Promise<PendingVerdict> {
+    const started = process.hrtime.bigint();
+    const time = new Date();
+    const judged = await this.#judge(request);
+    this.o.observer?.decided(judged.decision, Number(process.hrtime.bigint() - started) / 1e9);
+    const verdict: Verdict = {
+      decision: judged.decision,
+      subject: judged.subject,
+      namespace: judged.namespace,
+      identity: identityHeaders(judged.decision, judged.triggerAllowed),
+    };
+    let settled = false;
+    return {
+      verdict,
+      settle: (upstreamStatus) => {
+        if (settled) return;
+        settled = true;
+        const latency_ms = Number(process.hrtime.bigint() - started) / 1e6;
+        this.#audit(judged.decision, request, time, latency_ms, upstreamStatus);
+      },
+    };
+  }
+
+  #audit(decision: Decision, request: DecisionRequest, time: Date, latency_ms: number, upstream_status: number | null): void {
+    try {
+      this.o.audit.record(
+        auditRecordFromDecision(decision, {
+          source: request.source,
+          method: request.method,
+          path: request.path,
+          time,
+          latency_ms,
+          upstream_status,
+          client_address: request.clientAddress,
+          user_agent: request.userAgent ?? null,
+        }),
+      );
+    } catch (err) {
+      // The sink promises not to throw; if one does, the decision stands and the loss is counted.
+      this.o.auditCounters?.dropped(1, "write_failed");
+      const line = this.#logs.take("audit");
+      if (line) this.o.logger.error({ err: String(err), held_back: line.held }, "audit record could not be written; the decision stands");
+    }
+  }
+
+  async #judge(request: DecisionRequest): Promise<Judged> {
     const { engine } = this.o;
     const decisionId = randomUUID();
     const revision = engine.revision;
-    const route = engine.route(request.method, request.path);
+    // The route is found once, here, from the method and path: no caller can name one.
+    const route: RouteInfo = engine.route(request.method, request.path);
     let credential: Credential = { status: "none" };
     const input: PolicyInput = { method: request.method, path: request.path, now: this.#clock(), credential: { status: "none" } };
     if (request.mcp) input.mcp = request.mcp;
@@ -138,7 +231,7 @@ export class Authorizer {
         if (project) input.project = project;
         if (grantRoles) input.grant_roles = grantRoles;
       } catch (err) {
-        return { decision: this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential), subject: null, triggerAllowed: false, namespace: route.namespace };
+        return this.#unavailable(err, decisionId, revision, route.access, route.pattern, credential, route.namespace);
       }
     }
 
@@ -161,7 +254,7 @@ export class Authorizer {
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         if (this.o.rateLimitFail === "closed") {
-          return { decision: this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential), subject: null, triggerAllowed: false, namespace: route.namespace };
+          return this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential, route.namespace);
         }
         this.#failOpen(err);
         result = null;
@@ -200,11 +293,11 @@ export class Authorizer {
     if (line) this.o.logger.warn({ err: String(err), held_back: line.held }, "rate limiter unavailable; admitting requests (TOLLGATE_RATE_LIMIT_FAIL=open)");
   }
 
-  #unavailable(err: unknown, decisionId: string, revision: string, access: Decision["access"], route: string | null, credential: Credential): Decision {
+  #unavailable(err: unknown, decisionId: string, revision: string, access: Decision["access"], route: string | null, credential: Credential, namespace: Namespace | null): Judged {
     if (!isUnavailable(err)) throw err;
     const line = this.#logs.take(`unavailable:${err.backend}`);
     if (line) this.o.logger.error({ err: String(err), backend: err.backend, decision_id: decisionId, held_back: line.held }, "a backend needed for the decision is unavailable; denying");
-    return {
+    const decision: Decision = {
       allow: false,
       status: 503,
       reasons: ["backend_unavailable"],
@@ -216,6 +309,7 @@ export class Authorizer {
       decision_id: decisionId,
       policy_revision: revision,
     };
+    return { decision, subject: null, triggerAllowed: false, namespace };
   }
 }
 

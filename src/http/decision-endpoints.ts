@@ -1,0 +1,268 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import type { Decision, DecisionService, Verdict } from "../decision/service.js";
+import type { AuditSource } from "../audit/types.js";
+import type { Logger } from "../log.js";
+import { clientAddress, type TrustedProxies } from "./client-address.js";
+import { writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
+import { setDecisionHeaders } from "./decision-headers.js";
+import { AUTHORIZATION, forwardedRequest, type JudgedRequest, MCP_CALL, mcpCallFromHeaders, METHOD, PATH } from "./decision-request.js";
+import { writeRequestError } from "./errors.js";
+import { bodyError, readJsonBody, type BodyFailure } from "./json-body.js";
+import { writeJson } from "./write-json.js";
+
+const authorizeBody = z
+  .object({ method: METHOD, path: PATH, authorization: AUTHORIZATION, dry_run: z.boolean().optional(), mcp: MCP_CALL.optional() })
+  .strict();
+
+const dataApiBody = z.object({
+  input: z.object({
+    method: METHOD,
+    path: PATH,
+    headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  }),
+});
+
+/** Envoy's ext_authz path_prefix: what follows it is the request target being judged. */
+export const EXT_AUTHZ_PREFIX = "/v1/ext-authz";
+/** OPA's Data API. */
+export const DATA_API_PREFIX = "/v1/data";
+/** The decision document; its path under DATA_API_PREFIX is case-sensitive, as in OPA. */
+const DECISION_DOCUMENT = "/tollgate/authz/decision";
+
+// The decision document's fields: a path into any other is undefined without deciding.
+const DECISION_FIELDS: Record<keyof Decision, true> = {
+  allow: true,
+  status: true,
+  reasons: true,
+  access: true,
+  route: true,
+  subject: true,
+  rate_limit: true,
+  granted_projects: true,
+  decision_id: true,
+  policy_revision: true,
+};
+
+export interface DecisionEndpointOptions {
+  decisions: DecisionService;
+  maxBodyBytes: number;
+  rateLimitWindowMs: number;
+  trustedProxies: TrustedProxies;
+  logger: Logger;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export interface DecisionEndpoints {
+  /** POST /v1/authorize. */
+  authorize: Handler;
+  /** GET /v1/forward-auth: nginx auth_request and Traefik forwardAuth. */
+  forwardAuth: Handler;
+  /** Any method on /v1/ext-authz/<target>: Envoy's HTTP ext_authz. */
+  extAuthz: Handler;
+  /** GET and POST under /v1/data: OPA's Data API. */
+  dataApi: Handler;
+}
+
+/**
+ * The decision endpoints on plain node:http: bodies read by hand (bounded, parsed once),
+ * answers serialised directly. The DecisionService decides and writes the audit record.
+ */
+export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints {
+  const windowS = Math.round(o.rateLimitWindowMs / 1000);
+  const decide = (source: AuditSource, request: JudgedRequest, req: IncomingMessage): Promise<Verdict> =>
+    o.decisions.decide({ ...request, source, clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null });
+  // For proxies: the decision's status, headers and, on denial, its JSON body.
+  const answer = (res: ServerResponse, verdict: Verdict): void => {
+    const { decision } = verdict;
+    setDecisionHeaders(res, verdict, windowS);
+    if (decision.allow) res.writeHead(200, { "content-length": 0 }).end();
+    else writeDenial(res, decision);
+  };
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeRequestError(res, err, o.logger, { method: req.method ?? "", path: pathOf(req) });
+
+  const authorize: Handler = async (req, res) => {
+    if (!isJson(req)) return writeError(res, { code: "unsupported_media_type" });
+    const body = await readJsonBody(req, res, o.maxBodyBytes);
+    if (!body.ok) return failed(req, res, bodyError(body.failure));
+    const parsed = authorizeBody.safeParse(body.value);
+    if (!parsed.success) return failed(req, res, parsed.error);
+    const { data } = parsed;
+    const { decision } = await decide(
+      "authorize",
+      { method: data.method, path: data.path, authorization: data.authorization ?? null, dryRun: data.dry_run ?? false, ...(data.mcp ? { mcp: data.mcp } : {}) },
+      req,
+    );
+    writeJson(res, 200, decision);
+  };
+
+  const forwardAuth: Handler = async (req, res) => {
+    const described = forwardedRequest(req.rawHeaders);
+    if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
+    if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
+      return writeError(res, { code: "invalid_request", message: `${described.names} are malformed` });
+    }
+    const mcp = mcpCallFromHeaders(req);
+    if ("error" in mcp) return writeError(res, { code: "invalid_request", message: mcp.error });
+    const verdict = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.headers.authorization ?? null, ...mcp }, req);
+    // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
+    res.setHeader("X-Tollgate-Status", String(verdict.decision.status));
+    answer(res, verdict);
+  };
+
+  // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with
+  // the client's Authorization and without the body; any method may arrive. The target is judged
+  // as received (never percent-decoded here).
+  const extAuthz: Handler = async (req, res) => {
+    const url = req.url ?? "";
+    const target = url.slice(EXT_AUTHZ_PREFIX.length);
+    // An absolute-form request target (GET http://host/v1/ext-authz/…) names no target here.
+    if (!url.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !PATH.safeParse(target).success) {
+      return writeError(res, { code: "invalid_request", message: `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects` });
+    }
+    const method = req.method ?? "";
+    if (!METHOD.safeParse(method).success) return writeError(res, { code: "invalid_request", message: "the method must be letters only" });
+    const mcp = mcpCallFromHeaders(req);
+    if ("error" in mcp) return writeError(res, { code: "invalid_request", message: mcp.error });
+    answer(res, await decide("ext_authz", { method, path: target, authorization: req.headers.authorization ?? null, ...mcp }, req));
+  };
+
+  /**
+   * OPA's Data API as OPA answers it: the decision (or a field of it) at
+   * data.tollgate.authz.decision, undefined (no `result`) for any other document, and OPA's
+   * error body `{"code","message"}`.
+   */
+  const dataApi: Handler = async (req, res) => {
+    const path = pathOf(req).slice(DATA_API_PREFIX.length);
+    const segments = decodedSegments(path);
+    if (segments instanceof URIError) return invalidParameter(res, "the document path is not valid percent-encoding");
+    if (req.method === "GET" || req.method === "HEAD") return answerUndefined(res);
+    // OPA reads the body as JSON whatever its Content-Type says; a client that waits for
+    // 100 Continue is told to send it (by the reader).
+    const body = await readJsonBody(req, res, o.maxBodyBytes);
+    if (!body.ok) return opaBodyError(res, body.failure, o.maxBodyBytes);
+    const field = decisionField(path, segments);
+    if (field === null) return answerUndefined(res);
+    if (field.length > 0 && !Object.hasOwn(DECISION_FIELDS, field[0]!)) return answerUndefined(res);
+    const parsed = dataApiBody.safeParse(body.value ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return invalidParameter(res, `${issue.path.join(".") || "body"}: ${issue.message}`);
+    }
+    const { input } = parsed.data;
+    const authorization = headerValue(input.headers, "authorization");
+    if (typeof authorization !== "string" && authorization !== null) return invalidParameter(res, authorization.error);
+    const { decision: made } = await decide("data_api", { method: input.method, path: input.path, authorization }, req);
+    const result = select(made, field);
+    writeJson(res, 200, result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });
+  };
+
+  const guard =
+    (handler: Handler, opa = false): Handler =>
+    async (req, res) => {
+      try {
+        await handler(req, res);
+      } catch (err) {
+        if (opa && !res.headersSent) {
+          o.logger.error({ err, method: req.method, path: req.url }, "Data API request failed");
+          writeOpaError(res, "internal_error");
+          return;
+        }
+        failed(req, res, err);
+      }
+    };
+  return { authorize: guard(authorize), forwardAuth: guard(forwardAuth), extAuthz: guard(extAuthz), dataApi: guard(dataApi, true) };
+}
+
+/**
+ * The request's path, without the query, as Express routed it: for an absolute-form target
+ * (`GET http://host/api/…`) the path after the authority. The handlers judge req.url as received.
+ */
+export function pathOf(req: IncomingMessage): string {
+  let url = req.url ?? "";
+  if (url.charCodeAt(0) !== 47 /* "/" */) {
+    const authority = url.indexOf("://");
+    const slash = authority === -1 ? -1 : url.indexOf("/", authority + 3);
+    url = slash === -1 ? "" : url.slice(slash);
+  }
+  const q = url.indexOf("?");
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** `Content-Type: application/json` (any parameters) on a request that has a body, as Express's req.is() reads it. */
+function isJson(req: IncomingMessage): boolean {
+  const { headers } = req;
+  if (headers["transfer-encoding"] === undefined && headers["content-length"] === undefined) return false;
+  const type = headers["content-type"];
+  if (type === undefined) return false;
+  const semi = type.indexOf(";");
+  return (semi === -1 ? type : type.slice(0, semi)).trim().toLowerCase() === "application/json";
+}
+
+const DECISION_SEGMENTS = DECISION_DOCUMENT.split("/").slice(1);
+
+/** A Data API path's (after /v1/data) percent-decoded segments, without a trailing empty one; a URIError for a segment that is not valid percent-encoding. */
+function decodedSegments(path: string): string[] | URIError {
+  const trimmed = path.endsWith("/") ? path.slice(0, -1) : path;
+  if (trimmed === "") return [];
+  try {
+    return trimmed.slice(1).split("/").map(decodeURIComponent);
+  } catch (err) {
+    if (err instanceof URIError) return err;
+    throw err;
+  }
+}
+
+/**
+ * The decision document's field path: [] for the document itself, the following segments for a
+ * field, null for any other document. The document's own segments are compared as written
+ * (an encoded spelling of them is another document, as before).
+ */
+function decisionField(path: string, segments: string[]): string[] | null {
+  const trimmed = path.endsWith("/") ? path.slice(0, -1) : path;
+  if (trimmed === DECISION_DOCUMENT) return [];
+  if (!trimmed.startsWith(`${DECISION_DOCUMENT}/`)) return null;
+  return segments.slice(DECISION_SEGMENTS.length);
+}
+
+/** OPA's answer for a document that does not exist: 200 without `result`. */
+function answerUndefined(res: ServerResponse): void {
+  writeJson(res, 200, { decision_id: randomUUID() });
+}
+
+function invalidParameter(res: ServerResponse, message: string): void {
+  writeOpaError(res, "invalid_parameter", message);
+}
+
+/** A body that could not be read, in OPA's shape: always the client's mistake (400 invalid_parameter). */
+function opaBodyError(res: ServerResponse, failure: BodyFailure, maxBodyBytes: number): void {
+  if (failure === "aborted") return;
+  if (failure === "malformed") return invalidParameter(res, "the request body is not valid JSON");
+  if (failure === "too_large") return invalidParameter(res, `the request body is over ${maxBodyBytes} bytes`);
+  invalidParameter(res, "the request body cannot be read as UTF-8 JSON");
+}
+
+/** The value at `path` inside `value` (object keys, array indexes), or undefined. */
+function select(value: unknown, path: string[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (Array.isArray(current) && /^(0|[1-9]\d*)$/.test(key)) current = current[Number(key)];
+    else if (current !== null && typeof current === "object" && !Array.isArray(current) && Object.hasOwn(current, key)) current = (current as Record<string, unknown>)[key];
+    else return undefined;
+  }
+  return current;
+}
+
+/**
+ * The one value of a header in `input.headers`, or null. Several values (an array of more than
+ * one, or keys that differ only in case) are refused, as two Authorization fields are on the wire.
+ */
+function headerValue(headers: Record<string, string | string[]> | undefined, name: string): string | null | { error: string } {
+  const values = Object.entries(headers ?? {})
+    .filter(([key]) => key.toLowerCase() === name)
+    .flatMap(([, value]) => value);
+  if (values.length > 1) return { error: `input.headers: send ${name} once` };
+  return values[0] ?? null;
+}

@@ -1,0 +1,79 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type { Gateway } from "../gateway/gateway.js";
+import type { Logger } from "../log.js";
+import { traceRequests, tracingEnabled } from "../tracing.js";
+import { DATA_API_PREFIX, type DecisionEndpoints, EXT_AUTHZ_PREFIX, type Handler, pathOf } from "./decision-endpoints.js";
+import { writeRequestError } from "./errors.js";
+import { withinHeaderLimits } from "./request-limits.js";
+
+export interface HotPaths {
+  /** The decision endpoints (the internal port, or the one port). */
+  decisions?: DecisionEndpoints;
+  /** The /api/ gateway (the public port, or the one port). */
+  gateway?: Gateway;
+}
+
+/** A listener with what it serves, for the route listing test (test/http/openapi.test.ts). */
+export type Dispatcher = RequestListener & {
+  /** [method, OpenAPI path] of each route served here without the framework. */
+  hotRoutes: ReadonlyArray<readonly [string, string]>;
+  /** The Express apps behind it: the fallback, and the gateway's local routes. */
+  apps: readonly RequestListener[];
+};
+
+const ALL_METHODS = ["get", "put", "post", "delete", "patch"] as const;
+const DECISION_ROUTES: ReadonlyArray<readonly [string, string]> = [
+  ["post", "/v1/authorize"],
+  ["get", "/v1/forward-auth"],
+  ...ALL_METHODS.map((m) => [m, `${EXT_AUTHZ_PREFIX}/{target}`] as const),
+  ["post", `${DATA_API_PREFIX}/tollgate/authz/decision`],
+  ["post", `${DATA_API_PREFIX}/tollgate/authz/decision/{field}`],
+  ["get", `${DATA_API_PREFIX}/{path}`],
+  ["post", `${DATA_API_PREFIX}/{path}`],
+];
+
+export interface DispatcherOptions {
+  /** TOLLGATE_MAX_HEADER_FIELDS. */
+  maxHeaderFields: number;
+  logger: Logger;
+}
+
+/** `path` is `prefix` itself or below it (path already lower-cased). */
+const under = (path: string, prefix: string): boolean => path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47); /* "/" */
+/** An exact route: its path, with or without one trailing slash, as Express matched it. */
+const exactly = (path: string, route: string): boolean => path.startsWith(route) && (path.length === route.length || (path.length === route.length + 1 && path.endsWith("/")));
+
+/**
+ * The node:http front of every listener: the hot endpoints (/v1/authorize, /v1/data/…,
+ * /v1/forward-auth, /v1/ext-authz/…, and the /api/ gateway) are served here without the
+ * framework; everything else (admin API, self-service, operations, docs) goes to the Express app.
+ * Paths match as Express matched them: case-insensitively, an exact route with or without a
+ * trailing slash; a method a route does not take falls through (to Express's 404).
+ */
+export function dispatcher(hot: HotPaths, fallback: RequestListener, options: DispatcherOptions): Dispatcher {
+  const { decisions, gateway } = hot;
+  const traced = traceRequests();
+  const hotHandler = (req: IncomingMessage): Handler | undefined => {
+    const path = pathOf(req).toLowerCase();
+    const method = req.method;
+    if (gateway && under(path, "/api")) return gateway;
+    if (!decisions || !path.startsWith("/v1/")) return undefined;
+    if (exactly(path, "/v1/authorize")) return method === "POST" ? decisions.authorize : undefined;
+    if (exactly(path, "/v1/forward-auth")) return method === "GET" || method === "HEAD" ? decisions.forwardAuth : undefined;
+    if (under(path, EXT_AUTHZ_PREFIX)) return decisions.extAuthz;
+    if (under(path, DATA_API_PREFIX)) return method === "GET" || method === "HEAD" || method === "POST" ? decisions.dataApi : undefined;
+    return undefined;
+  };
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    const handler = hotHandler(req);
+    if (!handler) return void fallback(req, res);
+    const run = (): void => {
+      if (!withinHeaderLimits(req, res, options.maxHeaderFields)) return;
+      handler(req, res).catch((err: unknown) => writeRequestError(res, err, options.logger, { method: req.method ?? "", path: pathOf(req) }));
+    };
+    // With an SDK registered (OTEL_EXPORTER_OTLP_ENDPOINT): a server span per request, as the Express app gives the rest.
+    if (tracingEnabled()) traced(req, res, run);
+    else run();
+  };
+  return Object.assign(listener, { hotRoutes: decisions ? DECISION_ROUTES : [], apps: gateway ? [fallback, gateway.local] : [fallback] });
+}

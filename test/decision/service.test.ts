@@ -1,0 +1,194 @@
+// The decision core on its own: memory stores, the real policy, no HTTP.
+import { SignJWT } from "jose";
+import { pino } from "pino";
+import { beforeEach, describe, expect, it } from "vitest";
+import { MemoryAudit } from "../../src/audit/memory.js";
+import type { AuditCounters, AuditRecord, AuditSink } from "../../src/audit/types.js";
+import { CredentialResolver } from "../../src/auth/credentials.js";
+import { JwtVerifier } from "../../src/auth/jwt.js";
+import { DEFAULT_RATE_LIMITS } from "../../src/config/config.js";
+import { DecisionService, type DecisionRequest } from "../../src/decision/service.js";
+import { CachedFacts } from "../../src/facts/cached-facts.js";
+import { TokenIssuer } from "../../src/issuing/token-issuer.js";
+import { packageFile } from "../../src/package-root.js";
+import { PolicyEngine } from "../../src/policy/engine.js";
+import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
+import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
+import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
+import { BackendUnavailableError, type DirectoryStore, type RateLimiter } from "../../src/stores/types.js";
+
+const NOW = 1_800_000_000;
+const SECRET = "test-secret-0123456789-0123456789-abcdef";
+const engine = PolicyEngine.load(packageFile("wasm"), { logger: pino({ level: "silent" }) });
+
+interface Core {
+  service: DecisionService;
+  audit: MemoryAudit;
+  records: () => Promise<AuditRecord[]>;
+  directory: DirectoryStore;
+  issuer: TokenIssuer;
+}
+
+function build(overrides: { rateLimiter?: RateLimiter; audit?: AuditSink; counters?: AuditCounters; directory?: DirectoryStore; limit?: number; fail?: "open" | "closed" } = {}): Core {
+  const facts = new CachedFacts(new MemoryTokenStore(), overrides.directory ?? new MemoryDirectoryStore(), { ttlMs: 0 });
+  const jwt = new JwtVerifier({ key: { kind: "secret", secret: SECRET }, issuer: null, audience: null, maxTtlS: 86_400, now: () => NOW });
+  const audit = new MemoryAudit();
+  const limits = structuredClone(DEFAULT_RATE_LIMITS);
+  if (overrides.limit !== undefined) limits.api.default = overrides.limit;
+  const service = new DecisionService({
+    engine,
+    credentials: new CredentialResolver(facts, jwt, () => NOW),
+    facts,
+    rateLimiter: overrides.rateLimiter ?? new MemoryRateLimiter(),
+    rateLimits: limits,
+    rateLimitWindowMs: 60_000,
+    rateLimitFail: overrides.fail ?? "closed",
+    audit: overrides.audit ?? audit,
+    ...(overrides.counters ? { auditCounters: overrides.counters } : {}),
+    logger: pino({ level: "silent" }),
+    clock: () => NOW,
+  });
+  return {
+    service,
+    audit,
+    records: async () => (await audit.query({ limit: 100 })).records,
+    directory: facts.directoryStore,
+    issuer: new TokenIssuer(facts, () => new Date(NOW * 1000)),
+  };
+}
+
+async function seed(core: Core): Promise<void> {
+  await core.directory.putUser({ id: "bob", system_role: "user" });
+  await core.directory.putProject({ id: "priv", name: "Private", public: false });
+  await core.directory.setCollaborator("priv", "bob", "Developer");
+}
+
+const session = (sub: string): Promise<string> =>
+  new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt(NOW - 60).setExpirationTime(NOW + 3600).sign(new TextEncoder().encode(SECRET));
+
+const ask = (method: string, path: string, authorization: string | null): DecisionRequest => ({
+  source: "authorize",
+  method,
+  path,
+  authorization,
+  clientAddress: "198.51.100.7",
+});
+
+describe("DecisionService", () => {
+  let core: Core;
+  beforeEach(async () => {
+    core = build();
+    await seed(core);
+  });
+
+  it("allows a collaborator, with identity headers built from the policy's output, and audits once", async () => {
+    const verdict = await core.service.decide(ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("bob")}`));
+    expect(verdict.decision).toMatchObject({ allow: true, status: 200, route: "/api/v1/projects/{project}/builds", subject: { type: "user", user_id: "bob" } });
+    expect(verdict.decision.rate_limit).toMatchObject({ class: "default", limit: DEFAULT_RATE_LIMITS.api.default });
+    expect(verdict.identity).toEqual({
+      "X-Tollgate-Decision-Id": verdict.decision.decision_id,
+      "X-Tollgate-User": "bob",
+      "X-Tollgate-Token-Type": "user",
+      "X-Tollgate-Token-Id": "",
+      "X-Tollgate-Projects": "",
+      "X-Tollgate-Permissions": "",
+    });
+    const records = await core.records();
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ decision_id: verdict.decision.decision_id, source: "authorize", allow: true, status: 200, user_id: "bob", client_address: "198.51.100.7", upstream_status: null });
+  });
+
+  it("tells the upstream an MCP token's live grants and trigger permission", async () => {
+    const { token } = await core.issuer.issue({ type: "mcp", user_id: "bob", grants: [{ project_id: "priv", allow_trigger: true }] });
+    const verdict = await core.service.decide(ask("GET", "/api/v1/mcp/projects/priv", `Bearer ${token}`));
+    expect(verdict.decision.allow).toBe(true);
+    expect(verdict.identity).toMatchObject({ "X-Tollgate-Token-Type": "mcp_token", "X-Tollgate-Projects": "priv", "X-Tollgate-Permissions": "read,trigger" });
+  });
+
+  it("denies a stranger and gives no identity", async () => {
+    await core.directory.putUser({ id: "dave", system_role: "user" });
+    const verdict = await core.service.decide(ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("dave")}`));
+    expect(verdict.decision).toMatchObject({ allow: false, status: 403, reasons: ["not_collaborator"] });
+    expect(verdict.identity["X-Tollgate-User"]).toBe("");
+    expect(await core.records()).toHaveLength(1);
+  });
+
+  it("denies an unknown route without reading any fact", async () => {
+    let reads = 0;
+    const directory = new MemoryDirectoryStore();
+    const counting = new Proxy(directory, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (typeof prop === "string" && /^(get|find|collaborator|list)/.test(prop)) reads++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const c = build({ directory: counting });
+    const verdict = await c.service.decide(ask("GET", "/api/v1/projects/priv/nope", `Bearer ${await session("bob")}`));
+    expect(verdict.decision).toMatchObject({ allow: false, status: 403, reasons: ["unknown_route"], route: null });
+    expect(reads).toBe(0);
+  });
+
+  it("denies a bad credential as 401 invalid_token", async () => {
+    const verdict = await core.service.decide(ask("GET", "/api/v1/projects/priv/builds", "Bearer tg_not_a_real_token"));
+    expect(verdict.decision).toMatchObject({ allow: false, status: 401, reasons: ["invalid_token"], subject: null });
+  });
+
+  it("fails closed with 503 backend_unavailable when the directory is down", async () => {
+    const down = new Proxy(new MemoryDirectoryStore(), {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return () => Promise.reject(new BackendUnavailableError("mongodb", new Error("connection refused")));
+      },
+    });
+    const c = build({ directory: down });
+    const verdict = await c.service.decide(ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("bob")}`));
+    expect(verdict.decision).toMatchObject({ allow: false, status: 503, reasons: ["backend_unavailable"] });
+    expect(await c.records()).toEqual([expect.objectContaining({ allow: false, status: 503, reasons: ["backend_unavailable"] })]);
+  });
+
+  it("fails closed when the rate limiter is down (TOLLGATE_RATE_LIMIT_FAIL=closed), admits when open", async () => {
+    const broken: RateLimiter = { hit: () => Promise.reject(new BackendUnavailableError("redis", new Error("ECONNREFUSED"))) };
+    for (const [fail, allow] of [["closed", false], ["open", true]] as const) {
+      const c = build({ rateLimiter: broken, fail });
+      await seed(c);
+      const verdict = await c.service.decide(ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("bob")}`));
+      expect(verdict.decision.allow).toBe(allow);
+      if (!allow) expect(verdict.decision).toMatchObject({ status: 503, reasons: ["backend_unavailable"] });
+    }
+  });
+
+  it("answers 429 past the limit, and a dry run consumes nothing", async () => {
+    const c = build({ limit: 2 });
+    await seed(c);
+    const request = ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("bob")}`);
+    expect((await c.service.decide({ ...request, dryRun: true })).decision.rate_limit?.remaining).toBe(2);
+    expect((await c.service.decide(request)).decision.allow).toBe(true);
+    expect((await c.service.decide(request)).decision.allow).toBe(true);
+    const third = await c.service.decide(request);
+    expect(third.decision).toMatchObject({ allow: false, status: 429, rate_limit: { remaining: 0 } });
+  });
+
+  it("begin() audits once, when settled, with the upstream's status", async () => {
+    const pending = await core.service.begin({ ...(ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("bob")}`)), source: "gateway" });
+    expect(await core.records()).toHaveLength(0);
+    pending.settle(201);
+    pending.settle(500);
+    const records = await core.records();
+    expect(records).toEqual([expect.objectContaining({ source: "gateway", upstream_status: 201, decision_id: pending.verdict.decision.decision_id })]);
+  });
+
+  it("keeps the decision when the audit sink throws, and counts the loss", async () => {
+    const dropped: string[] = [];
+    const throwing: AuditSink = { record: () => { throw new Error("disk full"); }, flush: async () => {}, close: async () => {} };
+    const c = build({ audit: throwing, counters: { written: () => {}, dropped: (_n, why) => dropped.push(why) } });
+    await seed(c);
+    const verdict = await c.service.decide(ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("bob")}`));
+    expect(verdict.decision).toMatchObject({ allow: true, status: 200 });
+    expect(dropped).toEqual(["write_failed"]);
+  });
+});

@@ -6,7 +6,7 @@ import { MemoryAudit } from "../../src/audit/memory.js";
 import type { AuditCounters, AuditRecord, AuditSink } from "../../src/audit/types.js";
 import { CredentialResolver } from "../../src/auth/credentials.js";
 import { JwtVerifier } from "../../src/auth/jwt.js";
-import { DEFAULT_RATE_LIMITS } from "../../src/config/config.js";
+import { DEFAULT_RATE_LIMITS, type RateLimits } from "../../src/config/config.js";
 import { DecisionService, type DecisionRequest } from "../../src/decision/service.js";
 import { CachedFacts } from "../../src/facts/cached-facts.js";
 import { TokenIssuer } from "../../src/issuing/token-issuer.js";
@@ -29,11 +29,13 @@ interface Core {
   issuer: TokenIssuer;
 }
 
-function build(overrides: { rateLimiter?: RateLimiter; audit?: AuditSink; counters?: AuditCounters; directory?: DirectoryStore; limit?: number; fail?: "open" | "closed" } = {}): Core {
+function build(
+  overrides: { rateLimiter?: RateLimiter; audit?: AuditSink; counters?: AuditCounters; directory?: DirectoryStore; limit?: number; limits?: RateLimits; fail?: "open" | "closed" } = {},
+): Core {
   const facts = new CachedFacts(new MemoryTokenStore(), overrides.directory ?? new MemoryDirectoryStore(), { ttlMs: 0 });
   const jwt = new JwtVerifier({ key: { kind: "secret", secret: SECRET }, issuer: null, audience: null, maxTtlS: 86_400, now: () => NOW });
   const audit = new MemoryAudit();
-  const limits = structuredClone(DEFAULT_RATE_LIMITS);
+  const limits = structuredClone(overrides.limits ?? DEFAULT_RATE_LIMITS);
   if (overrides.limit !== undefined) limits.api.default = overrides.limit;
   const service = new DecisionService({
     engine,
@@ -190,5 +192,63 @@ describe("DecisionService", () => {
     const verdict = await c.service.decide(ask("GET", "/api/v1/projects/priv/builds", `Bearer ${await session("bob")}`));
     expect(verdict.decision).toMatchObject({ allow: true, status: 200 });
     expect(dropped).toEqual(["write_failed"]);
+  });
+
+  describe("MCP messages", () => {
+    const MCP = "/api/v1/mcp/projects/priv/mcp";
+    const mcpToken = async (c: Core, allowTrigger: boolean): Promise<string> =>
+      `Bearer ${(await c.issuer.issue({ type: "mcp", user_id: "bob", grants: [{ project_id: "priv", allow_trigger: allowTrigger }] })).token}`;
+
+    it("finds an MCP endpoint's route and tells that its body is a message", () => {
+      expect(core.service.route("POST", MCP)).toMatchObject({ pattern: "/api/v1/mcp/projects/{project}/mcp", mcp_message: true });
+      expect(core.service.route("GET", MCP).mcp_message).toBe(false);
+    });
+
+    it("judges the message by the tool table and charges its class in the mcp area", async () => {
+      const authorization = await mcpToken(core, false);
+      const read = await core.service.decide({ ...ask("POST", MCP, authorization), mcp: { method: "tools/call", tool: "list_builds" } });
+      expect(read.decision).toMatchObject({ allow: true, access: "read", rate_limit: { class: "default", limit: DEFAULT_RATE_LIMITS.mcp.default } });
+      const trigger = await core.service.decide({ ...ask("POST", MCP, authorization), mcp: { method: "tools/call", tool: "trigger_build" } });
+      expect(trigger.decision).toMatchObject({ allow: false, status: 403, reasons: ["trigger_not_allowed"] });
+      const none = await core.service.decide(ask("POST", MCP, authorization));
+      expect(none.decision).toMatchObject({ allow: false, status: 403, reasons: ["mcp_body_required"] });
+    });
+
+    it("denies with 500 policy_error when the policy names a class without a limit (a policy reloaded after start-up)", async () => {
+      const limits = structuredClone(DEFAULT_RATE_LIMITS);
+      delete limits.mcp.trigger;
+      let hits = 0;
+      const counting: RateLimiter = { hit: () => (hits++, Promise.reject(new Error("never asked"))) };
+      const c = build({ limits, rateLimiter: counting });
+      await seed(c);
+      const verdict = await c.service.decide({ ...ask("POST", MCP, await mcpToken(c, true)), mcp: { method: "tools/call", tool: "trigger_build" } });
+      expect(verdict.decision).toMatchObject({ allow: false, status: 500, reasons: ["policy_error"], rate_limit: null });
+      expect(verdict.identity["X-Tollgate-Permissions"]).toBe("");
+      expect(hits).toBe(0);
+      expect(await c.records()).toEqual([expect.objectContaining({ allow: false, status: 500, reasons: ["policy_error"] })]);
+    });
+
+    it("refuse() audits a request refused before the policy: the catalogue's status, the route, the active revision, no subject, nothing charged", async () => {
+      let hits = 0;
+      const counting: RateLimiter = { hit: () => (hits++, Promise.reject(new Error("never asked"))) };
+      const c = build({ rateLimiter: counting });
+      await seed(c);
+      c.service.refuse({ ...ask("POST", MCP, await mcpToken(c, true)), source: "gateway", userAgent: "mcp-client/1" }, "batch_not_supported");
+      expect(hits).toBe(0);
+      expect(await c.records()).toEqual([
+        expect.objectContaining({
+          source: "gateway",
+          allow: false,
+          status: 400,
+          reasons: ["batch_not_supported"],
+          route: "/api/v1/mcp/projects/{project}/mcp",
+          user_id: null,
+          policy_revision: engine.revision,
+          user_agent: "mcp-client/1",
+          client_address: "198.51.100.7",
+          upstream_status: null,
+        }),
+      ]);
+    });
   });
 });

@@ -136,6 +136,16 @@ describe("Expect: 100-continue", () => {
     expect(finalStatuses(await dataApi.until(ANSWER))).toEqual([100, 200]);
     dataApi.end();
 
+    // A declared body over TOLLGATE_MAX_BODY_BYTES (16 KiB) is refused without inviting it.
+    for (const path of ["/v1/authorize", "/v1/data/tollgate/authz/decision"]) {
+      const big = await open();
+      big.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n`);
+      const text = await big.until(ANSWER);
+      expect(text, path).not.toContain("100 Continue");
+      expect(finalStatuses(text)[0], path).toBe(path === "/v1/authorize" ? 413 : 400);
+      big.end();
+    }
+
     const userBody = JSON.stringify({ role: "user" });
     for (const [credential, status] of [["wrong-admin-token-0123456789abcdef", 401], [ADMIN_TOKEN, 200]] as const) {
       const admin = await open();

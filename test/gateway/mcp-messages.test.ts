@@ -8,7 +8,7 @@ import { failFastRedisOptions } from "../../src/stores/redis/client.js";
 import { RedisRateLimiter } from "../../src/stores/redis/rate-limiter.js";
 import { bearer, buildWorld } from "../http/fixture.js";
 import { startRedis, type RedisServer } from "../support/servers.js";
-import { send, startGateway, startUpstream, type Gateway, type Sent, type Upstream } from "./helpers.js";
+import { rawRequest, send, startGateway, startUpstream, type Gateway, type Sent, type Upstream } from "./helpers.js";
 
 const MCP = "/api/v1/mcp/projects/priv/mcp";
 let upstream: Upstream;
@@ -76,6 +76,19 @@ describe("messages refused before the policy", () => {
     const chunked = await send(gw.url, MCP, { method: "POST", headers: { ...headers(gw.world.tokens.bobMcp), "transfer-encoding": "chunked" }, body: big });
     expect(chunked.status).toBe(413);
     expect(chunked.headers.connection).toBe("close");
+  });
+
+  it("with Expect: 100-continue: a declared message over the cap gets 413 without 100 Continue; one within it is invited (Tollgate sends 100 Continue only when asked to), judged and forwarded", async () => {
+    const head = (length: number) =>
+      `POST ${MCP} HTTP/1.1\r\nHost: x\r\nAuthorization: ${bearer(gw.world.tokens.bobMcp)}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+    const before = upstream.hits.length;
+    const over = await rawRequest(gw.port, head(4096), { expectResponses: 1 });
+    expect(over.statuses).toEqual([413]);
+    expect(over.text).toMatch(/\r\nconnection: close\r\n/i);
+    const body = call("list_builds", 7);
+    const sent = await rawRequest(gw.port, head(Buffer.byteLength(body)) + body, { expectResponses: 2 });
+    expect(sent.statuses).toEqual([100, 200]);
+    expect(posts(before).map((h) => h.body)).toEqual([body]);
   });
 
   it("on MCP 2026-07-28 refuses Mcp-Method/Mcp-Name that disagree with the body (-32001) before the policy: no rate-limit charge", async () => {

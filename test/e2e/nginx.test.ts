@@ -158,7 +158,12 @@ describe("nginx auth_request with docs/nginx/tollgate.conf", () => {
     expect(session.status, describeResponse(session)).toBe(200);
     expect(session.echoed!.headers).not.toHaveProperty("x-tollgate-permissions");
     expect(session.echoed!.headers).not.toHaveProperty("x-tollgate-projects");
-    const mcp = await through("POST", "/api/v1/mcp/projects/demo-private/mcp", { Authorization: bearer(creds.tokens["bob mcp (demo-private, trigger)"]), "Content-Type": "application/json", ...spoofed }, "{}");
+    const mcp = await through(
+      "POST",
+      "/api/v1/mcp/projects/demo-private/mcp",
+      { Authorization: bearer(creds.tokens["bob mcp (demo-private, trigger)"]), "Content-Type": "application/json", "Mcp-Method": "tools/list", ...spoofed },
+      '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+    );
     expect(mcp.status, describeResponse(mcp)).toBe(200);
     expect(mcp.echoed!.headers["x-tollgate-permissions"]).toBe("read,trigger");
     expect(mcp.echoed!.headers["x-tollgate-projects"]).toBe("demo-private");
@@ -188,6 +193,25 @@ describe("nginx auth_request with docs/nginx/tollgate.conf", () => {
     const session = await through("GET", `${PRIVATE}/builds`, { Authorization: bearer(creds.sessions.bob), "X-Tollgate-Projects": "secret" });
     expect(session.status, describeResponse(session)).toBe(200);
     expect(session.echoed!.headers).not.toHaveProperty("x-tollgate-projects");
+  });
+
+  it("passes a project's MCP message's Mcp-Method and Mcp-Name to Tollgate, which judges the tool", async () => {
+    const MCP = "/api/v1/mcp/projects/demo-private/mcp";
+    const message = (tool: string) => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: tool } });
+    const ask = (tool: string, headers: Record<string, string>) =>
+      through("POST", MCP, { Authorization: bearer(creds.tokens["bob mcp (demo-private, trigger)"]), "Content-Type": "application/json", ...headers }, message(tool));
+    const allowed = await ask("list_builds", { "Mcp-Method": "tools/call", "Mcp-Name": "list_builds" });
+    expect(allowed.status, describeResponse(allowed)).toBe(200);
+    expect(allowed.auth[0]!.headers).toMatchObject({ "mcp-method": "tools/call", "mcp-name": "list_builds" });
+    expect(allowed.echoed!.body).toBe(message("list_builds"));
+    const unknown = await ask("drop_tables", { "Mcp-Method": "tools/call", "Mcp-Name": "drop_tables" });
+    expect(unknown.status, describeResponse(unknown)).toBe(403);
+    expect(unknown.upstreamHits).toBe(0);
+    // Without the headers nginx sends none, and Tollgate cannot judge the message.
+    const bare = await ask("list_builds", {});
+    expect(bare.status, describeResponse(bare)).toBe(403);
+    expect(bare.auth[0]!.headers).not.toHaveProperty("mcp-method");
+    expect(bare.upstreamHits).toBe(0);
   });
 
   it("answers 401 with WWW-Authenticate without a token, and for a bad one; the API is not hit", async () => {

@@ -55,6 +55,11 @@ async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null
   try {
     tollgate = buildTollgate(config, { logger, prune: mine.has("prune") });
   } catch (err) {
+    // TOLLGATE_RATE_LIMITS checked against the loaded policy's tool table (mcp/rate-limit-classes.ts).
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tollgate: ${err.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(
       `tollgate: cannot load the policy from ${config.policyDir}/policy.wasm: ${err instanceof Error ? err.message : String(err)}\n` +
         "  run `make wasm` to compile policies/ into wasm/\n",

@@ -69,7 +69,9 @@ export function gateway(options: GatewayOptions): Gateway {
     }
     if (verdict.namespace === "mcp_tokens") {
       handedOver.set(res, { decision, subject });
-      res.on("finish", () => settle(res.statusCode));
+      // "close" comes whether or not the answer went out ("finish" never does for a client that
+      // went away first, yet the route acts all the same): the record is written either way.
+      res.once("close", () => settle(res.writableFinished ? res.statusCode : null));
       options.local(req, res);
       return;
     }

@@ -3,7 +3,7 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../src/audit/types.js";
-import { deferred, startGateway, startUpstream, waitFor, type Gateway, type Upstream } from "../gateway/helpers.js";
+import { deferred, rawRequest, startGateway, startUpstream, waitFor, type Gateway, type Upstream } from "../gateway/helpers.js";
 
 let upstream: Upstream;
 let gw: Gateway;
@@ -63,6 +63,61 @@ describe("the gateway's local routes (MCP token self-service)", () => {
       expect(records[0]).toMatchObject({ method: "POST", path: "/api/v1/mcp/tokens/temp", allow: true, user_id: "bob" });
     } finally {
       tempTokens.create = create;
+    }
+  });
+});
+
+describe("identity the upstream could take from a header", () => {
+  // Upstreams that sat behind another authenticating proxy read who the user is from its
+  // headers (Authelia's Remote-User, oauth2-proxy's X-Forwarded-User and X-Auth-Request-*,
+  // Grafana's X-WEBAUTH-USER, Kong's X-Consumer-*, AWS ALB's X-Amzn-Oidc-*, Azure's
+  // X-MS-Client-Principal-*, IAP's X-Goog-Authenticated-*). Only Tollgate says who the caller is:
+  // a client's (or a load balancer's passed-on) claim must not reach the upstream.
+  const claims = [
+    "Remote-User: alice",
+    "Remote-Groups: admins",
+    "Remote-Email: alice@example.com",
+    "X-Remote-User: alice",
+    "X-Forwarded-User: alice",
+    "X-Forwarded-Email: alice@example.com",
+    "X-Forwarded-Groups: admins",
+    "X-Forwarded-Preferred-Username: alice",
+    "X-Forwarded-Access-Token: forged",
+    "X-Auth-Request-User: alice",
+    "X-Auth-Request-Email: alice@example.com",
+    "X-WEBAUTH-USER: admin",
+    "X-Authenticated-User: alice",
+    "X-Authenticated-Userid: alice",
+    "X-Consumer-Username: alice",
+    "X-Consumer-ID: alice",
+    "X-Credential-Identifier: alice",
+    "X-User: alice",
+    "X-User-Id: alice",
+    "X-Username: alice",
+    "X-Amzn-Oidc-Identity: alice",
+    "X-Amzn-Oidc-Data: forged",
+    "X-MS-Client-Principal-Name: alice",
+    "X-MS-Client-Principal: forged",
+    "X-Goog-Authenticated-User-Email: accounts.google.com:alice@example.com",
+  ];
+  const nameOf = (line: string): string => line.slice(0, line.indexOf(":")).toLowerCase();
+
+  it("none of them reaches the upstream, from a client or from a trusted proxy", async () => {
+    const trusting = await startGateway({ TOLLGATE_UPSTREAM_URL: upstream.url, TOLLGATE_TRUSTED_PROXIES: "loopback" });
+    try {
+      for (const port of [gw.port, trusting.port]) {
+        upstream.reset();
+        const result = await rawRequest(port, `GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n${claims.join("\r\n")}\r\nConnection: close\r\n\r\n`, { expectResponses: 1 });
+        expect(result.statuses).toEqual([200]);
+        expect(upstream.hits).toHaveLength(1);
+        const sent = upstream.hits[0]!.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+        for (const line of claims) expect(sent, line).not.toContain(nameOf(line));
+        expect(sent).toContain("x-tollgate-user");
+      }
+      // What a trusted proxy vouches for still passes.
+      expect(upstream.hits[0]!.headers["x-forwarded-for"]).toBe("203.0.113.9, 127.0.0.1");
+    } finally {
+      await trusting.close();
     }
   });
 });

@@ -54,7 +54,10 @@ export interface DecisionEndpointOptions {
   logger: Logger;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+type Endpoint = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** A hot path's handler, and how a request refused before it (the dispatcher's header limits) is audited. */
+export type Handler = Endpoint & { refused(req: IncomingMessage, status: number, reason: string): void };
 
 export interface DecisionEndpoints {
   /** POST /v1/authorize. */
@@ -84,7 +87,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   };
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeRequestError(res, err, o.logger, { method: req.method ?? "", path: pathOf(req) });
 
-  const authorize: Handler = async (req, res) => {
+  const authorize: Endpoint = async (req, res) => {
     if (!isJson(req)) return writeError(res, { code: "unsupported_media_type" });
     continueIfExpected(res);
     const body = await readJsonBody(req, o.maxBodyBytes);
@@ -96,7 +99,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     writeJson(res, 200, decision);
   };
 
-  const forwardAuth: Handler = async (req, res) => {
+  const forwardAuth: Endpoint = async (req, res) => {
     const described = forwardedRequest(req.rawHeaders);
     if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
     if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
@@ -111,7 +114,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with
   // the client's Authorization and without the body; any method may arrive. The target is judged
   // as received (never percent-decoded here).
-  const extAuthz: Handler = async (req, res) => {
+  const extAuthz: Endpoint = async (req, res) => {
     const url = req.url ?? "";
     const target = url.slice(EXT_AUTHZ_PREFIX.length);
     // An absolute-form request target (GET http://host/v1/ext-authz/…) names no target here.
@@ -128,7 +131,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
    * data.tollgate.authz.decision, undefined (no `result`) for any other document, and OPA's
    * error body `{"code","message"}`.
    */
-  const dataApi: Handler = async (req, res) => {
+  const dataApi: Endpoint = async (req, res) => {
     const path = pathOf(req).slice(DATA_API_PREFIX.length);
     const segments = decodedSegments(path);
     if (segments instanceof URIError) return invalidParameter(res, "the document path is not valid percent-encoding");
@@ -155,7 +158,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   };
 
   const guard =
-    (handler: Handler, opa = false): Handler =>
+    (handler: Endpoint, opa = false): Endpoint =>
     async (req, res) => {
       try {
         await handler(req, res);
@@ -168,7 +171,17 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
         failed(req, res, err);
       }
     };
-  return { authorize: guard(authorize), forwardAuth: guard(forwardAuth), extAuthz: guard(extAuthz), dataApi: guard(dataApi, true) };
+  const audited = (source: AuditSource, endpoint: Endpoint): Handler =>
+    Object.assign(endpoint, {
+      refused: (req: IncomingMessage, status: number, reason: string) =>
+        o.decisions.refused({ source, method: req.method ?? "", path: req.url ?? "", clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null }, status, reason),
+    });
+  return {
+    authorize: audited("authorize", guard(authorize)),
+    forwardAuth: audited("forward_auth", guard(forwardAuth)),
+    extAuthz: audited("ext_authz", guard(extAuthz)),
+    dataApi: audited("data_api", guard(dataApi, true)),
+  };
 }
 
 /**

@@ -150,3 +150,29 @@ describe("hostile requests to the hot paths (seeded, reproducible)", () => {
     expect(failures).toEqual([]);
   });
 });
+
+describe("requests the dispatcher refuses before a decision", () => {
+  // "Every gateway request and every call to a decision endpoint leaves an audit record"
+  // (docs/api.md): two Authorization fields (a credential one side would judge and another
+  // would use) and an over-long header list were answered without one, so such probes went unseen.
+  it("leave an audit record: two Authorization fields, too many header fields", async () => {
+    const audit = gw.world.tollgate.backends.audit;
+    const many = Array.from({ length: 120 }, (_, i) => `X-Pad-${i}: ${i}\r\n`).join("");
+    const cases = [
+      { source: "gateway", target: "/api/v1/projects/priv/builds?probe=1", fields: `Authorization: Bearer ${bob}\r\nAuthorization: Bearer other\r\n`, status: 400, reason: "invalid_request" },
+      { source: "gateway", target: "/api/v1/projects/priv/builds?probe=2", fields: many, status: 431, reason: "too_many_headers" },
+      { source: "ext_authz", target: "/v1/ext-authz/api/v1/projects/priv/builds?probe=3", fields: `Authorization: Bearer ${bob}\r\nAuthorization: Bearer other\r\n`, status: 400, reason: "invalid_request" },
+      { source: "forward_auth", target: "/v1/forward-auth?probe=4", fields: many, status: 431, reason: "too_many_headers" },
+    ] as const;
+    for (const [i, c] of cases.entries()) {
+      const agent = `prober-${i}`;
+      const result = await rawRequest(gw.port, `GET ${c.target} HTTP/1.1\r\nHost: x\r\nUser-Agent: ${agent}\r\n${c.fields}Connection: close\r\n\r\n`, { expectResponses: 1 });
+      expect(result.statuses, c.target).toEqual([c.status]);
+      await audit.flush();
+      const records = (await audit.query({ limit: 100 })).records.filter((r) => r.user_agent === agent);
+      expect(records, c.target).toHaveLength(1);
+      expect(records[0]).toMatchObject({ source: c.source, allow: false, status: c.status, reasons: [c.reason], route: null, subject_type: null, client_address: "127.0.0.1" });
+      expect(records[0]!.path).toBe(c.target.slice(0, c.target.indexOf("?"))); // never the query
+    }
+  });
+});

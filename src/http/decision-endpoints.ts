@@ -5,7 +5,7 @@ import type { Decision, DecisionService, Verdict } from "../decision/service.js"
 import type { AuditSource } from "../audit/types.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
-import { writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
+import { errorCodeOf, writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
 import { setDecisionHeaders } from "./decision-headers.js";
 import { AUTHORIZATION, forwardedRequest, type JudgedRequest, METHOD, PATH } from "./decision-request.js";
 import { writeRequestError } from "./errors.js";
@@ -76,8 +76,13 @@ export interface DecisionEndpoints {
  */
 export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints {
   const windowS = Math.round(o.rateLimitWindowMs / 1000);
-  const decide = (source: AuditSource, request: JudgedRequest, req: IncomingMessage): Promise<Verdict> =>
-    o.decisions.decide({ ...request, source, clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null });
+  // Requests whose decision (and with it the audit record) was made.
+  const decided = new WeakSet<IncomingMessage>();
+  const decide = async (source: AuditSource, request: JudgedRequest, req: IncomingMessage): Promise<Verdict> => {
+    const verdict = await o.decisions.decide({ ...request, source, clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null });
+    decided.add(req);
+    return verdict;
+  };
   // For proxies: the decision's status, headers and, on denial, its JSON body.
   const answer = (res: ServerResponse, verdict: Verdict): void => {
     const { decision } = verdict;
@@ -171,11 +176,17 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
         failed(req, res, err);
       }
     };
-  const audited = (source: AuditSource, endpoint: Endpoint): Handler =>
-    Object.assign(endpoint, {
-      refused: (req: IncomingMessage, status: number, reason: string) =>
-        o.decisions.refused({ source, method: req.method ?? "", path: req.url ?? "", clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null }, status, reason),
-    });
+  // A call answered with an error before (or instead of) its decision leaves a record too.
+  const audited = (source: AuditSource, endpoint: Endpoint): Handler => {
+    const refused = (req: IncomingMessage, status: number, reason: string): void =>
+      o.decisions.refused({ source, method: req.method ?? "", path: req.url ?? "", clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null }, status, reason);
+    const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      await endpoint(req, res);
+      const code = errorCodeOf(res);
+      if (code !== null && !decided.has(req)) refused(req, res.statusCode, code);
+    };
+    return Object.assign(handler, { refused });
+  };
   return {
     authorize: audited("authorize", guard(authorize)),
     forwardAuth: audited("forward_auth", guard(forwardAuth)),

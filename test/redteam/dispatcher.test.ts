@@ -176,3 +176,30 @@ describe("requests the dispatcher refuses before a decision", () => {
     }
   });
 });
+
+describe("decision-endpoint calls refused before a decision", () => {
+  // A malformed call (wrong media type, a body that is not JSON or not the schema, forward-auth
+  // headers missing or repeated, an ext_authz target that is not one) was answered 4xx with no
+  // record: whoever probed the endpoints that way went unseen.
+  it("leave an audit record with their status and error code", async () => {
+    const audit = gw.world.tollgate.backends.audit;
+    const cases = [
+      { source: "authorize", raw: `POST /v1/authorize HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}`, status: 415, reason: "unsupported_media_type" },
+      { source: "authorize", raw: `POST /v1/authorize HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 1\r\n\r\n{`, status: 400, reason: "malformed_json" },
+      { source: "authorize", raw: `POST /v1/authorize HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`, status: 400, reason: "invalid_request" },
+      { source: "forward_auth", raw: `GET /v1/forward-auth HTTP/1.1\r\nX-Original-URI: /api/v1/projects/priv/builds\r\n\r\n`, status: 400, reason: "invalid_request" },
+      { source: "ext_authz", raw: `GET /v1/ext-authz HTTP/1.1\r\n\r\n`, status: 400, reason: "invalid_request" },
+      { source: "data_api", raw: `POST /v1/data/tollgate/authz/decision HTTP/1.1\r\nContent-Length: 14\r\n\r\n{"input":null}`, status: 400, reason: "invalid_parameter" },
+    ] as const;
+    for (const [i, c] of cases.entries()) {
+      const agent = `malformed-${i}`;
+      const raw = c.raw.replace("\r\n", `\r\nHost: x\r\nUser-Agent: ${agent}\r\nConnection: close\r\n`);
+      const result = await rawRequest(gw.port, raw, { expectResponses: 1 });
+      expect(result.statuses, agent).toEqual([c.status]);
+      await audit.flush();
+      const records = (await audit.query({ limit: 100 })).records.filter((r) => r.user_agent === agent);
+      expect(records, agent).toHaveLength(1);
+      expect(records[0], agent).toMatchObject({ source: c.source, allow: false, status: c.status, reasons: [c.reason], route: null });
+    }
+  });
+});

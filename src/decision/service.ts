@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import type { RateLimits } from "../config/config.js";
 import type { CredentialResolver, Credential } from "../auth/credentials.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
-import { ERRORS, type ErrorCode, isUnavailable } from "../errors.js";
+import { isUnavailable } from "../errors.js";
 import { LogThrottle } from "../log-throttle.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole, McpCall, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, RouteInfo, SubjectFact } from "../policy/types.js";
@@ -30,6 +30,9 @@ export interface DecisionRequest {
   /** The JSON-RPC message, on a route whose body is one (RouteInfo.mcp_message). */
   mcp?: McpCall;
 }
+
+/** What the audit record of a request refused before its decision holds of it. */
+export type RefusedRequest = Pick<DecisionRequest, "source" | "method" | "path" | "clientAddress" | "userAgent">;
 
 export interface SubjectSummary {
   type: SubjectFact["type"];
@@ -134,29 +137,6 @@ export class DecisionService {
     return pending.verdict;
   }
 
-  /**
-   * A request refused before the policy is asked (an MCP message that is not one JSON-RPC
-   * message, or whose headers disagree with it): the denial under the catalogue's status for
-   * `code`, audited now with the active revision and without a subject. Nothing is charged.
-   */
-  refuse(request: DecisionRequest, code: ErrorCode): void {
-    const started = process.hrtime.bigint();
-    const time = new Date();
-    const decision: Decision = {
-      allow: false,
-      status: ERRORS[code].status,
-      reasons: [code],
-      access: null,
-      route: this.o.engine.route(request.method, request.path).pattern,
-      subject: null,
-      granted_projects: null,
-      rate_limit: null,
-      decision_id: randomUUID(),
-      policy_revision: this.o.engine.revision,
-    };
-    this.#audit(decision, request, time, Number(process.hrtime.bigint() - started) / 1e6, null);
-  }
-
   /** Decides; the audit record is written when settle() is called (the gateway). */
   async begin(request: DecisionRequest): Promise<PendingVerdict> {
     const started = process.hrtime.bigint();
@@ -181,7 +161,29 @@ export class DecisionService {
     };
   }
 
-  #audit(decision: Decision, request: DecisionRequest, time: Date, latency_ms: number, upstream_status: number | null): void {
+  /**
+   * The audit record of a request refused before it could be decided (e.g. two Authorization
+   * fields, too many header fields; an MCP message that is not one JSON-RPC message, or whose
+   * headers disagree with it): no subject, nothing charged, the refusal's status and error
+   * code, and the route when the caller found it (the MCP endpoint's).
+   */
+  refused(request: RefusedRequest, status: number, reason: string, route: string | null = null): void {
+    const decision: Decision = {
+      allow: false,
+      status,
+      reasons: [reason],
+      access: null,
+      route,
+      subject: null,
+      granted_projects: null,
+      rate_limit: null,
+      decision_id: randomUUID(),
+      policy_revision: this.o.engine.revision,
+    };
+    this.#audit(decision, request, new Date(), 0, null);
+  }
+
+  #audit(decision: Decision, request: RefusedRequest, time: Date, latency_ms: number, upstream_status: number | null): void {
     try {
       this.o.audit.record(
         auditRecordFromDecision(decision, {

@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import type { Decision, DecisionRequest, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
 import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
+import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
 import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SubjectFact } from "../policy/types.js";
@@ -36,7 +37,11 @@ export function gatewayLocals(res: ServerResponse): GatewayLocals | null {
 }
 
 /** Handles one request under /api/; `local` serves what it hands over. */
-export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<void>) & { local: RequestListener };
+export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<void>) & {
+  local: RequestListener;
+  /** Audits a request refused before it reached the gateway (the dispatcher's header limits). */
+  refused(req: IncomingMessage, status: number, reason: string): void;
+};
 
 /**
  * Every request under /api/ passes the same pipeline as a decision: authenticate, rate limit,
@@ -62,13 +67,14 @@ export function gateway(options: GatewayOptions): Gateway {
     };
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
-    if (options.decisions.route(request.method, target).mcp_message) {
+    const route = options.decisions.route(request.method, target);
+    if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
       if ("reason" in read) {
         // Refused before the policy: answered as JSON-RPC, audited as a denial without a subject.
         writeJsonRpcRefusal(res, read);
-        options.decisions.refuse(request, read.reason);
+        options.decisions.refused(request, ERRORS[read.reason].status, read.reason, route.pattern);
         return;
       }
       mcp = read;
@@ -92,7 +98,9 @@ export function gateway(options: GatewayOptions): Gateway {
     }
     if (verdict.namespace === "mcp_tokens") {
       handedOver.set(res, { decision, subject });
-      res.on("finish", () => settle(res.statusCode));
+      // "close" comes whether or not the answer went out ("finish" never does for a client that
+      // went away first, yet the route acts all the same): the record is written either way.
+      res.once("close", () => settle(res.writableFinished ? res.statusCode : null));
       options.local(req, res);
       return;
     }
@@ -106,5 +114,11 @@ export function gateway(options: GatewayOptions): Gateway {
     const outcome = await forward(req, res, target, verdict, peer, mcp?.body);
     settle(outcome.upstreamStatus);
   };
-  return Object.assign(handle, { local: options.local });
+  const refused = (req: IncomingMessage, status: number, reason: string): void =>
+    options.decisions.refused(
+      { source: "gateway", method: req.method ?? "", path: req.url ?? "", clientAddress: clientAddress(req, options.trustedProxies), userAgent: req.headers["user-agent"] ?? null },
+      status,
+      reason,
+    );
+  return Object.assign(handle, { local: options.local, refused });
 }

@@ -228,12 +228,12 @@ describe("DecisionService", () => {
       expect(await c.records()).toEqual([expect.objectContaining({ allow: false, status: 500, reasons: ["policy_error"] })]);
     });
 
-    it("refuse() audits a request refused before the policy: the catalogue's status, the route, the active revision, no subject, nothing charged", async () => {
+    it("refused() audits a request refused before the policy with the route its caller found: the active revision, no subject, nothing charged", async () => {
       let hits = 0;
       const counting: RateLimiter = { hit: () => (hits++, Promise.reject(new Error("never asked"))) };
       const c = build({ rateLimiter: counting });
       await seed(c);
-      c.service.refuse({ ...ask("POST", MCP, await mcpToken(c, true)), source: "gateway", userAgent: "mcp-client/1" }, "batch_not_supported");
+      c.service.refused({ ...ask("POST", MCP, await mcpToken(c, true)), source: "gateway", userAgent: "mcp-client/1" }, 400, "batch_not_supported", "/api/v1/mcp/projects/{project}/mcp");
       expect(hits).toBe(0);
       expect(await c.records()).toEqual([
         expect.objectContaining({

@@ -16,6 +16,7 @@ import { ensureIndexes } from "../stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
 import { startPruning } from "../stores/prune.js";
+import type { BreakerState } from "../stores/circuit-breaker.js";
 import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../stores/guarded-stores.js";
 import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } from "../stores/redis/client.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
@@ -80,20 +81,15 @@ export function connectBackends(
     const auditSink = new MongoAuditSink(db, { maxQueue: config.audit.queueMax, logger, ...(auditCounters ? { counters: auditCounters } : {}) });
     const auditStore = new MongoAuditStore(db, { retentionDays });
     // Decisions wait at most TOLLGATE_MONGODB_TIMEOUT_MS for a fact, and not at all while MongoDB is known down.
-    let mongoDown = false;
     const guard = new BackendGuard({
       backend: "mongodb",
       timeoutMs: config.mongodbTimeoutMs,
       breaker: {
-        onChange: (state) => {
-          if (state === "open" && !mongoDown) {
-            mongoDown = true;
-            logger.warn(`fact stores: MongoDB failed or took over ${config.mongodbTimeoutMs} ms; failing at once until a probe answers`);
-          } else if (state === "closed" && mongoDown) {
-            mongoDown = false;
-            logger.info("fact stores: MongoDB answers again");
-          }
-        },
+        onChange: logTransitions(
+          logger,
+          `fact stores: MongoDB failed or took over ${config.mongodbTimeoutMs} ms; failing at once until a probe answers`,
+          "fact stores: MongoDB answers again",
+        ),
       },
     });
     facts = {
@@ -160,21 +156,15 @@ export function connectBackends(
       }
     };
     redis.on("error", logConnectionError);
-    // One line when the breaker first opens and one when it closes, not one per failed probe.
-    let limiterDown = false;
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
       timeoutMs: config.redisTimeoutMs,
       breaker: {
-        onChange: (state) => {
-          if (state === "open" && !limiterDown) {
-            limiterDown = true;
-            logger.warn(`rate limiter: Redis failed or took over ${config.redisTimeoutMs} ms; failing at once until a probe succeeds`);
-          } else if (state === "closed") {
-            limiterDown = false;
-            logger.info("rate limiter: Redis answers again");
-          }
-        },
+        onChange: logTransitions(
+          logger,
+          `rate limiter: Redis failed or took over ${config.redisTimeoutMs} ms; failing at once until a probe succeeds`,
+          "rate limiter: Redis answers again",
+        ),
       },
     });
     // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
@@ -211,5 +201,19 @@ export function connectBackends(
     async close() {
       await Promise.allSettled(closers.map((close) => close()));
     },
+  };
+}
+
+/** One line when a breaker first opens and one when it closes again, not one per failed probe. */
+function logTransitions(logger: Logger, opened: string, closed: string): (state: BreakerState) => void {
+  let open = false;
+  return (state) => {
+    if (state === "open" && !open) {
+      open = true;
+      logger.warn(opened);
+    } else if (state === "closed" && open) {
+      open = false;
+      logger.info(closed);
+    }
   };
 }

@@ -53,9 +53,18 @@ export interface ErrorReply {
   decisionId?: string;
 }
 
+/** The error code each answer written here carried (not a decision's denial). */
+const answeredCodes = new WeakMap<ServerResponse, string>();
+
+/** The error code this response was answered with by writeError or writeOpaError; null otherwise. */
+export function errorCodeOf(res: ServerResponse): string | null {
+  return answeredCodes.get(res) ?? null;
+}
+
 /** `{"error":{"code","message","field"?},"decision_id"?}` with the code's status. */
 export function writeError(res: ServerResponse, reply: ErrorReply): void {
   const { code, field, decisionId } = reply;
+  answeredCodes.set(res, code);
   if (reply.challenge) res.setHeader("WWW-Authenticate", bearerChallenge(reply.challenge.realm, reply.challenge.says));
   if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(Math.max(1, Math.ceil(reply.retryAfterS))));
   const error = { code, message: reply.message ?? ERRORS[code].message, ...(field ? { field } : {}) };
@@ -64,6 +73,7 @@ export function writeError(res: ServerResponse, reply: ErrorReply): void {
 
 /** OPA's error shape `{"code","message"}`, on the Data API only, so OPA clients read it as OPA's. */
 export function writeOpaError(res: ServerResponse, code: "invalid_parameter" | "internal_error", message: string = ERRORS[code].message): void {
+  answeredCodes.set(res, code);
   writeJson(res, ERRORS[code].status, { code, message });
 }
 

@@ -29,6 +29,9 @@ export interface DecisionRequest {
   dryRun?: boolean;
 }
 
+/** What the audit record of a request refused before its decision holds of it. */
+export type RefusedRequest = Pick<DecisionRequest, "source" | "method" | "path" | "clientAddress" | "userAgent">;
+
 export interface SubjectSummary {
   type: SubjectFact["type"];
   user_id: string | null;
@@ -151,7 +154,27 @@ export class DecisionService {
     };
   }
 
-  #audit(decision: Decision, request: DecisionRequest, time: Date, latency_ms: number, upstream_status: number | null): void {
+  /**
+   * The audit record of a request refused before it could be decided (e.g. two Authorization
+   * fields, too many header fields): no route, no subject, the refusal's status and error code.
+   */
+  refused(request: RefusedRequest, status: number, reason: string): void {
+    const decision: Decision = {
+      allow: false,
+      status,
+      reasons: [reason],
+      access: null,
+      route: null,
+      subject: null,
+      granted_projects: null,
+      rate_limit: null,
+      decision_id: randomUUID(),
+      policy_revision: this.o.engine.revision,
+    };
+    this.#audit(decision, request, new Date(), 0, null);
+  }
+
+  #audit(decision: Decision, request: RefusedRequest, time: Date, latency_ms: number, upstream_status: number | null): void {
     try {
       this.o.audit.record(
         auditRecordFromDecision(decision, {

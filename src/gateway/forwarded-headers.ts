@@ -36,6 +36,32 @@ const REQUEST_REWRITING = new Set([
   "proxy",
 ]);
 
+// Headers by which other authenticating proxies tell their upstream who the user is (Authelia,
+// oauth2-proxy, Grafana's auth proxy, Kong, AWS ALB, Azure App Service, Google IAP, and the
+// usual plain names): an upstream that once sat behind one may still believe them. Only
+// Tollgate's X-Tollgate-* say who the caller is; these never pass, not even from a trusted proxy.
+const IDENTITY_NAMES = new Set([
+  "x-remote-user",
+  "x-forwarded-user",
+  "x-forwarded-email",
+  "x-forwarded-groups",
+  "x-forwarded-preferred-username",
+  "x-forwarded-access-token",
+  "x-authenticated-user",
+  "x-authenticated-userid",
+  "x-authenticated-groups",
+  "x-authenticated-scope",
+  "x-credential-identifier",
+  "x-anonymous-consumer",
+  "x-user",
+  "x-user-id",
+  "x-username",
+  "x-email",
+]);
+const IDENTITY_PREFIXES = ["remote-", "x-auth-request-", "x-webauth-", "x-consumer-", "x-amzn-oidc-", "x-ms-client-principal", "x-goog-authenticated-", "x-goog-iap-"];
+
+const claimsIdentity = (name: string): boolean => IDENTITY_NAMES.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix));
+
 /** The socket's peer, and whether it is one of TOLLGATE_TRUSTED_PROXIES. */
 export interface Peer {
   address: string | undefined;
@@ -63,7 +89,7 @@ function forwardable(name: string, connectionNamed: ReadonlySet<string>, peer: P
   if (name === "authorization" || name === "host") return false;
   // CGI, WSGI and Rack read `X_Tollgate_User` as `X-Tollgate-User`: no underscore name passes,
   // which covers every spelling of Tollgate's own names but the one checked next.
-  if (name.includes("_") || name.startsWith("x-tollgate-")) return false;
+  if (name.includes("_") || name.startsWith("x-tollgate-") || claimsIdentity(name)) return false;
   // Only a trusted proxy may say where the request came from (For/Host/Proto are set below).
   if (name.startsWith("x-forwarded-")) return peer.trusted;
   return true;

@@ -33,7 +33,11 @@ export function gatewayLocals(res: ServerResponse): GatewayLocals | null {
 }
 
 /** Handles one request under /api/; `local` serves what it hands over. */
-export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<void>) & { local: RequestListener };
+export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<void>) & {
+  local: RequestListener;
+  /** Audits a request refused before it reached the gateway (the dispatcher's header limits). */
+  refused(req: IncomingMessage, status: number, reason: string): void;
+};
 
 /**
  * Every request under /api/ passes the same pipeline as a decision: authenticate, rate limit,
@@ -69,7 +73,9 @@ export function gateway(options: GatewayOptions): Gateway {
     }
     if (verdict.namespace === "mcp_tokens") {
       handedOver.set(res, { decision, subject });
-      res.on("finish", () => settle(res.statusCode));
+      // "close" comes whether or not the answer went out ("finish" never does for a client that
+      // went away first, yet the route acts all the same): the record is written either way.
+      res.once("close", () => settle(res.writableFinished ? res.statusCode : null));
       options.local(req, res);
       return;
     }
@@ -83,5 +89,11 @@ export function gateway(options: GatewayOptions): Gateway {
     const outcome = await forward(req, res, target, verdict, peer);
     settle(outcome.upstreamStatus);
   };
-  return Object.assign(handle, { local: options.local });
+  const refused = (req: IncomingMessage, status: number, reason: string): void =>
+    options.decisions.refused(
+      { source: "gateway", method: req.method ?? "", path: req.url ?? "", clientAddress: clientAddress(req, options.trustedProxies), userAgent: req.headers["user-agent"] ?? null },
+      status,
+      reason,
+    );
+  return Object.assign(handle, { local: options.local, refused });
 }

@@ -14,7 +14,7 @@ import type { PolicyEngine } from "../policy/engine.js";
 import type { AdminInput, AdminRefusal } from "../policy/types.js";
 import type { RateLimiter } from "../stores/types.js";
 import { collaboratorBody, collaboratorParams, projectBody, projectParams, tokenBody, userBody, userParams } from "./admin-schemas.js";
-import { clientAddress, type TrustedProxies } from "./client-address.js";
+import { clientAddress, limitedClient, type TrustedProxies } from "./client-address.js";
 import { requireJson } from "./errors.js";
 
 /** What a refusal of the admin guard tells the caller. */
@@ -134,7 +134,7 @@ export function adminRoutes(deps: AdminDeps): Router {
 /**
  * The operator's admin token or an admin user's session: the policy decides
  * (`tollgate/admin/decision`); this gathers its facts and enforces its answer. Failures are
- * counted per client address; once ADMIN_AUTH_FAILURE_LIMIT are in the window the policy
+ * counted per client (limitedClient(): an IPv6 client by its /64); once ADMIN_AUTH_FAILURE_LIMIT are in the window the policy
  * refuses every request from that address (429), a correct credential included, so guessing
  * gains nothing. An attempt the policy counts as a failure is charged to the limiter as it
  * happens (one atomic hit: of N concurrent bad guesses exactly the limit get their 401/403, the
@@ -161,7 +161,7 @@ function adminOnly(deps: AdminDeps): RequestHandler {
       ...(subject ? { subject } : {}),
     };
     const first = deps.engine.adminDecision(facts);
-    const limit = await deps.rateLimiter.hit(`admin_auth:${address.slice(0, CLIENT_ADDRESS_MAX)}`, ADMIN_AUTH_FAILURE_LIMIT, ADMIN_AUTH_FAILURE_WINDOW_MS, {
+    const limit = await deps.rateLimiter.hit(`admin_auth:${limitedClient(address).slice(0, CLIENT_ADDRESS_MAX)}`, ADMIN_AUTH_FAILURE_LIMIT, ADMIN_AUTH_FAILURE_WINDOW_MS, {
       consume: first.count_failure,
     });
     const decision = limit.allowed ? first : deps.engine.adminDecision({ ...facts, failures: { exceeded: true } });

@@ -5,7 +5,7 @@ import type { Decision, DecisionService, Verdict } from "../decision/service.js"
 import type { AuditSource } from "../audit/types.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
-import { writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
+import { errorCodeOf, writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
 import { setDecisionHeaders } from "./decision-headers.js";
 import { forwardedRequest, isMethod, isPath, type JudgedRequest, METHOD, parseAuthorizeBody, PATH } from "./decision-request.js";
 import { writeRequestError } from "./errors.js";
@@ -50,7 +50,10 @@ export interface DecisionEndpointOptions {
   logger: Logger;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+type Endpoint = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** A hot path's handler, and how a request refused before it (the dispatcher's header limits) is audited. */
+export type Handler = Endpoint & { refused(req: IncomingMessage, status: number, reason: string): void };
 
 export interface DecisionEndpoints {
   /** POST /v1/authorize. */
@@ -69,8 +72,13 @@ export interface DecisionEndpoints {
  */
 export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints {
   const windowS = Math.round(o.rateLimitWindowMs / 1000);
-  const decide = (source: AuditSource, request: JudgedRequest, req: IncomingMessage): Promise<Verdict> =>
-    o.decisions.decide({ ...request, source, clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null });
+  // Requests whose decision (and with it the audit record) was made.
+  const decided = new WeakSet<IncomingMessage>();
+  const decide = async (source: AuditSource, request: JudgedRequest, req: IncomingMessage): Promise<Verdict> => {
+    const verdict = await o.decisions.decide({ ...request, source, clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null });
+    decided.add(req);
+    return verdict;
+  };
   // For proxies: the decision's status, headers and, on denial, its JSON body.
   const answer = (res: ServerResponse, verdict: Verdict): void => {
     const { decision } = verdict;
@@ -80,7 +88,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   };
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeRequestError(res, err, o.logger, { method: req.method ?? "", path: pathOf(req) });
 
-  const authorize: Handler = async (req, res) => {
+  const authorize: Endpoint = async (req, res) => {
     if (!isJson(req)) return writeError(res, { code: "unsupported_media_type" });
     continueIfExpected(res);
     const body = await readJsonBody(req, o.maxBodyBytes);
@@ -92,7 +100,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     writeJson(res, 200, decision);
   };
 
-  const forwardAuth: Handler = async (req, res) => {
+  const forwardAuth: Endpoint = async (req, res) => {
     const described = forwardedRequest(req.rawHeaders);
     if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
     if (!isMethod(described.method) || !isPath(described.uri)) {
@@ -107,7 +115,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with
   // the client's Authorization and without the body; any method may arrive. The target is judged
   // as received (never percent-decoded here).
-  const extAuthz: Handler = async (req, res) => {
+  const extAuthz: Endpoint = async (req, res) => {
     const url = req.url ?? "";
     const target = url.slice(EXT_AUTHZ_PREFIX.length);
     // An absolute-form request target (GET http://host/v1/ext-authz/…) names no target here.
@@ -124,7 +132,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
    * data.tollgate.authz.decision, undefined (no `result`) for any other document, and OPA's
    * error body `{"code","message"}`.
    */
-  const dataApi: Handler = async (req, res) => {
+  const dataApi: Endpoint = async (req, res) => {
     const path = pathOf(req).slice(DATA_API_PREFIX.length);
     const segments = decodedSegments(path);
     if (segments instanceof URIError) return invalidParameter(res, "the document path is not valid percent-encoding");
@@ -151,7 +159,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   };
 
   const guard =
-    (handler: Handler, opa = false): Handler =>
+    (handler: Endpoint, opa = false): Endpoint =>
     async (req, res) => {
       try {
         await handler(req, res);
@@ -164,7 +172,23 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
         failed(req, res, err);
       }
     };
-  return { authorize: guard(authorize), forwardAuth: guard(forwardAuth), extAuthz: guard(extAuthz), dataApi: guard(dataApi, true) };
+  // A call answered with an error before (or instead of) its decision leaves a record too.
+  const audited = (source: AuditSource, endpoint: Endpoint): Handler => {
+    const refused = (req: IncomingMessage, status: number, reason: string): void =>
+      o.decisions.refused({ source, method: req.method ?? "", path: req.url ?? "", clientAddress: clientAddress(req, o.trustedProxies), userAgent: req.headers["user-agent"] ?? null }, status, reason);
+    const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      await endpoint(req, res);
+      const code = errorCodeOf(res);
+      if (code !== null && !decided.has(req)) refused(req, res.statusCode, code);
+    };
+    return Object.assign(handler, { refused });
+  };
+  return {
+    authorize: audited("authorize", guard(authorize)),
+    forwardAuth: audited("forward_auth", guard(forwardAuth)),
+    extAuthz: audited("ext_authz", guard(extAuthz)),
+    dataApi: audited("data_api", guard(dataApi, true)),
+  };
 }
 
 /**

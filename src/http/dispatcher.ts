@@ -3,8 +3,10 @@ import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
 import { traceRequests, tracingEnabled } from "../tracing.js";
 import { DATA_API_PREFIX, type DecisionEndpoints, EXT_AUTHZ_PREFIX, type Handler, pathOf } from "./decision-endpoints.js";
+import { writeError } from "../api/error-writer.js";
+import { ERRORS } from "../errors.js";
 import { writeRequestError } from "./errors.js";
-import { withinHeaderLimits } from "./request-limits.js";
+import { headerLimitBroken } from "./request-limits.js";
 
 export interface HotPaths {
   /** The decision endpoints (the internal port, or the one port). */
@@ -68,7 +70,12 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     const handler = hotHandler(req);
     if (!handler) return void fallback(req, res);
     const run = (): void => {
-      if (!withinHeaderLimits(req, res, options.maxHeaderFields)) return;
+      const broken = headerLimitBroken(req, options.maxHeaderFields);
+      if (broken) {
+        writeError(res, broken);
+        handler.refused(req, ERRORS[broken.code].status, broken.code);
+        return;
+      }
       handler(req, res).catch((err: unknown) => writeRequestError(res, err, options.logger, { method: req.method ?? "", path: pathOf(req) }));
     };
     // With an SDK registered (OTEL_EXPORTER_OTLP_ENDPOINT): a server span per request, as the Express app gives the rest.

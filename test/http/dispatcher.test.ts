@@ -8,9 +8,9 @@ import type { Gateway } from "../../src/gateway/gateway.js";
 
 function setup() {
   const served: string[] = [];
-  const hot = (name: string) => async () => void served.push(name);
+  const hot = (name: string) => Object.assign(async () => void served.push(name), { refused: () => served.push(`${name} refused`) });
   const decisions: DecisionEndpoints = { authorize: hot("authorize"), forwardAuth: hot("forward-auth"), extAuthz: hot("ext-authz"), dataApi: hot("data") };
-  const gateway = Object.assign(hot("gateway"), { local: () => served.push("local") }) as Gateway;
+  const gateway: Gateway = Object.assign(hot("gateway"), { local: () => served.push("local") });
   const listener = dispatcher({ decisions, gateway }, () => void served.push("express"), { maxHeaderFields: 100, logger: pino({ level: "silent" }) });
   const route = (method: string, url: string): string => {
     served.length = 0;

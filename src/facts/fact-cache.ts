@@ -67,13 +67,14 @@ export class FactCache {
 
   /**
    * The cached value of `key`, or `load()`'s (stored if nothing changed the key meanwhile).
-   * `remember: false` answers are returned but never stored (e.g. a token not found).
+   * `remember: false` answers are returned but never stored (e.g. a token not found). A hit is
+   * the stored value itself, deeply frozen (see #set).
    */
   async read<T>(cache: string, key: string, load: () => Promise<T>, remember: (value: T) => boolean = () => true): Promise<T> {
     const cached = this.#fresh(key);
     if (cached) {
       this.#counters?.hit(cache);
-      return structuredClone(cached.value) as T;
+      return cached.value as T;
     }
     this.#counters?.miss(cache);
     const ticket = this.ticket();
@@ -87,7 +88,7 @@ export class FactCache {
     const entry = this.#fresh(key);
     if (entry) this.#counters?.hit(cache);
     else this.#counters?.miss(cache);
-    return entry && { value: structuredClone(entry.value) };
+    return entry && { value: entry.value };
   }
 
   ticket(): number {
@@ -165,8 +166,10 @@ export class FactCache {
   }
 
   #set(key: string, value: unknown): void {
-    // Copies in and out: a caller changing what it got must not change what others are served.
-    this.#entries.set(key, { value: structuredClone(value), at: this.#now() });
+    // Copied once on the way in and frozen: the caller that filled it keeps its own value, and
+    // what is served is immutable, so a hit hands out the stored value without a copy and no
+    // caller can change what others are served.
+    this.#entries.set(key, { value: deepFreeze(structuredClone(value)), at: this.#now() });
   }
 
   #fresh(key: string): Entry | undefined {
@@ -176,4 +179,15 @@ export class FactCache {
     if (this.#degradedMaxAgeMs !== null && this.#now() - entry.at >= this.#degradedMaxAgeMs) return undefined;
     return entry;
   }
+}
+
+/**
+ * Freezes a structured-clone result and everything it holds. Dates keep their setters (a frozen
+ * Date can still be set), so facts with dates are read, never changed, by convention: the
+ * decision path only reads them (getTime()).
+ */
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  for (const inner of Object.values(value)) deepFreeze(inner);
+  return Object.freeze(value);
 }

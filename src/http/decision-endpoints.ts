@@ -7,14 +7,10 @@ import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { errorCodeOf, writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
 import { setDecisionHeaders } from "./decision-headers.js";
-import { AUTHORIZATION, forwardedRequest, type JudgedRequest, MCP_CALL, mcpCallFromHeaders, METHOD, PATH } from "./decision-request.js";
+import { forwardedRequest, isMethod, isPath, type JudgedRequest, mcpCallFromHeaders, METHOD, parseAuthorizeBody, PATH } from "./decision-request.js";
 import { writeRequestError } from "./errors.js";
 import { bodyError, readJsonBody, type BodyFailure } from "./json-body.js";
 import { writeJson } from "./write-json.js";
-
-const authorizeBody = z
-  .object({ method: METHOD, path: PATH, authorization: AUTHORIZATION, dry_run: z.boolean().optional(), mcp: MCP_CALL.optional() })
-  .strict();
 
 const dataApiBody = z.object({
   input: z.object({
@@ -95,7 +91,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     if (!isJson(req)) return writeError(res, { code: "unsupported_media_type" });
     const body = await readJsonBody(req, res, o.maxBodyBytes);
     if (!body.ok) return failed(req, res, bodyError(body.failure));
-    const parsed = authorizeBody.safeParse(body.value);
+    const parsed = parseAuthorizeBody(body.value);
     if (!parsed.success) return failed(req, res, parsed.error);
     const { data } = parsed;
     const { decision } = await decide(
@@ -109,7 +105,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   const forwardAuth: Endpoint = async (req, res) => {
     const described = forwardedRequest(req.rawHeaders);
     if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
-    if (!METHOD.safeParse(described.method).success || !PATH.safeParse(described.uri).success) {
+    if (!isMethod(described.method) || !isPath(described.uri)) {
       return writeError(res, { code: "invalid_request", message: `${described.names} are malformed` });
     }
     const mcp = mcpCallFromHeaders(req);
@@ -127,11 +123,11 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const url = req.url ?? "";
     const target = url.slice(EXT_AUTHZ_PREFIX.length);
     // An absolute-form request target (GET http://host/v1/ext-authz/…) names no target here.
-    if (!url.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !PATH.safeParse(target).success) {
+    if (!url.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !isPath(target)) {
       return writeError(res, { code: "invalid_request", message: `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects` });
     }
     const method = req.method ?? "";
-    if (!METHOD.safeParse(method).success) return writeError(res, { code: "invalid_request", message: "the method must be letters only" });
+    if (!isMethod(method)) return writeError(res, { code: "invalid_request", message: "the method must be letters only" });
     const mcp = mcpCallFromHeaders(req);
     if ("error" in mcp) return writeError(res, { code: "invalid_request", message: mcp.error });
     answer(res, await decide("ext_authz", { method, path: target, authorization: req.headers.authorization ?? null, ...mcp }, req));

@@ -6,16 +6,59 @@ import type { Verdict } from "../decision/service.js";
 import { callFromHeaders } from "../mcp/jsonrpc.js";
 import type { McpCall } from "../policy/types.js";
 
-// What every decision endpoint accepts as the request to judge.
-export const METHOD = z.string().regex(/^[A-Za-z]{1,16}$/, "must be an HTTP method such as GET");
+// What every decision endpoint accepts as the request to judge. The zod schemas word the
+// errors; the predicates below apply the same rules by hand on the hot path.
+const METHOD_RE = /^[A-Za-z]{1,16}$/;
+const PATH_MAX = 4096;
+const AUTHORIZATION_MAX = 8192;
+export const METHOD = z.string().regex(METHOD_RE, "must be an HTTP method such as GET");
 // A lone UTF-16 surrogate cannot cross into the policy (opa-wasm throws on it): refused here.
-export const PATH = z.string().min(1).max(4096).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
-export const AUTHORIZATION = z.string().max(8192).nullable().optional();
+export const PATH = z.string().min(1).max(PATH_MAX).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
+export const AUTHORIZATION = z.string().max(AUTHORIZATION_MAX).nullable().optional();
 // The MCP message a decision endpoint is told about (the policy's input.mcp).
 const MCP_NAME = z.string().min(1).max(256).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
 export const MCP_CALL = z
   .object({ method: MCP_NAME, tool: MCP_NAME.optional(), uri: z.string().min(1).max(4096).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)").optional() })
   .strict();
+
+/** What METHOD accepts. */
+export function isMethod(v: unknown): v is string {
+  return typeof v === "string" && METHOD_RE.test(v);
+}
+
+/** What PATH accepts. */
+export function isPath(v: unknown): v is string {
+  return typeof v === "string" && v.length >= 1 && v.length <= PATH_MAX && isWellFormed(v);
+}
+
+/** POST /v1/authorize's body. */
+export const AUTHORIZE_BODY = z.object({ method: METHOD, path: PATH, authorization: AUTHORIZATION, dry_run: z.boolean().optional(), mcp: MCP_CALL.optional() }).strict();
+export type AuthorizeBody = z.infer<typeof AUTHORIZE_BODY>;
+const AUTHORIZE_KEYS: ReadonlySet<string> = new Set(Object.keys(AUTHORIZE_BODY.shape));
+
+/**
+ * AUTHORIZE_BODY.safeParse, with a body that is plainly valid checked by hand (the same rules,
+ * no allocation but the result): anything else goes through zod, which refuses it and says why.
+ */
+export function parseAuthorizeBody(value: unknown): ReturnType<typeof AUTHORIZE_BODY.safeParse> {
+  const plain = plainAuthorizeBody(value);
+  return plain ? { success: true, data: plain } : AUTHORIZE_BODY.safeParse(value);
+}
+
+function plainAuthorizeBody(value: unknown): AuthorizeBody | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  for (const key of Object.keys(value)) if (!AUTHORIZE_KEYS.has(key)) return undefined;
+  const { method, path, authorization, dry_run: dryRun, mcp } = value as Record<string, unknown>;
+  // An MCP message is checked by zod (MCP_CALL), never dropped here.
+  if (mcp !== undefined) return undefined;
+  if (!isMethod(method) || !isPath(path)) return undefined;
+  if (authorization !== undefined && authorization !== null && (typeof authorization !== "string" || authorization.length > AUTHORIZATION_MAX)) return undefined;
+  if (dryRun !== undefined && typeof dryRun !== "boolean") return undefined;
+  const body: AuthorizeBody = { method, path };
+  if (authorization !== undefined) body.authorization = authorization;
+  if (dryRun !== undefined) body.dry_run = dryRun;
+  return body;
+}
 
 /**
  * What a proxy that never sees the body tells of an MCP message: Mcp-Method and Mcp-Name, once

@@ -113,10 +113,11 @@ export class PolicyEngine {
     const cacheable = key.length <= MAX_CACHED_PATH;
     const cached = cacheable ? active.routes.get(key) : undefined;
     if (cached) return cached;
-    if (jsonSize(input) > this.#options.maxInputBytes || !isWellFormed(input.path)) return INVALID_ROUTE;
+    const json = encodeJson(input);
+    if (json.byteLength > this.#options.maxInputBytes || !isWellFormed(input.path)) return INVALID_ROUTE;
     let info: RouteInfo = INVALID_ROUTE;
     try {
-      const result = firstResult(active.wasm.evaluate(input, ROUTE_ENTRYPOINT));
+      const result = firstResult(active.wasm.evaluate(json, ROUTE_ENTRYPOINT));
       if (isRouteInfo(result)) info = result;
       else this.#logger?.error({ revision: active.revision }, "policy route result is malformed; treating the path as invalid");
     } catch (err) {
@@ -132,12 +133,13 @@ export class PolicyEngine {
   }
 
   decide(input: PolicyInput): PolicyDecision {
-    if (jsonSize(input) > this.#options.maxInputBytes) return engineDeny(400, "input_too_large");
+    const json = encodeJson(input);
+    if (json.byteLength > this.#options.maxInputBytes) return engineDeny(400, "input_too_large");
     // opa-wasm throws on a lone surrogate; such a path names nothing, whoever asks.
     if (typeof input?.path === "string" && !isWellFormed(input.path)) return engineDeny(400, "invalid_path");
     const active = this.#active;
     try {
-      const result = firstResult(active.wasm.evaluate(input, DECISION_ENTRYPOINT));
+      const result = firstResult(active.wasm.evaluate(json, DECISION_ENTRYPOINT));
       if (isPolicyDecision(result)) return result;
       this.#logger?.error({ revision: active.revision }, "policy decision is undefined or malformed; denying");
     } catch (err) {
@@ -253,6 +255,18 @@ function sha256(bytes: Buffer): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
-function jsonSize(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value));
+const utf8 = new TextEncoder();
+
+/**
+ * The input as the UTF-8 JSON opa-wasm would make of it (JSON.stringify, then TextEncoder), made
+ * once: its length is checked against maxInputBytes and the same bytes are evaluated, which
+ * opa-wasm takes as they are when handed an ArrayBuffer (it would otherwise serialise again).
+ */
+function encodeJson(value: unknown): ArrayBuffer {
+  const bytes = utf8.encode(JSON.stringify(value));
+  const { buffer } = bytes;
+  // encode() returns a view over a buffer of its own; copy only if it ever shares one.
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength
+    ? buffer
+    : bytes.slice().buffer;
 }

@@ -6,7 +6,7 @@ const nullableString = z.string().nullable();
 const access = z.enum(["read", "write"]).nullable();
 const rateLimitClass = z.string().regex(RATE_LIMIT_CLASS).nullable();
 
-const decisionSchema = z.object({
+export const policyDecisionSchema = z.object({
   allow: z.boolean(),
   status: z.union([z.literal(200), z.literal(400), z.literal(401), z.literal(403), z.literal(429)]),
   reasons: z.array(z.string()),
@@ -31,8 +31,45 @@ const routeSchema = z.object({
   mcp_message: z.boolean(),
 });
 
+/**
+ * The schema decides; an answer it plainly accepts is recognised by hand first (every decision
+ * goes through here). The hand check accepts only what the schema accepts (a property test
+ * compares them), so anything it does not recognise still gets the schema's verdict.
+ */
 export function isPolicyDecision(value: unknown): value is PolicyDecision {
-  return decisionSchema.safeParse(value).success;
+  return plainPolicyDecision(value) || policyDecisionSchema.safeParse(value).success;
+}
+
+const STATUSES: ReadonlySet<unknown> = new Set([200, 400, 401, 403, 429]);
+const ACCESSES: ReadonlySet<unknown> = new Set(["read", "write"]);
+
+function plainPolicyDecision(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const d = value as Record<string, unknown>;
+  return (
+    typeof d.allow === "boolean" &&
+    STATUSES.has(d.status) &&
+    d.allow === (d.status === 200) &&
+    isStringArray(d.reasons) &&
+    (d.access === null || ACCESSES.has(d.access)) &&
+    isNullableString(d.route) &&
+    isNullableString(d.project_id) &&
+    (d.rate_limit_class === null || (typeof d.rate_limit_class === "string" && RATE_LIMIT_CLASS.test(d.rate_limit_class))) &&
+    typeof d.rate_limit_applies === "boolean" &&
+    isNullableString(d.rate_limit_key) &&
+    typeof d.trigger_allowed === "boolean" &&
+    (d.granted_projects === null || isStringArray(d.granted_projects))
+  );
+}
+
+function isNullableString(v: unknown): boolean {
+  return v === null || typeof v === "string";
+}
+
+function isStringArray(v: unknown): boolean {
+  if (!Array.isArray(v)) return false;
+  for (const item of v) if (typeof item !== "string") return false;
+  return true;
 }
 
 export function isRouteInfo(value: unknown): value is RouteInfo {

@@ -1,7 +1,7 @@
 // Bearer token format: <prefix><43-char base62 secret><6-char base62 CRC-32 of prefix+secret>.
 // The checksum lets parseToken() reject typos and junk without any I/O; it is not a MAC.
 // Only hashToken(value) is ever stored.
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { crc32 } from "./crc32.js";
 
 export type TokenKind = "global" | "project" | "mcp";
@@ -54,7 +54,8 @@ function checksum(prefixAndSecret: string): string {
 
 /** Lowercase hex SHA-256 of the token value (64 characters). */
 export function hashToken(value: string): string {
-  return createHash("sha256").update(value, "utf8").digest("hex");
+  // One-shot (Node >= 20.12): no Hash object per request; strings are hashed as UTF-8.
+  return hash("sha256", value, "hex");
 }
 
 export interface GeneratedToken {

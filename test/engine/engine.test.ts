@@ -118,6 +118,14 @@ describe("PolicyEngine", () => {
     expect(decision).toMatchObject({ allow: false, status: 400, reasons: ["input_too_large"] });
   });
 
+  it("measures the size cap in UTF-8 bytes of the input's JSON, not in characters", () => {
+    const engine = PolicyEngine.load(dir, { maxInputBytes: 512 });
+    // 300 characters, 600 bytes: over the cap only when counted in bytes.
+    const decision = engine.decide({ ...collaboratorRead, path: `/api/v1/projects/${"é".repeat(300)}` });
+    expect(decision).toMatchObject({ allow: false, status: 400, reasons: ["input_too_large"] });
+    expect(engine.decide(collaboratorRead)).toMatchObject({ allow: true });
+  });
+
   it("denies when the input makes the policy's answer malformed", () => {
     const engine = PolicyEngine.load(dir);
     // A non-string method makes no route match; the policy still answers, with a deny.

@@ -79,10 +79,17 @@ describe("FactCache fill tickets", () => {
     expect(cache.peek("t", "b")).toBeUndefined();
   });
 
-  it("hands out copies: changing what was served does not change the cache", async () => {
+  it("no caller can change what others are served: the filler keeps its own value, hits are frozen", async () => {
     const cache = new FactCache({ ttlMs: 60_000 });
-    const first = await cache.read("t", "k", async () => ({ role: "admin" }));
+    const first = await cache.read("t", "k", async () => ({ role: "admin", scopes: ["read"] }));
     first.role = "changed";
-    expect(await cache.read("t", "k", async () => ({ role: "never read" }))).toEqual({ role: "admin" });
+    first.scopes.push("write");
+    const hit = await cache.read("t", "k", async () => ({ role: "never read", scopes: [] as string[] }));
+    expect(hit).toEqual({ role: "admin", scopes: ["read"] });
+    expect(() => {
+      hit.role = "changed";
+    }).toThrow(TypeError);
+    expect(() => hit.scopes.push("write")).toThrow(TypeError);
+    expect(cache.peek("t", "k")?.value).toEqual({ role: "admin", scopes: ["read"] });
   });
 });

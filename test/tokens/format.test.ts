@@ -124,6 +124,16 @@ describe("hashToken", () => {
     expect(hash).toBe(createHash("sha256").update(value).digest("hex"));
   });
 
+  it("hashes any string as its UTF-8 bytes, as createHash does", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 80 }), (value) => {
+        expect(hashToken(value)).toBe(createHash("sha256").update(value, "utf8").digest("hex"));
+      }),
+      { numRuns: 500 },
+    );
+    expect(hashToken("tg_\uD800é")).toBe(createHash("sha256").update("tg_\uD800é", "utf8").digest("hex"));
+  });
+
   it("never contains the value or its secret", () => {
     fc.assert(
       fc.property(kindArb, (kind) => {

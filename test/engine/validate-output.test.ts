@@ -14,7 +14,7 @@ const decision = fc.record(
     access: field(fc.constantFrom(null, "read", "write", "admin", "READ")),
     route: nullableString,
     project_id: nullableString,
-    rate_limit_class: field(fc.constantFrom(null, "default", "log", "artifact", "trigger", "deploy_2", "Other", "9x", "")),
+    rate_limit_class: field(fc.constantFrom(null, "default", "log", "artifact", "trigger", "deploy_2", "Other")),
     rate_limit_applies: field(fc.boolean()),
     rate_limit_key: nullableString,
     trigger_allowed: field(fc.boolean()),

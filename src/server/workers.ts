@@ -4,6 +4,8 @@ import type { Logger } from "../log.js";
 import { aggregateWorkerMetrics } from "./cluster-metrics.js";
 
 const RESTART_DELAY_MS = 1_000;
+/** The exit code of a process that could not start: configuration or policy (serve.ts). */
+export const START_UP_FAILED = 2;
 /** After the drain: time to finish requests in flight and flush the audit queue (its close gives up after 5 s). */
 export const SHUTDOWN_LIMIT_MS = 10_000;
 
@@ -46,6 +48,13 @@ export function supervise(config: Config, logger: Logger): void {
     const inherited = (dutiesOf.get(worker) ?? []).filter((d) => d === "prune");
     dutiesOf.delete(worker);
     if (stopping) return;
+    if (code === START_UP_FAILED) {
+      // A configuration or policy error is the same in every worker and every restart: stop, as a
+      // single process would, rather than restart the worker every second forever.
+      logger.error({ pid: worker.process.pid }, "a worker could not start (its message is above); stopping");
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill("SIGKILL");
+      process.exit(START_UP_FAILED);
+    }
     logger.error({ pid: worker.process.pid, code, signal }, "worker exited; starting another");
     setTimeout(() => stopping || fork(inherited), RESTART_DELAY_MS);
   });

@@ -2,6 +2,7 @@
 // tool table is a configuration error, exit 2, reported as one (not as a policy that failed to load).
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { CLOSED_PORT } from "../support/servers.js";
 
 function start(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -22,5 +23,19 @@ describe("start-up against the tool table", () => {
     expect(code).toBe(2);
     expect(stderr).toContain("TOLLGATE_RATE_LIMITS.mcp.typo");
     expect(stderr).not.toContain("make wasm");
+  });
+});
+
+describe("start-up with TOLLGATE_WORKERS=2", () => {
+  it("a worker's start-up error stops the replica with exit 2 instead of restarting the worker forever", async () => {
+    const { code, stderr } = await start({
+      TOLLGATE_WORKERS: "2",
+      // Never reached: the error comes before any connection.
+      MONGODB_URI: `mongodb://127.0.0.1:${CLOSED_PORT}`,
+      REDIS_URL: `redis://127.0.0.1:${CLOSED_PORT}`,
+      TOLLGATE_RATE_LIMITS: '{"mcp":{"typo":3}}',
+    });
+    expect(code).toBe(2);
+    expect(stderr).toContain("TOLLGATE_RATE_LIMITS.mcp.typo");
   });
 });

@@ -8,14 +8,17 @@
 // one the table's own matcher (the test oracle) picks, and a segment that is not of its
 // parameter's type ("restart" for {restart_counter}) never falls into the parameter. No
 // constant object is built on the way: only the matched leaf's small result.
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { emit, readTable, type Generator } from "./lib/generated-rego.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const OPA = process.env.OPA_BIN || `${ROOT}.tools/bin/opa`;
-const ROUTES = "policies/tollgate/authz/routes.rego";
-const OUTPUT = "policies/tollgate/authz/route_tree.rego";
+const GENERATOR: Generator = {
+  root: ROOT,
+  opa: process.env.OPA_BIN || `${ROOT}.tools/bin/opa`,
+  source: "policies/tollgate/authz/routes.rego",
+  sourceName: "route_table",
+  output: "policies/tollgate/authz/route_tree.rego",
+};
 /** The Rego function that checks each parameter type (see routes.rego). */
 const TYPE_CHECKS: Record<string, string> = { id: "_is_id", digits: "_is_digits" };
 
@@ -43,15 +46,7 @@ function readSource(): Source {
     "json.marshal({" +
     '"table": data.tollgate.authz.route_table, "types": data.tollgate.authz.param_types, ' +
     '"namespaces": {p: data.tollgate.authz.namespace(p) | some p, _ in data.tollgate.authz.route_table}})';
-  // routes.rego alone: a stale or broken route_tree.rego must not stop its own regeneration.
-  try {
-    const raw = execFileSync(OPA, ["eval", "--format", "raw", "--data", ROUTES, query], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    return JSON.parse(raw) as Source;
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr ?? String(err);
-    process.stderr.write(`cannot read route_table from ${ROUTES} on its own:\n${stderr}`);
-    process.exit(1);
-  }
+  return readTable<Source>(GENERATOR, query);
 }
 
 function buildTree(source: Source): Node[] {
@@ -216,25 +211,7 @@ function generate(source: Source): string {
     ...nodes.filter((n) => n.pattern).map((n) => specFunction(source, n)),
     ...shadowFunctions(nodes),
   ];
-  const text = `${parts.join("\n\n")}\n`;
-  return execFileSync(OPA, ["fmt", "--v1-compatible"], { input: text, encoding: "utf8" });
+  return `${parts.join("\n\n")}\n`;
 }
 
-const generated = generate(readSource());
-const target = `${ROOT}${OUTPUT}`;
-if (process.argv.includes("--check")) {
-  let current = "";
-  try {
-    current = readFileSync(target, "utf8");
-  } catch {
-    // a missing file is stale
-  }
-  if (current !== generated) {
-    process.stderr.write(`${OUTPUT} is stale: route_table changed since the last 'make wasm'. Run 'make wasm' and commit both.\n`);
-    process.exit(1);
-  }
-  process.stdout.write(`==> ${OUTPUT} matches route_table\n`);
-} else {
-  writeFileSync(target, generated);
-  process.stdout.write(`==> ${OUTPUT} generated\n`);
-}
+emit(GENERATOR, generate(readSource()));

@@ -6,17 +6,21 @@
 // ~7 µs per lookup) and has no rule index, so each table becomes an else-chain of string
 // comparisons that builds only the matched entry. Resource templates become one clause each,
 // comparing the URI's "/"-separated segments: literals exactly, a parameter by its type.
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { emit, readTable, type Generator } from "./lib/generated-rego.js";
 
 // --root DIR: a copy of the repository's policies/ elsewhere (tests compile fixture tables).
 const rootAt = process.argv.indexOf("--root");
 const ROOT = rootAt > 0 ? `${process.argv[rootAt + 1]!.replace(/\/$/, "")}/` : fileURLToPath(new URL("../", import.meta.url));
 const OPA_DEFAULT = fileURLToPath(new URL("../.tools/bin/opa", import.meta.url));
-const OPA = process.env.OPA_BIN || OPA_DEFAULT;
 const TABLE = "policies/tollgate/authz/tool_table.rego";
-const OUTPUT = "policies/tollgate/authz/tool_lookup.rego";
+const GENERATOR: Generator = {
+  root: ROOT,
+  opa: process.env.OPA_BIN || OPA_DEFAULT,
+  source: TABLE,
+  sourceName: "tool_table.rego",
+  output: "policies/tollgate/authz/tool_lookup.rego",
+};
 
 type Entry = Record<string, string | boolean>;
 interface Source {
@@ -29,14 +33,7 @@ function readSource(): Source {
   const query =
     'json.marshal({"methods": data.tollgate.authz.mcp_method_table, "tools": data.tollgate.authz.mcp_tool_table, ' +
     '"resources": data.tollgate.authz.mcp_resource_table})';
-  try {
-    const raw = execFileSync(OPA, ["eval", "--format", "raw", "--data", TABLE, query], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    return JSON.parse(raw) as Source;
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr ?? String(err);
-    process.stderr.write(`cannot read the tool table from ${TABLE} on its own:\n${stderr}`);
-    process.exit(1);
-  }
+  return readTable<Source>(GENERATOR, query);
 }
 
 const str = (value: string) => JSON.stringify(value);
@@ -138,25 +135,7 @@ function generate(source: Source): string {
     "# mcp_tool_table, by tool name.\n" + chain("_mcp_tool_entry", "name", source.tools, (name, entry) => entryLiteral(`tool ${name}`, entry)),
     '# mcp_resource_table, by the URI split at "/" (s).\n' + resourceFunction(source.resources),
   ];
-  const text = `${parts.join("\n\n")}\n`;
-  return execFileSync(OPA, ["fmt", "--v1-compatible"], { input: text, encoding: "utf8" });
+  return `${parts.join("\n\n")}\n`;
 }
 
-const generated = generate(readSource());
-const target = `${ROOT}${OUTPUT}`;
-if (process.argv.includes("--check")) {
-  let current = "";
-  try {
-    current = readFileSync(target, "utf8");
-  } catch {
-    // a missing file is stale
-  }
-  if (current !== generated) {
-    process.stderr.write(`${OUTPUT} is stale: tool_table.rego changed since the last 'make wasm'. Run 'make wasm' and commit both.\n`);
-    process.exit(1);
-  }
-  process.stdout.write(`==> ${OUTPUT} matches tool_table.rego\n`);
-} else {
-  writeFileSync(target, generated);
-  process.stdout.write(`==> ${OUTPUT} generated\n`);
-}
+emit(GENERATOR, generate(readSource()));

@@ -95,11 +95,20 @@ export function describeDirectoryStoreContract(name: string, factory: FixtureFac
       project.public = true;
       expect(await store.getUser("alice")).toEqual({ id: "alice", system_role: "user" });
       expect(await store.getProject("proj-1")).toEqual({ id: "proj-1", name: "One", public: false });
+      // A value read cannot change what the store holds: it is a copy, or frozen (the caching
+      // decorator serves its cached value frozen rather than cloning it on every hit).
+      const mutate = (change: () => void): void => {
+        try {
+          change();
+        } catch (err) {
+          if (!(err instanceof TypeError)) throw err;
+        }
+      };
       const read = (await store.getProject("proj-1"))!;
-      read.name = "changed";
+      mutate(() => (read.name = "changed"));
       await store.setCollaborator("proj-1", "alice", "Owner");
       const listed = await store.listProjectsOf("alice");
-      listed[0]!.project.name = "changed";
+      mutate(() => (listed[0]!.project.name = "changed"));
       expect(await store.getProject("proj-1")).toEqual({ id: "proj-1", name: "One", public: false });
       expect(await store.listProjectsOf("alice")).toEqual([{ project: { id: "proj-1", name: "One", public: false }, role: "Owner" }]);
     });

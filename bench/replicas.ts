@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { loadavg, cpus } from "node:os";
 import { SignJWT } from "jose";
 import { freePort, startFerretDb, startRedis, type MongoServer, type RedisServer } from "../test/support/servers.js";
+import { adminRequest } from "./admin.js";
 import { summarize, table } from "./stats.js";
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 500);
@@ -89,24 +90,8 @@ async function stopReplicas(): Promise<void> {
   );
 }
 
-/** An admin write on A; a 503 (FerretDB slow to answer on the loaded machine) is retried a few times. */
-async function admin(base: string, method: string, path: string, body?: object): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    if (res.status === 503 && attempt < 5) {
-      await res.arrayBuffer();
-      say(`${method} ${path}: 503, retrying`);
-      await sleep(500);
-      continue;
-    }
-    if (res.status >= 300) throw new Error(`${method} ${path} on ${base}: ${res.status} ${await res.text()}`);
-    return res;
-  }
-}
+/** An admin write on A, retried on 503. */
+const admin = (base: string, method: string, path: string, body?: object): Promise<Response> => adminRequest(base, ADMIN, method, path, body, say);
 
 /**
  * Whether the replica allows, or null when it could not decide (503: a backend was slow or down).

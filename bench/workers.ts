@@ -20,6 +20,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { freePort, startFerretDb, startRedis, type MongoServer, type RedisServer } from "../test/support/servers.js";
+import { adminRequest } from "./admin.js";
 import { fmtInt, fmtRatio, table } from "./stats.js";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -125,22 +126,7 @@ async function startTollgate(placement: Placement, mongo: MongoServer, redis: Re
   }
 }
 
-async function admin(base: string, method: string, path: string, body?: object): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    if (res.status === 503 && attempt < 5) {
-      await res.arrayBuffer();
-      await sleep(500);
-      continue;
-    }
-    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res;
-  }
-}
+const admin = (base: string, method: string, path: string, body?: object): Promise<Response> => adminRequest(base, ADMIN, method, path, body);
 
 interface Result {
   rps: number;

@@ -59,6 +59,7 @@ system-deps:
 	@command -v ps >/dev/null || { echo "==> installing procps (Debian package: ps, for the workers test and bench)"; apt-get update -qq && apt-get install -y -qq procps; }
 	@command -v jq >/dev/null || { echo "==> installing jq (Debian package)"; apt-get update -qq && apt-get install -y -qq jq; }
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "==> installing nginx (Debian package, for the forward-auth end-to-end test)"; apt-get update -qq && apt-get install -y -qq nginx; }
+	@command -v chromium >/dev/null || { echo "==> installing chromium (Debian package, for the browser tests driven by playwright-core)"; apt-get update -qq && apt-get install -y -qq chromium; }
 
 .PHONY: tools
 tools: $(OPA_STAMP) $(REGAL) $(FERRETDB) node_modules/.stamp system-deps ## Install every pinned tool into .tools/ and node_modules/

@@ -114,6 +114,12 @@ export interface PolicyDecision {
   trigger_allowed: boolean;
   /** MCP tokens: the projects of the live grants (unexpired, user still a collaborator), sorted; null otherwise. */
   granted_projects: string[] | null;
+  /**
+   * An allowed tools/list message, or GET of a project's MCP endpoint (where a resumed
+   * tools/list answer may arrive): the tool table's tools a tools/call of this caller would be
+   * allowed, sorted. The gateway removes every other tool from tools/list answers. Null otherwise.
+   */
+  mcp_tools: string[] | null;
 }
 
 /** Input of the `tollgate/admin/decision` entrypoint: the facts Tollgate gathered. */

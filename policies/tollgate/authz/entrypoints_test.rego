@@ -181,6 +181,7 @@ test_decision_allowed_for_a_collaborator if {
 		"rate_limit_key": "user:u1",
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -204,6 +205,7 @@ test_decision_for_an_invalid_path if {
 		"rate_limit_key": null,
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -226,6 +228,7 @@ test_decision_for_an_unknown_route if {
 		"rate_limit_key": null,
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -249,6 +252,7 @@ test_decision_for_a_missing_token if {
 		"rate_limit_key": null,
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -273,6 +277,7 @@ test_decision_for_a_rate_limited_project_token if {
 		"rate_limit_key": "token:pt1",
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -296,6 +301,7 @@ test_decision_with_several_denials_lists_them_sorted if {
 		"rate_limit_key": "token:pt1",
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -389,6 +395,7 @@ test_decision_for_an_mcp_listing if {
 		"rate_limit_key": "user:u1",
 		"trigger_allowed": false,
 		"granted_projects": ["p1", "p2"],
+		"mcp_tools": null,
 	}
 }
 

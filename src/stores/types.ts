@@ -161,6 +161,22 @@ export interface TempTokenStore extends Pruner {
   consume(hash: string, now: Date): Promise<{ user_id: string } | null>;
 }
 
+/** A JSON-RPC request id: a string or an integer. */
+export type JsonRpcRequestId = string | number;
+
+/**
+ * The ids of one caller's tools/list requests on a project's MCP endpoint, so that the answer is
+ * filtered on whichever stream it arrives: a stream resumed with Last-Event-ID may land on
+ * another replica. `caller` is the gateway's opaque name for who asked, where (token, project,
+ * session). A caller's ids are kept `ttlMs` after its last record. An id is matched with its
+ * type: 1 and "1" are two ids.
+ */
+export interface ToolsListRequestStore {
+  record(caller: string, id: JsonRpcRequestId, ttlMs: number): Promise<void>;
+  /** Whether `id` was recorded for `caller` and has not lapsed. */
+  has(caller: string, id: JsonRpcRequestId): Promise<boolean>;
+}
+
 // ------------------------------------------------------------------------------------- errors
 
 export type StoreErrorCode = "validation_failed" | "duplicate" | "not_found" | "backend_unavailable";

@@ -71,6 +71,8 @@ export interface Verdict {
   namespace: Namespace | null;
   /** What forward auth answers a proxy with and the gateway tells its upstream, built once. */
   identity: IdentityHeaders;
+  /** Allowed tools/list or GET of a project's MCP endpoint: the tools the caller may see (the policy's mcp_tools); null otherwise. */
+  mcpTools: string[] | null;
 }
 
 /**
@@ -109,6 +111,7 @@ interface Judged {
   subject: SubjectFact | null;
   namespace: Namespace | null;
   triggerAllowed: boolean;
+  mcpTools: string[] | null;
 }
 
 /**
@@ -148,6 +151,7 @@ export class DecisionService {
       subject: judged.subject,
       namespace: judged.namespace,
       identity: identityHeaders(judged.decision, judged.triggerAllowed),
+      mcpTools: judged.mcpTools,
     };
     let settled = false;
     return {
@@ -246,7 +250,7 @@ export class DecisionService {
       if (!Object.hasOwn(limits, verdict.rate_limit_class)) {
         const line = this.#logs.take(`unknown_class:${verdict.rate_limit_class}`);
         if (line) this.o.logger.error({ class: verdict.rate_limit_class, area, revision, held_back: line.held }, "the policy names a rate-limit class without a limit in TOLLGATE_RATE_LIMITS; denying");
-        return { decision: policyError(verdict, credential, decisionId, revision), subject: null, triggerAllowed: false, namespace: route.namespace };
+        return { decision: policyError(verdict, credential, decisionId, revision), subject: null, triggerAllowed: false, namespace: route.namespace, mcpTools: null };
       }
       const limit = limits[verdict.rate_limit_class]!;
       let result: RateLimitResult | null;
@@ -271,6 +275,7 @@ export class DecisionService {
       subject: input.subject ?? null,
       triggerAllowed: verdict.allow && verdict.trigger_allowed,
       namespace: route.namespace,
+      mcpTools: verdict.allow ? verdict.mcp_tools : null,
     };
   }
 
@@ -311,7 +316,7 @@ export class DecisionService {
       decision_id: decisionId,
       policy_revision: revision,
     };
-    return { decision, subject: null, triggerAllowed: false, namespace };
+    return { decision, subject: null, triggerAllowed: false, namespace, mcpTools: null };
   }
 }
 

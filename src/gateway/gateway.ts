@@ -5,6 +5,8 @@ import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
 import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
+import { toolsListFilter } from "../mcp/tools-list-filter.js";
+import type { ToolsListRequestStore } from "../stores/types.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
@@ -20,6 +22,8 @@ export interface GatewayOptions {
   local: RequestListener;
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on an MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /** The ids of callers' tools/list requests (so a resumed stream on any replica is filtered). */
+  toolsListRequests: ToolsListRequestStore;
 }
 
 /** What a locally answered route learns from the gateway's decision. */
@@ -68,6 +72,8 @@ export function gateway(options: GatewayOptions): Gateway {
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
     const route = options.decisions.route(request.method, target);
+    // Its answers (a POST's, and the server's stream a GET opens) may carry tools/list answers.
+    const mcpEndpoint = route.mcp_message || (request.method === "GET" && options.decisions.route("POST", target).mcp_message);
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
@@ -111,7 +117,14 @@ export function gateway(options: GatewayOptions): Gateway {
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await forward(req, res, target, verdict, peer, mcp?.body);
+    const filter = mcpEndpoint ? await toolsListFilter(req, verdict, route.project_id, mcp?.message ?? null, options.toolsListRequests) : undefined;
+    if (filter === "unavailable") {
+      // The tools/list could not be recorded: its answer, resumed on another replica, would not be filtered.
+      writeJsonRpcDenial(res, { status: 503, reasons: ["backend_unavailable"], access: decision.access, decision_id: decision.decision_id }, mcp?.message.id ?? null);
+      settle(null);
+      return;
+    }
+    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, filter);
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>

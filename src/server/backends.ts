@@ -21,8 +21,10 @@ import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../store
 import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } from "../stores/redis/client.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
+import { RedisToolsListRequestStore } from "../stores/redis/tools-list-requests.js";
+import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
@@ -30,6 +32,8 @@ export interface Backends {
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
   rateLimiter: RateLimiter;
+  /** The ids of callers' tools/list requests, so any replica filters a resumed answer (Redis when configured). */
+  toolsListRequests: ToolsListRequestStore;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
   liveness: Record<string, WedgeCheck>;
@@ -73,6 +77,7 @@ export function connectBackends(
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
+  let toolsListRequests: ToolsListRequestStore;
   let invalidation: InvalidationBus | undefined;
 
   if (config.mongodbUri) {
@@ -167,6 +172,7 @@ export function connectBackends(
         ),
       },
     });
+    toolsListRequests = new RedisToolsListRequestStore(redis, { namespace: config.redisNamespace });
     // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
     readiness.redis = {
       required: config.rateLimitFail === "closed",
@@ -189,11 +195,13 @@ export function connectBackends(
     });
   } else {
     rateLimiter = new MemoryRateLimiter();
+    toolsListRequests = new MemoryToolsListRequestStore();
   }
 
   return {
     ...facts,
     rateLimiter,
+    toolsListRequests,
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),

@@ -93,6 +93,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimitWindowMs: config.rateLimitWindowMs,
     trustedProxies: config.trustedProxies.trust,
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
+    toolsListRequests: backends.toolsListRequests,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),

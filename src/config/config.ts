@@ -9,6 +9,12 @@ import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
 
+/**
+ * TOLLGATE_AUDIT_REDACT_KEYS's default: argument keys (matched case-insensitively, anywhere in the
+ * key) whose values an audit record never holds.
+ */
+export const DEFAULT_AUDIT_REDACT_KEYS = "pass|secret|token|key|auth|cookie|credential|session|signature|private|bearer";
+
 export type RateLimitArea = "mcp" | "api";
 export type RateLimits = Record<RateLimitArea, Record<RateLimitClass, number>>;
 
@@ -45,7 +51,11 @@ export interface Config {
   workers: number;
   /** The gateway's upstream; url null: allowed requests answer 503 upstream_not_configured. */
   upstream: { url: URL | null; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
-  audit: { retentionDays: number; queueMax: number };
+  /**
+   * mcpArguments: TOLLGATE_AUDIT_MCP_ARGUMENTS, whether MCP messages' arguments are recorded;
+   * redactKeys: TOLLGATE_AUDIT_REDACT_KEYS compiled (case-insensitive), the keys whose values are not.
+   */
+  audit: { retentionDays: number; queueMax: number; mcpArguments: boolean; redactKeys: RegExp };
   /** TOLLGATE_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed (compiled) and as written. */
   trustedProxies: { trust: TrustedProxies; entries: string[] };
   /** More header fields than this → 431 too_many_headers. */
@@ -160,6 +170,9 @@ export function loadConfig(env: Env = process.env): Config {
   const gatewayMaxBodyBytes = integer("TOLLGATE_GATEWAY_MAX_BODY_BYTES", get("TOLLGATE_GATEWAY_MAX_BODY_BYTES") ?? "10485760", 0, 1_073_741_824, problems);
   const auditRetentionDays = integer("TOLLGATE_AUDIT_RETENTION_DAYS", get("TOLLGATE_AUDIT_RETENTION_DAYS") ?? "30", 1, 3650, problems);
   const auditQueueMax = integer("TOLLGATE_AUDIT_QUEUE_MAX", get("TOLLGATE_AUDIT_QUEUE_MAX") ?? "10000", 1, 1_000_000, problems);
+  const auditMcpArguments = get("TOLLGATE_AUDIT_MCP_ARGUMENTS") ?? "false";
+  if (auditMcpArguments !== "true" && auditMcpArguments !== "false") problems.push(`TOLLGATE_AUDIT_MCP_ARGUMENTS must be "true" or "false", got "${auditMcpArguments}"`);
+  const auditRedactKeys = parseRedactKeys(get("TOLLGATE_AUDIT_REDACT_KEYS") ?? DEFAULT_AUDIT_REDACT_KEYS, problems);
 
   const trustedProxyEntries = (get("TOLLGATE_TRUSTED_PROXIES") ?? "").split(",").map((e) => e.trim()).filter(Boolean);
   let trustedProxies: TrustedProxies = () => false;
@@ -220,7 +233,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     workers,
     upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
-    audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax },
+    audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax, mcpArguments: auditMcpArguments === "true", redactKeys: auditRedactKeys },
     trustedProxies: { trust: trustedProxies, entries: trustedProxyEntries },
     maxHeaderFields,
     internal: internalPort === null ? null : { host: get("TOLLGATE_INTERNAL_HOST") ?? "127.0.0.1", port: internalPort },
@@ -239,6 +252,20 @@ export function loadConfig(env: Env = process.env): Config {
     // MCP gateway
     mcpMaxBodyBytes,
   };
+}
+
+/**
+ * TOLLGATE_AUDIT_REDACT_KEYS: a JavaScript regular expression, matched case-insensitively against
+ * each argument key. One that matches every key (the empty pattern) is allowed; one that does not
+ * compile is a start-up error.
+ */
+function parseRedactKeys(source: string, problems: string[]): RegExp {
+  try {
+    return new RegExp(source, "i");
+  } catch (err) {
+    problems.push(`TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression: ${err instanceof Error ? err.message : String(err)}`);
+    return new RegExp(DEFAULT_AUDIT_REDACT_KEYS, "i");
+  }
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

@@ -4,7 +4,7 @@ import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/clien
 import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
-import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
+import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
@@ -74,11 +74,16 @@ export function gateway(options: GatewayOptions): Gateway {
       if ("reason" in read) {
         // Refused before the policy: answered as JSON-RPC, audited as a denial without a subject.
         writeJsonRpcRefusal(res, read);
+        if (read.refused) {
+          request.mcp = read.refused.call;
+          request.mcpMessage = { id: read.refused.id, sessionId: mcpSessionId(req), arguments: read.refused.arguments };
+        }
         options.decisions.refused(request, ERRORS[read.reason].status, read.reason, route.pattern);
         return;
       }
       mcp = read;
       request.mcp = read.message.call;
+      request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
     }
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was

@@ -82,6 +82,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimitFail: config.rateLimitFail,
     audit,
     auditCounters: metrics.audit,
+    auditMcpArguments: config.audit.mcpArguments ? { redactKeys: config.audit.redactKeys } : null,
     logger,
     observer: metrics,
     ...(options.clock ? { clock: options.clock } : {}),

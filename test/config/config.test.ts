@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
+import { ConfigError, DEFAULT_AUDIT_REDACT_KEYS, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -174,5 +174,26 @@ describe("TOLLGATE_REDIS_CLUSTER_NODES", () => {
     const cluster = { ...withoutUrl, TOLLGATE_REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7000" };
     expect(loadConfig({ ...cluster, TOLLGATE_WORKERS: "2" })).toMatchObject({ redisUrl: null, redisClusterNodes: [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }], workers: 2 });
     expect(problems(withoutUrl).join()).toMatch(/REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES/);
+  });
+});
+
+describe("audit of MCP messages", () => {
+  it("TOLLGATE_AUDIT_MCP_ARGUMENTS is off by default and takes true or false", () => {
+    expect(loadConfig({}).audit).toMatchObject({ mcpArguments: false });
+    expect(loadConfig({ TOLLGATE_AUDIT_MCP_ARGUMENTS: "true" }).audit.mcpArguments).toBe(true);
+    expect(loadConfig({ TOLLGATE_AUDIT_MCP_ARGUMENTS: "false" }).audit.mcpArguments).toBe(false);
+    for (const bad of ["yes", "1", "TRUE"]) expect(problems({ TOLLGATE_AUDIT_MCP_ARGUMENTS: bad }).join()).toMatch(/TOLLGATE_AUDIT_MCP_ARGUMENTS must be "true" or "false"/);
+  });
+
+  it("TOLLGATE_AUDIT_REDACT_KEYS is a regular expression matched case-insensitively, checked at start-up", () => {
+    const { redactKeys } = loadConfig({}).audit;
+    expect(redactKeys.source).toBe(DEFAULT_AUDIT_REDACT_KEYS);
+    for (const key of ["password", "API_KEY", "Authorization", "client_secret", "refreshToken", "Cookie", "sessionId"]) expect(redactKeys.test(key), key).toBe(true);
+    for (const key of ["build", "ref", "project", "count"]) expect(redactKeys.test(key), key).toBe(false);
+    const own = loadConfig({ TOLLGATE_AUDIT_REDACT_KEYS: "^(pin|otp)$" }).audit.redactKeys;
+    expect([own.test("PIN"), own.test("pinned"), own.test("password")]).toEqual([true, false, false]);
+    const found = problems({ TOLLGATE_AUDIT_REDACT_KEYS: "(unclosed", PORT: "x" });
+    expect(found).toHaveLength(2);
+    expect(found.join("\n")).toMatch(/TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression/);
   });
 });

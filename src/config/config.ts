@@ -85,6 +85,10 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /** TOLLGATE_PUBLIC_URL: the origin clients reach Tollgate at (never derived from Host); null when unset. */
+  publicUrl: string | null;
+  /** TOLLGATE_MCP_AUTHORIZATION_SERVERS: issuer URLs as written; empty: no RFC 9728 metadata, no resource_metadata in challenges. */
+  mcpAuthorizationServers: string[];
 }
 
 export interface RedisClusterNode {
@@ -200,6 +204,12 @@ export function loadConfig(env: Env = process.env): Config {
 
   // MCP gateway
   const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
+  const publicUrlRaw = get("TOLLGATE_PUBLIC_URL");
+  const publicUrl = publicUrlRaw === undefined ? null : parsePublicUrl(publicUrlRaw, production, problems);
+  const mcpAuthorizationServers = parseAuthorizationServers(get("TOLLGATE_MCP_AUTHORIZATION_SERVERS"), production, problems);
+  if (mcpAuthorizationServers.length > 0 && publicUrlRaw === undefined) {
+    problems.push("TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL: each project's MCP endpoint is named by it in the protected-resource metadata");
+  }
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -251,7 +261,56 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbTimeoutMs,
     // MCP gateway
     mcpMaxBodyBytes,
+    publicUrl,
+    mcpAuthorizationServers,
   };
+}
+
+/** An absolute http(s) URL without credentials, query or fragment, or the problem with it. */
+function absoluteUrl(raw: string): URL | string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return "must be an absolute URL";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL";
+  if (url.username || url.password) return "must not carry a user name or password";
+  if (url.search || url.hash || raw.includes("?") || raw.includes("#")) return "must not have a query or fragment";
+  return url;
+}
+
+/**
+ * TOLLGATE_PUBLIC_URL: the origin (scheme, host, port) MCP clients reach Tollgate at. No path:
+ * RFC 9728 puts the metadata at the host's root (/.well-known/…), which Tollgate serves itself.
+ */
+function parsePublicUrl(raw: string, production: boolean, problems: string[]): string | null {
+  const url = absoluteUrl(raw);
+  if (typeof url === "string") {
+    problems.push(`TOLLGATE_PUBLIC_URL ${url}, got "${raw}"`);
+    return null;
+  }
+  if (url.pathname !== "/") problems.push(`TOLLGATE_PUBLIC_URL must be an origin without a path (e.g. https://tollgate.example.com), got "${raw}"`);
+  if (production && url.protocol !== "https:") problems.push(`TOLLGATE_PUBLIC_URL must be https in production, got "${raw}"`);
+  return url.origin;
+}
+
+/**
+ * TOLLGATE_MCP_AUTHORIZATION_SERVERS: comma-separated issuer identifiers (RFC 8414), kept as
+ * written since clients compare them exactly, so each must be written as the URL parser
+ * writes it (lower-case host, escapes) with or without a trailing slash; https in production.
+ */
+function parseAuthorizationServers(raw: string | undefined, production: boolean, problems: string[]): string[] {
+  const servers: string[] = [];
+  for (const entry of (raw ?? "").split(",").map((e) => e.trim()).filter(Boolean)) {
+    const url = absoluteUrl(entry);
+    if (typeof url === "string") problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS: "${entry}" ${url}`);
+    else if (entry !== url.href && `${entry}/` !== url.href) problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS: write "${entry}" as ${url.href}`);
+    else if (production && url.protocol !== "https:") problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS: "${entry}" must be https in production`);
+    else if (servers.includes(entry)) problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS names "${entry}" twice`);
+    else servers.push(entry);
+  }
+  return servers;
 }
 
 /**

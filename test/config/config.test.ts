@@ -197,3 +197,36 @@ describe("audit of MCP messages", () => {
     expect(found.join("\n")).toMatch(/TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression/);
   });
 });
+
+describe("MCP discovery (RFC 9728)", () => {
+  it("is off by default: no public URL, no authorization servers", () => {
+    expect(loadConfig({})).toMatchObject({ publicUrl: null, mcpAuthorizationServers: [] });
+  });
+
+  it("TOLLGATE_PUBLIC_URL is an absolute http(s) origin, kept as its origin; https in production", () => {
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://Tollgate.Example.com/" }).publicUrl).toBe("https://tollgate.example.com");
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "http://127.0.0.1:8181" }).publicUrl).toBe("http://127.0.0.1:8181");
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://[2001:db8::1]:8443" }).publicUrl).toBe("https://[2001:db8::1]:8443");
+    expect(loadConfig({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).publicUrl).toBe("https://tollgate.example.com");
+    for (const bad of ["tollgate.example.com", "/api", "ftp://tollgate.example.com", "https://", "https://user:pw@tollgate.example.com", "https://tollgate.example.com/base", "https://tollgate.example.com/?x=1", "https://tollgate.example.com/#f"]) {
+      expect(problems({ TOLLGATE_PUBLIC_URL: bad }).join(), bad).toMatch(/TOLLGATE_PUBLIC_URL/);
+    }
+    expect(problems({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "http://tollgate.example.com" }).join()).toMatch(/TOLLGATE_PUBLIC_URL must be https in production/);
+  });
+
+  it("TOLLGATE_MCP_AUTHORIZATION_SERVERS takes comma-separated issuer URLs, each checked, and needs TOLLGATE_PUBLIC_URL", () => {
+    const env = { TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" };
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: " https://as.example.com , https://login.example.org/realms/mcp " }).mcpAuthorizationServers).toEqual([
+      "https://as.example.com",
+      "https://login.example.org/realms/mcp",
+    ]);
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "http://127.0.0.1:9000" }).mcpAuthorizationServers).toEqual(["http://127.0.0.1:9000"]);
+    for (const bad of ["as.example.com", "https://as.example.com?tenant=1", "https://as.example.com#x", "https://u:p@as.example.com", "https://AS.example.com", "https://as.example.com/a b", "ftp://as.example.com"]) {
+      expect(problems({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: bad }).join(), bad).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS/);
+    }
+    expect(problems({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS.*twice/);
+    expect(problems({ TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL/);
+    expect(problems({ ...PRODUCTION, ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "http://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS.*https in production/);
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: " , " }).mcpAuthorizationServers).toEqual([]);
+  });
+});

@@ -5,6 +5,7 @@ import type { Verdict } from "../decision/service.js";
 import { isUnavailable } from "../errors.js";
 import type { AnswerRewriter } from "../gateway/proxy.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
+import { mcpSessionId } from "./endpoint.js";
 import { STATELESS_REVISION, type McpMessage } from "./jsonrpc.js";
 import { answerRewrite } from "./tools-list.js";
 
@@ -22,10 +23,10 @@ export const MAX_HELD_ANSWER = 16 * 1024 * 1024;
  * Who asked, where: the token (or user), the project and the MCP session, JSON-encoded so no two
  * callers' names can meet. JSON-RPC ids are the client's own: they are unique only within one.
  */
-export function callerOf(verdict: Verdict, projectId: string | null, sessionId: string | undefined): string {
+export function callerOf(verdict: Verdict, projectId: string | null, sessionId: string | null): string {
   const s = verdict.subject;
   const who = s === null ? null : s.type === "user" ? `user:${s.user_id}` : `token:${s.token_id}`;
-  return JSON.stringify([who, projectId, sessionId ?? null]);
+  return JSON.stringify([who, projectId, sessionId]);
 }
 
 /**
@@ -40,8 +41,7 @@ export async function toolsListFilter(
   message: McpMessage | null,
   store: ToolsListRequestStore,
 ): Promise<AnswerRewriter | "unavailable"> {
-  const session = req.headers["mcp-session-id"];
-  const caller = callerOf(verdict, projectId, typeof session === "string" ? session : undefined);
+  const caller = callerOf(verdict, projectId, mcpSessionId(req));
   const own = message?.kind === "request" && message.id !== null ? { id: message.id, toolsList: message.call.method === "tools/list" } : null;
   if (own?.toolsList) {
     try {

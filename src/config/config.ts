@@ -75,6 +75,20 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+  // browser sign-in
+  /** TOLLGATE_PUBLIC_URL: the origin browsers and MCP clients reach Tollgate at (no path, query or fragment); null if unset. */
+  publicUrl: URL | null;
+  /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
+  oidc: OidcConfig | null;
+  /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
+  uiSessionTtlS: number;
+}
+
+export interface OidcConfig {
+  /** TOLLGATE_OIDC_ISSUER as written (discovery must name exactly it): https, or http on a loopback host outside production. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
 }
 
 export interface RedisClusterNode {
@@ -188,6 +202,11 @@ export function loadConfig(env: Env = process.env): Config {
   // MCP gateway
   const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
 
+  // browser sign-in
+  const publicUrl = parsePublicUrl(get("TOLLGATE_PUBLIC_URL"), production, problems);
+  const oidc = parseOidc(get, production, publicUrl, problems);
+  const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
+
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
@@ -238,7 +257,62 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbTimeoutMs,
     // MCP gateway
     mcpMaxBodyBytes,
+    // browser sign-in
+    publicUrl,
+    oidc,
+    uiSessionTtlS,
   };
+}
+
+/** A loopback host name or address (the brackets of an IPv6 URL host included). */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** https; http only on a loopback host outside production. */
+function httpsUrl(name: string, raw: string, production: boolean, problems: string[]): URL | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`${name} must be an https URL, got "${raw}"`);
+    return null;
+  }
+  const plainAllowed = !production && isLoopbackHost(url.hostname);
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && plainAllowed)) {
+    problems.push(`${name} must be an https URL (http only on a loopback host outside production), got "${raw}"`);
+    return null;
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    problems.push(`${name} must not have a query, fragment or credentials`);
+    return null;
+  }
+  return url;
+}
+
+function parsePublicUrl(raw: string | undefined, production: boolean, problems: string[]): URL | null {
+  if (raw === undefined) return null;
+  const url = httpsUrl("TOLLGATE_PUBLIC_URL", raw, production, problems);
+  if (url && url.pathname !== "/") {
+    problems.push("TOLLGATE_PUBLIC_URL must be an origin, without a path");
+    return null;
+  }
+  return url;
+}
+
+const OIDC_VARIABLES = ["TOLLGATE_OIDC_ISSUER", "TOLLGATE_OIDC_CLIENT_ID", "TOLLGATE_OIDC_CLIENT_SECRET"] as const;
+
+function parseOidc(get: (name: string) => string | undefined, production: boolean, publicUrl: URL | null, problems: string[]): OidcConfig | null {
+  const [issuerRaw, clientId, clientSecret] = OIDC_VARIABLES.map(get);
+  const given = OIDC_VARIABLES.filter((name) => get(name) !== undefined);
+  if (given.length === 0) return null;
+  if (given.length < OIDC_VARIABLES.length) {
+    problems.push(`set all of ${OIDC_VARIABLES.join(", ")} or none; missing ${OIDC_VARIABLES.filter((n) => !given.includes(n)).join(", ")}`);
+    return null;
+  }
+  if (!publicUrl) problems.push("TOLLGATE_OIDC_ISSUER needs TOLLGATE_PUBLIC_URL (the sign-in callback is TOLLGATE_PUBLIC_URL/oauth/callback)");
+  const issuer = httpsUrl("TOLLGATE_OIDC_ISSUER", issuerRaw!, production, problems);
+  return issuer ? { issuer: issuerRaw!, clientId: clientId!, clientSecret: clientSecret! } : null;
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

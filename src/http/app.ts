@@ -27,6 +27,8 @@ export interface AppDeps extends AdminDeps {
   rateLimitWindowMs: number;
   /** TOLLGATE_MAX_HEADER_FIELDS. */
   maxHeaderFields: number;
+  /** The browser pages: /ui/… and /oauth/callback (src/ui/). */
+  ui: Router;
 }
 
 const OPENAPI = packageFile("docs/openapi.json");
@@ -82,15 +84,15 @@ function endpointsOf(deps: AppDeps): DecisionEndpoints {
  * node:http (the gateway and the decision endpoints), the rest on Express.
  */
 export function createApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ decisions: endpointsOf(deps), gateway: deps.gateway }, assemble(deps, internalRoutes(deps)), deps);
+  return dispatcher({ decisions: endpointsOf(deps), gateway: deps.gateway }, assemble(deps, deps.ui, internalRoutes(deps)), deps);
 }
 
 /**
- * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway; everything else
- * is 404 here. Later work adds /.well-known/oauth-*, /oauth/ and /ui/.
+ * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway and the browser
+ * pages (/ui/, /oauth/callback); everything else is 404 here. Later work adds /.well-known/oauth-* and /oauth/.
  */
 export function createPublicApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ gateway: deps.gateway }, assemble(deps), deps);
+  return dispatcher({ gateway: deps.gateway }, assemble(deps, deps.ui), deps);
 }
 
 /** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */

@@ -21,7 +21,9 @@ input[type=text], select { font: inherit; padding: .3rem; min-width: 16rem; max-
 button { font: inherit; padding: .35rem .9rem; border-radius: .3rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; margin-top: .6rem; }
 button.secondary { background: transparent; color: inherit; border-color: var(--line); }
 button.danger { background: #b91c1c; border-color: #b91c1c; }
-.users { display: flex; flex-direction: column; align-items: flex-start; gap: .2rem; }
+.account { display: flex; gap: 1rem; align-items: baseline; }
+.account button { margin-top: 0; }
+.users { list-style: none; padding: 0; display: flex; flex-direction: column; align-items: flex-start; gap: .2rem; }
 .secret { display: block; padding: .6rem; border: 1px dashed var(--line); word-break: break-all; font-size: 1.05rem; }
 .notice { padding: .6rem 1rem; border-left: 4px solid var(--accent); background: #8881; }
 .error { padding: .6rem 1rem; border-left: 4px solid #b91c1c; background: #b91c1c1a; }

@@ -115,8 +115,8 @@ function field(body: Record<string, unknown>, name: string): string {
 }
 
 function account(user: BrowserUser): Html {
-  return html`<nav aria-label="Account"><p>Signed in as <strong>${user.userId}</strong>.
-<form class="inline" method="post" action="/ui/logout">${csrfInput(user)}<button type="submit" class="secondary">Sign out</button></form></p></nav>`;
+  return html`<nav aria-label="Account" class="account"><p>Signed in as <strong>${user.userId}</strong>.</p>
+<form method="post" action="/ui/logout">${csrfInput(user)}<button type="submit" class="secondary">Sign out</button></form></nav>`;
 }
 
 function createForm(user: BrowserUser, projects: string[]): Html {

@@ -1,5 +1,6 @@
 // The browser pages over HTTP on a real port: development sign-in, the session cookie, CSRF,
 // the tokens page calling the same service as the API, sign-out, and /api/ never taking cookies.
+import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { contentSecurityPolicy } from "../../src/ui/page.js";
 import { bearer } from "../http/fixture.js";
@@ -167,5 +168,19 @@ describe("/api/", () => {
     expect(res.headers["content-type"]).toMatch(/^application\/json/);
     const post = await browser.post("/api/v1/mcp/tokens/temp", {});
     expect(post.status).toBe(401);
+  });
+});
+
+describe("ports", () => {
+  it("serves the pages on the public port (and the one port), never on the internal one", async () => {
+    const { app, publicApp, internalApp } = gw.world.tollgate;
+    for (const served of [app, publicApp]) {
+      expect((await request(served).get("/ui/login")).status).toBe(200);
+      expect((await request(served).get("/ui/assets/ui.css")).headers["content-type"]).toMatch(/^text\/css/);
+    }
+    const internal = await request(internalApp).get("/ui/login");
+    expect(internal.status).toBe(404);
+    expect(internal.body.error.code).toBe("not_found");
+    expect((await request(internalApp).get("/oauth/callback")).status).toBe(404);
   });
 });

@@ -155,7 +155,7 @@ function validMetadata(value: unknown, issuer: string): ProviderMetadata {
   if (m.issuer !== issuer) throw new RequestError("backend_unavailable", "the identity provider's discovery names another issuer");
   const plainAllowed = new URL(issuer).protocol === "http:" && isLoopbackHost(new URL(issuer).hostname);
   for (const name of ["authorization_endpoint", "token_endpoint", "jwks_uri"] as const) {
-    const url = typeof m[name] === "string" ? URL.parse(m[name]) : null;
+    const url = typeof m[name] === "string" && URL.canParse(m[name]) ? new URL(m[name]) : null;
     if (!url || !(url.protocol === "https:" || (plainAllowed && url.protocol === "http:"))) {
       throw new RequestError("backend_unavailable", `the identity provider's discovery has no usable ${name}`);
     }

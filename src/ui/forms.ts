@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request, RequestHandler, Response } from "express";
+import express, { type Request, type RequestHandler, type Response } from "express";
 import { replyFor } from "../api/error-writer.js";
 import { ERRORS, RequestError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -63,4 +63,15 @@ export function page(logger: Logger, handler: (req: Request, res: Response) => P
   return (req, res) => {
     handler(req, res).catch((err: unknown) => renderFailure(res, err, logger, { method: req.method, path: req.path }));
   };
+}
+
+/** The form body (application/x-www-form-urlencoded, bounded); a body that cannot be read is answered as a page. */
+export function formBody(maxBodyBytes: number, logger: Logger): RequestHandler {
+  const parse = express.urlencoded({ extended: false, limit: maxBodyBytes, parameterLimit: 20 });
+  return (req, res, next) =>
+    parse(req, res, (err?: unknown) => {
+      if (err === undefined) return next();
+      const tooLarge = (err as { type?: unknown }).type === "entity.too.large";
+      renderFailure(res, tooLarge ? new RequestError("body_too_large") : new RequestError("invalid_request", "the form cannot be read"), logger, { method: req.method, path: req.path });
+    });
 }

@@ -1,9 +1,9 @@
-import express, { Router, type Request, type Response } from "express";
+import { Router, type Request, type Response } from "express";
 import { RequestError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { DEMO_USERS } from "../server/demo.js";
 import { appendSetCookie, cookieValue, DEFAULT_RETURN_TO, safeReturnTo, type StoredBrowserSessions } from "./browser-sessions.js";
-import { formUser, fromThisSite, page } from "./forms.js";
+import { formBody, formUser, fromThisSite, page } from "./forms.js";
 import type { OidcSignIn, PendingSignIn } from "./oidc.js";
 import { html, renderPage } from "./page.js";
 
@@ -27,7 +27,7 @@ const PENDING_COOKIE = "tollgate_sign_in";
  */
 export function signInRoutes({ sessions, oidc, production, maxBodyBytes, logger }: SignInDeps): Router {
   const router = Router();
-  const form = express.urlencoded({ extended: false, limit: maxBodyBytes, parameterLimit: 20 });
+  const form = formBody(maxBodyBytes, logger);
   const returnToOf = (value: unknown): string => safeReturnTo(value) ?? DEFAULT_RETURN_TO;
   const devPage = !oidc && !production;
 

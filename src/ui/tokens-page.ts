@@ -1,4 +1,4 @@
-import express, { Router } from "express";
+import { Router, type Request, type Response } from "express";
 import type { AuditRecord, AuditStore } from "../audit/types.js";
 import { RequestError } from "../errors.js";
 import type { McpTokenService } from "../issuing/mcp-tokens.js";
@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
 import type { DirectoryStore, TokenRecord } from "../stores/types.js";
 import { COPY_SCRIPT_PATH } from "./assets.js";
 import { signInLocation, type BrowserSessions, type BrowserUser } from "./browser-sessions.js";
-import { csrfInput, formUser, page } from "./forms.js";
+import { csrfInput, formBody, formUser, page } from "./forms.js";
 import { html, renderPage, type Html } from "./page.js";
 
 export interface TokensPageDeps {
@@ -33,10 +33,10 @@ const AUDIT_RECORDS_SHOWN = 50;
  */
 export function tokensPage({ sessions, service, directory, audit, maxBodyBytes, logger, clock = () => new Date() }: TokensPageDeps): Router {
   const router = Router();
-  const form = express.urlencoded({ extended: false, limit: maxBodyBytes, parameterLimit: 20 });
+  const form = formBody(maxBodyBytes, logger);
 
   /** The signed-in user, or a redirect to sign in and come back (null). */
-  const viewer = async (req: express.Request, res: express.Response): Promise<BrowserUser | null> => {
+  const viewer = async (req: Request, res: Response): Promise<BrowserUser | null> => {
     const user = await sessions.current(req);
     if (!user) res.redirect(303, signInLocation(req.originalUrl));
     return user;

@@ -142,6 +142,13 @@ describe("the tokens page", () => {
     expect((await gw.world.tollgate.facts.tokenStore.listByUser("bob")).some((t) => t.name === "x")).toBe(false);
   });
 
+  it("answers a form too large to read with a page", async () => {
+    const browser = await signedIn("bob");
+    const res = await browser.post("/ui/tokens", { name: "x".repeat(20_000) });
+    expect(res.status).toBe(413);
+    expect(res.headers["content-type"]).toMatch(/^text\/html/);
+  });
+
   it("answers a form without a session with a page asking to sign in", async () => {
     const res = await formBrowser(gw.url).post("/ui/tokens", { name: "x" });
     expect(res.status).toBe(401);

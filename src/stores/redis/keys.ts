@@ -9,6 +9,8 @@ export interface RedisKeys {
   rateLimit(key: string, windowMs: number): string;
   /** Set: the JSON-encoded ids of one caller's tools/list requests (see tools-list-requests.ts). */
   toolsListRequests(caller: string): string;
+  /** String: one browser session (src/stores/redis/browser-session-store.ts), by its hash. */
+  browserSession(hash: string): string;
   /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
   readonly invalidationChannel: string;
 }
@@ -22,5 +24,6 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     rateLimit: (key, windowMs) => `${namespace}:rl:${windowMs}:${key}`,
     toolsListRequests: (caller) => `${namespace}:mcp:tl:${caller}`,
     invalidationChannel: `${namespace}:invalidate`,
+    browserSession: (hash) => `${namespace}:bs:${hash}`,
   };
 }

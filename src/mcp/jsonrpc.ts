@@ -49,6 +49,23 @@ export const STATELESS_REVISION = "2026-07-28";
 /** Longest method and tool name, and URI, accepted (characters). */
 const MAX_NAME = 256;
 const MAX_URI = 4096;
+/**
+ * Deepest nesting of objects and arrays accepted. V8 parses any depth, but many servers' JSON
+ * parsers recurse (Python's stops near 1000 levels, others overflow their stack); no MCP
+ * message needs more.
+ */
+const MAX_DEPTH = 64;
+
+/**
+ * A member name as a case-insensitive decoder matches it to a field: Go's encoding/json (Unicode
+ * simple folding, so "ſ" is "s" and the Kelvin sign "k") and .NET's web defaults ignore case, and
+ * the last of two such members wins. NFKC then lower case folds at least what they fold.
+ */
+const foldName = (name: string): string => name.normalize("NFKC").toLowerCase();
+
+/** The members whose values the policy is told (the envelope's, and params' name, uri and taskId), by folded name. */
+const ENVELOPE_MEMBERS = new Map(["jsonrpc", "id", "method", "params", "result", "error"].map((n) => [foldName(n), n]));
+const PARAMS_MEMBERS = new Map(["name", "uri", "taskId"].map((n) => [foldName(n), n]));
 
 const METHODS_NAMED_BY_NAME = new Set(["tools/call", "prompts/get"]);
 const METHODS_NAMED_BY_URI = new Set(["resources/read"]);
@@ -81,8 +98,9 @@ export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
     return refusal(PARSE_ERROR, "malformed_json", "the body is not valid JSON");
   }
   if (Array.isArray(value)) return refusal(INVALID_REQUEST, "batch_not_supported");
-  const duplicate = firstDuplicateMember(text);
-  if (duplicate !== null) return refusal(PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(duplicate.slice(0, 64))} appears twice in one object`);
+  const shape = firstDuplicateMember(text, MAX_DEPTH);
+  if (shape === TOO_DEEP) return refusal(INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: nested deeper than ${MAX_DEPTH} levels`);
+  if (shape !== null) return refusal(PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(shape.slice(0, 64))} appears twice in one object (case and compatibility forms ignored)`);
   return message(value);
 }
 
@@ -95,6 +113,8 @@ function message(value: unknown): McpMessage | McpRefusal {
   if (typeof value !== "object" || value === null) return invalid("the body must be an object");
   const m = value as Record<string, unknown>;
   const id: JsonRpcId = isId(m.id) ? m.id : null;
+  const respelt = otherSpelling(m, ENVELOPE_MEMBERS) ?? (typeof m.params === "object" && m.params !== null && !Array.isArray(m.params) ? otherSpelling(m.params as Record<string, unknown>, PARAMS_MEMBERS) : null);
+  if (respelt !== null) return invalid(`${JSON.stringify(respelt.slice(0, 64))} is another spelling of a JSON-RPC or MCP member name`, id);
   if (m.jsonrpc !== "2.0") return invalid('"jsonrpc" must be "2.0"', id);
   if ("id" in m && !isId(m.id)) return invalid('"id" must be a string or an integer');
   if (!("method" in m)) {
@@ -124,6 +144,19 @@ function message(value: unknown): McpMessage | McpRefusal {
     call.uri = params.uri;
   }
   return { kind: "id" in m ? "request" : "notification", id, call, name };
+}
+
+/**
+ * A member of `object` that a case-insensitive decoder reads as one of `members` but is not
+ * spelt as it ("Method", "paramſ"): Tollgate would judge the message without it, such a
+ * decoder with it. Null when there is none.
+ */
+function otherSpelling(object: Record<string, unknown>, members: ReadonlyMap<string, string>): string | null {
+  for (const name of Object.keys(object)) {
+    const meant = members.get(foldName(name));
+    if (meant !== undefined && meant !== name) return name;
+  }
+  return null;
 }
 
 /** The MCP headers of a request, as received (undefined when absent). */
@@ -179,12 +212,17 @@ export function callFromHeaders(method: string | undefined, rawName: string | un
   return call;
 }
 
+/** firstDuplicateMember's answer for a text nested deeper than its limit. */
+export const TOO_DEEP = Symbol("too deep");
+
 /**
- * The first member name that appears twice in one object of a valid JSON text, or null. Runs
- * only on text JSON.parse accepted, so it need only tell strings, and keys, from the rest.
+ * The first member name that appears twice in one object of a valid JSON text, names compared
+ * as a case-insensitive decoder compares them (foldName), or null; TOO_DEEP when objects and
+ * arrays nest deeper than `maxDepth`. Runs only on text JSON.parse accepted, so it need only
+ * tell strings, and keys, from the rest.
  */
-export function firstDuplicateMember(text: string): string | null {
-  // One entry per open container: the names seen so far (objects) or null (arrays).
+export function firstDuplicateMember(text: string, maxDepth = Infinity): string | typeof TOO_DEEP | null {
+  // One entry per open container: the folded names seen so far (objects) or null (arrays).
   const stack: Array<Set<string> | null> = [];
   let i = 0;
   const n = text.length;
@@ -206,14 +244,17 @@ export function firstDuplicateMember(text: string): string | null {
         while (j < n && (text[j] === " " || text[j] === "\t" || text[j] === "\n" || text[j] === "\r")) j++;
         if (text[j] === ":") {
           const name = JSON.parse(text.slice(start, i)) as string;
-          if (names.has(name)) return name;
-          names.add(name);
+          const folded = foldName(name);
+          if (names.has(folded)) return name;
+          names.add(folded);
         }
       }
       continue;
     }
-    if (c === 0x7b /* { */) stack.push(new Set());
-    else if (c === 0x5b /* [ */) stack.push(null);
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length === maxDepth) return TOO_DEEP;
+      stack.push(c === 0x7b ? new Set() : null);
+    }
     else if (c === 0x7d /* } */ || c === 0x5d /* ] */) stack.pop();
     i++;
   }

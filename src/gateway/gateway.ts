@@ -79,6 +79,13 @@ export function gateway(options: GatewayOptions): Gateway {
       }
       mcp = read;
       request.mcp = read.message.call;
+    } else if (hasBody(req) && options.decisions.route("POST", target).mcp_message) {
+      // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
+      // the MCP server unjudged.
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: `a ${request.method} to an MCP endpoint carries no body; send JSON-RPC messages with POST` });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);
+      return;
     }
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
@@ -121,4 +128,9 @@ export function gateway(options: GatewayOptions): Gateway {
       reason,
     );
   return Object.assign(handle, { local: options.local, refused });
+}
+
+/** The request has a body: chunked, or a Content-Length above 0. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
 }

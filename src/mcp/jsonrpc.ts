@@ -33,7 +33,8 @@ export type McpRefusalReason =
   | "duplicate_member"
   | "invalid_jsonrpc"
   | "batch_not_supported"
-  | "mcp_header_mismatch";
+  | "mcp_header_mismatch"
+  | "unsupported_media_type";
 
 /** JSON-RPC 2.0 error codes, and MCP's for a header that disagrees with the body. */
 export const PARSE_ERROR = -32700;
@@ -80,6 +81,11 @@ function refusal(code: number, reason: McpRefusalReason, message: string = ERROR
 
 export function tooLarge(maxBytes: number): McpRefusal {
   return refusal(INVALID_REQUEST, "body_too_large", `the request body exceeds ${maxBytes} bytes`);
+}
+
+/** A message sent as anything but UTF-8 JSON without a Content-Encoding. */
+export function notPlainJson(): McpRefusal {
+  return refusal(INVALID_REQUEST, "unsupported_media_type", "send the message as Content-Type: application/json (UTF-8), without Content-Encoding");
 }
 
 /** Parses one message; anything else is a refusal (never an exception). */

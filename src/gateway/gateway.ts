@@ -4,6 +4,7 @@ import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/clien
 import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
+import { methodOverride } from "../http/method-override.js";
 import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
@@ -65,6 +66,14 @@ export function gateway(options: GatewayOptions): Gateway {
       clientAddress: clientAddress(req, options.trustedProxies),
       userAgent: req.headers["user-agent"] ?? null,
     };
+    // A request naming another method than its own is refused, not judged two ways.
+    const override = methodOverride(target, req.headers);
+    if (override) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: override });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
+      return;
+    }
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
     const route = options.decisions.route(request.method, target);

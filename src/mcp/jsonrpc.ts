@@ -107,7 +107,19 @@ export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
   const shape = firstDuplicateMember(text, MAX_DEPTH);
   if (shape === TOO_DEEP) return refusal(INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: nested deeper than ${MAX_DEPTH} levels`);
   if (shape !== null) return refusal(PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(shape.slice(0, 64))} appears twice in one object (case and compatibility forms ignored)`);
+  // JSON.parse keeps "__proto__" as a plain member; a JavaScript server that copies the message
+  // (Object.assign, a deep merge) makes it the prototype, and reads "method" or "params" through it.
+  if (text.includes("proto") || text.includes("\\u")) {
+    if (hasProtoMember(value)) return refusal(INVALID_REQUEST, "invalid_jsonrpc", 'not a JSON-RPC 2.0 message: a member is named "__proto__"');
+  }
   return message(value);
+}
+
+/** Whether an object at any depth has an own member "__proto__" (the depth is bounded: MAX_DEPTH). */
+function hasProtoMember(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (Array.isArray(value)) return value.some(hasProtoMember);
+  return Object.hasOwn(value, "__proto__") || Object.values(value).some(hasProtoMember);
 }
 
 function isId(value: unknown): value is string | number {

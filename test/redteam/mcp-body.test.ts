@@ -158,3 +158,55 @@ describe("nesting", () => {
     expect((await post(nested(64))).status).toBe(200);
   });
 });
+
+describe("__proto__ members", () => {
+  // JSON.parse keeps "__proto__" as a plain member, so Tollgate read a response; a JavaScript
+  // server that copies the message with Object.assign (or a deep merge) gets an object whose
+  // prototype holds method and params, and reads a call to trigger_build.
+  it("are refused at any depth, however escaped (invalid_jsonrpc); nothing is forwarded", async () => {
+    const inner = '{"method":"tools/call","params":{"name":"trigger_build","arguments":{}}}';
+    expect(Object.assign({}, JSON.parse(`{"__proto__":${inner}}`)).method).toBe("tools/call"); // the hazard
+    for (const body of [
+      `{"jsonrpc":"2.0","id":1,"result":{},"__proto__":${inner}}`,
+      `{"jsonrpc":"2.0","id":2,"result":{},"__pr\\u006fto__":${inner}}`,
+      '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_builds","arguments":{"__proto__":{"admin":true}}}}',
+    ]) {
+      let res: Sent | undefined;
+      const sent = await forwarded(async () => (res = await post(body)));
+      expect(res!.status, body).toBe(400);
+      expect(res!.json().error.data.reasons, body).toEqual(["invalid_jsonrpc"]);
+      expect(sent, body).toEqual([]);
+    }
+  });
+
+  it("pinned: a member that only mentions proto passes", async () => {
+    const body = '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"list_builds","arguments":{"protocol":"__proto__"}}}';
+    expect(await forwarded(async () => expect((await post(body)).status).toBe(200))).toEqual([body]);
+  });
+});
+
+describe("framing around one message (pinned)", () => {
+  const message = (tool: string, id: number) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${tool}","arguments":{}}}`;
+  const head = (extra: string) => `POST ${MCP} HTTP/1.1\r\nHost: x\r\nAuthorization: ${bearer(readOnly)}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n${extra}`;
+
+  it("bytes past Content-Length are the next request, judged on their own: the hidden trigger_build is denied", async () => {
+    const first = message("list_builds", 1);
+    const hidden = message("trigger_build", 2);
+    const before = upstream.hits.length;
+    const res = await rawRequest(gw.port, `${head(`Content-Length: ${first.length}\r\n\r\n`)}${first}${head(`Content-Length: ${hidden.length}\r\nConnection: close\r\n\r\n`)}${hidden}`, { expectResponses: 2 });
+    expect(res.statuses).toEqual([200, 403]);
+    expect(res.text).toContain("trigger_not_allowed");
+    expect(upstream.hits.slice(before).map((h) => h.body)).toEqual([first]);
+  });
+
+  it("a chunked message's trailers (Mcp-Name, X-Tollgate-*) never reach the upstream", async () => {
+    const body = message("list_builds", 3);
+    const before = upstream.hits.length;
+    const res = await rawRequest(gw.port, `${head("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")}${body.length.toString(16)}\r\n${body}\r\n0\r\nMcp-Name: trigger_build\r\nX-Tollgate-Permissions: read,trigger\r\n\r\n`, { expectResponses: 1 });
+    expect(res.statuses).toEqual([200]);
+    const [hit] = upstream.hits.slice(before);
+    expect(hit!.body).toBe(body);
+    expect(hit!.rawTrailers).toEqual([]);
+    expect(hit!.headers["x-tollgate-permissions"]).toBe("read");
+  });
+});

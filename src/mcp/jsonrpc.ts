@@ -96,7 +96,8 @@ export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
   } catch {
     return refusal(PARSE_ERROR, "invalid_encoding");
   }
-  // ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it.
+  // ignoreBOM keeps a byte order mark in the text: refused as an encoding (docs/mcp.md), not parsed.
+  if (text.charCodeAt(0) === 0xfeff) return refusal(PARSE_ERROR, "invalid_encoding");
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -22,7 +22,8 @@ export function methodOverride(target: string, headers?: IncomingHttpHeaders): s
   }
   const q = target.indexOf("?");
   if (q === -1) return null;
-  for (const pair of target.slice(q + 1).split("&")) {
+  // ";" too: older parsers (Python's before 3.9.2, Perl's CGI) split the query at it.
+  for (const pair of target.slice(q + 1).split(/[&;]/)) {
     const eq = pair.indexOf("=");
     if (overrideParameter(eq === -1 ? pair : pair.slice(0, eq))) return "a _method query parameter names another method; send the request with the method it means";
   }

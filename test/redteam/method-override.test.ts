@@ -24,7 +24,7 @@ afterAll(async () => {
 
 const HEADERS = ["X-HTTP-Method-Override: DELETE", "x-http-method: DELETE", "X-Method-Override: DELETE", "X_HTTP_Method_Override: DELETE"];
 // Reads of the project (read), whose DELETE is an Owner's write.
-const QUERIES = ["_method=DELETE", "a=1&_method=DELETE", "_METHOD=DELETE", "%5Fmethod=DELETE", "_%6Dethod=delete", ".method=DELETE", "_method[]=DELETE", "+_method=DELETE"];
+const QUERIES = ["_method=DELETE", "a=1&_method=DELETE", "_METHOD=DELETE", "%5Fmethod=DELETE", "_%6Dethod=delete", ".method=DELETE", "_method[]=DELETE", "+_method=DELETE", "a=1;_method=DELETE"];
 
 async function gatewayRecords(agent: string): Promise<AuditRecord[]> {
   const audit = gw.world.tollgate.backends.audit;

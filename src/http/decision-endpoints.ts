@@ -168,6 +168,8 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const { input } = parsed.data;
     const authorization = headerValue(input.headers, "authorization");
     if (typeof authorization !== "string" && authorization !== null) return invalidParameter(res, authorization.error);
+    const override = methodOverride(input.path, input.headers);
+    if (override) return invalidParameter(res, `input: ${override}`);
     const { decision: made } = await decide("data_api", { method: input.method, path: input.path, authorization }, req);
     const result = select(made, field);
     writeJson(res, 200, result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });

@@ -10,14 +10,16 @@ const OVERRIDE_HEADERS: ReadonlySet<string> = new Set(["x-http-method-override",
  * Why a request names a method besides its own, or null. Tollgate judges the request's method;
  * an upstream that honours an override would act on another one (a GET judged as a read, run
  * as a DELETE), so such a request is refused, on every entry point, rather than judged two ways.
- * `headers`: the request's (the gateway's, or the one forward auth and ext-authz describe);
+ * `headers`: the request's (the gateway's, the one forward auth and ext-authz describe, the
+ * Data API's input.headers);
  * `target`: the request target judged (its query is looked at).
  */
-export function methodOverride(target: string, headers?: IncomingHttpHeaders): string | null {
+export function methodOverride(target: string, headers?: IncomingHttpHeaders | Record<string, unknown>): string | null {
   if (headers) {
     for (const name of Object.keys(headers)) {
-      // CGI-style stacks read "_" as "-": X_HTTP_Method_Override is the same header to them.
-      if (OVERRIDE_HEADERS.has(name.replaceAll("_", "-"))) return `the ${name} header names another method; send the request with the method it means`;
+      // Any case (the Data API's input.headers keep the caller's); CGI-style stacks read "_" as
+      // "-": X_HTTP_Method_Override is the same header to them.
+      if (OVERRIDE_HEADERS.has(name.toLowerCase().replaceAll("_", "-"))) return `the ${name} header names another method; send the request with the method it means`;
     }
   }
   const q = target.indexOf("?");

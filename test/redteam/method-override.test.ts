@@ -92,12 +92,15 @@ describe("forward auth and ext-authz (the proxy forwards the client's request it
 });
 
 describe("/v1/authorize and the Data API (the caller's proxy forwards the request)", () => {
-  it("refuse a path whose query names `_method`", async () => {
+  it("refuse a path whose query names `_method`, and (Data API) input.headers with an override", async () => {
     const authorize = await send(gw.url, "/v1/authorize", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ method: "GET", path: "/api/v1/projects/pub?_method=DELETE" }) });
     expect(authorize.status).toBe(400);
     expect(authorize.json().error.code).toBe("invalid_request");
     const data = await send(gw.url, "/v1/data/tollgate/authz/decision", { method: "POST", body: JSON.stringify({ input: { method: "GET", path: "/api/v1/projects/pub?%5Fmethod=DELETE" } }) });
     expect(data.status).toBe(400);
     expect(data.json().code).toBe("invalid_parameter");
+    const headers = await send(gw.url, "/v1/data/tollgate/authz/decision", { method: "POST", body: JSON.stringify({ input: { method: "GET", path: "/api/v1/projects/pub", headers: { "X-HTTP-Method-Override": "DELETE" } } }) });
+    expect(headers.status).toBe(400);
+    expect(headers.json().code).toBe("invalid_parameter");
   });
 });

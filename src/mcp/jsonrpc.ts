@@ -112,19 +112,32 @@ export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
   const shape = firstDuplicateMember(text, MAX_DEPTH);
   if (shape === TOO_DEEP) return refusal(INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: nested deeper than ${MAX_DEPTH} levels`);
   if (shape !== null) return refusal(PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(shape.slice(0, 64))} appears twice in one object (case and compatibility forms ignored)`);
-  // JSON.parse keeps "__proto__" as a plain member; a JavaScript server that copies the message
-  // (Object.assign, a deep merge) makes it the prototype, and reads "method" or "params" through it.
+  // Only a text with "proto" or an escape can hold such a name (U+0000 is always escaped in JSON).
   if (text.includes("proto") || text.includes("\\u")) {
-    if (hasProtoMember(value)) return refusal(INVALID_REQUEST, "invalid_jsonrpc", 'not a JSON-RPC 2.0 message: a member is named "__proto__"');
+    const name = misreadMember(value);
+    if (name !== null) return refusal(INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: a member is named ${JSON.stringify(name.slice(0, 64))}`);
   }
   return message(value);
 }
 
-/** Whether an object at any depth has an own member "__proto__" (the depth is bounded: MAX_DEPTH). */
-function hasProtoMember(value: unknown): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  if (Array.isArray(value)) return value.some(hasProtoMember);
-  return Object.hasOwn(value, "__proto__") || Object.values(value).some(hasProtoMember);
+/**
+ * A member name, at any depth (bounded: MAX_DEPTH), that some server reads as another: "__proto__",
+ * which JSON.parse keeps as a plain member but a JavaScript server that copies the message
+ * (Object.assign, a deep merge) makes the prototype, reading "method" or "params" through it;
+ * and a name holding U+0000, which C parsers (cJSON) cut there ("method\u0000x" is "method").
+ * Null when there is none.
+ */
+function misreadMember(value: unknown): string | null {
+  if (typeof value !== "object" || value === null) return null;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  if (!Array.isArray(value)) {
+    for (const name of Object.keys(value)) if (name === "__proto__" || name.includes("\0")) return name;
+  }
+  for (const child of children) {
+    const name = misreadMember(child);
+    if (name !== null) return name;
+  }
+  return null;
 }
 
 function isId(value: unknown): value is string | number {
@@ -148,6 +161,8 @@ function message(value: unknown): McpMessage | McpRefusal {
   const method = m.method;
   if (typeof method !== "string" || method === "" || method.length > MAX_NAME || !isWellFormed(method)) return invalid('"method" must be a non-empty string', id);
   if (method.startsWith("rpc.")) return invalid('method names beginning with "rpc." are reserved', id);
+  // A request or notification carries no result or error: a server could take it for a response.
+  if ("result" in m || "error" in m) return invalid('a message with "method" has no "result" or "error"', id);
   if ("params" in m && (typeof m.params !== "object" || m.params === null)) return invalid('"params" must be an object or an array', id);
   const params = (m.params ?? {}) as Record<string, unknown>;
   const call: McpCall = { method };

@@ -179,9 +179,34 @@ describe("__proto__ members", () => {
     }
   });
 
+  // cJSON and other C parsers cut a string at U+0000: "method\u0000x" is "method" to them,
+  // a member Tollgate never read (it judged a response).
+  it("a member name holding U+0000 is refused too", async () => {
+    const body = '{"jsonrpc":"2.0","id":5,"result":{},"method\\u0000x":"tools/call","params\\u0000":{"name":"trigger_build","arguments":{}}}';
+    let res: Sent | undefined;
+    const sent = await forwarded(async () => (res = await post(body)));
+    expect(res!.status).toBe(400);
+    expect(res!.json().error.data.reasons).toEqual(["invalid_jsonrpc"]);
+    expect(sent).toEqual([]);
+  });
+
   it("pinned: a member that only mentions proto passes", async () => {
     const body = '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"list_builds","arguments":{"protocol":"__proto__"}}}';
     expect(await forwarded(async () => expect((await post(body)).status).toBe(200))).toEqual([body]);
+  });
+});
+
+describe("a message that is a request and a response at once", () => {
+  // JSON-RPC gives a request no result or error; a server whose decoder tries the response
+  // shape first would take {"method":…,"result":…} for a response, another for the request.
+  it("is refused (invalid_jsonrpc); nothing is forwarded", async () => {
+    for (const body of ['{"jsonrpc":"2.0","id":1,"method":"tools/list","result":{}}', '{"jsonrpc":"2.0","id":2,"method":"tools/list","error":{"code":1,"message":"x"}}']) {
+      let res: Sent | undefined;
+      const sent = await forwarded(async () => (res = await post(body)));
+      expect(res!.status, body).toBe(400);
+      expect(res!.json().error.data.reasons, body).toEqual(["invalid_jsonrpc"]);
+      expect(sent, body).toEqual([]);
+    }
   });
 });
 

@@ -235,3 +235,27 @@ describe("framing around one message (pinned)", () => {
     expect(hit!.headers["x-tollgate-permissions"]).toBe("read");
   });
 });
+
+describe("Mcp-Method and Mcp-Name on MCP 2026-07-28 (pinned)", () => {
+  const body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_builds","arguments":{}}}';
+  const v = "MCP-Protocol-Version: 2026-07-28\r\n";
+  const ask = (fields: string) =>
+    rawRequest(gw.port, `POST ${MCP} HTTP/1.1\r\nHost: x\r\nAuthorization: ${bearer(readOnly)}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n${fields}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, { expectResponses: 1 });
+
+  it("a repeated or differently cased header is a mismatch; whitespace around a value is not part of it", async () => {
+    for (const fields of [
+      `${v}Mcp-Method: tools/call\r\nMcp-Method: tools/call\r\nMcp-Name: list_builds\r\n`,
+      `${v}Mcp-Method: tools/call\r\nMcp-Name: list_builds\r\nMcp-Name: trigger_build\r\n`,
+      `${v}Mcp-Method: Tools/Call\r\nMcp-Name: list_builds\r\n`,
+      `${v}Mcp-Method: tools/call\r\nMcp-Name: List_Builds\r\n`,
+      `Mcp-Method: tools/call\r\nMcp-Name: trigger_build\r\n`,
+    ]) {
+      const before = upstream.hits.length;
+      const res = await ask(fields);
+      expect(res.statuses, fields).toEqual([400]);
+      expect(res.text, fields).toContain("mcp_header_mismatch");
+      expect(upstream.hits.slice(before), fields).toEqual([]);
+    }
+    expect((await ask(`${v}Mcp-Method:   tools/call  \r\nmcp-name:\tlist_builds\t\r\n`)).statuses).toEqual([200]);
+  });
+});

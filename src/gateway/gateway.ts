@@ -4,6 +4,7 @@ import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/clien
 import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
+import { methodOverride } from "../http/method-override.js";
 import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SubjectFact } from "../policy/types.js";
@@ -68,6 +69,14 @@ export function gateway(options: GatewayOptions): Gateway {
       clientAddress: clientAddress(req, options.trustedProxies),
       userAgent: req.headers["user-agent"] ?? null,
     };
+    // A request naming another method than its own is refused, not judged two ways.
+    const override = methodOverride(target, req.headers);
+    if (override) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: override });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
+      return;
+    }
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
     const route = options.decisions.route(request.method, target);
@@ -87,6 +96,13 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
       request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
+    } else if (hasBody(req) && options.decisions.route("POST", target).mcp_message) {
+      // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
+      // the MCP server unjudged.
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: `a ${request.method} to an MCP endpoint carries no body; send JSON-RPC messages with POST` });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);
+      return;
     }
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
@@ -130,4 +146,9 @@ export function gateway(options: GatewayOptions): Gateway {
       reason,
     );
   return Object.assign(handle, { local: options.local, refused });
+}
+
+/** The request has a body: chunked, or a Content-Length above 0. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
 }

@@ -75,6 +75,8 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /** TOLLGATE_MCP_SESSION_TTL_MS: how long an MCP session stays bound to its token after its last use. */
+  mcpSessionTtlMs: number;
 }
 
 export interface RedisClusterNode {
@@ -187,6 +189,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   // MCP gateway
   const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
+  const mcpSessionTtlMs = integer("TOLLGATE_MCP_SESSION_TTL_MS", get("TOLLGATE_MCP_SESSION_TTL_MS") ?? "86400000", 1000, 604_800_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -238,6 +241,7 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbTimeoutMs,
     // MCP gateway
     mcpMaxBodyBytes,
+    mcpSessionTtlMs,
   };
 }
 

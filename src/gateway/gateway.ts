@@ -6,7 +6,8 @@ import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
 import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SubjectFact } from "../policy/types.js";
-import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
+import { presentedSession, type SessionOwner } from "../mcp/sessions.js";
+import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
@@ -80,6 +81,10 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
     }
+    // A session presented on the MCP endpoint is checked against the caller (the decision), and
+    // one the upstream opens is bound to the caller before the client learns its id.
+    const presented = route.mcp_session ? presentedSession(req.headers["mcp-session-id"]) : undefined;
+    if (presented !== undefined) request.mcpSession = presented;
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
     // not reached). The service writes the record once settle() is called.
@@ -91,7 +96,9 @@ export function gateway(options: GatewayOptions): Gateway {
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id);
       else {
         skipBody(req, res);
-        writeDenial(res, decision);
+        // The MCP endpoint's GET (stream) and DELETE (end of session) carry no message: id null.
+        if (route.mcp_session) writeJsonRpcDenial(res, decision, null);
+        else writeDenial(res, decision);
       }
       settle(null);
       return;
@@ -111,7 +118,8 @@ export function gateway(options: GatewayOptions): Gateway {
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await forward(req, res, target, verdict, peer, mcp?.body);
+    const owner = verdict.sessionOwner;
+    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined);
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>
@@ -121,4 +129,18 @@ export function gateway(options: GatewayOptions): Gateway {
       reason,
     );
   return Object.assign(handle, { local: options.local, refused });
+}
+
+/**
+ * What the upstream's answer on the MCP endpoint does to the caller's sessions: a session it
+ * opens (Mcp-Session-Id in its answer) becomes the caller's; a DELETE it accepts (2xx) ends the
+ * session presented.
+ */
+function recordSession(decisions: DecisionService, owner: SessionOwner, method: string, presented: string | undefined): BeforeAnswer {
+  return async (upstreamRes) => {
+    const status = upstreamRes.statusCode ?? 0;
+    if (method === "DELETE" && presented !== undefined && status >= 200 && status < 300) await decisions.endSession(owner, presented);
+    const issued = presentedSession(upstreamRes.headers["mcp-session-id"]);
+    if (issued !== undefined && issued !== presented) await decisions.bindSession(owner, issued);
+  };
 }

@@ -44,6 +44,12 @@ export type SubjectFact =
   | {
       type: "mcp_token";
       token_id: string;
+      /**
+       * Whose MCP sessions the token holds: the OAuth grant (refresh family) of a token an
+       * authorization server issued, so that a refreshed token keeps its sessions. Absent for
+       * tokens made by hand, whose sessions are the token id's.
+       */
+      binding_id?: string;
       user_id: string;
       system_role: SystemRole;
       grants: GrantFact[];

@@ -7,6 +7,7 @@ import type { Config } from "../config/config.js";
 import type { ReadinessCheck, WedgeCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
+import { MemoryMcpSessionStore } from "../stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
@@ -20,16 +21,19 @@ import type { BreakerState } from "../stores/circuit-breaker.js";
 import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../stores/guarded-stores.js";
 import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } from "../stores/redis/client.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
+import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+import type { DirectoryStore, McpSessionStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
+  /** Checks MCP sessions in `mcpSessions` within a hit (RateLimitOptions.session): the two share a backend. */
   rateLimiter: RateLimiter;
+  mcpSessions: McpSessionStore;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
   liveness: Record<string, WedgeCheck>;
@@ -73,6 +77,7 @@ export function connectBackends(
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
+  let mcpSessions: McpSessionStore;
   let invalidation: InvalidationBus | undefined;
 
   if (config.mongodbUri) {
@@ -156,6 +161,7 @@ export function connectBackends(
       }
     };
     redis.on("error", logConnectionError);
+    mcpSessions = new RedisMcpSessionStore(redis, { namespace: config.redisNamespace });
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
       timeoutMs: config.redisTimeoutMs,
@@ -188,12 +194,15 @@ export function connectBackends(
       redis.disconnect();
     });
   } else {
-    rateLimiter = new MemoryRateLimiter();
+    const sessions = new MemoryMcpSessionStore();
+    mcpSessions = sessions;
+    rateLimiter = new MemoryRateLimiter({ sessions });
   }
 
   return {
     ...facts,
     rateLimiter,
+    mcpSessions,
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),

@@ -250,7 +250,7 @@ export function validateRateLimitArgs(key: unknown, limit: unknown, windowMs: un
 }
 
 /** Session ids as MCP allows them: visible ASCII. */
-const SESSION_ID_RE = /^[\x21-\x7e]{1,256}$/;
+export const SESSION_ID_RE = /^[\x21-\x7e]{1,256}$/;
 const BINDING_ID_MAX = 256;
 
 export function validateMcpSessionRef(v: unknown, field = "session"): McpSessionRef {

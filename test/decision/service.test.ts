@@ -13,6 +13,7 @@ import { TokenIssuer } from "../../src/issuing/token-issuer.js";
 import { packageFile } from "../../src/package-root.js";
 import { PolicyEngine } from "../../src/policy/engine.js";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
+import { MemoryMcpSessionStore } from "../../src/stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
 import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
 import { BackendUnavailableError, type DirectoryStore, type RateLimiter } from "../../src/stores/types.js";
@@ -35,13 +36,16 @@ function build(
   const facts = new CachedFacts(new MemoryTokenStore(), overrides.directory ?? new MemoryDirectoryStore(), { ttlMs: 0 });
   const jwt = new JwtVerifier({ key: { kind: "secret", secret: SECRET }, issuer: null, audience: null, maxTtlS: 86_400, now: () => NOW });
   const audit = new MemoryAudit();
+  const sessions = new MemoryMcpSessionStore();
   const limits = structuredClone(overrides.limits ?? DEFAULT_RATE_LIMITS);
   if (overrides.limit !== undefined) limits.api.default = overrides.limit;
   const service = new DecisionService({
     engine,
     credentials: new CredentialResolver(facts, jwt, () => NOW),
     facts,
-    rateLimiter: overrides.rateLimiter ?? new MemoryRateLimiter(),
+    rateLimiter: overrides.rateLimiter ?? new MemoryRateLimiter({ sessions }),
+    mcpSessions: sessions,
+    mcpSessionTtlMs: 86_400_000,
     rateLimits: limits,
     rateLimitWindowMs: 60_000,
     rateLimitFail: overrides.fail ?? "closed",

@@ -232,6 +232,55 @@ describe("DecisionService", () => {
       expect(await c.records()).toEqual([expect.objectContaining({ allow: false, status: 500, reasons: ["policy_error"] })]);
     });
 
+    describe("sessions", () => {
+      const SID = "3f1c9a7e-5b2d-4c8e-9f01-a2b3c4d5e6f7";
+      const call = (authorization: string, mcpSession?: string): DecisionRequest => ({
+        ...ask("POST", MCP, authorization),
+        source: "gateway",
+        mcp: { method: "tools/list" },
+        ...(mcpSession !== undefined && { mcpSession }),
+      });
+
+      it("names who a session opened on an allowed request belongs to: the MCP token's id under the user's rate-limit key", async () => {
+        const { record, token } = await core.issuer.issue({ type: "mcp", user_id: "bob", grants: [{ project_id: "priv", allow_trigger: false }] });
+        const verdict = await core.service.decide(call(`Bearer ${token}`));
+        expect(verdict.sessionOwner).toEqual({ partition: "user:bob", binding_id: record.id });
+        // Not on a route that does not check sessions, nor on a denial.
+        expect((await core.service.decide(ask("GET", "/api/v1/mcp/projects/priv", `Bearer ${token}`))).sessionOwner).toBeNull();
+        const denied = await core.service.decide({ ...call(`Bearer ${token}`), mcp: { method: "tools/call", tool: "trigger_build" } });
+        expect(denied.sessionOwner).toBeNull();
+      });
+
+      it("lets the caller's session through, and denies another token's or an unknown one with 404 unknown_session (the policy's second answer)", async () => {
+        const mine = await mcpToken(core, false);
+        const owner = (await core.service.decide(call(mine))).sessionOwner!;
+        await core.service.bindSession(owner, SID);
+        expect((await core.service.decide(call(mine, SID))).decision).toMatchObject({ allow: true, status: 200 });
+        const theirs = await mcpToken(core, false);
+        const hijack = await core.service.decide(call(theirs, SID));
+        expect(hijack.decision).toMatchObject({ allow: false, status: 404, reasons: ["unknown_session"], rate_limit: { class: "default" } });
+        expect(hijack.sessionOwner).toBeNull();
+        expect((await core.service.decide(call(mine, "unknown"))).decision).toMatchObject({ status: 404, reasons: ["unknown_session"] });
+        expect((await core.service.decide(call(mine, "not visible ascii"))).decision).toMatchObject({ status: 404, reasons: ["unknown_session"] });
+        await core.service.endSession(owner, SID);
+        expect((await core.service.decide(call(mine, SID))).decision).toMatchObject({ status: 404, reasons: ["unknown_session"] });
+      });
+
+      it("answers a bad credential as such, without looking at the session", async () => {
+        const verdict = await core.service.decide(call("Bearer tg_mcp_nope", SID));
+        expect(verdict.decision).toMatchObject({ status: 401 });
+      });
+
+      it("denies with 503 a session it cannot check, even with TOLLGATE_RATE_LIMIT_FAIL=open; requests without one fail open", async () => {
+        const down: RateLimiter = { hit: () => Promise.reject(new BackendUnavailableError("redis", new Error("down"))) };
+        const c = build({ rateLimiter: down, fail: "open" });
+        await seed(c);
+        const authorization = await mcpToken(c, false);
+        expect((await c.service.decide(call(authorization, SID))).decision).toMatchObject({ allow: false, status: 503, reasons: ["backend_unavailable"] });
+        expect((await c.service.decide(call(authorization))).decision).toMatchObject({ allow: true, rate_limit: null });
+      });
+    });
+
     it("refused() audits a request refused before the policy with the route its caller found: the active revision, no subject, nothing charged", async () => {
       let hits = 0;
       const counting: RateLimiter = { hit: () => (hits++, Promise.reject(new Error("never asked"))) };

@@ -12,6 +12,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisMcpSessionStore } from "../../src/stores/redis/mcp-session-store.js";
+import { BackendUnavailableError, type McpSessionStore } from "../../src/stores/types.js";
 import { RedisRateLimiter } from "../../src/stores/redis/rate-limiter.js";
 import { bearer, buildWorld } from "../http/fixture.js";
 import { startRedis, type RedisServer } from "../support/servers.js";
@@ -176,6 +177,30 @@ describe("MCP sessions bound to tokens", () => {
     const next = await connect(gw.url, token);
     expect(next.transport.sessionId).not.toBe(sid);
     expect((await next.client.listTools()).tools).toHaveLength(1);
+  });
+});
+
+describe("MCP sessions when the session store fails", () => {
+  it("answers 503 backend_unavailable instead of the upstream's answer when the session it opened cannot be recorded", async () => {
+    const env = { TOLLGATE_UPSTREAM_URL: upstreamUrl };
+    const base = await buildWorld(env);
+    const real = base.tollgate.backends.mcpSessions;
+    const failing: McpSessionStore = { ...real, check: (s) => real.check(s), end: (s) => real.end(s), bind: () => Promise.reject(new BackendUnavailableError("redis", new Error("down"))) };
+    const own = await startGateway(env, { ...base.tollgate.backends, mcpSessions: failing });
+    try {
+      const opened = sessions.size;
+      const res = await send(own.url, MCP, {
+        method: "POST",
+        headers: { authorization: bearer(own.world.tokens.bobMcp), "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } } }),
+      });
+      expect(sessions.size).toBe(opened + 1); // the upstream did open one
+      expect(res.status).toBe(503);
+      expect(res.headers["mcp-session-id"]).toBeUndefined();
+      expect(res.json()).toMatchObject({ error: { code: "backend_unavailable" } });
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -26,11 +26,6 @@ export interface SessionOwner {
   binding_id: string;
 }
 
-/** The Mcp-Session-Id a request presents (a repeated field, joined by Node, never matches one). */
-export function presentedSession(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(", ") : value;
-}
-
 /** A session id as MCP allows it (visible ASCII), within what Tollgate keeps (256 characters). */
 export function isSessionId(value: string): boolean {
   return SESSION_ID_RE.test(value);

@@ -1,14 +1,13 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Decision, DecisionRequest, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
-import { type ResourceHint, writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
-import { ID_RE } from "../domain.js";
+import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
-import { MCP_CHALLENGE_SCOPE, MCP_ENDPOINT_ROUTE, resourceMetadataUrl, type McpDiscovery } from "../mcp/discovery.js";
+import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SessionOwner } from "../mcp/sessions.js";
-import type { RouteInfo, SubjectFact } from "../policy/types.js";
+import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
@@ -102,7 +101,7 @@ export function gateway(options: GatewayOptions): Gateway {
     setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
-      const resource = decision.status === 401 ? resourceHint(options.discovery, route) : null;
+      const resource = decision.status === 401 ? mcpResourceHint(options.discovery, route) : null;
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);
@@ -153,10 +152,4 @@ function recordSession(decisions: DecisionService, owner: SessionOwner, method: 
     const issued = mcpSessionId(upstreamRes);
     if (issued !== null && issued !== presented) await decisions.bindSession(owner, issued);
   };
-}
-
-/** On a project's MCP endpoint with discovery configured: where its protected-resource metadata is. */
-function resourceHint(discovery: McpDiscovery | null, route: RouteInfo): ResourceHint | null {
-  if (discovery === null || route.pattern !== MCP_ENDPOINT_ROUTE || route.project_id === null || !ID_RE.test(route.project_id)) return null;
-  return { metadataUrl: resourceMetadataUrl(discovery, route.project_id), scope: MCP_CHALLENGE_SCOPE };
 }

@@ -78,6 +78,7 @@ function endpointsOf(deps: AppDeps): DecisionEndpoints {
     rateLimitWindowMs: deps.rateLimitWindowMs,
     trustedProxies: deps.trustedProxies,
     logger: deps.logger,
+    discovery: deps.discovery,
   });
 }
 

@@ -6,6 +6,7 @@ import type { AuditSource } from "../audit/types.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
 import { errorCodeOf, writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
+import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { setDecisionHeaders } from "./decision-headers.js";
 import { forwardedRequest, isMethod, isPath, type JudgedRequest, mcpCallFromHeaders, METHOD, parseAuthorizeBody, PATH } from "./decision-request.js";
 import { writeRequestError } from "./errors.js";
@@ -47,6 +48,8 @@ export interface DecisionEndpointOptions {
   rateLimitWindowMs: number;
   trustedProxies: TrustedProxies;
   logger: Logger;
+  /** RFC 9728 discovery: a 401 for a project's MCP endpoint names its metadata, as the gateway's does; null: not configured. */
+  discovery: McpDiscovery | null;
 }
 
 type Endpoint = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -78,12 +81,13 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     decided.add(req);
     return verdict;
   };
-  // For proxies: the decision's status, headers and, on denial, its JSON body.
-  const answer = (res: ServerResponse, verdict: Verdict): void => {
+  // For proxies: the decision's status, headers and, on denial, its JSON body (which the proxy
+  // relays with the challenge, naming the MCP endpoint's metadata on a 401 there).
+  const answer = (res: ServerResponse, verdict: Verdict, request: { method: string; path: string }): void => {
     const { decision } = verdict;
     setDecisionHeaders(res, verdict, windowS);
     if (decision.allow) res.writeHead(200, { "content-length": 0 }).end();
-    else writeDenial(res, decision);
+    else writeDenial(res, decision, decision.status === 401 && o.discovery ? mcpResourceHint(o.discovery, o.decisions.route(request.method, request.path)) : null);
   };
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeRequestError(res, err, o.logger, { method: req.method ?? "", path: pathOf(req) });
 
@@ -113,7 +117,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const verdict = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.headers.authorization ?? null, ...mcp }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
     res.setHeader("X-Tollgate-Status", String(verdict.decision.status));
-    answer(res, verdict);
+    answer(res, verdict, { method: described.method, path: described.uri });
   };
 
   // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with
@@ -130,7 +134,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     if (!isMethod(method)) return writeError(res, { code: "invalid_request", message: "the method must be letters only" });
     const mcp = mcpCallFromHeaders(req);
     if ("error" in mcp) return writeError(res, { code: "invalid_request", message: mcp.error });
-    answer(res, await decide("ext_authz", { method, path: target, authorization: req.headers.authorization ?? null, ...mcp }, req));
+    answer(res, await decide("ext_authz", { method, path: target, authorization: req.headers.authorization ?? null, ...mcp }, req), { method, path: target });
   };
 
   /**

@@ -4,12 +4,14 @@ import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/clien
 import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
+import { methodOverride } from "../http/method-override.js";
 import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
+import type { SessionOwner } from "../mcp/sessions.js";
 import { toolsListFilter } from "../mcp/tools-list-filter.js";
 import type { SubjectFact } from "../policy/types.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
-import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
+import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
@@ -72,6 +74,14 @@ export function gateway(options: GatewayOptions): Gateway {
       clientAddress: clientAddress(req, options.trustedProxies),
       userAgent: req.headers["user-agent"] ?? null,
     };
+    // A request naming another method than its own is refused, not judged two ways.
+    const override = methodOverride(target, req.headers);
+    if (override) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: override });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
+      return;
+    }
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
     const route = options.decisions.route(request.method, target);
@@ -93,7 +103,18 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
       request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
+    } else if (hasBody(req) && options.decisions.route("POST", target).mcp_message) {
+      // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
+      // the MCP server unjudged.
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: `a ${request.method} to an MCP endpoint carries no body; send JSON-RPC messages with POST` });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);
+      return;
     }
+    // A session presented on the MCP endpoint is checked against the caller (the decision), and
+    // one the upstream opens is bound to the caller before the client learns its id.
+    const presented = route.mcp_session ? (mcpSessionId(req) ?? undefined) : undefined;
+    if (presented !== undefined) request.mcpSession = presented;
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
     // not reached). The service writes the record once settle() is called.
@@ -106,7 +127,9 @@ export function gateway(options: GatewayOptions): Gateway {
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);
-        writeDenial(res, decision, resource);
+        // The MCP endpoint's GET (stream) and DELETE (end of session) carry no message: id null.
+        if (route.mcp_session) writeJsonRpcDenial(res, decision, null, resource);
+        else writeDenial(res, decision, resource);
       }
       settle(null);
       return;
@@ -133,7 +156,8 @@ export function gateway(options: GatewayOptions): Gateway {
       settle(null);
       return;
     }
-    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, filter);
+    const owner = verdict.sessionOwner;
+    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined, filter);
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>
@@ -143,4 +167,23 @@ export function gateway(options: GatewayOptions): Gateway {
       reason,
     );
   return Object.assign(handle, { local: options.local, refused });
+}
+
+/** The request has a body: chunked, or a Content-Length above 0. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+}
+
+/**
+ * What the upstream's answer on the MCP endpoint does to the caller's sessions: a session it
+ * opens (Mcp-Session-Id in its answer) becomes the caller's; a DELETE it accepts (2xx) ends the
+ * session presented.
+ */
+function recordSession(decisions: DecisionService, owner: SessionOwner, method: string, presented: string | undefined): BeforeAnswer {
+  return async (upstreamRes) => {
+    const status = upstreamRes.statusCode ?? 0;
+    if (method === "DELETE" && presented !== undefined && status >= 200 && status < 300) await decisions.endSession(owner, presented);
+    const issued = mcpSessionId(upstreamRes);
+    if (issued !== null && issued !== presented) await decisions.bindSession(owner, issued);
+  };
 }

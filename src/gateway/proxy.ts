@@ -2,6 +2,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Transform } from "node:stream";
 import { writeError } from "../api/error-writer.js";
+import { ERRORS } from "../errors.js";
 import type { Verdict } from "../decision/service.js";
 import { continueIfExpected } from "../http/server.js";
 import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing.js";
@@ -36,7 +37,23 @@ export type AnswerRewriter = (head: { contentType: string | undefined; contentEn
  * upstream is asked for its answer uncompressed (Accept-Encoding: identity) and the answer
  * passes through what rewrite chooses.
  */
-export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, verdict: Verdict, peer: Peer, body?: Buffer, rewrite?: AnswerRewriter) => Promise<ProxyOutcome>;
+export type Forward = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: string,
+  verdict: Verdict,
+  peer: Peer,
+  body?: Buffer,
+  beforeAnswer?: BeforeAnswer,
+  rewrite?: AnswerRewriter,
+) => Promise<ProxyOutcome>;
+
+/**
+ * Runs once the upstream's response head has arrived, before the client sees any of it (the MCP
+ * endpoint records the session the upstream opened or ended). If it fails (a store that could not
+ * be written), the client is answered 503 backend_unavailable instead of the upstream's answer.
+ */
+export type BeforeAnswer = (upstreamRes: IncomingMessage) => Promise<void>;
 
 /**
  * A pooled connection left idle this long is closed, before the keep-alive timeout of most
@@ -63,7 +80,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, verdict, peer, body, rewrite) =>
+  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite) =>
     new Promise((resolve) => {
       const decisionId = verdict.decision.decision_id;
       const span = startUpstreamSpan(req.method ?? "GET");
@@ -79,7 +96,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         endUpstreamSpan(span, outcome.upstreamStatus);
         resolve(outcome);
       };
-      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout" | "upstream_answer_unreadable", message: string): void => {
+      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout" | "backend_unavailable" | "upstream_answer_unreadable", message: string): void => {
         clearTimeout(headersTimer);
         upstreamReq?.destroy();
         if (!res.headersSent) writeError(res, { code, message, decisionId });
@@ -112,6 +129,17 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         clearTimeout(headersTimer);
         const status = upstreamRes.statusCode ?? 502;
         answered = status;
+        if (!beforeAnswer) return answer(upstreamRes, status);
+        beforeAnswer(upstreamRes).then(
+          () => (settled ? upstreamRes.destroy() : answer(upstreamRes, status)),
+          () => {
+            upstreamRes.destroy();
+            fail("backend_unavailable", ERRORS.backend_unavailable.message);
+          },
+        );
+      };
+
+      const answer = (upstreamRes: IncomingMessage, status: number): void => {
         const through = rewrite?.({ contentType: upstreamRes.headers["content-type"], contentEncoding: upstreamRes.headers["content-encoding"] }) ?? null;
         if (through === "unreadable") {
           upstreamRes.resume();

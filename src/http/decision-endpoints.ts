@@ -5,12 +5,14 @@ import type { Decision, DecisionService, Verdict } from "../decision/service.js"
 import type { AuditSource } from "../audit/types.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
+import { ERRORS } from "../errors.js";
 import { errorCodeOf, writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
 import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { setDecisionHeaders } from "./decision-headers.js";
 import { forwardedRequest, isMethod, isPath, type JudgedRequest, mcpCallFromHeaders, METHOD, parseAuthorizeBody, PATH } from "./decision-request.js";
 import { writeRequestError } from "./errors.js";
 import { bodyError, readJsonBody, type BodyFailure } from "./json-body.js";
+import { methodOverride } from "./method-override.js";
 import { writeJson } from "./write-json.js";
 
 const dataApiBody = z.object({
@@ -107,13 +109,19 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   };
 
   const forwardAuth: Endpoint = async (req, res) => {
+    // nginx's auth_request turns a 400 into a 500 unless X-Tollgate-Status says it was a 400.
+    const invalid = (message: string): void => {
+      res.setHeader("X-Tollgate-Status", String(ERRORS.invalid_request.status));
+      writeError(res, { code: "invalid_request", message });
+    };
     const described = forwardedRequest(req.rawHeaders);
-    if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
-    if (!isMethod(described.method) || !isPath(described.uri)) {
-      return writeError(res, { code: "invalid_request", message: `${described.names} are malformed` });
-    }
+    if ("error" in described) return invalid(described.error);
+    // The proxy passes the client's request on as it is: an override in it is the API's to obey.
+    const override = methodOverride(described.uri, req.headers);
+    if (override) return invalid(override);
+    if (!isMethod(described.method) || !isPath(described.uri)) return invalid(`${described.names} are malformed`);
     const mcp = mcpCallFromHeaders(req);
-    if ("error" in mcp) return writeError(res, { code: "invalid_request", message: mcp.error });
+    if ("error" in mcp) return invalid(mcp.error);
     const verdict = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.headers.authorization ?? null, ...mcp }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
     res.setHeader("X-Tollgate-Status", String(verdict.decision.status));
@@ -126,6 +134,8 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   const extAuthz: Endpoint = async (req, res) => {
     const url = req.url ?? "";
     const target = url.slice(EXT_AUTHZ_PREFIX.length);
+    const override = methodOverride(target, req.headers);
+    if (override) return writeError(res, { code: "invalid_request", message: override });
     // An absolute-form request target (GET http://host/v1/ext-authz/…) names no target here.
     if (!url.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !isPath(target)) {
       return writeError(res, { code: "invalid_request", message: `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects` });
@@ -162,6 +172,8 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const { input } = parsed.data;
     const authorization = headerValue(input.headers, "authorization");
     if (typeof authorization !== "string" && authorization !== null) return invalidParameter(res, authorization.error);
+    const override = methodOverride(input.path, input.headers);
+    if (override) return invalidParameter(res, `input: ${override}`);
     const { decision: made } = await decide("data_api", { method: input.method, path: input.path, authorization }, req);
     const result = select(made, field);
     writeJson(res, 200, result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });

@@ -6,6 +6,7 @@ import { isUnavailable } from "../errors.js";
 import type { AnswerRewriter } from "../gateway/proxy.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
 import { mcpSessionId } from "./endpoint.js";
+import { sessionBinding } from "./sessions.js";
 import { STATELESS_REVISION, type McpMessage } from "./jsonrpc.js";
 import { answerRewrite } from "./tools-list.js";
 
@@ -20,13 +21,12 @@ export const TOOLS_LIST_ID_TTL_MS = 24 * 60 * 60 * 1000;
 export const MAX_HELD_ANSWER = 16 * 1024 * 1024;
 
 /**
- * Who asked, where: the token (or user), the project and the MCP session, JSON-encoded so no two
+ * Who asked, where: the session binding (an MCP token's binding id, so a refreshed token keeps
+ * its ids as it keeps its sessions), the project and the MCP session, JSON-encoded so no two
  * callers' names can meet. JSON-RPC ids are the client's own: they are unique only within one.
  */
 export function callerOf(verdict: Verdict, projectId: string | null, sessionId: string | null): string {
-  const s = verdict.subject;
-  const who = s === null ? null : s.type === "user" ? `user:${s.user_id}` : `token:${s.token_id}`;
-  return JSON.stringify([who, projectId, sessionId]);
+  return JSON.stringify([verdict.subject === null ? null : sessionBinding(verdict.subject), projectId, sessionId]);
 }
 
 /**

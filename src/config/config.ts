@@ -9,6 +9,9 @@ import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
 
+/** The cookie key of development; refused in production. */
+export const DEV_OAUTH_COOKIE_KEY = "tollgate-dev-oauth-cookie-key-do-not-use-in-production";
+
 export type RateLimitArea = "mcp" | "api";
 export type RateLimits = Record<RateLimitArea, Record<RateLimitClass, number>>;
 
@@ -75,6 +78,20 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /**
+   * TOLLGATE_PUBLIC_URL: the origin (and path prefix, if any) clients reach Tollgate at, without a
+   * trailing slash; never derived from a request's Host. null: no OAuth authorization server.
+   */
+  publicUrl: string | null;
+  // OAuth authorization server (docs/oauth.md)
+  oauth: {
+    /** TOLLGATE_OAUTH_ACCESS_TTL_S. */
+    accessTtlS: number;
+    /** TOLLGATE_OAUTH_REFRESH_TTL_S (capped by the expiry the user chose at consent). */
+    refreshTtlS: number;
+    /** TOLLGATE_OAUTH_COOKIE_KEYS: the keys signing the authorization server's cookies, newest first; the same on every replica. */
+    cookieKeys: string[];
+  };
 }
 
 export interface RedisClusterNode {
@@ -188,6 +205,17 @@ export function loadConfig(env: Env = process.env): Config {
   // MCP gateway
   const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
 
+  const publicUrl = parsePublicUrl(get("TOLLGATE_PUBLIC_URL"), production, problems);
+  // OAuth authorization server
+  const oauthAccessTtlS = integer("TOLLGATE_OAUTH_ACCESS_TTL_S", get("TOLLGATE_OAUTH_ACCESS_TTL_S") ?? "3600", 60, 86_400, problems);
+  const oauthRefreshTtlS = integer("TOLLGATE_OAUTH_REFRESH_TTL_S", get("TOLLGATE_OAUTH_REFRESH_TTL_S") ?? "2592000", 60, 31_536_000, problems);
+  const cookieKeysRaw = get("TOLLGATE_OAUTH_COOKIE_KEYS");
+  const oauthCookieKeys = (cookieKeysRaw ?? DEV_OAUTH_COOKIE_KEY).split(",").map((k) => k.trim()).filter(Boolean);
+  if (oauthCookieKeys.some((k) => k.length < 32)) problems.push("TOLLGATE_OAUTH_COOKIE_KEYS: each comma-separated key must be at least 32 characters");
+  if (production && publicUrl !== null && (cookieKeysRaw === undefined || oauthCookieKeys.includes(DEV_OAUTH_COOKIE_KEY))) {
+    problems.push("production with TOLLGATE_PUBLIC_URL requires TOLLGATE_OAUTH_COOKIE_KEYS (the authorization server's cookie keys, the same on every replica)");
+  }
+
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
@@ -238,7 +266,26 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbTimeoutMs,
     // MCP gateway
     mcpMaxBodyBytes,
+    publicUrl,
+    oauth: { accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys },
   };
+}
+
+/** An absolute http(s) URL without query, fragment or credentials; https in production. Kept without a trailing slash. */
+function parsePublicUrl(raw: string | undefined, production: boolean, problems: string[]): string | null {
+  if (raw === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`TOLLGATE_PUBLIC_URL must be an absolute URL, got "${raw}"`);
+    return null;
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") problems.push(`TOLLGATE_PUBLIC_URL must be an http(s) URL, got "${raw}"`);
+  else if (production && url.protocol !== "https:") problems.push("TOLLGATE_PUBLIC_URL must be https in production");
+  if (url.search || url.hash || raw.includes("?") || raw.includes("#")) problems.push("TOLLGATE_PUBLIC_URL must not have a query or fragment");
+  if (url.username || url.password) problems.push("TOLLGATE_PUBLIC_URL must not carry credentials");
+  return url.href.replace(/\/+$/, "");
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

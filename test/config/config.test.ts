@@ -176,3 +176,31 @@ describe("TOLLGATE_REDIS_CLUSTER_NODES", () => {
     expect(problems(withoutUrl).join()).toMatch(/REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES/);
   });
 });
+
+describe("TOLLGATE_PUBLIC_URL and the OAuth authorization server", () => {
+  it("is unset by default (no authorization server); an absolute http(s) URL is kept without its trailing slash", () => {
+    expect(loadConfig({}).publicUrl).toBeNull();
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com/" }).publicUrl).toBe("https://tollgate.example.com");
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "http://127.0.0.1:8181" }).publicUrl).toBe("http://127.0.0.1:8181");
+  });
+
+  it("refuses a relative URL, another scheme, a query, a fragment or credentials, and http in production", () => {
+    expect(problems({ TOLLGATE_PUBLIC_URL: "/tollgate" }).join()).toMatch(/TOLLGATE_PUBLIC_URL must be an absolute URL/);
+    expect(problems({ TOLLGATE_PUBLIC_URL: "ftp://example.com" }).join()).toMatch(/http\(s\)/);
+    expect(problems({ TOLLGATE_PUBLIC_URL: "https://example.com/?a=1" }).join()).toMatch(/query or fragment/);
+    expect(problems({ TOLLGATE_PUBLIC_URL: "https://example.com/#x" }).join()).toMatch(/query or fragment/);
+    expect(problems({ TOLLGATE_PUBLIC_URL: "https://u:p@example.com" }).join()).toMatch(/credentials/);
+    const keys = { TOLLGATE_OAUTH_COOKIE_KEYS: "k".repeat(40) };
+    expect(problems({ ...PRODUCTION, ...keys, TOLLGATE_PUBLIC_URL: "http://tollgate.example.com" }).join()).toMatch(/https in production/);
+    expect(loadConfig({ ...PRODUCTION, ...keys, TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).publicUrl).toBe("https://tollgate.example.com");
+  });
+
+  it("token lifetimes default to an hour (access) and 30 days (refresh); production needs real cookie keys", () => {
+    expect(loadConfig({}).oauth).toMatchObject({ accessTtlS: 3600, refreshTtlS: 2_592_000 });
+    expect(loadConfig({ TOLLGATE_OAUTH_ACCESS_TTL_S: "600", TOLLGATE_OAUTH_REFRESH_TTL_S: "86400" }).oauth).toMatchObject({ accessTtlS: 600, refreshTtlS: 86_400 });
+    expect(problems({ TOLLGATE_OAUTH_ACCESS_TTL_S: "0" }).join()).toMatch(/TOLLGATE_OAUTH_ACCESS_TTL_S/);
+    expect(problems({ TOLLGATE_OAUTH_COOKIE_KEYS: "short" }).join()).toMatch(/at least 32 characters/);
+    expect(problems({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).join()).toMatch(/TOLLGATE_OAUTH_COOKIE_KEYS/);
+    expect(loadConfig({ TOLLGATE_OAUTH_COOKIE_KEYS: `${"a".repeat(32)}, ${"b".repeat(32)}` }).oauth.cookieKeys).toEqual(["a".repeat(32), "b".repeat(32)]);
+  });
+});

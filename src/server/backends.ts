@@ -8,11 +8,13 @@ import type { ReadinessCheck, WedgeCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
+import { MemoryOAuthStore } from "../stores/memory/oauth-store.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
 import { connectMongo } from "../stores/mongo/client.js";
 import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
+import { MongoOAuthStore } from "../stores/mongo/oauth-store.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
 import { startPruning } from "../stores/prune.js";
@@ -22,13 +24,15 @@ import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } 
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+import type { DirectoryStore, OAuthStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
+  /** The OAuth authorization server's objects (docs/oauth.md). */
+  oauth: OAuthStore;
   rateLimiter: RateLimiter;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
@@ -70,7 +74,7 @@ export function connectBackends(
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
-  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
+  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "oauth" | "audit">;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
   let invalidation: InvalidationBus | undefined;
@@ -96,6 +100,7 @@ export function connectBackends(
       tokens: new GuardedTokenStore(new MongoTokenStore(db), guard),
       directory: new GuardedDirectoryStore(new MongoDirectoryStore(db), guard),
       tempTokens: new MongoTempTokenStore(db),
+      oauth: new MongoOAuthStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
@@ -133,6 +138,7 @@ export function connectBackends(
       tokens: new MemoryTokenStore(),
       directory: new MemoryDirectoryStore(),
       tempTokens: new MemoryTempTokenStore(),
+      oauth: new MemoryOAuthStore(),
       audit: new MemoryAudit({ retentionDays, ...(auditCounters ? { counters: auditCounters } : {}) }),
     };
   }
@@ -141,7 +147,12 @@ export function connectBackends(
   // one, and by this pruner where it does not (FerretDB 1.x).
   if (prune) {
     const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-    closers.push(async () => tempTokenPruning.stop());
+    // Codes, tokens, interactions and sessions of the OAuth authorization server, once lapsed.
+    const oauthPruning = startPruning("oauth entry", facts.oauth, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+    closers.push(async () => {
+      tempTokenPruning.stop();
+      oauthPruning.stop();
+    });
   }
 
   if (redisConfigured(config)) {

@@ -161,6 +161,52 @@ export interface TempTokenStore extends Pruner {
   consume(hash: string, now: Date): Promise<{ user_id: string } | null>;
 }
 
+/**
+ * One stored object of the OAuth authorization server (an oidc-provider model: a client, grant,
+ * interaction, session, authorization code, access or refresh token). The payload is the
+ * provider's, opaque to the store.
+ */
+export interface OAuthEntry {
+  /** The provider's model name, e.g. "AuthorizationCode": 1-64 letters. */
+  model: string;
+  /** The model's id; for anything that is a secret (codes, tokens, sessions) the hash of its value, never the value. 1-256 characters. */
+  id: string;
+  /** The provider's payload as JSON text (at most 64 KiB). */
+  payload: string;
+  /** The grant (the refresh family) it belongs to. */
+  grant_id: string | null;
+  /** Interactions and sessions: their uid. */
+  uid: string | null;
+  /** Access tokens: the id of Tollgate's token record that the gateway resolves the token to. */
+  token_id: string | null;
+  /** From when the store may forget it; null: kept until destroyed. */
+  expires_at: Date | null;
+}
+
+export interface StoredOAuthEntry {
+  entry: OAuthEntry;
+  /** When the one successful consume() happened; null while unconsumed. */
+  consumed_at: Date | null;
+}
+
+/** The authorization server's storage, shared by every replica. prune() deletes what lapsed. */
+export interface OAuthStore extends Pruner {
+  /** Inserts or replaces the entry (model, id). Replacing never clears a consumption. */
+  upsert(entry: OAuthEntry): Promise<void>;
+  /** null when absent or lapsed (expires_at <= now). */
+  find(model: string, id: string, now: Date): Promise<StoredOAuthEntry | null>;
+  findByUid(model: string, uid: string, now: Date): Promise<StoredOAuthEntry | null>;
+  /**
+   * Exactly once: of any number of concurrent calls, across processes, one gets true; every
+   * other call, and any call for an absent entry, gets false. The consumption is kept as long
+   * as the entry.
+   */
+  consume(model: string, id: string, at: Date): Promise<boolean>;
+  destroy(model: string, id: string): Promise<void>;
+  /** Deletes the model's entries of the grant; returns what it deleted. */
+  deleteByGrant(model: string, grantId: string): Promise<OAuthEntry[]>;
+}
+
 // ------------------------------------------------------------------------------------- errors
 
 export type StoreErrorCode = "validation_failed" | "duplicate" | "not_found" | "backend_unavailable";

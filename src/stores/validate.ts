@@ -241,3 +241,28 @@ export function validateRateLimitArgs(key: unknown, limit: unknown, windowMs: un
   }
   return { key, limit: limit as number, windowMs: windowMs as number, consume };
 }
+
+// ------------------------------------------------------------------------------------- oauth
+
+const OAUTH_MODEL_RE = /^[A-Za-z]{1,64}$/;
+const OAUTH_ENTRY_FIELDS = ["model", "id", "payload", "grant_id", "uid", "token_id", "expires_at"] as const;
+const MAX_OAUTH_PAYLOAD = 65_536;
+
+export function isValidOAuthKey(model: unknown, id: unknown): boolean {
+  return typeof model === "string" && OAUTH_MODEL_RE.test(model) && typeof id === "string" && id.length > 0 && id.length <= 256;
+}
+
+function checkNullableKey(v: unknown, field: string): void {
+  if (v !== null && (typeof v !== "string" || v.length === 0 || v.length > 256)) fail(field, "must be null or 1-256 characters");
+}
+
+export function validateOAuthEntry(v: unknown): void {
+  const e = object(v, "", OAUTH_ENTRY_FIELDS, OAUTH_ENTRY_FIELDS, "oauth entry");
+  if (!isValidOAuthKey(e.model, "x")) fail("model", "must be 1-64 letters");
+  if (!isValidOAuthKey("x", e.id)) fail("id", "must be 1-256 characters");
+  if (typeof e.payload !== "string" || e.payload.length > MAX_OAUTH_PAYLOAD) fail("payload", `must be JSON text of at most ${MAX_OAUTH_PAYLOAD} characters`);
+  checkNullableKey(e.grant_id, "grant_id");
+  checkNullableKey(e.uid, "uid");
+  checkNullableKey(e.token_id, "token_id");
+  checkNullableDate(e.expires_at, "expires_at");
+}

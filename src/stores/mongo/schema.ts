@@ -13,6 +13,9 @@ export const COLLECTIONS = {
   projects: "projects",
   collaborators: "collaborators",
   tempTokens: "temp_tokens",
+  /** The OAuth authorization server's objects (OAuthStore), and the one consumption of each. */
+  oauth: "oauth",
+  oauthConsumed: "oauth_consumed",
 } as const;
 
 /**
@@ -98,6 +101,29 @@ export interface TempTokenDoc {
   expires_at: Date;
 }
 
+export interface OAuthDoc {
+  /** "<model>:<id>". */
+  _id: string;
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  token_id: string | null;
+  expires_at: Date | null;
+}
+
+/**
+ * Insert-only: the first insert of an entry's _id is its one consumption; any other insert of
+ * that _id fails on the unique _id, on MongoDB and FerretDB alike (see MongoOAuthStore.consume).
+ */
+export interface OAuthConsumedDoc {
+  _id: string;
+  consumed_at: Date;
+  /** The entry's: the consumption is forgotten with it. */
+  expires_at: Date | null;
+}
+
 const date = (d: Date): Date => new Date(d.getTime());
 const nullableDate = (d: Date | null | undefined): Date | null => (d instanceof Date ? date(d) : null);
 
@@ -175,6 +201,12 @@ const INDEXES: Record<string, IndexDescription[]> = {
     { key: { hash: 1 }, name: "hash_unique", unique: true },
     { key: { user_id: 1, expires_at: 1 }, name: "user_expires" },
   ],
+  [COLLECTIONS.oauth]: [
+    { key: { grant_id: 1, model: 1 }, name: "grant_model" },
+    { key: { uid: 1, model: 1 }, name: "uid_model" },
+    { key: { expires_at: 1 }, name: "expires" },
+  ],
+  [COLLECTIONS.oauthConsumed]: [{ key: { expires_at: 1 }, name: "expires" }],
 };
 
 const TTL_INDEX: IndexDescription = { key: { expires_at: 1 }, name: "expires_ttl", expireAfterSeconds: 0 };

@@ -37,6 +37,18 @@ export interface TokenRecord {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  /** mcp tokens issued by the OAuth authorization server: to which client, from which grant. Absent otherwise. */
+  oauth?: OAuthBinding;
+}
+
+/** What an OAuth-issued MCP token carries of its origin (docs/oauth.md). */
+export interface OAuthBinding {
+  /** The client's client_id (1-2048 characters: a CIMD client_id is a URL). */
+  client_id: string;
+  /** The client's name from its metadata, when it gave one (1-200 characters). */
+  client_name: string | null;
+  /** The grant the user approved: the refresh family, and the binding id of MCP sessions. */
+  grant_id: string;
 }
 
 export interface TokenPatch {

@@ -129,8 +129,18 @@ const TOKEN_FIELDS = [
   "last_used_at",
 ] as const;
 
+const TOKEN_FIELDS_WITH_OAUTH = [...TOKEN_FIELDS, "oauth"] as const;
+const OAUTH_BINDING_FIELDS = ["client_id", "client_name", "grant_id"] as const;
+
+function checkOAuthBinding(v: unknown): void {
+  const b = object(v, "oauth", OAUTH_BINDING_FIELDS, OAUTH_BINDING_FIELDS);
+  if (typeof b.client_id !== "string" || b.client_id.length < 1 || b.client_id.length > 2048 || CONTROL_RE.test(b.client_id)) fail("oauth.client_id", "must be 1-2048 characters");
+  if (b.client_name !== null) checkName(b.client_name, "oauth.client_name");
+  if (typeof b.grant_id !== "string" || b.grant_id.length < 1 || b.grant_id.length > 256 || CONTROL_RE.test(b.grant_id)) fail("oauth.grant_id", "must be 1-256 characters");
+}
+
 export function validateTokenRecord(v: unknown): asserts v is TokenRecord {
-  const r = object(v, "", TOKEN_FIELDS, TOKEN_FIELDS, "record");
+  const r = object(v, "", TOKEN_FIELDS_WITH_OAUTH, TOKEN_FIELDS, "record");
   checkId(r.id, "id");
   const kind = checkOneOf(r.kind, STORED_TOKEN_KINDS, "kind");
   checkName(r.name, "name");
@@ -160,6 +170,10 @@ export function validateTokenRecord(v: unknown): asserts v is TokenRecord {
   checkNullableDate(r.expires_at, "expires_at");
   checkNullableDate(r.revoked_at, "revoked_at");
   checkNullableDate(r.last_used_at, "last_used_at");
+  if (r.oauth !== undefined) {
+    if (kind !== "mcp") fail("oauth", "only mcp tokens are issued by OAuth");
+    checkOAuthBinding(r.oauth);
+  }
 }
 
 const PATCH_FIELDS = ["name", "grants"] as const;

@@ -54,6 +54,7 @@ export interface TokenDoc {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  oauth?: { client_id: string; client_name: string | null; grant_id: string };
 }
 
 /** Insert-only: a revocation is never updated, so no concurrent write can undo it. */
@@ -153,6 +154,7 @@ export function toTokenDoc(r: TokenRecord): TokenDoc {
     expires_at: nullableDate(r.expires_at),
     revoked_at: nullableDate(r.revoked_at),
     last_used_at: nullableDate(r.last_used_at),
+    ...(r.oauth ? { oauth: { ...r.oauth } } : {}),
   };
 }
 
@@ -170,6 +172,7 @@ export function fromTokenDoc(d: TokenDoc): TokenRecord {
     expires_at: nullableDate(d.expires_at),
     revoked_at: nullableDate(d.revoked_at),
     last_used_at: nullableDate(d.last_used_at),
+    ...(d.oauth ? { oauth: { client_id: d.oauth.client_id, client_name: d.oauth.client_name ?? null, grant_id: d.oauth.grant_id } } : {}),
   };
 }
 

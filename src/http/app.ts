@@ -9,6 +9,7 @@ import type { Metrics } from "../metrics.js";
 import { packageFile } from "../package-root.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import type { Gateway } from "../gateway/gateway.js";
+import type { OAuthEndpoints } from "../oauth/http.js";
 import { decisionEndpoints, type DecisionEndpoints } from "./decision-endpoints.js";
 import { dispatcher, type Dispatcher } from "./dispatcher.js";
 import { writeError } from "../api/error-writer.js";
@@ -21,6 +22,8 @@ export interface AppDeps extends AdminDeps {
   audit: AuditSink & AuditStore;
   /** The /api/ gateway, with its local MCP token routes. */
   gateway: Gateway;
+  /** With TOLLGATE_PUBLIC_URL: the OAuth authorization server and its consent page (public port). */
+  oauth?: OAuthEndpoints;
   metrics: Metrics;
   logger: Logger;
   readiness: Readiness;
@@ -82,15 +85,16 @@ function endpointsOf(deps: AppDeps): DecisionEndpoints {
  * node:http (the gateway and the decision endpoints), the rest on Express.
  */
 export function createApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ decisions: endpointsOf(deps), gateway: deps.gateway }, assemble(deps, internalRoutes(deps)), deps);
+  return dispatcher({ decisions: endpointsOf(deps), gateway: deps.gateway, ...(deps.oauth ? { oauth: deps.oauth } : {}) }, assemble(deps, internalRoutes(deps)), deps);
 }
 
 /**
- * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway; everything else
- * is 404 here. Later work adds /.well-known/oauth-*, /oauth/ and /ui/.
+ * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway and the OAuth
+ * authorization server (/.well-known/oauth-authorization-server, /oauth/, /ui/consent);
+ * everything else is 404 here.
  */
 export function createPublicApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ gateway: deps.gateway }, assemble(deps), deps);
+  return dispatcher({ gateway: deps.gateway, ...(deps.oauth ? { oauth: deps.oauth } : {}) }, assemble(deps), deps);
 }
 
 /** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
+import type { OAuthEndpoints } from "../oauth/http.js";
 import { traceRequests, tracingEnabled } from "../tracing.js";
 import { DATA_API_PREFIX, type DecisionEndpoints, EXT_AUTHZ_PREFIX, type Handler, pathOf } from "./decision-endpoints.js";
 import { writeError } from "../api/error-writer.js";
@@ -13,6 +14,8 @@ export interface HotPaths {
   decisions?: DecisionEndpoints;
   /** The /api/ gateway (the public port, or the one port). */
   gateway?: Gateway;
+  /** The OAuth authorization server (with TOLLGATE_PUBLIC_URL; the public port, or the one port). */
+  oauth?: OAuthEndpoints;
 }
 
 /** A listener with what it serves, for the route listing test (test/http/openapi.test.ts). */
@@ -66,7 +69,10 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     if (under(path, DATA_API_PREFIX)) return method === "GET" || method === "HEAD" || method === "POST" ? decisions.dataApi : undefined;
     return undefined;
   };
+  const { oauth } = hot;
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    // Its paths are case-sensitive, as its router (oidc-provider's) matches them.
+    if (oauth?.handles(pathOf(req))) return void oauth.handle(req, res);
     const handler = hotHandler(req);
     if (!handler) return void fallback(req, res);
     const run = (): void => {

@@ -16,6 +16,13 @@ import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import { PolicyEngine } from "../policy/engine.js";
+import { oauthAdapter } from "../oauth/adapter.js";
+import { oauthEndpoints, type OAuthEndpoints } from "../oauth/http.js";
+import { OAuthAccessTokenRecords } from "../oauth/issued-tokens.js";
+import { createOAuthProvider } from "../oauth/provider.js";
+import type { BrowserSessions } from "../ui/browser-sessions.js";
+import { consentHandler } from "../ui/consent.js";
+import { writeRequestError } from "../http/errors.js";
 import { connectBackends, type Backends } from "./backends.js";
 
 export interface Tollgate {
@@ -50,7 +57,11 @@ export interface BuildOptions {
   defaultMetrics?: boolean;
   /** Run the audit and temp-token pruners (with workers, only one worker does). Default true. */
   prune?: boolean;
+  /** Who is signed in in the browser (the consent page); without it nobody is, and consent sends the browser to /ui/login. */
+  browserSessions?: BrowserSessions;
 }
+
+const NOBODY_SIGNED_IN: BrowserSessions = { current: async () => null };
 
 /** The composition root: every part of Tollgate is wired here and nowhere else. */
 export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
@@ -102,12 +113,14 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       logger,
     ),
   });
+  const oauth = config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? NOBODY_SIGNED_IN }) : undefined;
   const eventLoop = new EventLoopWatch().start();
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
     decisions,
     audit,
     gateway: gatewayHandler,
+    ...(oauth ? { oauth } : {}),
     engine,
     credentials,
     facts,
@@ -140,4 +153,23 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       await backends.close();
     },
   };
+}
+
+/** The OAuth authorization server (docs/oauth.md): oidc-provider on the shared OAuth store, and the consent page. */
+function buildOAuth(
+  config: Config,
+  publicUrl: string,
+  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions },
+): OAuthEndpoints {
+  const { engine, facts, issuer, backends, logger } = deps;
+  const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, publicUrl });
+  const { factory } = oauthAdapter({ store: backends.oauth, accessTokens });
+  const provider = createOAuthProvider({ issuer: publicUrl, ...config.oauth, adapter: factory, facts, logger });
+  const consent = consentHandler({ provider, sessions: deps.sessions, facts, engine, publicUrl, logger });
+  return oauthEndpoints({
+    issuer: publicUrl,
+    provider,
+    consent,
+    onError: (err, req, res) => writeRequestError(res, err, logger, { method: req.method ?? "", path: req.url ?? "" }),
+  });
 }

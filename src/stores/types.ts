@@ -45,7 +45,7 @@ export interface TokenRecord {
 export interface OAuthBinding {
   /** The client's client_id (1-2048 characters: a CIMD client_id is a URL). */
   client_id: string;
-  /** The client's name from its metadata, when it gave one (1-200 characters). */
+  /** The client's name from its metadata, when it gave one (1-100 characters). */
   client_name: string | null;
   /** The grant the user approved: the refresh family, and the binding id of MCP sessions. */
   grant_id: string;

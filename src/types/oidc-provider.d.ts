@@ -62,6 +62,9 @@ declare module "oidc-provider" {
     accountId: string;
     clientId: string;
     exp?: number;
+    addOIDCScope(scope: string): void;
+    rejectOIDCScope(scope: string): void;
+    rejectResourceScope(resource: string, scope: string): void;
     addResourceScope(resource: string, scope: string): void;
     save(): Promise<string>;
     static find(id: string): Promise<Grant | undefined>;

@@ -52,7 +52,7 @@ export async function stopDemoUpstream(): Promise<void> {
  * Developer on priv), dave (no collaborations). `seed: false`: the directory is already there
  * (a second replica on shared backends).
  */
-export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean } = {}): Promise<OAuthServer> {
+export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string } = {}): Promise<OAuthServer> {
   let listener: ((req: IncomingMessage, res: import("node:http").ServerResponse) => void) | undefined;
   const server = createServer((req, res) => listener!(req, res));
   const url = await listen(server);
@@ -60,7 +60,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     TOLLGATE_JWT_SECRET: JWT_SECRET,
     TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN,
     TOLLGATE_DEMO: "false",
-    TOLLGATE_PUBLIC_URL: url,
+    TOLLGATE_PUBLIC_URL: options.publicUrl ?? url,
     TOLLGATE_UPSTREAM_URL: await demoUpstream(),
     ...options.env,
   });
@@ -88,7 +88,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
   return {
     url,
     tollgate,
-    mcpResource: (project) => `${url}/api/v1/mcp/projects/${project}/mcp`,
+    mcpResource: (project) => `${options.publicUrl ?? url}/api/v1/mcp/projects/${project}/mcp`,
     async close() {
       await stopServer(server);
       await tollgate.close();

@@ -11,7 +11,9 @@ import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { OAuthEndpoints } from "../oauth/http.js";
 import { decisionEndpoints, type DecisionEndpoints } from "./decision-endpoints.js";
-import { dispatcher, type Dispatcher } from "./dispatcher.js";
+import { dispatcher, type Dispatcher, type HotPaths } from "./dispatcher.js";
+import type { McpDiscovery } from "../mcp/discovery.js";
+import { protectedResourceEndpoint } from "./protected-resource.js";
 import { writeError } from "../api/error-writer.js";
 import { errorHandler, notFound } from "./errors.js";
 import { readinessHttpStatus, type Readiness } from "./readiness.js";
@@ -22,7 +24,9 @@ export interface AppDeps extends AdminDeps {
   audit: AuditSink & AuditStore;
   /** The /api/ gateway, with its local MCP token routes. */
   gateway: Gateway;
-  /** With TOLLGATE_PUBLIC_URL: the OAuth authorization server and its consent page (public port). */
+  /** RFC 9728 discovery for the MCP endpoints (served beside the gateway); null: not configured. */
+  discovery: McpDiscovery | null;
+  /** Tollgate as its MCP endpoints' OAuth authorization server, with its consent page (public port). */
   oauth?: OAuthEndpoints;
   metrics: Metrics;
   logger: Logger;
@@ -85,16 +89,26 @@ function endpointsOf(deps: AppDeps): DecisionEndpoints {
  * node:http (the gateway and the decision endpoints), the rest on Express.
  */
 export function createApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ decisions: endpointsOf(deps), gateway: deps.gateway, ...(deps.oauth ? { oauth: deps.oauth } : {}) }, assemble(deps, internalRoutes(deps)), deps);
+  return dispatcher({ decisions: endpointsOf(deps), ...gatewayOf(deps) }, assemble(deps, internalRoutes(deps)), deps);
 }
 
 /**
- * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway and the OAuth
- * authorization server (/.well-known/oauth-authorization-server, /oauth/, /ui/consent);
- * everything else is 404 here.
+ * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway; everything else
+ * is 404 here, but for the MCP endpoints' /.well-known/oauth-protected-resource/… metadata and,
+ * when Tollgate is the authorization server, /.well-known/oauth-authorization-server, /oauth/
+ * and /ui/consent.
  */
 export function createPublicApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ gateway: deps.gateway, ...(deps.oauth ? { oauth: deps.oauth } : {}) }, assemble(deps), deps);
+  return dispatcher(gatewayOf(deps), assemble(deps), deps);
+}
+
+/** The gateway and, beside it, the metadata of the MCP endpoints it guards. */
+function gatewayOf(deps: AppDeps): Pick<HotPaths, "gateway" | "protectedResource" | "oauth"> {
+  return {
+    gateway: deps.gateway,
+    ...(deps.discovery ? { protectedResource: protectedResourceEndpoint(deps.discovery) } : {}),
+    ...(deps.oauth ? { oauth: deps.oauth } : {}),
+  };
 }
 
 /** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */

@@ -8,13 +8,19 @@ import { writeError } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { writeRequestError } from "./errors.js";
 import { headerLimitBroken } from "./request-limits.js";
+import { MCP_ENDPOINT_ROUTE, PROTECTED_RESOURCE_PREFIX } from "../mcp/discovery.js";
+import type { protectedResourceEndpoint } from "./protected-resource.js";
+
+type ProtectedResourceEndpoint = ReturnType<typeof protectedResourceEndpoint>;
 
 export interface HotPaths {
   /** The decision endpoints (the internal port, or the one port). */
   decisions?: DecisionEndpoints;
   /** The /api/ gateway (the public port, or the one port). */
   gateway?: Gateway;
-  /** The OAuth authorization server (with TOLLGATE_PUBLIC_URL; the public port, or the one port). */
+  /** With the gateway and discovery configured: the MCP endpoints' RFC 9728 metadata. */
+  protectedResource?: ProtectedResourceEndpoint;
+  /** Tollgate as the OAuth authorization server (the public port, or the one port). */
   oauth?: OAuthEndpoints;
 }
 
@@ -37,6 +43,8 @@ const DECISION_ROUTES: ReadonlyArray<readonly [string, string]> = [
   ["post", `${DATA_API_PREFIX}/{path}`],
 ];
 
+const PROTECTED_RESOURCE_ROUTE = ["get", `${PROTECTED_RESOURCE_PREFIX}${MCP_ENDPOINT_ROUTE}`] as const;
+
 export interface DispatcherOptions {
   /** TOLLGATE_MAX_HEADER_FIELDS. */
   maxHeaderFields: number;
@@ -56,10 +64,10 @@ const exactly = (path: string, route: string): boolean => path.startsWith(route)
  * trailing slash; a method a route does not take falls through (to Express's 404).
  */
 export function dispatcher(hot: HotPaths, fallback: RequestListener, options: DispatcherOptions): Dispatcher {
-  const { decisions, gateway } = hot;
+  const { decisions, gateway, protectedResource, oauth } = hot;
   const traced = traceRequests();
-  const hotHandler = (req: IncomingMessage): Handler | undefined => {
-    const path = pathOf(req).toLowerCase();
+  const hotHandler = (req: IncomingMessage, exactPath: string): Handler | undefined => {
+    const path = exactPath.toLowerCase();
     const method = req.method;
     if (gateway && under(path, "/api")) return gateway;
     if (!decisions || !path.startsWith("/v1/")) return undefined;
@@ -69,11 +77,13 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     if (under(path, DATA_API_PREFIX)) return method === "GET" || method === "HEAD" || method === "POST" ? decisions.dataApi : undefined;
     return undefined;
   };
-  const { oauth } = hot;
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    // Its paths are case-sensitive, as its router (oidc-provider's) matches them.
-    if (oauth?.handles(pathOf(req))) return void oauth.handle(req, res);
-    const handler = hotHandler(req);
+    const path = pathOf(req);
+    // Case-sensitive: the path names a resource identifier, compared exactly by clients.
+    if (protectedResource && path.startsWith(PROTECTED_RESOURCE_PREFIX) && protectedResource(req, res, path)) return;
+    // Case-sensitive too, as its router (oidc-provider's) matches them.
+    if (oauth?.handles(path)) return void oauth.handle(req, res);
+    const handler = hotHandler(req, path);
     if (!handler) return void fallback(req, res);
     const run = (): void => {
       const broken = headerLimitBroken(req, options.maxHeaderFields);
@@ -88,5 +98,6 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     if (tracingEnabled()) traced(req, res, run);
     else run();
   };
-  return Object.assign(listener, { hotRoutes: decisions ? DECISION_ROUTES : [], apps: gateway ? [fallback, gateway.local] : [fallback] });
+  const hotRoutes = [...(decisions ? DECISION_ROUTES : []), ...(protectedResource ? [PROTECTED_RESOURCE_ROUTE] : [])];
+  return Object.assign(listener, { hotRoutes, apps: gateway ? [fallback, gateway.local] : [fallback] });
 }

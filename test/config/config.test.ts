@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
+import { ConfigError, DEFAULT_AUDIT_REDACT_KEYS, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -177,22 +177,69 @@ describe("TOLLGATE_REDIS_CLUSTER_NODES", () => {
   });
 });
 
-describe("TOLLGATE_PUBLIC_URL and the OAuth authorization server", () => {
-  it("is unset by default (no authorization server); an absolute http(s) URL is kept without its trailing slash", () => {
-    expect(loadConfig({}).publicUrl).toBeNull();
-    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com/" }).publicUrl).toBe("https://tollgate.example.com");
-    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "http://127.0.0.1:8181" }).publicUrl).toBe("http://127.0.0.1:8181");
+describe("audit of MCP messages", () => {
+  it("TOLLGATE_AUDIT_MCP_ARGUMENTS is off by default and takes true or false", () => {
+    expect(loadConfig({}).audit).toMatchObject({ mcpArguments: false });
+    expect(loadConfig({ TOLLGATE_AUDIT_MCP_ARGUMENTS: "true" }).audit.mcpArguments).toBe(true);
+    expect(loadConfig({ TOLLGATE_AUDIT_MCP_ARGUMENTS: "false" }).audit.mcpArguments).toBe(false);
+    for (const bad of ["yes", "1", "TRUE"]) expect(problems({ TOLLGATE_AUDIT_MCP_ARGUMENTS: bad }).join()).toMatch(/TOLLGATE_AUDIT_MCP_ARGUMENTS must be "true" or "false"/);
   });
 
-  it("refuses a relative URL, another scheme, a query, a fragment or credentials, and http in production", () => {
-    expect(problems({ TOLLGATE_PUBLIC_URL: "/tollgate" }).join()).toMatch(/TOLLGATE_PUBLIC_URL must be an absolute URL/);
-    expect(problems({ TOLLGATE_PUBLIC_URL: "ftp://example.com" }).join()).toMatch(/http\(s\)/);
-    expect(problems({ TOLLGATE_PUBLIC_URL: "https://example.com/?a=1" }).join()).toMatch(/query or fragment/);
-    expect(problems({ TOLLGATE_PUBLIC_URL: "https://example.com/#x" }).join()).toMatch(/query or fragment/);
-    expect(problems({ TOLLGATE_PUBLIC_URL: "https://u:p@example.com" }).join()).toMatch(/credentials/);
-    const keys = { TOLLGATE_OAUTH_COOKIE_KEYS: "k".repeat(40) };
-    expect(problems({ ...PRODUCTION, ...keys, TOLLGATE_PUBLIC_URL: "http://tollgate.example.com" }).join()).toMatch(/https in production/);
-    expect(loadConfig({ ...PRODUCTION, ...keys, TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).publicUrl).toBe("https://tollgate.example.com");
+  it("TOLLGATE_AUDIT_REDACT_KEYS is a regular expression matched case-insensitively, checked at start-up", () => {
+    const { redactKeys } = loadConfig({}).audit;
+    expect(redactKeys.source).toBe(DEFAULT_AUDIT_REDACT_KEYS);
+    for (const key of ["password", "API_KEY", "Authorization", "client_secret", "refreshToken", "Cookie", "sessionId"]) expect(redactKeys.test(key), key).toBe(true);
+    for (const key of ["build", "ref", "project", "count"]) expect(redactKeys.test(key), key).toBe(false);
+    const own = loadConfig({ TOLLGATE_AUDIT_REDACT_KEYS: "^(pin|otp)$" }).audit.redactKeys;
+    expect([own.test("PIN"), own.test("pinned"), own.test("password")]).toEqual([true, false, false]);
+    const found = problems({ TOLLGATE_AUDIT_REDACT_KEYS: "(unclosed", PORT: "x" });
+    expect(found).toHaveLength(2);
+    expect(found.join("\n")).toMatch(/TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression/);
+  });
+});
+
+describe("MCP discovery (RFC 9728)", () => {
+  it("is off by default: no public URL, no authorization servers", () => {
+    expect(loadConfig({})).toMatchObject({ publicUrl: null, mcpAuthorizationServers: [] });
+  });
+
+  it("TOLLGATE_PUBLIC_URL is an absolute http(s) origin, kept as its origin; https in production", () => {
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://Tollgate.Example.com/" }).publicUrl).toBe("https://tollgate.example.com");
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "http://127.0.0.1:8181" }).publicUrl).toBe("http://127.0.0.1:8181");
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://[2001:db8::1]:8443" }).publicUrl).toBe("https://[2001:db8::1]:8443");
+    expect(loadConfig({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).publicUrl).toBe("https://tollgate.example.com");
+    for (const bad of ["tollgate.example.com", "/api", "ftp://tollgate.example.com", "https://", "https://user:pw@tollgate.example.com", "https://tollgate.example.com/base", "https://tollgate.example.com/?x=1", "https://tollgate.example.com/#f"]) {
+      expect(problems({ TOLLGATE_PUBLIC_URL: bad }).join(), bad).toMatch(/TOLLGATE_PUBLIC_URL/);
+    }
+    expect(problems({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "http://tollgate.example.com" }).join()).toMatch(/TOLLGATE_PUBLIC_URL must be https in production/);
+  });
+
+  it("TOLLGATE_MCP_AUTHORIZATION_SERVERS takes comma-separated issuer URLs, each checked, and needs TOLLGATE_PUBLIC_URL", () => {
+    const env = { TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" };
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: " https://as.example.com , https://login.example.org/realms/mcp " }).mcpAuthorizationServers).toEqual([
+      "https://as.example.com",
+      "https://login.example.org/realms/mcp",
+    ]);
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "http://127.0.0.1:9000" }).mcpAuthorizationServers).toEqual(["http://127.0.0.1:9000"]);
+    for (const bad of ["as.example.com", "https://as.example.com?tenant=1", "https://as.example.com#x", "https://u:p@as.example.com", "https://AS.example.com", "https://as.example.com/a b", "ftp://as.example.com"]) {
+      expect(problems({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: bad }).join(), bad).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS/);
+    }
+    expect(problems({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS.*twice/);
+    expect(problems({ TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL/);
+    expect(problems({ ...PRODUCTION, ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "http://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS.*https in production/);
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: " , " }).mcpAuthorizationServers).toEqual([]);
+  });
+});
+
+describe("the OAuth authorization server", () => {
+  const self = { TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://tollgate.example.com" };
+
+  it("is on when TOLLGATE_MCP_AUTHORIZATION_SERVERS names TOLLGATE_PUBLIC_URL (Tollgate is its own MCP endpoints' authorization server), off otherwise", () => {
+    expect(loadConfig({}).oauth.enabled).toBe(false);
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).oauth.enabled).toBe(false);
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com" }).oauth.enabled).toBe(false);
+    expect(loadConfig(self).oauth.enabled).toBe(true);
+    expect(loadConfig({ ...self, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://tollgate.example.com/" }).oauth.enabled).toBe(true);
   });
 
   it("token lifetimes default to an hour (access) and 30 days (refresh); production needs real cookie keys", () => {
@@ -200,7 +247,8 @@ describe("TOLLGATE_PUBLIC_URL and the OAuth authorization server", () => {
     expect(loadConfig({ TOLLGATE_OAUTH_ACCESS_TTL_S: "600", TOLLGATE_OAUTH_REFRESH_TTL_S: "86400" }).oauth).toMatchObject({ accessTtlS: 600, refreshTtlS: 86_400 });
     expect(problems({ TOLLGATE_OAUTH_ACCESS_TTL_S: "0" }).join()).toMatch(/TOLLGATE_OAUTH_ACCESS_TTL_S/);
     expect(problems({ TOLLGATE_OAUTH_COOKIE_KEYS: "short" }).join()).toMatch(/at least 32 characters/);
-    expect(problems({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).join()).toMatch(/TOLLGATE_OAUTH_COOKIE_KEYS/);
+    expect(problems({ ...PRODUCTION, ...self }).join()).toMatch(/TOLLGATE_OAUTH_COOKIE_KEYS/);
+    expect(loadConfig({ ...PRODUCTION, ...self, TOLLGATE_OAUTH_COOKIE_KEYS: "k".repeat(40) }).oauth.enabled).toBe(true);
     expect(loadConfig({ TOLLGATE_OAUTH_COOKIE_KEYS: `${"a".repeat(32)}, ${"b".repeat(32)}` }).oauth.cookieKeys).toEqual(["a".repeat(32), "b".repeat(32)]);
   });
 });

@@ -11,7 +11,8 @@ let b: OAuthServer;
 
 beforeAll(async () => {
   mongo = await startMongo();
-  const env = { MONGODB_URI: mongo.uri, MONGODB_DB: `${mongo.dbName}_oauth` };
+  // A loaded machine answers slowly: facts wait longer than the 1 s default before counting MongoDB down.
+  const env = { MONGODB_URI: mongo.uri, MONGODB_DB: `${mongo.dbName}_oauth`, TOLLGATE_MONGODB_TIMEOUT_MS: "20000" };
   a = await startOAuthServer({ env });
   b = await startOAuthServer({ env, seed: false, publicUrl: a.url });
 });

@@ -61,11 +61,13 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN,
     TOLLGATE_DEMO: "false",
     TOLLGATE_PUBLIC_URL: options.publicUrl ?? url,
+    // Tollgate is its own MCP endpoints' authorization server.
+    TOLLGATE_MCP_AUTHORIZATION_SERVERS: options.publicUrl ?? url,
     TOLLGATE_UPSTREAM_URL: await demoUpstream(),
     ...options.env,
   });
   const tollgate = buildTollgate(config, {
-    logger: pino({ level: "silent" }),
+    logger: pino({ level: process.env.TEST_OAUTH_LOG ?? "silent" }),
     watchPolicy: false,
     defaultMetrics: false,
     prune: false,

@@ -102,6 +102,8 @@ export interface Config {
     refreshTtlS: number;
     /** TOLLGATE_OAUTH_COOKIE_KEYS: the keys signing the authorization server's cookies, newest first; the same on every replica. */
     cookieKeys: string[];
+    /** TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: dynamic client registrations admitted per client address in any hour. */
+    registrationsPerHour: number;
   };
 }
 
@@ -228,6 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
   // OAuth authorization server
   const oauthAccessTtlS = integer("TOLLGATE_OAUTH_ACCESS_TTL_S", get("TOLLGATE_OAUTH_ACCESS_TTL_S") ?? "3600", 60, 86_400, problems);
   const oauthRefreshTtlS = integer("TOLLGATE_OAUTH_REFRESH_TTL_S", get("TOLLGATE_OAUTH_REFRESH_TTL_S") ?? "2592000", 60, 31_536_000, problems);
+  const oauthRegistrationsPerHour = integer("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR", get("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR") ?? "10", 1, 100_000, problems);
   const cookieKeysRaw = get("TOLLGATE_OAUTH_COOKIE_KEYS");
   const oauthCookieKeys = (cookieKeysRaw ?? DEV_OAUTH_COOKIE_KEY).split(",").map((k) => k.trim()).filter(Boolean);
   if (oauthCookieKeys.some((k) => k.length < 32)) problems.push("TOLLGATE_OAUTH_COOKIE_KEYS: each comma-separated key must be at least 32 characters");
@@ -288,7 +291,7 @@ export function loadConfig(env: Env = process.env): Config {
     mcpMaxBodyBytes,
     publicUrl,
     mcpAuthorizationServers,
-    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys },
+    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour },
   };
 }
 

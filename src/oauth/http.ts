@@ -2,7 +2,11 @@
 // endpoints under /oauth/, and the consent page.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type Provider from "oidc-provider";
+import { writeError } from "../api/error-writer.js";
+import { clientAddress, limitedClient, type TrustedProxies } from "../http/client-address.js";
+import type { RateLimiter } from "../stores/types.js";
 import { authorizationServerMetadata } from "./metadata.js";
+import { OAUTH_ROUTES } from "./provider.js";
 
 export const METADATA_PATH = "/.well-known/oauth-authorization-server";
 
@@ -12,9 +16,29 @@ export interface OAuthEndpoints {
   handle(req: IncomingMessage, res: ServerResponse): void;
 }
 
-export function oauthEndpoints(options: { issuer: string; provider: Provider; consent: (req: IncomingMessage, res: ServerResponse) => Promise<void>; onError: (err: unknown, req: IncomingMessage, res: ServerResponse) => void }): OAuthEndpoints {
+const HOUR_MS = 3_600_000;
+
+export interface OAuthEndpointsOptions {
+  issuer: string;
+  provider: Provider;
+  consent: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Dynamic registrations per client address (its /64 for IPv6) in any hour, on the shared limiter. */
+  registrations: { limiter: RateLimiter; perHour: number; trustedProxies: TrustedProxies };
+  onError: (err: unknown, req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export function oauthEndpoints(options: OAuthEndpointsOptions): OAuthEndpoints {
   const metadata = JSON.stringify(authorizationServerMetadata(options.issuer));
   const providerListener = options.provider.callback();
+  const { limiter, perHour, trustedProxies } = options.registrations;
+  /** Counts the registration against its client; false (429 answered) past the limit. */
+  async function registrationAdmitted(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const client = limitedClient(clientAddress(req, trustedProxies));
+    const hit = await limiter.hit(`oauth_register:${client}`, perHour, HOUR_MS);
+    if (hit.allowed) return true;
+    writeError(res, { code: "rate_limited", message: `at most ${perHour} client registrations an hour from one address`, retryAfterS: hit.reset_ms / 1000 });
+    return false;
+  }
   return {
     handles: (path) => path === METADATA_PATH || path.startsWith("/oauth/") || path === "/ui/consent",
     handle(req, res) {
@@ -30,6 +54,12 @@ export function oauthEndpoints(options: { issuer: string; provider: Provider; co
       }
       if (path === "/ui/consent") {
         options.consent(req, res).catch((err: unknown) => options.onError(err, req, res));
+        return;
+      }
+      if (path === OAUTH_ROUTES.registration && req.method === "POST") {
+        registrationAdmitted(req, res)
+          .then((admitted) => admitted && providerListener(req, res))
+          .catch((err: unknown) => options.onError(err, req, res));
         return;
       }
       providerListener(req, res);

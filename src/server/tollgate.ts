@@ -175,6 +175,7 @@ function buildOAuth(
     issuer: publicUrl,
     provider,
     consent,
+    registrations: { limiter: backends.rateLimiter, perHour: config.oauth.registrationsPerHour, trustedProxies: config.trustedProxies.trust },
     onError: (err, req, res) => writeRequestError(res, err, logger, { method: req.method ?? "", path: req.url ?? "" }),
   });
 }

@@ -251,4 +251,10 @@ describe("the OAuth authorization server", () => {
     expect(loadConfig({ ...PRODUCTION, ...self, TOLLGATE_OAUTH_COOKIE_KEYS: "k".repeat(40) }).oauth.enabled).toBe(true);
     expect(loadConfig({ TOLLGATE_OAUTH_COOKIE_KEYS: `${"a".repeat(32)}, ${"b".repeat(32)}` }).oauth.cookieKeys).toEqual(["a".repeat(32), "b".repeat(32)]);
   });
+
+  it("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR defaults to 10 per client address", () => {
+    expect(loadConfig({}).oauth.registrationsPerHour).toBe(10);
+    expect(loadConfig({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "50" }).oauth.registrationsPerHour).toBe(50);
+    expect(problems({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "0" }).join()).toMatch(/TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR/);
+  });
 });

@@ -214,3 +214,24 @@ describe("the consent page", () => {
     expect(grantExpiry).toBeLessThanOrEqual(Date.now() + 86_400_000 + 2_000);
   });
 });
+
+describe("dynamic client registration", () => {
+  it("admits TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR registrations per client address in an hour, then 429 with Retry-After", async () => {
+    const own = await startOAuthServer({ env: { TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "10" } });
+    try {
+      for (let i = 0; i < 10; i++) await register(own.url);
+      const res = await fetch(`${own.url}/oauth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "none" }) });
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(await res.json()).toMatchObject({ error: { code: "rate_limited" } });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("registers public clients only: a client secret is never issued", async () => {
+    const res = await fetch(`${as.url}/oauth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "client_secret_basic" }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "invalid_client_metadata" });
+  });
+});

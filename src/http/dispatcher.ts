@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
-import type { OAuthEndpoints } from "../oauth/http.js";
+import { OAUTH_HOT_ROUTES, type OAuthEndpoints } from "../oauth/http.js";
 import { traceRequests, tracingEnabled } from "../tracing.js";
 import { DATA_API_PREFIX, type DecisionEndpoints, EXT_AUTHZ_PREFIX, type Handler, pathOf } from "./decision-endpoints.js";
 import { writeError } from "../api/error-writer.js";
@@ -82,7 +82,7 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     // Case-sensitive: the path names a resource identifier, compared exactly by clients.
     if (protectedResource && path.startsWith(PROTECTED_RESOURCE_PREFIX) && protectedResource(req, res, path)) return;
     // Case-sensitive too, as its router (oidc-provider's) matches them.
-    if (oauth?.handles(path)) return void oauth.handle(req, res);
+    if (oauth?.handles(req.method ?? "", path)) return void oauth.handle(req, res);
     const handler = hotHandler(req, path);
     if (!handler) return void fallback(req, res);
     const run = (): void => {
@@ -98,6 +98,6 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     if (tracingEnabled()) traced(req, res, run);
     else run();
   };
-  const hotRoutes = [...(decisions ? DECISION_ROUTES : []), ...(protectedResource ? [PROTECTED_RESOURCE_ROUTE] : [])];
+  const hotRoutes = [...(decisions ? DECISION_ROUTES : []), ...(protectedResource ? [PROTECTED_RESOURCE_ROUTE] : []), ...(oauth ? OAUTH_HOT_ROUTES : [])];
   return Object.assign(listener, { hotRoutes, apps: gateway ? [fallback, gateway.local] : [fallback] });
 }

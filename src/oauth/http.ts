@@ -6,13 +6,36 @@ import { writeError } from "../api/error-writer.js";
 import { clientAddress, limitedClient, type TrustedProxies } from "../http/client-address.js";
 import type { RateLimiter } from "../stores/types.js";
 import { authorizationServerMetadata } from "./metadata.js";
-import { OAUTH_ROUTES } from "./provider.js";
+import { CONSENT_PATH, OAUTH_ROUTES } from "./provider.js";
 
 export const METADATA_PATH = "/.well-known/oauth-authorization-server";
 
+/** [method, OpenAPI path] of every route served here (docs/openapi.json documents each). */
+export const OAUTH_HOT_ROUTES: ReadonlyArray<readonly [string, string]> = [
+  ["get", METADATA_PATH],
+  ["get", OAUTH_ROUTES.authorization],
+  ["get", `${OAUTH_ROUTES.authorization}/{uid}`],
+  ["post", OAUTH_ROUTES.token],
+  ["post", OAUTH_ROUTES.registration],
+  ["post", OAUTH_ROUTES.revocation],
+  ["get", CONSENT_PATH],
+  ["post", CONSENT_PATH],
+];
+
+/** The methods each path takes (HEAD with GET; OPTIONS for CORS preflights of the endpoints clients call from browsers). */
+function routeOf(method: string, path: string): boolean {
+  const m = method === "HEAD" ? "GET" : method;
+  if (path === METADATA_PATH) return m === "GET";
+  if (path === OAUTH_ROUTES.authorization) return m === "GET";
+  if (path === CONSENT_PATH) return m === "GET" || m === "POST";
+  if (path.startsWith(`${OAUTH_ROUTES.authorization}/`)) return m === "GET" && /^[A-Za-z0-9_-]{1,128}$/.test(path.slice(OAUTH_ROUTES.authorization.length + 1));
+  if (path === OAUTH_ROUTES.token || path === OAUTH_ROUTES.registration || path === OAUTH_ROUTES.revocation) return m === "POST" || m === "OPTIONS";
+  return false;
+}
+
 export interface OAuthEndpoints {
-  /** Whether this path (as received) is one of the authorization server's. */
-  handles(path: string): boolean;
+  /** Whether this request (method, path as received) is one of the authorization server's; anything else falls through (404). */
+  handles(method: string, path: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): void;
 }
 
@@ -40,19 +63,15 @@ export function oauthEndpoints(options: OAuthEndpointsOptions): OAuthEndpoints {
     return false;
   }
   return {
-    handles: (path) => path === METADATA_PATH || path.startsWith("/oauth/") || path === "/ui/consent",
+    handles: routeOf,
     handle(req, res) {
       const path = (req.url ?? "/").split("?")[0]!;
       if (path === METADATA_PATH) {
-        if (req.method !== "GET" && req.method !== "HEAD") {
-          res.writeHead(405, { allow: "GET, HEAD" }).end();
-          return;
-        }
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=3600", "access-control-allow-origin": "*", "content-length": Buffer.byteLength(metadata) });
         res.end(req.method === "HEAD" ? undefined : metadata);
         return;
       }
-      if (path === "/ui/consent") {
+      if (path === CONSENT_PATH) {
         options.consent(req, res).catch((err: unknown) => options.onError(err, req, res));
         return;
       }

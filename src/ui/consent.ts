@@ -176,9 +176,7 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
     const details = await interaction(req, res);
     if (!details || (uid !== null && uid !== details.uid)) return problem(res, 400, "this authorization request is unknown or has expired; start again from the application");
     if (req.method === "GET" || req.method === "HEAD") return show(res, user, details);
-    if (req.method === "POST") return decide(req, res, user, details);
-    res.writeHead(405, { allow: "GET, HEAD, POST" });
-    res.end();
+    return decide(req, res, user, details); // POST: the only other method routed here
   };
 }
 

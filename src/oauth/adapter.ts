@@ -18,6 +18,8 @@ const PLAIN_ID_MODELS = new Set(["Client", "Grant"]);
 /** A consumed code or refresh token is remembered this long past its expiry, so that a late second use still revokes its grant. */
 export const CONSUMED_RETENTION_MS = 10 * 60_000;
 const CONSUMABLE = new Set(["AuthorizationCode", "RefreshToken"]);
+/** A registered client nobody gets a token for is forgotten after this long; each access token issued to it starts the period again. */
+export const UNUSED_CLIENT_TTL_MS = 30 * 86_400_000;
 /** The models revokeGrant() clears. */
 const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as const;
 
@@ -44,6 +46,12 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
     if (tokenIds.length > 0) await accessTokens.revoke(tokenIds);
   }
 
+  /** The client is in use: it is kept another UNUSED_CLIENT_TTL_MS. */
+  async function keepClient(clientId: string, now: Date): Promise<void> {
+    const client = await store.find("Client", clientId, now);
+    if (client) await store.upsert({ ...client.entry, expires_at: new Date(now.getTime() + UNUSED_CLIENT_TTL_MS) });
+  }
+
   function factory(model: string): Adapter {
     const hashed = !PLAIN_ID_MODELS.has(model);
     const key = (id: string): string => (hashed ? hashToken(id) : id);
@@ -61,7 +69,9 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
         const stored = hashed ? rest : { ...rest, jti: id };
         let expiresAt = typeof expiresIn === "number" ? now.getTime() + expiresIn * 1000 : null;
         if (expiresAt !== null && CONSUMABLE.has(model)) expiresAt += CONSUMED_RETENTION_MS;
+        if (model === "Client") expiresAt = now.getTime() + UNUSED_CLIENT_TTL_MS;
         const tokenId = model === "AccessToken" ? await accessTokens.create(id, payload) : null;
+        if (model === "AccessToken" && typeof payload.clientId === "string") await keepClient(payload.clientId, now);
         await store.upsert({
           model,
           id: key(id),

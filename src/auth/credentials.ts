@@ -94,7 +94,10 @@ export class CredentialResolver {
           })),
           expires_at,
           // Bound to its one resource, the MCP endpoint of its grant's project (the policy checks it).
-          ...(record.oauth ? { oauth: { client_id: record.oauth.client_id, grant_id: record.oauth.grant_id, project_id: record.grants[0]?.project_id ?? null } } : {}),
+          // Its MCP sessions are the grant's (the refresh family's): a refreshed token keeps them.
+          ...(record.oauth
+            ? { binding_id: record.oauth.grant_id, oauth: { client_id: record.oauth.client_id, grant_id: record.oauth.grant_id, project_id: record.grants[0]?.project_id ?? null } }
+            : {}),
         };
     }
   }

@@ -24,6 +24,7 @@ import { createOAuthProvider } from "../oauth/provider.js";
 import type { BrowserSessions } from "../ui/browser-sessions.js";
 import { consentHandler } from "../ui/consent.js";
 import { writeRequestError } from "../http/errors.js";
+import { browserUi } from "../ui/routes.js";
 import { connectBackends, type Backends } from "./backends.js";
 
 export interface Tollgate {
@@ -58,11 +59,10 @@ export interface BuildOptions {
   defaultMetrics?: boolean;
   /** Run the audit and temp-token pruners (with workers, only one worker does). Default true. */
   prune?: boolean;
-  /** Who is signed in in the browser (the consent page); without it nobody is, and consent sends the browser to /ui/login. */
+  /** Who is signed in in the browser, for the consent page (tests); default: the browser sessions of /ui/login. */
   browserSessions?: BrowserSessions;
 }
 
-const NOBODY_SIGNED_IN: BrowserSessions = { current: async () => null };
 
 /** The composition root: every part of Tollgate is wired here and nowhere else. */
 export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
@@ -89,6 +89,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     credentials,
     facts,
     rateLimiter: backends.rateLimiter,
+    mcpSessions: backends.mcpSessions,
+    mcpSessionTtlMs: config.mcpSessionTtlMs,
     rateLimits: config.rateLimits,
     rateLimitWindowMs: config.rateLimitWindowMs,
     rateLimitFail: config.rateLimitFail,
@@ -101,6 +103,17 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const discovery = mcpDiscovery(config);
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
+  // One issuing service for the API's self-service routes and the tokens page.
+  const mcpTokens = new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) });
+  const ui = browserUi({
+    config,
+    store: backends.browserSessions,
+    service: mcpTokens,
+    directory: facts.directoryStore,
+    audit,
+    logger,
+    ...(clockDate ? { clock: clockDate } : {}),
+  });
   const gatewayHandler = gateway({
     decisions,
     upstream: config.upstream,
@@ -110,20 +123,21 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     discovery,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
-        service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
+        service: mcpTokens,
         audit,
         maxBodyBytes: config.maxBodyBytes,
       }),
       logger,
     ),
   });
-  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? NOBODY_SIGNED_IN }) : undefined;
+  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions }) : undefined;
   const eventLoop = new EventLoopWatch().start();
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
     decisions,
     audit,
     gateway: gatewayHandler,
+    ui: ui.routes,
     discovery,
     ...(oauth ? { oauth } : {}),
     engine,

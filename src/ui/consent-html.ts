@@ -1,8 +1,5 @@
 // The consent page's markup (src/ui/consent.ts decides what it shows).
-/** Text for HTML content and attribute values. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+import { escapeHtml } from "./page.js";
 
 export interface ConsentView {
   uid: string;
@@ -21,6 +18,11 @@ export interface ConsentView {
   defaultExpiryS: number;
 }
 
+/** The page's title (renderPage escapes it and makes it the heading). */
+export function consentTitle(v: Pick<ConsentView, "clientName">): string {
+  return `Allow ${v.clientName} to use Tollgate's MCP server?`;
+}
+
 export function consentBody(v: ConsentView): string {
   const e = escapeHtml;
   const client = v.clientUri ? `<a href="${e(v.clientUri)}" rel="noreferrer">${e(v.clientName)}</a>` : e(v.clientName);
@@ -31,8 +33,7 @@ export function consentBody(v: ConsentView): string {
     ? `<p role="alert">${e(v.refusal)}</p>`
     : `${v.offerTrigger ? `<p><label><input type="checkbox" name="allow_trigger" value="true"> Also allow it to trigger builds (<code>mcp:trigger</code>)</label></p>` : ""}
 <p><label for="expires_in">Access lasts</label> <select id="expires_in" name="expires_in">${choices}</select></p>`;
-  return `<h1>Allow ${client} to use Tollgate's MCP server?</h1>
-<dl>
+  return `<dl>
 <dt>Application</dt><dd>${client}</dd>
 <dt>It will be sent back to</dt><dd><code>${e(v.redirectHost)}</code></dd>
 <dt>Project</dt><dd>${e(v.projectName)} (<code>${e(v.projectId)}</code>)</dd>

@@ -11,9 +11,9 @@ import { SCOPE_READ, SCOPE_TRIGGER } from "../oauth/issued-tokens.js";
 import { projectOfResource } from "../oauth/resources.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { signInLocation, type BrowserSessions, type BrowserUser } from "./browser-sessions.js";
-import { consentBody, escapeHtml } from "./consent-html.js";
+import { consentBody, consentTitle } from "./consent-html.js";
 import { checkCsrf, csrfToken } from "./csrf.js";
-import { renderPage } from "./page.js";
+import { escapeHtml, renderPage } from "./page.js";
 
 const DAY_S = 86_400;
 /** How long the user may let a client keep access (the grant's, and so the refresh tokens', expiry). */
@@ -53,7 +53,7 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
   const { provider, sessions, facts, engine } = deps;
 
   const problem = (res: ServerResponse, status: number, message: string): void =>
-    renderPage(res, { title: "Cannot continue", status, body: `<h1>Cannot continue</h1><p>${escapeHtml(message)}</p>` });
+    renderPage(res, { title: "Cannot continue", status, body: `<p>${escapeHtml(message)}</p>` });
 
   /** The interaction of this browser (its cookie), or null when it has none or it lapsed. */
   async function interaction(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails | null> {
@@ -109,7 +109,7 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
     const notAllowed = await refusal(user, described.projectId, false);
     const offerTrigger = described.triggerRequested && !notAllowed && (await refusal(user, described.projectId, true)) === null;
     renderPage(res, {
-      title: "Allow access",
+      title: consentTitle(described),
       body: consentBody({
         uid: details.uid,
         csrf: csrfToken(user),

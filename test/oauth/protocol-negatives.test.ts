@@ -1,6 +1,8 @@
 // What the authorization server refuses: PKCE, redirect URIs, resources, reused codes and
 // refresh tokens (with the family revoke), revocation, and the consent page's refusals.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CredentialResolver } from "../../src/auth/credentials.js";
+import type { JwtVerifier } from "../../src/auth/jwt.js";
 import { authorizePath, authorizeWithConsent, Browser, consentForm, mcpCall, pkce, register, startOAuthServer, stopDemoUpstream, tokenRequest, REDIRECT_URI, type OAuthServer } from "./support.js";
 
 let as: OAuthServer;
@@ -122,6 +124,12 @@ describe("token request", () => {
     const records = (await as.tollgate.facts.tokenStore.listByUser("bob")).filter((r) => r.oauth?.client_id === c.client.client_id);
     expect(records).toHaveLength(2);
     expect(new Set(records.map((r) => r.oauth!.grant_id)).size).toBe(1);
+    // Both tokens' subjects carry the grant as their binding id: MCP sessions survive a refresh.
+    const resolver = new CredentialResolver(as.tollgate.facts, {} as JwtVerifier);
+    for (const token of [first.access_token, second.body.access_token]) {
+      const credential = await resolver.resolve(`Bearer ${token}`);
+      expect(credential).toMatchObject({ status: "valid", subject: { type: "mcp_token", binding_id: records[0]!.oauth!.grant_id, oauth: { client_id: c.client.client_id, project_id: "priv" } } });
+    }
 
     const reuse = await refresh(c.client.client_id, first.refresh_token);
     expect(reuse.body).toMatchObject({ error: "invalid_grant" });

@@ -68,6 +68,17 @@ export function describeOAuthStoreContract(name: string, factory: FixtureFactory
       expect(await store.find("RefreshToken", "r1", at(0))).toBeNull();
     });
 
+    it("keeps a consumption when its entry is destroyed or deleted with its grant: a re-created entry cannot be consumed again", async () => {
+      await store.upsert(entry());
+      expect(await store.consume("AuthorizationCode", "a".repeat(64), at(1))).toBe(true);
+      await store.destroy("AuthorizationCode", "a".repeat(64));
+      await store.upsert(entry());
+      expect(await store.consume("AuthorizationCode", "a".repeat(64), at(2))).toBe(false);
+      await store.deleteByGrant("AuthorizationCode", "g1");
+      await store.upsert(entry());
+      expect(await store.consume("AuthorizationCode", "a".repeat(64), at(3))).toBe(false);
+    });
+
     it("prunes what lapsed, consumption included", async () => {
       await store.upsert(entry());
       await store.consume("AuthorizationCode", "a".repeat(64), at(0));

@@ -2,30 +2,35 @@ import { checkDate, isValidOAuthKey, validateOAuthEntry } from "../validate.js";
 import type { OAuthEntry, OAuthStore, StoredOAuthEntry } from "../types.js";
 
 const key = (model: string, id: string): string => `${model}:${id}`;
-const live = (e: OAuthEntry, now: Date): boolean => e.expires_at === null || now < e.expires_at;
+const live = (e: { expires_at: Date | null }, now: Date): boolean => e.expires_at === null || now < e.expires_at;
 
 /** Every method does its work synchronously, so consume() is atomic; prune() is the sweep. */
 export class MemoryOAuthStore implements OAuthStore {
-  private readonly entries = new Map<string, StoredOAuthEntry>();
+  private readonly entries = new Map<string, { entry: OAuthEntry }>();
+  /** Consumptions, apart from the entries: they outlive a destroy until they lapse. */
+  private readonly consumptions = new Map<string, { at: Date; expires_at: Date | null }>();
 
   async upsert(entry: OAuthEntry): Promise<void> {
     validateOAuthEntry(entry);
-    const k = key(entry.model, entry.id);
-    const consumed_at = this.entries.get(k)?.consumed_at ?? null;
-    this.entries.set(k, { entry: copy(entry), consumed_at });
+    this.entries.set(key(entry.model, entry.id), { entry: copy(entry) });
+  }
+
+  #stored(k: string, entry: OAuthEntry): StoredOAuthEntry {
+    return { entry: copy(entry), consumed_at: this.consumptions.get(k)?.at ?? null };
   }
 
   async find(model: string, id: string, now: Date): Promise<StoredOAuthEntry | null> {
     checkDate(now, "now");
     if (!isValidOAuthKey(model, id)) return null;
-    const stored = this.entries.get(key(model, id));
-    return stored && live(stored.entry, now) ? { entry: copy(stored.entry), consumed_at: stored.consumed_at } : null;
+    const k = key(model, id);
+    const stored = this.entries.get(k);
+    return stored && live(stored.entry, now) ? this.#stored(k, stored.entry) : null;
   }
 
   async findByUid(model: string, uid: string, now: Date): Promise<StoredOAuthEntry | null> {
     checkDate(now, "now");
-    for (const stored of this.entries.values()) {
-      if (stored.entry.model === model && stored.entry.uid === uid && live(stored.entry, now)) return { entry: copy(stored.entry), consumed_at: stored.consumed_at };
+    for (const [k, stored] of this.entries) {
+      if (stored.entry.model === model && stored.entry.uid === uid && live(stored.entry, now)) return this.#stored(k, stored.entry);
     }
     return null;
   }
@@ -33,9 +38,10 @@ export class MemoryOAuthStore implements OAuthStore {
   async consume(model: string, id: string, at: Date): Promise<boolean> {
     checkDate(at, "at");
     if (!isValidOAuthKey(model, id)) return false;
-    const stored = this.entries.get(key(model, id));
-    if (!stored || stored.consumed_at !== null) return false;
-    stored.consumed_at = new Date(at);
+    const k = key(model, id);
+    const stored = this.entries.get(k);
+    if (!stored || this.consumptions.has(k)) return false;
+    this.consumptions.set(k, { at: new Date(at), expires_at: stored.entry.expires_at });
     return true;
   }
 
@@ -63,6 +69,7 @@ export class MemoryOAuthStore implements OAuthStore {
         deleted++;
       }
     }
+    for (const [k, consumption] of this.consumptions) if (!live(consumption, now)) this.consumptions.delete(k);
     return deleted;
   }
 }

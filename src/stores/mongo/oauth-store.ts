@@ -61,10 +61,9 @@ export class MongoOAuthStore implements OAuthStore {
   async destroy(model: string, id: string): Promise<void> {
     if (!isValidOAuthKey(model, id)) return;
     const _id = docId(model, id);
-    await guard("oauth entry", async () => {
-      await this.entries.deleteOne({ _id });
-      await this.consumed.deleteOne({ _id });
-    });
+    // The consumption stays (until it lapses): deleting it would let a redemption that read the
+    // entry before this delete insert a second consumption.
+    await guard("oauth entry", () => this.entries.deleteOne({ _id }));
   }
 
   async deleteByGrant(model: string, grantId: string): Promise<OAuthEntry[]> {
@@ -73,8 +72,7 @@ export class MongoOAuthStore implements OAuthStore {
       const docs = await this.entries.find({ model, grant_id: grantId }).toArray();
       if (docs.length === 0) return [];
       const ids = docs.map((d) => d._id);
-      await this.entries.deleteMany({ _id: { $in: ids } });
-      await this.consumed.deleteMany({ _id: { $in: ids } });
+      await this.entries.deleteMany({ _id: { $in: ids } }); // consumptions stay, as in destroy()
       return docs.map(fromDoc);
     });
   }

@@ -54,6 +54,8 @@ export type SubjectFact =
       system_role: SystemRole;
       grants: GrantFact[];
       expires_at?: number | null;
+      /** Issued by the OAuth authorization server: to this client, bound to this project's MCP endpoint. */
+      oauth?: { client_id: string; grant_id: string; project_id: string | null };
     };
 
 export type SubjectType = SubjectFact["type"];

@@ -10,12 +10,14 @@ import { MemoryBrowserSessionStore } from "../stores/memory/browser-session-stor
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryMcpSessionStore } from "../stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
+import { MemoryOAuthStore } from "../stores/memory/oauth-store.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
 import { connectMongo } from "../stores/mongo/client.js";
 import { MongoBrowserSessionStore } from "../stores/mongo/browser-session-store.js";
 import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
+import { MongoOAuthStore } from "../stores/mongo/oauth-store.js";
 import { backfillTokenHashes } from "../stores/mongo/token-hashes.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
@@ -30,13 +32,15 @@ import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import { RedisToolsListRequestStore } from "../stores/redis/tools-list-requests.js";
 import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { BrowserSessionStore, DirectoryStore, McpSessionStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
+import type { BrowserSessionStore, DirectoryStore, McpSessionStore, OAuthStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
+  /** The OAuth authorization server's objects (docs/oauth.md). */
+  oauth: OAuthStore;
   /** Signed-in browsers: Redis when configured, else MongoDB, else memory. */
   browserSessions: BrowserSessionStore;
   /** Checks MCP sessions in `mcpSessions` within a hit (RateLimitOptions.session): the two share a backend. */
@@ -84,7 +88,7 @@ export function connectBackends(
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
-  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
+  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "oauth" | "audit">;
   let mongoSessions: BrowserSessionStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
@@ -113,6 +117,7 @@ export function connectBackends(
       tokens: new GuardedTokenStore(new MongoTokenStore(db), guard),
       directory: new GuardedDirectoryStore(new MongoDirectoryStore(db), guard),
       tempTokens: new MongoTempTokenStore(db),
+      oauth: new MongoOAuthStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
     mongoSessions = new MongoBrowserSessionStore(db);
@@ -152,6 +157,7 @@ export function connectBackends(
       tokens: new MemoryTokenStore(),
       directory: new MemoryDirectoryStore(),
       tempTokens: new MemoryTempTokenStore(),
+      oauth: new MemoryOAuthStore(),
       audit: new MemoryAudit({ retentionDays, ...(auditCounters ? { counters: auditCounters } : {}) }),
     };
   }
@@ -160,7 +166,12 @@ export function connectBackends(
   // one, and by this pruner where it does not (FerretDB 1.x).
   if (prune) {
     const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-    closers.push(async () => tempTokenPruning.stop());
+    // Codes, tokens, interactions and sessions of the OAuth authorization server, once lapsed.
+    const oauthPruning = startPruning("oauth entry", facts.oauth, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+    closers.push(async () => {
+      tempTokenPruning.stop();
+      oauthPruning.stop();
+    });
   }
 
   let browserSessions: BrowserSessionStore | undefined;

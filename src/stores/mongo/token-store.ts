@@ -41,7 +41,7 @@ export class MongoTokenStore implements TokenStore {
   async create(record: TokenRecord): Promise<void> {
     validateTokenRecord(record);
     const { revoked_at, last_used_at } = record;
-    const doc: Required<TokenDoc> = { ...toTokenDoc({ ...record, revoked_at: null, last_used_at: null }), _id: new ObjectId() };
+    const doc: Required<Omit<TokenDoc, "oauth">> & Pick<TokenDoc, "oauth"> = { ...toTokenDoc({ ...record, revoked_at: null, last_used_at: null }), _id: new ObjectId() };
     const entry = toTokenHashDoc(doc);
     await guard("token", () => this.hashes.insertOne(entry));
     try {

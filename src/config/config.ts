@@ -85,10 +85,24 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /** TOLLGATE_MCP_SESSION_TTL_MS: how long an MCP session stays bound to its token after its last use. */
+  mcpSessionTtlMs: number;
   /** TOLLGATE_PUBLIC_URL: the origin clients reach Tollgate at (never derived from Host); null when unset. */
   publicUrl: string | null;
   /** TOLLGATE_MCP_AUTHORIZATION_SERVERS: issuer URLs as written; empty: no RFC 9728 metadata, no resource_metadata in challenges. */
   mcpAuthorizationServers: string[];
+  // browser sign-in
+  /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
+  oidc: OidcConfig | null;
+  /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
+  uiSessionTtlS: number;
+}
+
+export interface OidcConfig {
+  /** TOLLGATE_OIDC_ISSUER as written (discovery must name exactly it): https, or http on a loopback host outside production. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
 }
 
 export interface RedisClusterNode {
@@ -204,12 +218,17 @@ export function loadConfig(env: Env = process.env): Config {
 
   // MCP gateway
   const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
+  const mcpSessionTtlMs = integer("TOLLGATE_MCP_SESSION_TTL_MS", get("TOLLGATE_MCP_SESSION_TTL_MS") ?? "86400000", 1000, 604_800_000, problems);
   const publicUrlRaw = get("TOLLGATE_PUBLIC_URL");
   const publicUrl = publicUrlRaw === undefined ? null : parsePublicUrl(publicUrlRaw, production, problems);
   const mcpAuthorizationServers = parseAuthorizationServers(get("TOLLGATE_MCP_AUTHORIZATION_SERVERS"), production, problems);
   if (mcpAuthorizationServers.length > 0 && publicUrlRaw === undefined) {
     problems.push("TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL: each project's MCP endpoint is named by it in the protected-resource metadata");
   }
+
+  // browser sign-in
+  const oidc = parseOidc(get, production, publicUrl, problems);
+  const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -261,9 +280,18 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbTimeoutMs,
     // MCP gateway
     mcpMaxBodyBytes,
+    mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
+    // browser sign-in
+    oidc,
+    uiSessionTtlS,
   };
+}
+
+/** A loopback host name or address (the brackets of an IPv6 URL host included). */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** An absolute http(s) URL without credentials, query or fragment, or the problem with it. */
@@ -325,6 +353,30 @@ function parseRedactKeys(source: string, problems: string[]): RegExp {
     problems.push(`TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression: ${err instanceof Error ? err.message : String(err)}`);
     return new RegExp(DEFAULT_AUDIT_REDACT_KEYS, "i");
   }
+}
+
+const OIDC_VARIABLES = ["TOLLGATE_OIDC_ISSUER", "TOLLGATE_OIDC_CLIENT_ID", "TOLLGATE_OIDC_CLIENT_SECRET"] as const;
+
+/** All three or none; the issuer https, or http on a loopback host outside production; the callback needs TOLLGATE_PUBLIC_URL. */
+function parseOidc(get: (name: string) => string | undefined, production: boolean, publicUrl: string | null, problems: string[]): OidcConfig | null {
+  const [issuerRaw, clientId, clientSecret] = OIDC_VARIABLES.map(get);
+  const given = OIDC_VARIABLES.filter((name) => get(name) !== undefined);
+  if (given.length === 0) return null;
+  if (given.length < OIDC_VARIABLES.length) {
+    problems.push(`set all of ${OIDC_VARIABLES.join(", ")} or none; missing ${OIDC_VARIABLES.filter((n) => !given.includes(n)).join(", ")}`);
+    return null;
+  }
+  if (!publicUrl) problems.push("TOLLGATE_OIDC_ISSUER needs TOLLGATE_PUBLIC_URL (the sign-in callback is TOLLGATE_PUBLIC_URL/oauth/callback)");
+  const issuer = absoluteUrl(issuerRaw!);
+  if (typeof issuer === "string") {
+    problems.push(`TOLLGATE_OIDC_ISSUER ${issuer}, got "${issuerRaw}"`);
+    return null;
+  }
+  if (issuer.protocol !== "https:" && (production || !isLoopbackHost(issuer.hostname))) {
+    problems.push(`TOLLGATE_OIDC_ISSUER must be an https URL (http only on a loopback host outside production), got "${issuerRaw}"`);
+    return null;
+  }
+  return { issuer: issuerRaw!, clientId: clientId!, clientSecret: clientSecret! };
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

@@ -6,11 +6,14 @@ import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
 import type { ReadinessCheck, WedgeCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
+import { MemoryBrowserSessionStore } from "../stores/memory/browser-session-store.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
+import { MemoryMcpSessionStore } from "../stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
 import { connectMongo } from "../stores/mongo/client.js";
+import { MongoBrowserSessionStore } from "../stores/mongo/browser-session-store.js";
 import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
 import { backfillTokenHashes } from "../stores/mongo/token-hashes.js";
@@ -20,17 +23,23 @@ import { startPruning } from "../stores/prune.js";
 import type { BreakerState } from "../stores/circuit-breaker.js";
 import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../stores/guarded-stores.js";
 import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } from "../stores/redis/client.js";
+import { RedisBrowserSessionStore } from "../stores/redis/browser-session-store.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
+import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+import type { BrowserSessionStore, DirectoryStore, McpSessionStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
+  /** Signed-in browsers: Redis when configured, else MongoDB, else memory. */
+  browserSessions: BrowserSessionStore;
+  /** Checks MCP sessions in `mcpSessions` within a hit (RateLimitOptions.session): the two share a backend. */
   rateLimiter: RateLimiter;
+  mcpSessions: McpSessionStore;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
   liveness: Record<string, WedgeCheck>;
@@ -72,8 +81,10 @@ export function connectBackends(
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
+  let mongoSessions: BrowserSessionStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
+  let mcpSessions: McpSessionStore;
   let invalidation: InvalidationBus | undefined;
 
   if (config.mongodbUri) {
@@ -99,6 +110,7 @@ export function connectBackends(
       tempTokens: new MongoTempTokenStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
+    mongoSessions = new MongoBrowserSessionStore(db);
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
@@ -157,6 +169,7 @@ export function connectBackends(
     closers.push(async () => tempTokenPruning.stop());
   }
 
+  let browserSessions: BrowserSessionStore | undefined;
   if (redisConfigured(config)) {
     // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.
     const redis = createRedisClient(config, { lazyConnect: false });
@@ -169,6 +182,8 @@ export function connectBackends(
       }
     };
     redis.on("error", logConnectionError);
+    browserSessions = new RedisBrowserSessionStore(redis, { namespace: config.redisNamespace });
+    mcpSessions = new RedisMcpSessionStore(redis, { namespace: config.redisNamespace });
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
       timeoutMs: config.redisTimeoutMs,
@@ -201,12 +216,26 @@ export function connectBackends(
       redis.disconnect();
     });
   } else {
-    rateLimiter = new MemoryRateLimiter();
+    const sessions = new MemoryMcpSessionStore();
+    mcpSessions = sessions;
+    rateLimiter = new MemoryRateLimiter({ sessions });
+  }
+
+  // Sessions live where the deployment's shared state is fastest: Redis (its keys expire by
+  // themselves), else MongoDB, else this process.
+  if (!browserSessions) {
+    browserSessions = mongoSessions ?? new MemoryBrowserSessionStore();
+    if (prune) {
+      const sessionPruning = startPruning("browser session", browserSessions, { logger });
+      closers.push(async () => sessionPruning.stop());
+    }
   }
 
   return {
     ...facts,
+    browserSessions,
     rateLimiter,
+    mcpSessions,
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),

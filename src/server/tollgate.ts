@@ -17,6 +17,7 @@ import { TokenIssuer } from "../issuing/token-issuer.js";
 import type { Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import { PolicyEngine } from "../policy/engine.js";
+import { browserUi } from "../ui/routes.js";
 import { connectBackends, type Backends } from "./backends.js";
 
 export interface Tollgate {
@@ -78,6 +79,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     credentials,
     facts,
     rateLimiter: backends.rateLimiter,
+    mcpSessions: backends.mcpSessions,
+    mcpSessionTtlMs: config.mcpSessionTtlMs,
     rateLimits: config.rateLimits,
     rateLimitWindowMs: config.rateLimitWindowMs,
     rateLimitFail: config.rateLimitFail,
@@ -90,6 +93,17 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const discovery = mcpDiscovery(config);
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
+  // One issuing service for the API's self-service routes and the tokens page.
+  const mcpTokens = new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) });
+  const ui = browserUi({
+    config,
+    store: backends.browserSessions,
+    service: mcpTokens,
+    directory: facts.directoryStore,
+    audit,
+    logger,
+    ...(clockDate ? { clock: clockDate } : {}),
+  });
   const gatewayHandler = gateway({
     decisions,
     upstream: config.upstream,
@@ -99,7 +113,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     discovery,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
-        service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
+        service: mcpTokens,
         audit,
         maxBodyBytes: config.maxBodyBytes,
       }),
@@ -112,6 +126,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     decisions,
     audit,
     gateway: gatewayHandler,
+    ui: ui.routes,
     discovery,
     engine,
     credentials,

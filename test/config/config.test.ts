@@ -108,6 +108,14 @@ describe("configuration", () => {
   });
 });
 
+describe("TOLLGATE_MCP_SESSION_TTL_MS", () => {
+  it("defaults to a day and accepts 1000..604800000", () => {
+    expect(loadConfig({}).mcpSessionTtlMs).toBe(86_400_000);
+    expect(loadConfig({ TOLLGATE_MCP_SESSION_TTL_MS: "3600000" }).mcpSessionTtlMs).toBe(3_600_000);
+    for (const bad of ["999", "604800001", "1h", "1.5", "-1"]) expect(() => loadConfig({ TOLLGATE_MCP_SESSION_TTL_MS: bad })).toThrow(/TOLLGATE_MCP_SESSION_TTL_MS/);
+  });
+});
+
 describe("TOLLGATE_REDIS_TIMEOUT_MS", () => {
   it("defaults to 50 ms and accepts 1..10000", () => {
     expect(loadConfig({}).redisTimeoutMs).toBe(50);
@@ -174,6 +182,43 @@ describe("TOLLGATE_REDIS_CLUSTER_NODES", () => {
     const cluster = { ...withoutUrl, TOLLGATE_REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7000" };
     expect(loadConfig({ ...cluster, TOLLGATE_WORKERS: "2" })).toMatchObject({ redisUrl: null, redisClusterNodes: [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }], workers: 2 });
     expect(problems(withoutUrl).join()).toMatch(/REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES/);
+  });
+});
+
+describe("browser sign-in (TOLLGATE_OIDC_*, TOLLGATE_PUBLIC_URL, TOLLGATE_UI_SESSION_TTL_S)", () => {
+  const OIDC = {
+    TOLLGATE_PUBLIC_URL: "https://tollgate.example.com",
+    TOLLGATE_OIDC_ISSUER: "https://idp.example.com/realms/org",
+    TOLLGATE_OIDC_CLIENT_ID: "tollgate",
+    TOLLGATE_OIDC_CLIENT_SECRET: "s3cret",
+  };
+
+  it("has no identity provider by default (the development sign-in page) and 8-hour sessions", () => {
+    expect(loadConfig({})).toMatchObject({ oidc: null, publicUrl: null, uiSessionTtlS: 28800 });
+  });
+
+  it("takes all three OIDC variables with the public URL, in production too", () => {
+    const config = loadConfig({ ...PRODUCTION, ...OIDC, TOLLGATE_UI_SESSION_TTL_S: "3600" });
+    expect(config.oidc).toEqual({ issuer: "https://idp.example.com/realms/org", clientId: "tollgate", clientSecret: "s3cret" });
+    expect(config.uiSessionTtlS).toBe(3600);
+  });
+
+  it("wants all three or none, and the public URL for the callback", () => {
+    expect(problems({ TOLLGATE_OIDC_ISSUER: OIDC.TOLLGATE_OIDC_ISSUER }).join()).toMatch(/missing TOLLGATE_OIDC_CLIENT_ID, TOLLGATE_OIDC_CLIENT_SECRET/);
+    const { TOLLGATE_PUBLIC_URL: _, ...withoutPublicUrl } = OIDC;
+    expect(problems(withoutPublicUrl).join()).toMatch(/needs TOLLGATE_PUBLIC_URL/);
+  });
+
+  it("allows an http issuer only on a loopback host outside production", () => {
+    const local = { ...OIDC, TOLLGATE_PUBLIC_URL: "http://127.0.0.1:8181", TOLLGATE_OIDC_ISSUER: "http://localhost:9000" };
+    expect(loadConfig(local).oidc?.issuer).toBe("http://localhost:9000");
+    expect(problems({ ...OIDC, TOLLGATE_OIDC_ISSUER: "http://idp.example.com" }).join()).toMatch(/TOLLGATE_OIDC_ISSUER must be an https URL/);
+    expect(problems({ ...PRODUCTION, ...OIDC, TOLLGATE_OIDC_ISSUER: "http://localhost:9000" }).join()).toMatch(/TOLLGATE_OIDC_ISSUER must be an https URL/);
+  });
+
+  it("refuses an issuer with a query, and a session TTL out of range", () => {
+    expect(problems({ ...OIDC, TOLLGATE_OIDC_ISSUER: "https://idp.example.com/?tenant=1" }).join()).toMatch(/TOLLGATE_OIDC_ISSUER must not have a query/);
+    expect(problems({ TOLLGATE_UI_SESSION_TTL_S: "10" }).join()).toMatch(/TOLLGATE_UI_SESSION_TTL_S/);
   });
 });
 

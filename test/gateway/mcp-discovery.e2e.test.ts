@@ -23,7 +23,7 @@ const asHits: string[] = [];
 /** An authorization server as far as discovery and dynamic registration go (RFC 8414, RFC 7591). */
 function authorizationServer(req: IncomingMessage, res: ServerResponse): void {
   asHits.push(`${req.method} ${req.url}`);
-  const json = (status: number, body: object) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  const json = (status: number, body: object): void => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
   if (req.method === "GET" && req.url === "/.well-known/oauth-authorization-server") {
     return json(200, {
       issuer: asUrl,
@@ -109,6 +109,20 @@ describe("a 401 from a project's MCP endpoint points MCP clients to its metadata
     const denied = await post(MCP, token);
     expect(denied.status).toBe(403);
     expect(denied.headers["www-authenticate"] ?? "").not.toContain("resource_metadata");
+  });
+});
+
+describe("through forward auth and ext-authz", () => {
+  it("a 401 for a project's MCP endpoint names its metadata too (the proxy relays the challenge); other 401s do not", async () => {
+    const asked = { "x-original-method": "POST", "x-original-uri": MCP, "mcp-method": "initialize" };
+    const forward = await send(base, "/v1/forward-auth", { headers: asked });
+    expect(forward.status).toBe(401);
+    expect(forward.headers["www-authenticate"]).toBe(`Bearer realm="tollgate", resource_metadata="${metadataUrl()}", scope="mcp:read"`);
+    const ext = await send(base, `/v1/ext-authz${MCP}`, { method: "POST", headers: { "mcp-method": "initialize", authorization: bearer("tg_mcp_notarealtoken") } });
+    expect(ext.status).toBe(401);
+    expect(sdkReads(ext.headers["www-authenticate"] as string)).toEqual({ resourceMetadataUrl: new URL(metadataUrl()), scope: "mcp:read", error: "invalid_token" });
+    const other = await send(base, "/v1/forward-auth", { headers: { "x-original-method": "GET", "x-original-uri": "/api/v1/projects/priv/builds" } });
+    expect(other.headers["www-authenticate"]).toBe('Bearer realm="tollgate"');
   });
 });
 

@@ -124,14 +124,24 @@ export function connectBackends(
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
+    let closed = false;
     let retry: NodeJS.Timeout | undefined;
+    // Off the readiness path: it reads every token (seconds per 10,000 on FerretDB, at every start),
+    // and a token without an entry is found all the same, by a slower read (MongoTokenStore).
+    const indexTokenHashes = (): Promise<void> =>
+      backfillTokenHashes(db, logger).then(
+        () => {},
+        (err: unknown) => {
+          if (!closed) logger.warn({ err: String(err) }, "token_hashes: indexing tokens by hash failed; until the next start, tokens without an entry are found by a slower read");
+        },
+      );
     const index = async (): Promise<void> => {
       try {
         const { ttl } = await ensureIndexes(db);
-        await backfillTokenHashes(db, logger);
         await ensureAuditIndexes(db, retentionDays);
         indexed = true;
         if (!ttl) logger.info("MongoDB server has no TTL indexes; expiry is enforced at read time, and the pruners delete what expired");
+        if (prune) void indexTokenHashes();
       } catch (err) {
         logger.error({ err: String(err) }, `MongoDB indexes not ensured yet; retrying in ${INDEX_RETRY_MS / 1000} s`);
         retry = setTimeout(() => void index(), INDEX_RETRY_MS).unref();
@@ -147,6 +157,7 @@ export function connectBackends(
       },
     };
     closers.push(async () => {
+      closed = true;
       clearTimeout(retry);
       pruning?.stop();
       await auditSink.close();

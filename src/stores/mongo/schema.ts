@@ -44,7 +44,8 @@ export interface GrantDoc {
 }
 
 export interface TokenDoc {
-  _id?: ObjectId;
+  /** The token's id; an ObjectId in documents written by older releases. */
+  _id?: string | ObjectId;
   id: string;
   kind: StoredTokenKind;
   name: string;
@@ -80,8 +81,8 @@ export interface TokenUsageDoc {
 export interface TokenHashDoc {
   /** The token's hash. */
   _id: string;
-  /** The token document's _id. */
-  token: ObjectId;
+  /** The token document's _id (the token's id, or an older release's ObjectId). */
+  token: string | ObjectId;
   /** The token's id (the _id of its revocation and last use). */
   id: string;
 }

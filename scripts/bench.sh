@@ -14,7 +14,7 @@
 #   BENCH_SERIAL=4                                         seconds of the pair one request at a time (0: skip)
 #   BENCH_ROUNDS=1                                         each timed run in rounds, the targets in turn (fair under shared load)
 #   BENCH_TARGETS=direct,gateway,gateway-base              only these targets, in this order (bench/load.ts)
-#   BENCH_BASE=main                                        also the gateway of src/ at that git revision (same policy), in the same run
+#   BENCH_BASE=main                                        also the gateway and the memory-store /v1/authorize of src/ at that git revision (same policy), in the same run
 #   FERRETDB_BIN=/path/to/ferretdb                         another FerretDB 1.x binary
 #   BENCH_TOLLGATE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for both Tollgates
 set -euo pipefail
@@ -163,6 +163,20 @@ say "starting Tollgate on memory stores on 127.0.0.1:$mem_port, and its lean-Exp
 # shellcheck disable=SC2086
 PORT=$mem_port start tollgate-mem node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --memory --seed "$work/seed-mem.json" --lean-express "$lean_port"
 wait_for tollgate-mem log_has tollgate-mem "^listening"
+if [[ -n ${BENCH_BASE:-} ]]; then
+	base_rev=$(git rev-parse --short "$BENCH_BASE^{commit}") || die "BENCH_BASE=$BENCH_BASE is not a git revision"
+	if [[ ! -d $work/base ]]; then
+		mkdir -p "$work/base"
+		git archive "$base_rev" package.json tsconfig.json src bench | tar -x -C "$work/base"
+		ln -s "$root/node_modules" "$work/base/node_modules"
+	fi
+	mem_base_port=$(free_port)
+	say "starting Tollgate on memory stores with src/ at $BENCH_BASE ($base_rev) on 127.0.0.1:$mem_base_port"
+	# shellcheck disable=SC2086
+	start tollgate-mem-base env -C "$work/base" PORT=$mem_base_port node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --memory --seed "$work/seed-mem-base.json"
+	wait_for tollgate-mem-base log_has tollgate-mem-base "^listening"
+	export TOLLGATE_MEM_BASE_URL="http://127.0.0.1:$mem_base_port" SEED_MEM_BASE_FILE="$work/seed-mem-base.json" BENCH_BASE_LABEL="$BENCH_BASE ($base_rev)"
+fi
 
 tg0_port=$(free_port)
 say "starting Tollgate (TOLLGATE_CACHE_TTL_MS=0) on 127.0.0.1:$tg0_port"

@@ -67,7 +67,10 @@ export function gateway(options: GatewayOptions): Gateway {
     };
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
-    const route = options.decisions.route(request.method, target);
+    // Found once: the service takes it from the request rather than looking it up again.
+    const found = options.decisions.route(request.method, target);
+    request.route = found;
+    const route = found.info;
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;

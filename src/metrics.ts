@@ -51,12 +51,12 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
   #exposition: () => Promise<string> = () => this.registry.metrics();
   readonly #decisionCounts = new PendingCounts<"allow" | "status" | "reason">();
   readonly #cacheCounts = new PendingCounts<"cache" | "result">();
-  readonly #decisions = new Counter({
+  readonly #decisions: Counter<"allow" | "status" | "reason"> = new Counter({
     name: "tollgate_decisions_total",
     help: "Decisions by result, status and reason",
     labelNames: ["allow", "status", "reason"] as const,
     registers: [this.registry],
-    collect: () => this.#decisionCounts.flushTo(this.#decisions),
+    collect: (): void => this.#decisionCounts.flushTo(this.#decisions),
   });
   readonly #latency = new Histogram({
     name: "tollgate_decision_duration_seconds",
@@ -70,12 +70,12 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
     help: "Requests admitted without a rate-limit check because the limiter was unavailable",
     registers: [this.registry],
   });
-  readonly #cache = new Counter({
+  readonly #cache: Counter<"cache" | "result"> = new Counter({
     name: "tollgate_cache_lookups_total",
     help: "Fact cache lookups by cache and result",
     labelNames: ["cache", "result"] as const,
     registers: [this.registry],
-    collect: () => this.#cacheCounts.flushTo(this.#cache),
+    collect: (): void => this.#cacheCounts.flushTo(this.#cache),
   });
   readonly #cacheOverflowCleared = new Counter({
     name: "tollgate_fact_cache_overflow_clears_total",

@@ -17,6 +17,7 @@
 #   BENCH_BASE=main                                        also the gateway and the memory-store /v1/authorize of src/ at that git revision (same policy), in the same run
 #   FERRETDB_BIN=/path/to/ferretdb                         another FerretDB 1.x binary
 #   BENCH_TOLLGATE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for both Tollgates
+#   BENCH_LOG_LEVEL=info                                   the Tollgates' log level (default warn: no decision log line)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -122,7 +123,8 @@ export REDIS_URL="redis://127.0.0.1:$redis_port"
 # The Redis limiter accepts limits up to 1,000,000 per window: 16,000 req/s per key over 60 s, never reached here.
 export TOLLGATE_RATE_LIMITS='{"api":{"default":1000000}}'
 export TOLLGATE_POLICY_DIR="$work/wasm"
-export TOLLGATE_LOG_LEVEL=warn
+# warn: no decision log line (BENCH_LOG_LEVEL=info measures with it; the Tollgates' stdout goes to files in the work folder).
+export TOLLGATE_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 export HOST=127.0.0.1
 unset TOLLGATE_CACHE_TTL_MS TOLLGATE_ENV TOLLGATE_DEMO TOLLGATE_UPSTREAM_URL
 

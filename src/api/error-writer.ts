@@ -31,11 +31,21 @@ export function isBadTokenReason(reason: string): reason is BadTokenReason {
   return Object.hasOwn(BAD_TOKEN_DESCRIPTIONS, reason);
 }
 
+/**
+ * RFC 9728 §5.1, on a 401 from a protected resource with discovery configured: where its
+ * metadata is, and the scope to ask for. Built by Tollgate from its configuration (src/mcp/discovery.ts).
+ */
+export interface ResourceHint {
+  metadataUrl: string;
+  scope: string;
+}
+
 /** The one formatter of every WWW-Authenticate value Tollgate sends. */
-export function bearerChallenge(realm: string, challenge: Challenge): string {
+export function bearerChallenge(realm: string, challenge: Challenge, resource: ResourceHint | null = null): string {
   const params = [`realm="${realm}"`];
   if (challenge.error === "invalid_token") params.push('error="invalid_token"', `error_description="${BAD_TOKEN_DESCRIPTIONS[challenge.reason]}"`);
   if (challenge.error === "insufficient_scope") params.push('error="insufficient_scope"', `scope="${challenge.scope}"`);
+  else if (resource) params.push(`resource_metadata="${resource.metadataUrl}"`, `scope="${resource.scope}"`);
   return `Bearer ${params.join(", ")}`;
 }
 
@@ -104,11 +114,12 @@ export function decisionChallenge(denial: Denial): Challenge | null {
 /**
  * A denial, the same for the gateway and forward auth: its challenge and
  * `{"error":{"code","message","reasons"},"decision_id"}` with the decision's status, `code` its
- * first reason (the policy's reason codes, docs/policy.md).
+ * first reason (the policy's reason codes, docs/policy.md). `resource`: a project's MCP endpoint
+ * with discovery configured (a 401's challenge names its metadata).
  */
-export function writeDenial(res: ServerResponse, denial: Denial): void {
+export function writeDenial(res: ServerResponse, denial: Denial, resource: ResourceHint | null = null): void {
   const challenge = decisionChallenge(denial);
-  if (challenge) res.setHeader("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));
+  if (challenge) res.setHeader("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge, resource));
   writeJson(res, denial.status, {
     error: { code: denial.reasons[0] ?? "denied", message: denialMessage(denial), reasons: denial.reasons },
     decision_id: denial.decision_id,
@@ -147,9 +158,9 @@ function jsonRpcError(id: JsonRpcId, code: number, message: string, data?: Recor
  * A denied MCP message: the decision's status and challenge (and Retry-After, set with the
  * decision's headers), and a JSON-RPC error whose `data` carries the reasons and decision id.
  */
-export function writeJsonRpcDenial(res: ServerResponse, denial: Denial, id: JsonRpcId): void {
+export function writeJsonRpcDenial(res: ServerResponse, denial: Denial, id: JsonRpcId, resource: ResourceHint | null = null): void {
   const challenge = decisionChallenge(denial);
-  if (challenge) res.setHeader("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge));
+  if (challenge) res.setHeader("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge, resource));
   const code = JSON_RPC_DENIAL_CODES[denial.status] ?? JSON_RPC_OTHER_DENIAL;
   writeJson(res, denial.status, jsonRpcError(id, code, denialMessage(denial), { reasons: denial.reasons, decision_id: denial.decision_id }));
 }

@@ -106,5 +106,6 @@ function base(ctx: AdminAuditContext) {
     client_address: ctx.client_address,
     policy_revision: null,
     user_agent: ctx.user_agent ?? null,
+    mcp: null,
   };
 }

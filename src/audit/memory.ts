@@ -99,6 +99,8 @@ export class MemoryAudit implements AuditSink, AuditStore, AuditPruner {
         (f.token_id === undefined || r.token_id === f.token_id) &&
         (f.allow === undefined || r.allow === f.allow) &&
         (f.source === undefined || r.source === f.source) &&
+        (f.tool === undefined || r.mcp?.tool === f.tool) &&
+        (f.mcp_method === undefined || r.mcp?.method === f.mcp_method) &&
         (f.after === undefined || isAfter(r, f.after)),
     );
     matches.sort(compareNewestFirst);

@@ -1,5 +1,5 @@
 import type { Decision } from "../decision/service.js";
-import type { AuditRecord, AuditSource } from "./types.js";
+import type { AuditMcp, AuditRecord, AuditSource } from "./types.js";
 import { stripQuery } from "./validate.js";
 
 export interface AuditContext {
@@ -18,6 +18,8 @@ export interface AuditContext {
   user_agent?: string | null;
   /** Overrides the decision's status (e.g. the gateway's final response status). Default: decision.status. */
   status?: number;
+  /** The MCP message the decision was about; absent → null. */
+  mcp?: AuditMcp | null;
 }
 
 /** The audit record of one decision. Carries ids and the kind of credential, never the credential. */
@@ -44,5 +46,6 @@ export function auditRecordFromDecision(decision: Decision, ctx: AuditContext): 
     client_address: ctx.client_address,
     policy_revision: decision.policy_revision,
     user_agent: ctx.user_agent ?? null,
+    mcp: ctx.mcp ?? null,
   };
 }

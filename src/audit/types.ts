@@ -18,6 +18,27 @@ export interface AuditRateLimit {
   reset_s: number;
 }
 
+/**
+ * What an audit record holds of one JSON-RPC message to a project's MCP endpoint. Never the
+ * message's arguments unless TOLLGATE_AUDIT_MCP_ARGUMENTS=true, and then redacted.
+ */
+export interface AuditMcp {
+  /** The JSON-RPC method ("rpc.response" for a response to a request of the server). */
+  method: string;
+  /** tools/call's params.name; null otherwise. */
+  tool: string | null;
+  /** resources/read's params.uri; null otherwise. */
+  uri: string | null;
+  /** The JSON-RPC id; null for a notification, and where the body is not seen (forward auth, ext-authz, /v1/authorize). */
+  id: string | number | null;
+  /** The Mcp-Session-Id header as presented (control characters percent-encoded, cut at 256 characters); null when absent. */
+  session_id: string | null;
+  /** TOLLGATE_AUDIT_MCP_ARGUMENTS=true only: params.arguments as JSON text, values of secret-named keys redacted; else null. */
+  arguments: string | null;
+  /** The arguments' JSON text was longer than AUDIT_MCP_ARGUMENTS_MAX and is cut (no longer JSON). */
+  arguments_truncated: boolean;
+}
+
 export interface AuditRecord {
   /** Also the record's id: a UUID (stored lowercase). */
   decision_id: string;
@@ -50,6 +71,8 @@ export interface AuditRecord {
   policy_revision: string | null;
   /** The request's User-Agent (control characters percent-encoded, cut at 512 characters); null when absent and for the CLI. */
   user_agent: string | null;
+  /** A message to a project's MCP endpoint (gateway, forward auth, ext-authz, /v1/authorize with `mcp`); null otherwise. */
+  mcp: AuditMcp | null;
 }
 
 /** The write side, used on the hot path. */
@@ -74,6 +97,10 @@ export interface AuditFilter {
   until?: Date;
   allow?: boolean;
   source?: AuditSource;
+  /** Records of MCP messages calling this tool (mcp.tool). */
+  tool?: string;
+  /** Records of MCP messages of this JSON-RPC method (mcp.method). */
+  mcp_method?: string;
   /** 1..AUDIT_QUERY_MAX_LIMIT. */
   limit: number;
   /** next_cursor of the previous page (same filter). */

@@ -39,6 +39,13 @@ export const CLIENT_ADDRESS_MAX = 64;
 export const RETENTION_DAYS_MAX = 36_500;
 export const USER_AGENT_MAX = 512;
 const REVISION_MAX = 128;
+/** The MCP message: method and tool names as the JSON-RPC reader caps them; ids and sessions cut here. */
+export const MCP_NAME_MAX = 256;
+export const MCP_URI_MAX = 4096;
+export const MCP_ID_MAX = 256;
+export const MCP_SESSION_MAX = 256;
+/** The longest arguments' JSON text kept; a longer one is cut and marked arguments_truncated. */
+export const AUDIT_MCP_ARGUMENTS_MAX = 8192;
 
 function text(v: unknown, field: string, max: number): string {
   if (typeof v !== "string") fail(field, "must be a string");
@@ -73,9 +80,14 @@ function encodeControls(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
 }
 
+/** A client-supplied text as stored: control characters percent-encoded, at most `max` characters. */
+function clientText(v: string, max: number): string {
+  return encodeControls(v).slice(0, max);
+}
+
 /** The User-Agent as stored: control characters percent-encoded, at most USER_AGENT_MAX characters; null when empty. */
 export function auditUserAgent(v: string | null | undefined): string | null {
-  return v ? encodeControls(v).slice(0, USER_AGENT_MAX) : null;
+  return v ? clientText(v, USER_AGENT_MAX) : null;
 }
 
 /** The path without its query string and fragment: queries may carry secrets, so they never reach storage. */
@@ -107,7 +119,9 @@ const RECORD_FIELDS = [
   "client_address",
   "policy_revision",
   "user_agent",
+  "mcp",
 ] as const;
+const MCP_FIELDS = ["method", "tool", "uri", "id", "session_id", "arguments", "arguments_truncated"] as const;
 const RATE_LIMIT_FIELDS = ["class", "limit", "remaining", "reset_s"] as const;
 
 /** A record as stored: every field present and in range, path without a query, decision_id a lowercase UUID. */
@@ -156,6 +170,40 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
   nullableText(r.client_address, "client_address", CLIENT_ADDRESS_MAX);
   nullableText(r.policy_revision, "policy_revision", REVISION_MAX);
   nullableText(r.user_agent, "user_agent", USER_AGENT_MAX);
+  if (r.mcp !== null) checkMcp(r.mcp);
+}
+
+/** A string of 0..max characters without control characters (a client may send an empty name). */
+function mcpText(v: unknown, field: string, max: number): void {
+  if (typeof v !== "string" || v.length > max || hasControl(v)) fail(field, `must be a string of at most ${max} characters without control characters`);
+}
+
+function checkMcp(v: unknown): void {
+  const m = object(v, "mcp", MCP_FIELDS, MCP_FIELDS);
+  mcpText(m.method, "mcp.method", MCP_NAME_MAX);
+  if (m.tool !== null) mcpText(m.tool, "mcp.tool", MCP_NAME_MAX);
+  if (m.uri !== null) mcpText(m.uri, "mcp.uri", MCP_URI_MAX);
+  if (typeof m.id === "number") {
+    if (!Number.isSafeInteger(m.id)) fail("mcp.id", "must be a string, a safe integer or null");
+  } else if (m.id !== null) mcpText(m.id, "mcp.id", MCP_ID_MAX);
+  if (m.session_id !== null) mcpText(m.session_id, "mcp.session_id", MCP_SESSION_MAX);
+  if (m.arguments !== null) mcpText(m.arguments, "mcp.arguments", AUDIT_MCP_ARGUMENTS_MAX);
+  if (typeof m.arguments_truncated !== "boolean") fail("mcp.arguments_truncated", "must be a boolean");
+  if (m.arguments_truncated && m.arguments === null) fail("mcp.arguments_truncated", "must be false without arguments");
+}
+
+/** The MCP part as stored: what the client chose (names, id, session) with control characters percent-encoded and cut to size. */
+function normalizeMcp(v: unknown): unknown {
+  if (!isPlainObject(v)) return v;
+  const str = (x: unknown, max: number): unknown => (typeof x === "string" ? clientText(x, max) : x);
+  return {
+    ...v,
+    method: str(v.method, MCP_NAME_MAX),
+    tool: str(v.tool, MCP_NAME_MAX),
+    uri: str(v.uri, MCP_URI_MAX),
+    id: str(v.id, MCP_ID_MAX),
+    session_id: str(v.session_id, MCP_SESSION_MAX),
+  };
 }
 
 /**
@@ -188,6 +236,7 @@ export function normalizeAuditRecord(v: unknown): AuditRecord {
     client_address: typeof r.client_address === "string" ? r.client_address.slice(0, CLIENT_ADDRESS_MAX) || null : r.client_address,
     policy_revision: r.policy_revision,
     user_agent: typeof r.user_agent === "string" ? auditUserAgent(r.user_agent) : r.user_agent,
+    mcp: normalizeMcp(r.mcp),
   };
   checkFields(copy);
   return copy;
@@ -195,7 +244,7 @@ export function normalizeAuditRecord(v: unknown): AuditRecord {
 
 /** A deep copy of a valid record (stores hand out copies, never their own state). */
 export function copyAuditRecord(r: AuditRecord): AuditRecord {
-  return { ...r, time: new Date(r.time.getTime()), reasons: [...r.reasons], rate_limit: r.rate_limit ? { ...r.rate_limit } : null };
+  return { ...r, time: new Date(r.time.getTime()), reasons: [...r.reasons], rate_limit: r.rate_limit ? { ...r.rate_limit } : null, mcp: r.mcp ? { ...r.mcp } : null };
 }
 
 // ------------------------------------------------------------------------------------- order, cursor
@@ -247,7 +296,7 @@ export function decodeCursor(cursor: unknown): AuditPosition {
 /** A validated filter, cursor decoded. */
 export type CheckedAuditFilter = Omit<AuditFilter, "cursor"> & { after?: AuditPosition };
 
-const FILTER_FIELDS = ["user_id", "token_id", "since", "until", "allow", "source", "limit", "cursor"] as const;
+const FILTER_FIELDS = ["user_id", "token_id", "since", "until", "allow", "source", "tool", "mcp_method", "limit", "cursor"] as const;
 
 /**
  * Rejects what cannot be a filter: a non-string id (an object such as {$ne: null} must never reach
@@ -275,6 +324,8 @@ export function checkAuditFilter(v: AuditFilter): CheckedAuditFilter {
     oneOf(f.source, AUDIT_SOURCES, "source");
     out.source = f.source as AuditFilter["source"];
   }
+  if (f.tool !== undefined) out.tool = text(f.tool, "tool", MCP_NAME_MAX);
+  if (f.mcp_method !== undefined) out.mcp_method = text(f.mcp_method, "mcp_method", MCP_NAME_MAX);
   if (f.cursor !== undefined) out.after = decodeCursor(f.cursor);
   return out;
 }

@@ -13,6 +13,8 @@ export interface TailOptions {
   user?: string;
   token?: string;
   source?: string;
+  tool?: string;
+  mcpMethod?: string;
   since?: string;
   limit: string;
   follow?: boolean;
@@ -28,7 +30,8 @@ export const LATE_MS = 60_000;
 /** Pages per poll at most (of up to 1000 records each). */
 const MAX_PAGES = 20;
 
-export const auditFields: FieldNamer = (field) => ({ user_id: "--user", token_id: "--token", source: "--source", since: "--since", limit: "--limit" })[field] ?? field;
+export const auditFields: FieldNamer = (field) =>
+  ({ user_id: "--user", token_id: "--token", source: "--source", tool: "--tool", mcp_method: "--mcp-method", since: "--since", limit: "--limit" })[field] ?? field;
 
 export async function tailAudit(opts: TailOptions): Promise<void> {
   let filter: AuditFilter;
@@ -37,6 +40,8 @@ export async function tailAudit(opts: TailOptions): Promise<void> {
       ...(opts.user !== undefined ? { user_id: opts.user } : {}),
       ...(opts.token !== undefined ? { token_id: opts.token } : {}),
       ...(opts.source !== undefined ? { source: opts.source } : {}),
+      ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+      ...(opts.mcpMethod !== undefined ? { mcp_method: opts.mcpMethod } : {}),
       ...(opts.since !== undefined ? { since: opts.since } : {}),
       limit: opts.limit,
     });

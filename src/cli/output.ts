@@ -88,5 +88,6 @@ export function auditLine(r: AuditRecord): string {
   const reasons = r.reasons.length ? ` reasons=${r.reasons.join(",")}` : "";
   const action = r.action !== null ? ` action=${r.action}${r.target !== null ? ` target=${r.target}` : ""}` : "";
   const from = r.client_address !== null ? ` from=${r.client_address}` : "";
-  return `${r.time.toISOString()}  ${r.allow ? "allow" : "deny "} ${r.status}  ${r.method} ${r.path}  ${who}  ${r.source} ${r.latency_ms}ms${upstream}${reasons}${action}${from}`;
+  const mcp = r.mcp !== null ? ` mcp=${r.mcp.method}${r.mcp.tool !== null ? ` tool=${r.mcp.tool}` : ""}${r.mcp.uri !== null ? ` uri=${r.mcp.uri}` : ""}` : "";
+  return `${r.time.toISOString()}  ${r.allow ? "allow" : "deny "} ${r.status}  ${r.method} ${r.path}  ${who}  ${r.source} ${r.latency_ms}ms${upstream}${reasons}${mcp}${action}${from}`;
 }

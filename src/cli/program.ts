@@ -154,6 +154,8 @@ export function buildProgram(outcome: Outcome): Command {
     .option("--user <user>", "only this user's requests")
     .option("--token <id>", "only requests made with this token")
     .option("--source <source>", `only records from this source: ${AUDIT_SOURCES.join(", ")}`)
+    .option("--tool <name>", "only MCP messages calling this tool (tools/call)")
+    .option("--mcp-method <method>", "only MCP messages of this JSON-RPC method, e.g. tools/call")
     .option("--since <time>", "only records at or after this time, ISO 8601 with a timezone")
     .option("--limit <n>", `how many records to print first, 1-${AUDIT_QUERY_MAX_LIMIT}`, "20")
     .option("-f, --follow", "keep polling (every second) for new records until Ctrl-C")
@@ -164,6 +166,7 @@ export function buildProgram(outcome: Outcome): Command {
         "tollgate audit tail --user alice --limit 50",
         "tollgate audit tail --token tok_0123456789abcdefghij --since 2026-05-01T00:00:00Z",
         "tollgate audit tail --source admin --limit 100",
+        "tollgate audit tail --tool trigger_build --since 2026-05-01T00:00:00Z",
         "tollgate audit tail --follow --json | jq 'select(.allow == false)'",
       )}`,
     )

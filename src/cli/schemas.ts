@@ -24,6 +24,8 @@ export interface AuditQuery {
   user_id?: string;
   token_id?: string;
   source?: string;
+  tool?: string;
+  mcp_method?: string;
   since?: string;
   limit?: string;
 }

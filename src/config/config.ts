@@ -9,6 +9,12 @@ import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
 
+/**
+ * TOLLGATE_AUDIT_REDACT_KEYS's default: argument keys (matched case-insensitively, anywhere in the
+ * key) whose values an audit record never holds.
+ */
+export const DEFAULT_AUDIT_REDACT_KEYS = "pass|secret|token|key|auth|cookie|credential|session|signature|private|bearer";
+
 export type RateLimitArea = "mcp" | "api";
 export type RateLimits = Record<RateLimitArea, Record<RateLimitClass, number>>;
 
@@ -45,7 +51,11 @@ export interface Config {
   workers: number;
   /** The gateway's upstream; url null: allowed requests answer 503 upstream_not_configured. */
   upstream: { url: URL | null; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
-  audit: { retentionDays: number; queueMax: number };
+  /**
+   * mcpArguments: TOLLGATE_AUDIT_MCP_ARGUMENTS, whether MCP messages' arguments are recorded;
+   * redactKeys: TOLLGATE_AUDIT_REDACT_KEYS compiled (case-insensitive), the keys whose values are not.
+   */
+  audit: { retentionDays: number; queueMax: number; mcpArguments: boolean; redactKeys: RegExp };
   /** TOLLGATE_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed (compiled) and as written. */
   trustedProxies: { trust: TrustedProxies; entries: string[] };
   /** More header fields than this → 431 too_many_headers. */
@@ -75,6 +85,10 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /** TOLLGATE_PUBLIC_URL: the origin clients reach Tollgate at (never derived from Host); null when unset. */
+  publicUrl: string | null;
+  /** TOLLGATE_MCP_AUTHORIZATION_SERVERS: issuer URLs as written; empty: no RFC 9728 metadata, no resource_metadata in challenges. */
+  mcpAuthorizationServers: string[];
 }
 
 export interface RedisClusterNode {
@@ -160,6 +174,9 @@ export function loadConfig(env: Env = process.env): Config {
   const gatewayMaxBodyBytes = integer("TOLLGATE_GATEWAY_MAX_BODY_BYTES", get("TOLLGATE_GATEWAY_MAX_BODY_BYTES") ?? "10485760", 0, 1_073_741_824, problems);
   const auditRetentionDays = integer("TOLLGATE_AUDIT_RETENTION_DAYS", get("TOLLGATE_AUDIT_RETENTION_DAYS") ?? "30", 1, 3650, problems);
   const auditQueueMax = integer("TOLLGATE_AUDIT_QUEUE_MAX", get("TOLLGATE_AUDIT_QUEUE_MAX") ?? "10000", 1, 1_000_000, problems);
+  const auditMcpArguments = get("TOLLGATE_AUDIT_MCP_ARGUMENTS") ?? "false";
+  if (auditMcpArguments !== "true" && auditMcpArguments !== "false") problems.push(`TOLLGATE_AUDIT_MCP_ARGUMENTS must be "true" or "false", got "${auditMcpArguments}"`);
+  const auditRedactKeys = parseRedactKeys(get("TOLLGATE_AUDIT_REDACT_KEYS") ?? DEFAULT_AUDIT_REDACT_KEYS, problems);
 
   const trustedProxyEntries = (get("TOLLGATE_TRUSTED_PROXIES") ?? "").split(",").map((e) => e.trim()).filter(Boolean);
   let trustedProxies: TrustedProxies = () => false;
@@ -187,6 +204,12 @@ export function loadConfig(env: Env = process.env): Config {
 
   // MCP gateway
   const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
+  const publicUrlRaw = get("TOLLGATE_PUBLIC_URL");
+  const publicUrl = publicUrlRaw === undefined ? null : parsePublicUrl(publicUrlRaw, production, problems);
+  const mcpAuthorizationServers = parseAuthorizationServers(get("TOLLGATE_MCP_AUTHORIZATION_SERVERS"), production, problems);
+  if (mcpAuthorizationServers.length > 0 && publicUrlRaw === undefined) {
+    problems.push("TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL: each project's MCP endpoint is named by it in the protected-resource metadata");
+  }
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -220,7 +243,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     workers,
     upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
-    audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax },
+    audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax, mcpArguments: auditMcpArguments === "true", redactKeys: auditRedactKeys },
     trustedProxies: { trust: trustedProxies, entries: trustedProxyEntries },
     maxHeaderFields,
     internal: internalPort === null ? null : { host: get("TOLLGATE_INTERNAL_HOST") ?? "127.0.0.1", port: internalPort },
@@ -238,7 +261,70 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbTimeoutMs,
     // MCP gateway
     mcpMaxBodyBytes,
+    publicUrl,
+    mcpAuthorizationServers,
   };
+}
+
+/** An absolute http(s) URL without credentials, query or fragment, or the problem with it. */
+function absoluteUrl(raw: string): URL | string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return "must be an absolute URL";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL";
+  if (url.username || url.password) return "must not carry a user name or password";
+  if (url.search || url.hash || raw.includes("?") || raw.includes("#")) return "must not have a query or fragment";
+  return url;
+}
+
+/**
+ * TOLLGATE_PUBLIC_URL: the origin (scheme, host, port) MCP clients reach Tollgate at. No path:
+ * RFC 9728 puts the metadata at the host's root (/.well-known/…), which Tollgate serves itself.
+ */
+function parsePublicUrl(raw: string, production: boolean, problems: string[]): string | null {
+  const url = absoluteUrl(raw);
+  if (typeof url === "string") {
+    problems.push(`TOLLGATE_PUBLIC_URL ${url}, got "${raw}"`);
+    return null;
+  }
+  if (url.pathname !== "/") problems.push(`TOLLGATE_PUBLIC_URL must be an origin without a path (e.g. https://tollgate.example.com), got "${raw}"`);
+  if (production && url.protocol !== "https:") problems.push(`TOLLGATE_PUBLIC_URL must be https in production, got "${raw}"`);
+  return url.origin;
+}
+
+/**
+ * TOLLGATE_MCP_AUTHORIZATION_SERVERS: comma-separated issuer identifiers (RFC 8414), kept as
+ * written since clients compare them exactly, so each must be written as the URL parser
+ * writes it (lower-case host, escapes) with or without a trailing slash; https in production.
+ */
+function parseAuthorizationServers(raw: string | undefined, production: boolean, problems: string[]): string[] {
+  const servers: string[] = [];
+  for (const entry of (raw ?? "").split(",").map((e) => e.trim()).filter(Boolean)) {
+    const url = absoluteUrl(entry);
+    if (typeof url === "string") problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS: "${entry}" ${url}`);
+    else if (entry !== url.href && `${entry}/` !== url.href) problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS: write "${entry}" as ${url.href}`);
+    else if (production && url.protocol !== "https:") problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS: "${entry}" must be https in production`);
+    else if (servers.includes(entry)) problems.push(`TOLLGATE_MCP_AUTHORIZATION_SERVERS names "${entry}" twice`);
+    else servers.push(entry);
+  }
+  return servers;
+}
+
+/**
+ * TOLLGATE_AUDIT_REDACT_KEYS: a JavaScript regular expression, matched case-insensitively against
+ * each argument key. One that matches every key (the empty pattern) is allowed; one that does not
+ * compile is a start-up error.
+ */
+function parseRedactKeys(source: string, problems: string[]): RegExp {
+  try {
+    return new RegExp(source, "i");
+  } catch (err) {
+    problems.push(`TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression: ${err instanceof Error ? err.message : String(err)}`);
+    return new RegExp(DEFAULT_AUDIT_REDACT_KEYS, "i");
+  }
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

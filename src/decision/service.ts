@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AuditCounters, AuditSink, AuditSource } from "../audit/types.js";
+import { auditMcp, type ArgumentsRecording, type McpMessageFacts } from "../audit/mcp.js";
 import { auditRecordFromDecision } from "../audit/record.js";
 import type { Logger } from "../log.js";
 import type { RateLimits } from "../config/config.js";
@@ -29,6 +30,8 @@ export interface DecisionRequest {
   dryRun?: boolean;
   /** The JSON-RPC message, on a route whose body is one (RouteInfo.mcp_message). */
   mcp?: McpCall;
+  /** For the audit record of an MCP message: its id, the session header and its arguments. */
+  mcpMessage?: McpMessageFacts;
   /**
    * What this service's route() found for this method and path (the gateway asks first, to know
    * whether the body is an MCP message): used instead of a second lookup when it is for the same
@@ -50,7 +53,7 @@ export interface FoundRoute {
 }
 
 /** What the audit record of a request refused before its decision holds of it. */
-export type RefusedRequest = Pick<DecisionRequest, "source" | "method" | "path" | "clientAddress" | "userAgent">;
+export type RefusedRequest = Pick<DecisionRequest, "source" | "method" | "path" | "clientAddress" | "userAgent" | "mcp" | "mcpMessage">;
 
 export interface SubjectSummary {
   type: SubjectFact["type"];
@@ -117,6 +120,8 @@ export interface DecisionServiceOptions {
   audit: AuditSink;
   /** A record the sink threw on is counted here as dropped ("write_failed"). */
   auditCounters?: AuditCounters;
+  /** TOLLGATE_AUDIT_MCP_ARGUMENTS=true: MCP messages' arguments are recorded, redacted; absent or null: never. */
+  auditMcpArguments?: ArgumentsRecording | null;
   logger: Logger;
   observer?: DecisionObserver;
   clock?: () => number;
@@ -216,6 +221,7 @@ export class DecisionService {
           upstream_status,
           client_address: request.clientAddress,
           user_agent: request.userAgent ?? null,
+          mcp: request.mcp ? auditMcp(request.mcp, request.mcpMessage, this.o.auditMcpArguments ?? null) : null,
         }),
       );
     } catch (err) {

@@ -1,11 +1,13 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Decision, DecisionRequest, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
-import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
+import { type ResourceHint, writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
+import { ID_RE } from "../domain.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
-import { readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
-import type { SubjectFact } from "../policy/types.js";
+import { MCP_CHALLENGE_SCOPE, MCP_ENDPOINT_ROUTE, resourceMetadataUrl, type McpDiscovery } from "../mcp/discovery.js";
+import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
+import type { RouteInfo, SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
@@ -20,6 +22,8 @@ export interface GatewayOptions {
   local: RequestListener;
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on an MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /** RFC 9728 discovery: a 401 on a project's MCP endpoint names its metadata; null: not configured. */
+  discovery: McpDiscovery | null;
 }
 
 /** What a locally answered route learns from the gateway's decision. */
@@ -77,11 +81,16 @@ export function gateway(options: GatewayOptions): Gateway {
       if ("reason" in read) {
         // Refused before the policy: answered as JSON-RPC, audited as a denial without a subject.
         writeJsonRpcRefusal(res, read);
+        if (read.refused) {
+          request.mcp = read.refused.call;
+          request.mcpMessage = { id: read.refused.id, sessionId: mcpSessionId(req), arguments: read.refused.arguments };
+        }
         options.decisions.refused(request, ERRORS[read.reason].status, read.reason, route.pattern);
         return;
       }
       mcp = read;
       request.mcp = read.message.call;
+      request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
     }
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
@@ -91,10 +100,11 @@ export function gateway(options: GatewayOptions): Gateway {
     setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
-      if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id);
+      const resource = decision.status === 401 ? resourceHint(options.discovery, route) : null;
+      if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);
-        writeDenial(res, decision);
+        writeDenial(res, decision, resource);
       }
       settle(null);
       return;
@@ -124,4 +134,10 @@ export function gateway(options: GatewayOptions): Gateway {
       reason,
     );
   return Object.assign(handle, { local: options.local, refused });
+}
+
+/** On a project's MCP endpoint with discovery configured: where its protected-resource metadata is. */
+function resourceHint(discovery: McpDiscovery | null, route: RouteInfo): ResourceHint | null {
+  if (discovery === null || route.pattern !== MCP_ENDPOINT_ROUTE || route.project_id === null || !ID_RE.test(route.project_id)) return null;
+  return { metadataUrl: resourceMetadataUrl(discovery, route.project_id), scope: MCP_CHALLENGE_SCOPE };
 }

@@ -10,7 +10,9 @@ import { packageFile } from "../package-root.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { decisionEndpoints, type DecisionEndpoints } from "./decision-endpoints.js";
-import { dispatcher, type Dispatcher } from "./dispatcher.js";
+import { dispatcher, type Dispatcher, type HotPaths } from "./dispatcher.js";
+import type { McpDiscovery } from "../mcp/discovery.js";
+import { protectedResourceEndpoint } from "./protected-resource.js";
 import { writeError } from "../api/error-writer.js";
 import { errorHandler, notFound } from "./errors.js";
 import { readinessHttpStatus, type Readiness } from "./readiness.js";
@@ -21,6 +23,8 @@ export interface AppDeps extends AdminDeps {
   audit: AuditSink & AuditStore;
   /** The /api/ gateway, with its local MCP token routes. */
   gateway: Gateway;
+  /** RFC 9728 discovery for the MCP endpoints (served beside the gateway); null: not configured. */
+  discovery: McpDiscovery | null;
   metrics: Metrics;
   logger: Logger;
   readiness: Readiness;
@@ -82,15 +86,21 @@ function endpointsOf(deps: AppDeps): DecisionEndpoints {
  * node:http (the gateway and the decision endpoints), the rest on Express.
  */
 export function createApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ decisions: endpointsOf(deps), gateway: deps.gateway }, assemble(deps, internalRoutes(deps)), deps);
+  return dispatcher({ decisions: endpointsOf(deps), ...gatewayOf(deps) }, assemble(deps, internalRoutes(deps)), deps);
 }
 
 /**
  * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway; everything else
- * is 404 here. Later work adds /.well-known/oauth-*, /oauth/ and /ui/.
+ * is 404 here, but for the MCP endpoints' /.well-known/oauth-protected-resource/… metadata. Later
+ * work adds /.well-known/oauth-authorization-server, /oauth/ and /ui/.
  */
 export function createPublicApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ gateway: deps.gateway }, assemble(deps), deps);
+  return dispatcher(gatewayOf(deps), assemble(deps), deps);
+}
+
+/** The gateway and, beside it, the metadata of the MCP endpoints it guards. */
+function gatewayOf(deps: AppDeps): Pick<HotPaths, "gateway" | "protectedResource"> {
+  return { gateway: deps.gateway, ...(deps.discovery ? { protectedResource: protectedResourceEndpoint(deps.discovery) } : {}) };
 }
 
 /** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */

@@ -1,6 +1,7 @@
 import { Router } from "express";
 import { z } from "zod";
 import { AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT, AUDIT_SOURCES, type AuditFilter, type AuditPage, type AuditRecord, type AuditStore } from "../audit/types.js";
+import { MCP_NAME_MAX } from "../audit/validate.js";
 import { RequestError } from "../errors.js";
 import { USER_ID } from "./admin-schemas.js";
 
@@ -17,6 +18,8 @@ const LIMIT = z
 const ALLOW = z.enum(["true", "false"], { message: 'must be "true" or "false"' }).transform((v) => v === "true");
 const CURSOR = z.string().min(1).max(512);
 const SOURCE = z.enum(AUDIT_SOURCES, { message: `must be one of ${AUDIT_SOURCES.join(", ")}` });
+// eslint-disable-next-line no-control-regex
+const MCP_NAME = z.string().min(1).max(MCP_NAME_MAX).regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
 
 /** What every audit view accepts; unknown parameters are refused (a mistyped filter must not widen the result). */
 const pageQuery = {
@@ -25,6 +28,8 @@ const pageQuery = {
   allow: ALLOW.optional(),
   limit: LIMIT.optional(),
   cursor: CURSOR.optional(),
+  tool: MCP_NAME.optional(),
+  mcp_method: MCP_NAME.optional(),
 };
 export const adminQuery = z.object({ user_id: USER_ID.optional(), token_id: ID.optional(), source: SOURCE.optional(), ...pageQuery });
 const ownerQuery = z.object(pageQuery);
@@ -60,12 +65,14 @@ export function toFilter(q: z.infer<typeof adminQuery>): AuditFilter {
   if (q.until !== undefined) filter.until = q.until;
   if (q.allow !== undefined) filter.allow = q.allow;
   if (q.source !== undefined) filter.source = q.source;
+  if (q.tool !== undefined) filter.tool = q.tool;
+  if (q.mcp_method !== undefined) filter.mcp_method = q.mcp_method;
   if (q.cursor !== undefined) filter.cursor = q.cursor;
   return filter;
 }
 
 /**
- * The admin view of the audit trail: GET /v1/admin/audit?user_id=&token_id=&source=&since=&until=&allow=&limit=&cursor=
+ * The admin view of the audit trail: GET /v1/admin/audit?user_id=&token_id=&source=&tool=&mcp_method=&since=&until=&allow=&limit=&cursor=
  * Newest first; `since` inclusive, `until` exclusive (ISO 8601 with a timezone); limit default 100,
  * max 1000; next_cursor null on the last page. Bad input throws a ZodError or RequestError (400
  * naming the field); a bad cursor a StoreValidationError (400, field "cursor"). Authentication of
@@ -82,7 +89,7 @@ export function auditRoutes(store: AuditStore): Router {
 
 /**
  * The MCP token owner's view (GET /api/v1/mcp/tokens/{id}/audit): the same query, always
- * restricted to `tokenId`; accepts since, until, allow, limit and cursor from `query` (e.g.
+ * restricted to `tokenId`; accepts since, until, allow, tool, mcp_method, limit and cursor from `query` (e.g.
  * req.query) and refuses anything else, user_id and token_id included. The caller checks that the
  * token belongs to the user first. Returns the response body.
  */

@@ -3,6 +3,8 @@ import { z } from "zod";
 import { isWellFormed } from "../domain.js";
 import type { AuditSource } from "../audit/types.js";
 import type { Verdict } from "../decision/service.js";
+import type { McpMessageFacts } from "../audit/mcp.js";
+import { mcpSessionId } from "../mcp/endpoint.js";
 import { callFromHeaders } from "../mcp/jsonrpc.js";
 import type { McpCall } from "../policy/types.js";
 
@@ -65,7 +67,7 @@ function plainAuthorizeBody(value: unknown): AuthorizeBody | undefined {
  * each. Without Mcp-Method there is nothing (the policy answers mcp_body_required on an MCP
  * endpoint); the upstream must hold the body to the headers (MCP 2026-07-28 servers do).
  */
-export function mcpCallFromHeaders(req: IncomingMessage): { mcp?: McpCall } | { error: string } {
+export function mcpCallFromHeaders(req: IncomingMessage): { mcp?: McpCall; mcpMessage?: McpMessageFacts } | { error: string } {
   const method = req.headers["mcp-method"];
   const name = req.headers["mcp-name"];
   // Node joins a repeated header; which of two values the upstream reads is not ours to guess.
@@ -74,7 +76,8 @@ export function mcpCallFromHeaders(req: IncomingMessage): { mcp?: McpCall } | { 
   const call = callFromHeaders(typeof method === "string" ? method : undefined, typeof name === "string" ? name : undefined);
   if (call === undefined) return {};
   const parsed = MCP_CALL.safeParse(call);
-  return parsed.success ? { mcp: parsed.data } : { error: "Mcp-Method or Mcp-Name is malformed" };
+  // The id and arguments are in the body, which a proxy does not send; the session is a header.
+  return parsed.success ? { mcp: parsed.data, mcpMessage: { id: null, sessionId: mcpSessionId(req) } } : { error: "Mcp-Method or Mcp-Name is malformed" };
 }
 
 /** What a decision endpoint read from its request: the request to judge. */
@@ -85,6 +88,8 @@ export interface JudgedRequest {
   dryRun?: boolean;
   /** The MCP message, on a project's MCP endpoint (Mcp-Method/Mcp-Name, or /v1/authorize's `mcp`). */
   mcp?: McpCall;
+  /** For its audit record: the session header a proxy passed on. */
+  mcpMessage?: McpMessageFacts;
 }
 
 /** Decides one request for a decision endpoint; the service leaves its audit record (with the asking client's address). */

@@ -7,12 +7,18 @@ import { writeError } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { writeRequestError } from "./errors.js";
 import { headerLimitBroken } from "./request-limits.js";
+import { MCP_ENDPOINT_ROUTE, PROTECTED_RESOURCE_PREFIX } from "../mcp/discovery.js";
+import type { protectedResourceEndpoint } from "./protected-resource.js";
+
+type ProtectedResourceEndpoint = ReturnType<typeof protectedResourceEndpoint>;
 
 export interface HotPaths {
   /** The decision endpoints (the internal port, or the one port). */
   decisions?: DecisionEndpoints;
   /** The /api/ gateway (the public port, or the one port). */
   gateway?: Gateway;
+  /** With the gateway and discovery configured: the MCP endpoints' RFC 9728 metadata. */
+  protectedResource?: ProtectedResourceEndpoint;
 }
 
 /** A listener with what it serves, for the route listing test (test/http/openapi.test.ts). */
@@ -34,6 +40,8 @@ const DECISION_ROUTES: ReadonlyArray<readonly [string, string]> = [
   ["post", `${DATA_API_PREFIX}/{path}`],
 ];
 
+const PROTECTED_RESOURCE_ROUTE = ["get", `${PROTECTED_RESOURCE_PREFIX}${MCP_ENDPOINT_ROUTE}`] as const;
+
 export interface DispatcherOptions {
   /** TOLLGATE_MAX_HEADER_FIELDS. */
   maxHeaderFields: number;
@@ -53,10 +61,10 @@ const exactly = (path: string, route: string): boolean => path.startsWith(route)
  * trailing slash; a method a route does not take falls through (to Express's 404).
  */
 export function dispatcher(hot: HotPaths, fallback: RequestListener, options: DispatcherOptions): Dispatcher {
-  const { decisions, gateway } = hot;
+  const { decisions, gateway, protectedResource } = hot;
   const traced = traceRequests();
-  const hotHandler = (req: IncomingMessage): Handler | undefined => {
-    const path = pathOf(req).toLowerCase();
+  const hotHandler = (req: IncomingMessage, exactPath: string): Handler | undefined => {
+    const path = exactPath.toLowerCase();
     const method = req.method;
     if (gateway && under(path, "/api")) return gateway;
     if (!decisions || !path.startsWith("/v1/")) return undefined;
@@ -67,7 +75,10 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     return undefined;
   };
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    const handler = hotHandler(req);
+    const path = pathOf(req);
+    // Case-sensitive: the path names a resource identifier, compared exactly by clients.
+    if (protectedResource && path.startsWith(PROTECTED_RESOURCE_PREFIX) && protectedResource(req, res, path)) return;
+    const handler = hotHandler(req, path);
     if (!handler) return void fallback(req, res);
     const run = (): void => {
       const broken = headerLimitBroken(req, options.maxHeaderFields);
@@ -82,5 +93,6 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     if (tracingEnabled()) traced(req, res, run);
     else run();
   };
-  return Object.assign(listener, { hotRoutes: decisions ? DECISION_ROUTES : [], apps: gateway ? [fallback, gateway.local] : [fallback] });
+  const hotRoutes = [...(decisions ? DECISION_ROUTES : []), ...(protectedResource ? [PROTECTED_RESOURCE_ROUTE] : [])];
+  return Object.assign(listener, { hotRoutes, apps: gateway ? [fallback, gateway.local] : [fallback] });
 }

@@ -30,7 +30,12 @@ export async function readMcpMessage(req: IncomingMessage, res: ServerResponse, 
     method: single(req.headers["mcp-method"]),
     name: single(req.headers["mcp-name"]),
   });
-  return mismatch ?? { message, body };
+  return mismatch ? { ...mismatch, refused: message } : { message, body };
+}
+
+/** The Mcp-Session-Id header as received (for the audit record); null when absent. */
+export function mcpSessionId(req: IncomingMessage): string | null {
+  return single(req.headers["mcp-session-id"]) ?? null;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

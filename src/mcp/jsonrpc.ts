@@ -16,6 +16,8 @@ export interface McpMessage {
   call: McpCall;
   /** params.name (tools/call, prompts/get) or params.uri (resources/read): what Mcp-Name must equal. */
   name: string | null;
+  /** params.arguments as parsed (tools/call, prompts/get), for the audit record; undefined when absent. */
+  arguments?: unknown;
 }
 
 /** A message refused before the policy is asked: the JSON-RPC error code, Tollgate's error code (src/errors.ts, which fixes the HTTP status) and the request's id. */
@@ -24,6 +26,8 @@ export interface McpRefusal {
   reason: McpRefusalReason;
   message: string;
   id: JsonRpcId;
+  /** The message refused for its headers (mcp_header_mismatch), for the audit record; absent when none was read. */
+  refused?: McpMessage;
 }
 
 export type McpRefusalReason =
@@ -123,7 +127,9 @@ function message(value: unknown): McpMessage | McpRefusal {
     name = params.uri;
     call.uri = params.uri;
   }
-  return { kind: "id" in m ? "request" : "notification", id, call, name };
+  const read: McpMessage = { kind: "id" in m ? "request" : "notification", id, call, name };
+  if (params.arguments !== undefined) read.arguments = params.arguments;
+  return read;
 }
 
 /** The MCP headers of a request, as received (undefined when absent). */

@@ -13,6 +13,7 @@ import { MemoryTokenStore } from "../stores/memory/token-store.js";
 import { connectMongo } from "../stores/mongo/client.js";
 import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
+import { backfillTokenHashes } from "../stores/mongo/token-hashes.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
 import { startPruning } from "../stores/prune.js";
@@ -105,6 +106,7 @@ export function connectBackends(
     const index = async (): Promise<void> => {
       try {
         const { ttl } = await ensureIndexes(db);
+        await backfillTokenHashes(db, logger);
         await ensureAuditIndexes(db, retentionDays);
         indexed = true;
         if (!ttl) logger.info("MongoDB server has no TTL indexes; expiry is enforced at read time, and the pruners delete what expired");

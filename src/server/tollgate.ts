@@ -7,6 +7,7 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
+import { mcpDiscovery } from "../mcp/discovery.js";
 import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
 import type { Dispatcher } from "../http/dispatcher.js";
 import { createApp, createGatewayLocalApp, createInternalApp, createPublicApp, type AppDeps } from "../http/app.js";
@@ -83,10 +84,12 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimitFail: config.rateLimitFail,
     audit,
     auditCounters: metrics.audit,
+    auditMcpArguments: config.audit.mcpArguments ? { redactKeys: config.audit.redactKeys } : null,
     logger,
     observer: metrics,
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  const discovery = mcpDiscovery(config);
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
   const gatewayHandler = gateway({
     decisions,
@@ -94,6 +97,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     rateLimitWindowMs: config.rateLimitWindowMs,
     trustedProxies: config.trustedProxies.trust,
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
+    discovery,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
@@ -109,6 +113,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     decisions,
     audit,
     gateway: gatewayHandler,
+    discovery,
     engine,
     credentials,
     facts,

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AuditFilter, AuditPruner, AuditRecord, AuditSink, AuditStore } from "../../src/audit/types.js";
 import { StoreValidationError } from "../../src/stores/types.js";
-import { DAY, at, auditRecord } from "./fixtures.js";
+import { DAY, at, auditMcp, auditRecord } from "./fixtures.js";
 
 export interface AuditFixture {
   sink: AuditSink;
@@ -129,6 +129,28 @@ export function describeAuditContract(name: string, factory: AuditFixtureFactory
       expect(ids(await all({ source: "admin", allow: true, since: at(1_000) }))).toEqual(ids([admin]));
     });
 
+    it("keeps an MCP call's method, tool or URI, id, session and arguments field for field, and filters by tool and mcp_method", async () => {
+      const mcpRoute = { method: "POST", path: "/api/v1/mcp/projects/p1/mcp", route: "/api/v1/mcp/projects/{project}/mcp", subject_type: "mcp_token" as const };
+      const list = auditRecord({ ...mcpRoute, time: at(1_000), mcp: auditMcp({ method: "tools/list", tool: null, id: "a-1" }) });
+      const call = auditRecord({ ...mcpRoute, time: at(2_000), mcp: auditMcp({ arguments: '{"build":"42","token":"[redacted]"}' }) });
+      const trigger = auditRecord({ ...mcpRoute, time: at(3_000), allow: false, status: 403, mcp: auditMcp({ tool: "trigger_build", id: null, session_id: null, arguments: '{"ref":"ma', arguments_truncated: true }) });
+      const read = auditRecord({ ...mcpRoute, time: at(4_000), mcp: auditMcp({ method: "resources/read", tool: null, uri: "demo://projects/p1/builds/42", id: 0 }) });
+      const rest = auditRecord({ time: at(5_000) });
+      await put([list, call, trigger, read, rest]);
+      expect(await all()).toEqual([rest, read, trigger, call, list]);
+      expect(ids(await all({ tool: "list_builds" }))).toEqual(ids([call]));
+      expect(ids(await all({ tool: "trigger_build", allow: false }))).toEqual(ids([trigger]));
+      expect(ids(await all({ mcp_method: "tools/call" }))).toEqual(ids([trigger, call]));
+      expect(ids(await all({ mcp_method: "tools/list", token_id: list.token_id! }))).toEqual(ids([list]));
+      expect(ids(await all({ mcp_method: "tools/call", tool: "list_builds" }))).toEqual(ids([call]));
+      expect(await all({ mcp_method: "tools/list", tool: "list_builds" })).toEqual([]);
+      expect(await all({ tool: "demo://projects/p1/builds/42" })).toEqual([]);
+      // Paging through a filtered result.
+      const page = await fx.store.query({ mcp_method: "tools/call", limit: 1 });
+      expect(ids(page.records)).toEqual(ids([trigger]));
+      expect(ids((await fx.store.query({ mcp_method: "tools/call", limit: 1, cursor: page.next_cursor! })).records)).toEqual(ids([call]));
+    });
+
     it("orders newest first, ties by decision_id descending", async () => {
       const records = Array.from({ length: 12 }, (_, i) => auditRecord({ time: at((i % 3) * 1_000) }));
       await put(records);
@@ -194,6 +216,10 @@ export function describeAuditContract(name: string, factory: AuditFixtureFactory
         [{ limit: 1, source: "console" as never }, "source"],
         [{ limit: 1, source: { $ne: null } as never }, "source"],
         [{ limit: 1, cursor: "not a cursor" }, "cursor"],
+        [{ limit: 1, tool: "" }, "tool"],
+        [{ limit: 1, tool: { $ne: null } as never }, "tool"],
+        [{ limit: 1, mcp_method: "x".repeat(257) }, "mcp_method"],
+        [{ limit: 1, mcp_method: { $exists: true } as never }, "mcp_method"],
         [{ limit: 1, cursor: Buffer.from("[1,2]").toString("base64url") }, "cursor"],
         [{ limit: 1, cursor: Buffer.from('{"a":1}').toString("base64url") }, "cursor"],
         [{ limit: 1, extra: 1 } as AuditFilter, "extra"],

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { AuditCounters, AuditDropReason, AuditRecord } from "../../src/audit/types.js";
+import type { AuditCounters, AuditDropReason, AuditMcp, AuditRecord } from "../../src/audit/types.js";
 
 /** Dates with milliseconds, which every backend must keep. */
 export const T0 = new Date("2030-01-02T03:04:05.678Z");
@@ -28,8 +28,14 @@ export function auditRecord(overrides: Partial<AuditRecord> = {}): AuditRecord {
     client_address: "192.0.2.10",
     policy_revision: "sha256:95a85920d1c3f1f0a6a3c9f0e0d4b1a2c3d4e5f60718293a4b5c6d7e8f901234",
     user_agent: "curl/8.5.0",
+    mcp: null,
     ...overrides,
   };
+}
+
+/** The MCP part of a record: a tools/call of list_builds in a session, arguments not recorded. */
+export function auditMcp(overrides: Partial<AuditMcp> = {}): AuditMcp {
+  return { method: "tools/call", tool: "list_builds", uri: null, id: 7, session_id: "sess-1", arguments: null, arguments_truncated: false, ...overrides };
 }
 
 /** A counter double that sums what it is told. */

@@ -7,7 +7,7 @@ import { ThrottledWarn } from "../../src/audit/warn.js";
 import type { Decision } from "../../src/decision/service.js";
 import { StoreValidationError } from "../../src/stores/types.js";
 import { describeAuditContract } from "./audit.contract.js";
-import { CountingCounters, DAY, T0, at, auditRecord } from "./fixtures.js";
+import { CountingCounters, DAY, T0, at, auditMcp, auditRecord } from "./fixtures.js";
 
 describeAuditContract("memory", async ({ retentionDays, now }) => {
   const audit = new MemoryAudit({ retentionDays, now });
@@ -108,6 +108,26 @@ describe("audit record validation", () => {
     expect(n.rate_limit).not.toBe(r.rate_limit);
   });
 
+  it("keeps the MCP part as the client sent it, control characters percent-encoded and cut to size; never a record lost for it", () => {
+    const n = normalizeAuditRecord(
+      auditRecord({ mcp: auditMcp({ method: "tools/\ncall", tool: "", uri: "u".repeat(5000), id: "i\r".repeat(200), session_id: "s\u0000".repeat(300) }) }),
+    );
+    expect(n.mcp).toEqual({
+      method: "tools/%0Acall",
+      tool: "",
+      uri: "u".repeat(4096),
+      id: "i%0D".repeat(64),
+      session_id: "s%00".repeat(64),
+      arguments: null,
+      arguments_truncated: false,
+    });
+    const r = auditRecord({ mcp: auditMcp({ id: -3 }) });
+    const copy = normalizeAuditRecord(r);
+    expect(copy.mcp).toEqual(r.mcp);
+    expect(copy.mcp).not.toBe(r.mcp);
+    expect(normalizeAuditRecord(auditRecord({ mcp: auditMcp({ id: null, session_id: null }) })).mcp).toMatchObject({ id: null, session_id: null });
+  });
+
   it("takes every user id the stores and sessions take (the user-id alphabet)", () => {
     for (const user_id of ["auth0|abc123", "jane.doe+ci@example.com", "u".repeat(255)]) {
       expect(normalizeAuditRecord(auditRecord({ user_id })).user_id).toBe(user_id);
@@ -149,6 +169,17 @@ describe("audit record validation", () => {
       [{ latency_ms: -1 }, "latency_ms"],
       [{ latency_ms: Number.POSITIVE_INFINITY }, "latency_ms"],
       [{ authorization: "Bearer x" }, "authorization"],
+      [{ mcp: "tools/call" }, "mcp"],
+      [{ mcp: { ...auditMcp(), params: {} } }, "mcp.params"],
+      [{ mcp: { ...auditMcp(), session_id: undefined } }, "mcp.session_id"],
+      [{ mcp: auditMcp({ method: 5 as never }) }, "mcp.method"],
+      [{ mcp: auditMcp({ tool: { $ne: null } as never }) }, "mcp.tool"],
+      [{ mcp: auditMcp({ id: 1.5 }) }, "mcp.id"],
+      [{ mcp: auditMcp({ id: true as never }) }, "mcp.id"],
+      [{ mcp: auditMcp({ arguments: { a: 1 } as never }) }, "mcp.arguments"],
+      [{ mcp: auditMcp({ arguments: "x".repeat(8193) }) }, "mcp.arguments"],
+      [{ mcp: auditMcp({ arguments: "{}\n" }) }, "mcp.arguments"],
+      [{ mcp: auditMcp({ arguments_truncated: true }) }, "mcp.arguments_truncated"],
     ];
     for (const [patch, field] of bad) {
       let err: unknown;
@@ -225,6 +256,7 @@ describe("audit record validation", () => {
       client_address: "198.51.100.7",
       policy_revision: "r1",
       user_agent: "agent/1.0",
+      mcp: null,
     });
     expect(() => validateAuditRecord(r)).not.toThrow();
     const anonymous = auditRecordFromDecision({ ...decision, subject: null, rate_limit: null }, { source: "gateway", method: "POST", path: "/x", time: T0, latency_ms: 0, upstream_status: 502, status: 502, client_address: "::1" });

@@ -78,7 +78,7 @@ describe("mongo audit: schema", () => {
       await ensureAuditIndexes(db, 30, T0);
       await ensureAuditIndexes(db, 7, T0); // a changed retention is not an error
       const names = (await audit.listIndexes().toArray()).map((i) => i.name);
-      expect(names).toEqual(expect.arrayContaining(["time_id", "user_time_id", "token_time_id", "source_time_id"]));
+      expect(names).toEqual(expect.arrayContaining(["time_id", "user_time_id", "token_time_id", "source_time_id", "mcp_tool_time_id", "mcp_method_time_id"]));
       await expect(ensureAuditIndexes(db, 0)).rejects.toThrow(/retentionDays/);
 
       const s = sink(db);
@@ -114,8 +114,14 @@ describe("mongo audit: schema", () => {
       expect(doc!.path).toBe("/api/v1/user");
       expect(Object.keys(doc!)).not.toContain("decision_id");
       expect(Object.keys(doc!).sort()).toEqual(
-        ["_id", "time", "source", "subject_type", "user_id", "token_id", "method", "path", "route", "allow", "status", "reasons", "rate_limit", "upstream_status", "latency_ms", "action", "target", "client_address", "policy_revision", "user_agent"].sort(),
+        ["_id", "time", "source", "subject_type", "user_id", "token_id", "method", "path", "route", "allow", "status", "reasons", "rate_limit", "upstream_status", "latency_ms", "action", "target", "client_address", "policy_revision", "user_agent", "mcp"].sort(),
       );
+      // A record written before MCP messages were recorded has no mcp: read back as null.
+      const { mcp: _mcp, ...older } = toAuditDoc(auditRecord({ time: at(1) }));
+      await audit.insertOne(older);
+      const page = await new MongoAuditStore(db, { now: () => T0 }).query({ limit: 10 });
+      expect(page.records.find((x) => x.decision_id === older._id)?.mcp).toBeNull();
+      expect(await new MongoAuditStore(db, { now: () => T0 }).query({ limit: 10, mcp_method: "tools/call" })).toEqual({ records: [], next_cursor: null });
     } finally {
       await cleanup();
     }

@@ -7,7 +7,7 @@ import { auditRoutes, tokenAuditView } from "../../src/http/audit-routes.js";
 import { errorHandler } from "../../src/http/errors.js";
 import { createLogger } from "../../src/log.js";
 import { BackendUnavailableError } from "../../src/stores/types.js";
-import { DAY, at, auditRecord } from "./fixtures.js";
+import { DAY, at, auditMcp, auditRecord } from "./fixtures.js";
 
 const logger = createLogger("silent");
 
@@ -95,6 +95,20 @@ describe("GET /v1/admin/audit", () => {
     expect(await ids(`?since=${encodeURIComponent("2030-01-02T04:04:06.678+01:00")}&user_id=alice&allow=false`)).toEqual([c.decision_id]);
   });
 
+  it("filters MCP messages by tool and mcp_method, with the others", async () => {
+    const list = auditRecord({ time: at(1_000), mcp: auditMcp({ method: "tools/list", tool: null }) });
+    const call = auditRecord({ time: at(2_000), mcp: auditMcp() });
+    const trigger = auditRecord({ time: at(3_000), allow: false, status: 403, mcp: auditMcp({ tool: "trigger_build" }) });
+    const rest = auditRecord({ time: at(4_000) });
+    for (const r of [list, call, trigger, rest]) audit.record(r);
+    const ids = async (query: string) => ((await get(query)).body.records as Array<{ decision_id: string }>).map((r) => r.decision_id);
+    expect(await ids("?tool=trigger_build")).toEqual([trigger.decision_id]);
+    expect(await ids("?mcp_method=tools%2Fcall")).toEqual([trigger.decision_id, call.decision_id]);
+    expect(await ids("?mcp_method=tools/call&allow=true")).toEqual([call.decision_id]);
+    expect(await ids("?mcp_method=tools/list&tool=list_builds")).toEqual([]);
+    expect((await get("?tool=trigger_build")).body.records[0].mcp).toEqual(trigger.mcp);
+  });
+
   it("answers 400 naming the field for bad input", async () => {
     await expect400("?limit=0", "limit");
     await expect400("?limit=1001", "limit");
@@ -110,6 +124,11 @@ describe("GET /v1/admin/audit", () => {
     await expect400(`?user_id=${"a".repeat(257)}`, "user_id");
     await expect400("?user_id=alice&user_id=bob", "user_id");
     await expect400("?cursor=nonsense", "cursor");
+    await expect400("?tool=", "tool");
+    await expect400(`?tool=${"t".repeat(257)}`, "tool");
+    await expect400("?tool=a&tool=b", "tool");
+    await expect400("?mcp_method=%0A", "mcp_method");
+    await expect400("?mcpMethod=tools/call", "mcpMethod");
     await expect400("?userid=alice", "userid"); // a mistyped filter must not widen the result
     expect((await get("?limit=1000")).status).toBe(200);
   });
@@ -133,9 +152,9 @@ describe("GET /v1/admin/audit", () => {
         return { records: [], next_cursor: null };
       },
     };
-    await request(appFor(spy)).get("/v1/admin/audit?user_id=alice&token_id=tok_1&since=2030-01-01T00:00:00%2B02:00&until=2030-01-02T00:00:00Z&allow=true&limit=5&cursor=abc");
+    await request(appFor(spy)).get("/v1/admin/audit?user_id=alice&token_id=tok_1&since=2030-01-01T00:00:00%2B02:00&until=2030-01-02T00:00:00Z&allow=true&limit=5&cursor=abc&tool=get_build&mcp_method=tools/call");
     expect(seen).toEqual([
-      { user_id: "alice", token_id: "tok_1", since: new Date("2029-12-31T22:00:00Z"), until: new Date("2030-01-02T00:00:00Z"), allow: true, limit: 5, cursor: "abc" },
+      { user_id: "alice", token_id: "tok_1", since: new Date("2029-12-31T22:00:00Z"), until: new Date("2030-01-02T00:00:00Z"), allow: true, limit: 5, cursor: "abc", tool: "get_build", mcp_method: "tools/call" },
     ]);
   });
 });
@@ -153,6 +172,10 @@ describe("tokenAuditView (the MCP token owner's view)", () => {
     expect((await request(app).get("/owner/tok_mine/audit?token_id=tok_other")).body.error.field).toBe("token_id");
     expect((await request(app).get("/owner/tok_mine/audit?user_id=alice")).status).toBe(400);
     expect((await request(app).get("/owner/tok_mine/audit?limit=0")).body.error.field).toBe("limit");
+    const call = auditRecord({ time: at(1), token_id: "tok_mine", subject_type: "mcp_token", mcp: auditMcp({ tool: "get_build" }) });
+    audit.record(call);
+    const byTool = await request(app).get("/owner/tok_mine/audit?tool=get_build&mcp_method=tools/call");
+    expect(byTool.body.records.map((r: { decision_id: string }) => r.decision_id)).toEqual([call.decision_id]);
     const direct = await tokenAuditView(audit, "tok_other", undefined);
     expect(direct.records.map((r) => r.decision_id)).toEqual([other.decision_id]);
   });

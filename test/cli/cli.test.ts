@@ -252,6 +252,7 @@ describe("tollgate", () => {
         auditRecord({ user_id: "ada", token_id: "tok_ada0000000000000002", time: new Date(now - 3_000), allow: false, status: 403, reasons: ["insufficient_scope"], upstream_status: null }),
         auditRecord({ user_id: "ada", token_id: "tok_ada0000000000000001", time: new Date(now - 2_000), method: "POST", path: "/api/v1/projects/p1/trigger" }),
         auditRecord({ user_id: "someone-else", token_id: null, time: new Date(now - 1_000) }),
+        auditRecord({ user_id: "someone-else", time: new Date(now - 500), method: "POST", path: "/api/v1/mcp/projects/p1/mcp", mcp: { method: "tools/call", tool: "trigger_build", uri: null, id: 1, session_id: null, arguments: null, arguments_truncated: false } }),
       ];
       await writeAudit(records);
 
@@ -263,6 +264,10 @@ describe("tollgate", () => {
       expect(lines.map((l) => l.decision_id)).toEqual(records.slice(0, 3).map((r) => r.decision_id));
       expect(lines[0]).toMatchObject({ time: records[0]!.time.toISOString(), path: "/api/v1/projects/p1/builds", user_id: "ada" });
       expect(lines[1]).toMatchObject({ allow: false, status: 403, reasons: ["insufficient_scope"] });
+
+      const byTool = await tollgate(["audit", "tail", "--tool", "trigger_build", "--mcp-method", "tools/call"]);
+      expect(byTool.code, byTool.stderr).toBe(0);
+      expect(byTool.stdout).toMatch(new RegExp(`^${records[4]!.time.toISOString()}\\s+allow 200\\s+POST /api/v1/mcp/projects/p1/mcp .* mcp=tools/call tool=trigger_build from=192\\.0\\.2\\.10\n$`));
 
       // Plain: the newest of that token's records.
       expect(recent.code, recent.stderr).toBe(0);

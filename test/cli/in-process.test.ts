@@ -129,6 +129,8 @@ describe("collaborator and audit input", () => {
     [{ limit: "ten" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "5", since: "yesterday" }, /^--since: must be an ISO 8601 timestamp with a timezone/],
     [{ limit: "5", source: "console" }, /^--source: must be one of gateway, authorize, data_api, forward_auth, ext_authz, admin, cli$/],
+    [{ limit: "5", tool: "" }, /^--tool: /],
+    [{ limit: "5", mcp_method: "m".repeat(257) }, /^--mcp-method: /],
   ])("audit tail %j", async (query, message) => {
     const store = new MemoryAudit();
     const err = await (async () => {
@@ -209,6 +211,7 @@ describe("plain output", () => {
     client_address: "192.0.2.1",
     policy_revision: null,
     user_agent: null,
+    mcp: null,
   };
 
   it("one line per audit record", () => {
@@ -221,6 +224,10 @@ describe("plain output", () => {
     const revoke = { ...base, source: "cli" as const, subject_type: null, user_id: null, token_id: null, method: "DELETE", path: "/v1/admin/tokens/tok_1" };
     expect(auditLine({ ...revoke, allow: true, status: 200, reasons: [], upstream_status: null, action: "token.revoke", target: "token:tok_1", client_address: null })).toBe(
       "2030-01-02T03:04:05.678Z  allow 200  DELETE /v1/admin/tokens/tok_1  operator  cli 2.5ms action=token.revoke target=token:tok_1",
+    );
+    const mcp = { method: "tools/call", tool: "trigger_build", uri: null, id: 3, session_id: "s1", arguments: null, arguments_truncated: false };
+    expect(auditLine({ ...base, path: "/api/v1/mcp/projects/p1/mcp", allow: false, status: 403, reasons: ["trigger_not_allowed"], upstream_status: null, mcp })).toBe(
+      "2030-01-02T03:04:05.678Z  deny  403  POST /api/v1/mcp/projects/p1/mcp  user=ada token=tok_1  gateway 2.5ms reasons=trigger_not_allowed mcp=tools/call tool=trigger_build from=192.0.2.1",
     );
   });
 

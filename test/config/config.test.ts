@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
+import { ConfigError, DEFAULT_AUDIT_REDACT_KEYS, DEFAULT_RATE_LIMITS, DEV_JWT_SECRET, loadConfig } from "../../src/config/config.js";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -174,5 +174,59 @@ describe("TOLLGATE_REDIS_CLUSTER_NODES", () => {
     const cluster = { ...withoutUrl, TOLLGATE_REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7000" };
     expect(loadConfig({ ...cluster, TOLLGATE_WORKERS: "2" })).toMatchObject({ redisUrl: null, redisClusterNodes: [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }], workers: 2 });
     expect(problems(withoutUrl).join()).toMatch(/REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES/);
+  });
+});
+
+describe("audit of MCP messages", () => {
+  it("TOLLGATE_AUDIT_MCP_ARGUMENTS is off by default and takes true or false", () => {
+    expect(loadConfig({}).audit).toMatchObject({ mcpArguments: false });
+    expect(loadConfig({ TOLLGATE_AUDIT_MCP_ARGUMENTS: "true" }).audit.mcpArguments).toBe(true);
+    expect(loadConfig({ TOLLGATE_AUDIT_MCP_ARGUMENTS: "false" }).audit.mcpArguments).toBe(false);
+    for (const bad of ["yes", "1", "TRUE"]) expect(problems({ TOLLGATE_AUDIT_MCP_ARGUMENTS: bad }).join()).toMatch(/TOLLGATE_AUDIT_MCP_ARGUMENTS must be "true" or "false"/);
+  });
+
+  it("TOLLGATE_AUDIT_REDACT_KEYS is a regular expression matched case-insensitively, checked at start-up", () => {
+    const { redactKeys } = loadConfig({}).audit;
+    expect(redactKeys.source).toBe(DEFAULT_AUDIT_REDACT_KEYS);
+    for (const key of ["password", "API_KEY", "Authorization", "client_secret", "refreshToken", "Cookie", "sessionId"]) expect(redactKeys.test(key), key).toBe(true);
+    for (const key of ["build", "ref", "project", "count"]) expect(redactKeys.test(key), key).toBe(false);
+    const own = loadConfig({ TOLLGATE_AUDIT_REDACT_KEYS: "^(pin|otp)$" }).audit.redactKeys;
+    expect([own.test("PIN"), own.test("pinned"), own.test("password")]).toEqual([true, false, false]);
+    const found = problems({ TOLLGATE_AUDIT_REDACT_KEYS: "(unclosed", PORT: "x" });
+    expect(found).toHaveLength(2);
+    expect(found.join("\n")).toMatch(/TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression/);
+  });
+});
+
+describe("MCP discovery (RFC 9728)", () => {
+  it("is off by default: no public URL, no authorization servers", () => {
+    expect(loadConfig({})).toMatchObject({ publicUrl: null, mcpAuthorizationServers: [] });
+  });
+
+  it("TOLLGATE_PUBLIC_URL is an absolute http(s) origin, kept as its origin; https in production", () => {
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://Tollgate.Example.com/" }).publicUrl).toBe("https://tollgate.example.com");
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "http://127.0.0.1:8181" }).publicUrl).toBe("http://127.0.0.1:8181");
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://[2001:db8::1]:8443" }).publicUrl).toBe("https://[2001:db8::1]:8443");
+    expect(loadConfig({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).publicUrl).toBe("https://tollgate.example.com");
+    for (const bad of ["tollgate.example.com", "/api", "ftp://tollgate.example.com", "https://", "https://user:pw@tollgate.example.com", "https://tollgate.example.com/base", "https://tollgate.example.com/?x=1", "https://tollgate.example.com/#f"]) {
+      expect(problems({ TOLLGATE_PUBLIC_URL: bad }).join(), bad).toMatch(/TOLLGATE_PUBLIC_URL/);
+    }
+    expect(problems({ ...PRODUCTION, TOLLGATE_PUBLIC_URL: "http://tollgate.example.com" }).join()).toMatch(/TOLLGATE_PUBLIC_URL must be https in production/);
+  });
+
+  it("TOLLGATE_MCP_AUTHORIZATION_SERVERS takes comma-separated issuer URLs, each checked, and needs TOLLGATE_PUBLIC_URL", () => {
+    const env = { TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" };
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: " https://as.example.com , https://login.example.org/realms/mcp " }).mcpAuthorizationServers).toEqual([
+      "https://as.example.com",
+      "https://login.example.org/realms/mcp",
+    ]);
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "http://127.0.0.1:9000" }).mcpAuthorizationServers).toEqual(["http://127.0.0.1:9000"]);
+    for (const bad of ["as.example.com", "https://as.example.com?tenant=1", "https://as.example.com#x", "https://u:p@as.example.com", "https://AS.example.com", "https://as.example.com/a b", "ftp://as.example.com"]) {
+      expect(problems({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: bad }).join(), bad).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS/);
+    }
+    expect(problems({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS.*twice/);
+    expect(problems({ TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL/);
+    expect(problems({ ...PRODUCTION, ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "http://as.example.com" }).join()).toMatch(/TOLLGATE_MCP_AUTHORIZATION_SERVERS.*https in production/);
+    expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: " , " }).mcpAuthorizationServers).toEqual([]);
   });
 });

@@ -30,7 +30,16 @@ interface Core {
 }
 
 function build(
-  overrides: { rateLimiter?: RateLimiter; audit?: AuditSink; counters?: AuditCounters; directory?: DirectoryStore; limit?: number; limits?: RateLimits; fail?: "open" | "closed" } = {},
+  overrides: {
+    rateLimiter?: RateLimiter;
+    audit?: AuditSink;
+    counters?: AuditCounters;
+    directory?: DirectoryStore;
+    limit?: number;
+    limits?: RateLimits;
+    fail?: "open" | "closed";
+    mcpArguments?: RegExp;
+  } = {},
 ): Core {
   const facts = new CachedFacts(new MemoryTokenStore(), overrides.directory ?? new MemoryDirectoryStore(), { ttlMs: 0 });
   const jwt = new JwtVerifier({ key: { kind: "secret", secret: SECRET }, issuer: null, audience: null, maxTtlS: 86_400, now: () => NOW });
@@ -47,6 +56,7 @@ function build(
     rateLimitFail: overrides.fail ?? "closed",
     audit: overrides.audit ?? audit,
     ...(overrides.counters ? { auditCounters: overrides.counters } : {}),
+    ...(overrides.mcpArguments ? { auditMcpArguments: { redactKeys: overrides.mcpArguments } } : {}),
     logger: pino({ level: "silent" }),
     clock: () => NOW,
   });
@@ -277,6 +287,31 @@ describe("DecisionService", () => {
       expect(verdict.identity["X-Tollgate-Permissions"]).toBe("");
       expect(hits).toBe(0);
       expect(await c.records()).toEqual([expect.objectContaining({ allow: false, status: 500, reasons: ["policy_error"] })]);
+    });
+
+    it("audits the MCP message: the call (from /v1/authorize's mcp too), id and session; arguments only when recording, redacted", async () => {
+      const authorization = await mcpToken(core, false);
+      const message = { id: 3, sessionId: "s-1", arguments: { build_id: "b1", token: "S3CR3T" } };
+      await core.service.decide({ ...ask("POST", MCP, authorization), mcp: { method: "tools/call", tool: "get_build" }, mcpMessage: message });
+      await core.service.decide({ ...ask("POST", MCP, authorization), mcp: { method: "resources/read", uri: "demo://projects/priv/builds/b1" } });
+      await core.service.decide(ask("GET", MCP, authorization));
+      // Found by content: decisions within one millisecond are ordered by their random ids.
+      const records = await core.records();
+      const call = records.find((r) => r.mcp?.method === "tools/call");
+      const read = records.find((r) => r.mcp?.method === "resources/read");
+      const get = records.find((r) => r.method === "GET");
+      expect(call!.mcp).toEqual({ method: "tools/call", tool: "get_build", uri: null, id: 3, session_id: "s-1", arguments: null, arguments_truncated: false });
+      expect(read!.mcp).toEqual({ method: "resources/read", tool: null, uri: "demo://projects/priv/builds/b1", id: null, session_id: null, arguments: null, arguments_truncated: false });
+      expect(get!.mcp).toBeNull();
+
+      const c = build({ mcpArguments: /^token$/i });
+      await seed(c);
+      await c.service.decide({ ...ask("POST", MCP, await mcpToken(c, false)), mcp: { method: "tools/call", tool: "get_build" }, mcpMessage: message });
+      const [recorded] = await c.records();
+      expect(recorded!.mcp).toMatchObject({ arguments: '{"build_id":"b1","token":"[redacted]"}', arguments_truncated: false });
+      // A refusal of a message that was read names its call too.
+      c.service.refused({ ...ask("POST", MCP, null), mcp: { method: "tools/call", tool: "list_builds" }, mcpMessage: { id: 9, sessionId: null } }, 400, "mcp_header_mismatch", MCP);
+      expect((await c.records())[0]!.mcp).toMatchObject({ method: "tools/call", tool: "list_builds", id: 9 });
     });
 
     it("refused() audits a request refused before the policy with the route its caller found: the active revision, no subject, nothing charged", async () => {

@@ -46,7 +46,8 @@ const operations: Array<[string, (typeof METHODS)[number], Operation]> = Object.
 
 let world: World;
 beforeAll(async () => {
-  world = await buildWorld();
+  // With discovery configured, so that the MCP endpoints' RFC 9728 metadata is served.
+  world = await buildWorld({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com" });
 });
 
 const admin = `Bearer ${ADMIN_TOKEN}`;

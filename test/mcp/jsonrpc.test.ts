@@ -11,13 +11,15 @@ const message = (body: unknown): McpMessage => {
 };
 
 describe("parseMcpMessage", () => {
-  it("reads a tools/call request: method, tool and id", () => {
+  it("reads a tools/call request: method, tool, id and (for the audit record) its arguments", () => {
     expect(message({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "get_build", arguments: { build_id: "b1" } } })).toEqual({
       kind: "request",
       id: 7,
       call: { method: "tools/call", tool: "get_build" },
       name: "get_build",
+      arguments: { build_id: "b1" },
     });
+    expect(message({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "list_builds" } })).not.toHaveProperty("arguments");
   });
 
   it("reads resources/read with its URI, prompts/get with its name (not a tool), a notification and a response", () => {

@@ -176,6 +176,24 @@ describe("mongo specifics", () => {
     }
   });
 
+  it("a create refused for a duplicate id leaves no token_hashes entry behind: its hash can still be issued", async () => {
+    const { db, cleanup } = await freshDb();
+    try {
+      const store = new MongoTokenStore(db);
+      const first = globalToken();
+      await store.create(first);
+      const refused = globalToken({ id: first.id });
+      await expect(store.create(refused)).rejects.toBeInstanceOf(DuplicateError);
+      expect(await store.findByHash(refused.hash)).toBeNull();
+      expect(await db.collection(COLLECTIONS.tokenHashes).countDocuments({ _id: refused.hash } as object)).toBe(0);
+      const retried = globalToken({ hash: refused.hash });
+      await store.create(retried);
+      expect((await store.findByHash(refused.hash))?.id).toBe(retried.id);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it("rejects duplicates through the unique indexes", async () => {
     const { db, cleanup } = await freshDb();
     try {

@@ -2,7 +2,7 @@
 // partitions and their indexes. Documents never leave src/audit/mongo.
 import type { Db, IndexDescription } from "mongodb";
 import { guard } from "../../stores/mongo/errors.js";
-import type { AuditRecord, AuditSource, AuditSubjectType } from "../types.js";
+import type { AuditMcp, AuditRecord, AuditSource, AuditSubjectType } from "../types.js";
 import { checkRetentionDays } from "../validate.js";
 
 /**
@@ -81,6 +81,8 @@ export interface AuditDoc {
   client_address: string | null;
   policy_revision: string | null;
   user_agent: string | null;
+  /** Absent on records written before MCP messages were recorded. */
+  mcp?: AuditMcp | null;
 }
 
 export function toAuditDoc(r: AuditRecord): AuditDoc {
@@ -105,6 +107,7 @@ export function toAuditDoc(r: AuditRecord): AuditDoc {
     client_address: r.client_address,
     policy_revision: r.policy_revision,
     user_agent: r.user_agent,
+    mcp: r.mcp ? { ...r.mcp } : null,
   };
 }
 
@@ -132,15 +135,18 @@ export function fromAuditDoc(d: AuditDoc): AuditRecord {
     client_address: d.client_address ?? null,
     policy_revision: d.policy_revision ?? null,
     user_agent: d.user_agent ?? null,
+    mcp: d.mcp ? { ...d.mcp } : null,
   };
 }
 
-/** One per query shape: all, by user, by token, by source; each in the newest-first order of the queries. */
+/** One per query shape: all, by user, by token, by source, by MCP tool, by MCP method; each in the newest-first order of the queries. */
 export const AUDIT_INDEXES: readonly IndexDescription[] = [
   { key: { time: -1, _id: -1 }, name: "time_id" },
   { key: { user_id: 1, time: -1, _id: -1 }, name: "user_time_id" },
   { key: { token_id: 1, time: -1, _id: -1 }, name: "token_time_id" },
   { key: { source: 1, time: -1, _id: -1 }, name: "source_time_id" },
+  { key: { "mcp.tool": 1, time: -1, _id: -1 }, name: "mcp_tool_time_id" },
+  { key: { "mcp.method": 1, time: -1, _id: -1 }, name: "mcp_method_time_id" },
 ];
 
 /**

@@ -151,6 +151,8 @@ function partitionFilter(f: CheckedAuditFilter, since: Date): Filter<AuditDoc> {
   if (f.token_id !== undefined) q.token_id = f.token_id;
   if (f.allow !== undefined) q.allow = f.allow;
   if (f.source !== undefined) q.source = f.source;
+  if (f.tool !== undefined) q["mcp.tool"] = f.tool;
+  if (f.mcp_method !== undefined) q["mcp.method"] = f.mcp_method;
   if (f.after !== undefined) {
     const t = new Date(f.after.time);
     q.$or = [{ time: { $lt: t } }, { time: t, _id: { $lt: f.after.id } }];

@@ -9,6 +9,8 @@ export const COLLECTIONS = {
   /** Revocations and last use, apart from the token documents (see MongoTokenStore). */
   tokenRevocations: "token_revocations",
   tokenUsage: "token_usage",
+  /** `_id` = a token's hash: the one lookup FerretDB 1.x answers without decoding every token (see token-hashes.ts). */
+  tokenHashes: "token_hashes",
   users: "users",
   projects: "projects",
   collaborators: "collaborators",
@@ -64,6 +66,19 @@ export interface TokenUsageDoc {
   /** The token's id. */
   _id: string;
   last_used_at: Date;
+}
+
+/**
+ * Where the token with this hash is: written before the token document, never changed (a token's
+ * hash never changes and tokens are never deleted).
+ */
+export interface TokenHashDoc {
+  /** The token's hash. */
+  _id: string;
+  /** The token document's _id. */
+  token: ObjectId;
+  /** The token's id (the _id of its revocation and last use). */
+  id: string;
 }
 
 export interface UserDoc {

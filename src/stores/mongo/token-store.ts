@@ -1,9 +1,10 @@
-import type { Collection, Db } from "mongodb";
+import { ObjectId, type Collection, type Db } from "mongodb";
 import { isValidUserId } from "../../domain.js";
 import { applyTokenPatch, checkDate, isValidHash, isValidId, validateTokenPatch, validateTokenRecord } from "../validate.js";
 import type { TokenPatch, TokenRecord, TokenStore } from "../types.js";
 import { guard, isDuplicateKey } from "./errors.js";
-import { COLLECTIONS, factCollection, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc, type TokenRevocationDoc, type TokenUsageDoc } from "./schema.js";
+import { COLLECTIONS, factCollection, fromTokenDoc, toGrantDoc, toTokenDoc, type TokenDoc, type TokenHashDoc, type TokenRevocationDoc, type TokenUsageDoc } from "./schema.js";
+import { toTokenHashDoc } from "./token-hashes.js";
 
 /**
  * Needs the indexes from ensureIndexes(db): uniqueness of id and hash is enforced by them.
@@ -16,13 +17,22 @@ import { COLLECTIONS, factCollection, fromTokenDoc, toGrantDoc, toTokenDoc, type
  * path) lives in token_usage. The token document itself changes only by an admin's rename or
  * new grants. Documents written by older versions may hold revoked_at and last_used_at
  * themselves; reads merge them.
+ *
+ * A token is found by its hash through token_hashes (`_id` = hash, see token-hashes.ts): every
+ * read of findByHash is by _id, the only filter FerretDB 1.x does not answer by decoding the
+ * whole collection. Its entry is inserted before the token document, so a token that exists
+ * always has one (an interrupted create leaves an entry that points at nothing, and its hash is
+ * random: never used again). A token of an older release has none until backfillTokenHashes runs
+ * at the next start: findByHash falls back to the old read by hash, and adds the entry.
  */
 export class MongoTokenStore implements TokenStore {
   private readonly tokens: Collection<TokenDoc>;
   private readonly revocations: Collection<TokenRevocationDoc>;
   private readonly usage: Collection<TokenUsageDoc>;
+  private readonly hashes: Collection<TokenHashDoc>;
 
   constructor(db: Db) {
+    this.hashes = factCollection<TokenHashDoc>(db, COLLECTIONS.tokenHashes);
     this.tokens = factCollection<TokenDoc>(db, COLLECTIONS.tokens);
     this.revocations = factCollection<TokenRevocationDoc>(db, COLLECTIONS.tokenRevocations);
     this.usage = factCollection<TokenUsageDoc>(db, COLLECTIONS.tokenUsage);
@@ -31,15 +41,42 @@ export class MongoTokenStore implements TokenStore {
   async create(record: TokenRecord): Promise<void> {
     validateTokenRecord(record);
     const { revoked_at, last_used_at } = record;
-    await guard("token", () => this.tokens.insertOne(toTokenDoc({ ...record, revoked_at: null, last_used_at: null })));
+    const doc: Required<TokenDoc> = { ...toTokenDoc({ ...record, revoked_at: null, last_used_at: null }), _id: new ObjectId() };
+    const entry = toTokenHashDoc(doc);
+    await guard("token", () => this.hashes.insertOne(entry));
+    try {
+      await guard("token", () => this.tokens.insertOne(doc));
+    } catch (e) {
+      // A duplicate id, or a hash held by a token without an entry: that hash is not ours to claim.
+      await this.hashes.deleteOne({ _id: entry._id, token: entry.token }).catch(() => {});
+      throw e;
+    }
     if (revoked_at) await this.#insertRevocation(record.id, revoked_at);
     if (last_used_at) await this.touch(record.id, last_used_at);
   }
 
   async findByHash(hash: string): Promise<TokenRecord | null> {
     if (!isValidHash(hash)) return null;
-    const doc = await guard("token", () => this.tokens.findOne({ hash }));
-    return doc ? (await this.#complete([doc]))[0]! : null;
+    return guard("token", async () => {
+      const entry = await this.hashes.findOne({ _id: hash });
+      if (entry === null) return this.#findUnindexed(hash);
+      const [doc, revocation, usage] = await Promise.all([
+        this.tokens.findOne({ _id: entry.token }),
+        this.revocations.findOne({ _id: entry.id }),
+        this.usage.findOne({ _id: entry.id }),
+      ]);
+      return doc !== null && doc.hash === hash ? merged(doc, revocation?.revoked_at, usage?.last_used_at) : null;
+    });
+  }
+
+  /** A token without an entry (written by an older release): read by hash, and its entry added. */
+  async #findUnindexed(hash: string): Promise<TokenRecord | null> {
+    const doc = await this.tokens.findOne({ hash });
+    if (doc === null || doc._id === undefined) return null;
+    await this.hashes.insertOne(toTokenHashDoc({ _id: doc._id, id: doc.id, hash })).catch((e: unknown) => {
+      if (!isDuplicateKey(e)) throw e;
+    });
+    return (await this.#complete([doc]))[0]!;
   }
 
   async get(id: string): Promise<TokenRecord | null> {
@@ -112,13 +149,16 @@ export class MongoTokenStore implements TokenStore {
     const [revocations, usage] = await guard("token", () => Promise.all([this.revocations.find(filter).toArray(), this.usage.find(filter).toArray()]));
     const revokedAt = new Map(revocations.map((r) => [r._id, r.revoked_at]));
     const usedAt = new Map(usage.map((u) => [u._id, u.last_used_at]));
-    return docs.map((doc) => {
-      const record = fromTokenDoc(doc);
-      record.revoked_at = earlier(record.revoked_at, revokedAt.get(doc.id));
-      record.last_used_at = later(record.last_used_at, usedAt.get(doc.id));
-      return record;
-    });
+    return docs.map((doc) => merged(doc, revokedAt.get(doc.id), usedAt.get(doc.id)));
   }
+}
+
+/** The record of a token document with its revocation and last use. */
+function merged(doc: TokenDoc, revokedAt: Date | undefined, usedAt: Date | undefined): TokenRecord {
+  const record = fromTokenDoc(doc);
+  record.revoked_at = earlier(record.revoked_at, revokedAt);
+  record.last_used_at = later(record.last_used_at, usedAt);
+  return record;
 }
 
 const earlier = (a: Date | null, b: Date | undefined): Date | null => (b && (a === null || b < a) ? new Date(b.getTime()) : a);

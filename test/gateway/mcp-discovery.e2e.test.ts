@@ -23,7 +23,7 @@ const asHits: string[] = [];
 /** An authorization server as far as discovery and dynamic registration go (RFC 8414, RFC 7591). */
 function authorizationServer(req: IncomingMessage, res: ServerResponse): void {
   asHits.push(`${req.method} ${req.url}`);
-  const json = (status: number, body: object) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  const json = (status: number, body: object): void => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
   if (req.method === "GET" && req.url === "/.well-known/oauth-authorization-server") {
     return json(200, {
       issuer: asUrl,

@@ -113,6 +113,11 @@ run: build ## Run Tollgate on its embedded default (in-memory stores, demo data)
 run-real: build $(FERRETDB) ## Run Tollgate on FerretDB + redis-server started locally on free ports; Ctrl-C stops all three
 	exec scripts/run-real.sh
 
+# The pictures in docs/screenshots/ (committed), taken with Debian's chromium (system-deps).
+.PHONY: screenshots
+screenshots: node_modules/.stamp system-deps ## Take docs/screenshots/*.png of the sign-in and tokens pages (chromium, headless)
+	@tsx scripts/screenshots.ts
+
 # ---------------------------------------------------------------------------- benchmarks
 .PHONY: bench-eval
 bench-eval: tools ## WASM engine cost per decision beside `opa bench` (~1 min)

@@ -34,7 +34,7 @@ export interface TracingOptions {
  */
 export async function startTracing(env: Record<string, string | undefined>, options: TracingOptions = {}): Promise<Tracing | null> {
   if (!options.exporter && !env.OTEL_EXPORTER_OTLP_ENDPOINT) return null;
-  const [{ NodeTracerProvider }, { BatchSpanProcessor, SimpleSpanProcessor }, { resourceFromAttributes }] = await Promise.all([
+  const [{ NodeTracerProvider }, { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor }, { resourceFromAttributes }] = await Promise.all([
     import("@opentelemetry/sdk-trace-node"),
     import("@opentelemetry/sdk-trace-base"),
     import("@opentelemetry/resources"),
@@ -47,7 +47,12 @@ export async function startTracing(env: Record<string, string | undefined>, opti
     const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || `${env.OTEL_EXPORTER_OTLP_ENDPOINT!.replace(/\/+$/, "")}/v1/traces`;
     processor = new BatchSpanProcessor(new OTLPTraceExporter({ url }));
   }
+  // Every request is sampled. A client's traceparent names the trace its spans join, never
+  // whether they are recorded: with the SDK's default (follow the remote parent's flag) a
+  // client sending "-00" would switch off Tollgate's spans for its own requests.
+  const always = new AlwaysOnSampler();
   const provider = new NodeTracerProvider({
+    sampler: new ParentBasedSampler({ root: always, remoteParentSampled: always, remoteParentNotSampled: always }),
     resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME || "tollgate" }),
     spanProcessors: [processor],
   });
@@ -131,6 +136,9 @@ export function endUpstreamSpan(span: Span, status: number | null): void {
   span.end();
 }
 
+/** The trace-context fields Tollgate writes for the upstream; any other field the propagators would write (the client's `baggage`, read back out) is the client's header, passed on as sent. */
+const TRACE_CONTEXT_FIELDS: ReadonlySet<string> = new Set(["traceparent", "tracestate"]);
+
 /**
  * The upstream's request headers (flat name/value pairs, as node:http takes them) with the trace
  * context of `span` (W3C `traceparent`, and `tracestate` when there is one) in place of the
@@ -141,11 +149,11 @@ export function withTraceContext(headers: string[], span: Span): string[] {
   const out: string[] = [];
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i]!.toLowerCase();
-    if (name !== "traceparent" && name !== "tracestate") out.push(headers[i]!, headers[i + 1]!);
+    if (!TRACE_CONTEXT_FIELDS.has(name)) out.push(headers[i]!, headers[i + 1]!);
   }
   const carrier: Record<string, string> = {};
   propagation.inject(trace.setSpan(context.active(), span), carrier);
-  for (const [name, value] of Object.entries(carrier)) out.push(name, value);
+  for (const [name, value] of Object.entries(carrier)) if (TRACE_CONTEXT_FIELDS.has(name)) out.push(name, value);
   return out;
 }
 

@@ -36,6 +36,9 @@ export function decisionLogFields(r: AuditRecord): Record<string, unknown> {
     policy_revision: r.policy_revision,
     client_address: r.client_address,
     user_agent: auditUserAgent(r.user_agent),
+    // What an MCP message called, never its arguments.
+    mcp_method: r.mcp?.method ?? null,
+    mcp_tool: r.mcp?.tool ?? null,
     latency_ms: r.latency_ms,
   };
 }

@@ -121,6 +121,8 @@ const RECORD_FIELDS = [
   "user_agent",
   "mcp",
 ] as const;
+/** Sources whose records may be about an MCP message (the Data API and admin actions never are). */
+const MCP_SOURCES: readonly unknown[] = ["gateway", "authorize", "forward_auth", "ext_authz"];
 const MCP_FIELDS = ["method", "tool", "uri", "id", "session_id", "arguments", "arguments_truncated"] as const;
 const RATE_LIMIT_FIELDS = ["class", "limit", "remaining", "reset_s"] as const;
 
@@ -170,7 +172,10 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
   nullableText(r.client_address, "client_address", CLIENT_ADDRESS_MAX);
   nullableText(r.policy_revision, "policy_revision", REVISION_MAX);
   nullableText(r.user_agent, "user_agent", USER_AGENT_MAX);
-  if (r.mcp !== null) checkMcp(r.mcp);
+  if (r.mcp !== null) {
+    if (!MCP_SOURCES.includes(r.source)) fail("mcp", "must be null unless source is gateway, authorize, forward_auth or ext_authz");
+    checkMcp(r.mcp);
+  }
 }
 
 /** A string of 0..max characters without control characters (a client may send an empty name). */

@@ -89,6 +89,18 @@ export interface Config {
   publicUrl: string | null;
   /** TOLLGATE_MCP_AUTHORIZATION_SERVERS: issuer URLs as written; empty: no RFC 9728 metadata, no resource_metadata in challenges. */
   mcpAuthorizationServers: string[];
+  // browser sign-in
+  /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
+  oidc: OidcConfig | null;
+  /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
+  uiSessionTtlS: number;
+}
+
+export interface OidcConfig {
+  /** TOLLGATE_OIDC_ISSUER as written (discovery must name exactly it): https, or http on a loopback host outside production. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
 }
 
 export interface RedisClusterNode {
@@ -211,6 +223,10 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push("TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL: each project's MCP endpoint is named by it in the protected-resource metadata");
   }
 
+  // browser sign-in
+  const oidc = parseOidc(get, production, publicUrl, problems);
+  const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
+
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
@@ -263,7 +279,15 @@ export function loadConfig(env: Env = process.env): Config {
     mcpMaxBodyBytes,
     publicUrl,
     mcpAuthorizationServers,
+    // browser sign-in
+    oidc,
+    uiSessionTtlS,
   };
+}
+
+/** A loopback host name or address (the brackets of an IPv6 URL host included). */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** An absolute http(s) URL without credentials, query or fragment, or the problem with it. */
@@ -325,6 +349,30 @@ function parseRedactKeys(source: string, problems: string[]): RegExp {
     problems.push(`TOLLGATE_AUDIT_REDACT_KEYS must be a regular expression: ${err instanceof Error ? err.message : String(err)}`);
     return new RegExp(DEFAULT_AUDIT_REDACT_KEYS, "i");
   }
+}
+
+const OIDC_VARIABLES = ["TOLLGATE_OIDC_ISSUER", "TOLLGATE_OIDC_CLIENT_ID", "TOLLGATE_OIDC_CLIENT_SECRET"] as const;
+
+/** All three or none; the issuer https, or http on a loopback host outside production; the callback needs TOLLGATE_PUBLIC_URL. */
+function parseOidc(get: (name: string) => string | undefined, production: boolean, publicUrl: string | null, problems: string[]): OidcConfig | null {
+  const [issuerRaw, clientId, clientSecret] = OIDC_VARIABLES.map(get);
+  const given = OIDC_VARIABLES.filter((name) => get(name) !== undefined);
+  if (given.length === 0) return null;
+  if (given.length < OIDC_VARIABLES.length) {
+    problems.push(`set all of ${OIDC_VARIABLES.join(", ")} or none; missing ${OIDC_VARIABLES.filter((n) => !given.includes(n)).join(", ")}`);
+    return null;
+  }
+  if (!publicUrl) problems.push("TOLLGATE_OIDC_ISSUER needs TOLLGATE_PUBLIC_URL (the sign-in callback is TOLLGATE_PUBLIC_URL/oauth/callback)");
+  const issuer = absoluteUrl(issuerRaw!);
+  if (typeof issuer === "string") {
+    problems.push(`TOLLGATE_OIDC_ISSUER ${issuer}, got "${issuerRaw}"`);
+    return null;
+  }
+  if (issuer.protocol !== "https:" && (production || !isLoopbackHost(issuer.hostname))) {
+    problems.push(`TOLLGATE_OIDC_ISSUER must be an https URL (http only on a loopback host outside production), got "${issuerRaw}"`);
+    return null;
+  }
+  return { issuer: issuerRaw!, clientId: clientId!, clientSecret: clientSecret! };
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

@@ -1,13 +1,13 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Decision, DecisionRequest, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
-import { type ResourceHint, writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
-import { ID_RE } from "../domain.js";
+import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
-import { MCP_CHALLENGE_SCOPE, MCP_ENDPOINT_ROUTE, resourceMetadataUrl, type McpDiscovery } from "../mcp/discovery.js";
+import { methodOverride } from "../http/method-override.js";
+import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
-import type { RouteInfo, SubjectFact } from "../policy/types.js";
+import type { SubjectFact } from "../policy/types.js";
 import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
@@ -69,6 +69,14 @@ export function gateway(options: GatewayOptions): Gateway {
       clientAddress: clientAddress(req, options.trustedProxies),
       userAgent: req.headers["user-agent"] ?? null,
     };
+    // A request naming another method than its own is refused, not judged two ways.
+    const override = methodOverride(target, req.headers);
+    if (override) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: override });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
+      return;
+    }
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
     // Found once: the service takes it from the request rather than looking it up again.
@@ -91,6 +99,13 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
       request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
+    } else if (hasBody(req) && options.decisions.route("POST", target).mcp_message) {
+      // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
+      // the MCP server unjudged.
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: `a ${request.method} to an MCP endpoint carries no body; send JSON-RPC messages with POST` });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);
+      return;
     }
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
@@ -100,7 +115,7 @@ export function gateway(options: GatewayOptions): Gateway {
     setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
-      const resource = decision.status === 401 ? resourceHint(options.discovery, route) : null;
+      const resource = decision.status === 401 ? mcpResourceHint(options.discovery, route) : null;
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);
@@ -136,8 +151,7 @@ export function gateway(options: GatewayOptions): Gateway {
   return Object.assign(handle, { local: options.local, refused });
 }
 
-/** On a project's MCP endpoint with discovery configured: where its protected-resource metadata is. */
-function resourceHint(discovery: McpDiscovery | null, route: RouteInfo): ResourceHint | null {
-  if (discovery === null || route.pattern !== MCP_ENDPOINT_ROUTE || route.project_id === null || !ID_RE.test(route.project_id)) return null;
-  return { metadataUrl: resourceMetadataUrl(discovery, route.project_id), scope: MCP_CHALLENGE_SCOPE };
+/** The request has a body: chunked, or a Content-Length above 0. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
 }

@@ -31,6 +31,8 @@ export interface AppDeps extends AdminDeps {
   rateLimitWindowMs: number;
   /** TOLLGATE_MAX_HEADER_FIELDS. */
   maxHeaderFields: number;
+  /** The browser pages: /ui/… and /oauth/callback (src/ui/). */
+  ui: Router;
 }
 
 const OPENAPI = packageFile("docs/openapi.json");
@@ -78,6 +80,7 @@ function endpointsOf(deps: AppDeps): DecisionEndpoints {
     rateLimitWindowMs: deps.rateLimitWindowMs,
     trustedProxies: deps.trustedProxies,
     logger: deps.logger,
+    discovery: deps.discovery,
   });
 }
 
@@ -86,16 +89,17 @@ function endpointsOf(deps: AppDeps): DecisionEndpoints {
  * node:http (the gateway and the decision endpoints), the rest on Express.
  */
 export function createApp(deps: AppDeps): Dispatcher {
-  return dispatcher({ decisions: endpointsOf(deps), ...gatewayOf(deps) }, assemble(deps, internalRoutes(deps)), deps);
+  return dispatcher({ decisions: endpointsOf(deps), ...gatewayOf(deps) }, assemble(deps, deps.ui, internalRoutes(deps)), deps);
 }
 
 /**
- * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway; everything else
- * is 404 here, but for the MCP endpoints' /.well-known/oauth-protected-resource/… metadata. Later
- * work adds /.well-known/oauth-authorization-server, /oauth/ and /ui/.
+ * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway and the browser
+ * pages (/ui/, /oauth/callback); everything else is 404 here, but for the MCP endpoints'
+ * /.well-known/oauth-protected-resource/… metadata. Later work adds
+ * /.well-known/oauth-authorization-server and the rest of /oauth/.
  */
 export function createPublicApp(deps: AppDeps): Dispatcher {
-  return dispatcher(gatewayOf(deps), assemble(deps), deps);
+  return dispatcher(gatewayOf(deps), assemble(deps, deps.ui), deps);
 }
 
 /** The gateway and, beside it, the metadata of the MCP endpoints it guards. */

@@ -5,11 +5,14 @@ import type { Decision, DecisionService, Verdict } from "../decision/service.js"
 import type { AuditSource } from "../audit/types.js";
 import type { Logger } from "../log.js";
 import { clientAddress, type TrustedProxies } from "./client-address.js";
+import { ERRORS } from "../errors.js";
 import { errorCodeOf, writeDenial, writeError, writeOpaError } from "../api/error-writer.js";
+import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { setDecisionHeaders } from "./decision-headers.js";
 import { forwardedRequest, isMethod, isPath, type JudgedRequest, mcpCallFromHeaders, METHOD, parseAuthorizeBody, PATH } from "./decision-request.js";
 import { writeRequestError } from "./errors.js";
 import { bodyError, readJsonBody, type BodyFailure } from "./json-body.js";
+import { methodOverride } from "./method-override.js";
 import { writeJson } from "./write-json.js";
 
 const dataApiBody = z.object({
@@ -47,6 +50,8 @@ export interface DecisionEndpointOptions {
   rateLimitWindowMs: number;
   trustedProxies: TrustedProxies;
   logger: Logger;
+  /** RFC 9728 discovery: a 401 for a project's MCP endpoint names its metadata, as the gateway's does; null: not configured. */
+  discovery: McpDiscovery | null;
 }
 
 type Endpoint = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -78,12 +83,13 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     decided.add(req);
     return verdict;
   };
-  // For proxies: the decision's status, headers and, on denial, its JSON body.
-  const answer = (res: ServerResponse, verdict: Verdict): void => {
+  // For proxies: the decision's status, headers and, on denial, its JSON body (which the proxy
+  // relays with the challenge, naming the MCP endpoint's metadata on a 401 there).
+  const answer = (res: ServerResponse, verdict: Verdict, request: { method: string; path: string }): void => {
     const { decision } = verdict;
     setDecisionHeaders(res, verdict, windowS);
     if (decision.allow) res.writeHead(200, { "content-length": 0 }).end();
-    else writeDenial(res, decision);
+    else writeDenial(res, decision, decision.status === 401 && o.discovery ? mcpResourceHint(o.discovery, o.decisions.route(request.method, request.path)) : null);
   };
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeRequestError(res, err, o.logger, { method: req.method ?? "", path: pathOf(req) });
 
@@ -103,17 +109,23 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   };
 
   const forwardAuth: Endpoint = async (req, res) => {
+    // nginx's auth_request turns a 400 into a 500 unless X-Tollgate-Status says it was a 400.
+    const invalid = (message: string): void => {
+      res.setHeader("X-Tollgate-Status", String(ERRORS.invalid_request.status));
+      writeError(res, { code: "invalid_request", message });
+    };
     const described = forwardedRequest(req.rawHeaders);
-    if ("error" in described) return writeError(res, { code: "invalid_request", message: described.error });
-    if (!isMethod(described.method) || !isPath(described.uri)) {
-      return writeError(res, { code: "invalid_request", message: `${described.names} are malformed` });
-    }
+    if ("error" in described) return invalid(described.error);
+    // The proxy passes the client's request on as it is: an override in it is the API's to obey.
+    const override = methodOverride(described.uri, req.headers);
+    if (override) return invalid(override);
+    if (!isMethod(described.method) || !isPath(described.uri)) return invalid(`${described.names} are malformed`);
     const mcp = mcpCallFromHeaders(req);
-    if ("error" in mcp) return writeError(res, { code: "invalid_request", message: mcp.error });
+    if ("error" in mcp) return invalid(mcp.error);
     const verdict = await decide("forward_auth", { method: described.method, path: described.uri, authorization: req.headers.authorization ?? null, ...mcp }, req);
     // nginx's auth_request sees only 2xx/401/403: the real status travels in this header.
     res.setHeader("X-Tollgate-Status", String(verdict.decision.status));
-    answer(res, verdict);
+    answer(res, verdict, { method: described.method, path: described.uri });
   };
 
   // Envoy's HTTP ext_authz sends the original method to path_prefix + the original target, with
@@ -122,6 +134,8 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
   const extAuthz: Endpoint = async (req, res) => {
     const url = req.url ?? "";
     const target = url.slice(EXT_AUTHZ_PREFIX.length);
+    const override = methodOverride(target, req.headers);
+    if (override) return writeError(res, { code: "invalid_request", message: override });
     // An absolute-form request target (GET http://host/v1/ext-authz/…) names no target here.
     if (!url.toLowerCase().startsWith(EXT_AUTHZ_PREFIX) || !target.startsWith("/") || !isPath(target)) {
       return writeError(res, { code: "invalid_request", message: `send the request target after ${EXT_AUTHZ_PREFIX}, e.g. ${EXT_AUTHZ_PREFIX}/api/v1/projects` });
@@ -130,7 +144,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     if (!isMethod(method)) return writeError(res, { code: "invalid_request", message: "the method must be letters only" });
     const mcp = mcpCallFromHeaders(req);
     if ("error" in mcp) return writeError(res, { code: "invalid_request", message: mcp.error });
-    answer(res, await decide("ext_authz", { method, path: target, authorization: req.headers.authorization ?? null, ...mcp }, req));
+    answer(res, await decide("ext_authz", { method, path: target, authorization: req.headers.authorization ?? null, ...mcp }, req), { method, path: target });
   };
 
   /**
@@ -158,6 +172,8 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const { input } = parsed.data;
     const authorization = headerValue(input.headers, "authorization");
     if (typeof authorization !== "string" && authorization !== null) return invalidParameter(res, authorization.error);
+    const override = methodOverride(input.path, input.headers);
+    if (override) return invalidParameter(res, `input: ${override}`);
     const { decision: made } = await decide("data_api", { method: input.method, path: input.path, authorization }, req);
     const result = select(made, field);
     writeJson(res, 200, result === undefined ? { decision_id: made.decision_id } : { result, decision_id: made.decision_id });

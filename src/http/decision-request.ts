@@ -7,6 +7,7 @@ import type { McpMessageFacts } from "../audit/mcp.js";
 import { mcpSessionId } from "../mcp/endpoint.js";
 import { callFromHeaders } from "../mcp/jsonrpc.js";
 import type { McpCall } from "../policy/types.js";
+import { methodOverride } from "./method-override.js";
 
 // What every decision endpoint accepts as the request to judge. The zod schemas word the
 // errors; the predicates below apply the same rules by hand on the hot path.
@@ -15,7 +16,13 @@ const PATH_MAX = 4096;
 const AUTHORIZATION_MAX = 8192;
 export const METHOD = z.string().regex(METHOD_RE, "must be an HTTP method such as GET");
 // A lone UTF-16 surrogate cannot cross into the policy (opa-wasm throws on it): refused here.
-export const PATH = z.string().min(1).max(PATH_MAX).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
+export const PATH = z
+  .string()
+  .min(1)
+  .max(PATH_MAX)
+  .refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)")
+  // The caller's upstream could run the request as that other method (src/http/method-override.ts).
+  .refine((path) => methodOverride(path) === null, "must not name another method (a _method query parameter)");
 export const AUTHORIZATION = z.string().max(AUTHORIZATION_MAX).nullable().optional();
 // The MCP message a decision endpoint is told about (the policy's input.mcp).
 const MCP_NAME = z.string().min(1).max(256).refine(isWellFormed, "must be well-formed Unicode (no lone surrogates)");
@@ -30,7 +37,7 @@ export function isMethod(v: unknown): v is string {
 
 /** What PATH accepts. */
 export function isPath(v: unknown): v is string {
-  return typeof v === "string" && v.length >= 1 && v.length <= PATH_MAX && isWellFormed(v);
+  return typeof v === "string" && v.length >= 1 && v.length <= PATH_MAX && isWellFormed(v) && methodOverride(v) === null;
 }
 
 /** POST /v1/authorize's body. */

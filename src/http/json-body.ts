@@ -53,7 +53,7 @@ export async function readJsonBody(req: IncomingMessage, res: ServerResponse, li
 }
 
 /** No charset, or a UTF-8 one. */
-function utf8Charset(contentType: string | undefined): boolean {
+export function utf8Charset(contentType: string | undefined): boolean {
   if (contentType === undefined) return true;
   const match = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType);
   return match === null || /^utf-?8$/i.test(match[1]!);

@@ -3,6 +3,7 @@
 // path-inserted well-known URL. Framework-free: the dispatcher serves the metadata, the error
 // writer puts the metadata URL in a 401's challenge.
 import { ID_RE } from "../domain.js";
+import type { RouteInfo } from "../policy/types.js";
 
 /** The route of a project's MCP endpoint (the route table's pattern). */
 export const MCP_ENDPOINT_ROUTE = "/api/v1/mcp/projects/{project}/mcp";
@@ -66,4 +67,13 @@ export function protectedResourceMetadata(d: McpDiscovery, project: string): Pro
     bearer_methods_supported: ["header"],
     scopes_supported: [...MCP_SCOPES],
   };
+}
+
+/**
+ * What a 401 for a request on `route` adds to its challenge (RFC 9728 §5.1): on a project's MCP
+ * endpoint with discovery configured, where its metadata is and the scope to ask for; else null.
+ */
+export function mcpResourceHint(discovery: McpDiscovery | null, route: Pick<RouteInfo, "pattern" | "project_id">): { metadataUrl: string; scope: string } | null {
+  if (discovery === null || route.pattern !== MCP_ENDPOINT_ROUTE || route.project_id === null || !ID_RE.test(route.project_id)) return null;
+  return { metadataUrl: resourceMetadataUrl(discovery, route.project_id), scope: MCP_CHALLENGE_SCOPE };
 }

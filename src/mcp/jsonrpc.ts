@@ -37,7 +37,8 @@ export type McpRefusalReason =
   | "duplicate_member"
   | "invalid_jsonrpc"
   | "batch_not_supported"
-  | "mcp_header_mismatch";
+  | "mcp_header_mismatch"
+  | "unsupported_media_type";
 
 /** JSON-RPC 2.0 error codes, and MCP's for a header that disagrees with the body. */
 export const PARSE_ERROR = -32700;
@@ -53,6 +54,23 @@ export const STATELESS_REVISION = "2026-07-28";
 /** Longest method and tool name, and URI, accepted (characters). */
 const MAX_NAME = 256;
 const MAX_URI = 4096;
+/**
+ * Deepest nesting of objects and arrays accepted. V8 parses any depth, but many servers' JSON
+ * parsers recurse (Python's stops near 1000 levels, others overflow their stack); no MCP
+ * message needs more.
+ */
+const MAX_DEPTH = 64;
+
+/**
+ * A member name as a case-insensitive decoder matches it to a field: Go's encoding/json (Unicode
+ * simple folding, so "ſ" is "s" and the Kelvin sign "k") and .NET's web defaults ignore case, and
+ * the last of two such members wins. NFKC then lower case folds at least what they fold.
+ */
+const foldName = (name: string): string => name.normalize("NFKC").toLowerCase();
+
+/** The members whose values the policy is told (the envelope's, and params' name, uri and taskId), by folded name. */
+const ENVELOPE_MEMBERS = new Map(["jsonrpc", "id", "method", "params", "result", "error"].map((n) => [foldName(n), n]));
+const PARAMS_MEMBERS = new Map(["name", "uri", "taskId"].map((n) => [foldName(n), n]));
 
 const METHODS_NAMED_BY_NAME = new Set(["tools/call", "prompts/get"]);
 const METHODS_NAMED_BY_URI = new Set(["resources/read"]);
@@ -69,6 +87,11 @@ export function tooLarge(maxBytes: number): McpRefusal {
   return refusal(INVALID_REQUEST, "body_too_large", `the request body exceeds ${maxBytes} bytes`);
 }
 
+/** A message sent as anything but UTF-8 JSON without a Content-Encoding. */
+export function notPlainJson(): McpRefusal {
+  return refusal(INVALID_REQUEST, "unsupported_media_type", "send the message as Content-Type: application/json (UTF-8), without Content-Encoding");
+}
+
 /** Parses one message; anything else is a refusal (never an exception). */
 export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
   let text: string;
@@ -77,7 +100,8 @@ export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
   } catch {
     return refusal(PARSE_ERROR, "invalid_encoding");
   }
-  // ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it.
+  // ignoreBOM keeps a byte order mark in the text: refused as an encoding (docs/mcp.md), not parsed.
+  if (text.charCodeAt(0) === 0xfeff) return refusal(PARSE_ERROR, "invalid_encoding");
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -85,9 +109,35 @@ export function parseMcpMessage(body: Buffer): McpMessage | McpRefusal {
     return refusal(PARSE_ERROR, "malformed_json", "the body is not valid JSON");
   }
   if (Array.isArray(value)) return refusal(INVALID_REQUEST, "batch_not_supported");
-  const duplicate = firstDuplicateMember(text);
-  if (duplicate !== null) return refusal(PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(duplicate.slice(0, 64))} appears twice in one object`);
+  const shape = firstDuplicateMember(text, MAX_DEPTH);
+  if (shape === TOO_DEEP) return refusal(INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: nested deeper than ${MAX_DEPTH} levels`);
+  if (shape !== null) return refusal(PARSE_ERROR, "duplicate_member", `the member name ${JSON.stringify(shape.slice(0, 64))} appears twice in one object (case and compatibility forms ignored)`);
+  // Only a text with "proto" or an escape can hold such a name (U+0000 is always escaped in JSON).
+  if (text.includes("proto") || text.includes("\\u")) {
+    const name = misreadMember(value);
+    if (name !== null) return refusal(INVALID_REQUEST, "invalid_jsonrpc", `not a JSON-RPC 2.0 message: a member is named ${JSON.stringify(name.slice(0, 64))}`);
+  }
   return message(value);
+}
+
+/**
+ * A member name, at any depth (bounded: MAX_DEPTH), that some server reads as another: "__proto__",
+ * which JSON.parse keeps as a plain member but a JavaScript server that copies the message
+ * (Object.assign, a deep merge) makes the prototype, reading "method" or "params" through it;
+ * and a name holding U+0000, which C parsers (cJSON) cut there ("method\u0000x" is "method").
+ * Null when there is none.
+ */
+function misreadMember(value: unknown): string | null {
+  if (typeof value !== "object" || value === null) return null;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  if (!Array.isArray(value)) {
+    for (const name of Object.keys(value)) if (name === "__proto__" || name.includes("\0")) return name;
+  }
+  for (const child of children) {
+    const name = misreadMember(child);
+    if (name !== null) return name;
+  }
+  return null;
 }
 
 function isId(value: unknown): value is string | number {
@@ -99,6 +149,8 @@ function message(value: unknown): McpMessage | McpRefusal {
   if (typeof value !== "object" || value === null) return invalid("the body must be an object");
   const m = value as Record<string, unknown>;
   const id: JsonRpcId = isId(m.id) ? m.id : null;
+  const respelt = otherSpelling(m, ENVELOPE_MEMBERS) ?? (typeof m.params === "object" && m.params !== null && !Array.isArray(m.params) ? otherSpelling(m.params as Record<string, unknown>, PARAMS_MEMBERS) : null);
+  if (respelt !== null) return invalid(`${JSON.stringify(respelt.slice(0, 64))} is another spelling of a JSON-RPC or MCP member name`, id);
   if (m.jsonrpc !== "2.0") return invalid('"jsonrpc" must be "2.0"', id);
   if ("id" in m && !isId(m.id)) return invalid('"id" must be a string or an integer');
   if (!("method" in m)) {
@@ -109,6 +161,8 @@ function message(value: unknown): McpMessage | McpRefusal {
   const method = m.method;
   if (typeof method !== "string" || method === "" || method.length > MAX_NAME || !isWellFormed(method)) return invalid('"method" must be a non-empty string', id);
   if (method.startsWith("rpc.")) return invalid('method names beginning with "rpc." are reserved', id);
+  // A request or notification carries no result or error: a server could take it for a response.
+  if ("result" in m || "error" in m) return invalid('a message with "method" has no "result" or "error"', id);
   if ("params" in m && (typeof m.params !== "object" || m.params === null)) return invalid('"params" must be an object or an array', id);
   const params = (m.params ?? {}) as Record<string, unknown>;
   const call: McpCall = { method };
@@ -130,6 +184,19 @@ function message(value: unknown): McpMessage | McpRefusal {
   const read: McpMessage = { kind: "id" in m ? "request" : "notification", id, call, name };
   if (params.arguments !== undefined) read.arguments = params.arguments;
   return read;
+}
+
+/**
+ * A member of `object` that a case-insensitive decoder reads as one of `members` but is not
+ * spelt as it ("Method", "paramſ"): Tollgate would judge the message without it, such a
+ * decoder with it. Null when there is none.
+ */
+function otherSpelling(object: Record<string, unknown>, members: ReadonlyMap<string, string>): string | null {
+  for (const name of Object.keys(object)) {
+    const meant = members.get(foldName(name));
+    if (meant !== undefined && meant !== name) return name;
+  }
+  return null;
 }
 
 /** The MCP headers of a request, as received (undefined when absent). */
@@ -185,12 +252,17 @@ export function callFromHeaders(method: string | undefined, rawName: string | un
   return call;
 }
 
+/** firstDuplicateMember's answer for a text nested deeper than its limit. */
+export const TOO_DEEP = Symbol("too deep");
+
 /**
- * The first member name that appears twice in one object of a valid JSON text, or null. Runs
- * only on text JSON.parse accepted, so it need only tell strings, and keys, from the rest.
+ * The first member name that appears twice in one object of a valid JSON text, names compared
+ * as a case-insensitive decoder compares them (foldName), or null; TOO_DEEP when objects and
+ * arrays nest deeper than `maxDepth`. Runs only on text JSON.parse accepted, so it need only
+ * tell strings, and keys, from the rest.
  */
-export function firstDuplicateMember(text: string): string | null {
-  // One entry per open container: the names seen so far (objects) or null (arrays).
+export function firstDuplicateMember(text: string, maxDepth = Infinity): string | typeof TOO_DEEP | null {
+  // One entry per open container: the folded names seen so far (objects) or null (arrays).
   const stack: Array<Set<string> | null> = [];
   let i = 0;
   const n = text.length;
@@ -212,14 +284,17 @@ export function firstDuplicateMember(text: string): string | null {
         while (j < n && (text[j] === " " || text[j] === "\t" || text[j] === "\n" || text[j] === "\r")) j++;
         if (text[j] === ":") {
           const name = JSON.parse(text.slice(start, i)) as string;
-          if (names.has(name)) return name;
-          names.add(name);
+          const folded = foldName(name);
+          if (names.has(folded)) return name;
+          names.add(folded);
         }
       }
       continue;
     }
-    if (c === 0x7b /* { */) stack.push(new Set());
-    else if (c === 0x5b /* [ */) stack.push(null);
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length === maxDepth) return TOO_DEEP;
+      stack.push(c === 0x7b ? new Set() : null);
+    }
     else if (c === 0x7d /* } */ || c === 0x5d /* ] */) stack.pop();
     i++;
   }

@@ -6,11 +6,13 @@ import type { AuditCounters, AuditSink, AuditStore } from "../audit/types.js";
 import type { Config } from "../config/config.js";
 import type { ReadinessCheck, WedgeCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
+import { MemoryBrowserSessionStore } from "../stores/memory/browser-session-store.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
 import { connectMongo } from "../stores/mongo/client.js";
+import { MongoBrowserSessionStore } from "../stores/mongo/browser-session-store.js";
 import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
 import { backfillTokenHashes } from "../stores/mongo/token-hashes.js";
@@ -20,16 +22,19 @@ import { startPruning } from "../stores/prune.js";
 import type { BreakerState } from "../stores/circuit-breaker.js";
 import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../stores/guarded-stores.js";
 import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } from "../stores/redis/client.js";
+import { RedisBrowserSessionStore } from "../stores/redis/browser-session-store.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+import type { BrowserSessionStore, DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
+  /** Signed-in browsers: Redis when configured, else MongoDB, else memory. */
+  browserSessions: BrowserSessionStore;
   rateLimiter: RateLimiter;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
@@ -72,6 +77,7 @@ export function connectBackends(
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
+  let mongoSessions: BrowserSessionStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
   let invalidation: InvalidationBus | undefined;
@@ -99,6 +105,7 @@ export function connectBackends(
       tempTokens: new MongoTempTokenStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
+    mongoSessions = new MongoBrowserSessionStore(db);
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
@@ -146,6 +153,7 @@ export function connectBackends(
     closers.push(async () => tempTokenPruning.stop());
   }
 
+  let browserSessions: BrowserSessionStore | undefined;
   if (redisConfigured(config)) {
     // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.
     const redis = createRedisClient(config, { lazyConnect: false });
@@ -158,6 +166,7 @@ export function connectBackends(
       }
     };
     redis.on("error", logConnectionError);
+    browserSessions = new RedisBrowserSessionStore(redis, { namespace: config.redisNamespace });
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
       timeoutMs: config.redisTimeoutMs,
@@ -193,8 +202,19 @@ export function connectBackends(
     rateLimiter = new MemoryRateLimiter();
   }
 
+  // Sessions live where the deployment's shared state is fastest: Redis (its keys expire by
+  // themselves), else MongoDB, else this process.
+  if (!browserSessions) {
+    browserSessions = mongoSessions ?? new MemoryBrowserSessionStore();
+    if (prune) {
+      const sessionPruning = startPruning("browser session", browserSessions, { logger });
+      closers.push(async () => sessionPruning.stop());
+    }
+  }
+
   return {
     ...facts,
+    browserSessions,
     rateLimiter,
     readiness,
     liveness,

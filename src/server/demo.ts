@@ -9,6 +9,13 @@ export interface DemoCredentials {
 
 const HOUR = 3600;
 
+/** The demo world's users (the development sign-in page lists them). */
+export const DEMO_USERS = [
+  { id: "alice", system_role: "admin", about: "admin; Owner of both demo projects" },
+  { id: "bob", system_role: "user", about: "Developer on demo-private" },
+  { id: "carol", system_role: "viewer", about: "viewer; Developer on demo-private" },
+] as const;
+
 /**
  * Seeds the in-memory default with a small world a newcomer can curl: three users, a public
  * and a private project, collaborators, one token of each kind, and session JWTs signed with
@@ -16,9 +23,7 @@ const HOUR = 3600;
  */
 export async function seedDemo(tollgate: Tollgate, config: Config): Promise<DemoCredentials> {
   const { directoryStore } = tollgate.facts;
-  await directoryStore.putUser({ id: "alice", system_role: "admin" });
-  await directoryStore.putUser({ id: "bob", system_role: "user" });
-  await directoryStore.putUser({ id: "carol", system_role: "viewer" });
+  for (const { id, system_role } of DEMO_USERS) await directoryStore.putUser({ id, system_role });
   await directoryStore.putProject({ id: "demo-public", name: "Demo (public)", public: true });
   await directoryStore.putProject({ id: "demo-private", name: "Demo (private)", public: false });
   await directoryStore.setCollaborator("demo-public", "alice", "Owner");
@@ -41,7 +46,7 @@ export async function seedDemo(tollgate: Tollgate, config: Config): Promise<Demo
   const sessions: Record<string, string> = {};
   if (config.jwt.key.kind === "secret") {
     const key = new TextEncoder().encode(config.jwt.key.secret);
-    for (const user of ["alice", "bob", "carol"]) {
+    for (const { id: user } of DEMO_USERS) {
       let jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(user).setIssuedAt().setExpirationTime(`${12 * HOUR}s`);
       if (config.jwt.issuer) jwt = jwt.setIssuer(config.jwt.issuer);
       if (config.jwt.audience) jwt = jwt.setAudience(config.jwt.audience);

@@ -174,6 +174,8 @@ function printDemo(internal: string, base: string, demo: DemoCredentials): void 
     `    -d '{"method":"GET","path":"/api/v1/projects/demo-private/builds","authorization":"Bearer ${demo.sessions.bob ?? "<jwt>"}"}'`,
     "  # the gateway, through to the built-in demo upstream:",
     `  curl -s ${base}/api/v1/mcp/projects/demo-private/builds -H 'Authorization: Bearer ${demo.tokens["bob mcp (demo-private, trigger)"] ?? "<mcp token>"}'`,
+    "  # MCP tokens in the browser (sign in as a demo user):",
+    `  ${base}/ui/tokens`,
     "",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

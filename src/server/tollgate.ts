@@ -17,6 +17,7 @@ import { TokenIssuer } from "../issuing/token-issuer.js";
 import { withoutRedaction, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import { PolicyEngine } from "../policy/engine.js";
+import { browserUi } from "../ui/routes.js";
 import { connectBackends, type Backends } from "./backends.js";
 
 export interface Tollgate {
@@ -91,6 +92,17 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const discovery = mcpDiscovery(config);
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
+  // One issuing service for the API's self-service routes and the tokens page.
+  const mcpTokens = new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) });
+  const ui = browserUi({
+    config,
+    store: backends.browserSessions,
+    service: mcpTokens,
+    directory: facts.directoryStore,
+    audit,
+    logger,
+    ...(clockDate ? { clock: clockDate } : {}),
+  });
   const gatewayHandler = gateway({
     decisions,
     upstream: config.upstream,
@@ -100,7 +112,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     discovery,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
-        service: new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) }),
+        service: mcpTokens,
         audit,
         maxBodyBytes: config.maxBodyBytes,
       }),
@@ -113,6 +125,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     decisions,
     audit,
     gateway: gatewayHandler,
+    ui: ui.routes,
     discovery,
     engine,
     credentials,

@@ -161,6 +161,25 @@ export interface TempTokenStore extends Pruner {
   consume(hash: string, now: Date): Promise<{ user_id: string } | null>;
 }
 
+/** A browser's signed-in session (the pages under /ui/): only the hash of its cookie's secret is kept. */
+export interface BrowserSession {
+  /** Lowercase hex SHA-256 of the cookie's secret (64 characters). */
+  hash: string;
+  user_id: string;
+  created_at: Date;
+  expires_at: Date;
+}
+
+/** Browser sessions, shared by every replica. prune() deletes expired ones. */
+export interface BrowserSessionStore extends Pruner {
+  /** Duplicate hash → DuplicateError. */
+  create(session: BrowserSession): Promise<void>;
+  /** The session's user while now < expires_at; null for an unknown, revoked or expired one. */
+  get(hash: string, now: Date): Promise<{ user_id: string } | null>;
+  /** Ends the session; false when there was none. */
+  revoke(hash: string): Promise<boolean>;
+}
+
 // ------------------------------------------------------------------------------------- errors
 
 export type StoreErrorCode = "validation_failed" | "duplicate" | "not_found" | "backend_unavailable";

@@ -5,6 +5,7 @@
 import { ID_RE, ID_RULE, isValidUserId, USER_ID_RULE } from "../domain.js";
 import {
   COLLABORATOR_ROLES,
+  type BrowserSession,
   SCOPES,
   STORED_TOKEN_KINDS,
   StoreValidationError,
@@ -223,6 +224,16 @@ export function validateLiveTempTokenLimit(v: unknown): asserts v is LiveTempTok
   checkDate(l.now, "now");
   const max = l.maxLive;
   if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > MAX_LIVE_TEMP_TOKENS_MAX) fail("maxLive", `must be an integer in 1..${MAX_LIVE_TEMP_TOKENS_MAX}`);
+}
+
+const BROWSER_SESSION_FIELDS = ["hash", "user_id", "created_at", "expires_at"] as const;
+
+export function validateBrowserSession(v: unknown): asserts v is BrowserSession {
+  const s = object(v, "", BROWSER_SESSION_FIELDS, BROWSER_SESSION_FIELDS, "session");
+  checkHash(s.hash, "hash");
+  checkUserId(s.user_id, "user_id");
+  const created = checkDate(s.created_at, "created_at");
+  if (checkDate(s.expires_at, "expires_at") <= created) fail("expires_at", "must be later than created_at");
 }
 
 export interface RateLimitArgs {

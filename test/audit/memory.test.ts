@@ -170,6 +170,8 @@ describe("audit record validation", () => {
       [{ latency_ms: Number.POSITIVE_INFINITY }, "latency_ms"],
       [{ authorization: "Bearer x" }, "authorization"],
       [{ mcp: "tools/call" }, "mcp"],
+      [{ source: "data_api", upstream_status: null, mcp: auditMcp() }, "mcp"],
+      [{ source: "admin", upstream_status: null, action: "token.revoke", mcp: auditMcp() }, "mcp"],
       [{ mcp: { ...auditMcp(), params: {} } }, "mcp.params"],
       [{ mcp: { ...auditMcp(), session_id: undefined } }, "mcp.session_id"],
       [{ mcp: auditMcp({ method: 5 as never }) }, "mcp.method"],

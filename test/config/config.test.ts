@@ -177,6 +177,43 @@ describe("TOLLGATE_REDIS_CLUSTER_NODES", () => {
   });
 });
 
+describe("browser sign-in (TOLLGATE_OIDC_*, TOLLGATE_PUBLIC_URL, TOLLGATE_UI_SESSION_TTL_S)", () => {
+  const OIDC = {
+    TOLLGATE_PUBLIC_URL: "https://tollgate.example.com",
+    TOLLGATE_OIDC_ISSUER: "https://idp.example.com/realms/org",
+    TOLLGATE_OIDC_CLIENT_ID: "tollgate",
+    TOLLGATE_OIDC_CLIENT_SECRET: "s3cret",
+  };
+
+  it("has no identity provider by default (the development sign-in page) and 8-hour sessions", () => {
+    expect(loadConfig({})).toMatchObject({ oidc: null, publicUrl: null, uiSessionTtlS: 28800 });
+  });
+
+  it("takes all three OIDC variables with the public URL, in production too", () => {
+    const config = loadConfig({ ...PRODUCTION, ...OIDC, TOLLGATE_UI_SESSION_TTL_S: "3600" });
+    expect(config.oidc).toEqual({ issuer: "https://idp.example.com/realms/org", clientId: "tollgate", clientSecret: "s3cret" });
+    expect(config.uiSessionTtlS).toBe(3600);
+  });
+
+  it("wants all three or none, and the public URL for the callback", () => {
+    expect(problems({ TOLLGATE_OIDC_ISSUER: OIDC.TOLLGATE_OIDC_ISSUER }).join()).toMatch(/missing TOLLGATE_OIDC_CLIENT_ID, TOLLGATE_OIDC_CLIENT_SECRET/);
+    const { TOLLGATE_PUBLIC_URL: _, ...withoutPublicUrl } = OIDC;
+    expect(problems(withoutPublicUrl).join()).toMatch(/needs TOLLGATE_PUBLIC_URL/);
+  });
+
+  it("allows an http issuer only on a loopback host outside production", () => {
+    const local = { ...OIDC, TOLLGATE_PUBLIC_URL: "http://127.0.0.1:8181", TOLLGATE_OIDC_ISSUER: "http://localhost:9000" };
+    expect(loadConfig(local).oidc?.issuer).toBe("http://localhost:9000");
+    expect(problems({ ...OIDC, TOLLGATE_OIDC_ISSUER: "http://idp.example.com" }).join()).toMatch(/TOLLGATE_OIDC_ISSUER must be an https URL/);
+    expect(problems({ ...PRODUCTION, ...OIDC, TOLLGATE_OIDC_ISSUER: "http://localhost:9000" }).join()).toMatch(/TOLLGATE_OIDC_ISSUER must be an https URL/);
+  });
+
+  it("refuses an issuer with a query, and a session TTL out of range", () => {
+    expect(problems({ ...OIDC, TOLLGATE_OIDC_ISSUER: "https://idp.example.com/?tenant=1" }).join()).toMatch(/TOLLGATE_OIDC_ISSUER must not have a query/);
+    expect(problems({ TOLLGATE_UI_SESSION_TTL_S: "10" }).join()).toMatch(/TOLLGATE_UI_SESSION_TTL_S/);
+  });
+});
+
 describe("audit of MCP messages", () => {
   it("TOLLGATE_AUDIT_MCP_ARGUMENTS is off by default and takes true or false", () => {
     expect(loadConfig({}).audit).toMatchObject({ mcpArguments: false });

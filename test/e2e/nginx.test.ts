@@ -214,6 +214,23 @@ describe("nginx auth_request with docs/nginx/tollgate.conf", () => {
     expect(bare.upstreamHits).toBe(0);
   });
 
+  // The API behind nginx gets the client's headers and target as sent: an API that honours a
+  // method override would run this anonymous read of a public project as a DELETE.
+  it("refuses (400) a request with a method-override header or a _method query parameter; the API is not hit", async () => {
+    for (const [path, headers] of [
+      ["/api/v1/projects/demo-public", { "X-HTTP-Method-Override": "DELETE" }],
+      ["/api/v1/projects/demo-public", { "X-HTTP-Method": "DELETE" }],
+      ["/api/v1/projects/demo-public", { "X-Method-Override": "DELETE" }],
+      ["/api/v1/projects/demo-public?_method=DELETE", {}],
+    ] as const) {
+      const res = await through("GET", path, headers);
+      expect(res.status, describeResponse(res)).toBe(400);
+      expect(res.upstreamHits).toBe(0);
+    }
+    const plain = await through("GET", "/api/v1/projects/demo-public");
+    expect(plain.status, describeResponse(plain)).toBe(200);
+  });
+
   it("answers 401 with WWW-Authenticate without a token, and for a bad one; the API is not hit", async () => {
     const missing = await through("GET", `${PRIVATE}/builds`);
     expect(missing.status, describeResponse(missing)).toBe(401);

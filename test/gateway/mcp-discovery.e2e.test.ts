@@ -112,6 +112,20 @@ describe("a 401 from a project's MCP endpoint points MCP clients to its metadata
   });
 });
 
+describe("through forward auth and ext-authz", () => {
+  it("a 401 for a project's MCP endpoint names its metadata too (the proxy relays the challenge); other 401s do not", async () => {
+    const asked = { "x-original-method": "POST", "x-original-uri": MCP, "mcp-method": "initialize" };
+    const forward = await send(base, "/v1/forward-auth", { headers: asked });
+    expect(forward.status).toBe(401);
+    expect(forward.headers["www-authenticate"]).toBe(`Bearer realm="tollgate", resource_metadata="${metadataUrl()}", scope="mcp:read"`);
+    const ext = await send(base, `/v1/ext-authz${MCP}`, { method: "POST", headers: { "mcp-method": "initialize", authorization: bearer("tg_mcp_notarealtoken") } });
+    expect(ext.status).toBe(401);
+    expect(sdkReads(ext.headers["www-authenticate"] as string)).toEqual({ resourceMetadataUrl: new URL(metadataUrl()), scope: "mcp:read", error: "invalid_token" });
+    const other = await send(base, "/v1/forward-auth", { headers: { "x-original-method": "GET", "x-original-uri": "/api/v1/projects/priv/builds" } });
+    expect(other.headers["www-authenticate"]).toBe('Bearer realm="tollgate"');
+  });
+});
+
 describe("the SDK 1.x client's discovery", () => {
   it("fetches the metadata from the challenge's URL, and finds it by itself from the endpoint's URL (path-inserted well-known)", async () => {
     const expected = {

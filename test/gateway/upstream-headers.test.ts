@@ -139,12 +139,9 @@ describe("the request the upstream acts on", () => {
     expect(fields(hit, "host")).toEqual([new URL(upstream.url).host]);
   });
 
+  // (Method-override headers are refused outright: test/redteam/method-override.test.ts.)
   it("never gets a header that renames the method or the path, or names another client", async () => {
     const overrides = [
-      "X-HTTP-Method-Override: DELETE",
-      "x-http-method-override: DELETE",
-      "X-Method-Override: DELETE",
-      "X-HTTP-Method: DELETE",
       "X-Original-Method: DELETE",
       "X-Original-URL: /api/v1/projects/priv",
       "X-Original-URI: /api/v1/projects/priv",

@@ -59,6 +59,8 @@ describe("the decision log", () => {
       "policy_revision",
       "client_address",
       "user_agent",
+      "mcp_method",
+      "mcp_tool",
       "latency_ms",
       "msg",
     ]);
@@ -78,10 +80,17 @@ describe("the decision log", () => {
       policy_revision: tollgate.engine.revision,
       client_address: expect.stringMatching(/127\.0\.0\.1$/),
       user_agent: "ci-runner/2.1",
+      mcp_method: null,
+      mcp_tool: null,
       latency_ms: expect.any(Number),
     });
     expect(lines[1]).toMatchObject({ source: "gateway", allow: false, status: 401, subject_type: null, user_id: null, user_agent: "curl/8.5.0", decision_id: denied.body.decision_id });
     expect((lines[1]!.reasons as string[]).length).toBeGreaterThan(0);
+    const mcp = await request(tollgate.app)
+      .post("/v1/authorize")
+      .send({ method: "POST", path: "/api/v1/mcp/projects/priv/mcp", authorization: bearer(token), mcp: { method: "tools/call", tool: "trigger_build" } });
+    expect(mcp.status).toBe(200);
+    expect(decisions()[2]).toMatchObject({ decision_id: mcp.body.decision_id, mcp_method: "tools/call", mcp_tool: "trigger_build" });
     // Neither the token, nor the one in the query string, nor the rejected one, nor the header.
     const all = raw.join("");
     expect(all).not.toContain(token);

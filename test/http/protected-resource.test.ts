@@ -2,9 +2,11 @@
 // contents, the same answer for every well-formed project name (existing or not), 404 for
 // everything else (odd names, traversal, escapes, other paths) and when discovery is off; and the
 // 401 challenges that point to it.
+import fc from "fast-check";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearerChallenge } from "../../src/api/error-writer.js";
+import { ID_RE } from "../../src/domain.js";
 import { mcpDiscovery, projectOfMetadataPath, protectedResourceMetadata, resourceMetadataUrl } from "../../src/mcp/discovery.js";
 import { bearer, buildWorld, type World } from "./fixture.js";
 
@@ -116,6 +118,21 @@ describe("discovery's parts", () => {
   it("parses exactly the metadata path of a well-formed project", () => {
     expect(projectOfMetadataPath(metadataPath("p1"))).toBe("p1");
     for (const path of [metadataPath(""), metadataPath("a/b"), metadataPath("%41"), `${metadataPath("p1")}/`, "/api/v1/mcp/projects/p1/mcp"]) expect(projectOfMetadataPath(path), path).toBeNull();
+  });
+
+  it("names a project exactly when the segment is a well-formed project id, and then that one (property)", () => {
+    const segment = fc.oneof(
+      fc.string({ maxLength: 140 }),
+      fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,130}$/),
+      fc.constantFrom("..", ".", "%2e%2e", "p%2Fq", "p/../q", "p/", "/p", "p?x", "p#x", "P1", "p\u0000"),
+    );
+    fc.assert(
+      fc.property(segment, (project) => {
+        const got = projectOfMetadataPath(metadataPath(project));
+        expect(got).toBe(ID_RE.test(project) ? project : null);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("builds the resource and its metadata URL by inserting the well-known prefix", () => {

@@ -42,7 +42,7 @@ describe("parseMcpMessage", () => {
     for (const body of ["", "{", '{"jsonrpc":"2.0",}', "nul"]) expect(parse(body), body).toMatchObject({ code: -32700, reason: "malformed_json" });
     expect(parse(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))).toMatchObject({ code: -32700, reason: "invalid_encoding" });
     const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"jsonrpc":"2.0","id":1,"method":"ping"}')]);
-    expect(parse(bom)).toMatchObject({ code: -32700 });
+    expect(parse(bom)).toMatchObject({ code: -32700, reason: "invalid_encoding" });
     expect(parse('{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}')).toMatchObject({ reason: "duplicate_member" });
     expect(parse('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_builds","name":"trigger_build"}}')).toMatchObject({ reason: "duplicate_member" });
     expect(parse('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"a":1,"\\u0061":2}}}')).toMatchObject({ reason: "duplicate_member" });

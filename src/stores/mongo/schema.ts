@@ -15,6 +15,7 @@ export const COLLECTIONS = {
   projects: "projects",
   collaborators: "collaborators",
   tempTokens: "temp_tokens",
+  browserSessions: "browser_sessions",
 } as const;
 
 /**
@@ -113,6 +114,15 @@ export interface TempTokenDoc {
   expires_at: Date;
 }
 
+export interface BrowserSessionDoc {
+  /** The hash of the cookie's secret. */
+  _id: string;
+  user_id: string;
+  created_at: Date;
+  /** Enforced at read time; also a TTL index where the server has them. */
+  expires_at: Date;
+}
+
 const date = (d: Date): Date => new Date(d.getTime());
 const nullableDate = (d: Date | null | undefined): Date | null => (d instanceof Date ? date(d) : null);
 
@@ -196,7 +206,7 @@ const TTL_INDEX: IndexDescription = { key: { expires_at: 1 }, name: "expires_ttl
 const NOT_IMPLEMENTED = 238;
 
 export interface EnsureIndexesResult {
-  /** Whether the server accepted the TTL index on temp_tokens (FerretDB 1.x does not). */
+  /** Whether the server accepted the TTL indexes on temp_tokens and browser_sessions (FerretDB 1.x does not). */
   ttl: boolean;
 }
 
@@ -211,7 +221,7 @@ export async function ensureIndexes(db: Db): Promise<EnsureIndexesResult> {
       }),
     );
     try {
-      await db.collection(COLLECTIONS.tempTokens).createIndexes([TTL_INDEX]);
+      for (const name of [COLLECTIONS.tempTokens, COLLECTIONS.browserSessions]) await db.collection(name).createIndexes([TTL_INDEX]);
       return { ttl: true };
     } catch (e) {
       const err = e as { code?: unknown; codeName?: unknown };

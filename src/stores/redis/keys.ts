@@ -7,6 +7,8 @@ export interface RedisKeys {
   readonly namespace: string;
   /** Hash: the rolling-window counters of one rate-limit key and window (see rate-limiter.ts). */
   rateLimit(key: string, windowMs: number): string;
+  /** String: one browser session (src/stores/redis/browser-session-store.ts), by its hash. */
+  browserSession(hash: string): string;
   /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
   readonly invalidationChannel: string;
 }
@@ -19,5 +21,6 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     // The window is part of the key: counters of different windows never mix.
     rateLimit: (key, windowMs) => `${namespace}:rl:${windowMs}:${key}`,
     invalidationChannel: `${namespace}:invalidate`,
+    browserSession: (hash) => `${namespace}:bs:${hash}`,
   };
 }

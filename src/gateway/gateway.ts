@@ -99,7 +99,7 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
       request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
-    } else if (hasBody(req) && options.decisions.route("POST", target).mcp_message) {
+    } else if (hasBody(req) && options.decisions.route("POST", target).info.mcp_message) {
       // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
       // the MCP server unjudged.
       skipBody(req, res);

@@ -132,6 +132,8 @@ function denialMessage(denial: Denial): string {
       return "the request path is not valid";
     case 401:
       return ERRORS.missing_token.message;
+    case 404:
+      return "no such MCP session: open a new one";
     case 429:
       return ERRORS.rate_limited.message;
     case 503:
@@ -145,8 +147,8 @@ function denialMessage(denial: Denial): string {
 // A project's MCP endpoint answers a POST's refusal or denial as a JSON-RPC error with the same
 // HTTP status, so MCP clients read it as the answer to their request.
 
-/** JSON-RPC error codes of a denial, by the decision's HTTP status. */
-const JSON_RPC_DENIAL_CODES: Record<number, number> = { 403: -32003, 429: -32029 };
+/** JSON-RPC error codes of a denial, by the decision's HTTP status (404: the MCP SDKs' "session not found"). */
+const JSON_RPC_DENIAL_CODES: Record<number, number> = { 403: -32003, 404: -32001, 429: -32029 };
 /** Any other denial (401, 500, 503): JSON-RPC's range for implementation-defined server errors. */
 const JSON_RPC_OTHER_DENIAL = -32000;
 

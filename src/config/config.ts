@@ -85,6 +85,8 @@ export interface Config {
   // MCP gateway
   /** TOLLGATE_MCP_MAX_BODY_BYTES: the largest JSON-RPC message read on a project's MCP endpoint. */
   mcpMaxBodyBytes: number;
+  /** TOLLGATE_MCP_SESSION_TTL_MS: how long an MCP session stays bound to its token after its last use. */
+  mcpSessionTtlMs: number;
   /** TOLLGATE_PUBLIC_URL: the origin clients reach Tollgate at (never derived from Host); null when unset. */
   publicUrl: string | null;
   /** TOLLGATE_MCP_AUTHORIZATION_SERVERS: issuer URLs as written; empty: no RFC 9728 metadata, no resource_metadata in challenges. */
@@ -216,6 +218,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   // MCP gateway
   const mcpMaxBodyBytes = integer("TOLLGATE_MCP_MAX_BODY_BYTES", get("TOLLGATE_MCP_MAX_BODY_BYTES") ?? "1048576", 1024, 67_108_864, problems);
+  const mcpSessionTtlMs = integer("TOLLGATE_MCP_SESSION_TTL_MS", get("TOLLGATE_MCP_SESSION_TTL_MS") ?? "86400000", 1000, 604_800_000, problems);
   const publicUrlRaw = get("TOLLGATE_PUBLIC_URL");
   const publicUrl = publicUrlRaw === undefined ? null : parsePublicUrl(publicUrlRaw, production, problems);
   const mcpAuthorizationServers = parseAuthorizationServers(get("TOLLGATE_MCP_AUTHORIZATION_SERVERS"), production, problems);
@@ -277,6 +280,7 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbTimeoutMs,
     // MCP gateway
     mcpMaxBodyBytes,
+    mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
     // browser sign-in

@@ -10,7 +10,8 @@ import { isUnavailable } from "../errors.js";
 import { LogThrottle } from "../log-throttle.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { CollaboratorRole, McpCall, Namespace, PolicyDecision, PolicyInput, ProjectFact, RateLimitClass, RouteInfo, SubjectFact } from "../policy/types.js";
-import type { RateLimiter, RateLimitResult } from "../stores/types.js";
+import type { McpSessionState, McpSessionStore, RateLimiter, RateLimitResult } from "../stores/types.js";
+import { isSessionId, sessionBinding, type SessionOwner } from "../mcp/sessions.js";
 import { inSpan, inSpanSync } from "../tracing.js";
 import { identityHeaders, type IdentityHeaders } from "./identity.js";
 
@@ -30,6 +31,8 @@ export interface DecisionRequest {
   dryRun?: boolean;
   /** The JSON-RPC message, on a route whose body is one (RouteInfo.mcp_message). */
   mcp?: McpCall;
+  /** The Mcp-Session-Id presented, on a route that checks sessions (RouteInfo.mcp_session; the gateway only). */
+  mcpSession?: string;
   /** For the audit record of an MCP message: its id, the session header and its arguments. */
   mcpMessage?: McpMessageFacts;
   /**
@@ -92,6 +95,8 @@ export interface Verdict {
   namespace: Namespace | null;
   /** What forward auth answers a proxy with and the gateway tells its upstream, built once. */
   identity: IdentityHeaders;
+  /** Allowed on a route that checks sessions: whom a session the upstream opens belongs to (null: nobody can hold one). */
+  sessionOwner: SessionOwner | null;
 }
 
 /**
@@ -113,7 +118,12 @@ export interface DecisionServiceOptions {
   engine: PolicyEngine;
   credentials: CredentialResolver;
   facts: CachedFacts;
+  /** Checks an MCP session in the same call as the hit (RateLimitOptions.session) in `mcpSessions`. */
   rateLimiter: RateLimiter;
+  /** Where MCP sessions are bound, checked outside a hit and ended. */
+  mcpSessions: McpSessionStore;
+  /** TOLLGATE_MCP_SESSION_TTL_MS. */
+  mcpSessionTtlMs: number;
   rateLimits: RateLimits;
   rateLimitWindowMs: number;
   rateLimitFail: "open" | "closed";
@@ -132,6 +142,7 @@ interface Judged {
   subject: SubjectFact | null;
   namespace: Namespace | null;
   triggerAllowed: boolean;
+  sessionOwner?: SessionOwner | null;
 }
 
 /**
@@ -174,6 +185,7 @@ export class DecisionService {
       subject: judged.subject,
       namespace: judged.namespace,
       identity: identityHeaders(judged.decision, judged.triggerAllowed),
+      sessionOwner: judged.sessionOwner ?? null,
     };
     let settled = false;
     return {
@@ -268,6 +280,14 @@ export class DecisionService {
 
     let verdict = inSpanSync("tollgate.policy", () => engine.decide(input));
     let rateLimit: RateLimitSummary | null = null;
+    // Who holds sessions on this request: the caller's binding, kept under its rate-limit key.
+    const owner: SessionOwner | null =
+      route.mcp_session && input.subject && verdict.rate_limit_key !== null ? { partition: verdict.rate_limit_key, binding_id: sessionBinding(input.subject) } : null;
+    const presented = route.mcp_session ? request.mcpSession : undefined;
+    const sessionRef = presented !== undefined && owner && isSessionId(presented) ? { session_id: presented, ...owner, ttl_ms: this.o.mcpSessionTtlMs } : undefined;
+    /** Whether the presented session is the caller's, once looked up (input.mcp_session). */
+    let session: McpSessionState | undefined = presented !== undefined && !sessionRef ? "unknown" : undefined;
+    let exceeded = false;
     if (verdict.rate_limit_applies && verdict.rate_limit_key !== null && verdict.rate_limit_class !== null) {
       const area = route.namespace === "mcp" ? "mcp" : "api";
       const limits = this.o.rateLimits[area];
@@ -280,11 +300,14 @@ export class DecisionService {
       const limit = limits[verdict.rate_limit_class]!;
       let result: RateLimitResult | null;
       try {
-        const key = `${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`;
-        result = await inSpan("tollgate.rate_limit", () => this.o.rateLimiter.hit(key, limit, this.o.rateLimitWindowMs, { consume: !request.dryRun }));
+        // The caller's part in braces: on a Redis Cluster its counters and sessions share a hash slot.
+        const key = area === "mcp" ? `mcp:${verdict.rate_limit_class}:{${verdict.rate_limit_key}}` : `${area}:${verdict.rate_limit_class}:${verdict.rate_limit_key}`;
+        const options = { consume: !request.dryRun, ...(sessionRef && { session: sessionRef }) };
+        result = await inSpan("tollgate.rate_limit", () => this.o.rateLimiter.hit(key, limit, this.o.rateLimitWindowMs, options));
       } catch (err) {
         if (!isUnavailable(err)) throw err;
-        if (this.o.rateLimitFail === "closed") {
+        // A session that cannot be checked is not let through, whatever TOLLGATE_RATE_LIMIT_FAIL says.
+        if (this.o.rateLimitFail === "closed" || sessionRef) {
           return this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential, route.namespace);
         }
         this.#failOpen(err);
@@ -292,15 +315,43 @@ export class DecisionService {
       }
       if (result) {
         rateLimit = { class: verdict.rate_limit_class, limit: result.limit, remaining: result.remaining, reset_s: Math.ceil(result.reset_ms / 1000) };
-        if (!result.allowed) verdict = engine.decide({ ...input, rate_limit: { exceeded: true } });
+        exceeded = !result.allowed;
+        if (sessionRef) session = result.session ?? "unknown";
       }
+    } else if (sessionRef && verdict.allow) {
+      try {
+        session = await inSpan("tollgate.mcp_session", () => this.o.mcpSessions.check(sessionRef));
+      } catch (err) {
+        return this.#unavailable(err, decisionId, revision, verdict.access, verdict.route, credential, route.namespace);
+      }
+    }
+    // What the first evaluation could not know yet: the policy decides again with it.
+    if (exceeded || (session !== undefined && session !== "bound")) {
+      verdict = engine.decide({
+        ...input,
+        ...(exceeded && { rate_limit: { exceeded: true } }),
+        ...(session !== undefined && { mcp_session: { bound_to_caller: session === "bound" } }),
+      });
     }
     return {
       decision: present(verdict, credential, rateLimit, decisionId, revision),
       subject: input.subject ?? null,
       triggerAllowed: verdict.allow && verdict.trigger_allowed,
       namespace: route.namespace,
+      sessionOwner: verdict.allow ? owner : null,
     };
+  }
+
+  /** Binds a session the upstream opened on an allowed request to the caller (before the client learns its id). */
+  async bindSession(owner: SessionOwner, sessionId: string): Promise<void> {
+    if (!isSessionId(sessionId)) return; // not one a client could present back: nothing to bind
+    await this.o.mcpSessions.bind({ session_id: sessionId, ...owner, ttl_ms: this.o.mcpSessionTtlMs });
+  }
+
+  /** Forgets a session the upstream ended at its owner's request (DELETE). */
+  async endSession(owner: SessionOwner, sessionId: string): Promise<void> {
+    if (!isSessionId(sessionId)) return;
+    await this.o.mcpSessions.end({ session_id: sessionId, ...owner, ttl_ms: this.o.mcpSessionTtlMs });
   }
 
   async #projectFact(projectId: string, subject: SubjectFact | undefined): Promise<ProjectFact> {

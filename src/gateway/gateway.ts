@@ -7,8 +7,9 @@ import { setDecisionHeaders } from "../http/decision-headers.js";
 import { methodOverride } from "../http/method-override.js";
 import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
+import type { SessionOwner } from "../mcp/sessions.js";
 import type { SubjectFact } from "../policy/types.js";
-import { upstreamProxy, type UpstreamOptions } from "./proxy.js";
+import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
@@ -107,6 +108,10 @@ export function gateway(options: GatewayOptions): Gateway {
       options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);
       return;
     }
+    // A session presented on the MCP endpoint is checked against the caller (the decision), and
+    // one the upstream opens is bound to the caller before the client learns its id.
+    const presented = route.mcp_session ? (mcpSessionId(req) ?? undefined) : undefined;
+    if (presented !== undefined) request.mcpSession = presented;
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
     // not reached). The service writes the record once settle() is called.
@@ -119,7 +124,9 @@ export function gateway(options: GatewayOptions): Gateway {
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);
-        writeDenial(res, decision, resource);
+        // The MCP endpoint's GET (stream) and DELETE (end of session) carry no message: id null.
+        if (route.mcp_session) writeJsonRpcDenial(res, decision, null, resource);
+        else writeDenial(res, decision, resource);
       }
       settle(null);
       return;
@@ -139,7 +146,8 @@ export function gateway(options: GatewayOptions): Gateway {
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
-    const outcome = await forward(req, res, target, verdict, peer, mcp?.body);
+    const owner = verdict.sessionOwner;
+    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined);
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>
@@ -154,4 +162,18 @@ export function gateway(options: GatewayOptions): Gateway {
 /** The request has a body: chunked, or a Content-Length above 0. */
 function hasBody(req: IncomingMessage): boolean {
   return req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+}
+
+/**
+ * What the upstream's answer on the MCP endpoint does to the caller's sessions: a session it
+ * opens (Mcp-Session-Id in its answer) becomes the caller's; a DELETE it accepts (2xx) ends the
+ * session presented.
+ */
+function recordSession(decisions: DecisionService, owner: SessionOwner, method: string, presented: string | undefined): BeforeAnswer {
+  return async (upstreamRes) => {
+    const status = upstreamRes.statusCode ?? 0;
+    if (method === "DELETE" && presented !== undefined && status >= 200 && status < 300) await decisions.endSession(owner, presented);
+    const issued = mcpSessionId(upstreamRes);
+    if (issued !== null && issued !== presented) await decisions.bindSession(owner, issued);
+  };
 }

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { writeError } from "../api/error-writer.js";
+import { ERRORS } from "../errors.js";
 import type { Verdict } from "../decision/service.js";
 import { continueIfExpected } from "../http/server.js";
 import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing.js";
@@ -26,7 +27,14 @@ export interface ProxyOutcome {
  * target exactly as received (the policy judged that string); nothing is buffered, except a
  * `body` already read and judged (an MCP message), which is sent as it is.
  */
-export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, verdict: Verdict, peer: Peer, body?: Buffer) => Promise<ProxyOutcome>;
+export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, verdict: Verdict, peer: Peer, body?: Buffer, beforeAnswer?: BeforeAnswer) => Promise<ProxyOutcome>;
+
+/**
+ * Runs once the upstream's response head has arrived, before the client sees any of it (the MCP
+ * endpoint records the session the upstream opened or ended). If it fails (a store that could not
+ * be written), the client is answered 503 backend_unavailable instead of the upstream's answer.
+ */
+export type BeforeAnswer = (upstreamRes: IncomingMessage) => Promise<void>;
 
 /**
  * A pooled connection left idle this long is closed, before the keep-alive timeout of most
@@ -53,7 +61,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, verdict, peer, body) =>
+  return (req, res, target, verdict, peer, body, beforeAnswer) =>
     new Promise((resolve) => {
       const decisionId = verdict.decision.decision_id;
       const span = startUpstreamSpan(req.method ?? "GET");
@@ -69,7 +77,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         endUpstreamSpan(span, outcome.upstreamStatus);
         resolve(outcome);
       };
-      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout", message: string): void => {
+      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout" | "backend_unavailable", message: string): void => {
         clearTimeout(headersTimer);
         upstreamReq?.destroy();
         if (!res.headersSent) writeError(res, { code, message, decisionId });
@@ -102,6 +110,17 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         clearTimeout(headersTimer);
         const status = upstreamRes.statusCode ?? 502;
         answered = status;
+        if (!beforeAnswer) return answer(upstreamRes, status);
+        beforeAnswer(upstreamRes).then(
+          () => (settled ? upstreamRes.destroy() : answer(upstreamRes, status)),
+          () => {
+            upstreamRes.destroy();
+            fail("backend_unavailable", ERRORS.backend_unavailable.message);
+          },
+        );
+      };
+
+      const answer = (upstreamRes: IncomingMessage, status: number): void => {
         // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
         const headers = clientResponseHeaders(upstreamRes.headers);
         for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];

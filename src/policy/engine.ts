@@ -58,6 +58,7 @@ const INVALID_ROUTE: RouteInfo = {
   sensitive: false,
   project_id: null,
   mcp_message: false,
+  mcp_session: false,
 };
 
 interface ActivePolicy {

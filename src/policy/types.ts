@@ -44,6 +44,12 @@ export type SubjectFact =
   | {
       type: "mcp_token";
       token_id: string;
+      /**
+       * Whose MCP sessions the token holds: the OAuth grant (refresh family) of a token an
+       * authorization server issued, so that a refreshed token keeps its sessions. Absent for
+       * tokens made by hand, whose sessions are the token id's.
+       */
+      binding_id?: string;
       user_id: string;
       system_role: SystemRole;
       grants: GrantFact[];
@@ -73,6 +79,12 @@ export interface PolicyInput {
   rate_limit?: { exceeded: boolean };
   /** A message to a project's MCP endpoint (the route's mcp_message): what the tool table judges. */
   mcp?: McpCall;
+  /**
+   * On a route with mcp_session, once the session the request presents (Mcp-Session-Id) has been
+   * looked up: whether the caller's token opened it. Absent when none is presented, and on the
+   * first evaluation (the lookup shares the rate-limit call, which needs the policy's answer).
+   */
+  mcp_session?: { bound_to_caller: boolean };
 }
 
 /**
@@ -97,12 +109,14 @@ export interface RouteInfo {
   project_id: string | null;
   /** The body is one JSON-RPC message the policy judges by the tool table (input.mcp). */
   mcp_message: boolean;
+  /** A project's MCP endpoint (any method): an Mcp-Session-Id presented is checked (input.mcp_session). */
+  mcp_session: boolean;
 }
 
 /** Output of the `tollgate/authz/decision` entrypoint. */
 export interface PolicyDecision {
   allow: boolean;
-  status: 200 | 400 | 401 | 403 | 429;
+  status: 200 | 400 | 401 | 403 | 404 | 429;
   reasons: string[];
   access: Access | null;
   route: string | null;

@@ -8,7 +8,7 @@ const rateLimitClass = z.string().regex(RATE_LIMIT_CLASS).nullable();
 
 export const policyDecisionSchema = z.object({
   allow: z.boolean(),
-  status: z.union([z.literal(200), z.literal(400), z.literal(401), z.literal(403), z.literal(429)]),
+  status: z.union([z.literal(200), z.literal(400), z.literal(401), z.literal(403), z.literal(404), z.literal(429)]),
   reasons: z.array(z.string()),
   access,
   route: nullableString,
@@ -29,6 +29,7 @@ const routeSchema = z.object({
   sensitive: z.boolean(),
   project_id: nullableString,
   mcp_message: z.boolean(),
+  mcp_session: z.boolean(),
 });
 
 /**
@@ -40,7 +41,7 @@ export function isPolicyDecision(value: unknown): value is PolicyDecision {
   return plainPolicyDecision(value) || policyDecisionSchema.safeParse(value).success;
 }
 
-const STATUSES: ReadonlySet<unknown> = new Set([200, 400, 401, 403, 429]);
+const STATUSES: ReadonlySet<unknown> = new Set([200, 400, 401, 403, 404, 429]);
 const ACCESSES: ReadonlySet<unknown> = new Set(["read", "write"]);
 
 function plainPolicyDecision(value: unknown): boolean {

@@ -8,6 +8,7 @@ import type { ReadinessCheck, WedgeCheck } from "../http/readiness.js";
 import type { Logger } from "../log.js";
 import { MemoryBrowserSessionStore } from "../stores/memory/browser-session-store.js";
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
+import { MemoryMcpSessionStore } from "../stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
@@ -24,9 +25,10 @@ import { BackendGuard, GuardedDirectoryStore, GuardedTokenStore } from "../store
 import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } from "../stores/redis/client.js";
 import { RedisBrowserSessionStore } from "../stores/redis/browser-session-store.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
+import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { BrowserSessionStore, DirectoryStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+import type { BrowserSessionStore, DirectoryStore, McpSessionStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
@@ -35,7 +37,9 @@ export interface Backends {
   tempTokens: TempTokenStore;
   /** Signed-in browsers: Redis when configured, else MongoDB, else memory. */
   browserSessions: BrowserSessionStore;
+  /** Checks MCP sessions in `mcpSessions` within a hit (RateLimitOptions.session): the two share a backend. */
   rateLimiter: RateLimiter;
+  mcpSessions: McpSessionStore;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
   liveness: Record<string, WedgeCheck>;
@@ -80,6 +84,7 @@ export function connectBackends(
   let mongoSessions: BrowserSessionStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
+  let mcpSessions: McpSessionStore;
   let invalidation: InvalidationBus | undefined;
 
   if (config.mongodbUri) {
@@ -167,6 +172,7 @@ export function connectBackends(
     };
     redis.on("error", logConnectionError);
     browserSessions = new RedisBrowserSessionStore(redis, { namespace: config.redisNamespace });
+    mcpSessions = new RedisMcpSessionStore(redis, { namespace: config.redisNamespace });
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
       timeoutMs: config.redisTimeoutMs,
@@ -199,7 +205,9 @@ export function connectBackends(
       redis.disconnect();
     });
   } else {
-    rateLimiter = new MemoryRateLimiter();
+    const sessions = new MemoryMcpSessionStore();
+    mcpSessions = sessions;
+    rateLimiter = new MemoryRateLimiter({ sessions });
   }
 
   // Sessions live where the deployment's shared state is fastest: Redis (its keys expire by
@@ -216,6 +224,7 @@ export function connectBackends(
     ...facts,
     browserSessions,
     rateLimiter,
+    mcpSessions,
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),

@@ -80,6 +80,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     credentials,
     facts,
     rateLimiter: backends.rateLimiter,
+    mcpSessions: backends.mcpSessions,
+    mcpSessionTtlMs: config.mcpSessionTtlMs,
     rateLimits: config.rateLimits,
     rateLimitWindowMs: config.rateLimitWindowMs,
     rateLimitFail: config.rateLimitFail,

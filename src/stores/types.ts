@@ -107,11 +107,20 @@ export interface RateLimitResult {
    * nothing is counted.
    */
   reset_ms: number;
+  /** Present when the hit was asked to check a session (RateLimitOptions.session). */
+  session?: McpSessionState;
 }
 
 export interface RateLimitOptions {
   /** false: report what a hit would get without counting it. Default true. */
   consume?: boolean;
+  /**
+   * An MCP session to check in the same call (one Redis round trip for both): the answer's
+   * `session` says whether it is the caller's, and when it is its lifetime starts again. Checked
+   * whether or not the hit is admitted. `session.partition` must be the caller's part of `key`,
+   * written in it as `{partition}` (on a Redis Cluster the two then share a hash slot).
+   */
+  session?: McpSessionRef;
 }
 
 export interface RateLimiter {
@@ -122,6 +131,35 @@ export interface RateLimiter {
    * Atomic: N concurrent hits against limit L admit exactly min(N, L).
    */
   hit(key: string, limit: number, windowMs: number, options?: RateLimitOptions): Promise<RateLimitResult>;
+}
+
+/**
+ * An MCP session (Mcp-Session-Id, MCP 2025 revisions) as one caller presents it. Sessions are
+ * kept per partition, the caller's rate-limit key (per user), and belong to one binding id: the
+ * token's, or the grant's that a refreshed token keeps.
+ */
+export interface McpSessionRef {
+  /** The session id the upstream issued: 1..256 visible ASCII characters (0x21-0x7E). */
+  session_id: string;
+  /** The caller's rate-limit key (1..512 characters). */
+  partition: string;
+  /** Whose the session is (1..256 characters). */
+  binding_id: string;
+  /** How long the session lives from now, sliding on use (1..2^31-1 ms). */
+  ttl_ms: number;
+}
+
+/** bound: the caller's; other: someone else's binding in the caller's partition; unknown: none (or expired). */
+export type McpSessionState = "bound" | "other" | "unknown";
+
+/** Which MCP session belongs to whom (TOLLGATE_MCP_SESSION_TTL_MS after its last use). */
+export interface McpSessionStore {
+  /** Records the session as the binding's for ttl_ms, replacing what that id held in the partition. */
+  bind(session: McpSessionRef): Promise<void>;
+  /** Whether the session is the caller's; when it is, its lifetime starts again. */
+  check(session: McpSessionRef): Promise<McpSessionState>;
+  /** Forgets the session if it is the caller's (ttl_ms unused); true when it was. */
+  end(session: McpSessionRef): Promise<boolean>;
 }
 
 export interface TempToken {

@@ -12,6 +12,7 @@ import {
   SYSTEM_ROLES,
   type Collaborator,
   type LiveTempTokenLimit,
+  type McpSessionRef,
   type Project,
   type TempToken,
   type TokenPatch,
@@ -241,6 +242,7 @@ export interface RateLimitArgs {
   limit: number;
   windowMs: number;
   consume: boolean;
+  session?: McpSessionRef;
 }
 
 export function validateRateLimitArgs(key: unknown, limit: unknown, windowMs: unknown, options: unknown): RateLimitArgs {
@@ -249,9 +251,27 @@ export function validateRateLimitArgs(key: unknown, limit: unknown, windowMs: un
   if (!Number.isInteger(windowMs) || (windowMs as number) < 1 || (windowMs as number) > RATE_WINDOW_MAX_MS) fail("windowMs", `must be an integer in 1..${RATE_WINDOW_MAX_MS}`);
   let consume = true;
   if (options !== undefined) {
-    const o = object(options, "options", ["consume"], []);
+    const o = object(options, "options", ["consume", "session"], []);
     if (o.consume !== undefined && typeof o.consume !== "boolean") fail("options.consume", "must be a boolean");
     consume = o.consume !== false;
+    if (o.session !== undefined) {
+      const session = validateMcpSessionRef(o.session, "options.session");
+      if (!key.includes(`{${session.partition}}`)) fail("options.session.partition", "must be written in the key as {partition}");
+      return { key, limit: limit as number, windowMs: windowMs as number, consume, session };
+    }
   }
   return { key, limit: limit as number, windowMs: windowMs as number, consume };
+}
+
+/** Session ids as MCP allows them: visible ASCII. */
+export const SESSION_ID_RE = /^[\x21-\x7e]{1,256}$/;
+const BINDING_ID_MAX = 256;
+
+export function validateMcpSessionRef(v: unknown, field = "session"): McpSessionRef {
+  const o = object(v, field, ["session_id", "partition", "binding_id", "ttl_ms"], ["session_id", "partition", "binding_id", "ttl_ms"]);
+  if (typeof o.session_id !== "string" || !SESSION_ID_RE.test(o.session_id)) fail(`${field}.session_id`, "must be 1..256 visible ASCII characters");
+  if (typeof o.partition !== "string" || o.partition.length === 0 || o.partition.length > RATE_KEY_MAX) fail(`${field}.partition`, `must be a string of 1..${RATE_KEY_MAX} characters`);
+  if (typeof o.binding_id !== "string" || o.binding_id.length === 0 || o.binding_id.length > BINDING_ID_MAX) fail(`${field}.binding_id`, `must be a string of 1..${BINDING_ID_MAX} characters`);
+  if (!Number.isInteger(o.ttl_ms) || (o.ttl_ms as number) < 1 || (o.ttl_ms as number) > RATE_WINDOW_MAX_MS) fail(`${field}.ttl_ms`, `must be an integer in 1..${RATE_WINDOW_MAX_MS}`);
+  return { session_id: o.session_id, partition: o.partition, binding_id: o.binding_id, ttl_ms: o.ttl_ms as number };
 }

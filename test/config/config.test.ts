@@ -108,6 +108,14 @@ describe("configuration", () => {
   });
 });
 
+describe("TOLLGATE_MCP_SESSION_TTL_MS", () => {
+  it("defaults to a day and accepts 1000..604800000", () => {
+    expect(loadConfig({}).mcpSessionTtlMs).toBe(86_400_000);
+    expect(loadConfig({ TOLLGATE_MCP_SESSION_TTL_MS: "3600000" }).mcpSessionTtlMs).toBe(3_600_000);
+    for (const bad of ["999", "604800001", "1h", "1.5", "-1"]) expect(() => loadConfig({ TOLLGATE_MCP_SESSION_TTL_MS: bad })).toThrow(/TOLLGATE_MCP_SESSION_TTL_MS/);
+  });
+});
+
 describe("TOLLGATE_REDIS_TIMEOUT_MS", () => {
   it("defaults to 50 ms and accepts 1..10000", () => {
     expect(loadConfig({}).redisTimeoutMs).toBe(50);

@@ -13,6 +13,7 @@ import { TokenIssuer } from "../../src/issuing/token-issuer.js";
 import { packageFile } from "../../src/package-root.js";
 import { PolicyEngine } from "../../src/policy/engine.js";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
+import { MemoryMcpSessionStore } from "../../src/stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
 import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
 import { BackendUnavailableError, type DirectoryStore, type RateLimiter } from "../../src/stores/types.js";
@@ -44,13 +45,16 @@ function build(
   const facts = new CachedFacts(new MemoryTokenStore(), overrides.directory ?? new MemoryDirectoryStore(), { ttlMs: 0 });
   const jwt = new JwtVerifier({ key: { kind: "secret", secret: SECRET }, issuer: null, audience: null, maxTtlS: 86_400, now: () => NOW });
   const audit = new MemoryAudit();
+  const sessions = new MemoryMcpSessionStore();
   const limits = structuredClone(overrides.limits ?? DEFAULT_RATE_LIMITS);
   if (overrides.limit !== undefined) limits.api.default = overrides.limit;
   const service = new DecisionService({
     engine,
     credentials: new CredentialResolver(facts, jwt, () => NOW),
     facts,
-    rateLimiter: overrides.rateLimiter ?? new MemoryRateLimiter(),
+    rateLimiter: overrides.rateLimiter ?? new MemoryRateLimiter({ sessions }),
+    mcpSessions: sessions,
+    mcpSessionTtlMs: 86_400_000,
     rateLimits: limits,
     rateLimitWindowMs: 60_000,
     rateLimitFail: overrides.fail ?? "closed",
@@ -287,6 +291,55 @@ describe("DecisionService", () => {
       expect(verdict.identity["X-Tollgate-Permissions"]).toBe("");
       expect(hits).toBe(0);
       expect(await c.records()).toEqual([expect.objectContaining({ allow: false, status: 500, reasons: ["policy_error"] })]);
+    });
+
+    describe("sessions", () => {
+      const SID = "3f1c9a7e-5b2d-4c8e-9f01-a2b3c4d5e6f7";
+      const call = (authorization: string, mcpSession?: string): DecisionRequest => ({
+        ...ask("POST", MCP, authorization),
+        source: "gateway",
+        mcp: { method: "tools/list" },
+        ...(mcpSession !== undefined && { mcpSession }),
+      });
+
+      it("names who a session opened on an allowed request belongs to: the MCP token's id under the user's rate-limit key", async () => {
+        const { record, token } = await core.issuer.issue({ type: "mcp", user_id: "bob", grants: [{ project_id: "priv", allow_trigger: false }] });
+        const verdict = await core.service.decide(call(`Bearer ${token}`));
+        expect(verdict.sessionOwner).toEqual({ partition: "user:bob", binding_id: record.id });
+        // Not on a route that does not check sessions, nor on a denial.
+        expect((await core.service.decide(ask("GET", "/api/v1/mcp/projects/priv", `Bearer ${token}`))).sessionOwner).toBeNull();
+        const denied = await core.service.decide({ ...call(`Bearer ${token}`), mcp: { method: "tools/call", tool: "trigger_build" } });
+        expect(denied.sessionOwner).toBeNull();
+      });
+
+      it("lets the caller's session through, and denies another token's or an unknown one with 404 unknown_session (the policy's second answer)", async () => {
+        const mine = await mcpToken(core, false);
+        const owner = (await core.service.decide(call(mine))).sessionOwner!;
+        await core.service.bindSession(owner, SID);
+        expect((await core.service.decide(call(mine, SID))).decision).toMatchObject({ allow: true, status: 200 });
+        const theirs = await mcpToken(core, false);
+        const hijack = await core.service.decide(call(theirs, SID));
+        expect(hijack.decision).toMatchObject({ allow: false, status: 404, reasons: ["unknown_session"], rate_limit: { class: "default" } });
+        expect(hijack.sessionOwner).toBeNull();
+        expect((await core.service.decide(call(mine, "unknown"))).decision).toMatchObject({ status: 404, reasons: ["unknown_session"] });
+        expect((await core.service.decide(call(mine, "not visible ascii"))).decision).toMatchObject({ status: 404, reasons: ["unknown_session"] });
+        await core.service.endSession(owner, SID);
+        expect((await core.service.decide(call(mine, SID))).decision).toMatchObject({ status: 404, reasons: ["unknown_session"] });
+      });
+
+      it("answers a bad credential as such, without looking at the session", async () => {
+        const verdict = await core.service.decide(call("Bearer tg_mcp_nope", SID));
+        expect(verdict.decision).toMatchObject({ status: 401 });
+      });
+
+      it("denies with 503 a session it cannot check, even with TOLLGATE_RATE_LIMIT_FAIL=open; requests without one fail open", async () => {
+        const down: RateLimiter = { hit: () => Promise.reject(new BackendUnavailableError("redis", new Error("down"))) };
+        const c = build({ rateLimiter: down, fail: "open" });
+        await seed(c);
+        const authorization = await mcpToken(c, false);
+        expect((await c.service.decide(call(authorization, SID))).decision).toMatchObject({ allow: false, status: 503, reasons: ["backend_unavailable"] });
+        expect((await c.service.decide(call(authorization))).decision).toMatchObject({ allow: true, rate_limit: null });
+      });
     });
 
     it("audits the MCP message: the call (from /v1/authorize's mcp too), id and session; arguments only when recording, redacted", async () => {

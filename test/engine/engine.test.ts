@@ -63,6 +63,7 @@ describe("PolicyEngine", () => {
       sensitive: false,
       project_id: "p9",
       mcp_message: false,
+      mcp_session: false,
     });
     expect(engine.route("GET", "/api/v1/projects/p1/../p2").valid_path).toBe(false);
   });

@@ -1,11 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
+import { MemoryMcpSessionStore } from "../../src/stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
 import { MemoryTempTokenStore } from "../../src/stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../../src/stores/memory/token-store.js";
 import { msUntilLeaves, SUB_WINDOWS, subWindowUs } from "../../src/stores/rate-window.js";
 import { describeDirectoryStoreContract } from "./directory-store.contract.js";
+import { describeMcpSessionStoreContract } from "./mcp-session-store.contract.js";
 import { describeRateLimiterContract } from "./rate-limiter.contract.js";
 import { describeTempTokenStoreContract } from "./temp-token-store.contract.js";
 import { describeTokenStoreContract } from "./token-store.contract.js";
@@ -146,5 +148,34 @@ describe("MemoryRateLimiter: the rolling window over time (driven clock)", () =>
     expect(counter.total).toBe(counter.counts.reduce((a, b) => a + b, 0));
     expect(counter.total).toBeGreaterThanOrEqual(60_000);
     expect(counter.total).toBeLessThanOrEqual(61_000);
+  });
+});
+
+describeMcpSessionStoreContract("memory", async () => {
+  let now = 1_700_000_000_000;
+  const clock = () => now;
+  const store = new MemoryMcpSessionStore({ now: clock });
+  return {
+    store,
+    limiter: new MemoryRateLimiter({ now: clock, sessions: store }),
+    ttlMs: 1_000,
+    advance: async (ms) => {
+      now += ms;
+    },
+  };
+});
+
+describe("MemoryMcpSessionStore specifics", () => {
+  it("forgets expired sessions", async () => {
+    let now = 0;
+    const store = new MemoryMcpSessionStore({ now: () => now, sweepEvery: 10 });
+    for (let i = 0; i < 20; i++) await store.bind({ session_id: `s${i}`, partition: "user:a", binding_id: "t", ttl_ms: 100 });
+    now += 100;
+    for (let i = 0; i < 10; i++) await store.check({ session_id: "live", partition: "user:a", binding_id: "t", ttl_ms: 100 });
+    expect(store.size).toBe(0);
+  });
+
+  it("a limiter without a session store refuses to check one", async () => {
+    await expect(new MemoryRateLimiter().hit("k:{p}", 1, 1000, { session: { session_id: "s", partition: "p", binding_id: "t", ttl_ms: 1 } })).rejects.toThrow(TypeError);
   });
 });

@@ -5,11 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cluster, Redis } from "ioredis";
 import { createRedisClient, probeRedis, serverOf } from "../../src/stores/redis/client.js";
 import { redisKeys } from "../../src/stores/redis/keys.js";
+import { RedisMcpSessionStore } from "../../src/stores/redis/mcp-session-store.js";
 import { RedisRateLimiter } from "../../src/stores/redis/rate-limiter.js";
 import { RedisInvalidationBus } from "../../src/stores/redis/invalidation-bus.js";
 import type { ChangeEvent } from "../../src/facts/invalidation.js";
 import { startRedisCluster, type RedisClusterServer } from "../support/servers.js";
 import { sleep } from "../support/fixtures.js";
+import { describeMcpSessionStoreContract } from "./mcp-session-store.contract.js";
 import { describeRateLimiterContract } from "./rate-limiter.contract.js";
 
 let cluster: RedisClusterServer;
@@ -41,6 +43,18 @@ describeRateLimiterContract("redis cluster", async () => {
     store: new RedisRateLimiter(client, { namespace, ...PATIENT }),
     advance: (ms) => sleep(ms),
     // One DEL per key: a multi-key DEL across slots is refused (CROSSSLOT).
+    cleanup: async () => void (await Promise.all((await keysUnder(namespace)).map((key) => client.del(key)))),
+  };
+});
+
+// Real time: a lifetime long enough that a loaded machine's late timers stay well inside it.
+describeMcpSessionStoreContract("redis cluster", async () => {
+  const namespace = `cs${++counter}`;
+  return {
+    store: new RedisMcpSessionStore(client, { namespace }),
+    limiter: new RedisRateLimiter(client, { namespace, ...PATIENT }),
+    ttlMs: 1_000,
+    advance: (ms) => sleep(ms),
     cleanup: async () => void (await Promise.all((await keysUnder(namespace)).map((key) => client.del(key)))),
   };
 });

@@ -8,10 +8,12 @@ import type { BreakerState } from "../../src/stores/circuit-breaker.js";
 import { SUB_WINDOWS, subWindowUs } from "../../src/stores/rate-window.js";
 import { failFastRedisOptions } from "../../src/stores/redis/client.js";
 import { redisKeys } from "../../src/stores/redis/keys.js";
+import { RedisMcpSessionStore } from "../../src/stores/redis/mcp-session-store.js";
 import { RedisRateLimiter } from "../../src/stores/redis/rate-limiter.js";
 import { BackendUnavailableError } from "../../src/stores/types.js";
 import { CLOSED_PORT, startRedis, type RedisServer } from "../support/servers.js";
 import { sleep } from "../support/fixtures.js";
+import { describeMcpSessionStoreContract } from "./mcp-session-store.contract.js";
 import { describeRateLimiterContract } from "./rate-limiter.contract.js";
 
 let server: RedisServer;
@@ -36,6 +38,21 @@ describeRateLimiterContract("redis", async () => {
   const namespace = `t${++counter}`;
   return {
     store: new RedisRateLimiter(client, { namespace, ...PATIENT }),
+    advance: (ms) => sleep(ms),
+    cleanup: async () => {
+      const keys = await client.keys(`${namespace}:*`);
+      if (keys.length > 0) await client.del(...keys);
+    },
+  };
+});
+
+// Real time: a lifetime long enough that a loaded machine's late timers stay well inside it.
+describeMcpSessionStoreContract("redis", async () => {
+  const namespace = `s${++counter}`;
+  return {
+    store: new RedisMcpSessionStore(client, { namespace }),
+    limiter: new RedisRateLimiter(client, { namespace, ...PATIENT }),
+    ttlMs: 1_000,
     advance: (ms) => sleep(ms),
     cleanup: async () => {
       const keys = await client.keys(`${namespace}:*`);

@@ -5,7 +5,8 @@
 #   TypeScript layer: the credential's status, the subject, the project named by the path and
 #   the rate-limit state. Stages apply in order and the first that denies decides:
 #   invalid path (400), unknown route (403), the MCP message missing or unknown to the tool
-#   table (403), credentials (401), rate limit (429), authorization (403). Anything not explicitly granted is denied.
+#   table (403), credentials (401), an MCP session that is not the caller's (404), rate limit
+#   (429), authorization (403). Anything not explicitly granted is denied.
 package tollgate.authz
 
 # METADATA
@@ -20,6 +21,7 @@ route := {
 	"sensitive": _route_field("sensitive") == true,
 	"project_id": _project_id_or_null,
 	"mcp_message": _route_field("mcp") == true,
+	"mcp_session": _route_field("mcp_session") == true,
 }
 
 # The route a valid path names, found by walking the route tree (route_tree.rego); undefined
@@ -88,6 +90,11 @@ _outcome := {"status": 400, "reasons": {"invalid_path"}} if {
 	not _spec
 } else := {"status": 401, "reasons": _credential_denials} if {
 	count(_credential_denials) > 0
+} else := {"status": 404, "reasons": {"unknown_session"}} if {
+	# The session the request presents is not one the caller's token opened (another token's,
+	# unknown or expired): MCP asks for 404, and the client opens a new session.
+	_authenticated
+	input.mcp_session.bound_to_caller == false
 } else := {"status": 429, "reasons": {"rate_limited"}} if {
 	_authenticated
 	input.rate_limit.exceeded == true

@@ -19,6 +19,7 @@ _invalid_route := {
 	"sensitive": false,
 	"project_id": null,
 	"mcp_message": false,
+	"mcp_session": false,
 }
 
 # ---------------------------------------------------------------------------- route
@@ -34,6 +35,7 @@ test_route_of_a_project_read if {
 		"sensitive": false,
 		"project_id": "p1",
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 
@@ -48,6 +50,7 @@ test_route_of_a_write_via_get if {
 		"sensitive": false,
 		"project_id": "p1",
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 
@@ -62,6 +65,7 @@ test_route_of_a_restart_counter if {
 		"sensitive": false,
 		"project_id": "p1",
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 
@@ -76,6 +80,7 @@ test_route_of_an_owner_only_write if {
 		"sensitive": true,
 		"project_id": "p1",
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 
@@ -90,6 +95,7 @@ test_route_of_an_mcp_trigger if {
 		"sensitive": false,
 		"project_id": "p9",
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 
@@ -104,6 +110,7 @@ test_route_of_an_admin_read if {
 		"sensitive": true,
 		"project_id": null,
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 
@@ -118,6 +125,7 @@ test_route_of_mcp_token_management if {
 		"sensitive": false,
 		"project_id": null,
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 
@@ -132,6 +140,7 @@ test_route_of_the_user_endpoint if {
 		"sensitive": false,
 		"project_id": null,
 		"mcp_message": false,
+		"mcp_session": false,
 	}
 }
 

@@ -31,9 +31,13 @@ _sensitive_write := object.union(_write, {"sensitive": true})
 # Deleting a project or changing its visibility needs the Owner role.
 _owner_write := object.union(_sensitive_write, {"owner_only": true})
 
-# A project's MCP endpoint: the JSON-RPC message in the body decides access, class and trigger
-# (tool_table.rego, mcp_messages.rego); the route's own entry applies to nothing.
-_mcp_messages := object.union(_read, {"mcp": true})
+# A project's MCP endpoint. Requests on it may present an MCP session (Mcp-Session-Id), which
+# Tollgate checks is the caller's (input.mcp_session). On a POST the JSON-RPC message in the body
+# decides access, class and trigger (tool_table.rego, mcp_messages.rego); the route's own entry
+# applies to nothing.
+_mcp_endpoint := object.union(_read, {"mcp_session": true})
+
+_mcp_messages := object.union(_mcp_endpoint, {"mcp": true})
 
 # The single-use token exchange is the one route reachable without credentials.
 _anonymous_write := object.union(_write, {"anonymous": true})
@@ -110,7 +114,7 @@ route_table := {
 	concat("", [_mcp_project, "/trigger"]): {"POST": _trigger},
 	# The project's MCP server (streamable HTTP): GET opens the server's stream, DELETE ends a
 	# session, POST carries one JSON-RPC message, judged by the tool table.
-	concat("", [_mcp_project, "/mcp"]): {"GET": _read, "POST": _mcp_messages, "DELETE": _read},
+	concat("", [_mcp_project, "/mcp"]): {"GET": _mcp_endpoint, "POST": _mcp_messages, "DELETE": _mcp_endpoint},
 	"/api/v1/mcp/tokens": {"GET": _read, "POST": _write},
 	"/api/v1/mcp/tokens/temp": {"POST": _write},
 	"/api/v1/mcp/tokens/exchange": {"POST": _anonymous_write},

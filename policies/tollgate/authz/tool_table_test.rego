@@ -258,3 +258,50 @@ test_route_marks_the_message_route if {
 	authz.route.mcp_message with input as {"method": "POST", "path": "/api/v1/mcp/projects/p1/mcp"}
 	not authz.route.mcp_message with input as {"method": "GET", "path": "/api/v1/mcp/projects/p1/mcp"}
 }
+
+# ---------------------------------------------------------------------------- sessions
+
+test_every_method_of_the_mcp_endpoint_checks_sessions if {
+	every method in ["GET", "POST", "DELETE"] {
+		got := authz.route with input as {"method": method, "path": "/api/v1/mcp/projects/p1/mcp"}
+		got.mcp_session == true
+	}
+	not_endpoint := authz.route with input as {"method": "POST", "path": "/api/v1/mcp/projects/p1/trigger"}
+	not_endpoint.mcp_session == false
+}
+
+_get_build := _request({"method": "tools/call", "tool": "get_build"})
+
+test_a_session_the_caller_did_not_open_is_not_found if {
+	got := authz.decision with input as object.union(_get_build, {"mcp_session": {"bound_to_caller": false}})
+	got.status == 404
+	got.reasons == ["unknown_session"]
+	not got.allow
+}
+
+test_the_callers_session_is_allowed if {
+	got := authz.decision with input as object.union(_get_build, {"mcp_session": {"bound_to_caller": true}})
+	got.allow
+}
+
+# The session stage comes before the rate limit and authorization: a hijacked session is not
+# told apart from an unknown one by a 429 or a 403.
+test_an_unbound_session_is_not_found_before_limits_and_grants if {
+	request := object.union(_request({"method": "tools/call", "tool": "trigger_build"}), {
+		"mcp_session": {"bound_to_caller": false},
+		"rate_limit": {"exceeded": true},
+	})
+	got := authz.decision with input as request
+	got.status == 404
+	got.reasons == ["unknown_session"]
+}
+
+# A bad credential is answered as such; the session is not looked at.
+test_credentials_come_before_the_session if {
+	request := object.union(_get_build, {
+		"mcp_session": {"bound_to_caller": false},
+		"credential": {"status": "revoked"},
+	})
+	got := authz.decision with input as json.remove(request, ["subject"])
+	got.status == 401
+}

@@ -1,12 +1,15 @@
 import { msUntilLeaves, SUB_WINDOWS, subWindowUs } from "../rate-window.js";
 import { validateRateLimitArgs } from "../validate.js";
 import type { RateLimiter, RateLimitOptions, RateLimitResult } from "../types.js";
+import type { MemoryMcpSessionStore } from "./mcp-session-store.js";
 
 export interface MemoryRateLimiterOptions {
   /** Milliseconds clock; injectable for tests. Default Date.now. */
   now?: () => number;
   /** Drop idle keys every this many hits. Default 1000. */
   sweepEvery?: number;
+  /** Where hits asked to check an MCP session (RateLimitOptions.session) look. */
+  sessions?: MemoryMcpSessionStore;
 }
 
 const SLOTS = SUB_WINDOWS + 1;
@@ -32,15 +35,19 @@ export class MemoryRateLimiter implements RateLimiter {
   private readonly counters = new Map<string, Counter>();
   private readonly now: () => number;
   private readonly sweepEvery: number;
+  private readonly sessions: MemoryMcpSessionStore | undefined;
   private sinceSweep = 0;
 
   constructor(options: MemoryRateLimiterOptions = {}) {
     this.now = options.now ?? Date.now;
     this.sweepEvery = options.sweepEvery ?? 1000;
+    this.sessions = options.sessions;
   }
 
   async hit(key: string, limit: number, windowMs: number, options?: RateLimitOptions): Promise<RateLimitResult> {
     const args = validateRateLimitArgs(key, limit, windowMs, options);
+    if (args.session && !this.sessions) throw new TypeError("this rate limiter was given no session store");
+    const session = args.session ? this.sessions!.checkNow(args.session) : undefined;
     const now = this.now();
     if (++this.sinceSweep >= this.sweepEvery) this.sweep(now);
 
@@ -71,6 +78,7 @@ export class MemoryRateLimiter implements RateLimiter {
       limit: args.limit,
       remaining: Math.max(0, args.limit - counted),
       reset_ms: counter ? msUntilLeaves(counter.oldest, subUs, nowUs) : 0,
+      ...(session && { session }),
     };
   }
 

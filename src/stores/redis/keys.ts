@@ -9,6 +9,12 @@ export interface RedisKeys {
   rateLimit(key: string, windowMs: number): string;
   /** String: one browser session (src/stores/redis/browser-session-store.ts), by its hash. */
   browserSession(hash: string): string;
+  /**
+   * String: the binding id an MCP session belongs to (mcp-session-store.ts). The session id is
+   * in base64url (no ":" or "{"), so the partition's hash tag is the key's first: on a cluster
+   * the session shares the slot of a rate-limit key holding `{partition}`.
+   */
+  mcpSession(partition: string, sessionId: string): string;
   /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
   readonly invalidationChannel: string;
 }
@@ -20,6 +26,7 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     // The caller's key goes last, after a fixed-shape prefix, so no key can imitate another kind.
     // The window is part of the key: counters of different windows never mix.
     rateLimit: (key, windowMs) => `${namespace}:rl:${windowMs}:${key}`,
+    mcpSession: (partition, sessionId) => `${namespace}:mcps:${Buffer.from(sessionId).toString("base64url")}:{${partition}}`,
     invalidationChannel: `${namespace}:invalidate`,
     browserSession: (hash) => `${namespace}:bs:${hash}`,
   };

@@ -2,10 +2,11 @@ import { Cluster } from "ioredis";
 import { CircuitBreaker, type CircuitBreakerOptions } from "../circuit-breaker.js";
 import { SUB_WINDOWS, subWindowUs } from "../rate-window.js";
 import { validateRateLimitArgs } from "../validate.js";
-import { BackendUnavailableError, type RateLimiter, type RateLimitOptions, type RateLimitResult } from "../types.js";
+import { BackendUnavailableError, type McpSessionRef, type RateLimiter, type RateLimitOptions, type RateLimitResult } from "../types.js";
 import { serverOf, type RedisClient } from "./client.js";
 import { monotonicUs, RedisClockOffset } from "./clock.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
+import { SESSION_STATES, sessionCheckLua } from "./mcp-session-store.js";
 
 /**
  * The rolling window of rate-window.ts in one hash per key and window, one script run per hit, so
@@ -22,8 +23,13 @@ import { redisKeys, type RedisKeys } from "./keys.js";
  * KEYS[1] the hash; ARGV: limit, sub-window µs, consume (1|0), deadline µs.
  * Returns {allowed 1|0, or -1 when past the deadline; hits counted; ms until the oldest counted
  * sub-window leaves; Redis TIME µs; the sub-window the hit was counted in, or -1}.
+ *
+ * With a session check (the MCP endpoint's hot path): also KEYS[2] the session, ARGV[5] the
+ * binding id, ARGV[6] its lifetime (ms), and the reply's sixth element is the session's state
+ * (mcp-session-store.ts), checked before the hit is counted.
  */
-export const ROLLING_WINDOW_LUA = `
+function rollingWindowLua(withSession: boolean): string {
+  return `
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local sub = tonumber(ARGV[2])
@@ -31,7 +37,7 @@ local S = ${SUB_WINDOWS}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if now >= tonumber(ARGV[4]) then return {-1, 0, 0, now, -1} end
-local function name(n) return string.format('%.0f', n) end
+${withSession ? sessionCheckLua(2, 5) : ""}local function name(n) return string.format('%.0f', n) end
 local current = math.floor(now / sub)
 local first = current - S
 local state = redis.call('HMGET', key, 't', 'o')
@@ -76,8 +82,12 @@ if total < limit then
 end
 local reset = 0
 if oldest then reset = math.max(0, math.ceil(((oldest + S + 1) * sub - now) / 1000)) end
-return {allowed, total, reset, now, charged}
+return {allowed, total, reset, now, charged${withSession ? ", session" : ""}}
 `;
+}
+
+export const ROLLING_WINDOW_LUA = rollingWindowLua(false);
+export const ROLLING_WINDOW_SESSION_LUA = rollingWindowLua(true);
 
 /**
  * Takes back one hit counted in sub-window ARGV[1], if it is still counted: for a reply that
@@ -96,16 +106,18 @@ return 1
 export const KEY_SERVER_TIME_LUA = "return redis.call('TIME')";
 
 const HIT = "tollgateRateHit";
+const HIT_SESSION = "tollgateRateHitSession";
 const REFUND = "tollgateRateRefund";
 const TIME = "tollgateKeyServerTime";
 
 type ScriptClient = RedisClient & {
   [HIT](key: string, limit: number, subUs: number, consume: "0" | "1", deadlineUs: number): Promise<unknown>;
+  [HIT_SESSION](key: string, sessionKey: string, limit: number, subUs: number, consume: "0" | "1", deadlineUs: number, bindingId: string, ttlMs: number): Promise<unknown>;
   [REFUND](key: string, subWindow: string): Promise<unknown>;
   [TIME](key: string): Promise<unknown>;
 };
 
-type Reply = [allowed: -1 | 0 | 1, counted: number, resetMs: number, redisUs: number, charged: number];
+type Reply = [allowed: -1 | 0 | 1, counted: number, resetMs: number, redisUs: number, charged: number, session?: -1 | 0 | 1];
 
 export const DEFAULT_REDIS_TIMEOUT_MS = 50;
 
@@ -154,6 +166,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.breaker = new CircuitBreaker(options.breaker);
     // defineCommand sends EVALSHA and falls back to EVAL (loading the script) on NOSCRIPT.
     client.defineCommand(HIT, { numberOfKeys: 1, lua: ROLLING_WINDOW_LUA });
+    client.defineCommand(HIT_SESSION, { numberOfKeys: 2, lua: ROLLING_WINDOW_SESSION_LUA });
     client.defineCommand(REFUND, { numberOfKeys: 1, lua: REFUND_LUA });
     client.defineCommand(TIME, { numberOfKeys: 1, lua: KEY_SERVER_TIME_LUA });
     this.client = client as ScriptClient;
@@ -164,16 +177,18 @@ export class RedisRateLimiter implements RateLimiter {
     const pass = this.breaker.acquire();
     if (!pass) throw new BackendUnavailableError("redis", new Error("circuit open after a failure; waiting for a probe to succeed"));
     try {
-      const [allowed, counted, resetMs] = await this.run(this.keys.rateLimit(args.key, args.windowMs), args.limit, subWindowUs(args.windowMs), args.consume);
+      const [allowed, counted, resetMs, , , session] = await this.run(this.keys.rateLimit(args.key, args.windowMs), args.limit, subWindowUs(args.windowMs), args.consume, args.session);
       this.breaker.succeeded(pass);
-      return { allowed: allowed === 1, limit: args.limit, remaining: Math.max(0, args.limit - counted), reset_ms: resetMs };
+      const result: RateLimitResult = { allowed: allowed === 1, limit: args.limit, remaining: Math.max(0, args.limit - counted), reset_ms: resetMs };
+      if (session !== undefined) result.session = SESSION_STATES[session];
+      return result;
     } catch (e) {
       this.breaker.failed(pass);
       throw new BackendUnavailableError("redis", e);
     }
   }
 
-  private async run(key: string, limit: number, subUs: number, consume: boolean): Promise<Reply> {
+  private async run(key: string, limit: number, subUs: number, consume: boolean, session: McpSessionRef | undefined): Promise<Reply> {
     const giveUpUs = monotonicUs() + this.timeoutMs * 1000;
     // Again when a calibration learned another server's clock: one shared while the slot map was
     // not loaded yet, or one whose slot moved meanwhile. Bounded by the timeout (within throws).
@@ -184,8 +199,12 @@ export class RedisRateLimiter implements RateLimiter {
     if (sentUs >= giveUpUs) throw new Error(`no answer from Redis within ${this.timeoutMs} ms`);
     // In the key's server's TIME: from then on the script does nothing.
     const deadlineUs = Math.floor(giveUpUs + DEADLINE_SLACK_MS * 1000 + offsetUs);
-    const reply = await within(this.client[HIT](key, limit, subUs, consume ? "1" : "0", deadlineUs), giveUpUs, (late) => this.settleLate(key, server, sentUs, late));
-    const parsed = parse(reply);
+    const flag = consume ? "1" : "0";
+    const sent = session
+      ? this.client[HIT_SESSION](key, this.keys.mcpSession(session.partition, session.session_id), limit, subUs, flag, deadlineUs, session.binding_id, session.ttl_ms)
+      : this.client[HIT](key, limit, subUs, flag, deadlineUs);
+    const reply = await within(sent, giveUpUs, (late) => this.settleLate(key, server, sentUs, late, session !== undefined));
+    const parsed = parse(reply, session !== undefined);
     this.sample(key, server, sentUs, parsed[3]);
     if (parsed[0] === -1) throw new Error("Redis ran the rate-limit script after its deadline; nothing was counted");
     return parsed;
@@ -209,10 +228,10 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   /** A reply that came after we gave up: learn the clock from it, and take back what it counted. */
-  private settleLate(key: string, sentTo: string, sentUs: number, reply: unknown): void {
+  private settleLate(key: string, sentTo: string, sentUs: number, reply: unknown, withSession: boolean): void {
     let parsed: Reply;
     try {
-      parsed = parse(reply);
+      parsed = parse(reply, withSession);
     } catch {
       return;
     }
@@ -237,8 +256,15 @@ export class RedisRateLimiter implements RateLimiter {
   }
 }
 
-function parse(reply: unknown): Reply {
-  if (!Array.isArray(reply) || reply.length !== 5 || !reply.every((n) => typeof n === "number") || ![-1, 0, 1].includes(reply[0] as number)) {
+function parse(reply: unknown, withSession = false): Reply {
+  if (
+    !Array.isArray(reply) ||
+    // A script past its deadline (-1) returns before it checks the session.
+    reply.length !== (withSession && reply[0] !== -1 ? 6 : 5) ||
+    !reply.every((n) => typeof n === "number") ||
+    ![-1, 0, 1].includes(reply[0] as number) ||
+    (reply.length === 6 && ![-1, 0, 1].includes(reply[5] as number))
+  ) {
     throw new Error(`unexpected rate-limit script reply: ${JSON.stringify(reply)}`);
   }
   return reply as Reply;

@@ -18,6 +18,7 @@
 #   FERRETDB_BIN=/path/to/ferretdb                         another FerretDB 1.x binary
 #   BENCH_TOLLGATE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for both Tollgates
 #   BENCH_LOG_LEVEL=info                                   the Tollgates' log level (default warn: no decision log line)
+#   BENCH_MCP_ROUNDS=10 BENCH_MCP_N=300                     bench/mcp.ts (run last): MCP parsing and filtering per call
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -221,3 +222,6 @@ if ((prune_wait > 0)); then
 fi
 say "all servers ready; load runs one target at a time"
 timeout 300 node --import tsx bench/load.ts
+# What a project's MCP endpoint adds to a plain proxied POST (its own in-process Tollgate and upstream).
+say "MCP: parsing and filtering per call (bench/mcp.ts)"
+timeout 300 node --import tsx bench/mcp.ts

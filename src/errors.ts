@@ -35,6 +35,8 @@ export const ERRORS = {
   policy_error: { status: 500, message: "the policy failed; denied" },
   internal_error: { status: 500, message: "internal error" },
   upstream_unavailable: { status: 502, message: "the upstream could not be reached" },
+  /** A project's MCP endpoint: an answer that must be read to filter tools/list, in a content coding. */
+  upstream_answer_unreadable: { status: 502, message: "the upstream's MCP answer is encoded and cannot be filtered" },
   backend_unavailable: { status: 503, message: "a backend Tollgate needs is unavailable; try again" },
   /** GET /metrics with workers: one did not send its metrics in time. */
   metrics_unavailable: { status: 503, message: "the metrics of every worker could not be collected; try again" },

@@ -11,6 +11,8 @@ export type Credential =
 
 const MAX_CREDENTIAL_LENGTH = 8192;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+/** An access token of the OAuth authorization server: 256 random bits in 43 base64url characters (oidc-provider's opaque format). */
+const OAUTH_ACCESS_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * Turns an Authorization header value into a credential status and the subject's facts.
@@ -32,6 +34,8 @@ export class CredentialResolver {
     const match = /^\s*([A-Za-z]+) +(\S+)\s*$/.exec(authorization);
     if (!match || match[1]!.toLowerCase() !== "bearer") return { status: "invalid" };
     const credential = match[2]!;
+    // Before the prefix test: a random OAuth token may begin with "tg_"; Tollgate's own tokens are longer.
+    if (OAUTH_ACCESS_TOKEN_SHAPE.test(credential)) return this.#resolveOAuthToken(credential);
     if (credential.startsWith("tg_")) return this.#resolveToken(credential);
     if (JWT_SHAPE.test(credential)) return this.#resolveSession(credential);
     return { status: "invalid" };
@@ -49,6 +53,15 @@ export class CredentialResolver {
     if (!parsed || parsed.kind === "temp") return { status: "invalid" };
     const record = await this.facts.tokenByHash(hashToken(value));
     if (!record || record.kind !== parsed.kind) return { status: "invalid" };
+    if (record.revoked_at) return { status: "revoked", tokenId: record.id };
+    this.#touch(record);
+    return { status: "valid", subject: await this.#tokenSubject(record) };
+  }
+
+  /** An OAuth access token: the MCP token record stored for it when it was issued (docs/oauth.md). */
+  async #resolveOAuthToken(value: string): Promise<Credential> {
+    const record = await this.facts.tokenByHash(hashToken(value));
+    if (!record || record.kind !== "mcp" || !record.oauth) return { status: "invalid" };
     if (record.revoked_at) return { status: "revoked", tokenId: record.id };
     this.#touch(record);
     return { status: "valid", subject: await this.#tokenSubject(record) };
@@ -80,6 +93,11 @@ export class CredentialResolver {
             allow_trigger: g.allow_trigger,
           })),
           expires_at,
+          // Bound to its one resource, the MCP endpoint of its grant's project (the policy checks it).
+          // Its MCP sessions are the grant's (the refresh family's): a refreshed token keeps them.
+          ...(record.oauth
+            ? { binding_id: record.oauth.grant_id, oauth: { client_id: record.oauth.client_id, grant_id: record.oauth.grant_id, project_id: record.grants[0]?.project_id ?? null } }
+            : {}),
         };
     }
   }

@@ -9,6 +9,9 @@ import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
 
+/** The cookie key of development; refused in production. */
+export const DEV_OAUTH_COOKIE_KEY = "tollgate-dev-oauth-cookie-key-do-not-use-in-production";
+
 /**
  * TOLLGATE_AUDIT_REDACT_KEYS's default: argument keys (matched case-insensitively, anywhere in the
  * key) whose values an audit record never holds.
@@ -91,6 +94,19 @@ export interface Config {
   publicUrl: string | null;
   /** TOLLGATE_MCP_AUTHORIZATION_SERVERS: issuer URLs as written; empty: no RFC 9728 metadata, no resource_metadata in challenges. */
   mcpAuthorizationServers: string[];
+  // OAuth authorization server (docs/oauth.md)
+  oauth: {
+    /** Tollgate is the authorization server of its MCP endpoints: TOLLGATE_MCP_AUTHORIZATION_SERVERS names TOLLGATE_PUBLIC_URL. */
+    enabled: boolean;
+    /** TOLLGATE_OAUTH_ACCESS_TTL_S. */
+    accessTtlS: number;
+    /** TOLLGATE_OAUTH_REFRESH_TTL_S (capped by the expiry the user chose at consent). */
+    refreshTtlS: number;
+    /** TOLLGATE_OAUTH_COOKIE_KEYS: the keys signing the authorization server's cookies, newest first; the same on every replica. */
+    cookieKeys: string[];
+    /** TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: dynamic client registrations admitted per client address in any hour. */
+    registrationsPerHour: number;
+  };
   // browser sign-in
   /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
   oidc: OidcConfig | null;
@@ -226,6 +242,17 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push("TOLLGATE_MCP_AUTHORIZATION_SERVERS needs TOLLGATE_PUBLIC_URL: each project's MCP endpoint is named by it in the protected-resource metadata");
   }
 
+  // OAuth authorization server
+  const oauthAccessTtlS = integer("TOLLGATE_OAUTH_ACCESS_TTL_S", get("TOLLGATE_OAUTH_ACCESS_TTL_S") ?? "3600", 60, 86_400, problems);
+  const oauthRefreshTtlS = integer("TOLLGATE_OAUTH_REFRESH_TTL_S", get("TOLLGATE_OAUTH_REFRESH_TTL_S") ?? "2592000", 60, 31_536_000, problems);
+  const oauthRegistrationsPerHour = integer("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR", get("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR") ?? "10", 1, 100_000, problems);
+  const cookieKeysRaw = get("TOLLGATE_OAUTH_COOKIE_KEYS");
+  const oauthCookieKeys = (cookieKeysRaw ?? DEV_OAUTH_COOKIE_KEY).split(",").map((k) => k.trim()).filter(Boolean);
+  if (oauthCookieKeys.some((k) => k.length < 32)) problems.push("TOLLGATE_OAUTH_COOKIE_KEYS: each comma-separated key must be at least 32 characters");
+  const oauthEnabled = publicUrl !== null && mcpAuthorizationServers.some((s) => s === publicUrl || s === `${publicUrl}/`);
+  if (production && oauthEnabled && (cookieKeysRaw === undefined || oauthCookieKeys.includes(DEV_OAUTH_COOKIE_KEY))) {
+    problems.push("production with Tollgate as the authorization server requires TOLLGATE_OAUTH_COOKIE_KEYS (its cookie keys, the same on every replica)");
+  }
   // browser sign-in
   const oidc = parseOidc(get, production, publicUrl, problems);
   const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
@@ -283,6 +310,7 @@ export function loadConfig(env: Env = process.env): Config {
     mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
+    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour },
     // browser sign-in
     oidc,
     uiSessionTtlS,

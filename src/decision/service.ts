@@ -95,6 +95,8 @@ export interface Verdict {
   namespace: Namespace | null;
   /** What forward auth answers a proxy with and the gateway tells its upstream, built once. */
   identity: IdentityHeaders;
+  /** Allowed tools/list or GET of a project's MCP endpoint: the tools the caller may see (the policy's mcp_tools); null otherwise. */
+  mcpTools: string[] | null;
   /** Allowed on a route that checks sessions: whom a session the upstream opens belongs to (null: nobody can hold one). */
   sessionOwner: SessionOwner | null;
 }
@@ -142,6 +144,7 @@ interface Judged {
   subject: SubjectFact | null;
   namespace: Namespace | null;
   triggerAllowed: boolean;
+  mcpTools: string[] | null;
   sessionOwner?: SessionOwner | null;
 }
 
@@ -185,6 +188,7 @@ export class DecisionService {
       subject: judged.subject,
       namespace: judged.namespace,
       identity: identityHeaders(judged.decision, judged.triggerAllowed),
+      mcpTools: judged.mcpTools,
       sessionOwner: judged.sessionOwner ?? null,
     };
     let settled = false;
@@ -295,7 +299,7 @@ export class DecisionService {
       if (!Object.hasOwn(limits, verdict.rate_limit_class)) {
         const line = this.#logs.take(`unknown_class:${verdict.rate_limit_class}`);
         if (line) this.o.logger.error({ class: verdict.rate_limit_class, area, revision, held_back: line.held }, "the policy names a rate-limit class without a limit in TOLLGATE_RATE_LIMITS; denying");
-        return { decision: policyError(verdict, credential, decisionId, revision), subject: null, triggerAllowed: false, namespace: route.namespace };
+        return { decision: policyError(verdict, credential, decisionId, revision), subject: null, triggerAllowed: false, namespace: route.namespace, mcpTools: null };
       }
       const limit = limits[verdict.rate_limit_class]!;
       let result: RateLimitResult | null;
@@ -338,6 +342,7 @@ export class DecisionService {
       subject: input.subject ?? null,
       triggerAllowed: verdict.allow && verdict.trigger_allowed,
       namespace: route.namespace,
+      mcpTools: verdict.allow ? verdict.mcp_tools : null,
       sessionOwner: verdict.allow ? owner : null,
     };
   }
@@ -391,7 +396,7 @@ export class DecisionService {
       decision_id: decisionId,
       policy_revision: revision,
     };
-    return { decision, subject: null, triggerAllowed: false, namespace };
+    return { decision, subject: null, triggerAllowed: false, namespace, mcpTools: null };
   }
 }
 

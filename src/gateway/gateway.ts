@@ -8,7 +8,9 @@ import { methodOverride } from "../http/method-override.js";
 import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SessionOwner } from "../mcp/sessions.js";
+import { toolsListFilter } from "../mcp/tools-list-filter.js";
 import type { SubjectFact } from "../policy/types.js";
+import type { ToolsListRequestStore } from "../stores/types.js";
 import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
 import { skipBody } from "./request-body.js";
 
@@ -25,6 +27,8 @@ export interface GatewayOptions {
   mcpMaxBodyBytes: number;
   /** RFC 9728 discovery: a 401 on a project's MCP endpoint names its metadata; null: not configured. */
   discovery: McpDiscovery | null;
+  /** The ids of callers' tools/list requests (so a resumed stream on any replica is filtered). */
+  toolsListRequests: ToolsListRequestStore;
 }
 
 /** What a locally answered route learns from the gateway's decision. */
@@ -84,6 +88,8 @@ export function gateway(options: GatewayOptions): Gateway {
     const found = options.decisions.route(request.method, target);
     request.route = found;
     const route = found.info;
+    // Its answers (a POST's, and the server's stream a GET opens) may carry tools/list answers.
+    const mcpEndpoint = route.mcp_message || (request.method === "GET" && options.decisions.route("POST", target).info.mcp_message);
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
@@ -146,8 +152,15 @@ export function gateway(options: GatewayOptions): Gateway {
       return;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
+    const filter = mcpEndpoint ? await toolsListFilter(req, verdict, route.project_id, mcp?.message ?? null, options.toolsListRequests) : undefined;
+    if (filter === "unavailable") {
+      // The tools/list could not be recorded: its answer, resumed on another replica, would not be filtered.
+      writeJsonRpcDenial(res, { status: 503, reasons: ["backend_unavailable"], access: decision.access, decision_id: decision.decision_id }, mcp?.message.id ?? null);
+      settle(null);
+      return;
+    }
     const owner = verdict.sessionOwner;
-    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined);
+    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined, filter);
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>

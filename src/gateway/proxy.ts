@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Transform } from "node:stream";
 import { writeError } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import type { Verdict } from "../decision/service.js";
@@ -23,11 +24,29 @@ export interface ProxyOutcome {
 }
 
 /**
+ * How an answer that may need rewriting (a project's MCP endpoint: tools/list) is passed on,
+ * chosen from its head: null as it is, a Transform it flows through (its Content-Length
+ * dropped), or "unreadable" to refuse it (502 upstream_answer_unreadable).
+ */
+export type AnswerRewriter = (head: { contentType: string | undefined; contentEncoding: string | undefined }) => Transform | null | "unreadable";
+
+/**
  * Streams one allowed request to the upstream and the answer back. `target` is the request
  * target exactly as received (the policy judged that string); nothing is buffered, except a
- * `body` already read and judged (an MCP message), which is sent as it is.
+ * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite`, the
+ * upstream is asked for its answer uncompressed (Accept-Encoding: identity) and the answer
+ * passes through what rewrite chooses.
  */
-export type Forward = (req: IncomingMessage, res: ServerResponse, target: string, verdict: Verdict, peer: Peer, body?: Buffer, beforeAnswer?: BeforeAnswer) => Promise<ProxyOutcome>;
+export type Forward = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: string,
+  verdict: Verdict,
+  peer: Peer,
+  body?: Buffer,
+  beforeAnswer?: BeforeAnswer,
+  rewrite?: AnswerRewriter,
+) => Promise<ProxyOutcome>;
 
 /**
  * Runs once the upstream's response head has arrived, before the client sees any of it (the MCP
@@ -61,7 +80,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, verdict, peer, body, beforeAnswer) =>
+  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite) =>
     new Promise((resolve) => {
       const decisionId = verdict.decision.decision_id;
       const span = startUpstreamSpan(req.method ?? "GET");
@@ -77,7 +96,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         endUpstreamSpan(span, outcome.upstreamStatus);
         resolve(outcome);
       };
-      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout" | "backend_unavailable", message: string): void => {
+      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout" | "backend_unavailable" | "upstream_answer_unreadable", message: string): void => {
         clearTimeout(headersTimer);
         upstreamReq?.destroy();
         if (!res.headersSent) writeError(res, { code, message, decisionId });
@@ -103,7 +122,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: withTraceContext(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
+        headers: withTraceContext(rewrite ? identityEncoding(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host)) : upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {
@@ -121,9 +140,17 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
       };
 
       const answer = (upstreamRes: IncomingMessage, status: number): void => {
+        const through = rewrite?.({ contentType: upstreamRes.headers["content-type"], contentEncoding: upstreamRes.headers["content-encoding"] }) ?? null;
+        if (through === "unreadable") {
+          upstreamRes.resume();
+          fail("upstream_answer_unreadable", `the upstream answered in the content coding ${JSON.stringify(upstreamRes.headers["content-encoding"])} although asked for identity`);
+          return;
+        }
         // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
         const headers = clientResponseHeaders(upstreamRes.headers);
         for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];
+        // A rewritten answer's length is known only at its end: it goes out chunked.
+        if (through) delete headers["content-length"];
         // The head, a body that arrives with it and the end leave in one write: the client's
         // socket stays corked until this turn of the event loop is over (res.end() uncorks it).
         const socket = res.socket;
@@ -133,8 +160,15 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         });
         res.writeHead(status, headers);
         // A stream of unknown length (SSE, chunked) shows its head before its first chunk.
-        if (upstreamRes.headers["content-length"] === undefined) res.flushHeaders();
-        upstreamRes.pipe(res);
+        if (headers["content-length"] === undefined) res.flushHeaders();
+        if (through) {
+          // A rewrite that fails (a lookup that cannot answer, an answer too large to hold) cuts the answer off.
+          through.on("error", () => {
+            upstreamRes.destroy();
+            res.destroy();
+          });
+          upstreamRes.pipe(through).pipe(res);
+        } else upstreamRes.pipe(res);
         upstreamRes.on("error", () => res.destroy());
         upstreamRes.on("end", () => finish({ upstreamStatus: status }));
         upstreamRes.on("aborted", () => {
@@ -199,4 +233,12 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
       });
       req.pipe(sending);
     });
+}
+
+/** The request headers with the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
+function identityEncoding(headers: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== "accept-encoding") out.push(headers[i]!, headers[i + 1]!);
+  out.push("accept-encoding", "identity");
+  return out;
 }

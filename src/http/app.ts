@@ -9,6 +9,7 @@ import type { Metrics } from "../metrics.js";
 import { packageFile } from "../package-root.js";
 import { adminRoutes, type AdminDeps } from "./admin-routes.js";
 import type { Gateway } from "../gateway/gateway.js";
+import type { OAuthEndpoints } from "../oauth/http.js";
 import { decisionEndpoints, type DecisionEndpoints } from "./decision-endpoints.js";
 import { dispatcher, type Dispatcher, type HotPaths } from "./dispatcher.js";
 import type { McpDiscovery } from "../mcp/discovery.js";
@@ -25,6 +26,8 @@ export interface AppDeps extends AdminDeps {
   gateway: Gateway;
   /** RFC 9728 discovery for the MCP endpoints (served beside the gateway); null: not configured. */
   discovery: McpDiscovery | null;
+  /** Tollgate as its MCP endpoints' OAuth authorization server, with its consent page (public port). */
+  oauth?: OAuthEndpoints;
   metrics: Metrics;
   logger: Logger;
   readiness: Readiness;
@@ -95,16 +98,20 @@ export function createApp(deps: AppDeps): Dispatcher {
 /**
  * The client-facing port when TOLLGATE_INTERNAL_PORT is set: the /api/ gateway and the browser
  * pages (/ui/, /oauth/callback); everything else is 404 here, but for the MCP endpoints'
- * /.well-known/oauth-protected-resource/… metadata. Later work adds
- * /.well-known/oauth-authorization-server and the rest of /oauth/.
+ * /.well-known/oauth-protected-resource/… metadata and, when Tollgate is the authorization
+ * server, /.well-known/oauth-authorization-server, the rest of /oauth/ and /ui/consent.
  */
 export function createPublicApp(deps: AppDeps): Dispatcher {
   return dispatcher(gatewayOf(deps), assemble(deps, deps.ui), deps);
 }
 
 /** The gateway and, beside it, the metadata of the MCP endpoints it guards. */
-function gatewayOf(deps: AppDeps): Pick<HotPaths, "gateway" | "protectedResource"> {
-  return { gateway: deps.gateway, ...(deps.discovery ? { protectedResource: protectedResourceEndpoint(deps.discovery) } : {}) };
+function gatewayOf(deps: AppDeps): Pick<HotPaths, "gateway" | "protectedResource" | "oauth"> {
+  return {
+    gateway: deps.gateway,
+    ...(deps.discovery ? { protectedResource: protectedResourceEndpoint(deps.discovery) } : {}),
+    ...(deps.oauth ? { oauth: deps.oauth } : {}),
+  };
 }
 
 /** The internal port (TOLLGATE_INTERNAL_PORT): decision endpoints, admin API, operations. */

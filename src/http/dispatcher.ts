@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
+import { OAUTH_HOT_ROUTES, type OAuthEndpoints } from "../oauth/http.js";
 import { traceRequests, tracingEnabled } from "../tracing.js";
 import { DATA_API_PREFIX, type DecisionEndpoints, EXT_AUTHZ_PREFIX, type Handler, pathOf } from "./decision-endpoints.js";
 import { writeError } from "../api/error-writer.js";
@@ -19,6 +20,8 @@ export interface HotPaths {
   gateway?: Gateway;
   /** With the gateway and discovery configured: the MCP endpoints' RFC 9728 metadata. */
   protectedResource?: ProtectedResourceEndpoint;
+  /** Tollgate as the OAuth authorization server (the public port, or the one port). */
+  oauth?: OAuthEndpoints;
 }
 
 /** A listener with what it serves, for the route listing test (test/http/openapi.test.ts). */
@@ -61,7 +64,7 @@ const exactly = (path: string, route: string): boolean => path.startsWith(route)
  * trailing slash; a method a route does not take falls through (to Express's 404).
  */
 export function dispatcher(hot: HotPaths, fallback: RequestListener, options: DispatcherOptions): Dispatcher {
-  const { decisions, gateway, protectedResource } = hot;
+  const { decisions, gateway, protectedResource, oauth } = hot;
   const traced = traceRequests();
   const hotHandler = (req: IncomingMessage, exactPath: string): Handler | undefined => {
     const path = exactPath.toLowerCase();
@@ -78,6 +81,8 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     const path = pathOf(req);
     // Case-sensitive: the path names a resource identifier, compared exactly by clients.
     if (protectedResource && path.startsWith(PROTECTED_RESOURCE_PREFIX) && protectedResource(req, res, path)) return;
+    // Case-sensitive too, as its router (oidc-provider's) matches them.
+    if (oauth?.handles(req.method ?? "", path)) return void oauth.handle(req, res);
     const handler = hotHandler(req, path);
     if (!handler) return void fallback(req, res);
     const run = (): void => {
@@ -93,6 +98,6 @@ export function dispatcher(hot: HotPaths, fallback: RequestListener, options: Di
     if (tracingEnabled()) traced(req, res, run);
     else run();
   };
-  const hotRoutes = [...(decisions ? DECISION_ROUTES : []), ...(protectedResource ? [PROTECTED_RESOURCE_ROUTE] : [])];
+  const hotRoutes = [...(decisions ? DECISION_ROUTES : []), ...(protectedResource ? [PROTECTED_RESOURCE_ROUTE] : []), ...(oauth ? OAUTH_HOT_ROUTES : [])];
   return Object.assign(listener, { hotRoutes, apps: gateway ? [fallback, gateway.local] : [fallback] });
 }

@@ -1,7 +1,7 @@
-import { generateToken, generateTokenId } from "../tokens/format.js";
+import { generateToken, generateTokenId, hashToken } from "../tokens/format.js";
 import { RequestError } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
-import type { Grant, Scope, StoredTokenKind, TokenRecord } from "../stores/types.js";
+import type { Grant, OAuthBinding, Scope, StoredTokenKind, TokenRecord } from "../stores/types.js";
 import { validateTokenRecord } from "../stores/validate.js";
 
 export interface IssueTokenRequest {
@@ -95,6 +95,17 @@ export class TokenIssuer {
 
   async store(prepared: IssuedToken): Promise<void> {
     await this.facts.tokenStore.create(prepared.record);
+  }
+
+  /**
+   * Stores the MCP token record of an access token the OAuth authorization server made: its
+   * value is the server's (only its hash is kept), its grant what the user approved.
+   */
+  async adoptOAuthToken(value: string, request: { user_id: string; name: string; grants: GrantRequest[]; expires_at: Date; oauth: OAuthBinding }): Promise<TokenRecord> {
+    const record: TokenRecord = { ...(await this.#record({ type: "mcp", ...request }, this.clock())), hash: hashToken(value), oauth: { ...request.oauth } };
+    validateTokenRecord(record);
+    await this.facts.tokenStore.create(record);
+    return record;
   }
 
   /**

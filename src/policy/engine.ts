@@ -43,6 +43,7 @@ function engineDeny(status: 400 | 500, reason: string): PolicyDecision {
     rate_limit_key: null,
     trigger_allowed: false,
     granted_projects: null,
+    mcp_tools: null,
   };
 }
 

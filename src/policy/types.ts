@@ -54,6 +54,8 @@ export type SubjectFact =
       system_role: SystemRole;
       grants: GrantFact[];
       expires_at?: number | null;
+      /** Issued by the OAuth authorization server: to this client, bound to this project's MCP endpoint. */
+      oauth?: { client_id: string; grant_id: string; project_id: string | null };
     };
 
 export type SubjectType = SubjectFact["type"];
@@ -128,6 +130,12 @@ export interface PolicyDecision {
   trigger_allowed: boolean;
   /** MCP tokens: the projects of the live grants (unexpired, user still a collaborator), sorted; null otherwise. */
   granted_projects: string[] | null;
+  /**
+   * An allowed tools/list message, or GET of a project's MCP endpoint (where a resumed
+   * tools/list answer may arrive): the tool table's tools a tools/call of this caller would be
+   * allowed, sorted. The gateway removes every other tool from tools/list answers. Null otherwise.
+   */
+  mcp_tools: string[] | null;
 }
 
 /** Input of the `tollgate/admin/decision` entrypoint: the facts Tollgate gathered. */

@@ -18,6 +18,7 @@ export const policyDecisionSchema = z.object({
   rate_limit_key: nullableString,
   trigger_allowed: z.boolean(),
   granted_projects: z.array(z.string()).nullable(),
+  mcp_tools: z.array(z.string()).nullable(),
 }).refine((d) => d.allow === (d.status === 200), "allow must agree with status");
 
 const routeSchema = z.object({
@@ -59,7 +60,8 @@ function plainPolicyDecision(value: unknown): boolean {
     typeof d.rate_limit_applies === "boolean" &&
     isNullableString(d.rate_limit_key) &&
     typeof d.trigger_allowed === "boolean" &&
-    (d.granted_projects === null || isStringArray(d.granted_projects))
+    (d.granted_projects === null || isStringArray(d.granted_projects)) &&
+    (d.mcp_tools === null || isStringArray(d.mcp_tools))
   );
 }
 

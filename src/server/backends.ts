@@ -10,12 +10,14 @@ import { MemoryBrowserSessionStore } from "../stores/memory/browser-session-stor
 import { MemoryDirectoryStore } from "../stores/memory/directory-store.js";
 import { MemoryMcpSessionStore } from "../stores/memory/mcp-session-store.js";
 import { MemoryRateLimiter } from "../stores/memory/rate-limiter.js";
+import { MemoryOAuthStore } from "../stores/memory/oauth-store.js";
 import { MemoryTempTokenStore } from "../stores/memory/temp-token-store.js";
 import { MemoryTokenStore } from "../stores/memory/token-store.js";
 import { connectMongo } from "../stores/mongo/client.js";
 import { MongoBrowserSessionStore } from "../stores/mongo/browser-session-store.js";
 import { MongoDirectoryStore } from "../stores/mongo/directory-store.js";
 import { ensureIndexes } from "../stores/mongo/schema.js";
+import { MongoOAuthStore } from "../stores/mongo/oauth-store.js";
 import { backfillTokenHashes } from "../stores/mongo/token-hashes.js";
 import { MongoTempTokenStore } from "../stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../stores/mongo/token-store.js";
@@ -27,19 +29,25 @@ import { RedisBrowserSessionStore } from "../stores/redis/browser-session-store.
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
+import { RedisToolsListRequestStore } from "../stores/redis/tools-list-requests.js";
+import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import type { BrowserSessionStore, DirectoryStore, McpSessionStore, RateLimiter, TempTokenStore, TokenStore } from "../stores/types.js";
+import type { BrowserSessionStore, DirectoryStore, McpSessionStore, OAuthStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
 
 export interface Backends {
   audit: AuditSink & AuditStore;
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
+  /** The OAuth authorization server's objects (docs/oauth.md). */
+  oauth: OAuthStore;
   /** Signed-in browsers: Redis when configured, else MongoDB, else memory. */
   browserSessions: BrowserSessionStore;
   /** Checks MCP sessions in `mcpSessions` within a hit (RateLimitOptions.session): the two share a backend. */
   rateLimiter: RateLimiter;
   mcpSessions: McpSessionStore;
+  /** The ids of callers' tools/list requests, so any replica filters a resumed answer (Redis when configured). */
+  toolsListRequests: ToolsListRequestStore;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
   liveness: Record<string, WedgeCheck>;
@@ -80,11 +88,12 @@ export function connectBackends(
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
-  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
+  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "oauth" | "audit">;
   let mongoSessions: BrowserSessionStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
   let mcpSessions: McpSessionStore;
+  let toolsListRequests: ToolsListRequestStore;
   let invalidation: InvalidationBus | undefined;
 
   if (config.mongodbUri) {
@@ -108,20 +117,31 @@ export function connectBackends(
       tokens: new GuardedTokenStore(new MongoTokenStore(db), guard),
       directory: new GuardedDirectoryStore(new MongoDirectoryStore(db), guard),
       tempTokens: new MongoTempTokenStore(db),
+      oauth: new MongoOAuthStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
     mongoSessions = new MongoBrowserSessionStore(db);
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
+    let closed = false;
     let retry: NodeJS.Timeout | undefined;
+    // Off the readiness path: it reads every token (seconds per 10,000 on FerretDB, at every start),
+    // and a token without an entry is found all the same, by a slower read (MongoTokenStore).
+    const indexTokenHashes = (): Promise<void> =>
+      backfillTokenHashes(db, logger).then(
+        () => {},
+        (err: unknown) => {
+          if (!closed) logger.warn({ err: String(err) }, "token_hashes: indexing tokens by hash failed; until the next start, tokens without an entry are found by a slower read");
+        },
+      );
     const index = async (): Promise<void> => {
       try {
         const { ttl } = await ensureIndexes(db);
-        await backfillTokenHashes(db, logger);
         await ensureAuditIndexes(db, retentionDays);
         indexed = true;
         if (!ttl) logger.info("MongoDB server has no TTL indexes; expiry is enforced at read time, and the pruners delete what expired");
+        if (prune) void indexTokenHashes();
       } catch (err) {
         logger.error({ err: String(err) }, `MongoDB indexes not ensured yet; retrying in ${INDEX_RETRY_MS / 1000} s`);
         retry = setTimeout(() => void index(), INDEX_RETRY_MS).unref();
@@ -137,6 +157,7 @@ export function connectBackends(
       },
     };
     closers.push(async () => {
+      closed = true;
       clearTimeout(retry);
       pruning?.stop();
       await auditSink.close();
@@ -147,6 +168,7 @@ export function connectBackends(
       tokens: new MemoryTokenStore(),
       directory: new MemoryDirectoryStore(),
       tempTokens: new MemoryTempTokenStore(),
+      oauth: new MemoryOAuthStore(),
       audit: new MemoryAudit({ retentionDays, ...(auditCounters ? { counters: auditCounters } : {}) }),
     };
   }
@@ -155,7 +177,12 @@ export function connectBackends(
   // one, and by this pruner where it does not (FerretDB 1.x).
   if (prune) {
     const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-    closers.push(async () => tempTokenPruning.stop());
+    // Codes, tokens, interactions and sessions of the OAuth authorization server, once lapsed.
+    const oauthPruning = startPruning("oauth entry", facts.oauth, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+    closers.push(async () => {
+      tempTokenPruning.stop();
+      oauthPruning.stop();
+    });
   }
 
   let browserSessions: BrowserSessionStore | undefined;
@@ -184,6 +211,7 @@ export function connectBackends(
         ),
       },
     });
+    toolsListRequests = new RedisToolsListRequestStore(redis, { namespace: config.redisNamespace });
     // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
     readiness.redis = {
       required: config.rateLimitFail === "closed",
@@ -208,6 +236,7 @@ export function connectBackends(
     const sessions = new MemoryMcpSessionStore();
     mcpSessions = sessions;
     rateLimiter = new MemoryRateLimiter({ sessions });
+    toolsListRequests = new MemoryToolsListRequestStore();
   }
 
   // Sessions live where the deployment's shared state is fastest: Redis (its keys expire by
@@ -225,6 +254,7 @@ export function connectBackends(
     browserSessions,
     rateLimiter,
     mcpSessions,
+    toolsListRequests,
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),

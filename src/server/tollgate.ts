@@ -17,6 +17,13 @@ import { TokenIssuer } from "../issuing/token-issuer.js";
 import { withoutRedaction, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import { PolicyEngine } from "../policy/engine.js";
+import { oauthAdapter } from "../oauth/adapter.js";
+import { oauthEndpoints, type OAuthEndpoints } from "../oauth/http.js";
+import { OAuthAccessTokenRecords } from "../oauth/issued-tokens.js";
+import { createOAuthProvider } from "../oauth/provider.js";
+import type { BrowserSessions } from "../ui/browser-sessions.js";
+import { consentHandler } from "../ui/consent.js";
+import { writeRequestError } from "../http/errors.js";
 import { browserUi } from "../ui/routes.js";
 import { connectBackends, type Backends } from "./backends.js";
 
@@ -52,7 +59,10 @@ export interface BuildOptions {
   defaultMetrics?: boolean;
   /** Run the audit and temp-token pruners (with workers, only one worker does). Default true. */
   prune?: boolean;
+  /** Who is signed in in the browser, for the consent page (tests); default: the browser sessions of /ui/login. */
+  browserSessions?: BrowserSessions;
 }
+
 
 /** The composition root: every part of Tollgate is wired here and nowhere else. */
 export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
@@ -112,6 +122,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     trustedProxies: config.trustedProxies.trust,
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     discovery,
+    toolsListRequests: backends.toolsListRequests,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: mcpTokens,
@@ -121,6 +132,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       logger,
     ),
   });
+  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions }) : undefined;
   const eventLoop = new EventLoopWatch().start();
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
@@ -129,6 +141,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     gateway: gatewayHandler,
     ui: ui.routes,
     discovery,
+    ...(oauth ? { oauth } : {}),
     engine,
     credentials,
     facts,
@@ -161,4 +174,24 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       await backends.close();
     },
   };
+}
+
+/** The OAuth authorization server (docs/oauth.md): oidc-provider on the shared OAuth store, and the consent page. */
+function buildOAuth(
+  config: Config,
+  publicUrl: string,
+  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions },
+): OAuthEndpoints {
+  const { engine, facts, issuer, backends, logger } = deps;
+  const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, publicUrl });
+  const { factory } = oauthAdapter({ store: backends.oauth, accessTokens });
+  const provider = createOAuthProvider({ issuer: publicUrl, ...config.oauth, adapter: factory, facts, logger });
+  const consent = consentHandler({ provider, sessions: deps.sessions, facts, engine, publicUrl, logger });
+  return oauthEndpoints({
+    issuer: publicUrl,
+    provider,
+    consent,
+    registrations: { limiter: backends.rateLimiter, perHour: config.oauth.registrationsPerHour, trustedProxies: config.trustedProxies.trust },
+    onError: (err, req, res) => writeRequestError(res, err, logger, { method: req.method ?? "", path: req.url ?? "" }),
+  });
 }

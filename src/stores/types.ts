@@ -37,6 +37,18 @@ export interface TokenRecord {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  /** mcp tokens issued by the OAuth authorization server: to which client, from which grant. Absent otherwise. */
+  oauth?: OAuthBinding;
+}
+
+/** What an OAuth-issued MCP token carries of its origin (docs/oauth.md). */
+export interface OAuthBinding {
+  /** The client's client_id (1-2048 characters: a CIMD client_id is a URL). */
+  client_id: string;
+  /** The client's name from its metadata, when it gave one (1-100 characters). */
+  client_name: string | null;
+  /** The grant the user approved: the refresh family, and the binding id of MCP sessions. */
+  grant_id: string;
 }
 
 export interface TokenPatch {
@@ -197,6 +209,69 @@ export interface TempTokenStore extends Pruner {
    * while now < expires_at; an expired token gives null (and is removed).
    */
   consume(hash: string, now: Date): Promise<{ user_id: string } | null>;
+}
+
+/** A JSON-RPC request id: a string or an integer. */
+export type JsonRpcRequestId = string | number;
+
+/**
+ * The ids of one caller's tools/list requests on a project's MCP endpoint, so that the answer is
+ * filtered on whichever stream it arrives: a stream resumed with Last-Event-ID may land on
+ * another replica. `caller` is the gateway's opaque name for who asked, where (token, project,
+ * session). A caller's ids are kept `ttlMs` after its last record. An id is matched with its
+ * type: 1 and "1" are two ids.
+ */
+export interface ToolsListRequestStore {
+  record(caller: string, id: JsonRpcRequestId, ttlMs: number): Promise<void>;
+  /** Whether `id` was recorded for `caller` and has not lapsed. */
+  has(caller: string, id: JsonRpcRequestId): Promise<boolean>;
+}
+
+/**
+ * One stored object of the OAuth authorization server (an oidc-provider model: a client, grant,
+ * interaction, session, authorization code, access or refresh token). The payload is the
+ * provider's, opaque to the store.
+ */
+export interface OAuthEntry {
+  /** The provider's model name, e.g. "AuthorizationCode": 1-64 letters. */
+  model: string;
+  /** The model's id; for anything that is a secret (codes, tokens, sessions) the hash of its value, never the value. 1-256 characters. */
+  id: string;
+  /** The provider's payload as JSON text (at most 64 KiB). */
+  payload: string;
+  /** The grant (the refresh family) it belongs to. */
+  grant_id: string | null;
+  /** Interactions and sessions: their uid. */
+  uid: string | null;
+  /** Access tokens: the id of Tollgate's token record that the gateway resolves the token to. */
+  token_id: string | null;
+  /** From when the store may forget it; null: kept until destroyed. */
+  expires_at: Date | null;
+}
+
+export interface StoredOAuthEntry {
+  entry: OAuthEntry;
+  /** When the one successful consume() happened; null while unconsumed. */
+  consumed_at: Date | null;
+}
+
+/** The authorization server's storage, shared by every replica. prune() deletes what lapsed. */
+export interface OAuthStore extends Pruner {
+  /** Inserts or replaces the entry (model, id). Replacing never clears a consumption. */
+  upsert(entry: OAuthEntry): Promise<void>;
+  /** null when absent or lapsed (expires_at <= now). */
+  find(model: string, id: string, now: Date): Promise<StoredOAuthEntry | null>;
+  findByUid(model: string, uid: string, now: Date): Promise<StoredOAuthEntry | null>;
+  /**
+   * Exactly once: of any number of concurrent calls, across processes, one gets true; every
+   * other call, and any call for an absent entry, gets false. The consumption is kept until the
+   * entry's expires_at, even when the entry is destroyed or deleted with its grant: a
+   * redemption that read the entry before such a delete can then never consume it again.
+   */
+  consume(model: string, id: string, at: Date): Promise<boolean>;
+  destroy(model: string, id: string): Promise<void>;
+  /** Deletes the model's entries of the grant (their consumptions stay); returns what it deleted. */
+  deleteByGrant(model: string, grantId: string): Promise<OAuthEntry[]>;
 }
 
 /** A browser's signed-in session (the pages under /ui/): only the hash of its cookie's secret is kept. */

@@ -134,8 +134,18 @@ const TOKEN_FIELDS = [
   "last_used_at",
 ] as const;
 
+const TOKEN_FIELDS_WITH_OAUTH = [...TOKEN_FIELDS, "oauth"] as const;
+const OAUTH_BINDING_FIELDS = ["client_id", "client_name", "grant_id"] as const;
+
+function checkOAuthBinding(v: unknown): void {
+  const b = object(v, "oauth", OAUTH_BINDING_FIELDS, OAUTH_BINDING_FIELDS);
+  if (typeof b.client_id !== "string" || b.client_id.length < 1 || b.client_id.length > 2048 || CONTROL_RE.test(b.client_id)) fail("oauth.client_id", "must be 1-2048 characters");
+  if (b.client_name !== null) checkName(b.client_name, "oauth.client_name");
+  if (typeof b.grant_id !== "string" || b.grant_id.length < 1 || b.grant_id.length > 256 || CONTROL_RE.test(b.grant_id)) fail("oauth.grant_id", "must be 1-256 characters");
+}
+
 export function validateTokenRecord(v: unknown): asserts v is TokenRecord {
-  const r = object(v, "", TOKEN_FIELDS, TOKEN_FIELDS, "record");
+  const r = object(v, "", TOKEN_FIELDS_WITH_OAUTH, TOKEN_FIELDS, "record");
   checkId(r.id, "id");
   const kind = checkOneOf(r.kind, STORED_TOKEN_KINDS, "kind");
   checkName(r.name, "name");
@@ -165,6 +175,10 @@ export function validateTokenRecord(v: unknown): asserts v is TokenRecord {
   checkNullableDate(r.expires_at, "expires_at");
   checkNullableDate(r.revoked_at, "revoked_at");
   checkNullableDate(r.last_used_at, "last_used_at");
+  if (r.oauth !== undefined) {
+    if (kind !== "mcp") fail("oauth", "only mcp tokens are issued by OAuth");
+    checkOAuthBinding(r.oauth);
+  }
 }
 
 const PATCH_FIELDS = ["name", "grants"] as const;
@@ -261,6 +275,31 @@ export function validateRateLimitArgs(key: unknown, limit: unknown, windowMs: un
     }
   }
   return { key, limit: limit as number, windowMs: windowMs as number, consume };
+}
+
+// ------------------------------------------------------------------------------------- oauth
+
+const OAUTH_MODEL_RE = /^[A-Za-z]{1,64}$/;
+const OAUTH_ENTRY_FIELDS = ["model", "id", "payload", "grant_id", "uid", "token_id", "expires_at"] as const;
+const MAX_OAUTH_PAYLOAD = 65_536;
+
+export function isValidOAuthKey(model: unknown, id: unknown): boolean {
+  return typeof model === "string" && OAUTH_MODEL_RE.test(model) && typeof id === "string" && id.length > 0 && id.length <= 256;
+}
+
+function checkNullableKey(v: unknown, field: string): void {
+  if (v !== null && (typeof v !== "string" || v.length === 0 || v.length > 256)) fail(field, "must be null or 1-256 characters");
+}
+
+export function validateOAuthEntry(v: unknown): void {
+  const e = object(v, "", OAUTH_ENTRY_FIELDS, OAUTH_ENTRY_FIELDS, "oauth entry");
+  if (!isValidOAuthKey(e.model, "x")) fail("model", "must be 1-64 letters");
+  if (!isValidOAuthKey("x", e.id)) fail("id", "must be 1-256 characters");
+  if (typeof e.payload !== "string" || e.payload.length > MAX_OAUTH_PAYLOAD) fail("payload", `must be JSON text of at most ${MAX_OAUTH_PAYLOAD} characters`);
+  checkNullableKey(e.grant_id, "grant_id");
+  checkNullableKey(e.uid, "uid");
+  checkNullableKey(e.token_id, "token_id");
+  checkNullableDate(e.expires_at, "expires_at");
 }
 
 /** Session ids as MCP allows them: visible ASCII. */

@@ -275,3 +275,31 @@ describe("MCP discovery (RFC 9728)", () => {
     expect(loadConfig({ ...env, TOLLGATE_MCP_AUTHORIZATION_SERVERS: " , " }).mcpAuthorizationServers).toEqual([]);
   });
 });
+
+describe("the OAuth authorization server", () => {
+  const self = { TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://tollgate.example.com" };
+
+  it("is on when TOLLGATE_MCP_AUTHORIZATION_SERVERS names TOLLGATE_PUBLIC_URL (Tollgate is its own MCP endpoints' authorization server), off otherwise", () => {
+    expect(loadConfig({}).oauth.enabled).toBe(false);
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com" }).oauth.enabled).toBe(false);
+    expect(loadConfig({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com" }).oauth.enabled).toBe(false);
+    expect(loadConfig(self).oauth.enabled).toBe(true);
+    expect(loadConfig({ ...self, TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://tollgate.example.com/" }).oauth.enabled).toBe(true);
+  });
+
+  it("token lifetimes default to an hour (access) and 30 days (refresh); production needs real cookie keys", () => {
+    expect(loadConfig({}).oauth).toMatchObject({ accessTtlS: 3600, refreshTtlS: 2_592_000 });
+    expect(loadConfig({ TOLLGATE_OAUTH_ACCESS_TTL_S: "600", TOLLGATE_OAUTH_REFRESH_TTL_S: "86400" }).oauth).toMatchObject({ accessTtlS: 600, refreshTtlS: 86_400 });
+    expect(problems({ TOLLGATE_OAUTH_ACCESS_TTL_S: "0" }).join()).toMatch(/TOLLGATE_OAUTH_ACCESS_TTL_S/);
+    expect(problems({ TOLLGATE_OAUTH_COOKIE_KEYS: "short" }).join()).toMatch(/at least 32 characters/);
+    expect(problems({ ...PRODUCTION, ...self }).join()).toMatch(/TOLLGATE_OAUTH_COOKIE_KEYS/);
+    expect(loadConfig({ ...PRODUCTION, ...self, TOLLGATE_OAUTH_COOKIE_KEYS: "k".repeat(40) }).oauth.enabled).toBe(true);
+    expect(loadConfig({ TOLLGATE_OAUTH_COOKIE_KEYS: `${"a".repeat(32)}, ${"b".repeat(32)}` }).oauth.cookieKeys).toEqual(["a".repeat(32), "b".repeat(32)]);
+  });
+
+  it("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR defaults to 10 per client address", () => {
+    expect(loadConfig({}).oauth.registrationsPerHour).toBe(10);
+    expect(loadConfig({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "50" }).oauth.registrationsPerHour).toBe(50);
+    expect(problems({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "0" }).join()).toMatch(/TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR/);
+  });
+});

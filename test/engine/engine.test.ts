@@ -41,6 +41,7 @@ describe("PolicyEngine", () => {
       rate_limit_key: "user:u1",
       trigger_allowed: false,
       granted_projects: null,
+      mcp_tools: null,
     });
   });
 

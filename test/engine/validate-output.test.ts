@@ -19,9 +19,10 @@ const decision = fc.record(
     rate_limit_key: nullableString,
     trigger_allowed: field(fc.boolean()),
     granted_projects: field(fc.oneof(fc.constant(null), fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }))),
+    mcp_tools: field(fc.oneof(fc.constant(null), fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }))),
     extra: fc.string({ maxLength: 4 }),
   },
-  { requiredKeys: ["allow", "status", "reasons", "access", "route", "project_id", "rate_limit_class", "rate_limit_applies", "rate_limit_key", "trigger_allowed", "granted_projects"] },
+  { requiredKeys: ["allow", "status", "reasons", "access", "route", "project_id", "rate_limit_class", "rate_limit_applies", "rate_limit_key", "trigger_allowed", "granted_projects", "mcp_tools"] },
 );
 
 describe("isPolicyDecision", () => {

@@ -45,6 +45,8 @@ const SECRET = "S3CR3T-0123456789";
 describe("audit records of MCP messages", () => {
   it("carry method, tool or URI, JSON-RPC id and the session as presented; never the arguments by default", async () => {
     const g = await gatewayWith();
+    // A session this token never opened: refused (unknown_session), and the record still names it,
+    // so a hijack attempt is visible in the trail.
     const session = { "mcp-session-id": "sess-abc" };
     await post(g, { id: 1, method: "tools/call", params: { name: "get_build", arguments: { build_id: "b1", token: SECRET } } }, session);
     await post(g, { id: "two", method: "resources/read", params: { uri: "demo://projects/priv/builds/b1" } }, session);
@@ -57,7 +59,7 @@ describe("audit records of MCP messages", () => {
       { method: "notifications/initialized", tool: null, uri: null, id: null, session_id: null, arguments: null, arguments_truncated: false },
       { method: "tools/call", tool: "nope", uri: null, id: 4, session_id: "sess-abc", arguments: null, arguments_truncated: false },
     ]);
-    expect(got.map((r) => r.reasons[0] ?? "allowed")).toEqual(["allowed", "allowed", "allowed", "unknown_tool"]);
+    expect(got.map((r) => r.reasons[0] ?? "allowed")).toEqual(["unknown_session", "unknown_session", "allowed", "unknown_tool"]);
     expect(JSON.stringify(got)).not.toContain(SECRET);
   });
 

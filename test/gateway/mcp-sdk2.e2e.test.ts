@@ -12,7 +12,8 @@ import { listen, send, startGateway, stopServer, type Gateway } from "./helpers.
 const seen: Array<{ method: string | undefined; name: string | undefined; version: string | undefined }> = [];
 
 const handler = createMcpHandler(() => {
-  const server = new McpServer({ name: "demo-v2", version: "2.0.0" });
+  // The server would let any cache share its tool list; the gateway's filtered list is the caller's own.
+  const server = new McpServer({ name: "demo-v2", version: "2.0.0" }, { cacheHints: { "tools/list": { ttlMs: 60_000, cacheScope: "public" } } });
   server.registerTool("list_builds", { description: "List the builds" }, async () => ({ content: [{ type: "text", text: "[]" }] }));
   server.registerTool("trigger_build", { description: "Start a build" }, async () => ({ content: [{ type: "text", text: "queued" }] }));
   server.registerTool("drop_tables", { description: "Not in Tollgate's tool table" }, async () => ({ content: [{ type: "text", text: "dropped" }] }));
@@ -76,6 +77,19 @@ describe("MCP 2026-07-28 (2.x SDK) through the gateway", () => {
     await expect(client.callTool({ name: "trigger_build", arguments: {} })).rejects.toThrow(/trigger_not_allowed|403/);
     expect(seen.slice(before).filter((s) => s.method === "tools/call")).toEqual([]);
     await client.close();
+  });
+
+  it("lists only the tools the grant may call, marked cacheScope private (the list is this caller's)", async () => {
+    const { token } = await gw.world.tollgate.issuer.issue({ type: "mcp", user_id: "bob", grants: [{ project_id: "priv", allow_trigger: false }] });
+    const readOnly = await connect(token);
+    const listed = await readOnly.listTools();
+    // trigger_build needs allow_trigger; drop_tables is not in the tool table.
+    expect(listed.tools.map((t) => t.name)).toEqual(["list_builds"]);
+    expect(listed).toMatchObject({ cacheScope: "private", ttlMs: 60_000 });
+    await readOnly.close();
+    const trigger = await connect(gw.world.tokens.bobMcp);
+    expect((await trigger.listTools()).tools.map((t) => t.name).sort()).toEqual(["list_builds", "trigger_build"]);
+    await trigger.close();
   });
 
   it("refuses a 2026-07-28 request whose Mcp-Name disagrees with the body (-32001), before the policy", async () => {

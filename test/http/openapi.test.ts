@@ -47,7 +47,8 @@ const operations: Array<[string, (typeof METHODS)[number], Operation]> = Object.
 let world: World;
 beforeAll(async () => {
   // With discovery configured, so that the MCP endpoints' RFC 9728 metadata is served.
-  world = await buildWorld({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com" });
+  // Tollgate is one of them: its own authorization server (docs/oauth.md) is served too.
+  world = await buildWorld({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://tollgate.example.com" });
 });
 
 const admin = `Bearer ${ADMIN_TOKEN}`;

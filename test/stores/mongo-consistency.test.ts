@@ -3,6 +3,7 @@
 // w: majority, whatever the connection string says (collection options win over the URI's).
 import { MongoClient, type Db } from "mongodb";
 import { describe, expect, it } from "vitest";
+import { MongoBrowserSessionStore } from "../../src/stores/mongo/browser-session-store.js";
 import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
 import { COLLECTIONS } from "../../src/stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../../src/stores/mongo/temp-token-store.js";
@@ -27,6 +28,7 @@ describe("MongoDB read preference and write concern of the fact stores", () => {
     new MongoTokenStore(recording);
     new MongoDirectoryStore(recording);
     new MongoTempTokenStore(recording);
+    new MongoBrowserSessionStore(recording);
     expect(new Set(opened.keys())).toEqual(new Set(Object.values(COLLECTIONS)));
     for (const [name, settings] of opened) expect({ name, ...settings }).toEqual({ name, readPreference: "primary", w: "majority" });
     await client.close();

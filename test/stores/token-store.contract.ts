@@ -28,6 +28,22 @@ export function describeTokenStoreContract(name: string, factory: FixtureFactory
       expect(got?.created_at.getTime()).toBe(T0.getTime());
     });
 
+    it("keeps an OAuth-issued MCP token's binding (client and grant) through create, read, update and list; refuses it on other kinds", async () => {
+      const oauth = { client_id: "https://client.example.com/metadata.json", client_name: "Example Agent", grant_id: "grant-1" };
+      const r = mcpToken({ oauth });
+      await store.create(r);
+      expect(await store.get(r.id)).toEqual(r);
+      expect(await store.findByHash(r.hash)).toEqual(r);
+      expect((await store.update(r.id, { name: "renamed" }))?.oauth).toEqual(oauth);
+      expect((await store.listByUser(r.user_id!)).find((t) => t.id === r.id)?.oauth).toEqual(oauth);
+      expect((await store.get(r.id))).not.toHaveProperty("oauth.extra");
+      await expectValidationError(store.create(globalToken({ oauth })), "oauth");
+      await expectValidationError(store.create(mcpToken({ oauth: { ...oauth, grant_id: "" } })), "oauth.grant_id");
+      const plain = mcpToken();
+      await store.create(plain);
+      expect(await store.get(plain.id)).not.toHaveProperty("oauth");
+    });
+
     it("answers null for unknown or malformed keys", async () => {
       await store.create(globalToken());
       expect(await store.get("tok_unknown")).toBeNull();

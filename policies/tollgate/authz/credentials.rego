@@ -37,6 +37,30 @@ _credential_denials contains "expired_token" if {
 	input.subject.expires_at <= input.now
 }
 
+# An MCP token issued by the OAuth authorization server is bound to the one resource it was
+# issued for (RFC 8707): the MCP endpoint of its project (subject.oauth.project_id). Anywhere
+# else, and with a binding that is not well formed, it is not a credential.
+_credential_denials contains "invalid_token" if {
+	_credential_status == "valid"
+	_well_formed_subject
+	input.subject.type == "mcp_token"
+	_has_oauth_binding
+	not _on_oauth_resource
+}
+
+# Whatever its value: a binding that is null or false is malformed, never absent.
+_has_oauth_binding if {
+	some key, _ in input.subject
+	key == "oauth"
+}
+
+_on_oauth_resource if {
+	_matched_pattern_or_null == "/api/v1/mcp/projects/{project}/mcp"
+	is_string(input.subject.oauth.client_id)
+	is_string(input.subject.oauth.project_id)
+	route_params.project == input.subject.oauth.project_id
+}
+
 _authenticated if {
 	_credential_status == "valid"
 	_well_formed_subject

@@ -50,6 +50,7 @@ decision := {
 	"rate_limit_key": _rate_limit_key,
 	"trigger_allowed": _trigger_allowed,
 	"granted_projects": _granted_projects,
+	"mcp_tools": _mcp_tools,
 }
 
 # For an MCP token: the projects of its live grants, sorted (the gateway and forward auth pass

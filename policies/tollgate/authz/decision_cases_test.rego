@@ -12,6 +12,7 @@ import data.tollgate.authz
 _decision_fields := {
 	"allow", "status", "reasons", "access", "route", "project_id",
 	"rate_limit_class", "rate_limit_applies", "rate_limit_key", "trigger_allowed", "granted_projects",
+	"mcp_tools",
 }
 
 _required_fields := {"allow", "status", "reasons"}

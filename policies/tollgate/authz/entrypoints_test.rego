@@ -190,6 +190,7 @@ test_decision_allowed_for_a_collaborator if {
 		"rate_limit_key": "user:u1",
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -213,6 +214,7 @@ test_decision_for_an_invalid_path if {
 		"rate_limit_key": null,
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -235,6 +237,7 @@ test_decision_for_an_unknown_route if {
 		"rate_limit_key": null,
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -258,6 +261,7 @@ test_decision_for_a_missing_token if {
 		"rate_limit_key": null,
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -282,6 +286,7 @@ test_decision_for_a_rate_limited_project_token if {
 		"rate_limit_key": "token:pt1",
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -305,6 +310,7 @@ test_decision_with_several_denials_lists_them_sorted if {
 		"rate_limit_key": "token:pt1",
 		"trigger_allowed": false,
 		"granted_projects": null,
+		"mcp_tools": null,
 	}
 }
 
@@ -398,6 +404,7 @@ test_decision_for_an_mcp_listing if {
 		"rate_limit_key": "user:u1",
 		"trigger_allowed": false,
 		"granted_projects": ["p1", "p2"],
+		"mcp_tools": null,
 	}
 }
 

@@ -34,3 +34,35 @@ _needs_trigger if {
 	not _mcp_message_route
 	route_spec.class == "trigger"
 }
+
+# The tools a caller may see in a tools/list answer: exactly those of the tool table that the
+# same request, made as tools/call of that tool, would be allowed (the gateway removes every
+# other tool from the answer). Given for an allowed tools/list message and for an allowed GET
+# of the MCP endpoint (the server's stream, where a resumed tools/list answer may arrive);
+# null for anything else.
+default _mcp_tools := null
+
+_mcp_tools := sort([name |
+	some name, _ in mcp_tool_table
+	_tool_callable(name)
+]) if {
+	_outcome.status == 200
+	_lists_tools
+}
+
+_lists_tools if input.mcp.method == "tools/list"
+
+_lists_tools if {
+	input.method == "GET"
+	_route_walk(_path_segments, "POST").spec.mcp == true
+}
+
+# The whole decision again for each tool, as its tools/call: the list can never show a tool the
+# call would refuse, whatever rules an operator adds. `with` re-evaluates without the cache,
+# once per tool of the table (measured in docs/benchmarks.md), and only for tools/list and GET.
+_tool_callable(name) if {
+	call := {"method": "tools/call", "tool": name}
+
+	# regal ignore:with-outside-test-context
+	_outcome.status == 200 with input.method as "POST" with input.mcp as call
+}

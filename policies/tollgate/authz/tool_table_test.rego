@@ -259,6 +259,70 @@ test_route_marks_the_message_route if {
 	not authz.route.mcp_message with input as {"method": "GET", "path": "/api/v1/mcp/projects/p1/mcp"}
 }
 
+# ---------------------------------------------------------------------------- tools/list
+
+# The tools a tools/list answer keeps: those the same caller may call.
+test_a_read_only_grant_sees_only_the_read_tools if {
+	got := authz.decision with input as _request({"method": "tools/list"})
+	got.allow
+	got.mcp_tools == ["get_build", "list_builds"]
+}
+
+test_a_grant_that_allows_triggering_sees_every_tool if {
+	got := authz.decision with input as json.patch(_request({"method": "tools/list"}), _allow_trigger)
+	got.mcp_tools == ["get_build", "list_builds", "trigger_build"]
+}
+
+# allow_trigger is not enough for a write: a system viewer may not call trigger_build, so it
+# does not see it either.
+test_a_system_viewer_does_not_see_the_trigger_tool if {
+	request := json.patch(_request({"method": "tools/list"}), [
+		{"op": "replace", "path": "/subject/grants/0/allow_trigger", "value": true},
+		{"op": "replace", "path": "/subject/system_role", "value": "viewer"},
+	])
+	got := authz.decision with input as request
+	got.allow
+	got.mcp_tools == ["get_build", "list_builds"]
+}
+
+# A resumed tools/list answer may arrive on the server's stream (GET): the same list.
+test_the_servers_stream_carries_the_visible_tools if {
+	request := object.union(object.remove(_request({}), ["mcp"]), {"method": "GET"})
+	got := authz.decision with input as json.patch(request, _allow_trigger)
+	got.mcp_tools == ["get_build", "list_builds", "trigger_build"]
+}
+
+# Every tool the list shows is one a tools/call of the same caller is allowed, and no other.
+test_the_list_shows_exactly_the_callable_tools if {
+	every patch in [[], _allow_trigger, [{"op": "replace", "path": "/subject/system_role", "value": "viewer"}]] {
+		list := authz.decision with input as json.patch(_request({"method": "tools/list"}), patch)
+		listed := {name | some name in list.mcp_tools}
+		callable := {name |
+			some name, _ in authz.mcp_tool_table
+			call := authz.decision with input as json.patch(_request({"method": "tools/call", "tool": name}), patch)
+			call.allow
+		}
+		listed == callable
+	}
+}
+
+# Nothing to filter: other messages, other routes, refused requests.
+_not_a_collaborator := [{"op": "replace", "path": "/project/collaborator_role", "value": null}]
+
+test_no_tool_list_for_anything_else if {
+	every request in [
+		_request({"method": "tools/call", "tool": "list_builds"}),
+		_request({"method": "prompts/list"}),
+		object.union(object.remove(_request({}), ["mcp"]), {"method": "DELETE"}),
+		object.union(object.remove(_request({}), ["mcp"]), {"method": "GET", "path": "/api/v1/mcp/projects/p1/builds"}),
+		object.union(_request({"method": "tools/list"}), {"rate_limit": {"exceeded": true}}),
+		json.patch(_request({"method": "tools/list"}), _not_a_collaborator),
+	] {
+		got := authz.decision with input as request
+		got.mcp_tools == null
+	}
+}
+
 # ---------------------------------------------------------------------------- sessions
 
 test_every_method_of_the_mcp_endpoint_checks_sessions if {

@@ -15,6 +15,9 @@ export const COLLECTIONS = {
   projects: "projects",
   collaborators: "collaborators",
   tempTokens: "temp_tokens",
+  /** The OAuth authorization server's objects (OAuthStore), and the one consumption of each. */
+  oauth: "oauth",
+  oauthConsumed: "oauth_consumed",
   browserSessions: "browser_sessions",
 } as const;
 
@@ -41,7 +44,8 @@ export interface GrantDoc {
 }
 
 export interface TokenDoc {
-  _id?: ObjectId;
+  /** The token's id; an ObjectId in documents written by older releases. */
+  _id?: string | ObjectId;
   id: string;
   kind: StoredTokenKind;
   name: string;
@@ -54,6 +58,7 @@ export interface TokenDoc {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  oauth?: { client_id: string; client_name: string | null; grant_id: string };
 }
 
 /** Insert-only: a revocation is never updated, so no concurrent write can undo it. */
@@ -76,8 +81,8 @@ export interface TokenUsageDoc {
 export interface TokenHashDoc {
   /** The token's hash. */
   _id: string;
-  /** The token document's _id. */
-  token: ObjectId;
+  /** The token document's _id (the token's id, or an older release's ObjectId). */
+  token: string | ObjectId;
   /** The token's id (the _id of its revocation and last use). */
   id: string;
 }
@@ -112,6 +117,29 @@ export interface TempTokenDoc {
   user_id: string;
   /** Enforced at read time; also a TTL index where the server has them (MongoDB, not FerretDB 1.x). */
   expires_at: Date;
+}
+
+export interface OAuthDoc {
+  /** "<model>:<id>". */
+  _id: string;
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  token_id: string | null;
+  expires_at: Date | null;
+}
+
+/**
+ * Insert-only: the first insert of an entry's _id is its one consumption; any other insert of
+ * that _id fails on the unique _id, on MongoDB and FerretDB alike (see MongoOAuthStore.consume).
+ */
+export interface OAuthConsumedDoc {
+  _id: string;
+  consumed_at: Date;
+  /** The entry's: the consumption is forgotten with it. */
+  expires_at: Date | null;
 }
 
 export interface BrowserSessionDoc {
@@ -152,6 +180,7 @@ export function toTokenDoc(r: TokenRecord): TokenDoc {
     expires_at: nullableDate(r.expires_at),
     revoked_at: nullableDate(r.revoked_at),
     last_used_at: nullableDate(r.last_used_at),
+    ...(r.oauth ? { oauth: { ...r.oauth } } : {}),
   };
 }
 
@@ -169,6 +198,7 @@ export function fromTokenDoc(d: TokenDoc): TokenRecord {
     expires_at: nullableDate(d.expires_at),
     revoked_at: nullableDate(d.revoked_at),
     last_used_at: nullableDate(d.last_used_at),
+    ...(d.oauth ? { oauth: { client_id: d.oauth.client_id, client_name: d.oauth.client_name ?? null, grant_id: d.oauth.grant_id } } : {}),
   };
 }
 
@@ -200,6 +230,12 @@ const INDEXES: Record<string, IndexDescription[]> = {
     { key: { hash: 1 }, name: "hash_unique", unique: true },
     { key: { user_id: 1, expires_at: 1 }, name: "user_expires" },
   ],
+  [COLLECTIONS.oauth]: [
+    { key: { grant_id: 1, model: 1 }, name: "grant_model" },
+    { key: { uid: 1, model: 1 }, name: "uid_model" },
+    { key: { expires_at: 1 }, name: "expires" },
+  ],
+  [COLLECTIONS.oauthConsumed]: [{ key: { expires_at: 1 }, name: "expires" }],
 };
 
 const TTL_INDEX: IndexDescription = { key: { expires_at: 1 }, name: "expires_ttl", expireAfterSeconds: 0 };

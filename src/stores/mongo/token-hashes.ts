@@ -14,6 +14,8 @@ import { guard } from "./errors.js";
 import { COLLECTIONS, factCollection, type TokenDoc, type TokenHashDoc } from "./schema.js";
 
 const BATCH = 500;
+/** A progress line every this many tokens, and one at the end. */
+const PROGRESS_EVERY = 5_000;
 
 /** Where progress goes (a pino logger is one). */
 export interface ProgressLogger {
@@ -23,10 +25,10 @@ export interface ProgressLogger {
 export const toTokenHashDoc = (doc: Pick<Required<TokenDoc>, "_id" | "id" | "hash">): TokenHashDoc => ({ _id: doc.hash, token: doc._id, id: doc.id });
 
 /**
- * Inserts the entry of every token that has none (written by an older release, or its insert was
- * interrupted): run at every start. Idempotent; several replicas may run it at once (an entry
- * another one wrote first is a duplicate key, and that is success). Reads the hashes of both
- * collections once. Until it has run, MongoTokenStore finds such a token by a scan.
+ * Inserts the entry of every token that has none (written by an older release): run in the
+ * background at every start. Idempotent; several replicas may run it at once (an entry another
+ * one wrote first is a duplicate key, and that is success). Reads the hashes of both collections
+ * once. Until it has run, MongoTokenStore finds such a token by a scan.
  */
 export function backfillTokenHashes(db: Db, logger: ProgressLogger): Promise<number> {
   return guard("token", () => backfill(db, logger));
@@ -46,7 +48,8 @@ async function backfill(db: Db, logger: ProgressLogger): Promise<number> {
     await hashes.insertMany(missing.slice(i, i + BATCH), { ordered: false }).catch((e: unknown) => {
       if (!onlyDuplicates(e)) throw e;
     });
-    logger.info({ done: Math.min(i + BATCH, missing.length), tokens: missing.length }, "token_hashes: indexing tokens by hash");
+    const done = Math.min(i + BATCH, missing.length);
+    if (done % PROGRESS_EVERY === 0 || done === missing.length) logger.info({ done, tokens: missing.length }, "token_hashes: indexing tokens by hash");
   }
   return missing.length;
 }

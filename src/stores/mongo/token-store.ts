@@ -1,4 +1,4 @@
-import { ObjectId, type Collection, type Db } from "mongodb";
+import type { Collection, Db } from "mongodb";
 import { isValidUserId } from "../../domain.js";
 import { applyTokenPatch, checkDate, isValidHash, isValidId, validateTokenPatch, validateTokenRecord } from "../validate.js";
 import type { TokenPatch, TokenRecord, TokenStore } from "../types.js";
@@ -24,6 +24,10 @@ import { toTokenHashDoc } from "./token-hashes.js";
  * always has one (an interrupted create leaves an entry that points at nothing, and its hash is
  * random: never used again). A token of an older release has none until backfillTokenHashes runs
  * at the next start: findByHash falls back to the old read by hash, and adds the entry.
+ *
+ * For the same reason a token document's _id is the token's id (get, update and revoke read it by
+ * _id: the admin's revoke reads the token first). Documents of older releases have an ObjectId;
+ * a token not found by _id is looked for by its id field.
  */
 export class MongoTokenStore implements TokenStore {
   private readonly tokens: Collection<TokenDoc>;
@@ -41,7 +45,7 @@ export class MongoTokenStore implements TokenStore {
   async create(record: TokenRecord): Promise<void> {
     validateTokenRecord(record);
     const { revoked_at, last_used_at } = record;
-    const doc: Required<TokenDoc> = { ...toTokenDoc({ ...record, revoked_at: null, last_used_at: null }), _id: new ObjectId() };
+    const doc: Required<Omit<TokenDoc, "oauth">> & Pick<TokenDoc, "oauth"> = { ...toTokenDoc({ ...record, revoked_at: null, last_used_at: null }), _id: record.id };
     const entry = toTokenHashDoc(doc);
     await guard("token", () => this.hashes.insertOne(entry));
     try {
@@ -81,8 +85,13 @@ export class MongoTokenStore implements TokenStore {
 
   async get(id: string): Promise<TokenRecord | null> {
     if (!isValidId(id)) return null;
-    const doc = await guard("token", () => this.tokens.findOne({ id }));
+    const doc = await this.#byId(id);
     return doc ? (await this.#complete([doc]))[0]! : null;
+  }
+
+  /** The token document with this id: by _id, else (an older release's document) by its id field. */
+  #byId(id: string): Promise<TokenDoc | null> {
+    return guard("token", async () => (await this.tokens.findOne({ _id: id })) ?? (await this.tokens.findOne({ id })));
   }
 
   async listByUser(userId: string): Promise<TokenRecord[]> {
@@ -93,23 +102,24 @@ export class MongoTokenStore implements TokenStore {
 
   async update(id: string, patch: TokenPatch): Promise<TokenRecord | null> {
     validateTokenPatch(patch);
-    const current = await this.get(id);
-    if (current === null) return null;
+    if (!isValidId(id)) return null;
+    const found = await this.#byId(id);
+    if (found === null) return null;
+    const current = (await this.#complete([found]))[0]!;
     // Validates the patched record as a whole (kind is immutable, so reading it first is safe).
     const next = applyTokenPatch(current, patch);
     const $set: Partial<TokenDoc> = {};
     if (patch.name !== undefined) $set.name = next.name;
     if (patch.grants !== undefined) $set.grants = next.grants.map(toGrantDoc);
     if (Object.keys($set).length === 0) return current;
-    const doc = await guard("token", () => this.tokens.findOneAndUpdate({ id }, { $set }, { returnDocument: "after" }));
+    const doc = await guard("token", () => this.tokens.findOneAndUpdate({ _id: found._id! }, { $set }, { returnDocument: "after" }));
     return doc ? (await this.#complete([doc]))[0]! : null;
   }
 
   async revoke(id: string, at: Date): Promise<boolean> {
     checkDate(at, "at");
     if (!isValidId(id)) return false;
-    const exists = await guard("token", () => this.tokens.countDocuments({ id }, { limit: 1 }));
-    if (exists === 0) return false;
+    if ((await this.#byId(id)) === null) return false;
     await this.#insertRevocation(id, at);
     return true;
   }

@@ -7,6 +7,8 @@ export interface RedisKeys {
   readonly namespace: string;
   /** Hash: the rolling-window counters of one rate-limit key and window (see rate-limiter.ts). */
   rateLimit(key: string, windowMs: number): string;
+  /** Set: the JSON-encoded ids of one caller's tools/list requests (see tools-list-requests.ts). */
+  toolsListRequests(caller: string): string;
   /** String: one browser session (src/stores/redis/browser-session-store.ts), by its hash. */
   browserSession(hash: string): string;
   /**
@@ -26,6 +28,7 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     // The caller's key goes last, after a fixed-shape prefix, so no key can imitate another kind.
     // The window is part of the key: counters of different windows never mix.
     rateLimit: (key, windowMs) => `${namespace}:rl:${windowMs}:${key}`,
+    toolsListRequests: (caller) => `${namespace}:mcp:tl:${caller}`,
     mcpSession: (partition, sessionId) => `${namespace}:mcps:${Buffer.from(sessionId).toString("base64url")}:{${partition}}`,
     invalidationChannel: `${namespace}:invalidate`,
     browserSession: (hash) => `${namespace}:bs:${hash}`,

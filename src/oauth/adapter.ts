@@ -1,0 +1,133 @@
+// oidc-provider's storage adapter on Tollgate's shared OAuthStore, so every replica sees every
+// code, token, grant, client, interaction and session. Three things the reference adapters do
+// not: secrets are kept only as hashes, consume() is one atomic step across replicas, and each
+// access token gets the MCP token record the gateway resolves it to (issued-tokens.ts).
+import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
+import type { OAuthEntry, OAuthStore } from "../stores/types.js";
+import { hashToken } from "../tokens/format.js";
+
+/** What the adapter needs of the MCP token records of access tokens. */
+export interface AccessTokenRecords {
+  /** Stores the record of a new access token; its id. */
+  create(value: string, payload: AdapterPayload): Promise<string>;
+  revoke(tokenIds: readonly string[]): Promise<void>;
+}
+
+/** Models whose id is not a secret: kept as they are. Every other id is a bearer value (a code, a token, a session or interaction cookie): hashed. */
+const PLAIN_ID_MODELS = new Set(["Client", "Grant"]);
+/** A consumed code or refresh token is remembered this long past its expiry, so that a late second use still revokes its grant. */
+export const CONSUMED_RETENTION_MS = 10 * 60_000;
+const CONSUMABLE = new Set(["AuthorizationCode", "RefreshToken"]);
+/** A registered client nobody gets a token for is forgotten after this long; each access token issued to it starts the period again. */
+export const UNUSED_CLIENT_TTL_MS = 30 * 86_400_000;
+/** The models revokeGrant() clears. */
+const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as const;
+
+export interface AdapterOptions {
+  store: OAuthStore;
+  accessTokens: AccessTokenRecords;
+  clock?: () => Date;
+}
+
+/** The adapter factory for oidc-provider's `adapter` setting, and the grant revocation it uses. */
+export function oauthAdapter(options: AdapterOptions): { factory: (model: string) => Adapter; revokeGrant: (grantId: string) => Promise<void> } {
+  const { store, accessTokens } = options;
+  const clock = options.clock ?? (() => new Date());
+
+  /** Every token of the grant, its access tokens' records, and the grant itself. */
+  async function revokeGrant(grantId: string): Promise<void> {
+    await Promise.all(GRANT_MEMBERS.map((model) => deleteGrantMembers(model, grantId)));
+    await store.destroy("Grant", grantId);
+  }
+
+  async function deleteGrantMembers(model: string, grantId: string): Promise<void> {
+    const deleted = await store.deleteByGrant(model, grantId);
+    const tokenIds = deleted.flatMap((e) => (e.token_id ? [e.token_id] : []));
+    if (tokenIds.length > 0) await accessTokens.revoke(tokenIds);
+  }
+
+  /** The client is in use: it is kept another UNUSED_CLIENT_TTL_MS. */
+  async function keepClient(clientId: string, now: Date): Promise<void> {
+    const client = await store.find("Client", clientId, now);
+    if (client) await store.upsert({ ...client.entry, expires_at: new Date(now.getTime() + UNUSED_CLIENT_TTL_MS) });
+  }
+
+  function factory(model: string): Adapter {
+    const hashed = !PLAIN_ID_MODELS.has(model);
+    const key = (id: string): string => (hashed ? hashToken(id) : id);
+    const toPayload = (entry: OAuthEntry, id: string, consumedAt: Date | null): AdapterPayload => {
+      const payload = JSON.parse(entry.payload) as AdapterPayload;
+      if (hashed) payload.jti = id;
+      if (consumedAt) payload.consumed = Math.floor(consumedAt.getTime() / 1000);
+      return payload;
+    };
+
+    return {
+      async upsert(id, payload, expiresIn) {
+        const now = clock();
+        const { jti: _jti, consumed: _consumed, ...rest } = payload;
+        const stored = hashed ? rest : { ...rest, jti: id };
+        let expiresAt = typeof expiresIn === "number" ? now.getTime() + expiresIn * 1000 : null;
+        if (expiresAt !== null && CONSUMABLE.has(model)) expiresAt += CONSUMED_RETENTION_MS;
+        if (model === "Client") expiresAt = now.getTime() + UNUSED_CLIENT_TTL_MS;
+        const tokenId = model === "AccessToken" ? await accessTokens.create(id, payload) : null;
+        if (model === "AccessToken" && typeof payload.clientId === "string") await keepClient(payload.clientId, now);
+        await store.upsert({
+          model,
+          id: key(id),
+          payload: JSON.stringify(stored),
+          grant_id: typeof payload.grantId === "string" ? payload.grantId : model === "Grant" ? id : null,
+          uid: typeof payload.uid === "string" ? payload.uid : null,
+          token_id: tokenId,
+          expires_at: expiresAt === null ? null : new Date(expiresAt),
+        });
+      },
+
+      async find(id) {
+        const found = await store.find(model, key(id), clock());
+        return found ? toPayload(found.entry, id, found.consumed_at) : undefined;
+      },
+
+      /**
+       * Only sessions are found by uid (for tokens that expire with their session, which
+       * Tollgate's do not). A session's id is its cookie's value, kept only as a hash: it cannot
+       * be given back, so a session is never found this way.
+       */
+      async findByUid(uid) {
+        if (hashed) return undefined;
+        const found = await store.findByUid(model, uid, clock());
+        return found ? toPayload(found.entry, found.entry.id, found.consumed_at) : undefined;
+      },
+
+      async findByUserCode() {
+        return undefined; // no device flow
+      },
+
+      /**
+       * The one atomic step of a code redemption or refresh rotation: of concurrent callers on
+       * any replica exactly one gets here without an error. The others raced a second use of a
+       * single-use value: they get invalid_grant, and the grant is revoked as for any reuse.
+       */
+      async consume(id) {
+        if (await store.consume(model, key(id), clock())) return;
+        const found = await store.find(model, key(id), clock());
+        if (found?.entry.grant_id) await revokeGrant(found.entry.grant_id);
+        throw new errors.InvalidGrant(`${model === "RefreshToken" ? "refresh token" : "authorization code"} already used`);
+      },
+
+      async destroy(id) {
+        if (model === "AccessToken") {
+          const found = await store.find(model, key(id), clock());
+          if (found?.entry.token_id) await accessTokens.revoke([found.entry.token_id]);
+        }
+        await store.destroy(model, key(id));
+      },
+
+      async revokeByGrantId(grantId) {
+        await deleteGrantMembers(model, grantId);
+      },
+    };
+  }
+
+  return { factory, revokeGrant };
+}

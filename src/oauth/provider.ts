@@ -1,0 +1,106 @@
+// The OAuth 2.1 authorization server for the MCP endpoints: oidc-provider, configured for
+// exactly what docs/oauth.md promises. No OpenID Connect: no `openid` scope, no ID tokens.
+import { generateKeyPairSync } from "node:crypto";
+import Provider, { errors, type Adapter, type KoaContextLike } from "oidc-provider";
+import type { CachedFacts } from "../facts/cached-facts.js";
+import type { Logger } from "../log.js";
+import { projectOfResource } from "./resources.js";
+import { SCOPE_READ, SCOPE_TRIGGER } from "./issued-tokens.js";
+
+export const OAUTH_ROUTES = {
+  authorization: "/oauth/authorize",
+  token: "/oauth/token",
+  registration: "/oauth/register",
+  revocation: "/oauth/revoke",
+} as const;
+/** Where the provider sends the browser for sign-in and consent (src/ui/consent.ts). */
+export const CONSENT_PATH = "/ui/consent";
+export const SCOPES = [SCOPE_READ, SCOPE_TRIGGER] as const;
+/** Single-use codes live 60 s. */
+export const AUTHORIZATION_CODE_TTL_S = 60;
+/** The authorization server's own sign-in state (its cookie); who the user is comes from Tollgate's browser session at every consent. */
+const SESSION_TTL_S = 3600;
+const INTERACTION_TTL_S = 600;
+
+export interface OAuthProviderOptions {
+  /** TOLLGATE_PUBLIC_URL: the issuer. */
+  issuer: string;
+  accessTtlS: number;
+  refreshTtlS: number;
+  cookieKeys: string[];
+  adapter: (model: string) => Adapter;
+  facts: CachedFacts;
+  logger: Logger;
+}
+
+/** Seconds until the grant in the context expires (the expiry the user chose), or Infinity. */
+function grantRemainingS(ctx: KoaContextLike): number {
+  const exp = ctx.oidc.entities.Grant?.exp;
+  return typeof exp === "number" ? Math.max(1, exp - Math.floor(Date.now() / 1000)) : Infinity;
+}
+
+export function createOAuthProvider(options: OAuthProviderOptions): Provider {
+  const { issuer, facts, logger } = options;
+  // Signs nothing Tollgate issues (no ID tokens); the provider wants a key for its metadata checks.
+  const signingKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
+  const provider = new Provider(issuer, {
+    adapter: options.adapter,
+    routes: { ...OAUTH_ROUTES, jwks: "/oauth/jwks" },
+    scopes: [...SCOPES],
+    claims: {},
+    jwks: { keys: [{ ...signingKey, use: "sig", alg: "RS256" }] },
+    cookies: { keys: options.cookieKeys },
+    // Public clients only: PKCE is their proof; no client secret is ever stored.
+    clientAuthMethods: ["none"],
+    clientDefaults: { grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" },
+    responseTypes: ["code"],
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: false },
+      registration: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        // `resource` is required: a request without one is refused, never given a default.
+        defaultResource: async (_ctx: unknown, _client: unknown, oneOf?: string | string[]) => {
+          if (oneOf) return oneOf;
+          throw new errors.InvalidTarget("resource is required: the MCP endpoint the token is for");
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx: KoaContextLike, resource: string) => {
+          const project = projectOfResource(issuer, resource);
+          if (!project || !(await facts.project(project))) throw new errors.InvalidTarget("resource is not an MCP endpoint of this Tollgate");
+          return { scope: SCOPES.join(" "), accessTokenFormat: "opaque", accessTokenTTL: Math.min(options.accessTtlS, grantRemainingS(ctx)) };
+        },
+      },
+    },
+    // Every authorization asks the user: no grant is reused silently.
+    loadExistingGrant: async (ctx: { oidc: { result?: { consent?: { grantId?: string } }; provider: Provider } }) => {
+      const grantId = ctx.oidc.result?.consent?.grantId;
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
+    interactions: { url: async (_ctx: unknown, interaction: { uid: string }) => `${CONSENT_PATH}?uid=${encodeURIComponent(interaction.uid)}` },
+    findAccount: async (_ctx: unknown, sub: string) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    // Refresh tokens to every client registered for the grant type, offline_access or not; always rotated.
+    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed("refresh_token"),
+    rotateRefreshToken: true,
+    expiresWithSession: async () => false,
+    ttl: {
+      AccessToken: (ctx: KoaContextLike) => Math.min(options.accessTtlS, grantRemainingS(ctx)),
+      AuthorizationCode: AUTHORIZATION_CODE_TTL_S,
+      RefreshToken: (ctx: KoaContextLike) => Math.min(options.refreshTtlS, grantRemainingS(ctx)),
+      Interaction: INTERACTION_TTL_S,
+      Session: SESSION_TTL_S,
+      Grant: options.refreshTtlS,
+    },
+    clientBasedCORS: () => true,
+    // Authorization errors go back to the client; an error page only when that is impossible.
+    renderError: async (ctx: { type: string; body: string; status: number }, out: { error: string; error_description?: string }) => {
+      ctx.type = "application/json";
+      ctx.body = JSON.stringify(out);
+    },
+  });
+  provider.on("server_error", (_ctx: unknown, err: unknown) => logger.error({ err: String(err) }, "oauth: server error"));
+  return provider;
+}

@@ -5,6 +5,7 @@ import { MongoClient, type Db } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { MongoBrowserSessionStore } from "../../src/stores/mongo/browser-session-store.js";
 import { MongoDirectoryStore } from "../../src/stores/mongo/directory-store.js";
+import { MongoOAuthStore } from "../../src/stores/mongo/oauth-store.js";
 import { COLLECTIONS } from "../../src/stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../../src/stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
@@ -29,6 +30,7 @@ describe("MongoDB read preference and write concern of the fact stores", () => {
     new MongoDirectoryStore(recording);
     new MongoTempTokenStore(recording);
     new MongoBrowserSessionStore(recording);
+    new MongoOAuthStore(recording);
     expect(new Set(opened.keys())).toEqual(new Set(Object.values(COLLECTIONS)));
     for (const [name, settings] of opened) expect({ name, ...settings }).toEqual({ name, readPreference: "primary", w: "majority" });
     await client.close();

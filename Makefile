@@ -127,6 +127,10 @@ bench-eval: tools ## WASM engine cost per decision beside `opa bench` (~1 min)
 bench: tools ## HTTP load: Tollgate (FerretDB + Redis) vs opa run --server, the gateway vs a direct upstream (~2.5 min)
 	@scripts/bench.sh
 
+.PHONY: bench-core
+bench-core: tools ## The decision core's CPU per decision in one process, no HTTP; BENCH_BASE=<rev> compares in alternating rounds (~1 min)
+	@scripts/bench-core.sh
+
 .PHONY: bench-replicas
 bench-replicas: tools ## Cross-replica invalidation: time until every other replica enforces a change, 500 of each kind (~3 min)
 	node --import tsx bench/replicas.ts

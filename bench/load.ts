@@ -23,10 +23,11 @@
 //                        rounds' p50 and p99)
 //   BENCH_SERIAL (4 s)   the gateway pair once more, one request at a time (0 skips it)
 //   BENCH_TARGETS        only these targets, in this order (keys: tg-global, tg-project, tg0-global, tg0-project,
-//                        opa-global, opa-project, express, http, direct, gateway, gateway-base; direct before
+//                        opa-global, opa-project, express, http, tg-mem, tg-mem-base, tg-mem-express, direct, gateway, gateway-base; direct before
 //                        any gateway)
 //   TOLLGATE_BASE_URL    Tollgate with src/ at another revision, proxying to UPSTREAM_URL (optional):
 //                        its gateway joins the pair, named BENCH_BASE_LABEL
+//   TOLLGATE_MEM_BASE_URL, SEED_MEM_BASE_FILE  the same revision on memory stores (optional): target tg-mem-base
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -123,6 +124,17 @@ const mem = env("TOLLGATE_MEM_URL");
 const leanExpress = env("TOLLGATE_LEAN_EXPRESS_URL");
 if (mem && memSeed) {
   targets.push(post({ key: "tg-mem", label: "(f) Tollgate /v1/authorize, global token, memory stores", url: `${mem}/v1/authorize`, body: authorize(memSeed.tokens.global) }, tollgateAllowed));
+}
+const memBase = env("TOLLGATE_MEM_BASE_URL");
+const memBaseSeedFile = env("SEED_MEM_BASE_FILE");
+if (memBase && memBaseSeedFile) {
+  const baseSeed = JSON.parse(readFileSync(memBaseSeedFile, "utf8")) as SeedFile;
+  targets.push(
+    post(
+      { key: "tg-mem-base", label: `(f) /v1/authorize of ${env("BENCH_BASE_LABEL") ?? "the base revision"}, memory stores`, url: `${memBase}/v1/authorize`, body: authorize(baseSeed.tokens.global) },
+      tollgateAllowed,
+    ),
+  );
 }
 if (leanExpress && memSeed) {
   targets.push(
@@ -559,6 +571,12 @@ if (tracked.length > 0) {
     ["gateway added p50, one request at a time", addedP50, "≤ +0.5 ms"],
     ["Redis round trips per /v1/authorize (Redis + FerretDB)", perRequest("tg-global"), "1"],
     ["Redis round trips per gateway request", perRequest("gateway"), "1"],
+    ...(results.has("tg-mem-base")
+      ? [
+          ["/v1/authorize, memory stores: this checkout ÷ the base revision (req/s)", ratio(reqs("tg-mem"), reqs("tg-mem-base")), "(comparison)"],
+          ["Tollgate CPU per /v1/authorize, memory stores, at the base revision", cpuOf("tg-mem-base", "tollgate-mem-base"), "(comparison)"],
+        ]
+      : []),
     ["lean Express /v1/authorize, memory stores ÷ node:http JSON POST", ratio(reqs("tg-mem-express"), base?.requests.average), "(comparison)"],
     ["lean Express /v1/authorize CPU per request", cpuOf("tg-mem-express", "tollgate-mem"), "(comparison)"],
   ];

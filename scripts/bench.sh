@@ -14,9 +14,10 @@
 #   BENCH_SERIAL=4                                         seconds of the pair one request at a time (0: skip)
 #   BENCH_ROUNDS=1                                         each timed run in rounds, the targets in turn (fair under shared load)
 #   BENCH_TARGETS=direct,gateway,gateway-base              only these targets, in this order (bench/load.ts)
-#   BENCH_BASE=main                                        also the gateway of src/ at that git revision (same policy), in the same run
+#   BENCH_BASE=main                                        also the gateway and the memory-store /v1/authorize of src/ at that git revision (same policy), in the same run
 #   FERRETDB_BIN=/path/to/ferretdb                         another FerretDB 1.x binary
 #   BENCH_TOLLGATE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for both Tollgates
+#   BENCH_LOG_LEVEL=info                                   the Tollgates' log level (default warn: no decision log line)
 #   BENCH_MCP_ROUNDS=10 BENCH_MCP_N=300                     bench/mcp.ts (run last): MCP parsing and filtering per call
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -123,7 +124,8 @@ export REDIS_URL="redis://127.0.0.1:$redis_port"
 # The Redis limiter accepts limits up to 1,000,000 per window: 16,000 req/s per key over 60 s, never reached here.
 export TOLLGATE_RATE_LIMITS='{"api":{"default":1000000}}'
 export TOLLGATE_POLICY_DIR="$work/wasm"
-export TOLLGATE_LOG_LEVEL=warn
+# warn: no decision log line (BENCH_LOG_LEVEL=info measures with it; the Tollgates' stdout goes to files in the work folder).
+export TOLLGATE_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 export HOST=127.0.0.1
 unset TOLLGATE_CACHE_TTL_MS TOLLGATE_ENV TOLLGATE_DEMO TOLLGATE_UPSTREAM_URL
 
@@ -164,6 +166,20 @@ say "starting Tollgate on memory stores on 127.0.0.1:$mem_port, and its lean-Exp
 # shellcheck disable=SC2086
 PORT=$mem_port start tollgate-mem node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --memory --seed "$work/seed-mem.json" --lean-express "$lean_port"
 wait_for tollgate-mem log_has tollgate-mem "^listening"
+if [[ -n ${BENCH_BASE:-} ]]; then
+	base_rev=$(git rev-parse --short "$BENCH_BASE^{commit}") || die "BENCH_BASE=$BENCH_BASE is not a git revision"
+	if [[ ! -d $work/base ]]; then
+		mkdir -p "$work/base"
+		git archive "$base_rev" package.json tsconfig.json src bench | tar -x -C "$work/base"
+		ln -s "$root/node_modules" "$work/base/node_modules"
+	fi
+	mem_base_port=$(free_port)
+	say "starting Tollgate on memory stores with src/ at $BENCH_BASE ($base_rev) on 127.0.0.1:$mem_base_port"
+	# shellcheck disable=SC2086
+	start tollgate-mem-base env -C "$work/base" PORT=$mem_base_port node ${BENCH_TOLLGATE_NODE_ARGS:-} --import tsx bench/server.ts --memory --seed "$work/seed-mem-base.json"
+	wait_for tollgate-mem-base log_has tollgate-mem-base "^listening"
+	export TOLLGATE_MEM_BASE_URL="http://127.0.0.1:$mem_base_port" SEED_MEM_BASE_FILE="$work/seed-mem-base.json" BENCH_BASE_LABEL="$BENCH_BASE ($base_rev)"
+fi
 
 tg0_port=$(free_port)
 say "starting Tollgate (TOLLGATE_CACHE_TTL_MS=0) on 127.0.0.1:$tg0_port"

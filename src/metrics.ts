@@ -5,10 +5,40 @@ import type { CacheCounters } from "./facts/fact-cache.js";
 import type { ChangeKind, IgnoredReason, InvalidationObserver, SubscriptionState } from "./facts/invalidation.js";
 import { packageVersion } from "./package-root.js";
 
+/** The latency histogram's two label sets, made once. */
+const ALLOWED = { allow: "true" } as const;
+const DENIED = { allow: "false" } as const;
+
 export interface MetricsOptions {
   /** The active policy revision, read at each scrape so that a hot reload shows at once. */
   policyRevision: () => string;
   defaultMetrics?: boolean;
+}
+
+/**
+ * Counts of one labelled counter kept in plain numbers on the hot path and added to the prom-client
+ * counter when it is collected (each scrape, and the primary's collection from workers): prom-client
+ * 15 hashes and validates the label set on every inc(), ~0.2 µs, several times per decision.
+ * The exposition is the same: series appear in the order they were first counted.
+ */
+class PendingCounts<L extends string> {
+  readonly #pending = new Map<string, { labels: Record<L, string>; n: number }>();
+
+  /** One more for the series `key` names; `labels` (called only the first time) are its labels. */
+  add(key: string, labels: () => Record<L, string>): void {
+    const entry = this.#pending.get(key);
+    if (entry) entry.n++;
+    else this.#pending.set(key, { labels: labels(), n: 1 });
+  }
+
+  /** Hands what was counted since the last call to `counter`. */
+  flushTo(counter: Counter<L>): void {
+    for (const entry of this.#pending.values()) {
+      if (entry.n === 0) continue;
+      counter.inc(entry.labels, entry.n);
+      entry.n = 0;
+    }
+  }
 }
 
 /**
@@ -19,11 +49,14 @@ export interface MetricsOptions {
 export class Metrics implements DecisionObserver, CacheCounters, InvalidationObserver {
   readonly registry = new Registry();
   #exposition: () => Promise<string> = () => this.registry.metrics();
-  readonly #decisions = new Counter({
+  readonly #decisionCounts = new PendingCounts<"allow" | "status" | "reason">();
+  readonly #cacheCounts = new PendingCounts<"cache" | "result">();
+  readonly #decisions: Counter<"allow" | "status" | "reason"> = new Counter({
     name: "tollgate_decisions_total",
     help: "Decisions by result, status and reason",
     labelNames: ["allow", "status", "reason"] as const,
     registers: [this.registry],
+    collect: (): void => this.#decisionCounts.flushTo(this.#decisions),
   });
   readonly #latency = new Histogram({
     name: "tollgate_decision_duration_seconds",
@@ -37,11 +70,12 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
     help: "Requests admitted without a rate-limit check because the limiter was unavailable",
     registers: [this.registry],
   });
-  readonly #cache = new Counter({
+  readonly #cache: Counter<"cache" | "result"> = new Counter({
     name: "tollgate_cache_lookups_total",
     help: "Fact cache lookups by cache and result",
     labelNames: ["cache", "result"] as const,
     registers: [this.registry],
+    collect: (): void => this.#cacheCounts.flushTo(this.#cache),
   });
   readonly #cacheOverflowCleared = new Counter({
     name: "tollgate_fact_cache_overflow_clears_total",
@@ -147,11 +181,14 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
   }
 
   decided(decision: Decision, seconds: number): void {
-    const allow = String(decision.allow);
-    const status = String(decision.status);
-    if (decision.reasons.length === 0) this.#decisions.inc({ allow, status, reason: "" });
-    for (const reason of decision.reasons) this.#decisions.inc({ allow, status, reason });
-    this.#latency.observe({ allow }, seconds);
+    const { allow, status, reasons } = decision;
+    if (reasons.length === 0) this.#countDecision(allow, status, "");
+    for (const reason of reasons) this.#countDecision(allow, status, reason);
+    this.#latency.observe(allow ? ALLOWED : DENIED, seconds);
+  }
+
+  #countDecision(allow: boolean, status: number, reason: string): void {
+    this.#decisionCounts.add(`${allow}|${status}|${reason}`, () => ({ allow: String(allow), status: String(status), reason }));
   }
 
   rateLimitFailOpen(): void {
@@ -180,11 +217,11 @@ export class Metrics implements DecisionObserver, CacheCounters, InvalidationObs
   }
 
   hit(cache: string): void {
-    this.#cache.inc({ cache, result: "hit" });
+    this.#cacheCounts.add(`${cache}|hit`, () => ({ cache, result: "hit" }));
   }
 
   miss(cache: string): void {
-    this.#cache.inc({ cache, result: "miss" });
+    this.#cacheCounts.add(`${cache}|miss`, () => ({ cache, result: "miss" }));
   }
 
   overflowCleared(): void {

@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { AggregatorRegistry } from "prom-client";
+import { AggregatorRegistry, Counter, Histogram, Registry } from "prom-client";
 import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
@@ -132,5 +132,78 @@ describe("aggregated over workers (what the primary serves with TOLLGATE_WORKERS
     expect(await metrics.exposition()).toContain("tollgate_build_info");
     metrics.exposeFrom(async () => "aggregated\n");
     expect(await metrics.exposition()).toBe("aggregated\n");
+  });
+});
+
+describe("decision and cache counters (counted in plain numbers, handed to prom-client at each scrape)", () => {
+  const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+  /** What the same events give with prom-client's own inc() per event: the exposition before this change. */
+  function reference() {
+    const registry = new Registry();
+    const decisions = new Counter({ name: "tollgate_decisions_total", help: "Decisions by result, status and reason", labelNames: ["allow", "status", "reason"], registers: [registry] });
+    const latency = new Histogram({ name: "tollgate_decision_duration_seconds", help: "Time to reach a decision, facts and rate limit included", labelNames: ["allow"], buckets: BUCKETS, registers: [registry] });
+    const cache = new Counter({ name: "tollgate_cache_lookups_total", help: "Fact cache lookups by cache and result", labelNames: ["cache", "result"], registers: [registry] });
+    return {
+      registry,
+      decided(d: { allow: boolean; status: number; reasons: string[] }, seconds: number) {
+        const allow = String(d.allow);
+        const status = String(d.status);
+        if (d.reasons.length === 0) decisions.inc({ allow, status, reason: "" });
+        for (const reason of d.reasons) decisions.inc({ allow, status, reason });
+        latency.observe({ allow }, seconds);
+      },
+      hit: (c: string) => cache.inc({ cache: c, result: "hit" }),
+      miss: (c: string) => cache.inc({ cache: c, result: "miss" }),
+    };
+  }
+  const ours = (text: string) => text.split("\n").filter((l) => /^(# (HELP|TYPE) )?tollgate_(decisions_total|decision_duration_seconds|cache_lookups_total)/.test(l)).join("\n");
+  type Event = ["decided", { allow: boolean; status: number; reasons: string[] }, number] | ["hit" | "miss", string];
+  const events: Event[] = [
+    ["hit", "token"],
+    ["decided", { allow: true, status: 200, reasons: [] }, 0.0003],
+    ["miss", "project"],
+    ["decided", { allow: false, status: 403, reasons: ["insufficient_scope", "not_collaborator"] }, 0.002],
+    ["hit", "project"],
+    ["decided", { allow: true, status: 200, reasons: [] }, 0.00004],
+    ["decided", { allow: false, status: 429, reasons: ["rate_limited"] }, 3],
+    ["hit", "token"],
+    ["miss", "token"],
+  ];
+  const play = (target: { decided: (d: Event[1] & object, s: number) => void; hit: (c: string) => void; miss: (c: string) => void }, list: Event[]) => {
+    for (const e of list) {
+      if (e[0] === "decided") target.decided(e[1], e[2]);
+      else target[e[0]](e[1]);
+    }
+  };
+
+  it("serve exactly what prom-client's inc() per event served, scrape after scrape", async () => {
+    const metrics = new Metrics({ policyRevision: () => "r", defaultMetrics: false });
+    const ref = reference();
+    const asDecision = (d: Event[1] & object) => d as unknown as Parameters<Metrics["decided"]>[0];
+    const target = { decided: (d: Event[1] & object, s: number) => metrics.decided(asDecision(d), s), hit: (c: string) => metrics.hit(c), miss: (c: string) => metrics.miss(c) };
+    expect(ours(await metrics.registry.metrics())).toBe(ours(await ref.registry.metrics()));
+    play(target, events.slice(0, 4));
+    play(ref, events.slice(0, 4));
+    expect(ours(await metrics.registry.metrics())).toBe(ours(await ref.registry.metrics()));
+    play(target, events.slice(4));
+    play(ref, events.slice(4));
+    const text = ours(await metrics.registry.metrics());
+    expect(text).toBe(ours(await ref.registry.metrics()));
+    expect(text).toContain('tollgate_decisions_total{allow="true",status="200",reason=""} 2');
+    expect(text).toContain('tollgate_cache_lookups_total{cache="token",result="hit"} 2');
+    // A scrape with nothing new changes nothing.
+    expect(ours(await metrics.registry.metrics())).toBe(text);
+  });
+
+  it("sum over workers as before (the primary's AggregatorRegistry reads each worker's JSON)", async () => {
+    const workers = [new Metrics({ policyRevision: () => "r", defaultMetrics: false }), new Metrics({ policyRevision: () => "r", defaultMetrics: false })];
+    const refs = [reference(), reference()];
+    for (const [i, w] of workers.entries()) {
+      const list = i === 0 ? events : events.slice(3);
+      play({ decided: (d, s) => w.decided(d as unknown as Parameters<Metrics["decided"]>[0], s), hit: (c) => w.hit(c), miss: (c) => w.miss(c) }, list);
+      play(refs[i]!, list);
+    }
+    const sum = async (registries: Registry[]) => ours(await AggregatorRegistry.aggregate(await Promise.all(registries.map((r) => r.getMetricsAsJSON()))).metrics());
+    expect(await sum(workers.map((w) => w.registry))).toBe(await sum(refs.map((r) => r.registry)));
   });
 });

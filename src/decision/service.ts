@@ -35,6 +35,24 @@ export interface DecisionRequest {
   mcpSession?: string;
   /** For the audit record of an MCP message: its id, the session header and its arguments. */
   mcpMessage?: McpMessageFacts;
+  /**
+   * What this service's route() found for this method and path (the gateway asks first, to know
+   * whether the body is an MCP message): used instead of a second lookup when it is for the same
+   * method, path and policy revision, and only one route() made (a copy is looked up again). Never
+   * from a client: the route is always Tollgate's own finding.
+   */
+  route?: FoundRoute;
+}
+
+/** Routes DecisionService.route() handed out: a copy or any other object is not taken for one. */
+const issued = new WeakSet<FoundRoute>();
+
+/** A route found by DecisionService.route(), and for what. */
+export interface FoundRoute {
+  readonly method: string;
+  readonly path: string;
+  readonly revision: string;
+  readonly info: RouteInfo;
 }
 
 /** What the audit record of a request refused before its decision holds of it. */
@@ -144,9 +162,12 @@ export class DecisionService {
     this.#clock = o.clock ?? (() => Date.now() / 1000);
   }
 
-  /** What a request names, from method and path alone (cached): whether its body is an MCP message. */
-  route(method: string, path: string): RouteInfo {
-    return this.o.engine.route(method, path);
+  /** What a request names, from method and path alone (cached): whether its body is an MCP message. Pass it on in DecisionRequest.route. */
+  route(method: string, path: string): FoundRoute {
+    const { engine } = this.o;
+    const found: FoundRoute = Object.freeze({ method, path, revision: engine.revision, info: engine.route(method, path) });
+    issued.add(found);
+    return found;
   }
 
   /** Decides and writes the audit record now (the decision endpoints). */
@@ -231,8 +252,10 @@ export class DecisionService {
     const { engine } = this.o;
     const decisionId = randomUUID();
     const revision = engine.revision;
-    // The route is found once, here, from the method and path: no caller can name one.
-    const route: RouteInfo = engine.route(request.method, request.path);
+    // The route is found from the method and path, here or by route() just before (the gateway's): no client can name one.
+    const found = request.route;
+    const route: RouteInfo =
+      found !== undefined && issued.has(found) && found.revision === revision && found.method === request.method && found.path === request.path ? found.info : engine.route(request.method, request.path);
     let credential: Credential = { status: "none" };
     const input: PolicyInput = { method: request.method, path: request.path, now: this.#clock(), credential: { status: "none" } };
     if (request.mcp) input.mcp = request.mcp;

@@ -84,9 +84,12 @@ export function gateway(options: GatewayOptions): Gateway {
     }
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
-    const route = options.decisions.route(request.method, target);
+    // Found once: the service takes it from the request rather than looking it up again.
+    const found = options.decisions.route(request.method, target);
+    request.route = found;
+    const route = found.info;
     // Its answers (a POST's, and the server's stream a GET opens) may carry tools/list answers.
-    const mcpEndpoint = route.mcp_message || (request.method === "GET" && options.decisions.route("POST", target).mcp_message);
+    const mcpEndpoint = route.mcp_message || (request.method === "GET" && options.decisions.route("POST", target).info.mcp_message);
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
@@ -103,7 +106,7 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
       request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
-    } else if (hasBody(req) && options.decisions.route("POST", target).mcp_message) {
+    } else if (hasBody(req) && options.decisions.route("POST", target).info.mcp_message) {
       // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
       // the MCP server unjudged.
       skipBody(req, res);

@@ -14,7 +14,7 @@ import { createApp, createGatewayLocalApp, createInternalApp, createPublicApp, t
 import { EventLoopWatch, Readiness } from "../http/readiness.js";
 import { McpTokenService } from "../issuing/mcp-tokens.js";
 import { TokenIssuer } from "../issuing/token-issuer.js";
-import type { Logger } from "../log.js";
+import { withoutRedaction, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import { PolicyEngine } from "../policy/engine.js";
 import { oauthAdapter } from "../oauth/adapter.js";
@@ -73,7 +73,8 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   const metrics = new Metrics({ policyRevision: () => engine.revision, defaultMetrics: options.defaultMetrics ?? true });
   const backends = options.backends ?? connectBackends(config, logger, metrics.audit, metrics, { prune: options.prune ?? true });
   // Every decision recorded is also one log line (docs/operations.md, "Decision log").
-  const audit = new DecisionLogAudit(backends.audit, logger);
+  // Its fields are fixed and hold no credential: written without the redaction pass (src/log.ts).
+  const audit = new DecisionLogAudit(backends.audit, withoutRedaction(logger));
   const facts = new CachedFacts(backends.tokens, backends.directory, {
     ttlMs: config.cacheTtlMs,
     degradedTtlMs: config.cacheTtlDegradedMs,

@@ -199,6 +199,30 @@ describe("audit record validation", () => {
     expect(() => validateAuditRecord(auditRecord())).not.toThrow();
   });
 
+  it("checks the fields whatever their order: the same record reversed is taken, a missing or extra field is refused in either order", () => {
+    const r = auditRecord();
+    const reversed = Object.fromEntries(Object.entries(r).reverse());
+    expect(normalizeAuditRecord(reversed)).toEqual(normalizeAuditRecord(r));
+    const { route: _, ...withoutRoute } = r;
+    for (const missing of [withoutRoute, Object.fromEntries(Object.entries(withoutRoute).reverse())]) expect(() => normalizeAuditRecord(missing)).toThrow(/route/);
+    // As many fields as a record has, one of them foreign: refused in the record's order and out of it.
+    const swapped = Object.fromEntries(Object.entries(r).map(([k, v]) => [k === "target" ? "secret" : k, v]));
+    for (const extra of [swapped, Object.fromEntries(Object.entries(swapped).reverse())]) expect(() => normalizeAuditRecord(extra)).toThrow(StoreValidationError);
+  });
+
+  it("refuses a control character (U+0000–U+001F, U+007F) in every text field, and encodes one in the path", () => {
+    for (const c of ["\u0000", "\u001f", "\u007f", "\t"]) {
+      for (const field of ["token_id", "route", "target", "client_address", "policy_revision"] as const) {
+        expect(() => normalizeAuditRecord(auditRecord({ [field]: `a${c}b` })), `${field} ${JSON.stringify(c)}`).toThrow(new RegExp(field));
+      }
+      expect(() => normalizeAuditRecord(auditRecord({ reasons: [`a${c}`] }))).toThrow(/reasons\[0\]/);
+      expect(() => normalizeAuditRecord(auditRecord({ rate_limit: { class: `d${c}`, limit: 1, remaining: 0, reset_s: 0 } }))).toThrow(/rate_limit.class/);
+      expect(normalizeAuditRecord(auditRecord({ path: `/a${c}b` })).path).toBe(`/a%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}b`);
+    }
+    // U+0080 and above are not control characters here.
+    expect(normalizeAuditRecord(auditRecord({ route: "/a\u0080é" })).route).toBe("/a\u0080é");
+  });
+
   it("builds a record from a decision (ids and credential kind only, query stripped)", () => {
     const decision: Decision = {
       allow: false,

@@ -1,7 +1,7 @@
 // The decision core on its own: memory stores, the real policy, no HTTP.
 import { SignJWT } from "jose";
 import { pino } from "pino";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryAudit } from "../../src/audit/memory.js";
 import type { AuditCounters, AuditRecord, AuditSink } from "../../src/audit/types.js";
 import { CredentialResolver } from "../../src/auth/credentials.js";
@@ -208,14 +208,65 @@ describe("DecisionService", () => {
     expect(dropped).toEqual(["write_failed"]);
   });
 
+  describe("the route found before the decision (the gateway's)", () => {
+    it("is used without a second lookup when it is for the same method, path and policy revision", async () => {
+      await seed(core);
+      const authorization = `Bearer ${await session("bob")}`;
+      const found = core.service.route("GET", "/api/v1/projects/priv/builds");
+      const lookups = vi.spyOn(engine, "route");
+      try {
+        const verdict = await core.service.decide({ ...ask("GET", "/api/v1/projects/priv/builds", authorization), route: found });
+        expect(verdict.decision).toMatchObject({ allow: true, route: "/api/v1/projects/{project}/builds" });
+        expect(lookups).not.toHaveBeenCalled();
+      } finally {
+        lookups.mockRestore();
+      }
+    });
+
+    it("is looked up again when it was found for another method, path or revision: what is decided stays the request's own", async () => {
+      await seed(core);
+      await core.directory.putProject({ id: "other", name: "Other", public: false });
+      const authorization = `Bearer ${await session("bob")}`;
+      const path = "/api/v1/projects/other/builds";
+      const plain = await core.service.decide(ask("GET", path, authorization));
+      expect(plain.decision).toMatchObject({ allow: false, status: 403 });
+      const elsewhere = core.service.route("GET", "/api/v1/projects/priv/builds");
+      for (const route of [elsewhere, { ...elsewhere, path }, { ...core.service.route("POST", path), method: "GET" }, { ...core.service.route("GET", path), info: elsewhere.info, revision: "sha256:another" }]) {
+        const lookups = vi.spyOn(engine, "route");
+        try {
+          const verdict = await core.service.decide({ ...ask("GET", path, authorization), route });
+          expect(verdict.decision).toMatchObject({ allow: false, status: 403, reasons: plain.decision.reasons });
+          expect(lookups).toHaveBeenCalledWith("GET", path);
+        } finally {
+          lookups.mockRestore();
+        }
+      }
+    });
+
+    it("is looked up again after a policy reload between the two", async () => {
+      await seed(core);
+      const path = "/api/v1/projects/priv/builds";
+      const found = core.service.route("GET", path);
+      const reloaded = vi.spyOn(engine, "revision", "get").mockReturnValue("sha256:reloaded");
+      const lookups = vi.spyOn(engine, "route");
+      try {
+        await core.service.decide({ ...ask("GET", path, `Bearer ${await session("bob")}`), route: found });
+        expect(lookups).toHaveBeenCalledWith("GET", path);
+      } finally {
+        lookups.mockRestore();
+        reloaded.mockRestore();
+      }
+    });
+  });
+
   describe("MCP messages", () => {
     const MCP = "/api/v1/mcp/projects/priv/mcp";
     const mcpToken = async (c: Core, allowTrigger: boolean): Promise<string> =>
       `Bearer ${(await c.issuer.issue({ type: "mcp", user_id: "bob", grants: [{ project_id: "priv", allow_trigger: allowTrigger }] })).token}`;
 
     it("finds an MCP endpoint's route and tells that its body is a message", () => {
-      expect(core.service.route("POST", MCP)).toMatchObject({ pattern: "/api/v1/mcp/projects/{project}/mcp", mcp_message: true });
-      expect(core.service.route("GET", MCP).mcp_message).toBe(false);
+      expect(core.service.route("POST", MCP).info).toMatchObject({ pattern: "/api/v1/mcp/projects/{project}/mcp", mcp_message: true });
+      expect(core.service.route("GET", MCP).info.mcp_message).toBe(false);
     });
 
     it("judges the message by the tool table and charges its class in the mcp area", async () => {

@@ -89,7 +89,9 @@ export function gateway(options: GatewayOptions): Gateway {
     request.route = found;
     const route = found.info;
     // Its answers (a POST's, and the server's stream a GET opens) may carry tools/list answers.
-    const mcpEndpoint = route.mcp_message || (request.method === "GET" && options.decisions.route("POST", target).info.mcp_message);
+    // The route table marks every method of a project's MCP endpoint with mcp_session (GET, POST,
+    // DELETE): no second lookup under another method (a cache entry and a lookup per GET).
+    const mcpEndpoint = route.mcp_message || (request.method === "GET" && route.mcp_session);
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
@@ -106,7 +108,7 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
       request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
-    } else if (hasBody(req) && options.decisions.route("POST", target).info.mcp_message) {
+    } else if (route.mcp_session && hasBody(req)) {
       // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
       // the MCP server unjudged.
       skipBody(req, res);

@@ -12,7 +12,7 @@ import { toolsListFilter } from "../mcp/tools-list-filter.js";
 import type { SubjectFact } from "../policy/types.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
 import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
-import { skipBody } from "./request-body.js";
+import { hasBody, skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
   decisions: DecisionService;
@@ -172,11 +172,6 @@ export function gateway(options: GatewayOptions): Gateway {
       reason,
     );
   return Object.assign(handle, { local: options.local, refused });
-}
-
-/** The request has a body: chunked, or a Content-Length above 0. */
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
 }
 
 /**

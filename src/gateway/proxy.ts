@@ -7,7 +7,7 @@ import type { Verdict } from "../decision/service.js";
 import { continueIfExpected } from "../http/server.js";
 import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing.js";
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
-import { skipBody } from "./request-body.js";
+import { declaredLength, hasBody, skipBody } from "./request-body.js";
 
 export interface UpstreamOptions {
   url: URL | null;
@@ -111,12 +111,11 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         finish({ upstreamStatus: answered });
       });
 
-      const declared = Number(req.headers["content-length"] ?? 0);
-      if (body === undefined && declared > maxBodyBytes) {
+      if (body === undefined && declaredLength(req) > maxBodyBytes) {
         skipBody(req, res);
         return fail("body_too_large", `the request body exceeds ${maxBodyBytes} bytes`);
       }
-      const hasBody = body !== undefined || req.headers["transfer-encoding"] !== undefined || declared > 0;
+      const withBody = body !== undefined || hasBody(req);
       const options: RequestOptions = {
         hostname: url.hostname,
         port: url.port,
@@ -196,7 +195,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         out.on("error", (err: NodeJS.ErrnoException) => {
           clearTimeout(headersTimer);
           if (settled) return;
-          if (!retry && !hasBody && out.reusedSocket && answered === null && IDEMPOTENT_METHODS.has(method) && STALE_CONNECTION_ERRORS.has(err.code ?? "")) {
+          if (!retry && !withBody && out.reusedSocket && answered === null && IDEMPOTENT_METHODS.has(method) && STALE_CONNECTION_ERRORS.has(err.code ?? "")) {
             upstreamReq = attempt(true);
             upstreamReq.end();
             return;
@@ -218,7 +217,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         return;
       }
       continueIfExpected(res);
-      if (!hasBody) {
+      if (!withBody) {
         upstreamReq.end();
         return;
       }

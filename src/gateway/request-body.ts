@@ -10,9 +10,20 @@ const DRAIN_MAX_BYTES = 64 * 1024;
  * for 100 Continue: that body was never sent.)
  */
 export function skipBody(req: IncomingMessage, res: ServerResponse): void {
-  if (req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) {
+  if (!hasBody(req)) return;
+  if (req.headers["transfer-encoding"] !== undefined || declaredLength(req) > DRAIN_MAX_BYTES) {
     res.setHeader("Connection", "close");
     return;
   }
   req.resume();
+}
+
+/** The request has a body: chunked, or a Content-Length above 0. */
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || declaredLength(req) > 0;
+}
+
+/** The body's length as the request declares it (Content-Length), 0 when it declares none. */
+export function declaredLength(req: IncomingMessage): number {
+  return Number(req.headers["content-length"] ?? 0);
 }

@@ -31,7 +31,7 @@ export interface DecisionRequest {
   dryRun?: boolean;
   /** The JSON-RPC message, on a route whose body is one (RouteInfo.mcp_message). */
   mcp?: McpCall;
-  /** The Mcp-Session-Id presented, on a route that checks sessions (RouteInfo.mcp_session; the gateway only). */
+  /** The Mcp-Session-Id presented, on a route that checks sessions (RouteInfo.mcp_endpoint; the gateway only). */
   mcpSession?: string;
   /** For the audit record of an MCP message: its id, the session header and its arguments. */
   mcpMessage?: McpMessageFacts;
@@ -286,8 +286,8 @@ export class DecisionService {
     let rateLimit: RateLimitSummary | null = null;
     // Who holds sessions on this request: the caller's binding, kept under its rate-limit key.
     const owner: SessionOwner | null =
-      route.mcp_session && input.subject && verdict.rate_limit_key !== null ? { partition: verdict.rate_limit_key, binding_id: sessionBinding(input.subject) } : null;
-    const presented = route.mcp_session ? request.mcpSession : undefined;
+      route.mcp_endpoint && input.subject && verdict.rate_limit_key !== null ? { partition: verdict.rate_limit_key, binding_id: sessionBinding(input.subject) } : null;
+    const presented = route.mcp_endpoint ? request.mcpSession : undefined;
     const sessionRef = presented !== undefined && owner && isSessionId(presented) ? { session_id: presented, ...owner, ttl_ms: this.o.mcpSessionTtlMs } : undefined;
     /** Whether the presented session is the caller's, once looked up (input.mcp_session). */
     let session: McpSessionState | undefined = presented !== undefined && !sessionRef ? "unknown" : undefined;

@@ -89,9 +89,9 @@ export function gateway(options: GatewayOptions): Gateway {
     request.route = found;
     const route = found.info;
     // Its answers (a POST's, and the server's stream a GET opens) may carry tools/list answers.
-    // The route table marks every method of a project's MCP endpoint with mcp_session (GET, POST,
+    // The route table marks every method of a project's MCP endpoint with mcp_endpoint (GET, POST,
     // DELETE): no second lookup under another method (a cache entry and a lookup per GET).
-    const mcpEndpoint = route.mcp_message || (request.method === "GET" && route.mcp_session);
+    const mcpEndpoint = route.mcp_message || (request.method === "GET" && route.mcp_endpoint);
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
@@ -108,7 +108,7 @@ export function gateway(options: GatewayOptions): Gateway {
       mcp = read;
       request.mcp = read.message.call;
       request.mcpMessage = { id: read.message.id, sessionId: mcpSessionId(req), arguments: read.message.arguments };
-    } else if (route.mcp_session && hasBody(req)) {
+    } else if (route.mcp_endpoint && hasBody(req)) {
       // GET and DELETE on an MCP endpoint are judged by the route: a body on them would reach
       // the MCP server unjudged.
       skipBody(req, res);
@@ -118,7 +118,7 @@ export function gateway(options: GatewayOptions): Gateway {
     }
     // A session presented on the MCP endpoint is checked against the caller (the decision), and
     // one the upstream opens is bound to the caller before the client learns its id.
-    const presented = route.mcp_session ? (mcpSessionId(req) ?? undefined) : undefined;
+    const presented = route.mcp_endpoint ? (mcpSessionId(req) ?? undefined) : undefined;
     if (presented !== undefined) request.mcpSession = presented;
     // `status` in the audit record is the decision's; what answered the allowed request is in
     // upstream_status (the upstream's status, or a local route's; null when the upstream was
@@ -133,7 +133,7 @@ export function gateway(options: GatewayOptions): Gateway {
       else {
         skipBody(req, res);
         // The MCP endpoint's GET (stream) and DELETE (end of session) carry no message: id null.
-        if (route.mcp_session) writeJsonRpcDenial(res, decision, null, resource);
+        if (route.mcp_endpoint) writeJsonRpcDenial(res, decision, null, resource);
         else writeDenial(res, decision, resource);
       }
       settle(null);

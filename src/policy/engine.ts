@@ -59,7 +59,7 @@ const INVALID_ROUTE: RouteInfo = {
   sensitive: false,
   project_id: null,
   mcp_message: false,
-  mcp_session: false,
+  mcp_endpoint: false,
 };
 
 interface ActivePolicy {

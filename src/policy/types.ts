@@ -82,7 +82,7 @@ export interface PolicyInput {
   /** A message to a project's MCP endpoint (the route's mcp_message): what the tool table judges. */
   mcp?: McpCall;
   /**
-   * On a route with mcp_session, once the session the request presents (Mcp-Session-Id) has been
+   * On a route with mcp_endpoint, once the session the request presents (Mcp-Session-Id) has been
    * looked up: whether the caller's token opened it. Absent when none is presented, and on the
    * first evaluation (the lookup shares the rate-limit call, which needs the policy's answer).
    */
@@ -112,7 +112,7 @@ export interface RouteInfo {
   /** The body is one JSON-RPC message the policy judges by the tool table (input.mcp). */
   mcp_message: boolean;
   /** A project's MCP endpoint (any method): an Mcp-Session-Id presented is checked (input.mcp_session). */
-  mcp_session: boolean;
+  mcp_endpoint: boolean;
 }
 
 /** Output of the `tollgate/authz/decision` entrypoint. */

@@ -30,7 +30,7 @@ const routeSchema = z.object({
   sensitive: z.boolean(),
   project_id: nullableString,
   mcp_message: z.boolean(),
-  mcp_session: z.boolean(),
+  mcp_endpoint: z.boolean(),
 });
 
 /**

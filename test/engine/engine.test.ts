@@ -64,7 +64,7 @@ describe("PolicyEngine", () => {
       sensitive: false,
       project_id: "p9",
       mcp_message: false,
-      mcp_session: false,
+      mcp_endpoint: false,
     });
     expect(engine.route("GET", "/api/v1/projects/p1/../p2").valid_path).toBe(false);
   });

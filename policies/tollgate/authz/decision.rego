@@ -21,7 +21,7 @@ route := {
 	"sensitive": _route_field("sensitive") == true,
 	"project_id": _project_id_or_null,
 	"mcp_message": _route_field("mcp") == true,
-	"mcp_session": _route_field("mcp_session") == true,
+	"mcp_endpoint": _route_field("mcp_endpoint") == true,
 }
 
 # The route a valid path names, found by walking the route tree (route_tree.rego); undefined

@@ -19,7 +19,7 @@ _invalid_route := {
 	"sensitive": false,
 	"project_id": null,
 	"mcp_message": false,
-	"mcp_session": false,
+	"mcp_endpoint": false,
 }
 
 # ---------------------------------------------------------------------------- route
@@ -35,7 +35,7 @@ test_route_of_a_project_read if {
 		"sensitive": false,
 		"project_id": "p1",
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 
@@ -50,7 +50,7 @@ test_route_of_a_write_via_get if {
 		"sensitive": false,
 		"project_id": "p1",
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 
@@ -65,7 +65,7 @@ test_route_of_a_restart_counter if {
 		"sensitive": false,
 		"project_id": "p1",
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 
@@ -80,7 +80,7 @@ test_route_of_an_owner_only_write if {
 		"sensitive": true,
 		"project_id": "p1",
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 
@@ -95,7 +95,7 @@ test_route_of_an_mcp_trigger if {
 		"sensitive": false,
 		"project_id": "p9",
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 
@@ -110,7 +110,7 @@ test_route_of_an_admin_read if {
 		"sensitive": true,
 		"project_id": null,
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 
@@ -125,7 +125,7 @@ test_route_of_mcp_token_management if {
 		"sensitive": false,
 		"project_id": null,
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 
@@ -140,7 +140,7 @@ test_route_of_the_user_endpoint if {
 		"sensitive": false,
 		"project_id": null,
 		"mcp_message": false,
-		"mcp_session": false,
+		"mcp_endpoint": false,
 	}
 }
 

@@ -989,11 +989,11 @@ _route_spec_18(method) := {"access": "read", "class": "log", "sensitive": false}
 	method == "GET"
 } else := null
 
-_route_spec_19(method) := {"access": "read", "class": "default", "mcp_session": true, "sensitive": false} if {
+_route_spec_19(method) := {"access": "read", "class": "default", "mcp_endpoint": true, "sensitive": false} if {
 	method == "DELETE"
-} else := {"access": "read", "class": "default", "mcp_session": true, "sensitive": false} if {
+} else := {"access": "read", "class": "default", "mcp_endpoint": true, "sensitive": false} if {
 	method == "GET"
-} else := {"access": "read", "class": "default", "mcp": true, "mcp_session": true, "sensitive": false} if {
+} else := {"access": "read", "class": "default", "mcp": true, "mcp_endpoint": true, "sensitive": false} if {
 	method == "POST"
 } else := null
 

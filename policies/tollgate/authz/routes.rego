@@ -35,7 +35,7 @@ _owner_write := object.union(_sensitive_write, {"owner_only": true})
 # Tollgate checks is the caller's (input.mcp_session). On a POST the JSON-RPC message in the body
 # decides access, class and trigger (tool_table.rego, mcp_messages.rego); the route's own entry
 # applies to nothing.
-_mcp_endpoint := object.union(_read, {"mcp_session": true})
+_mcp_endpoint := object.union(_read, {"mcp_endpoint": true})
 
 _mcp_messages := object.union(_mcp_endpoint, {"mcp": true})
 

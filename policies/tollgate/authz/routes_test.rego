@@ -14,7 +14,7 @@ _accesses := {"read", "write"}
 
 _classes := {"default", "log", "artifact", "trigger"}
 
-_spec_keys := {"access", "class", "sensitive", "owner_only", "anonymous", "mcp", "mcp_session"}
+_spec_keys := {"access", "class", "sensitive", "owner_only", "anonymous", "mcp", "mcp_endpoint"}
 
 # ---------------------------------------------------------------------------- ambiguity
 
@@ -73,7 +73,7 @@ _spec_problems(method, spec) := {problem |
 		"owner_only": "owner_only routes must be sensitive writes",
 		"anonymous": "anonymous routes must be non-sensitive",
 		"mcp": "mcp (the body is an MCP message) is only true, on a non-sensitive POST",
-		"mcp_session": "mcp_session is only true, and every MCP message route has it",
+		"mcp_endpoint": "mcp_endpoint is only true, and every MCP message route has it",
 	}
 	not _spec_ok(check, method, spec)
 }
@@ -109,12 +109,12 @@ _spec_ok("anonymous", _, spec) if spec.sensitive == false
 
 _spec_ok("mcp", _, spec) if not "mcp" in object.keys(spec)
 
-_spec_ok("mcp_session", _, spec) if {
-	not "mcp_session" in object.keys(spec)
+_spec_ok("mcp_endpoint", _, spec) if {
+	not "mcp_endpoint" in object.keys(spec)
 	not spec.mcp
 }
 
-_spec_ok("mcp_session", _, spec) if spec.mcp_session == true
+_spec_ok("mcp_endpoint", _, spec) if spec.mcp_endpoint == true
 
 _spec_ok("mcp", method, spec) if {
 	spec.mcp == true
@@ -155,9 +155,9 @@ test_bad_route_entries_are_detected if {
 		"/b GET: anonymous routes must be non-sensitive",
 	}
 	_entry_problems({"/c": {
-		"GET": object.union(ok, {"mcp": true, "mcp_session": true}),
+		"GET": object.union(ok, {"mcp": true, "mcp_endpoint": true}),
 		"POST": object.union(ok, {"mcp": false}),
-		"PUT": object.union(ok, {"mcp": true, "mcp_session": true, "sensitive": true}),
+		"PUT": object.union(ok, {"mcp": true, "mcp_endpoint": true, "sensitive": true}),
 	}}) == {
 		"/c GET: mcp (the body is an MCP message) is only true, on a non-sensitive POST",
 		"/c POST: mcp (the body is an MCP message) is only true, on a non-sensitive POST",
@@ -165,11 +165,11 @@ test_bad_route_entries_are_detected if {
 	}
 	_entry_problems({"/d": {
 		"POST": object.union(ok, {"mcp": true}),
-		"GET": object.union(ok, {"mcp_session": false}),
-		"DELETE": object.union(ok, {"mcp_session": true}),
+		"GET": object.union(ok, {"mcp_endpoint": false}),
+		"DELETE": object.union(ok, {"mcp_endpoint": true}),
 	}}) == {
-		"/d POST: mcp_session is only true, and every MCP message route has it",
-		"/d GET: mcp_session is only true, and every MCP message route has it",
+		"/d POST: mcp_endpoint is only true, and every MCP message route has it",
+		"/d GET: mcp_endpoint is only true, and every MCP message route has it",
 	}
 }
 
@@ -304,7 +304,7 @@ _expected_route(pattern, spec) := {
 	"sensitive": spec.sensitive,
 	"project_id": _expected_project(pattern),
 	"mcp_message": object.get(spec, "mcp", false),
-	"mcp_session": object.get(spec, "mcp_session", false),
+	"mcp_endpoint": object.get(spec, "mcp_endpoint", false),
 }
 
 _expected_project(pattern) := "v_project" if contains(pattern, "{project}")

@@ -328,10 +328,10 @@ test_no_tool_list_for_anything_else if {
 test_every_method_of_the_mcp_endpoint_checks_sessions if {
 	every method in ["GET", "POST", "DELETE"] {
 		got := authz.route with input as {"method": method, "path": "/api/v1/mcp/projects/p1/mcp"}
-		got.mcp_session == true
+		got.mcp_endpoint == true
 	}
 	not_endpoint := authz.route with input as {"method": "POST", "path": "/api/v1/mcp/projects/p1/trigger"}
-	not_endpoint.mcp_session == false
+	not_endpoint.mcp_endpoint == false
 }
 
 _get_build := _request({"method": "tools/call", "tool": "get_build"})

@@ -35,14 +35,14 @@ export interface DcrCredentialStore {
 }
 
 export class DcrCredentialsNotFoundError extends Error {
-  readonly name = "DcrCredentialsNotFoundError";
+  override readonly name = "DcrCredentialsNotFoundError";
   constructor(readonly key: DcrKey) {
     super(`no registration stored for issuer ${key.issuer}`);
   }
 }
 
 export class DcrCredentialsInvalidError extends Error {
-  readonly name = "DcrCredentialsInvalidError";
+  override readonly name = "DcrCredentialsInvalidError";
   constructor(readonly problems: readonly string[]) {
     super(`invalid registration credentials: ${problems.join("; ")}`);
   }

@@ -4,7 +4,7 @@
 // access token gets the MCP token record the gateway resolves it to (issued-tokens.ts).
 import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
 import type { OAuthEntry, OAuthStore } from "../stores/types.js";
-import { hashToken } from "../tokens/format.js";
+import { hashToken, parseToken, type OAuthTokenKind } from "../tokens/format.js";
 
 /** What the adapter needs of the MCP token records of access tokens. */
 export interface AccessTokenRecords {
@@ -20,6 +20,8 @@ export const CONSUMED_RETENTION_MS = 10 * 60_000;
 const CONSUMABLE = new Set(["AuthorizationCode", "RefreshToken"]);
 /** A registered client nobody gets a token for is forgotten after this long; each access token issued to it starts the period again. */
 export const UNUSED_CLIENT_TTL_MS = 30 * 86_400_000;
+/** Models whose values are Tollgate tokens (provider.ts): a value of another shape or with a bad checksum is not looked up. */
+const TOKEN_KINDS: Readonly<Record<string, OAuthTokenKind>> = { AccessToken: "oauth_access", RefreshToken: "oauth_refresh" };
 /** The models revokeGrant() clears. */
 const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as const;
 
@@ -84,6 +86,8 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
       },
 
       async find(id) {
+        const kind = TOKEN_KINDS[model];
+        if (kind && parseToken(id)?.kind !== kind) return undefined;
         const found = await store.find(model, key(id), clock());
         return found ? toPayload(found.entry, id, found.consumed_at) : undefined;
       },

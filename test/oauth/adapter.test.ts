@@ -61,4 +61,18 @@ describe("the OAuth adapter", () => {
     expect(await factory("Client").find("client")).toBeUndefined();
     expect(await store.prune(new Date(T0.getTime() + 3 * UNUSED_CLIENT_TTL_MS))).toBeGreaterThan(0);
   });
+
+  it("a token saved after its grant was revoked (a reuse racing on another replica) revokes itself and its record", async () => {
+    const { factory, revoked } = setup();
+    await factory("Grant").upsert("g1", { jti: "g1", accountId: "bob" }, 3600);
+    await factory("RefreshToken").revokeByGrantId("g1"); // the provider's family revoke: the grant goes first
+    expect(await factory("Grant").find("g1")).toBeUndefined();
+    const a1 = generateToken("oauth_access").value;
+    const r1 = generateToken("oauth_refresh").value;
+    await factory("AccessToken").upsert(a1, { jti: a1, grantId: "g1", clientId: "client" }, 3600);
+    await factory("RefreshToken").upsert(r1, { jti: r1, grantId: "g1", clientId: "client" }, 3600);
+    expect(revoked).toEqual(["tok_1"]);
+    expect(await factory("AccessToken").find(a1)).toBeUndefined();
+    expect(await factory("RefreshToken").find(r1)).toBeUndefined();
+  });
 });

@@ -106,6 +106,7 @@ declare module "oidc-provider" {
     InvalidTarget: typeof OIDCProviderError;
     InvalidRequest: typeof OIDCProviderError;
     InvalidClientMetadata: typeof OIDCProviderError;
+    InvalidClient: typeof OIDCProviderError;
     AccessDenied: typeof OIDCProviderError;
   };
 }

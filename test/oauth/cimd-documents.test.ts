@@ -135,7 +135,7 @@ describe("the document cache", () => {
 
   it("never keeps a no-store document, nor one without freshness", async () => {
     const cache = documents();
-    for (const headers of [{ "cache-control": "no-store, max-age=600" }, {}]) {
+    for (const headers of [{ "cache-control": "no-store, max-age=600" }, {}] as Record<string, string>[]) {
       const url = publish({}, headers);
       await cache.clientMetadata(url);
       await cache.clientMetadata(url);

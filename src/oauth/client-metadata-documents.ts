@@ -120,7 +120,9 @@ export class ClientMetadataDocuments {
     }
     const metadata = validateDocument(clientId, url, document);
     const policy = new CachePolicy({ url: clientId, method: "GET", headers: { accept: "application/json" } }, { status: answer.status, headers: answer.headers }, { shared: true });
-    const ttlMs = policy.storable() ? Math.min(Math.max(0, policy.timeToLive()), CACHE_MAX_TTL_MS) : 0;
+    // Fresh for what is left of its freshness lifetime (maxAge() is 0 when not storable, no-cache,
+    // Vary: *); not timeToLive(), which adds stale-while-revalidate and stale-if-error: there is no revalidation here.
+    const ttlMs = Math.min(Math.max(0, policy.maxAge() - policy.age()) * 1000, CACHE_MAX_TTL_MS);
     return { metadata, ttlMs };
   }
 }

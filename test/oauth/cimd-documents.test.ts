@@ -133,9 +133,16 @@ describe("the document cache", () => {
     expect(docs.hits(new URL(short).pathname)).toBe(2);
   });
 
-  it("never keeps a no-store document, nor one without freshness", async () => {
+  it("never keeps a no-store, no-cache or private document, nor one without freshness (stale-while-revalidate gives none)", async () => {
     const cache = documents();
-    for (const headers of [{ "cache-control": "no-store, max-age=600" }, {}] as Record<string, string>[]) {
+    const headerSets: Record<string, string>[] = [
+      { "cache-control": "no-store, max-age=600" },
+      { "cache-control": "no-cache, max-age=600" },
+      { "cache-control": "private, max-age=600" },
+      { "cache-control": "max-age=0, stale-while-revalidate=600" },
+      {},
+    ];
+    for (const headers of headerSets) {
       const url = publish({}, headers);
       await cache.clientMetadata(url);
       await cache.clientMetadata(url);

@@ -107,6 +107,8 @@ export interface Config {
     cookieKeys: string[];
     /** TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: dynamic client registrations admitted per client address in any hour. */
     registrationsPerHour: number;
+    /** TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: Client ID Metadata Documents may be fetched from loopback addresses (development and tests; refused in production). */
+    allowLoopbackClientIds: boolean;
   };
   // browser sign-in
   /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
@@ -256,6 +258,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (production && oauthEnabled && (cookieKeysRaw === undefined || oauthCookieKeys.includes(DEV_OAUTH_COOKIE_KEY))) {
     problems.push("production with Tollgate as the authorization server requires TOLLGATE_OAUTH_COOKIE_KEYS (its cookie keys, the same on every replica)");
   }
+  const allowLoopbackClientIds = get("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS") ?? "false";
+  if (allowLoopbackClientIds !== "true" && allowLoopbackClientIds !== "false") problems.push(`TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS must be "true" or "false", got "${allowLoopbackClientIds}"`);
+  if (production && allowLoopbackClientIds === "true") problems.push("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS=true is not allowed in production");
   // browser sign-in
   const oidc = parseOidc(get, production, publicUrl, problems);
   const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
@@ -314,7 +319,7 @@ export function loadConfig(env: Env = process.env): Config {
     mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
-    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour },
+    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour, allowLoopbackClientIds: allowLoopbackClientIds === "true" },
     // browser sign-in
     oidc,
     uiSessionTtlS,

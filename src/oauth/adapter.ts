@@ -1,10 +1,13 @@
 // oidc-provider's storage adapter on Tollgate's shared OAuthStore, so every replica sees every
 // code, token, grant, client, interaction and session. Three things the reference adapters do
 // not: secrets are kept only as hashes, consume() is one atomic step across replicas, and each
-// access token gets the MCP token record the gateway resolves it to (issued-tokens.ts).
+// access token gets the MCP token record the gateway resolves it to (issued-tokens.ts). A client
+// whose client_id is an https URL is not looked up: its Client ID Metadata Document is fetched
+// (client-metadata-documents.ts).
 import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
 import type { OAuthEntry, OAuthStore } from "../stores/types.js";
 import { hashToken, parseToken, type OAuthTokenKind } from "../tokens/format.js";
+import { ClientMetadataDocumentRefused, isClientIdMetadataDocumentUrl, type ClientMetadataDocuments } from "./client-metadata-documents.js";
 
 /** What the adapter needs of the MCP token records of access tokens. */
 export interface AccessTokenRecords {
@@ -30,6 +33,8 @@ const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as co
 export interface AdapterOptions {
   store: OAuthStore;
   accessTokens: AccessTokenRecords;
+  /** Resolves a client_id that is an https URL; without it such a client_id is an unknown client. */
+  clientDocuments?: ClientMetadataDocuments;
   clock?: () => Date;
 }
 
@@ -59,6 +64,17 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
   async function keepClient(clientId: string, now: Date): Promise<void> {
     const client = await store.find("Client", clientId, now);
     if (client) await store.upsert({ ...client.entry, expires_at: new Date(now.getTime() + UNUSED_CLIENT_TTL_MS) });
+  }
+
+  /** The client a Client ID Metadata Document describes; a refusal is the client's invalid_client, with the reason. */
+  async function documentClient(clientId: string): Promise<AdapterPayload | undefined> {
+    if (!options.clientDocuments) return undefined;
+    try {
+      return { ...(await options.clientDocuments.clientMetadata(clientId)) };
+    } catch (err) {
+      if (err instanceof ClientMetadataDocumentRefused) throw new errors.InvalidClient(err.message);
+      throw err;
+    }
   }
 
   function factory(model: string): Adapter {
@@ -100,6 +116,7 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
       },
 
       async find(id) {
+        if (model === "Client" && isClientIdMetadataDocumentUrl(id)) return documentClient(id);
         const kind = TOKEN_KINDS[model];
         if (kind && parseToken(id)?.kind !== kind) return undefined;
         const found = await store.find(model, key(id), clock());

@@ -115,6 +115,7 @@ declare module "oidc-provider" {
     InvalidClientMetadata: typeof OIDCProviderError;
     /** Takes no description: set error_description on it. */
     InvalidRedirectUri: typeof OIDCProviderError;
+    InvalidClient: typeof OIDCProviderError;
     AccessDenied: typeof OIDCProviderError;
   };
 }

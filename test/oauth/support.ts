@@ -52,7 +52,7 @@ export async function stopDemoUpstream(): Promise<void> {
  * Developer on priv), dave (no collaborations). `seed: false`: the directory is already there
  * (a second replica on shared backends).
  */
-export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string } = {}): Promise<OAuthServer> {
+export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string; clientDocumentsCa?: string } = {}): Promise<OAuthServer> {
   let listener: ((req: IncomingMessage, res: import("node:http").ServerResponse) => void) | undefined;
   const server = createServer((req, res) => listener!(req, res));
   const url = await listen(server);
@@ -75,6 +75,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     prune: false,
     browserSessions: testBrowserSessions,
     ...(options.backends ? { backends: options.backends } : {}),
+    ...(options.clientDocumentsCa ? { clientDocumentsCa: options.clientDocumentsCa } : {}),
   });
   listener = tollgate.app;
   if (options.seed ?? true) {

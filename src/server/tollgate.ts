@@ -7,6 +7,7 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
+import { nobodyConnected, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { mcpDiscovery } from "../mcp/discovery.js";
 import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
 import type { Dispatcher } from "../http/dispatcher.js";
@@ -64,6 +65,8 @@ export interface BuildOptions {
   browserSessions?: BrowserSessions;
   /** A certificate trusted besides the system's when fetching Client ID Metadata Documents (tests: their throwaway CA). */
   clientDocumentsCa?: string;
+  /** Users' tokens at `oauth` upstreams; default: nobody is connected (every request is sent to connect). */
+  upstreamCredentials?: UpstreamCredentials;
 }
 
 
@@ -120,12 +123,14 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const gatewayHandler = gateway({
     decisions,
+    upstreams: config.upstreams,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     trustedProxies: config.trustedProxies.trust,
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     discovery,
     toolsListRequests: backends.toolsListRequests,
+    upstreamCredentials: options.upstreamCredentials ?? nobodyConnected(config.publicUrl),
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: mcpTokens,

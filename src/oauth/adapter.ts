@@ -5,6 +5,7 @@
 import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
 import type { OAuthEntry, OAuthStore } from "../stores/types.js";
 import { hashToken } from "../tokens/format.js";
+import { deleteGrant, deleteGrantMembers } from "./grant-deletion.js";
 
 /** What the adapter needs of the MCP token records of access tokens. */
 export interface AccessTokenRecords {
@@ -20,8 +21,6 @@ export const CONSUMED_RETENTION_MS = 10 * 60_000;
 const CONSUMABLE = new Set(["AuthorizationCode", "RefreshToken"]);
 /** A registered client nobody gets a token for is forgotten after this long; each access token issued to it starts the period again. */
 export const UNUSED_CLIENT_TTL_MS = 30 * 86_400_000;
-/** The models revokeGrant() clears. */
-const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as const;
 
 export interface AdapterOptions {
   store: OAuthStore;
@@ -36,13 +35,10 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
 
   /** Every token of the grant, its access tokens' records, and the grant itself. */
   async function revokeGrant(grantId: string): Promise<void> {
-    await Promise.all(GRANT_MEMBERS.map((model) => deleteGrantMembers(model, grantId)));
-    await store.destroy("Grant", grantId);
+    await revokeRecords(await deleteGrant(store, grantId));
   }
 
-  async function deleteGrantMembers(model: string, grantId: string): Promise<void> {
-    const deleted = await store.deleteByGrant(model, grantId);
-    const tokenIds = deleted.flatMap((e) => (e.token_id ? [e.token_id] : []));
+  async function revokeRecords(tokenIds: string[]): Promise<void> {
     if (tokenIds.length > 0) await accessTokens.revoke(tokenIds);
   }
 
@@ -124,7 +120,7 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
       },
 
       async revokeByGrantId(grantId) {
-        await deleteGrantMembers(model, grantId);
+        await revokeRecords(await deleteGrantMembers(store, model, grantId));
       },
     };
   }

@@ -8,6 +8,7 @@ import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
 import type { OAuthEntry, OAuthStore } from "../stores/types.js";
 import { hashToken, parseToken, type OAuthTokenKind } from "../tokens/format.js";
 import { ClientMetadataDocumentRefused, isClientIdMetadataDocumentUrl, type ClientMetadataDocuments } from "./client-metadata-documents.js";
+import { deleteGrant, deleteGrantMembers } from "./grant-deletion.js";
 
 /** What the adapter needs of the MCP token records of access tokens. */
 export interface AccessTokenRecords {
@@ -27,8 +28,6 @@ export const UNUSED_CLIENT_TTL_MS = 30 * 86_400_000;
 const TOKEN_KINDS: Readonly<Record<string, OAuthTokenKind>> = { AccessToken: "oauth_access", RefreshToken: "oauth_refresh" };
 /** Tokens that revoke themselves when saved after their grant was revoked. */
 const GRANT_TOKENS = new Set(["AccessToken", "RefreshToken"]);
-/** The models revokeGrant() clears. */
-const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as const;
 
 export interface AdapterOptions {
   store: OAuthStore;
@@ -50,13 +49,10 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
    * after it is saved, and revokes itself (upsert).
    */
   async function revokeGrant(grantId: string): Promise<void> {
-    await store.destroy("Grant", grantId);
-    await Promise.all(GRANT_MEMBERS.map((model) => deleteGrantMembers(model, grantId)));
+    await revokeRecords(await deleteGrant(store, grantId));
   }
 
-  async function deleteGrantMembers(model: string, grantId: string): Promise<void> {
-    const deleted = await store.deleteByGrant(model, grantId);
-    const tokenIds = deleted.flatMap((e) => (e.token_id ? [e.token_id] : []));
+  async function revokeRecords(tokenIds: string[]): Promise<void> {
     if (tokenIds.length > 0) await accessTokens.revoke(tokenIds);
   }
 
@@ -161,7 +157,7 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
       /** The provider revokes a family model by model (a reused refresh token, RFC 7009): the grant goes first here too, for the reason in revokeGrant. */
       async revokeByGrantId(grantId) {
         await store.destroy("Grant", grantId);
-        await deleteGrantMembers(model, grantId);
+        await revokeRecords(await deleteGrantMembers(store, model, grantId));
       },
     };
   }

@@ -90,7 +90,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const jwt = new JwtVerifier({ ...config.jwt, maxTtlS: config.jwtMaxTtlS, ...(options.clock ? { now: options.clock } : {}) });
   const credentials = new CredentialResolver(facts, jwt, options.clock);
-  const issuer = new TokenIssuer(facts, options.clock ? () => new Date(options.clock!() * 1000) : undefined);
+  const issuer = new TokenIssuer(facts, backends.oauth, options.clock ? () => new Date(options.clock!() * 1000) : undefined);
   const decisions = new DecisionService({
     engine,
     credentials,

@@ -112,6 +112,8 @@ export interface Config {
   oidc: OidcConfig | null;
   /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
   uiSessionTtlS: number;
+  /** TOLLGATE_UI_SIGN_INS_PER_MINUTE: browser sign-ins admitted per client address in any minute. */
+  uiSignInsPerMinute: number;
 }
 
 export interface OidcConfig {
@@ -256,6 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
   // browser sign-in
   const oidc = parseOidc(get, production, publicUrl, problems);
   const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
+  const uiSignInsPerMinute = integer("TOLLGATE_UI_SIGN_INS_PER_MINUTE", get("TOLLGATE_UI_SIGN_INS_PER_MINUTE") ?? "20", 1, 100_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -314,6 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
     // browser sign-in
     oidc,
     uiSessionTtlS,
+    uiSignInsPerMinute,
   };
 }
 

@@ -106,6 +106,8 @@ declare module "oidc-provider" {
     InvalidTarget: typeof OIDCProviderError;
     InvalidRequest: typeof OIDCProviderError;
     InvalidClientMetadata: typeof OIDCProviderError;
+    /** Takes no description: set error_description on it. */
+    InvalidRedirectUri: typeof OIDCProviderError;
     AccessDenied: typeof OIDCProviderError;
   };
 }

@@ -40,6 +40,8 @@ export const ERRORS = {
   backend_unavailable: { status: 503, message: "a backend Tollgate needs is unavailable; try again" },
   /** GET /metrics with workers: one did not send its metrics in time. */
   metrics_unavailable: { status: 503, message: "the metrics of every worker could not be collected; try again" },
+  /** An oauth upstream: its authorization server cannot be reached or discovered (issue 12). */
+  upstream_auth_unavailable: { status: 503, message: "the upstream's authorization server is unavailable; try again" },
   upstream_not_configured: { status: 503, message: "set TOLLGATE_UPSTREAM_URL" },
   upstream_timeout: { status: 504, message: "the upstream did not answer in time" },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -17,6 +17,8 @@ export interface RedisKeys {
    * the session shares the slot of a rate-limit key holding `{partition}`.
    */
   mcpSession(partition: string, sessionId: string): string;
+  /** String: the holder of one cross-replica upstream lock (src/upstreams/locks.ts): a registration, a refresh. */
+  upstreamLock(name: string): string;
   /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
   readonly invalidationChannel: string;
 }
@@ -32,5 +34,6 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     mcpSession: (partition, sessionId) => `${namespace}:mcps:${Buffer.from(sessionId).toString("base64url")}:{${partition}}`,
     invalidationChannel: `${namespace}:invalidate`,
     browserSession: (hash) => `${namespace}:bs:${hash}`,
+    upstreamLock: (name) => `${namespace}:ulock:${name}`,
   };
 }

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 // Every Redis key and channel Tollgate uses is built here, under one namespace, so keys never collide with
 // another application's (or another test's) and can be listed with SCAN <namespace>:*.
 
@@ -17,6 +19,11 @@ export interface RedisKeys {
    * the session shares the slot of a rate-limit key holding `{partition}`.
    */
   mcpSession(partition: string, sessionId: string): string;
+  /**
+   * String: one DCR registration (src/stores/redis/dcr-credential-store.ts), by its key's id
+   * (dcrKeyId), hashed: URLs of any length and alphabet become a fixed-shape key.
+   */
+  dcrCredentials(keyId: string): string;
   /** String: the holder of one cross-replica upstream lock (src/upstreams/locks.ts): a registration, a refresh. */
   upstreamLock(name: string): string;
   /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
@@ -34,6 +41,7 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     mcpSession: (partition, sessionId) => `${namespace}:mcps:${Buffer.from(sessionId).toString("base64url")}:{${partition}}`,
     invalidationChannel: `${namespace}:invalidate`,
     browserSession: (hash) => `${namespace}:bs:${hash}`,
+    dcrCredentials: (keyId) => `${namespace}:dcr:${createHash("sha256").update(keyId).digest("base64url")}`,
     upstreamLock: (name) => `${namespace}:ulock:${name}`,
   };
 }

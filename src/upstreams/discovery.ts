@@ -21,6 +21,8 @@ export interface UpstreamAuthMetadata {
   readonly tokenEndpointAuthMethods?: readonly string[];
   /** RFC 9207: the authorization response names its issuer. */
   readonly issParameterSupported: boolean;
+  /** The authorization server lists offline_access: asked for, so that a refresh token comes. */
+  readonly offlineAccess: boolean;
 }
 
 /** Bounds each request to the upstream or its authorization server. */
@@ -71,6 +73,7 @@ export async function discoverUpstreamAuth(mcpUrl: string): Promise<UpstreamAuth
     ...(scopes ? { scopesSupported: scopes } : {}),
     ...(authMethods ? { tokenEndpointAuthMethods: authMethods } : {}),
     issParameterSupported: as.authorization_response_iss_parameter_supported === true,
+    offlineAccess: strings(as.scopes_supported)?.includes("offline_access") ?? false,
   };
 }
 

@@ -95,6 +95,8 @@ export async function startUpstreamAs(options: { accessTokenTtlS?: number } = {}
       },
     },
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed("refresh_token"),
+    // Every refresh rotates the refresh token; a spent one presented again revokes the grant.
+    rotateRefreshToken: true,
     cookies: { keys: ["test-cookie-key-0123456789"] },
   });
   const interact = async (p: Provider, req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -170,4 +172,27 @@ export async function startUpstreamMcp(as: UpstreamAs): Promise<UpstreamMcp> {
   });
   url = `${await listen(server)}/`;
   return { url, calls, close: () => stopServer(server) };
+}
+
+/**
+ * A browser's walk through the authorization server without a browser: follows redirects (keeping
+ * the server's cookies) from `location` until one leads to `callbackPrefix`, and returns that URL.
+ */
+export async function walkToCallback(location: string, callbackPrefix: string): Promise<URL> {
+  const cookies = new Map<string, string>();
+  let url = location;
+  for (let hop = 0; hop < 20; hop++) {
+    if (url.startsWith(callbackPrefix)) return new URL(url);
+    const res = await fetch(url, { redirect: "manual", headers: cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; ") } : {} });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const eq = pair!.indexOf("=");
+      cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+    }
+    const next = res.headers.get("location");
+    await res.body?.cancel();
+    if (!next) throw new Error(`the walk stopped at ${url} with ${res.status}`);
+    url = new URL(next, url).href;
+  }
+  throw new Error("too many redirects");
 }

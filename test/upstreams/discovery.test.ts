@@ -54,6 +54,7 @@ describe("discoverUpstreamAuth", () => {
       revocationEndpoint: `${as.issuer}/token/revocation`,
       scopesSupported: [UPSTREAM_SCOPE],
       issParameterSupported: true,
+      offlineAccess: true,
     });
   });
 
@@ -80,7 +81,7 @@ describe("discoverUpstreamAuth", () => {
     });
     const rs = await stub((b) => (_req, res) => json(res, 200, { resource: `${b}/`, authorization_servers: [`${asBase}/tenant`] }));
     const meta = await discoverUpstreamAuth(`${rs}/`);
-    expect(meta).toMatchObject({ issuer: `${asBase}/tenant`, tokenEndpoint: `${asBase}/tenant/token`, issParameterSupported: false });
+    expect(meta).toMatchObject({ issuer: `${asBase}/tenant`, tokenEndpoint: `${asBase}/tenant/token`, issParameterSupported: false, offlineAccess: false });
     expect(meta.registrationEndpoint).toBeUndefined();
     expect(asked).toEqual(["/.well-known/oauth-authorization-server/tenant", "/.well-known/openid-configuration/tenant", "/tenant/.well-known/openid-configuration"]);
   });

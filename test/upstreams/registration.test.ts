@@ -121,7 +121,7 @@ describe("UpstreamRegistrar against a stub registration endpoint", () => {
       });
     });
     base = await listen(server);
-    const meta: UpstreamAuthMetadata = { resource: "http://127.0.0.1:9/", issuer: base, authorizationEndpoint: `${base}/auth`, tokenEndpoint: `${base}/token`, registrationEndpoint: `${base}/reg`, issParameterSupported: true };
+    const meta: UpstreamAuthMetadata = { resource: "http://127.0.0.1:9/", issuer: base, authorizationEndpoint: `${base}/auth`, tokenEndpoint: `${base}/token`, registrationEndpoint: `${base}/reg`, issParameterSupported: true, offlineAccess: false };
     return { seen, meta, close: () => stopServer(server) };
   }
 

@@ -48,8 +48,15 @@ function encodeBase62(n: bigint, width: number): string {
  */
 const MAX_SECRET_BASE62 = encodeBase62(MAX_SECRET, SECRET_LENGTH);
 
+/** The CRC in CHECKSUM_LENGTH base62 digits, in plain number arithmetic (it runs on every request; a CRC-32 fits a double exactly). */
 function checksum(prefixAndSecret: string): string {
-  return encodeBase62(BigInt(crc32(prefixAndSecret)), CHECKSUM_LENGTH);
+  let n = crc32(prefixAndSecret);
+  let out = "";
+  for (let i = 0; i < CHECKSUM_LENGTH; i++) {
+    out = BASE62_ALPHABET[n % 62]! + out;
+    n = Math.floor(n / 62);
+  }
+  return out;
 }
 
 /** Lowercase hex SHA-256 of the token value (64 characters). */

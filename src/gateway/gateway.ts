@@ -11,12 +11,15 @@ import type { SessionOwner } from "../mcp/sessions.js";
 import { toolsListFilter } from "../mcp/tools-list-filter.js";
 import type { SubjectFact } from "../policy/types.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
-import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
+import type { UpstreamConfig } from "../config/upstreams.js";
+import type { BeforeAnswer, UpstreamOptions } from "./proxy.js";
+import { upstreamRouter } from "./upstreams.js";
 import { hasBody, skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
   decisions: DecisionService;
-  /** url null: allowed requests for the upstream answer 503 upstream_not_configured. */
+  /** TOLLGATE_UPSTREAMS; an allowed request under no upstream's prefix answers 503 upstream_not_configured. */
+  upstreams: readonly UpstreamConfig[];
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
   /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed, and who the client is for the audit record. */
@@ -60,8 +63,7 @@ export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<vo
  */
 export function gateway(options: GatewayOptions): Gateway {
   const windowS = Math.round(options.rateLimitWindowMs / 1000);
-  const { url } = options.upstream;
-  const forward = url ? upstreamProxy({ ...options.upstream, url }) : null;
+  const upstreamFor = upstreamRouter(options.upstreams, options.upstream);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const target = req.url ?? "";
@@ -147,7 +149,8 @@ export function gateway(options: GatewayOptions): Gateway {
       options.local(req, res);
       return;
     }
-    if (!forward) {
+    const upstream = upstreamFor(target);
+    if (!upstream) {
       if (!mcp) skipBody(req, res);
       writeError(res, { code: "upstream_not_configured", decisionId: decision.decision_id });
       settle(null);
@@ -162,7 +165,7 @@ export function gateway(options: GatewayOptions): Gateway {
       return;
     }
     const owner = verdict.sessionOwner;
-    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined, filter);
+    const outcome = await upstream.forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined, filter);
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>

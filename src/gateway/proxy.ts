@@ -9,8 +9,8 @@ import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
 import { declaredLength, hasBody, skipBody } from "./request-body.js";
 
+/** How the gateway talks to every upstream (TOLLGATE_UPSTREAM_*). */
 export interface UpstreamOptions {
-  url: URL | null;
   /** Time to the upstream's response headers. */
   timeoutMs: number;
   /** Longest silence on an open connection (long streams keep going while data flows). */
@@ -68,13 +68,13 @@ const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "D
 const STALE_CONNECTION_ERRORS = new Set(["ECONNRESET", "EPIPE"]);
 
 /**
- * The gateway's way to its one upstream: a keep-alive connection pool created once, reused
+ * The gateway's way to one upstream: a keep-alive connection pool created once, reused
  * across requests (most recently used connection first, so few sit idle long enough to go stale).
  * The number of connections is not capped: a capped pool would queue every request behind
  * long-lived streams (SSE).
  */
-export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward {
-  const { url, timeoutMs, idleTimeoutMs, maxBodyBytes } = upstream;
+export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
+  const { timeoutMs, idleTimeoutMs, maxBodyBytes } = upstream;
   const https = url.protocol === "https:";
   const pool = new (https ? HttpsAgent : HttpAgent)({ keepAlive: true, scheduling: "lifo", timeout: POOL_IDLE_MS });
   const send = https ? httpsRequest : httpRequest;

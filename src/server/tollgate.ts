@@ -117,6 +117,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const gatewayHandler = gateway({
     decisions,
+    upstreams: config.upstreams,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     trustedProxies: config.trustedProxies.trust,

@@ -2,6 +2,7 @@
 // from the user's browser session (begin, complete), the user's upstream tokens kept per (user,
 // upstream), refreshed once across replicas when they expire, revoked and deleted on disconnect.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { UpstreamConfig } from "../config/upstreams.js";
 import { RequestError } from "../errors.js";
 import type { DcrCredentials } from "./dcr-credentials.js";
 import { authUnavailable, reach, type UpstreamAuthDiscovery, type UpstreamAuthMetadata } from "./discovery.js";
@@ -9,14 +10,8 @@ import { onceAcrossReplicas, type Locks } from "./locks.js";
 import type { RegistrationTarget, UpstreamRegistrar } from "./registration.js";
 import { scopesHash } from "./scopes-hash.js";
 
-/** What the flow needs of an `oauth` upstream's configuration. */
-export interface OauthUpstream {
-  readonly name: string;
-  /** The upstream MCP server: discovery starts here, and it is the RFC 8707 resource. */
-  readonly url: string;
-  /** Scopes to ask for; absent: those the upstream says it supports. */
-  readonly scopes?: readonly string[];
-}
+/** What the flow needs of an `oauth` upstream's configuration (TOLLGATE_UPSTREAMS). */
+export type OauthUpstream = Pick<UpstreamConfig, "name" | "url" | "scopes">;
 
 /** One user's tokens for one upstream, as the flow keeps them. */
 export interface UpstreamTokens {
@@ -211,8 +206,9 @@ export class UpstreamConnector {
   }
 
   async #client(upstream: OauthUpstream): Promise<{ metadata: UpstreamAuthMetadata; scopes: string[]; client: DcrCredentials; target: RegistrationTarget }> {
-    const metadata = await this.#o.discovery.metadata(upstream.url);
-    const scopes = [...new Set([...(upstream.scopes ?? metadata.scopesSupported ?? []), ...(metadata.offlineAccess ? ["offline_access"] : [])])];
+    // The upstream's URL is its MCP server's, the protected resource; configured scopes, else those it says it supports.
+    const metadata = await this.#o.discovery.metadata(upstream.url.href);
+    const scopes = [...new Set([...(upstream.scopes.length ? upstream.scopes : (metadata.scopesSupported ?? [])), ...(metadata.offlineAccess ? ["offline_access"] : [])])];
     const target = this.#target(upstream, metadata, scopes);
     return { metadata, scopes, client: await this.#o.registrar.credentials(target), target };
   }

@@ -40,7 +40,7 @@ let clockOffsetMs = 0;
 beforeAll(async () => {
   [as, redis] = await Promise.all([startUpstreamAs(), startRedis()]);
   mcp = await startUpstreamMcp(as);
-  upstream = { name: "docs", url: mcp.url };
+  upstream = { name: "docs", url: new URL(mcp.url), scopes: [] };
 });
 
 afterAll(async () => {
@@ -153,7 +153,7 @@ describe("UpstreamConnector", () => {
   it("the authorization server down: begin is upstream_auth_unavailable (503)", async () => {
     as.setUp(false);
     try {
-      const err = await replica().begin({ name: "other", url: mcp.url }, session("frank")).then(() => null, (e: unknown) => e);
+      const err = await replica().begin({ name: "other", url: new URL(mcp.url), scopes: [] }, session("frank")).then(() => null, (e: unknown) => e);
       expect((err as RequestError).code).toBe("upstream_auth_unavailable");
     } finally {
       as.setUp(true);

@@ -35,7 +35,8 @@ export type AnswerRewriter = (head: { contentType: string | undefined; contentEn
  * target exactly as received (the policy judged that string); nothing is buffered, except a
  * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite`, the
  * upstream is asked for its answer uncompressed (Accept-Encoding: identity) and the answer
- * passes through what rewrite chooses.
+ * passes through what rewrite chooses. `upstreamToken`: the user's bearer token at an `oauth`
+ * upstream, sent as its Authorization.
  */
 export type Forward = (
   req: IncomingMessage,
@@ -46,6 +47,7 @@ export type Forward = (
   body?: Buffer,
   beforeAnswer?: BeforeAnswer,
   rewrite?: AnswerRewriter,
+  upstreamToken?: string,
 ) => Promise<ProxyOutcome>;
 
 /**
@@ -80,7 +82,7 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite) =>
+  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite, upstreamToken) =>
     new Promise((resolve) => {
       const decisionId = verdict.decision.decision_id;
       const span = startUpstreamSpan(req.method ?? "GET");
@@ -121,7 +123,7 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: withTraceContext(rewrite ? identityEncoding(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host)) : upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
+        headers: withTraceContext(upstreamHeaders(rewrite !== undefined, upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host, upstreamToken)), span),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {
@@ -234,8 +236,9 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
     });
 }
 
-/** The request headers with the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
-function identityEncoding(headers: string[]): string[] {
+/** With a rewrite, the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
+function upstreamHeaders(rewrite: boolean, headers: string[]): string[] {
+  if (!rewrite) return headers;
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== "accept-encoding") out.push(headers[i]!, headers[i + 1]!);
   out.push("accept-encoding", "identity");

@@ -8,6 +8,7 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
+import { nobodyConnected, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { mcpDiscovery } from "../mcp/discovery.js";
 import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
 import type { Dispatcher } from "../http/dispatcher.js";
@@ -65,6 +66,8 @@ export interface BuildOptions {
   prune?: boolean;
   /** Who is signed in in the browser, for the consent page (tests); default: the browser sessions of /ui/login. */
   browserSessions?: BrowserSessions;
+  /** Users' tokens at `oauth` upstreams; default: nobody is connected (every request is sent to connect). */
+  upstreamCredentials?: UpstreamCredentials;
 }
 
 
@@ -129,6 +132,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     discovery,
     toolsListRequests: backends.toolsListRequests,
+    upstreamCredentials: options.upstreamCredentials ?? nobodyConnected(config.publicUrl),
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: mcpTokens,

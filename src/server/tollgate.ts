@@ -1,3 +1,4 @@
+import { Router } from "express";
 import { DecisionLogAudit } from "../audit/decision-log.js";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
@@ -29,6 +30,7 @@ import { writeRequestError } from "../http/errors.js";
 import { browserUi } from "../ui/routes.js";
 import { PageAuditedMcpTokenService, UiAudit } from "../ui/ui-audit.js";
 import { connectBackends, type Backends } from "./backends.js";
+import { buildUpstreamOAuth, type UpstreamOAuth } from "./upstream-oauth.js";
 
 export interface Tollgate {
   /** The configuration it was built from (createHttpServer takes its limits from it). */
@@ -48,6 +50,8 @@ export interface Tollgate {
   issuer: TokenIssuer;
   backends: Backends;
   metrics: Metrics;
+  /** With an `oauth` upstream: Tollgate as an OAuth client of upstreams (docs/upstreams.md). */
+  upstreamOAuth: UpstreamOAuth | null;
   close(): Promise<void>;
 }
 
@@ -126,6 +130,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     logger,
     ...(clockDate ? { clock: clockDate } : {}),
   });
+  const upstreamOAuth = buildUpstreamOAuth(config, backends, ui.sessions, logger);
   const gatewayHandler = gateway({
     decisions,
     upstreams: config.upstreams,
@@ -152,7 +157,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     decisions,
     audit,
     gateway: gatewayHandler,
-    ui: ui.routes,
+    ui: upstreamOAuth ? Router().use(ui.routes, upstreamOAuth.routes) : ui.routes,
     discovery,
     ...(oauth ? { oauth } : {}),
     engine,
@@ -181,6 +186,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     issuer,
     backends,
     metrics,
+    upstreamOAuth,
     async close() {
       eventLoop.stop();
       engine.close();

@@ -120,7 +120,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: withTraceContext(rewrite ? identityEncoding(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host)) : upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
+        headers: withTraceContext(rewrite ? wholeAnswerWanted(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host)) : upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {
@@ -253,10 +253,17 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
     });
 }
 
-/** The request headers with the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
-function identityEncoding(headers: string[]): string[] {
+/**
+ * Request headers that make an answer something else than the whole answer, uncompressed: a
+ * compressed one cannot be read, and a range of one (a 206 with a slice of a tools/list answer)
+ * cannot be read as a message while the client can piece the slices together.
+ */
+const UNREADABLE_ANSWER_HEADERS: ReadonlySet<string> = new Set(["accept-encoding", "range", "if-range"]);
+
+/** The request headers for an answer to be read: whole (no Range) and uncompressed (Accept-Encoding: identity). */
+function wholeAnswerWanted(headers: string[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== "accept-encoding") out.push(headers[i]!, headers[i + 1]!);
+  for (let i = 0; i < headers.length; i += 2) if (!UNREADABLE_ANSWER_HEADERS.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
   out.push("accept-encoding", "identity");
   return out;
 }

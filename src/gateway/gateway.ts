@@ -11,6 +11,7 @@ import type { SessionOwner } from "../mcp/sessions.js";
 import { toolsListFilter } from "../mcp/tools-list-filter.js";
 import type { SubjectFact } from "../policy/types.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
+import { connectionDropsJudgedField } from "./forwarded-headers.js";
 import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
 import { hasBody, skipBody } from "./request-body.js";
 
@@ -79,6 +80,14 @@ export function gateway(options: GatewayOptions): Gateway {
     if (override) {
       skipBody(req, res);
       writeError(res, { code: "invalid_request", message: override });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
+      return;
+    }
+    // A field judged here but named in Connection would be dropped on the way: the upstream would act on another request.
+    const hopByHop = connectionDropsJudgedField(req.headers);
+    if (hopByHop !== null) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: `Connection may not name ${hopByHop}: Tollgate judges the request by it, so it must reach the upstream` });
       options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
       return;
     }

@@ -116,6 +116,17 @@ describe("a JSON tools/list answer", () => {
     expect(filteredOrRefused(await post(toolsList(1)))).toBe("filtered");
   });
 
+  it("in UTF-16 or UTF-32 without a charset (Python's json.loads detects them from the bytes) is refused", async () => {
+    const utf16le = Buffer.from(list(1), "utf16le");
+    const utf16be = Buffer.from(utf16le).swap16();
+    for (const body of [utf16le, utf16be, Buffer.concat([Buffer.from([0xff, 0xfe]), utf16le])]) {
+      upstream.answer = () => json(body);
+      const res = await post(toolsList(1));
+      expect(filteredOrRefused(res)).toBe("refused");
+      expect(Buffer.from(res.body, "utf8").toString("utf16le")).not.toMatch(HIDDEN);
+    }
+  });
+
   it("as a JSON-RPC batch (array, which the SDK reads message by message) is refused", async () => {
     upstream.answer = () => json(`[${list(1)}]`);
     expect(filteredOrRefused(await post(toolsList(1)))).toBe("refused");

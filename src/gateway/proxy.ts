@@ -24,17 +24,13 @@ export interface ProxyOutcome {
 }
 
 /**
- * How an answer that may need reading (a project's MCP endpoint: tools/list) is passed on,
- * chosen from its head (src/mcp/tools-list-filter.ts).
- */
-export type { AnswerRewriter } from "../mcp/tools-list-filter.js";
-
-/**
  * Streams one allowed request to the upstream and the answer back. `target` is the request
  * target exactly as received (the policy judged that string); nothing is buffered, except a
- * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite`, the
- * upstream is asked for its answer uncompressed (Accept-Encoding: identity) and the answer
- * passes through what rewrite chooses.
+ * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite` (a
+ * project's MCP endpoint), the upstream is asked for its whole answer uncompressed
+ * (Accept-Encoding: identity, no Range) and the answer is passed on as rewrite chooses from its
+ * head: as it is, through a Transform (chunked), held whole and sent with its own length, or
+ * refused.
  */
 export type Forward = (
   req: IncomingMessage,

@@ -1,10 +1,14 @@
 // oidc-provider's storage adapter on Tollgate's shared OAuthStore, so every replica sees every
 // code, token, grant, client, interaction and session. Three things the reference adapters do
 // not: secrets are kept only as hashes, consume() is one atomic step across replicas, and each
-// access token gets the MCP token record the gateway resolves it to (issued-tokens.ts).
+// access token gets the MCP token record the gateway resolves it to (issued-tokens.ts). A client
+// whose client_id is an https URL is not looked up: its Client ID Metadata Document is fetched
+// (client-metadata-documents.ts).
 import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
 import type { OAuthEntry, OAuthStore } from "../stores/types.js";
 import { hashToken, parseToken, type OAuthTokenKind } from "../tokens/format.js";
+import { ClientMetadataDocumentRefused, isClientIdMetadataDocumentUrl, type ClientMetadataDocuments } from "./client-metadata-documents.js";
+import { deleteGrant, deleteGrantMembers } from "./grant-deletion.js";
 
 /** What the adapter needs of the MCP token records of access tokens. */
 export interface AccessTokenRecords {
@@ -24,12 +28,12 @@ export const UNUSED_CLIENT_TTL_MS = 30 * 86_400_000;
 const TOKEN_KINDS: Readonly<Record<string, OAuthTokenKind>> = { AccessToken: "oauth_access", RefreshToken: "oauth_refresh" };
 /** Tokens that revoke themselves when saved after their grant was revoked. */
 const GRANT_TOKENS = new Set(["AccessToken", "RefreshToken"]);
-/** The models revokeGrant() clears. */
-const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as const;
 
 export interface AdapterOptions {
   store: OAuthStore;
   accessTokens: AccessTokenRecords;
+  /** Resolves a client_id that is an https URL; without it such a client_id is an unknown client. */
+  clientDocuments?: ClientMetadataDocuments;
   clock?: () => Date;
 }
 
@@ -45,13 +49,10 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
    * after it is saved, and revokes itself (upsert).
    */
   async function revokeGrant(grantId: string): Promise<void> {
-    await store.destroy("Grant", grantId);
-    await Promise.all(GRANT_MEMBERS.map((model) => deleteGrantMembers(model, grantId)));
+    await revokeRecords(await deleteGrant(store, grantId));
   }
 
-  async function deleteGrantMembers(model: string, grantId: string): Promise<void> {
-    const deleted = await store.deleteByGrant(model, grantId);
-    const tokenIds = deleted.flatMap((e) => (e.token_id ? [e.token_id] : []));
+  async function revokeRecords(tokenIds: string[]): Promise<void> {
     if (tokenIds.length > 0) await accessTokens.revoke(tokenIds);
   }
 
@@ -59,6 +60,17 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
   async function keepClient(clientId: string, now: Date): Promise<void> {
     const client = await store.find("Client", clientId, now);
     if (client) await store.upsert({ ...client.entry, expires_at: new Date(now.getTime() + UNUSED_CLIENT_TTL_MS) });
+  }
+
+  /** The client a Client ID Metadata Document describes; a refusal is the client's invalid_client, with the reason. */
+  async function documentClient(clientId: string): Promise<AdapterPayload | undefined> {
+    if (!options.clientDocuments) return undefined;
+    try {
+      return { ...(await options.clientDocuments.clientMetadata(clientId)) };
+    } catch (err) {
+      if (err instanceof ClientMetadataDocumentRefused) throw new errors.InvalidClient(err.message);
+      throw err;
+    }
   }
 
   function factory(model: string): Adapter {
@@ -100,6 +112,7 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
       },
 
       async find(id) {
+        if (model === "Client" && isClientIdMetadataDocumentUrl(id)) return documentClient(id);
         const kind = TOKEN_KINDS[model];
         if (kind && parseToken(id)?.kind !== kind) return undefined;
         const found = await store.find(model, key(id), clock());
@@ -144,7 +157,7 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
       /** The provider revokes a family model by model (a reused refresh token, RFC 7009): the grant goes first here too, for the reason in revokeGrant. */
       async revokeByGrantId(grantId) {
         await store.destroy("Grant", grantId);
-        await deleteGrantMembers(model, grantId);
+        await revokeRecords(await deleteGrantMembers(store, model, grantId));
       },
     };
   }

@@ -113,6 +113,9 @@ declare module "oidc-provider" {
     InvalidTarget: typeof OIDCProviderError;
     InvalidRequest: typeof OIDCProviderError;
     InvalidClientMetadata: typeof OIDCProviderError;
+    /** Takes no description: set error_description on it. */
+    InvalidRedirectUri: typeof OIDCProviderError;
+    InvalidClient: typeof OIDCProviderError;
     AccessDenied: typeof OIDCProviderError;
   };
 }

@@ -52,7 +52,7 @@ export async function stopDemoUpstream(): Promise<void> {
  * Developer on priv), dave (no collaborations). `seed: false`: the directory is already there
  * (a second replica on shared backends).
  */
-export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string } = {}): Promise<OAuthServer> {
+export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string; clientDocumentsCa?: string } = {}): Promise<OAuthServer> {
   let listener: ((req: IncomingMessage, res: import("node:http").ServerResponse) => void) | undefined;
   const server = createServer((req, res) => listener!(req, res));
   const url = await listen(server);
@@ -65,6 +65,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     TOLLGATE_MCP_AUTHORIZATION_SERVERS: options.publicUrl ?? url,
     // Every test registers its own clients from 127.0.0.1; the limit has its own test.
     TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "100000",
+    TOLLGATE_UI_SIGN_INS_PER_MINUTE: "100000",
     TOLLGATE_UPSTREAM_URL: await demoUpstream(),
     ...options.env,
   });
@@ -75,6 +76,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     prune: false,
     browserSessions: testBrowserSessions,
     ...(options.backends ? { backends: options.backends } : {}),
+    ...(options.clientDocumentsCa ? { clientDocumentsCa: options.clientDocumentsCa } : {}),
   });
   listener = tollgate.app;
   if (options.seed ?? true) {

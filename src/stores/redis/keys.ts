@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 // Every Redis key and channel Tollgate uses is built here, under one namespace, so keys never collide with
 // another application's (or another test's) and can be listed with SCAN <namespace>:*.
 
@@ -29,6 +31,13 @@ export interface RedisKeys {
   oauthGrantMembers(model: string, grantId: string): string;
   /** String: the id of a model's entry with this uid (interactions, sessions), tagged `{model:uid}`. */
   oauthUid(model: string, uid: string): string;
+  /**
+   * String: one DCR registration (src/stores/redis/dcr-credential-store.ts), by its key's id
+   * (dcrKeyId), hashed: URLs of any length and alphabet become a fixed-shape key.
+   */
+  dcrCredentials(keyId: string): string;
+  /** String: the holder of one cross-replica upstream lock (src/upstreams/locks.ts): a registration, a refresh. */
+  upstreamLock(name: string): string;
   /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
   readonly invalidationChannel: string;
 }
@@ -48,6 +57,8 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     oauthConsumed: (model, id) => `${namespace}:oauth:c:${oauthTag(model, id)}`,
     oauthGrantMembers: (model, grantId) => `${namespace}:oauth:g:${oauthTag(model, grantId)}`,
     oauthUid: (model, uid) => `${namespace}:oauth:u:${oauthTag(model, uid)}`,
+    dcrCredentials: (keyId) => `${namespace}:dcr:${createHash("sha256").update(keyId).digest("base64url")}`,
+    upstreamLock: (name) => `${namespace}:ulock:${name}`,
   };
 }
 

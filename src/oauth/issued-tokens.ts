@@ -41,9 +41,10 @@ export class OAuthAccessTokenRecords implements AccessTokenRecords {
     }
     const now = this.#clock();
     const [metadata, grant] = await Promise.all([this.#clientMetadata(clientId, now), this.#deps.store.find("Grant", grantId, now)]);
+    // A grant revoked meanwhile (a reuse, or the user's revoke, racing this redemption or
+    // refresh) is not refused here: the token revokes itself once saved (the adapter's upsert),
+    // so the one redemption that won a race still answers, with a token that is already revoked.
     const clientName = displayName(metadata?.client_name);
-    // A grant revoked meanwhile (a reuse racing this issue, or the user's revoke): the token is
-    // still recorded, and the adapter's upsert, finding no grant, revokes it at once.
     const grantExp = grant ? (JSON.parse(grant.entry.payload) as { exp?: unknown }).exp : undefined;
     const scopes = new Set(typeof payload.scope === "string" ? payload.scope.split(" ") : []);
     const record = await this.#deps.issuer.adoptOAuthToken(value, {

@@ -94,11 +94,14 @@ export class ClientMetadataDocuments {
       entry = { expiresAt: Date.now() + ttlMs, result: metadata };
       this.#options.logger.info({ client_id: clientId, ttl_ms: ttlMs }, "oauth: client metadata document fetched");
     } catch (err) {
-      const refusal =
-        err instanceof ClientMetadataDocumentRefused ? err
-        : err instanceof GuardedFetchError ? new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`)
-        : new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
-      if (!(err instanceof ClientMetadataDocumentRefused || err instanceof GuardedFetchError)) this.#options.logger.warn({ client_id: clientId, err: String(err) }, "oauth: client metadata document fetch failed");
+      let refusal: ClientMetadataDocumentRefused;
+      if (err instanceof ClientMetadataDocumentRefused) refusal = err;
+      else if (err instanceof GuardedFetchError) refusal = new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`);
+      else {
+        // Not a reason we know: refused all the same (fail closed), the cause only in the log.
+        refusal = new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
+        this.#options.logger.warn({ client_id: clientId, err: String(err) }, "oauth: client metadata document fetch failed");
+      }
       entry = { expiresAt: Date.now() + REFUSAL_TTL_MS, result: refusal };
       this.#options.logger.info({ client_id: clientId, code: refusal.code, reason: refusal.message }, "oauth: client metadata document refused");
     }

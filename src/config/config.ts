@@ -5,6 +5,7 @@ import { compileTrustedProxies, type TrustedProxies } from "../http/client-addre
 import { packageFile } from "../package-root.js";
 import { DEFAULT_NAMESPACE } from "../stores/redis/keys.js";
 import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
+import type { TracesSampler } from "../tracing.js";
 
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
@@ -114,6 +115,8 @@ export interface Config {
   oidc: OidcConfig | null;
   /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
   uiSessionTtlS: number;
+  /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG: which requests are traced (when tracing is on). */
+  tracesSampler: TracesSampler;
 }
 
 export interface OidcConfig {
@@ -266,6 +269,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
   }
+  const tracesSampler = parseTracesSampler(get, problems);
   const workersRaw = get("TOLLGATE_WORKERS") ?? "1";
   const workers = workersRaw === "auto" ? availableParallelism() : integer("TOLLGATE_WORKERS", workersRaw, 1, 64, problems);
   if (workers > 1 && (!mongodbUri || !redisConfigured)) {
@@ -319,6 +323,7 @@ export function loadConfig(env: Env = process.env): Config {
     // browser sign-in
     oidc,
     uiSessionTtlS,
+    tracesSampler,
   };
 }
 
@@ -410,6 +415,29 @@ function parseOidc(get: (name: string) => string | undefined, production: boolea
     return null;
   }
   return { issuer: issuerRaw!, clientId: clientId!, clientSecret: clientSecret! };
+}
+
+/**
+ * OTEL_TRACES_SAMPLER (default always_on) and, for traceidratio, OTEL_TRACES_SAMPLER_ARG (0 to 1,
+ * default 1). The parentbased_* samplers are refused: under them a client's traceparent decides
+ * whether its own requests are traced. Names are exact (the spec's, lower case).
+ */
+function parseTracesSampler(get: (name: string) => string | undefined, problems: string[]): TracesSampler {
+  const name = get("OTEL_TRACES_SAMPLER") ?? "always_on";
+  if (name === "always_on" || name === "always_off") return { kind: name };
+  if (name === "traceidratio") {
+    const raw = get("OTEL_TRACES_SAMPLER_ARG") ?? "1";
+    const ratio = Number(raw);
+    if (!/^(?:0|1|0?\.\d+|1\.0*)$/.test(raw) || !(ratio >= 0 && ratio <= 1)) {
+      problems.push(`OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1 (the share of requests traced), got "${raw}"`);
+      return { kind: "always_on" };
+    }
+    return { kind: "traceidratio", ratio };
+  }
+  if (name.startsWith("parentbased_")) {
+    problems.push(`OTEL_TRACES_SAMPLER=${name} is refused: a client's traceparent would decide whether its requests are traced; use always_on, always_off or traceidratio`);
+  } else problems.push(`OTEL_TRACES_SAMPLER must be always_on, always_off or traceidratio, got "${name}"`);
+  return { kind: "always_on" };
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

@@ -27,7 +27,7 @@ describe("MCP SDK 1.x OAuth against Tollgate as the authorization server", () =>
       expect(state.authorizeUrl?.pathname).toBe("/oauth/authorize");
       expect(state.authorizeUrl?.searchParams.get("resource")).toBe(as.mcpResource("priv"));
       expect(state.authorizeUrl?.searchParams.get("code_challenge_method")).toBe("S256");
-      expect(state.tokens?.access_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(state.tokens?.access_token).toMatch(/^tg_oat_[0-9A-Za-z]{49}$/);
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name)).toContain("list_builds");
       const result = await client.callTool({ name: "get_build", arguments: { build_id: "b2" } });

@@ -16,12 +16,14 @@ export async function deleteGrantMembers(store: GrantStore, model: string, grant
 }
 
 /**
- * Deletes every code, access and refresh token of the grant, then the grant: no refresh or
- * redemption can issue from it again. Returns the ids of the MCP token records of the deleted
- * access tokens (the caller revokes them).
+ * Deletes the grant, then every code, access and refresh token of it: no refresh or redemption
+ * can issue from it again. The grant goes first: a token saved concurrently (by a redemption or
+ * rotation on another replica) was either saved before the grant went, and is deleted here, or
+ * finds no grant once saved and revokes itself (the adapter's upsert). Returns the ids of the
+ * MCP token records of the deleted access tokens (the caller revokes them).
  */
 export async function deleteGrant(store: GrantStore, grantId: string): Promise<string[]> {
-  const tokenIds = await Promise.all(GRANT_MEMBERS.map((model) => deleteGrantMembers(store, model, grantId)));
   await store.destroy("Grant", grantId);
+  const tokenIds = await Promise.all(GRANT_MEMBERS.map((model) => deleteGrantMembers(store, model, grantId)));
   return tokenIds.flat();
 }

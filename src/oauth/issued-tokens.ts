@@ -5,6 +5,7 @@ import { errors, type AdapterPayload } from "oidc-provider";
 import type { TokenIssuer } from "../issuing/token-issuer.js";
 import type { OAuthStore } from "../stores/types.js";
 import type { AccessTokenRecords } from "./adapter.js";
+import { isClientIdMetadataDocumentUrl, type ClientMetadataDocuments } from "./client-metadata-documents.js";
 import { projectOfResource } from "./resources.js";
 
 export const SCOPE_READ = "mcp:read";
@@ -15,6 +16,8 @@ export interface OAuthAccessTokenRecordsDeps {
   issuer: TokenIssuer;
   /** The authorization server's store: the client's name and the grant's expiry are read from it. */
   store: OAuthStore;
+  /** The names of clients whose client_id is a Client ID Metadata Document. */
+  clientDocuments?: ClientMetadataDocuments;
   publicUrl: string;
   clock?: () => Date;
 }
@@ -37,11 +40,10 @@ export class OAuthAccessTokenRecords implements AccessTokenRecords {
       throw new Error("an OAuth access token must name one MCP resource, its user, client, grant and expiry");
     }
     const now = this.#clock();
-    const [client, grant] = await Promise.all([this.#deps.store.find("Client", clientId, now), this.#deps.store.find("Grant", grantId, now)]);
+    const [metadata, grant] = await Promise.all([this.#clientMetadata(clientId, now), this.#deps.store.find("Grant", grantId, now)]);
     // Revoked meanwhile (a refresh racing the user's revoke): no new token from a deleted grant.
     if (!grant) throw new errors.InvalidGrant("the grant was revoked");
-    const metadata = client ? (JSON.parse(client.entry.payload) as { client_name?: unknown; client_uri?: unknown }) : {};
-    const clientName = displayName(metadata.client_name);
+    const clientName = displayName(metadata?.client_name);
     const grantExp = (JSON.parse(grant.entry.payload) as { exp?: unknown }).exp;
     const scopes = new Set(typeof payload.scope === "string" ? payload.scope.split(" ") : []);
     const record = await this.#deps.issuer.adoptOAuthToken(value, {
@@ -49,9 +51,16 @@ export class OAuthAccessTokenRecords implements AccessTokenRecords {
       name: clientName ?? "OAuth client",
       grants: [{ project_id: project, allow_trigger: scopes.has(SCOPE_TRIGGER), expires_at: typeof grantExp === "number" ? new Date(grantExp * 1000) : null }],
       expires_at: new Date(exp * 1000),
-      oauth: { client_id: clientId, client_name: clientName, client_uri: webUri(metadata.client_uri), grant_id: grantId },
+      oauth: { client_id: clientId, client_name: clientName, client_uri: webUri(metadata?.client_uri), grant_id: grantId },
     });
     return record.id;
+  }
+
+  /** A registered client's metadata, or a document client's (cached: the token endpoint has just resolved it; a document gone since leaves the name unknown). */
+  async #clientMetadata(clientId: string, now: Date): Promise<{ client_name?: unknown; client_uri?: unknown } | undefined> {
+    if (isClientIdMetadataDocumentUrl(clientId)) return this.#deps.clientDocuments?.clientMetadata(clientId).catch(() => undefined);
+    const client = await this.#deps.store.find("Client", clientId, now);
+    return client ? (JSON.parse(client.entry.payload) as { client_name?: unknown; client_uri?: unknown }) : undefined;
   }
 
   async revoke(tokenIds: readonly string[]): Promise<void> {

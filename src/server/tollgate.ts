@@ -7,6 +7,7 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
+import { nobodyConnected, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { mcpDiscovery } from "../mcp/discovery.js";
 import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
 import type { Dispatcher } from "../http/dispatcher.js";
@@ -18,6 +19,7 @@ import { withoutRedaction, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import { PolicyEngine } from "../policy/engine.js";
 import { oauthAdapter } from "../oauth/adapter.js";
+import { ClientMetadataDocuments } from "../oauth/client-metadata-documents.js";
 import { oauthEndpoints, type OAuthEndpoints } from "../oauth/http.js";
 import { OAuthAccessTokenRecords } from "../oauth/issued-tokens.js";
 import { createOAuthProvider } from "../oauth/provider.js";
@@ -61,6 +63,10 @@ export interface BuildOptions {
   prune?: boolean;
   /** Who is signed in in the browser, for the consent page (tests); default: the browser sessions of /ui/login. */
   browserSessions?: BrowserSessions;
+  /** A certificate trusted besides the system's when fetching Client ID Metadata Documents (tests: their throwaway CA). */
+  clientDocumentsCa?: string;
+  /** Users' tokens at `oauth` upstreams; default: nobody is connected (every request is sent to connect). */
+  upstreamCredentials?: UpstreamCredentials;
 }
 
 
@@ -117,12 +123,14 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const gatewayHandler = gateway({
     decisions,
+    upstreams: config.upstreams,
     upstream: config.upstream,
     rateLimitWindowMs: config.rateLimitWindowMs,
     trustedProxies: config.trustedProxies.trust,
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     discovery,
     toolsListRequests: backends.toolsListRequests,
+    upstreamCredentials: options.upstreamCredentials ?? nobodyConnected(config.publicUrl),
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: mcpTokens,
@@ -132,7 +140,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       logger,
     ),
   });
-  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions }) : undefined;
+  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions, clientDocumentsCa: options.clientDocumentsCa }) : undefined;
   const eventLoop = new EventLoopWatch().start();
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
@@ -180,11 +188,12 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
 function buildOAuth(
   config: Config,
   publicUrl: string,
-  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions },
+  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions; clientDocumentsCa: string | undefined },
 ): OAuthEndpoints {
   const { engine, facts, issuer, backends, logger } = deps;
-  const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, publicUrl });
-  const { factory } = oauthAdapter({ store: backends.oauth, accessTokens });
+  const clientDocuments = new ClientMetadataDocuments({ allowLoopback: config.oauth.allowLoopbackClientIds, extraCa: deps.clientDocumentsCa, logger });
+  const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, clientDocuments, publicUrl });
+  const { factory } = oauthAdapter({ store: backends.oauth, accessTokens, clientDocuments });
   const provider = createOAuthProvider({ issuer: publicUrl, ...config.oauth, adapter: factory, facts, logger });
   const consent = consentHandler({ provider, sessions: deps.sessions, facts, engine, publicUrl, logger });
   return oauthEndpoints({

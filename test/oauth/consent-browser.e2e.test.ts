@@ -8,8 +8,9 @@
 // client's next call is refused (401). Denying answers access_denied. No page raises a CSP
 // violation or a console error.
 //
-// Each client kind is one row of CLIENT_KINDS; a Client ID Metadata Document run (wt-cimd) is
-// one more row there, with its clientMetadataUrl.
+// Each client kind is one row of CLIENT_KINDS: each SDK registering by DCR, and by a Client ID
+// Metadata Document (its URL is the client_id; the document on a loopback https server with the
+// test CA, TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS=true).
 import { createServer, type Server } from "node:http";
 import * as sdk2 from "@modelcontextprotocol/client";
 import { auth as auth1, UnauthorizedError as Unauthorized1, type OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
@@ -19,6 +20,8 @@ import type { OAuthClientInformationMixed, OAuthTokens } from "@modelcontextprot
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listen, stopServer } from "../gateway/helpers.js";
+import { testCa } from "../support/test-ca.js";
+import { startDocumentServer, type DocumentServer } from "./document-server.js";
 import { mcpCall, startDemoTollgate, stopDemoUpstream, tokenRequest, type OAuthServer } from "./support.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -87,16 +90,19 @@ const sdk2Client: Sdk = {
 interface ClientKind {
   name: string;
   sdk: Sdk;
-  /** Set for a client that registers by a Client ID Metadata Document instead of DCR. */
-  clientMetadataUrl?: string;
+  /** The client is known by a Client ID Metadata Document (its URL the client_id) instead of registering (DCR). */
+  cimd?: boolean;
 }
 
 const CLIENT_KINDS: ClientKind[] = [
   { name: "MCP SDK 1.x (DCR)", sdk: sdk1 },
   { name: "MCP client 2.x (DCR)", sdk: sdk2Client },
+  { name: "MCP SDK 1.x (CIMD)", sdk: sdk1, cimd: true },
+  { name: "MCP client 2.x (CIMD)", sdk: sdk2Client, cimd: true },
 ];
 
 let tg: OAuthServer;
+let docs: DocumentServer;
 let callbackServer: Server;
 let redirectUri: string;
 const callbacks: URL[] = [];
@@ -106,7 +112,12 @@ const violations: string[] = [];
 const cspHeaders = new Map<string, string | undefined>();
 
 beforeAll(async () => {
-  tg = await startDemoTollgate();
+  docs = await startDocumentServer();
+  tg = await startDemoTollgate({
+    // Every run of the file is bob's: his MCP budget (30 a minute by default) is raised, not tested, here.
+    env: { TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: "true", TOLLGATE_RATE_LIMITS: '{"mcp":{"default":1000,"trigger":100}}' },
+    clientDocumentsCa: testCa().ca,
+  });
   // The client's loopback redirect URI (RFC 8252 §7.3): it only records what the browser brings.
   callbackServer = createServer((req, res) => {
     const url = new URL(req.url ?? "/", redirectUri);
@@ -124,6 +135,7 @@ afterAll(async () => {
   await browser?.close();
   await stopServer(callbackServer);
   await tg?.close();
+  await docs?.close();
   await stopDemoUpstream();
 });
 
@@ -180,18 +192,26 @@ async function userAuthorizes(page: Page, authorizationUrl: URL, consent: Consen
   return callbacks.at(-1)!;
 }
 
-/** The client's OAuth state in memory; its redirectToAuthorization hands the URL to the user (the browser). */
+/**
+ * The client's OAuth state in memory; its redirectToAuthorization hands the URL to the user (the
+ * browser). A CIMD client publishes its document (one per client name) before it starts.
+ */
 function clientState(kind: ClientKind, clientName: string, onRedirect: (url: URL) => Promise<void>) {
+  const metadata = { redirect_uris: [redirectUri], client_name: clientName, client_uri: "https://agent.example/", token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"], response_types: ["code"] };
+  let clientMetadataUrl: string | undefined;
+  if (kind.cimd) {
+    const path = `/${clientName.replace(/[^A-Za-z0-9]+/g, "-")}/client.json`;
+    clientMetadataUrl = docs.url(path);
+    docs.set(path, { headers: { "cache-control": "max-age=300" }, body: { client_id: clientMetadataUrl, ...metadata } });
+  }
   const state: { client?: OAuthClientInformationMixed; tokens?: OAuthTokens; verifier: string; state?: string; authorizationUrl?: URL; discovery?: sdk2.OAuthDiscoveryState } = { verifier: "" };
   // discoveryState: the 2.x client binds the callback to the authorization server it discovered (SEP-2352).
   const provider: OAuthClientProvider & Pick<sdk2.OAuthClientProvider, "saveDiscoveryState" | "discoveryState"> = {
     get redirectUrl() {
       return redirectUri;
     },
-    ...(kind.clientMetadataUrl ? { clientMetadataUrl: kind.clientMetadataUrl } : {}),
-    get clientMetadata() {
-      return { redirect_uris: [redirectUri], client_name: clientName, client_uri: "https://agent.example/", token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"], response_types: ["code"] };
-    },
+    ...(clientMetadataUrl ? { clientMetadataUrl } : {}),
+    clientMetadata: metadata,
     state: () => (state.state = `st-${Math.random().toString(36).slice(2)}`),
     clientInformation: () => state.client,
     saveClientInformation: (info) => void (state.client = info),
@@ -212,7 +232,7 @@ function clientState(kind: ClientKind, clientName: string, onRedirect: (url: URL
       await onRedirect(url);
     },
   };
-  return { provider, state };
+  return { provider, state, clientMetadataUrl };
 }
 
 /** What a client application does with its callback: check state and iss, then let the SDK redeem. */
@@ -235,7 +255,7 @@ describe.each(CLIENT_KINDS)("$name: OAuth through the browser against a `make ru
       // The SDK asks for the challenge's scope (mcp:read): no trigger offered.
       callback = await userAuthorizes(page, url, { decision: "allow", triggerOffered: false, expiry: "1 day" });
     };
-    const { provider, state } = clientState(kind, clientName, (url) => user(url));
+    const { provider, state, clientMetadataUrl } = clientState(kind, clientName, (url) => user(url));
     const first = await kind.sdk.connect(mcpUrl(), provider).then(
       () => null,
       (err: unknown) => err,
@@ -245,6 +265,9 @@ describe.each(CLIENT_KINDS)("$name: OAuth through the browser against a `make ru
     expect(state.authorizationUrl?.searchParams.get("resource")).toBe(tg.mcpResource(PROJECT));
     expect(state.authorizationUrl?.searchParams.get("code_challenge_method")).toBe("S256");
     await redeem(kind, mcpUrl(), provider, state.state, callback!);
+    // A CIMD client registers nothing: its document's URL is its client_id.
+    if (kind.cimd) expect(state.client?.client_id).toBe(clientMetadataUrl);
+    else expect(state.client?.client_id).not.toMatch(/^https:/);
 
     const session = await kind.sdk.connect(mcpUrl(), provider);
     // The gateway lists only the tools this grant may call: no trigger_build.
@@ -263,7 +286,9 @@ describe.each(CLIENT_KINDS)("$name: OAuth through the browser against a `make ru
     await page.goto(`${tg.url}/ui/tokens`);
     const row = page.getByRole("row").filter({ hasText: clientName });
     await expect.poll(() => row.count()).toBe(1);
-    expect(await row.getByRole("link", { name: "https://agent.example/" }).count()).toBe(1);
+    // The client's URL: its client_uri; a document client's is its client_id's origin, whatever the document says.
+    const clientUrl = kind.cimd ? new URL(clientMetadataUrl!).origin : "https://agent.example/";
+    expect(await row.getByRole("link", { name: clientUrl, exact: true }).count()).toBe(1);
     await row.getByRole("button", { name: `Revoke ${clientName}` }).click();
     await page.waitForURL(`${tg.url}/ui/tokens`);
     expect(await page.getByRole("row").filter({ hasText: clientName }).textContent()).toContain("revoked");

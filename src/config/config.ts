@@ -122,6 +122,8 @@ export interface Config {
   oidc: OidcConfig | null;
   /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
   uiSessionTtlS: number;
+  /** TOLLGATE_UI_SIGN_INS_PER_MINUTE: browser sign-ins admitted per client address in any minute. */
+  uiSignInsPerMinute: number;
   /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG: which requests are traced (when tracing is on). */
   tracesSampler: TracesSampler;
 }
@@ -268,6 +270,7 @@ export function loadConfig(env: Env = process.env): Config {
   // browser sign-in
   const oidc = parseOidc(get, production, publicUrl, problems);
   const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
+  const uiSignInsPerMinute = integer("TOLLGATE_UI_SIGN_INS_PER_MINUTE", get("TOLLGATE_UI_SIGN_INS_PER_MINUTE") ?? "20", 1, 100_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -329,6 +332,7 @@ export function loadConfig(env: Env = process.env): Config {
     // browser sign-in
     oidc,
     uiSessionTtlS,
+    uiSignInsPerMinute,
     tracesSampler,
   };
 }

@@ -142,7 +142,8 @@ export function gateway(options: GatewayOptions): Gateway {
     setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
-      const resource = decision.status === 401 ? mcpResourceHint(options.discovery, route) : null;
+      // A 401's challenge, and a step-up 403's, name the MCP endpoint's metadata.
+      const resource = mcpResourceHint(options.discovery, route);
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);

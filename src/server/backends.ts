@@ -31,6 +31,10 @@ import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
 import { RedisOAuthStore } from "../stores/redis/oauth-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import { RedisToolsListRequestStore } from "../stores/redis/tools-list-requests.js";
+import { RedisDcrCredentialStore } from "../stores/redis/dcr-credential-store.js";
+import type { DcrCredentialStore } from "../upstreams/dcr-credentials.js";
+import { AesGcmSecretCipher } from "../upstreams/encryption.js";
+import { RedisLocks, type Locks } from "../upstreams/locks.js";
 import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
 import type { BrowserSessionStore, DirectoryStore, McpSessionStore, OAuthStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
@@ -54,6 +58,11 @@ export interface Backends {
   liveness: Record<string, WedgeCheck>;
   /** With Redis: the cross-process invalidation bus (without it, the fact cache's own in-process one). */
   invalidation?: InvalidationBus;
+  /**
+   * The upstream OAuth client's shared state with Redis (and TOLLGATE_ENCRYPTION_KEYS to seal the
+   * registrations): the registrations and the cross-replica locks. Absent: in this process.
+   */
+  upstreamOAuth?: { dcr: DcrCredentialStore; locks: Locks };
   /** Which backend each store uses, for the startup banner. */
   describe: { facts: "mongodb" | "memory"; rateLimits: "redis" | "memory" };
   close(): Promise<void>;
@@ -183,6 +192,7 @@ export function connectBackends(
 
   let browserSessions: BrowserSessionStore | undefined;
   let oauth: OAuthStore | undefined;
+  let upstreamOAuth: Backends["upstreamOAuth"];
   if (redisConfigured(config)) {
     // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.
     const redis = createRedisClient(config, { lazyConnect: false });
@@ -210,6 +220,9 @@ export function connectBackends(
       },
     });
     toolsListRequests = new RedisToolsListRequestStore(redis, { namespace: config.redisNamespace });
+    if (config.encryptionKeys.length > 0) {
+      upstreamOAuth = { dcr: new RedisDcrCredentialStore(redis, new AesGcmSecretCipher(config.encryptionKeys), { namespace: config.redisNamespace }), locks: new RedisLocks(redis, { namespace: config.redisNamespace }) };
+    }
     // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
     readiness.redis = {
       required: config.rateLimitFail === "closed",
@@ -269,6 +282,7 @@ export function connectBackends(
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),
+    ...(upstreamOAuth ? { upstreamOAuth } : {}),
     describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: redisConfigured(config) ? "redis" : "memory" },
     async close() {
       await Promise.allSettled(closers.map((close) => close()));

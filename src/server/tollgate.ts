@@ -1,3 +1,4 @@
+import { Router } from "express";
 import { DecisionLogAudit } from "../audit/decision-log.js";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
@@ -27,7 +28,9 @@ import type { BrowserSessions } from "../ui/browser-sessions.js";
 import { consentHandler } from "../ui/consent.js";
 import { writeRequestError } from "../http/errors.js";
 import { browserUi } from "../ui/routes.js";
+import { PageAuditedMcpTokenService, UiAudit } from "../ui/ui-audit.js";
 import { connectBackends, type Backends } from "./backends.js";
+import { buildUpstreamOAuth, type UpstreamOAuth } from "./upstream-oauth.js";
 
 export interface Tollgate {
   /** The configuration it was built from (createHttpServer takes its limits from it). */
@@ -47,6 +50,8 @@ export interface Tollgate {
   issuer: TokenIssuer;
   backends: Backends;
   metrics: Metrics;
+  /** With an `oauth` upstream: Tollgate as an OAuth client of upstreams (docs/upstreams.md). */
+  upstreamOAuth: UpstreamOAuth | null;
   close(): Promise<void>;
 }
 
@@ -110,17 +115,22 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const discovery = mcpDiscovery(config);
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
-  // One issuing service for the API's self-service routes and the tokens page.
-  const mcpTokens = new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) });
+  // One issuing service for the API's self-service routes and the tokens page (which records what it does).
+  const mcpTokenDeps = { engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) };
+  const mcpTokens = new McpTokenService(mcpTokenDeps);
+  const uiAudit = new UiAudit({ sink: audit, trustedProxies: config.trustedProxies.trust, ...(clockDate ? { clock: clockDate } : {}) });
   const ui = browserUi({
     config,
     store: backends.browserSessions,
-    service: mcpTokens,
+    service: new PageAuditedMcpTokenService(mcpTokenDeps, uiAudit),
     directory: facts.directoryStore,
     audit,
+    uiAudit,
+    rateLimiter: backends.rateLimiter,
     logger,
     ...(clockDate ? { clock: clockDate } : {}),
   });
+  const upstreamOAuth = buildUpstreamOAuth(config, backends, ui.sessions, logger);
   const gatewayHandler = gateway({
     decisions,
     upstreams: config.upstreams,
@@ -140,14 +150,14 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       logger,
     ),
   });
-  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions, clientDocumentsCa: options.clientDocumentsCa }) : undefined;
+  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions, clientDocumentsCa: options.clientDocumentsCa, uiAudit }) : undefined;
   const eventLoop = new EventLoopWatch().start();
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
     decisions,
     audit,
     gateway: gatewayHandler,
-    ui: ui.routes,
+    ui: upstreamOAuth ? Router().use(ui.routes, upstreamOAuth.routes) : ui.routes,
     discovery,
     ...(oauth ? { oauth } : {}),
     engine,
@@ -176,6 +186,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     issuer,
     backends,
     metrics,
+    upstreamOAuth,
     async close() {
       eventLoop.stop();
       engine.close();
@@ -188,14 +199,14 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
 function buildOAuth(
   config: Config,
   publicUrl: string,
-  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions; clientDocumentsCa: string | undefined },
+  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions; clientDocumentsCa: string | undefined; uiAudit: UiAudit },
 ): OAuthEndpoints {
   const { engine, facts, issuer, backends, logger } = deps;
   const clientDocuments = new ClientMetadataDocuments({ allowLoopback: config.oauth.allowLoopbackClientIds, extraCa: deps.clientDocumentsCa, logger });
   const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, clientDocuments, publicUrl });
   const { factory } = oauthAdapter({ store: backends.oauth, accessTokens, clientDocuments });
   const provider = createOAuthProvider({ issuer: publicUrl, ...config.oauth, adapter: factory, facts, logger });
-  const consent = consentHandler({ provider, sessions: deps.sessions, facts, engine, publicUrl, logger });
+  const consent = consentHandler({ provider, sessions: deps.sessions, facts, engine, publicUrl, logger, audit: deps.uiAudit });
   return oauthEndpoints({
     issuer: publicUrl,
     provider,

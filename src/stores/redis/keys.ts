@@ -36,6 +36,8 @@ export interface RedisKeys {
    * (dcrKeyId), hashed: URLs of any length and alphabet become a fixed-shape key.
    */
   dcrCredentials(keyId: string): string;
+  /** String: the holder of one cross-replica upstream lock (src/upstreams/locks.ts): a registration, a refresh. */
+  upstreamLock(name: string): string;
   /** Pub/sub channel of the fact-cache invalidation bus (src/stores/redis/invalidation-bus.ts). */
   readonly invalidationChannel: string;
 }
@@ -56,6 +58,7 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     oauthGrantMembers: (model, grantId) => `${namespace}:oauth:g:${oauthTag(model, grantId)}`,
     oauthUid: (model, uid) => `${namespace}:oauth:u:${oauthTag(model, uid)}`,
     dcrCredentials: (keyId) => `${namespace}:dcr:${createHash("sha256").update(keyId).digest("base64url")}`,
+    upstreamLock: (name) => `${namespace}:ulock:${name}`,
   };
 }
 

@@ -4,6 +4,9 @@ import { z } from "zod";
 import { compileTrustedProxies, type TrustedProxies } from "../http/client-address.js";
 import { packageFile } from "../package-root.js";
 import { DEFAULT_NAMESPACE } from "../stores/redis/keys.js";
+import { parseEncryptionKeys, type EncryptionKey } from "../upstreams/encryption.js";
+import { parseUpstreams, type UpstreamConfig } from "./upstreams.js";
+import { absoluteUrl } from "./urls.js";
 import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
 import type { TracesSampler } from "../tracing.js";
 
@@ -53,8 +56,12 @@ export interface Config {
   logLevel: string;
   /** Processes serving the port (node:cluster); more than one needs MongoDB and Redis. */
   workers: number;
-  /** The gateway's upstream; url null: allowed requests answer 503 upstream_not_configured. */
-  upstream: { url: URL | null; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
+  /** TOLLGATE_UPSTREAMS (or TOLLGATE_UPSTREAM_URL): the gateway's upstreams; none: allowed requests answer 503 upstream_not_configured. */
+  upstreams: UpstreamConfig[];
+  /** How the gateway talks to every upstream. */
+  upstream: { timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
+  /** TOLLGATE_ENCRYPTION_KEYS: the keys sealing secrets at rest (upstream credentials), the sealing one first; may be empty outside production. */
+  encryptionKeys: EncryptionKey[];
   /**
    * mcpArguments: TOLLGATE_AUDIT_MCP_ARGUMENTS, whether MCP messages' arguments are recorded;
    * redactKeys: TOLLGATE_AUDIT_REDACT_KEYS compiled (case-insensitive), the keys whose values are not.
@@ -107,6 +114,8 @@ export interface Config {
     cookieKeys: string[];
     /** TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: dynamic client registrations admitted per client address in any hour. */
     registrationsPerHour: number;
+    /** TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: Client ID Metadata Documents may be fetched from loopback addresses (development and tests; refused in production). */
+    allowLoopbackClientIds: boolean;
   };
   // browser sign-in
   /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
@@ -193,17 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (demo !== "true" && demo !== "false") problems.push(`TOLLGATE_DEMO must be "true" or "false", got "${demo}"`);
   if (production && demo === "true") problems.push("TOLLGATE_DEMO=true is not allowed in production");
 
-  const upstreamRaw = get("TOLLGATE_UPSTREAM_URL");
-  let upstreamUrl: URL | null = null;
-  if (upstreamRaw) {
-    try {
-      upstreamUrl = new URL(upstreamRaw);
-      if (upstreamUrl.protocol !== "http:" && upstreamUrl.protocol !== "https:") throw new Error();
-      if (upstreamUrl.search || upstreamUrl.hash) problems.push("TOLLGATE_UPSTREAM_URL must not have a query or fragment");
-    } catch {
-      problems.push(`TOLLGATE_UPSTREAM_URL must be an http(s) URL, got "${upstreamRaw}"`);
-    }
-  }
+  const upstreams = parseUpstreams(get("TOLLGATE_UPSTREAMS"), get("TOLLGATE_UPSTREAM_URL"), problems);
   const upstreamTimeoutMs = integer("TOLLGATE_UPSTREAM_TIMEOUT_MS", get("TOLLGATE_UPSTREAM_TIMEOUT_MS") ?? "30000", 100, 3_600_000, problems);
   const upstreamIdleTimeoutMs = integer("TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS", get("TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS") ?? "300000", 100, 86_400_000, problems);
   const gatewayMaxBodyBytes = integer("TOLLGATE_GATEWAY_MAX_BODY_BYTES", get("TOLLGATE_GATEWAY_MAX_BODY_BYTES") ?? "10485760", 0, 1_073_741_824, problems);
@@ -258,6 +257,16 @@ export function loadConfig(env: Env = process.env): Config {
   if (production && oauthEnabled && (cookieKeysRaw === undefined || oauthCookieKeys.includes(DEV_OAUTH_COOKIE_KEY))) {
     problems.push("production with Tollgate as the authorization server requires TOLLGATE_OAUTH_COOKIE_KEYS (its cookie keys, the same on every replica)");
   }
+  const allowLoopbackClientIds = get("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS") ?? "false";
+  if (allowLoopbackClientIds !== "true" && allowLoopbackClientIds !== "false") problems.push(`TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS must be "true" or "false", got "${allowLoopbackClientIds}"`);
+  if (production && allowLoopbackClientIds === "true") problems.push("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS=true is not allowed in production");
+  // upstreams that are OAuth protected resources (docs/upstreams.md)
+  const encryptionKeys = parseEncryptionKeys(get("TOLLGATE_ENCRYPTION_KEYS") ?? "", problems);
+  const oauthUpstreams = upstreams.filter((u) => u.auth === "oauth").map((u) => u.name);
+  if (oauthUpstreams.length > 0) {
+    if (production && encryptionKeys.length === 0) problems.push(`production requires TOLLGATE_ENCRYPTION_KEYS when an upstream uses oauth (${oauthUpstreams.join(", ")}): the upstream credentials are sealed with it`);
+    if (publicUrlRaw === undefined) problems.push(`an oauth upstream (${oauthUpstreams.join(", ")}) needs TOLLGATE_PUBLIC_URL: its connect URL is TOLLGATE_PUBLIC_URL/oauth/upstream/{name}/connect`);
+  }
   // browser sign-in
   const oidc = parseOidc(get, production, publicUrl, problems);
   const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
@@ -295,7 +304,9 @@ export function loadConfig(env: Env = process.env): Config {
     demo: demo === "true",
     logLevel,
     workers,
-    upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
+    upstreams,
+    encryptionKeys,
+    upstream: { timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
     audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax, mcpArguments: auditMcpArguments === "true", redactKeys: auditRedactKeys },
     trustedProxies: { trust: trustedProxies, entries: trustedProxyEntries },
     maxHeaderFields,
@@ -317,7 +328,7 @@ export function loadConfig(env: Env = process.env): Config {
     mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
-    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour },
+    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour, allowLoopbackClientIds: allowLoopbackClientIds === "true" },
     // browser sign-in
     oidc,
     uiSessionTtlS,
@@ -329,20 +340,6 @@ export function loadConfig(env: Env = process.env): Config {
 /** A loopback host name or address (the brackets of an IPv6 URL host included). */
 export function isLoopbackHost(host: string): boolean {
   return host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-/** An absolute http(s) URL without credentials, query or fragment, or the problem with it. */
-function absoluteUrl(raw: string): URL | string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return "must be an absolute URL";
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL";
-  if (url.username || url.password) return "must not carry a user name or password";
-  if (url.search || url.hash || raw.includes("?") || raw.includes("#")) return "must not have a query or fragment";
-  return url;
 }
 
 /**

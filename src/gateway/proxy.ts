@@ -9,8 +9,8 @@ import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
 import { declaredLength, hasBody, skipBody } from "./request-body.js";
 
+/** How the gateway talks to every upstream (TOLLGATE_UPSTREAM_*). */
 export interface UpstreamOptions {
-  url: URL | null;
   /** Time to the upstream's response headers. */
   timeoutMs: number;
   /** Longest silence on an open connection (long streams keep going while data flows). */
@@ -34,7 +34,8 @@ export type { AnswerRewriter } from "../mcp/tools-list-filter.js";
  * target exactly as received (the policy judged that string); nothing is buffered, except a
  * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite`, the
  * upstream is asked for its answer uncompressed (Accept-Encoding: identity) and the answer
- * passes through what rewrite chooses.
+ * passes through what rewrite chooses. `upstreamToken`: the user's bearer token at an `oauth`
+ * upstream, sent as its Authorization.
  */
 export type Forward = (
   req: IncomingMessage,
@@ -45,6 +46,7 @@ export type Forward = (
   body?: Buffer,
   beforeAnswer?: BeforeAnswer,
   rewrite?: AnswerRewriter,
+  upstreamToken?: string,
 ) => Promise<ProxyOutcome>;
 
 /**
@@ -67,19 +69,19 @@ const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "D
 const STALE_CONNECTION_ERRORS = new Set(["ECONNRESET", "EPIPE"]);
 
 /**
- * The gateway's way to its one upstream: a keep-alive connection pool created once, reused
+ * The gateway's way to one upstream: a keep-alive connection pool created once, reused
  * across requests (most recently used connection first, so few sit idle long enough to go stale).
  * The number of connections is not capped: a capped pool would queue every request behind
  * long-lived streams (SSE).
  */
-export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward {
-  const { url, timeoutMs, idleTimeoutMs, maxBodyBytes } = upstream;
+export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
+  const { timeoutMs, idleTimeoutMs, maxBodyBytes } = upstream;
   const https = url.protocol === "https:";
   const pool = new (https ? HttpsAgent : HttpAgent)({ keepAlive: true, scheduling: "lifo", timeout: POOL_IDLE_MS });
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite) =>
+  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite, upstreamToken) =>
     new Promise((resolve) => {
       const decisionId = verdict.decision.decision_id;
       const span = startUpstreamSpan(req.method ?? "GET");
@@ -120,7 +122,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: withTraceContext(rewrite ? identityEncoding(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host)) : upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
+        headers: withTraceContext(upstreamHeaders(rewrite !== undefined, upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host, upstreamToken)), span),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {
@@ -253,8 +255,9 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
     });
 }
 
-/** The request headers with the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
-function identityEncoding(headers: string[]): string[] {
+/** With a rewrite, the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
+function upstreamHeaders(rewrite: boolean, headers: string[]): string[] {
+  if (!rewrite) return headers;
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== "accept-encoding") out.push(headers[i]!, headers[i + 1]!);
   out.push("accept-encoding", "identity");

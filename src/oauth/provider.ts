@@ -1,7 +1,8 @@
 // The OAuth 2.1 authorization server for the MCP endpoints: oidc-provider, configured for
 // exactly what docs/oauth.md promises. No OpenID Connect: no `openid` scope, no ID tokens.
 import { generateKeyPairSync } from "node:crypto";
-import Provider, { errors, type Adapter, type KoaContextLike } from "oidc-provider";
+import Provider, { errors, type Adapter, type KoaContextLike, type TokenModel } from "oidc-provider";
+import { generateToken, type OAuthTokenKind } from "../tokens/format.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import type { Logger } from "../log.js";
 import { redirectUriAllowed, redirectUriProblem } from "./redirect-uris.js";
@@ -103,6 +104,8 @@ export function createOAuthProvider(options: OAuthProviderOptions): Provider {
     },
   });
   restrictRedirectUris(provider);
+  tollgateTokenValues(provider.AccessToken, "oauth_access");
+  tollgateTokenValues(provider.RefreshToken, "oauth_refresh");
   provider.on("server_error", (_ctx: unknown, err: unknown) => logger.error({ err: String(err) }, "oauth: server error"));
   return provider;
 }
@@ -131,5 +134,19 @@ function restrictRedirectUris(provider: Provider): void {
   };
   Client.prototype.redirectUriAllowed = function (this: typeof Client.prototype, value: string) {
     return redirectUriAllowed(value, this.redirectUris, this.applicationType === "native");
+  };
+}
+
+/**
+ * Access and refresh tokens in Tollgate's token format (tg_oat_…, tg_ort_…: prefix, 256 random
+ * bits, checksum; src/tokens/format.ts), so junk is refused without a store read and a leaked
+ * token is recognisable. The library's own generateTokenId still runs first for what it sets on
+ * the token (its format); only its value is replaced.
+ */
+function tollgateTokenValues(model: TokenModel, kind: OAuthTokenKind): void {
+  const generate = model.prototype.generateTokenId;
+  model.prototype.generateTokenId = function (this: object): string {
+    generate.call(this);
+    return generateToken(kind).value;
   };
 }

@@ -99,7 +99,7 @@ describe("configuration", () => {
   it("validates the gateway's upstream and limits", () => {
     expect(problems({ TOLLGATE_UPSTREAM_URL: "ftp://x" }).join()).toMatch(/TOLLGATE_UPSTREAM_URL/);
     expect(problems({ TOLLGATE_UPSTREAM_TIMEOUT_MS: "-1" }).join()).toMatch(/TOLLGATE_UPSTREAM_TIMEOUT_MS/);
-    expect(loadConfig({ TOLLGATE_UPSTREAM_URL: "http://api.internal:8080/base" }).upstream.url?.href).toBe("http://api.internal:8080/base");
+    expect(loadConfig({ TOLLGATE_UPSTREAM_URL: "http://api.internal:8080/base" }).upstreams.map((u) => u.url.href)).toEqual(["http://api.internal:8080/base"]);
   });
 
   it("needs shared backends for more than one worker", () => {

@@ -179,6 +179,18 @@ function specFunction(source: Source, pattern: string, id: number): string {
 }
 
 /**
+ * The patterns whose POST is judged by its MCP message: a GET there may carry a tools/list
+ * answer (mcp_messages.rego), known without walking the tree again for POST.
+ */
+function mcpMessageRules(source: Source): string {
+  const patterns = Object.keys(source.table)
+    .sort()
+    .filter((pattern) => source.table[pattern]!.POST?.mcp === true);
+  const rules = patterns.map((pattern) => `_route_posts_mcp_messages(pattern) if pattern == ${str(pattern)}`);
+  return ["# The patterns whose POST is judged by its MCP message.", ...rules].join("\n");
+}
+
+/**
  * Whether a segment in a parameter's place spells a literal sibling in another case, on some
  * pattern the path's segments line up with (a parameter standing for any segment). Only paths
  * with an upper-case letter ask, so these functions are simple rather than fast; they exist only
@@ -261,6 +273,7 @@ function generate(source: Source): string {
     "# Whether a segment in a parameter's place spells a literal sibling in another case.\n_route_shadowed(s) if _route_shadow_0(s)",
     ...matchRules(source, patternIds),
     ...[...patternIds].map(([pattern, id]) => specFunction(source, pattern, id)),
+    mcpMessageRules(source),
     ...shadowFunctions(nodes),
   ];
   return `${parts.join("\n\n")}\n`;

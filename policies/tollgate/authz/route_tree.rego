@@ -1334,6 +1334,9 @@ _route_spec_66(method) := {"access": "read", "class": "default", "sensitive": fa
 	method == "GET"
 } else := null
 
+# The patterns whose POST is judged by its MCP message.
+_route_posts_mcp_messages(pattern) if pattern == "/api/v1/mcp/projects/{project}/mcp"
+
 # /
 
 _route_shadow_0(s) if {

@@ -26,6 +26,8 @@ export const ERRORS = {
   token_not_allowed_on_path: { status: 403, message: "this credential may not be used here" },
   insufficient_role: { status: 403, message: "the caller's role does not allow this" },
   not_collaborator: { status: 403, message: "you do not collaborate on this project" },
+  /** The gateway: an `oauth` upstream the user has not connected (the body has connect_url). */
+  upstream_not_connected: { status: 403, message: "connect your account at this upstream first: open connect_url in your browser" },
   not_found: { status: 404, message: "no such endpoint" },
   conflict: { status: 409, message: "the record already exists; retry" },
   body_too_large: { status: 413, message: "the request body is too large" },
@@ -35,12 +37,18 @@ export const ERRORS = {
   policy_error: { status: 500, message: "the policy failed; denied" },
   internal_error: { status: 500, message: "internal error" },
   upstream_unavailable: { status: 502, message: "the upstream could not be reached" },
-  /** A project's MCP endpoint: an answer that must be read to filter tools/list, in a content coding. */
-  upstream_answer_unreadable: { status: 502, message: "the upstream's MCP answer is encoded and cannot be filtered" },
+  /** A project's MCP endpoint: an answer read to filter tools/list that cannot be read as a client reads it (a content coding, a look-alike type, another charset, a batch, ambiguous ids). */
+  upstream_answer_unreadable: { status: 502, message: "the upstream's MCP answer cannot be read as a client reads it, so it cannot be filtered" },
+  /** A project's MCP endpoint: a JSON answer (or SSE event) read to filter tools/list is larger than Tollgate holds. */
+  upstream_answer_too_large: { status: 502, message: "the upstream's MCP answer is too large to be filtered" },
+  /** A project's MCP endpoint: the memory every answer held to be filtered shares is taken. */
+  answer_memory_exhausted: { status: 503, message: "too many upstream MCP answers are held to be filtered; try again" },
   backend_unavailable: { status: 503, message: "a backend Tollgate needs is unavailable; try again" },
   /** GET /metrics with workers: one did not send its metrics in time. */
   metrics_unavailable: { status: 503, message: "the metrics of every worker could not be collected; try again" },
-  upstream_not_configured: { status: 503, message: "set TOLLGATE_UPSTREAM_URL" },
+  upstream_not_configured: { status: 503, message: "no upstream serves this path: see TOLLGATE_UPSTREAMS" },
+  /** The gateway: the authorization server of an `oauth` upstream could not be reached. */
+  upstream_auth_unavailable: { status: 503, message: "the upstream's authorization server is unavailable; try again" },
   upstream_timeout: { status: 504, message: "the upstream did not answer in time" },
 } as const satisfies Record<string, { status: number; message: string }>;
 

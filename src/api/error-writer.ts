@@ -8,11 +8,18 @@ import type { Logger } from "../log.js";
 import { BATCH_REFUSAL_BODY, type JsonRpcId, type McpRefusal } from "../mcp/jsonrpc.js";
 import { DuplicateError, NotFoundError, StoreValidationError } from "../stores/types.js";
 
-/** What a challenge says (RFC 6750 §3): nothing (no credential), a bad token, or too little scope. */
+/**
+ * What a challenge says (RFC 6750 §3): nothing (no credential), a bad token, or too little scope:
+ * an API token's read or write, or on a project's MCP endpoint the OAuth scopes to ask the user
+ * for again (step-up).
+ */
 export type Challenge =
   | { error: null }
   | { error: "invalid_token"; reason: BadTokenReason }
-  | { error: "insufficient_scope"; scope: "read" | "write" };
+  | { error: "insufficient_scope"; scope: "read" | "write" | typeof MCP_STEP_UP_SCOPE };
+
+/** The scopes an OAuth client asks for again when its token lacks mcp:trigger. */
+export const MCP_STEP_UP_SCOPE = "mcp:read mcp:trigger";
 
 export type BadTokenReason = "invalid_token" | "expired_token" | "revoked_token";
 
@@ -44,8 +51,11 @@ export interface ResourceHint {
 export function bearerChallenge(realm: string, challenge: Challenge, resource: ResourceHint | null = null): string {
   const params = [`realm="${realm}"`];
   if (challenge.error === "invalid_token") params.push('error="invalid_token"', `error_description="${BAD_TOKEN_DESCRIPTIONS[challenge.reason]}"`);
-  if (challenge.error === "insufficient_scope") params.push('error="insufficient_scope"', `scope="${challenge.scope}"`);
-  else if (resource) params.push(`resource_metadata="${resource.metadataUrl}"`, `scope="${resource.scope}"`);
+  if (challenge.error === "insufficient_scope") {
+    params.push('error="insufficient_scope"', `scope="${challenge.scope}"`);
+    // MCP authorization, step-up: where the resource's metadata is, so the client can ask again.
+    if (resource && challenge.scope === MCP_STEP_UP_SCOPE) params.push(`resource_metadata="${resource.metadataUrl}"`);
+  } else if (resource) params.push(`resource_metadata="${resource.metadataUrl}"`, `scope="${resource.scope}"`);
   return `Bearer ${params.join(", ")}`;
 }
 
@@ -62,6 +72,8 @@ export interface ErrorReply {
   retryAfterS?: number;
   /** The gateway's own errors name the decision that let the request through. */
   decisionId?: string;
+  /** upstream_not_connected: where the user connects their account (top-level `connect_url`). */
+  connectUrl?: string;
 }
 
 /** The error code each answer written here carried (not a decision's denial). */
@@ -74,12 +86,12 @@ export function errorCodeOf(res: ServerResponse): string | null {
 
 /** `{"error":{"code","message","field"?},"decision_id"?}` with the code's status. */
 export function writeError(res: ServerResponse, reply: ErrorReply): void {
-  const { code, field, decisionId } = reply;
+  const { code, field, decisionId, connectUrl } = reply;
   answeredCodes.set(res, code);
   if (reply.challenge) res.setHeader("WWW-Authenticate", bearerChallenge(reply.challenge.realm, reply.challenge.says));
   if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(Math.max(1, Math.ceil(reply.retryAfterS))));
   const error = { code, message: reply.message ?? ERRORS[code].message, ...(field ? { field } : {}) };
-  writeJson(res, ERRORS[code].status, decisionId === undefined ? { error } : { error, decision_id: decisionId });
+  writeJson(res, ERRORS[code].status, { error, ...(connectUrl === undefined ? {} : { connect_url: connectUrl }), ...(decisionId === undefined ? {} : { decision_id: decisionId }) });
 }
 
 /** OPA's error shape `{"code","message"}`, on the Data API only, so OPA clients read it as OPA's. */
@@ -98,12 +110,17 @@ export interface Denial {
 
 /**
  * The challenge a decision calls for: every 401, and a 403 for too little token scope. Role and
- * grant denials get none: clients answer insufficient_scope by re-authorising (step-up).
+ * grant denials get none: clients answer insufficient_scope by re-authorising (step-up), so it is
+ * sent on the MCP endpoint only when the policy says asking the user again can help: an OAuth
+ * token refused nothing but the mcp:trigger scope (trigger_scope_missing).
  */
 export function decisionChallenge(denial: Denial): Challenge | null {
   if (denial.status === 401) {
     if (denial.reasons.includes("missing_token")) return { error: null };
     return { error: "invalid_token", reason: denial.reasons.find(isBadTokenReason) ?? "invalid_token" };
+  }
+  if (denial.status === 403 && denial.reasons.length === 1 && denial.reasons[0] === "trigger_scope_missing") {
+    return { error: "insufficient_scope", scope: MCP_STEP_UP_SCOPE };
   }
   if (denial.status === 403 && denial.reasons.includes("insufficient_scope") && denial.access !== null) {
     return { error: "insufficient_scope", scope: denial.access };
@@ -165,6 +182,44 @@ export function writeJsonRpcDenial(res: ServerResponse, denial: Denial, id: Json
   if (challenge) res.setHeader("WWW-Authenticate", bearerChallenge(DECISION_REALM, challenge, resource));
   const code = JSON_RPC_DENIAL_CODES[denial.status] ?? JSON_RPC_OTHER_DENIAL;
   writeJson(res, denial.status, jsonRpcError(id, code, denialMessage(denial), { reasons: denial.reasons, decision_id: denial.decision_id }));
+}
+
+/**
+ * One of Tollgate's own errors on a project's MCP endpoint: the catalogue's status and message, a
+ * JSON-RPC error (-32003 for a 403, else -32000) whose `data` carries the code and decision id.
+ */
+export function writeJsonRpcError(res: ServerResponse, reply: { code: ErrorCode; message?: string; decisionId: string }, id: JsonRpcId): void {
+  answeredCodes.set(res, reply.code);
+  const status = ERRORS[reply.code].status;
+  writeJson(res, status, jsonRpcError(id, JSON_RPC_DENIAL_CODES[status] ?? JSON_RPC_OTHER_DENIAL, reply.message ?? ERRORS[reply.code].message, { reasons: [reply.code], decision_id: reply.decisionId }));
+}
+
+/** MCP 2025-11-25: the error asking the client to open a URL for the user (URL mode elicitation). */
+export const JSON_RPC_URL_ELICITATION_REQUIRED = -32042;
+
+export interface UrlElicitation {
+  elicitationId: string;
+  url: string;
+  message: string;
+}
+
+/**
+ * upstream_not_connected on a project's MCP endpoint: HTTP 200 with JSON-RPC error -32042, so the
+ * client shows the user the connect URL and retries (never a 401, which an MCP client reads as
+ * "your Tollgate token is bad" and re-authorises in a loop). `data.elicitations[0]` is
+ * `{mode:"url", elicitationId, url, message}`; the request's id is echoed.
+ */
+export function writeUrlElicitationRequired(res: ServerResponse, id: JsonRpcId, elicitation: UrlElicitation, decisionId: string): void {
+  answeredCodes.set(res, "upstream_not_connected");
+  writeJson(
+    res,
+    200,
+    jsonRpcError(id, JSON_RPC_URL_ELICITATION_REQUIRED, elicitation.message, {
+      elicitations: [{ mode: "url", elicitationId: elicitation.elicitationId, url: elicitation.url, message: elicitation.message }],
+      reasons: ["upstream_not_connected"],
+      decision_id: decisionId,
+    }),
+  );
 }
 
 /** A message refused before the policy: the catalogue's status; a batch gets exactly BATCH_REFUSAL_BODY. */

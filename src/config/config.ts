@@ -4,7 +4,11 @@ import { z } from "zod";
 import { compileTrustedProxies, type TrustedProxies } from "../http/client-address.js";
 import { packageFile } from "../package-root.js";
 import { DEFAULT_NAMESPACE } from "../stores/redis/keys.js";
+import { parseEncryptionKeys, type EncryptionKey } from "../upstreams/encryption.js";
+import { parseUpstreams, type UpstreamConfig } from "./upstreams.js";
+import { absoluteUrl } from "./urls.js";
 import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
+import type { TracesSampler } from "../tracing.js";
 
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
@@ -52,8 +56,12 @@ export interface Config {
   logLevel: string;
   /** Processes serving the port (node:cluster); more than one needs MongoDB and Redis. */
   workers: number;
-  /** The gateway's upstream; url null: allowed requests answer 503 upstream_not_configured. */
-  upstream: { url: URL | null; timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
+  /** TOLLGATE_UPSTREAMS (or TOLLGATE_UPSTREAM_URL): the gateway's upstreams; none: allowed requests answer 503 upstream_not_configured. */
+  upstreams: UpstreamConfig[];
+  /** How the gateway talks to every upstream. */
+  upstream: { timeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number };
+  /** TOLLGATE_ENCRYPTION_KEYS: the keys sealing secrets at rest (upstream credentials), the sealing one first; may be empty outside production. */
+  encryptionKeys: EncryptionKey[];
   /**
    * mcpArguments: TOLLGATE_AUDIT_MCP_ARGUMENTS, whether MCP messages' arguments are recorded;
    * redactKeys: TOLLGATE_AUDIT_REDACT_KEYS compiled (case-insensitive), the keys whose values are not.
@@ -106,12 +114,18 @@ export interface Config {
     cookieKeys: string[];
     /** TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: dynamic client registrations admitted per client address in any hour. */
     registrationsPerHour: number;
+    /** TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: Client ID Metadata Documents may be fetched from loopback addresses (development and tests; refused in production). */
+    allowLoopbackClientIds: boolean;
   };
   // browser sign-in
   /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
   oidc: OidcConfig | null;
   /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
   uiSessionTtlS: number;
+  /** TOLLGATE_UI_SIGN_INS_PER_MINUTE: browser sign-ins admitted per client address in any minute. */
+  uiSignInsPerMinute: number;
+  /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG: which requests are traced (when tracing is on). */
+  tracesSampler: TracesSampler;
 }
 
 export interface OidcConfig {
@@ -188,17 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (demo !== "true" && demo !== "false") problems.push(`TOLLGATE_DEMO must be "true" or "false", got "${demo}"`);
   if (production && demo === "true") problems.push("TOLLGATE_DEMO=true is not allowed in production");
 
-  const upstreamRaw = get("TOLLGATE_UPSTREAM_URL");
-  let upstreamUrl: URL | null = null;
-  if (upstreamRaw) {
-    try {
-      upstreamUrl = new URL(upstreamRaw);
-      if (upstreamUrl.protocol !== "http:" && upstreamUrl.protocol !== "https:") throw new Error();
-      if (upstreamUrl.search || upstreamUrl.hash) problems.push("TOLLGATE_UPSTREAM_URL must not have a query or fragment");
-    } catch {
-      problems.push(`TOLLGATE_UPSTREAM_URL must be an http(s) URL, got "${upstreamRaw}"`);
-    }
-  }
+  const upstreams = parseUpstreams(get("TOLLGATE_UPSTREAMS"), get("TOLLGATE_UPSTREAM_URL"), problems);
   const upstreamTimeoutMs = integer("TOLLGATE_UPSTREAM_TIMEOUT_MS", get("TOLLGATE_UPSTREAM_TIMEOUT_MS") ?? "30000", 100, 3_600_000, problems);
   const upstreamIdleTimeoutMs = integer("TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS", get("TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS") ?? "300000", 100, 86_400_000, problems);
   const gatewayMaxBodyBytes = integer("TOLLGATE_GATEWAY_MAX_BODY_BYTES", get("TOLLGATE_GATEWAY_MAX_BODY_BYTES") ?? "10485760", 0, 1_073_741_824, problems);
@@ -253,14 +257,26 @@ export function loadConfig(env: Env = process.env): Config {
   if (production && oauthEnabled && (cookieKeysRaw === undefined || oauthCookieKeys.includes(DEV_OAUTH_COOKIE_KEY))) {
     problems.push("production with Tollgate as the authorization server requires TOLLGATE_OAUTH_COOKIE_KEYS (its cookie keys, the same on every replica)");
   }
+  const allowLoopbackClientIds = get("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS") ?? "false";
+  if (allowLoopbackClientIds !== "true" && allowLoopbackClientIds !== "false") problems.push(`TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS must be "true" or "false", got "${allowLoopbackClientIds}"`);
+  if (production && allowLoopbackClientIds === "true") problems.push("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS=true is not allowed in production");
+  // upstreams that are OAuth protected resources (docs/upstreams.md)
+  const encryptionKeys = parseEncryptionKeys(get("TOLLGATE_ENCRYPTION_KEYS") ?? "", problems);
+  const oauthUpstreams = upstreams.filter((u) => u.auth === "oauth").map((u) => u.name);
+  if (oauthUpstreams.length > 0) {
+    if (production && encryptionKeys.length === 0) problems.push(`production requires TOLLGATE_ENCRYPTION_KEYS when an upstream uses oauth (${oauthUpstreams.join(", ")}): the upstream credentials are sealed with it`);
+    if (publicUrlRaw === undefined) problems.push(`an oauth upstream (${oauthUpstreams.join(", ")}) needs TOLLGATE_PUBLIC_URL: its connect URL is TOLLGATE_PUBLIC_URL/oauth/upstream/{name}/connect`);
+  }
   // browser sign-in
   const oidc = parseOidc(get, production, publicUrl, problems);
   const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
+  const uiSignInsPerMinute = integer("TOLLGATE_UI_SIGN_INS_PER_MINUTE", get("TOLLGATE_UI_SIGN_INS_PER_MINUTE") ?? "20", 1, 100_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
   }
+  const tracesSampler = parseTracesSampler(get, problems);
   const workersRaw = get("TOLLGATE_WORKERS") ?? "1";
   const workers = workersRaw === "auto" ? availableParallelism() : integer("TOLLGATE_WORKERS", workersRaw, 1, 64, problems);
   if (workers > 1 && (!mongodbUri || !redisConfigured)) {
@@ -288,7 +304,9 @@ export function loadConfig(env: Env = process.env): Config {
     demo: demo === "true",
     logLevel,
     workers,
-    upstream: { url: upstreamUrl, timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
+    upstreams,
+    encryptionKeys,
+    upstream: { timeoutMs: upstreamTimeoutMs, idleTimeoutMs: upstreamIdleTimeoutMs, maxBodyBytes: gatewayMaxBodyBytes },
     audit: { retentionDays: auditRetentionDays, queueMax: auditQueueMax, mcpArguments: auditMcpArguments === "true", redactKeys: auditRedactKeys },
     trustedProxies: { trust: trustedProxies, entries: trustedProxyEntries },
     maxHeaderFields,
@@ -310,30 +328,18 @@ export function loadConfig(env: Env = process.env): Config {
     mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
-    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour },
+    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour, allowLoopbackClientIds: allowLoopbackClientIds === "true" },
     // browser sign-in
     oidc,
     uiSessionTtlS,
+    uiSignInsPerMinute,
+    tracesSampler,
   };
 }
 
 /** A loopback host name or address (the brackets of an IPv6 URL host included). */
 export function isLoopbackHost(host: string): boolean {
   return host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-/** An absolute http(s) URL without credentials, query or fragment, or the problem with it. */
-function absoluteUrl(raw: string): URL | string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return "must be an absolute URL";
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL";
-  if (url.username || url.password) return "must not carry a user name or password";
-  if (url.search || url.hash || raw.includes("?") || raw.includes("#")) return "must not have a query or fragment";
-  return url;
 }
 
 /**
@@ -405,6 +411,29 @@ function parseOidc(get: (name: string) => string | undefined, production: boolea
     return null;
   }
   return { issuer: issuerRaw!, clientId: clientId!, clientSecret: clientSecret! };
+}
+
+/**
+ * OTEL_TRACES_SAMPLER (default always_on) and, for traceidratio, OTEL_TRACES_SAMPLER_ARG (0 to 1,
+ * default 1). The parentbased_* samplers are refused: under them a client's traceparent decides
+ * whether its own requests are traced. Names are exact (the spec's, lower case).
+ */
+function parseTracesSampler(get: (name: string) => string | undefined, problems: string[]): TracesSampler {
+  const name = get("OTEL_TRACES_SAMPLER") ?? "always_on";
+  if (name === "always_on" || name === "always_off") return { kind: name };
+  if (name === "traceidratio") {
+    const raw = get("OTEL_TRACES_SAMPLER_ARG") ?? "1";
+    const ratio = Number(raw);
+    if (!/^(?:0|1|0?\.\d+|1\.0*)$/.test(raw) || !(ratio >= 0 && ratio <= 1)) {
+      problems.push(`OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1 (the share of requests traced), got "${raw}"`);
+      return { kind: "always_on" };
+    }
+    return { kind: "traceidratio", ratio };
+  }
+  if (name.startsWith("parentbased_")) {
+    problems.push(`OTEL_TRACES_SAMPLER=${name} is refused: a client's traceparent would decide whether its requests are traced; use always_on, always_off or traceidratio`);
+  } else problems.push(`OTEL_TRACES_SAMPLER must be always_on, always_off or traceidratio, got "${name}"`);
+  return { kind: "always_on" };
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

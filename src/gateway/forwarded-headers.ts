@@ -99,7 +99,8 @@ function forwardable(name: string, connectionNamed: ReadonlySet<string>, peer: P
  * (node:http writes such a list as it is): Tollgate's identity headers first, the upstream's own
  * Host, the client's headers minus hop-by-hop ones, its credential and anything that could pass
  * for identity or rewrite the request, then the body's framing and X-Forwarded-For/Host/Proto as
- * Tollgate vouches for them.
+ * Tollgate vouches for them. `upstreamToken`: an `oauth` upstream's own bearer token for the user,
+ * the only Authorization the upstream ever sees.
  */
 export function upstreamRequestHeaders(
   method: string,
@@ -107,10 +108,12 @@ export function upstreamRequestHeaders(
   identity: IdentityHeaders,
   peer: Peer,
   upstreamHost: string,
+  upstreamToken?: string,
 ): string[] {
   const out: string[] = [];
   for (const name in identity) out.push(name, identity[name]!);
   out.push("Host", upstreamHost);
+  if (upstreamToken !== undefined) out.push("Authorization", `Bearer ${upstreamToken}`);
   const connectionNamed = connectionTokens(incoming);
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];

@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Decision, DecisionRequest, DecisionService } from "../decision/service.js";
 import { clientAddress, peerIsTrusted, type TrustedProxies } from "../http/client-address.js";
-import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcRefusal } from "../api/error-writer.js";
+import { writeDenial, writeError, writeJsonRpcDenial, writeJsonRpcError, writeJsonRpcRefusal, writeUrlElicitationRequired } from "../api/error-writer.js";
 import { ERRORS } from "../errors.js";
 import { setDecisionHeaders } from "../http/decision-headers.js";
 import { methodOverride } from "../http/method-override.js";
@@ -9,14 +9,19 @@ import { mcpResourceHint, type McpDiscovery } from "../mcp/discovery.js";
 import { mcpSessionId, readMcpMessage, type ReadMessage } from "../mcp/endpoint.js";
 import type { SessionOwner } from "../mcp/sessions.js";
 import { toolsListFilter } from "../mcp/tools-list-filter.js";
+import type { JsonRpcId } from "../mcp/jsonrpc.js";
 import type { SubjectFact } from "../policy/types.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
-import { upstreamProxy, type BeforeAnswer, type UpstreamOptions } from "./proxy.js";
+import type { UpstreamConfig } from "../config/upstreams.js";
+import type { BeforeAnswer, UpstreamOptions } from "./proxy.js";
+import type { UpstreamCredential, UpstreamCredentials } from "./upstream-credentials.js";
+import { upstreamRouter } from "./upstreams.js";
 import { hasBody, skipBody } from "./request-body.js";
 
 export interface GatewayOptions {
   decisions: DecisionService;
-  /** url null: allowed requests for the upstream answer 503 upstream_not_configured. */
+  /** TOLLGATE_UPSTREAMS; an allowed request under no upstream's prefix answers 503 upstream_not_configured. */
+  upstreams: readonly UpstreamConfig[];
   upstream: UpstreamOptions;
   rateLimitWindowMs: number;
   /** TOLLGATE_TRUSTED_PROXIES: whose X-Forwarded-* the upstream is passed, and who the client is for the audit record. */
@@ -29,6 +34,8 @@ export interface GatewayOptions {
   discovery: McpDiscovery | null;
   /** The ids of callers' tools/list requests (so a resumed stream on any replica is filtered). */
   toolsListRequests: ToolsListRequestStore;
+  /** The user's own bearer token at an `oauth` upstream. */
+  upstreamCredentials: UpstreamCredentials;
 }
 
 /** What a locally answered route learns from the gateway's decision. */
@@ -60,8 +67,7 @@ export type Gateway = ((req: IncomingMessage, res: ServerResponse) => Promise<vo
  */
 export function gateway(options: GatewayOptions): Gateway {
   const windowS = Math.round(options.rateLimitWindowMs / 1000);
-  const { url } = options.upstream;
-  const forward = url ? upstreamProxy({ ...options.upstream, url }) : null;
+  const upstreamFor = upstreamRouter(options.upstreams, options.upstream);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const target = req.url ?? "";
@@ -92,6 +98,14 @@ export function gateway(options: GatewayOptions): Gateway {
     // The route table marks every method of a project's MCP endpoint with mcp_endpoint (GET, POST,
     // DELETE): no second lookup under another method (a cache entry and a lookup per GET).
     const mcpEndpoint = route.mcp_message || (request.method === "GET" && route.mcp_endpoint);
+    // The MCP endpoint is one URL: a query string the policy does not judge could reach the MCP
+    // server (which may read it: a session, a tool, a project), so none is sent on.
+    if ((route.mcp_message || route.mcp_endpoint) && target.includes("?")) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: "a project's MCP endpoint takes no query string" });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);
+      return;
+    }
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
@@ -128,7 +142,8 @@ export function gateway(options: GatewayOptions): Gateway {
     setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
-      const resource = decision.status === 401 ? mcpResourceHint(options.discovery, route) : null;
+      // A 401's challenge, and a step-up 403's, name the MCP endpoint's metadata.
+      const resource = mcpResourceHint(options.discovery, route);
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);
@@ -147,11 +162,24 @@ export function gateway(options: GatewayOptions): Gateway {
       options.local(req, res);
       return;
     }
-    if (!forward) {
+    const upstream = upstreamFor(target);
+    if (!upstream) {
       if (!mcp) skipBody(req, res);
       writeError(res, { code: "upstream_not_configured", decisionId: decision.decision_id });
       settle(null);
       return;
+    }
+    // An oauth upstream gets the user's own token there, or the request goes no further.
+    let upstreamToken: string | undefined;
+    if (upstream.config.auth === "oauth") {
+      const credential = await oauthCredential(options.upstreamCredentials, subject, upstream.config);
+      if (credential.kind !== "token") {
+        if (!mcp) skipBody(req, res);
+        refuseWithoutToken(res, credential, route.mcp_endpoint ? (mcp?.message.id ?? null) : undefined, decision.decision_id);
+        settle(null);
+        return;
+      }
+      upstreamToken = credential.token;
     }
     const peer = { address: req.socket.remoteAddress, trusted: peerIsTrusted(req, options.trustedProxies) };
     const filter = mcpEndpoint ? await toolsListFilter(req, verdict, route.project_id, mcp?.message ?? null, options.toolsListRequests) : undefined;
@@ -162,7 +190,7 @@ export function gateway(options: GatewayOptions): Gateway {
       return;
     }
     const owner = verdict.sessionOwner;
-    const outcome = await forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined, filter);
+    const outcome = await upstream.forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined, filter, upstreamToken);
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>
@@ -172,6 +200,38 @@ export function gateway(options: GatewayOptions): Gateway {
       reason,
     );
   return Object.assign(handle, { local: options.local, refused });
+}
+
+/** A caller without a user (a project token) has no account to connect: it is refused, with nowhere to go. */
+type NoToken = Exclude<UpstreamCredential, { kind: "token" }> | { kind: "no_user" };
+
+/** The credential for this caller at an oauth upstream; a seam that throws is "unavailable" (fail closed). */
+async function oauthCredential(credentials: UpstreamCredentials, subject: SubjectFact | null, upstream: UpstreamConfig): Promise<UpstreamCredential | NoToken> {
+  if (subject === null || !("user_id" in subject)) return { kind: "no_user" };
+  try {
+    return await credentials.credentialFor(subject.user_id, upstream);
+  } catch {
+    return { kind: "unavailable" };
+  }
+}
+
+/**
+ * Answers an allowed request an oauth upstream cannot be sent without a token. `mcpId`: on a
+ * project's MCP endpoint, the JSON-RPC id to echo (null for GET/DELETE); undefined elsewhere.
+ */
+function refuseWithoutToken(res: ServerResponse, credential: NoToken, mcpId: JsonRpcId | undefined, decisionId: string): void {
+  if (credential.kind === "not_connected") {
+    const message = "Connect your account at this upstream in your browser, then retry.";
+    if (mcpId !== undefined) writeUrlElicitationRequired(res, mcpId, { elicitationId: credential.elicitationId, url: credential.connectUrl, message }, decisionId);
+    else writeError(res, { code: "upstream_not_connected", connectUrl: credential.connectUrl, decisionId });
+    return;
+  }
+  const reply =
+    credential.kind === "no_user"
+      ? { code: "upstream_not_connected" as const, message: "this upstream acts for a user: use a credential of a user who connected their account there", decisionId }
+      : { code: "upstream_auth_unavailable" as const, decisionId };
+  if (mcpId !== undefined) writeJsonRpcError(res, reply, mcpId);
+  else writeError(res, reply);
 }
 
 /**

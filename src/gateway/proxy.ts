@@ -1,16 +1,16 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import type { Transform } from "node:stream";
 import { writeError } from "../api/error-writer.js";
-import { ERRORS } from "../errors.js";
+import { ERRORS, RequestError, isUnavailable, type ErrorCode } from "../errors.js";
+import type { AnswerRewriter } from "../mcp/tools-list-filter.js";
 import type { Verdict } from "../decision/service.js";
 import { continueIfExpected } from "../http/server.js";
 import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing.js";
 import { clientResponseHeaders, upstreamRequestHeaders, type Peer } from "./forwarded-headers.js";
 import { declaredLength, hasBody, skipBody } from "./request-body.js";
 
+/** How the gateway talks to every upstream (TOLLGATE_UPSTREAM_*). */
 export interface UpstreamOptions {
-  url: URL | null;
   /** Time to the upstream's response headers. */
   timeoutMs: number;
   /** Longest silence on an open connection (long streams keep going while data flows). */
@@ -24,18 +24,18 @@ export interface ProxyOutcome {
 }
 
 /**
- * How an answer that may need rewriting (a project's MCP endpoint: tools/list) is passed on,
- * chosen from its head: null as it is, a Transform it flows through (its Content-Length
- * dropped), or "unreadable" to refuse it (502 upstream_answer_unreadable).
+ * How an answer that may need reading (a project's MCP endpoint: tools/list) is passed on,
+ * chosen from its head (src/mcp/tools-list-filter.ts).
  */
-export type AnswerRewriter = (head: { contentType: string | undefined; contentEncoding: string | undefined }) => Transform | null | "unreadable";
+export type { AnswerRewriter } from "../mcp/tools-list-filter.js";
 
 /**
  * Streams one allowed request to the upstream and the answer back. `target` is the request
  * target exactly as received (the policy judged that string); nothing is buffered, except a
  * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite`, the
  * upstream is asked for its answer uncompressed (Accept-Encoding: identity) and the answer
- * passes through what rewrite chooses.
+ * passes through what rewrite chooses. `upstreamToken`: the user's bearer token at an `oauth`
+ * upstream, sent as its Authorization.
  */
 export type Forward = (
   req: IncomingMessage,
@@ -46,6 +46,7 @@ export type Forward = (
   body?: Buffer,
   beforeAnswer?: BeforeAnswer,
   rewrite?: AnswerRewriter,
+  upstreamToken?: string,
 ) => Promise<ProxyOutcome>;
 
 /**
@@ -68,19 +69,19 @@ const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "D
 const STALE_CONNECTION_ERRORS = new Set(["ECONNRESET", "EPIPE"]);
 
 /**
- * The gateway's way to its one upstream: a keep-alive connection pool created once, reused
+ * The gateway's way to one upstream: a keep-alive connection pool created once, reused
  * across requests (most recently used connection first, so few sit idle long enough to go stale).
  * The number of connections is not capped: a capped pool would queue every request behind
  * long-lived streams (SSE).
  */
-export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward {
-  const { url, timeoutMs, idleTimeoutMs, maxBodyBytes } = upstream;
+export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
+  const { timeoutMs, idleTimeoutMs, maxBodyBytes } = upstream;
   const https = url.protocol === "https:";
   const pool = new (https ? HttpsAgent : HttpAgent)({ keepAlive: true, scheduling: "lifo", timeout: POOL_IDLE_MS });
   const send = https ? httpsRequest : httpRequest;
   const pathPrefix = url.pathname.replace(/\/$/, "");
 
-  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite) =>
+  return (req, res, target, verdict, peer, body, beforeAnswer, rewrite, upstreamToken) =>
     new Promise((resolve) => {
       const decisionId = verdict.decision.decision_id;
       const span = startUpstreamSpan(req.method ?? "GET");
@@ -96,7 +97,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         endUpstreamSpan(span, outcome.upstreamStatus);
         resolve(outcome);
       };
-      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout" | "backend_unavailable" | "upstream_answer_unreadable", message: string): void => {
+      const fail = (code: ErrorCode, message: string): void => {
         clearTimeout(headersTimer);
         upstreamReq?.destroy();
         if (!res.headersSent) writeError(res, { code, message, decisionId });
@@ -121,7 +122,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         port: url.port,
         method,
         path: `${pathPrefix}${target}`,
-        headers: withTraceContext(rewrite ? identityEncoding(upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host)) : upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host), span),
+        headers: withTraceContext(upstreamHeaders(rewrite !== undefined, upstreamRequestHeaders(method, req.headers, verdict.identity, peer, url.host, upstreamToken)), span),
       };
 
       const onResponse = (upstreamRes: IncomingMessage): void => {
@@ -139,15 +140,35 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
       };
 
       const answer = (upstreamRes: IncomingMessage, status: number): void => {
-        const through = rewrite?.({ contentType: upstreamRes.headers["content-type"], contentEncoding: upstreamRes.headers["content-encoding"] }) ?? null;
-        if (through === "unreadable") {
+        const reading = rewrite?.({ contentTypes: fieldValues(upstreamRes.rawHeaders, "content-type"), contentEncoding: upstreamRes.headers["content-encoding"] }) ?? null;
+        if (reading instanceof RequestError) {
           upstreamRes.resume();
-          fail("upstream_answer_unreadable", `the upstream answered in the content coding ${JSON.stringify(upstreamRes.headers["content-encoding"])} although asked for identity`);
+          fail(reading.code, reading.message);
           return;
         }
         // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
         const headers = clientResponseHeaders(upstreamRes.headers);
         for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];
+        if (reading !== null && "whole" in reading) {
+          // Held whole and read: it leaves with its own length, or is refused before any of it.
+          reading.whole(upstreamRes).then(
+            (body) => {
+              if (settled) return;
+              if (status !== 204 && status !== 304) headers["content-length"] = String(body.length);
+              res.writeHead(status, headers);
+              res.end(body);
+              finish({ upstreamStatus: status });
+            },
+            (err: unknown) => {
+              upstreamRes.destroy();
+              if (err instanceof RequestError) fail(err.code, err.message);
+              else if (isUnavailable(err)) fail("backend_unavailable", ERRORS.backend_unavailable.message);
+              else fail("upstream_unavailable", "the upstream's answer broke off");
+            },
+          );
+          return;
+        }
+        const through = reading?.stream ?? null;
         // A rewritten answer's length is known only at its end: it goes out chunked.
         if (through) delete headers["content-length"];
         // The head, a body that arrives with it and the end leave in one write: the client's
@@ -161,7 +182,7 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
         // A stream of unknown length (SSE, chunked) shows its head before its first chunk.
         if (headers["content-length"] === undefined) res.flushHeaders();
         if (through) {
-          // A rewrite that fails (a lookup that cannot answer, an answer too large to hold) cuts the answer off.
+          // A rewrite that fails (a lookup that cannot answer, an event it cannot read or hold) cuts the answer off.
           through.on("error", () => {
             upstreamRes.destroy();
             res.destroy();
@@ -234,10 +255,18 @@ export function upstreamProxy(upstream: UpstreamOptions & { url: URL }): Forward
     });
 }
 
-/** The request headers with the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
-function identityEncoding(headers: string[]): string[] {
+/** With a rewrite, the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
+function upstreamHeaders(rewrite: boolean, headers: string[]): string[] {
+  if (!rewrite) return headers;
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== "accept-encoding") out.push(headers[i]!, headers[i + 1]!);
   out.push("accept-encoding", "identity");
   return out;
+}
+
+/** Every value of the field `name` (lower case), from a message's raw header lines, in order. */
+function fieldValues(rawHeaders: string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) values.push(rawHeaders[i + 1]!);
+  return values;
 }

@@ -28,8 +28,13 @@ import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } 
 import { RedisBrowserSessionStore } from "../stores/redis/browser-session-store.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
+import { RedisOAuthStore } from "../stores/redis/oauth-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import { RedisToolsListRequestStore } from "../stores/redis/tools-list-requests.js";
+import { RedisDcrCredentialStore } from "../stores/redis/dcr-credential-store.js";
+import type { DcrCredentialStore } from "../upstreams/dcr-credentials.js";
+import { AesGcmSecretCipher } from "../upstreams/encryption.js";
+import { RedisLocks, type Locks } from "../upstreams/locks.js";
 import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
 import type { BrowserSessionStore, DirectoryStore, McpSessionStore, OAuthStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
@@ -39,7 +44,7 @@ export interface Backends {
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
-  /** The OAuth authorization server's objects (docs/oauth.md). */
+  /** The OAuth authorization server's objects (docs/oauth.md): Redis when configured, else MongoDB, else memory. */
   oauth: OAuthStore;
   /** Signed-in browsers: Redis when configured, else MongoDB, else memory. */
   browserSessions: BrowserSessionStore;
@@ -53,6 +58,11 @@ export interface Backends {
   liveness: Record<string, WedgeCheck>;
   /** With Redis: the cross-process invalidation bus (without it, the fact cache's own in-process one). */
   invalidation?: InvalidationBus;
+  /**
+   * The upstream OAuth client's shared state with Redis (and TOLLGATE_ENCRYPTION_KEYS to seal the
+   * registrations): the registrations and the cross-replica locks. Absent: in this process.
+   */
+  upstreamOAuth?: { dcr: DcrCredentialStore; locks: Locks };
   /** Which backend each store uses, for the startup banner. */
   describe: { facts: "mongodb" | "memory"; rateLimits: "redis" | "memory" };
   close(): Promise<void>;
@@ -88,8 +98,9 @@ export function connectBackends(
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
-  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "oauth" | "audit">;
+  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   let mongoSessions: BrowserSessionStore | undefined;
+  let mongoOAuth: OAuthStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
   let mcpSessions: McpSessionStore;
@@ -117,10 +128,10 @@ export function connectBackends(
       tokens: new GuardedTokenStore(new MongoTokenStore(db), guard),
       directory: new GuardedDirectoryStore(new MongoDirectoryStore(db), guard),
       tempTokens: new MongoTempTokenStore(db),
-      oauth: new MongoOAuthStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
     mongoSessions = new MongoBrowserSessionStore(db);
+    mongoOAuth = new MongoOAuthStore(db);
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
@@ -168,7 +179,6 @@ export function connectBackends(
       tokens: new MemoryTokenStore(),
       directory: new MemoryDirectoryStore(),
       tempTokens: new MemoryTempTokenStore(),
-      oauth: new MemoryOAuthStore(),
       audit: new MemoryAudit({ retentionDays, ...(auditCounters ? { counters: auditCounters } : {}) }),
     };
   }
@@ -177,15 +187,12 @@ export function connectBackends(
   // one, and by this pruner where it does not (FerretDB 1.x).
   if (prune) {
     const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-    // Codes, tokens, interactions and sessions of the OAuth authorization server, once lapsed.
-    const oauthPruning = startPruning("oauth entry", facts.oauth, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-    closers.push(async () => {
-      tempTokenPruning.stop();
-      oauthPruning.stop();
-    });
+    closers.push(async () => tempTokenPruning.stop());
   }
 
   let browserSessions: BrowserSessionStore | undefined;
+  let oauth: OAuthStore | undefined;
+  let upstreamOAuth: Backends["upstreamOAuth"];
   if (redisConfigured(config)) {
     // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.
     const redis = createRedisClient(config, { lazyConnect: false });
@@ -199,6 +206,7 @@ export function connectBackends(
     };
     redis.on("error", logConnectionError);
     browserSessions = new RedisBrowserSessionStore(redis, { namespace: config.redisNamespace });
+    oauth = new RedisOAuthStore(redis, { namespace: config.redisNamespace });
     mcpSessions = new RedisMcpSessionStore(redis, { namespace: config.redisNamespace });
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
@@ -212,6 +220,9 @@ export function connectBackends(
       },
     });
     toolsListRequests = new RedisToolsListRequestStore(redis, { namespace: config.redisNamespace });
+    if (config.encryptionKeys.length > 0) {
+      upstreamOAuth = { dcr: new RedisDcrCredentialStore(redis, new AesGcmSecretCipher(config.encryptionKeys), { namespace: config.redisNamespace }), locks: new RedisLocks(redis, { namespace: config.redisNamespace }) };
+    }
     // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
     readiness.redis = {
       required: config.rateLimitFail === "closed",
@@ -249,8 +260,21 @@ export function connectBackends(
     }
   }
 
+  // The OAuth authorization server's objects: Redis too (one round trip for a consume, keys
+  // that expire by themselves, no scan-based prune), else MongoDB, else this process
+  // (docs/oauth.md "What is stored, and where").
+  if (!oauth) {
+    oauth = mongoOAuth ?? new MemoryOAuthStore();
+    if (prune) {
+      // Codes, tokens, interactions and sessions, once lapsed.
+      const oauthPruning = startPruning("oauth entry", oauth, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+      closers.push(async () => oauthPruning.stop());
+    }
+  }
+
   return {
     ...facts,
+    oauth,
     browserSessions,
     rateLimiter,
     mcpSessions,
@@ -258,6 +282,7 @@ export function connectBackends(
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),
+    ...(upstreamOAuth ? { upstreamOAuth } : {}),
     describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: redisConfigured(config) ? "redis" : "memory" },
     async close() {
       await Promise.allSettled(closers.map((close) => close()));

@@ -29,7 +29,7 @@ export async function serve(env: Record<string, string | undefined> = process.en
   const logger = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, logger);
   // Each serving process exports its own spans (the primary serves none).
-  const tracing = await startTracing(env);
+  const tracing = await startTracing(env, { sampler: config.tracesSampler });
   if (tracing) logger.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, "tracing: exporting spans over OTLP/HTTP");
   return serveOne(config, logger, tracing);
 }
@@ -44,11 +44,12 @@ async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null
   ]);
   let config = initial;
   // The demo answers the protected API itself when no upstream is named.
-  if (config.demo && !config.upstream.url) {
+  if (config.demo && config.upstreams.length === 0) {
     const upstream = createDemoUpstream();
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     upstream.unref();
-    config = { ...config, upstream: { ...config.upstream, url: new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`) } };
+    const url = new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+    config = { ...config, upstreams: [{ name: "default", prefix: "/api/", url, auth: "identity-headers", scopes: [] }] };
   }
   const mine = duties();
   let tollgate;
@@ -73,7 +74,7 @@ async function serveOne(initial: Config, logger: Logger, tracing: Tracing | null
     process.exit(1);
   });
   const urls = Object.fromEntries(listeners.map((l) => [l.name, l.url])) as Partial<Record<Listener["name"], string>>;
-  logger.info({ url: urls.public, ...(urls.internal ? { internal_url: urls.internal } : {}), policy: tollgate.engine.revision, upstream: config.upstream.url?.origin ?? null, ...tollgate.backends.describe }, "tollgate listening");
+  logger.info({ url: urls.public, ...(urls.internal ? { internal_url: urls.internal } : {}), policy: tollgate.engine.revision, upstreams: Object.fromEntries(config.upstreams.map((u) => [u.prefix, u.url.origin])), ...tollgate.backends.describe }, "tollgate listening");
   if (demo) printDemo(listeners.find((l) => l.name === "internal")?.url ?? listeners[0]!.url, listeners[0]!.url, demo);
 
   let stopping = false;

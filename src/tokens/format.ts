@@ -7,13 +7,17 @@ import { crc32 } from "./crc32.js";
 export type TokenKind = "global" | "project" | "mcp";
 /** Single-use tokens for the MCP token exchange; never accepted as a bearer credential. */
 export type TempTokenKind = "temp";
-export type AnyTokenKind = TokenKind | TempTokenKind;
+/** Issued by the OAuth authorization server (src/oauth/): an access token resolves to its MCP token record; a refresh token is only ever redeemed at /oauth/token. */
+export type OAuthTokenKind = "oauth_access" | "oauth_refresh";
+export type AnyTokenKind = TokenKind | TempTokenKind | OAuthTokenKind;
 
 export const TOKEN_PREFIXES: Readonly<Record<AnyTokenKind, string>> = Object.freeze({
   global: "tg_glb_",
   project: "tg_prj_",
   mcp: "tg_mcp_",
   temp: "tg_tmp_",
+  oauth_access: "tg_oat_",
+  oauth_refresh: "tg_ort_",
 });
 
 export const BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -48,8 +52,15 @@ function encodeBase62(n: bigint, width: number): string {
  */
 const MAX_SECRET_BASE62 = encodeBase62(MAX_SECRET, SECRET_LENGTH);
 
+/** The CRC in CHECKSUM_LENGTH base62 digits, in plain number arithmetic (it runs on every request; a CRC-32 fits a double exactly). */
 function checksum(prefixAndSecret: string): string {
-  return encodeBase62(BigInt(crc32(prefixAndSecret)), CHECKSUM_LENGTH);
+  let n = crc32(prefixAndSecret);
+  let out = "";
+  for (let i = 0; i < CHECKSUM_LENGTH; i++) {
+    out = BASE62_ALPHABET[n % 62]! + out;
+    n = Math.floor(n / 62);
+  }
+  return out;
 }
 
 /** Lowercase hex SHA-256 of the token value (64 characters). */

@@ -99,7 +99,7 @@ describe("configuration", () => {
   it("validates the gateway's upstream and limits", () => {
     expect(problems({ TOLLGATE_UPSTREAM_URL: "ftp://x" }).join()).toMatch(/TOLLGATE_UPSTREAM_URL/);
     expect(problems({ TOLLGATE_UPSTREAM_TIMEOUT_MS: "-1" }).join()).toMatch(/TOLLGATE_UPSTREAM_TIMEOUT_MS/);
-    expect(loadConfig({ TOLLGATE_UPSTREAM_URL: "http://api.internal:8080/base" }).upstream.url?.href).toBe("http://api.internal:8080/base");
+    expect(loadConfig({ TOLLGATE_UPSTREAM_URL: "http://api.internal:8080/base" }).upstreams.map((u) => u.url.href)).toEqual(["http://api.internal:8080/base"]);
   });
 
   it("needs shared backends for more than one worker", () => {
@@ -301,5 +301,15 @@ describe("the OAuth authorization server", () => {
     expect(loadConfig({}).oauth.registrationsPerHour).toBe(10);
     expect(loadConfig({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "50" }).oauth.registrationsPerHour).toBe(50);
     expect(problems({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "0" }).join()).toMatch(/TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR/);
+  });
+
+  it("TOLLGATE_UI_SIGN_INS_PER_MINUTE defaults to 20 per client address; anything but 1..100000 is a problem reported with the others", () => {
+    expect(loadConfig({}).uiSignInsPerMinute).toBe(20);
+    expect(loadConfig({ TOLLGATE_UI_SIGN_INS_PER_MINUTE: "5" }).uiSignInsPerMinute).toBe(5);
+    for (const bad of ["0", "-1", "1.5", "many", "100001"]) {
+      const found = problems({ TOLLGATE_UI_SIGN_INS_PER_MINUTE: bad, TOLLGATE_UI_SESSION_TTL_S: "10" }).join("\n");
+      expect(found, bad).toMatch(/TOLLGATE_UI_SIGN_INS_PER_MINUTE/);
+      expect(found, bad).toMatch(/TOLLGATE_UI_SESSION_TTL_S/);
+    }
   });
 });

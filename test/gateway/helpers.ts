@@ -4,7 +4,7 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type In
 import { connect, type AddressInfo } from "node:net";
 import { createHttpServer } from "../../src/http/server.js";
 import type { Backends } from "../../src/server/backends.js";
-import { buildWorld, type World } from "../http/fixture.js";
+import { buildWorld, type TollgateParts, type World } from "../http/fixture.js";
 
 /** Listens on 127.0.0.1 and a free port; returns the base URL. */
 export async function listen(server: Server): Promise<string> {
@@ -223,8 +223,8 @@ export interface Gateway {
 }
 
 /** An in-memory world (see test/http/fixture.ts) served on a loopback port. */
-export async function startGateway(env: Record<string, string>, backends?: Backends): Promise<Gateway> {
-  const world = await buildWorld(env, backends);
+export async function startGateway(env: Record<string, string>, backends?: Backends, parts: TollgateParts = {}): Promise<Gateway> {
+  const world = await buildWorld(env, backends, parts);
   const server = createHttpServer(world.tollgate.app, world.tollgate.config);
   const url = await listen(server);
   return {

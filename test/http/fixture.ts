@@ -2,7 +2,7 @@ import { SignJWT, type JWTPayload } from "jose";
 import { pino } from "pino";
 import { loadConfig } from "../../src/config/config.js";
 import type { Backends } from "../../src/server/backends.js";
-import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
+import { buildTollgate, type BuildOptions, type Tollgate } from "../../src/server/tollgate.js";
 
 /** A frozen clock for policy time, JWT checks and token expiry (2027-01-15). */
 export const NOW = 1_800_000_000;
@@ -20,8 +20,8 @@ export interface World {
  * An in-memory Tollgate with a small world: alice (admin, Owner of both projects), bob
  * (Developer on private), carol (viewer, Developer on private), dave (no collaborations).
  */
-export async function buildWorld(env: Record<string, string> = {}, backends?: Backends): Promise<World> {
-  const tollgate = buildTollgateAt(NOW, env, backends);
+export async function buildWorld(env: Record<string, string> = {}, backends?: Backends, parts: TollgateParts = {}): Promise<World> {
+  const tollgate = buildTollgateAt(NOW, env, backends, parts);
   const dir = tollgate.facts.directoryStore;
   await dir.putUser({ id: "alice", system_role: "admin" });
   await dir.putUser({ id: "bob", system_role: "user" });
@@ -55,15 +55,20 @@ export async function buildWorld(env: Record<string, string> = {}, backends?: Ba
   };
 }
 
+/** Parts of Tollgate a test puts in place of the defaults. */
+export type TollgateParts = Pick<BuildOptions, "upstreamCredentials">;
+
 /** A Tollgate whose clock reads `now`, on the given backends (fresh in-memory ones if none). */
-export function buildTollgateAt(now: number, env: Record<string, string> = {}, backends?: Backends): Tollgate {
-  const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_DEMO: "false", ...env });
+export function buildTollgateAt(now: number, env: Record<string, string> = {}, backends?: Backends, parts: TollgateParts = {}): Tollgate {
+  // Test files sign in far more often than a person does (the sign-in limit has its own test, test/ui/sign-in-audit.test.ts).
+  const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_DEMO: "false", TOLLGATE_UI_SIGN_INS_PER_MINUTE: "100000", ...env });
   return buildTollgate(config, {
     logger: pino({ level: "silent" }),
     watchPolicy: false,
     defaultMetrics: false,
     clock: () => now,
     ...(backends ? { backends } : {}),
+    ...parts,
   });
 }
 

@@ -1,0 +1,43 @@
+import { randomUUID } from "node:crypto";
+import type { UpstreamConfig } from "../config/upstreams.js";
+
+// The seam between the gateway and the OAuth client side of Tollgate (issue 12 §3): for a user
+// and an `oauth` upstream, the bearer token the gateway attaches when it forwards. How tokens are
+// obtained, stored and refreshed lives behind it; the gateway only turns its three answers into
+// a forward, a "connect first", or a 503.
+
+/** What the gateway can do for this user at this upstream. */
+export type UpstreamCredential =
+  /** Forward with `Authorization: Bearer <token>`. */
+  | { readonly kind: "token"; readonly token: string }
+  /**
+   * The user has no (usable) connection: send them to `connectUrl`. `elicitationId` names this
+   * request for a connection in an MCP URL elicitation (unique; the connect flow may correlate it).
+   */
+  | { readonly kind: "not_connected"; readonly connectUrl: string; readonly elicitationId: string }
+  /** The upstream's authorization server could not be reached (refresh, discovery): try again later. */
+  | { readonly kind: "unavailable" };
+
+export interface UpstreamCredentials {
+  /** Never throws for an ordinary outcome; a throw is treated as "unavailable" (fail closed). */
+  credentialFor(userId: string, upstream: UpstreamConfig): Promise<UpstreamCredential>;
+}
+
+/** Where a user connects their account at an upstream: a page of Tollgate's, opened in their browser. */
+export function upstreamConnectUrl(publicUrl: string, upstreamName: string): string {
+  return `${publicUrl}/oauth/upstream/${encodeURIComponent(upstreamName)}/connect`;
+}
+
+/**
+ * The default until the connect flow exists: nobody is connected to any `oauth` upstream, so
+ * every request there is told where to connect. (Config requires TOLLGATE_PUBLIC_URL with an
+ * `oauth` upstream; without one this is never asked.)
+ */
+export function nobodyConnected(publicUrl: string | null): UpstreamCredentials {
+  return {
+    async credentialFor(_userId, upstream) {
+      if (publicUrl === null) throw new TypeError("an oauth upstream needs TOLLGATE_PUBLIC_URL");
+      return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name), elicitationId: randomUUID() };
+    },
+  };
+}

@@ -1,0 +1,168 @@
+// The connect flow's core against real parts: oidc-provider as the upstream's authorization server
+// (registration, PKCE, resource indicators, refresh-token rotation, revocation), the SDK-built
+// upstream MCP server checking the tokens, replicas sharing a real redis-server for the locks.
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RequestError } from "../../src/errors.js";
+import { MemoryDcrCredentialStore } from "../../src/stores/memory/dcr-credential-store.js";
+import { UpstreamConnector, type ConnectingUser, type OauthUpstream, type UpstreamTokens, type UpstreamTokenStore } from "../../src/upstreams/connect.js";
+import { UpstreamAuthDiscovery } from "../../src/upstreams/discovery.js";
+import { RedisLocks } from "../../src/upstreams/locks.js";
+import { UpstreamRegistrar } from "../../src/upstreams/registration.js";
+import { startRedis, type RedisServer } from "../support/servers.js";
+import { startUpstreamAs, startUpstreamMcp, UPSTREAM_SCOPE, walkToCallback, type UpstreamAs, type UpstreamMcp } from "../support/upstream-oauth.js";
+
+/** The tokens of every (user, upstream), shared by the test's replicas as a database would be. */
+class SharedTokens implements UpstreamTokenStore {
+  readonly map = new Map<string, UpstreamTokens>();
+  async get(u: string, n: string) {
+    return this.map.get(`${u}\0${n}`) ?? null;
+  }
+  async put(u: string, n: string, t: UpstreamTokens) {
+    this.map.set(`${u}\0${n}`, { ...t });
+  }
+  async delete(u: string, n: string) {
+    return this.map.delete(`${u}\0${n}`);
+  }
+}
+
+const PUBLIC_URL = "http://127.0.0.1:9";
+let as: UpstreamAs;
+let mcp: UpstreamMcp;
+let redis: RedisServer;
+let upstream: OauthUpstream;
+const clients: Redis[] = [];
+const dcr = new MemoryDcrCredentialStore();
+const tokens = new SharedTokens();
+let clockOffsetMs = 0;
+
+beforeAll(async () => {
+  [as, redis] = await Promise.all([startUpstreamAs(), startRedis()]);
+  mcp = await startUpstreamMcp(as);
+  upstream = { name: "docs", url: new URL(mcp.url), scopes: [] };
+});
+
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  await mcp?.close();
+  await as?.close();
+  await redis?.stop();
+});
+
+/** One replica: its own discovery cache, Redis connection, registrar and connector; the stores shared. */
+function replica(): UpstreamConnector {
+  const client = new Redis(redis.url);
+  clients.push(client);
+  const locks = new RedisLocks(client, { namespace: "connect" });
+  const registrar = new UpstreamRegistrar({ store: dcr, locks, clientName: "Tollgate", onReregistered: async () => undefined });
+  return new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens, locks, publicUrl: PUBLIC_URL, now: () => Date.now() + clockOffsetMs });
+}
+
+const session = (userId: string): ConnectingUser => ({ userId, sessionId: randomBytes(16).toString("base64url") });
+
+/** The whole browser round trip: begin, the authorization server signing in `upstreamUser`, the callback's query. */
+async function authorize(connector: UpstreamConnector, user: ConnectingUser, upstreamUser: string) {
+  const { location, pending } = await connector.begin(upstream, user);
+  as.signInAs(upstreamUser);
+  const callback = await walkToCallback(location, connector.redirectUri(upstream.name));
+  return { location: new URL(location), pending, answer: Object.fromEntries(callback.searchParams) };
+}
+
+async function refused(p: Promise<unknown>, message: RegExp): Promise<void> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(RequestError);
+  expect((err as RequestError).code).toBe("invalid_request");
+  expect((err as RequestError).message).toMatch(message);
+}
+
+describe("UpstreamConnector", () => {
+  it("begin asks for a code with PKCE S256, the upstream as resource and offline_access; complete stores tokens the upstream accepts", async () => {
+    const connector = replica();
+    const alice = session("alice");
+    const { location, pending, answer } = await authorize(connector, alice, "upstream-alice");
+    expect(Object.fromEntries(location.searchParams)).toMatchObject({ response_type: "code", code_challenge_method: "S256", resource: mcp.url, redirect_uri: `${PUBLIC_URL}/oauth/upstream/docs/callback`, state: pending.state });
+    expect(location.searchParams.get("scope")!.split(" ").sort()).toEqual(["mcp:tools", "offline_access"]);
+    expect(answer.iss).toBe(as.issuer);
+    await connector.complete(upstream, alice, answer, pending);
+    const stored = await tokens.get("alice", "docs");
+    expect(stored?.refreshToken).toBeTruthy();
+    const access = await connector.access(upstream, "alice");
+    expect(access).toEqual({ kind: "token", accessToken: stored!.accessToken });
+    const res = await fetch(mcp.url, { method: "POST", headers: { authorization: `Bearer ${stored!.accessToken}`, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) });
+    expect(res.status).toBe(200);
+    expect(mcp.calls.at(-1)?.sub).toBe("upstream-alice");
+  });
+
+  it("the answer is refused for another user, another browser session of the same user, a forged state or a wrong iss", async () => {
+    const connector = replica();
+    const bob = session("bob");
+    const { pending, answer } = await authorize(connector, bob, "upstream-bob");
+    await refused(connector.complete(upstream, session("mallory"), answer, { ...pending, userId: "mallory" }), /another user or another browser session/);
+    await refused(connector.complete(upstream, session("bob"), answer, pending), /another user or another browser session/);
+    const nonce = pending.state.split(".")[0]!;
+    await refused(connector.complete(upstream, bob, { ...answer, state: `${nonce}.forged` }, { ...pending, state: `${nonce}.forged` }), /another user or another browser session/);
+    await refused(connector.complete(upstream, bob, answer, null), /state does not match/);
+    await refused(connector.complete(upstream, bob, { ...answer, iss: "https://evil.example" }, pending), /iss/);
+    await refused(connector.complete(upstream, bob, { state: answer.state, iss: answer.iss }, pending), /no code/);
+    expect(await tokens.get("bob", "docs")).toBeNull();
+  });
+
+  it("expired tokens are refreshed once across three replicas asking together (the rotated refresh token is not spent twice)", async () => {
+    const first = replica();
+    const carol = session("carol");
+    const { pending, answer } = await authorize(first, carol, "upstream-carol");
+    await first.complete(upstream, carol, answer, pending);
+    const before = (await tokens.get("carol", "docs"))!;
+    clockOffsetMs = 2 * 3600_000;
+    try {
+      const got = await Promise.all([first, replica(), replica()].map((r) => r.access(upstream, "carol")));
+      const after = (await tokens.get("carol", "docs"))!;
+      expect(after.accessToken).not.toBe(before.accessToken);
+      expect(after.refreshToken).not.toBe(before.refreshToken);
+      for (const g of got) expect(g).toEqual({ kind: "token", accessToken: after.accessToken });
+    } finally {
+      clockOffsetMs = 0;
+    }
+  });
+
+  it("a refresh the authorization server refuses asks the user to reconnect and drops the tokens", async () => {
+    const connector = replica();
+    await tokens.put("dave", "docs", { accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE], clientId: (await dcr.get((await firstKey()))).clientId });
+    expect(await connector.access(upstream, "dave")).toEqual({ kind: "reconnect" });
+    expect(await tokens.get("dave", "docs")).toBeNull();
+    expect(await connector.access(upstream, "dave")).toEqual({ kind: "not_connected" });
+  });
+
+  it("disconnect revokes at the upstream (RFC 7009) and deletes; the refresh token no longer works", async () => {
+    const connector = replica();
+    const erin = session("erin");
+    const { pending, answer } = await authorize(connector, erin, "upstream-erin");
+    await connector.complete(upstream, erin, answer, pending);
+    const held = (await tokens.get("erin", "docs"))!;
+    const revocations = as.revocations();
+    expect(await connector.disconnect(upstream, "erin")).toBe(true);
+    expect(as.revocations() - revocations).toBe(1);
+    expect(await tokens.get("erin", "docs")).toBeNull();
+    expect(await connector.disconnect(upstream, "erin")).toBe(false);
+    // Put back, the revoked refresh token is refused: reconnect.
+    await tokens.put("erin", "docs", { ...held, expiresAt: Date.now() - 1000 });
+    expect(await connector.access(upstream, "erin")).toEqual({ kind: "reconnect" });
+  });
+
+  it("the authorization server down: begin is upstream_auth_unavailable (503)", async () => {
+    as.setUp(false);
+    try {
+      const err = await replica().begin({ name: "other", url: new URL(mcp.url), scopes: [] }, session("frank")).then(() => null, (e: unknown) => e);
+      expect((err as RequestError).code).toBe("upstream_auth_unavailable");
+    } finally {
+      as.setUp(true);
+    }
+  });
+});
+
+/** The key the tests' one registration is stored under (as the connector computes it). */
+async function firstKey() {
+  const { scopesHash } = await import("../../src/upstreams/scopes-hash.js");
+  return { issuer: as.issuer, redirectUri: `${PUBLIC_URL}/oauth/upstream/docs/callback`, scopesHash: scopesHash([UPSTREAM_SCOPE, "offline_access"]) };
+}

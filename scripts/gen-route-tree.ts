@@ -115,12 +115,13 @@ function overlap(q: string[], p: string[]): boolean {
 
 /**
  * What keeps pattern p from matching a path that an earlier pattern q of the same length also
- * matches: one of q's literals that stands where p has a parameter is not there. Parameters of
- * q where p has a literal would need their type checked too; no table has needed that yet.
+ * matches: one of q's literals that stands where p has a parameter is not there. A parameter of
+ * q where p has a literal, or of another type than p's parameter there, would need its type
+ * checked too; no table has needed that yet, so the generator stops rather than guess.
  */
-function exclusion(q: string[], p: string[], names: string[]): string {
+function exclusion(source: Source, q: string[], p: string[], names: string[]): string {
   const at = q.flatMap((segment, i) => (!isParam(segment) && isParam(p[i]!) ? [i] : []));
-  if (q.some((segment, i) => isParam(segment) && (!isParam(p[i]!) || segment !== p[i]))) {
+  if (q.some((segment, i) => isParam(segment) && (!isParam(p[i]!) || typeCheck(source, segment) !== typeCheck(source, p[i]!)))) {
     throw new Error(`${q.join("/")} and ${p.join("/")} overlap in a way the generator cannot order yet`);
   }
   if (at.length === 1) return `${names[at[0]!]} != ${str(q[at[0]!]!)}`;
@@ -154,7 +155,7 @@ function matchRules(source: Source, patternIds: Map<string, number>): string[] {
       const names = p.map((_, i) => `s${i}`);
       const body = p.flatMap((segment, i) => (i === 0 || isParam(segment) ? [] : [`${names[i]} == ${str(segment)}`]));
       body.push(...p.flatMap((segment, i) => (isParam(segment) ? [`${typeCheck(source, segment)}(${names[i]})`] : [])));
-      for (const q of patterns) if (q !== p && before(q, p) && overlap(q, p)) body.push(exclusion(q, p, names));
+      for (const q of patterns) if (q !== p && before(q, p) && overlap(q, p)) body.push(exclusion(source, q, p, names));
       const params = p.flatMap((segment, i) => (isParam(segment) ? [`${str(segment.slice(1, -1))}: ${names[i]}`] : []));
       const fields = [`"pattern": ${str(pattern)}`, `"namespace": ${str(source.namespaces[pattern]!)}`, `"params": {${params.join(", ")}}`, `"spec": _route_spec_${patternIds.get(pattern)}(method)`];
       const value = `{\n${fields.map((f) => `\t${f},`).join("\n")}\n}`;

@@ -1,7 +1,7 @@
 // The MCP token record of each OAuth access token: what the gateway resolves the token to, so
 // the policy judges it as any MCP token (grants, still a collaborator, trigger, limits, audit),
 // bound to its one resource (subject.oauth).
-import { errors, type AdapterPayload } from "oidc-provider";
+import type { AdapterPayload } from "oidc-provider";
 import type { TokenIssuer } from "../issuing/token-issuer.js";
 import type { OAuthStore } from "../stores/types.js";
 import type { AccessTokenRecords } from "./adapter.js";
@@ -41,10 +41,9 @@ export class OAuthAccessTokenRecords implements AccessTokenRecords {
     }
     const now = this.#clock();
     const [metadata, grant] = await Promise.all([this.#clientMetadata(clientId, now), this.#deps.store.find("Grant", grantId, now)]);
-    // Revoked meanwhile (a refresh racing the user's revoke): no new token from a deleted grant.
-    if (!grant) throw new errors.InvalidGrant("the grant was revoked");
+    // A grant revoked meanwhile: the token is saved and then revokes itself (the adapter's upsert).
     const clientName = displayName(metadata?.client_name);
-    const grantExp = (JSON.parse(grant.entry.payload) as { exp?: unknown }).exp;
+    const grantExp = grant ? (JSON.parse(grant.entry.payload) as { exp?: unknown }).exp : undefined;
     const scopes = new Set(typeof payload.scope === "string" ? payload.scope.split(" ") : []);
     const record = await this.#deps.issuer.adoptOAuthToken(value, {
       user_id: accountId,

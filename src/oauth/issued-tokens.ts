@@ -41,7 +41,9 @@ export class OAuthAccessTokenRecords implements AccessTokenRecords {
     }
     const now = this.#clock();
     const [metadata, grant] = await Promise.all([this.#clientMetadata(clientId, now), this.#deps.store.find("Grant", grantId, now)]);
-    // A grant revoked meanwhile: the token is saved and then revokes itself (the adapter's upsert).
+    // A grant revoked meanwhile (a reuse, or the user's revoke, racing this redemption or
+    // refresh) is not refused here: the token revokes itself once saved (the adapter's upsert),
+    // so the one redemption that won a race still answers, with a token that is already revoked.
     const clientName = displayName(metadata?.client_name);
     const grantExp = grant ? (JSON.parse(grant.entry.payload) as { exp?: unknown }).exp : undefined;
     const scopes = new Set(typeof payload.scope === "string" ? payload.scope.split(" ") : []);

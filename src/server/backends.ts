@@ -35,6 +35,8 @@ import { RedisDcrCredentialStore } from "../stores/redis/dcr-credential-store.js
 import type { DcrCredentialStore } from "../upstreams/dcr-credentials.js";
 import { AesGcmSecretCipher } from "../upstreams/encryption.js";
 import { RedisLocks, type Locks } from "../upstreams/locks.js";
+import type { UpstreamTokenStore } from "../upstreams/user-tokens.js";
+import { MongoUpstreamTokenStore } from "../stores/mongo/upstream-token-store.js";
 import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
 import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
 import type { BrowserSessionStore, DirectoryStore, McpSessionStore, OAuthStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
@@ -63,6 +65,8 @@ export interface Backends {
    * registrations): the registrations and the cross-replica locks. Absent: in this process.
    */
   upstreamOAuth?: { dcr: DcrCredentialStore; locks: Locks };
+  /** Users' tokens at `oauth` upstreams, sealed, with MongoDB and TOLLGATE_ENCRYPTION_KEYS. Absent: in this process. */
+  upstreamTokens?: UpstreamTokenStore;
   /** Which backend each store uses, for the startup banner. */
   describe: { facts: "mongodb" | "memory"; rateLimits: "redis" | "memory" };
   close(): Promise<void>;
@@ -101,6 +105,7 @@ export function connectBackends(
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   let mongoSessions: BrowserSessionStore | undefined;
   let mongoOAuth: OAuthStore | undefined;
+  let upstreamTokens: UpstreamTokenStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
   let mcpSessions: McpSessionStore;
@@ -132,6 +137,7 @@ export function connectBackends(
     };
     mongoSessions = new MongoBrowserSessionStore(db);
     mongoOAuth = new MongoOAuthStore(db);
+    if (config.encryptionKeys.length > 0) upstreamTokens = new MongoUpstreamTokenStore(db, new AesGcmSecretCipher(config.encryptionKeys));
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
@@ -283,6 +289,7 @@ export function connectBackends(
     liveness,
     ...(invalidation ? { invalidation } : {}),
     ...(upstreamOAuth ? { upstreamOAuth } : {}),
+    ...(upstreamTokens ? { upstreamTokens } : {}),
     describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: redisConfigured(config) ? "redis" : "memory" },
     async close() {
       await Promise.allSettled(closers.map((close) => close()));

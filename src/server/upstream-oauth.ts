@@ -35,6 +35,6 @@ export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl
     onReregistered: async ({ key, previousClientId, clientId }) =>
       logger.warn({ issuer: key.issuer, previous_client_id: previousClientId, client_id: clientId }, "registered anew at an upstream's authorization server (it offers no client management): its users reconnect"),
   });
-  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens: new MemoryUpstreamTokenStore(), locks: shared.locks, publicUrl: config.publicUrl });
+  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens: backends.upstreamTokens ?? new MemoryUpstreamTokenStore(), locks: shared.locks, publicUrl: config.publicUrl });
   return { connector, routes: upstreamConnectRoutes({ sessions, connector, upstreams, maxBodyBytes: config.maxBodyBytes, logger }) };
 }

@@ -9,28 +9,12 @@ import { authUnavailable, reach, type UpstreamAuthDiscovery, type UpstreamAuthMe
 import { onceAcrossReplicas, type Locks } from "./locks.js";
 import type { RegistrationTarget, UpstreamRegistrar } from "./registration.js";
 import { scopesHash } from "./scopes-hash.js";
+import type { UpstreamTokens, UpstreamTokenStore } from "./user-tokens.js";
+
+export type { UpstreamTokens, UpstreamTokenStore };
 
 /** What the flow needs of an `oauth` upstream's configuration (TOLLGATE_UPSTREAMS). */
 export type OauthUpstream = Pick<UpstreamConfig, "name" | "url" | "scopes">;
-
-/** One user's tokens for one upstream, as the flow keeps them. */
-export interface UpstreamTokens {
-  readonly accessToken: string;
-  readonly refreshToken?: string;
-  /** Epoch milliseconds; absent: the authorization server did not say. */
-  readonly expiresAt?: number;
-  readonly scopes: readonly string[];
-  /** The registration they were issued to: a refresh under another is not tried. */
-  readonly clientId: string;
-}
-
-/** Per (user, upstream); the backends encrypt the tokens at rest. */
-export interface UpstreamTokenStore {
-  get(userId: string, upstream: string): Promise<UpstreamTokens | null>;
-  put(userId: string, upstream: string, tokens: UpstreamTokens): Promise<void>;
-  /** true when there was something to delete. */
-  delete(userId: string, upstream: string): Promise<boolean>;
-}
 
 /** Who is connecting: the signed-in browser (src/ui/browser-sessions.ts BrowserUser). */
 export interface ConnectingUser {

@@ -6,26 +6,13 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RequestError } from "../../src/errors.js";
 import { MemoryDcrCredentialStore } from "../../src/stores/memory/dcr-credential-store.js";
-import { UpstreamConnector, type ConnectingUser, type OauthUpstream, type UpstreamTokens, type UpstreamTokenStore } from "../../src/upstreams/connect.js";
+import { MemoryUpstreamTokenStore } from "../../src/stores/memory/upstream-token-store.js";
+import { UpstreamConnector, type ConnectingUser, type OauthUpstream } from "../../src/upstreams/connect.js";
 import { UpstreamAuthDiscovery } from "../../src/upstreams/discovery.js";
 import { RedisLocks } from "../../src/upstreams/locks.js";
 import { UpstreamRegistrar } from "../../src/upstreams/registration.js";
 import { startRedis, type RedisServer } from "../support/servers.js";
 import { startUpstreamAs, startUpstreamMcp, UPSTREAM_SCOPE, walkToCallback, type UpstreamAs, type UpstreamMcp } from "../support/upstream-oauth.js";
-
-/** The tokens of every (user, upstream), shared by the test's replicas as a database would be. */
-class SharedTokens implements UpstreamTokenStore {
-  readonly map = new Map<string, UpstreamTokens>();
-  async get(u: string, n: string) {
-    return this.map.get(`${u}\0${n}`) ?? null;
-  }
-  async put(u: string, n: string, t: UpstreamTokens) {
-    this.map.set(`${u}\0${n}`, { ...t });
-  }
-  async delete(u: string, n: string) {
-    return this.map.delete(`${u}\0${n}`);
-  }
-}
 
 const PUBLIC_URL = "http://127.0.0.1:9";
 let as: UpstreamAs;
@@ -34,7 +21,8 @@ let redis: RedisServer;
 let upstream: OauthUpstream;
 const clients: Redis[] = [];
 const dcr = new MemoryDcrCredentialStore();
-const tokens = new SharedTokens();
+/** The tokens of every (user, upstream), shared by the test's replicas as a database would be. */
+const tokens = new MemoryUpstreamTokenStore();
 let clockOffsetMs = 0;
 
 beforeAll(async () => {

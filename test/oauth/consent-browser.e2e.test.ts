@@ -42,6 +42,8 @@ interface Sdk {
   isUnauthorized(err: unknown): boolean;
   /** The SDK's auth(): discovery, registration, the authorization request (or a refresh). */
   auth(provider: OAuthClientProvider, options: { serverUrl: URL; scope?: string }): Promise<"AUTHORIZED" | "REDIRECT">;
+  /** Whether a 403 insufficient_scope sends the user back to consent (step-up) rather than failing the call. */
+  stepsUp: boolean;
   /** The client's callback handler: redeems the code (the 2.x client checks iss itself and raises the error of an error response). */
   finishAuth(url: URL, provider: OAuthClientProvider, callback: URLSearchParams): Promise<void>;
 }
@@ -60,6 +62,7 @@ const sdk1: Sdk = {
     };
   },
   isUnauthorized: (err) => err instanceof Unauthorized1,
+  stepsUp: false,
   auth: (provider, options) => auth1(provider, options),
   async finishAuth(url, provider, callback) {
     // The 1.x SDK takes the code alone: the client application checks iss (RFC 9207) and state itself.
@@ -81,6 +84,7 @@ const sdk2Client: Sdk = {
     };
   },
   isUnauthorized: (err) => err instanceof sdk2.UnauthorizedError,
+  stepsUp: true,
   auth: (provider, options) => sdk2.auth(provider as sdk2.OAuthClientProvider, options),
   async finishAuth(url, provider, callback) {
     await new sdk2.StreamableHTTPClientTransport(url, { authProvider: provider as sdk2.OAuthClientProvider }).finishAuth(callback);
@@ -274,8 +278,23 @@ describe.each(CLIENT_KINDS)("$name: OAuth through the browser against a `make ru
     expect((await session.toolNames()).sort()).toEqual(["get_build", "list_builds"]);
     const build = await session.callTool("get_build", { build_id: "b2" });
     expect(JSON.parse(build.text)).toMatchObject({ id: "b2", project: PROJECT });
-    // The grant the user chose: no trigger (the policy refuses it before the upstream), one day.
-    await expect(session.callTool("trigger_build", {})).rejects.toThrow(/trigger_not_allowed|403/);
+    // The grant the user chose: no trigger. The policy refuses trigger_build before the upstream
+    // with 403 insufficient_scope (mcp:trigger): a client that steps up asks the user for it.
+    let stepUp: URL | undefined;
+    user = async (url) => void (stepUp = url);
+    const refusal = await session.callTool("trigger_build", {}).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    if (kind.sdk.stepsUp) {
+      // The 2.x client sends the user back to consent, asking for both scopes (here: not followed).
+      expect(kind.sdk.isUnauthorized(refusal), String(refusal)).toBe(true);
+      expect(stepUp?.searchParams.get("scope")?.split(" ").sort()).toEqual(["mcp:read", "mcp:trigger"]);
+    } else {
+      // The 1.x SDK retries with its token's scope and reports the 403.
+      expect(String(refusal)).toMatch(/403/);
+      expect(stepUp).toBeUndefined();
+    }
     const [record] = (await tg.tollgate.facts.tokenStore.listByUser(USER)).filter((r) => r.oauth?.client_name === clientName);
     expect(record).toMatchObject({ grants: [{ project_id: PROJECT, allow_trigger: false }] });
     const days = (record!.grants[0]!.expires_at!.getTime() - Date.now()) / 86_400_000;

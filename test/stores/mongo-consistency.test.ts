@@ -9,6 +9,8 @@ import { MongoOAuthStore } from "../../src/stores/mongo/oauth-store.js";
 import { COLLECTIONS } from "../../src/stores/mongo/schema.js";
 import { MongoTempTokenStore } from "../../src/stores/mongo/temp-token-store.js";
 import { MongoTokenStore } from "../../src/stores/mongo/token-store.js";
+import { MongoUpstreamTokenStore } from "../../src/stores/mongo/upstream-token-store.js";
+import { AesGcmSecretCipher } from "../../src/upstreams/encryption.js";
 
 describe("MongoDB read preference and write concern of the fact stores", () => {
   it("every fact collection reads from the primary and writes with w: majority, over a URI asking otherwise", async () => {
@@ -31,6 +33,7 @@ describe("MongoDB read preference and write concern of the fact stores", () => {
     new MongoTempTokenStore(recording);
     new MongoBrowserSessionStore(recording);
     new MongoOAuthStore(recording);
+    new MongoUpstreamTokenStore(recording, new AesGcmSecretCipher([{ kid: "k", key: Buffer.alloc(32) }]));
     expect(new Set(opened.keys())).toEqual(new Set(Object.values(COLLECTIONS)));
     for (const [name, settings] of opened) expect({ name, ...settings }).toEqual({ name, readPreference: "primary", w: "majority" });
     await client.close();

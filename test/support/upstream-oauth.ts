@@ -155,7 +155,7 @@ export interface UpstreamMcp {
 
 /**
  * An MCP server (SDK 1.x, stateless: a transport per request) on every path, whose one tool
- * `whoami` answers the upstream user the token was issued to. A request without a token valid
+ * `list_builds` answers the upstream user the token was issued to. A request without a token valid
  * for this resource is answered 401 with the RFC 9728 resource_metadata challenge.
  */
 export async function startUpstreamMcp(as: UpstreamAs): Promise<UpstreamMcp> {
@@ -185,7 +185,7 @@ export async function startUpstreamMcp(as: UpstreamAs): Promise<UpstreamMcp> {
       }
       calls.push({ sub, token: token! });
       const mcp = new McpServer({ name: "protected-upstream", version: "1.0.0" });
-      mcp.registerTool("whoami", { description: "The upstream user of the token" }, async () => ({ content: [{ type: "text", text: sub }] }));
+      mcp.registerTool("list_builds", { description: "Answers the upstream user of the token (a tool name the test policy knows)" }, async () => ({ content: [{ type: "text", text: sub }] }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       await mcp.connect(transport);
       res.on("close", () => void transport.close());

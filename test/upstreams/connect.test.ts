@@ -6,26 +6,13 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RequestError } from "../../src/errors.js";
 import { MemoryDcrCredentialStore } from "../../src/stores/memory/dcr-credential-store.js";
-import { UpstreamConnector, type ConnectingUser, type OauthUpstream, type UpstreamTokens, type UpstreamTokenStore } from "../../src/upstreams/connect.js";
+import { MemoryUpstreamTokenStore } from "../../src/stores/memory/upstream-token-store.js";
+import { UpstreamConnector, type ConnectingUser, type OauthUpstream } from "../../src/upstreams/connect.js";
 import { UpstreamAuthDiscovery } from "../../src/upstreams/discovery.js";
 import { RedisLocks } from "../../src/upstreams/locks.js";
 import { UpstreamRegistrar } from "../../src/upstreams/registration.js";
 import { startRedis, type RedisServer } from "../support/servers.js";
 import { startUpstreamAs, startUpstreamMcp, UPSTREAM_SCOPE, walkToCallback, type UpstreamAs, type UpstreamMcp } from "../support/upstream-oauth.js";
-
-/** The tokens of every (user, upstream), shared by the test's replicas as a database would be. */
-class SharedTokens implements UpstreamTokenStore {
-  readonly map = new Map<string, UpstreamTokens>();
-  async get(u: string, n: string) {
-    return this.map.get(`${u}\0${n}`) ?? null;
-  }
-  async put(u: string, n: string, t: UpstreamTokens) {
-    this.map.set(`${u}\0${n}`, { ...t });
-  }
-  async delete(u: string, n: string) {
-    return this.map.delete(`${u}\0${n}`);
-  }
-}
 
 const PUBLIC_URL = "http://127.0.0.1:9";
 let as: UpstreamAs;
@@ -34,7 +21,8 @@ let redis: RedisServer;
 let upstream: OauthUpstream;
 const clients: Redis[] = [];
 const dcr = new MemoryDcrCredentialStore();
-const tokens = new SharedTokens();
+/** The users' tokens, shared by the test's replicas as the database is. */
+const tokens = new MemoryUpstreamTokenStore();
 let clockOffsetMs = 0;
 
 beforeAll(async () => {
@@ -128,7 +116,7 @@ describe("UpstreamConnector", () => {
 
   it("a refresh the authorization server refuses asks the user to reconnect and drops the tokens", async () => {
     const connector = replica();
-    await tokens.put("dave", "docs", { accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE], clientId: (await dcr.get((await firstKey()))).clientId });
+    await tokens.put({ userId: "dave", upstream: "docs", accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE] });
     expect(await connector.access(upstream, "dave")).toEqual({ kind: "reconnect" });
     expect(await tokens.get("dave", "docs")).toBeNull();
     expect(await connector.access(upstream, "dave")).toEqual({ kind: "not_connected" });
@@ -146,7 +134,7 @@ describe("UpstreamConnector", () => {
     expect(await tokens.get("erin", "docs")).toBeNull();
     expect(await connector.disconnect(upstream, "erin")).toBe(false);
     // Put back, the revoked refresh token is refused: reconnect.
-    await tokens.put("erin", "docs", { ...held, expiresAt: Date.now() - 1000 });
+    await tokens.put({ ...held, expiresAt: Date.now() - 1000 });
     expect(await connector.access(upstream, "erin")).toEqual({ kind: "reconnect" });
   });
 
@@ -161,8 +149,3 @@ describe("UpstreamConnector", () => {
   });
 });
 
-/** The key the tests' one registration is stored under (as the connector computes it). */
-async function firstKey() {
-  const { scopesHash } = await import("../../src/upstreams/scopes-hash.js");
-  return { issuer: as.issuer, redirectUri: `${PUBLIC_URL}/oauth/upstream/docs/callback`, scopesHash: scopesHash([UPSTREAM_SCOPE, "offline_access"]) };
-}

@@ -19,6 +19,8 @@ export const COLLECTIONS = {
   oauth: "oauth",
   oauthConsumed: "oauth_consumed",
   browserSessions: "browser_sessions",
+  /** Users' tokens at `oauth` upstreams (src/stores/mongo/upstream-token-store.ts), sealed. */
+  upstreamTokens: "upstream_tokens",
 } as const;
 
 /**
@@ -236,6 +238,7 @@ const INDEXES: Record<string, IndexDescription[]> = {
     { key: { expires_at: 1 }, name: "expires" },
   ],
   [COLLECTIONS.oauthConsumed]: [{ key: { expires_at: 1 }, name: "expires" }],
+  [COLLECTIONS.upstreamTokens]: [{ key: { user_id: 1, upstream: 1 }, name: "user_upstream" }],
 };
 
 const TTL_INDEX: IndexDescription = { key: { expires_at: 1 }, name: "expires_ttl", expireAfterSeconds: 0 };

@@ -1,0 +1,78 @@
+import { z } from "zod";
+
+// Each user's tokens at each `oauth` upstream (issue 12 §3): what the gateway attaches when it
+// forwards, what a refresh replaces and a disconnect deletes. Backends: memory (embedded default,
+// tests) and MongoDB (production, the tokens sealed at rest), behind this one interface.
+
+export interface UpstreamTokens {
+  /** Tollgate's user. */
+  readonly userId: string;
+  /** The upstream's name (TOLLGATE_UPSTREAMS). */
+  readonly upstream: string;
+  readonly accessToken: string;
+  readonly refreshToken?: string;
+  /** Epoch milliseconds at which the access token expires; absent when the server did not say. */
+  readonly expiresAt?: number;
+  /** The scopes granted (as the token response said, or as asked). */
+  readonly scopes: readonly string[];
+}
+
+export interface UpstreamTokenStore {
+  /** The user's tokens at the upstream, a copy; null when not connected. */
+  get(userId: string, upstream: string): Promise<UpstreamTokens | null>;
+  /** Validates (UpstreamTokensInvalidError), stores a copy, replacing what the user had there. */
+  put(tokens: UpstreamTokens): Promise<void>;
+  /** Whether there was something to delete. */
+  delete(userId: string, upstream: string): Promise<boolean>;
+  /** Every upstream the user is connected to, ordered by upstream name. */
+  listByUser(userId: string): Promise<UpstreamTokens[]>;
+}
+
+export class UpstreamTokensInvalidError extends Error {
+  override readonly name = "UpstreamTokensInvalidError";
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid upstream tokens: ${problems.join("; ")}`);
+  }
+}
+
+const userId = z.string().min(1, "must be a non-empty string").max(256, "must be at most 256 characters");
+const upstream = z.string().regex(/^[a-z0-9-]{1,64}$/, "must be an upstream name (1-64 of a-z 0-9 -)");
+
+const tokensSchema = z.strictObject({
+  userId,
+  upstream,
+  accessToken: z.string().min(1, "must be a non-empty string"),
+  refreshToken: z.string().min(1, "must be a non-empty string when present").optional(),
+  expiresAt: z.number().int().nonnegative().optional(),
+  scopes: z.array(z.string()),
+});
+
+// Values are never quoted in a problem: a token must not reach a log.
+const problemsOf = (error: z.ZodError): string[] => error.issues.map((i) => `${i.path.join(".") || "tokens"}: ${i.message}`);
+
+/** The one validation every backend runs on put. */
+export function validateUpstreamTokens(tokens: UpstreamTokens): void {
+  const result = tokensSchema.safeParse(tokens);
+  if (!result.success) throw new UpstreamTokensInvalidError(problemsOf(result.error));
+}
+
+/** The key of a get, delete or list, checked the same way. */
+export function validateUpstreamTokenKey(key: { userId: string; upstream?: string }): void {
+  const result = z.strictObject({ userId, upstream: upstream.optional() }).safeParse(key);
+  if (!result.success) throw new UpstreamTokensInvalidError(problemsOf(result.error));
+}
+
+/** A deep copy without absent optional fields, so every backend gives back the same shape. */
+export function copyUpstreamTokens(t: UpstreamTokens): UpstreamTokens {
+  return {
+    userId: t.userId,
+    upstream: t.upstream,
+    accessToken: t.accessToken,
+    ...(t.refreshToken !== undefined ? { refreshToken: t.refreshToken } : {}),
+    ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}),
+    scopes: [...t.scopes],
+  };
+}
+
+/** One string per (user, upstream), injective: map keys, document ids and the sealed tokens' associated data. */
+export const upstreamTokensId = (userId: string, upstream: string): string => JSON.stringify([userId, upstream]);

@@ -18,7 +18,7 @@ import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { createHttpServer } from "../src/http/server.js";
 import { parseMcpMessage } from "../src/mcp/jsonrpc.js";
-import { answerRewrite } from "../src/mcp/tools-list.js";
+import { answerReading, HeldAnswerBudget } from "../src/mcp/tools-list.js";
 import { buildWorld, bearer } from "../test/http/fixture.js";
 import { fmtNs, fmtRatio, summarize, table } from "./stats.js";
 
@@ -164,8 +164,16 @@ async function timeAsync(n: number, fn: () => Promise<void>): Promise<number> {
 }
 
 async function filterThrough(type: string, body: Buffer): Promise<void> {
-  const t = answerRewrite({ contentType: type, contentEncoding: undefined }, { visible: new Set(["get_build", "list_builds"]), own: { id: 7, toolsList: true }, isToolsList: async () => false, markPrivate: false, maxHeld: 1 << 24 });
-  if (t === null || t === "unreadable") throw new Error("no rewrite");
+  const reading = answerReading(
+    { contentTypes: [type], contentEncoding: undefined },
+    { visible: new Set(["get_build", "list_builds"]), own: { id: 7, toolsList: true }, lookup: async () => null, markPrivate: false, maxHeld: 1 << 24, budget: new HeldAnswerBudget(1 << 28) },
+  );
+  if (reading === null || reading instanceof Error) throw new Error("no rewrite");
+  if ("whole" in reading) {
+    await reading.whole(Readable.from([body]));
+    return;
+  }
+  const t = reading.stream;
   await new Promise<void>((resolve, reject) => {
     Readable.from([body]).pipe(t).on("data", () => undefined).on("end", resolve).on("error", reject);
   });

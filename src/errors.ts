@@ -37,8 +37,12 @@ export const ERRORS = {
   policy_error: { status: 500, message: "the policy failed; denied" },
   internal_error: { status: 500, message: "internal error" },
   upstream_unavailable: { status: 502, message: "the upstream could not be reached" },
-  /** A project's MCP endpoint: an answer that must be read to filter tools/list, in a content coding. */
-  upstream_answer_unreadable: { status: 502, message: "the upstream's MCP answer is encoded and cannot be filtered" },
+  /** A project's MCP endpoint: an answer read to filter tools/list that cannot be read as a client reads it (a content coding, a look-alike type, another charset, a batch, ambiguous ids). */
+  upstream_answer_unreadable: { status: 502, message: "the upstream's MCP answer cannot be read as a client reads it, so it cannot be filtered" },
+  /** A project's MCP endpoint: a JSON answer (or SSE event) read to filter tools/list is larger than Tollgate holds. */
+  upstream_answer_too_large: { status: 502, message: "the upstream's MCP answer is too large to be filtered" },
+  /** A project's MCP endpoint: the memory every answer held to be filtered shares is taken. */
+  answer_memory_exhausted: { status: 503, message: "too many upstream MCP answers are held to be filtered; try again" },
   backend_unavailable: { status: 503, message: "a backend Tollgate needs is unavailable; try again" },
   /** GET /metrics with workers: one did not send its metrics in time. */
   metrics_unavailable: { status: 503, message: "the metrics of every worker could not be collected; try again" },

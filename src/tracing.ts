@@ -4,7 +4,7 @@
 // clients and sent to the upstream (docs/operations.md, "Tracing").
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
-import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
+import type { Sampler, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { stripQuery } from "./audit/validate.js";
 
 const TRACER = "tollgate";
@@ -22,9 +22,18 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Which requests are traced (OTEL_TRACES_SAMPLER, validated in config.ts): every one, none, or
+ * each with probability `ratio`, drawn per request. Never the client's choice: its traceparent's
+ * sampled flag and its trace id decide nothing.
+ */
+export type TracesSampler = { kind: "always_on" } | { kind: "always_off" } | { kind: "traceidratio"; ratio: number };
+
 export interface TracingOptions {
   /** Instead of OTLP/HTTP, spans go here, one at a time (tests: InMemorySpanExporter). */
   exporter?: SpanExporter;
+  /** Default always_on. */
+  sampler?: TracesSampler;
 }
 
 /**
@@ -34,7 +43,7 @@ export interface TracingOptions {
  */
 export async function startTracing(env: Record<string, string | undefined>, options: TracingOptions = {}): Promise<Tracing | null> {
   if (!options.exporter && !env.OTEL_EXPORTER_OTLP_ENDPOINT) return null;
-  const [{ NodeTracerProvider }, { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor }, { resourceFromAttributes }] = await Promise.all([
+  const [{ NodeTracerProvider }, { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor }, { resourceFromAttributes }] = await Promise.all([
     import("@opentelemetry/sdk-trace-node"),
     import("@opentelemetry/sdk-trace-base"),
     import("@opentelemetry/resources"),
@@ -47,12 +56,21 @@ export async function startTracing(env: Record<string, string | undefined>, opti
     const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || `${env.OTEL_EXPORTER_OTLP_ENDPOINT!.replace(/\/+$/, "")}/v1/traces`;
     processor = new BatchSpanProcessor(new OTLPTraceExporter({ url }));
   }
-  // Every request is sampled. A client's traceparent names the trace its spans join, never
-  // whether they are recorded: with the SDK's default (follow the remote parent's flag) a
-  // client sending "-00" would switch off Tollgate's spans for its own requests.
-  const always = new AlwaysOnSampler();
+  // A request's server span is sampled by Tollgate alone. A client's traceparent names the trace
+  // its spans join, never whether they are recorded: with the SDK's defaults a client sending
+  // "-00" switched off Tollgate's spans for its own requests, and under traceidratio (a function
+  // of the trace id) a client could pick a trace id that is always, or never, sampled. The ratio
+  // is drawn per request instead. Spans inside the request follow their (local) parent.
+  const chosen = options.sampler ?? { kind: "always_on" };
+  let root: Sampler;
+  if (chosen.kind === "always_on") root = new AlwaysOnSampler();
+  else if (chosen.kind === "always_off") root = new AlwaysOffSampler();
+  else {
+    const { ratio } = chosen;
+    root = { shouldSample: () => ({ decision: Math.random() < ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD }), toString: () => `RandomRatioSampler{${ratio}}` };
+  }
   const provider = new NodeTracerProvider({
-    sampler: new ParentBasedSampler({ root: always, remoteParentSampled: always, remoteParentNotSampled: always }),
+    sampler: new ParentBasedSampler({ root, remoteParentSampled: root, remoteParentNotSampled: root }),
     resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME || "tollgate" }),
     spanProcessors: [processor],
   });

@@ -8,11 +8,18 @@ import type { Logger } from "../log.js";
 import { BATCH_REFUSAL_BODY, type JsonRpcId, type McpRefusal } from "../mcp/jsonrpc.js";
 import { DuplicateError, NotFoundError, StoreValidationError } from "../stores/types.js";
 
-/** What a challenge says (RFC 6750 §3): nothing (no credential), a bad token, or too little scope. */
+/**
+ * What a challenge says (RFC 6750 §3): nothing (no credential), a bad token, or too little scope:
+ * an API token's read or write, or on a project's MCP endpoint the OAuth scopes to ask the user
+ * for again (step-up).
+ */
 export type Challenge =
   | { error: null }
   | { error: "invalid_token"; reason: BadTokenReason }
-  | { error: "insufficient_scope"; scope: "read" | "write" };
+  | { error: "insufficient_scope"; scope: "read" | "write" | typeof MCP_STEP_UP_SCOPE };
+
+/** The scopes an OAuth client asks for again when its token lacks mcp:trigger. */
+export const MCP_STEP_UP_SCOPE = "mcp:read mcp:trigger";
 
 export type BadTokenReason = "invalid_token" | "expired_token" | "revoked_token";
 
@@ -44,8 +51,11 @@ export interface ResourceHint {
 export function bearerChallenge(realm: string, challenge: Challenge, resource: ResourceHint | null = null): string {
   const params = [`realm="${realm}"`];
   if (challenge.error === "invalid_token") params.push('error="invalid_token"', `error_description="${BAD_TOKEN_DESCRIPTIONS[challenge.reason]}"`);
-  if (challenge.error === "insufficient_scope") params.push('error="insufficient_scope"', `scope="${challenge.scope}"`);
-  else if (resource) params.push(`resource_metadata="${resource.metadataUrl}"`, `scope="${resource.scope}"`);
+  if (challenge.error === "insufficient_scope") {
+    params.push('error="insufficient_scope"', `scope="${challenge.scope}"`);
+    // MCP authorization, step-up: where the resource's metadata is, so the client can ask again.
+    if (resource && challenge.scope === MCP_STEP_UP_SCOPE) params.push(`resource_metadata="${resource.metadataUrl}"`);
+  } else if (resource) params.push(`resource_metadata="${resource.metadataUrl}"`, `scope="${resource.scope}"`);
   return `Bearer ${params.join(", ")}`;
 }
 
@@ -100,12 +110,17 @@ export interface Denial {
 
 /**
  * The challenge a decision calls for: every 401, and a 403 for too little token scope. Role and
- * grant denials get none: clients answer insufficient_scope by re-authorising (step-up).
+ * grant denials get none: clients answer insufficient_scope by re-authorising (step-up), so it is
+ * sent on the MCP endpoint only when the policy says asking the user again can help: an OAuth
+ * token refused nothing but the mcp:trigger scope (trigger_scope_missing).
  */
 export function decisionChallenge(denial: Denial): Challenge | null {
   if (denial.status === 401) {
     if (denial.reasons.includes("missing_token")) return { error: null };
     return { error: "invalid_token", reason: denial.reasons.find(isBadTokenReason) ?? "invalid_token" };
+  }
+  if (denial.status === 403 && denial.reasons.length === 1 && denial.reasons[0] === "trigger_scope_missing") {
+    return { error: "insufficient_scope", scope: MCP_STEP_UP_SCOPE };
   }
   if (denial.status === 403 && denial.reasons.includes("insufficient_scope") && denial.access !== null) {
     return { error: "insufficient_scope", scope: denial.access };

@@ -4,7 +4,8 @@
 // API and the MCP token owner's view. Backends: memory.ts, mongo/. Both validate with validate.ts.
 import type { Pruner } from "../stores/types.js";
 
-export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth", "ext_authz", "admin", "cli"] as const;
+/** ui: what a signed-in person did in the browser pages (ui.ts). */
+export const AUDIT_SOURCES = ["gateway", "authorize", "data_api", "forward_auth", "ext_authz", "admin", "cli", "ui"] as const;
 export type AuditSource = (typeof AUDIT_SOURCES)[number];
 
 /** admin_token: the operator's TOLLGATE_ADMIN_TOKEN, on admin API records. */
@@ -61,7 +62,7 @@ export interface AuditRecord {
   upstream_status: number | null;
   /** Total time Tollgate spent, including the upstream for the gateway. */
   latency_ms: number;
-  /** Admin and CLI records only (null elsewhere): what was done, e.g. "token.revoke". */
+  /** Admin, CLI and ui records only (null elsewhere): what was done, e.g. "token.revoke". */
   action: string | null;
   /** What the action was done to, e.g. "token:tok_…" or "project:p/collaborator:bob"; null when nothing was. */
   target: string | null;

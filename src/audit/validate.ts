@@ -29,8 +29,8 @@ const REASONS_MAX = 32;
 const REASON_MAX = 128;
 const CLASS_MAX = 32;
 const CURSOR_MAX = 512;
-/** Sources whose records are admin actions, carrying `action`. */
-const ACTION_SOURCES: readonly unknown[] = ["admin", "cli"];
+/** Sources whose records are actions (admin, and a person's in the browser), carrying `action`. */
+const ACTION_SOURCES: readonly unknown[] = ["admin", "cli", "ui"];
 const ACTION_RE = /^[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*$/;
 const ACTION_MAX = 64;
 const TARGET_MAX = 512;
@@ -167,7 +167,7 @@ function checkFields(r: Record<string, unknown>): asserts r is Record<string, un
   if (typeof r.latency_ms !== "number" || !Number.isFinite(r.latency_ms) || r.latency_ms < 0) fail("latency_ms", "must be a finite number >= 0");
   if (ACTION_SOURCES.includes(r.source)) {
     if (typeof r.action !== "string" || r.action.length > ACTION_MAX || !ACTION_RE.test(r.action)) fail("action", "must be a dotted name such as token.revoke");
-  } else if (r.action !== null) fail("action", "must be null unless source is admin or cli");
+  } else if (r.action !== null) fail("action", "must be null unless source is admin, cli or ui");
   nullableText(r.target, "target", TARGET_MAX);
   nullableText(r.client_address, "client_address", CLIENT_ADDRESS_MAX);
   nullableText(r.policy_revision, "policy_revision", REVISION_MAX);

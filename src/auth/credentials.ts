@@ -11,8 +11,6 @@ export type Credential =
 
 const MAX_CREDENTIAL_LENGTH = 8192;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-/** An access token of the OAuth authorization server: 256 random bits in 43 base64url characters (oidc-provider's opaque format). */
-const OAUTH_ACCESS_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * Turns an Authorization header value into a credential status and the subject's facts.
@@ -34,8 +32,6 @@ export class CredentialResolver {
     const match = /^\s*([A-Za-z]+) +(\S+)\s*$/.exec(authorization);
     if (!match || match[1]!.toLowerCase() !== "bearer") return { status: "invalid" };
     const credential = match[2]!;
-    // Before the prefix test: a random OAuth token may begin with "tg_"; Tollgate's own tokens are longer.
-    if (OAUTH_ACCESS_TOKEN_SHAPE.test(credential)) return this.#resolveOAuthToken(credential);
     if (credential.startsWith("tg_")) return this.#resolveToken(credential);
     if (JWT_SHAPE.test(credential)) return this.#resolveSession(credential);
     return { status: "invalid" };
@@ -47,21 +43,17 @@ export class CredentialResolver {
     return { status: "valid", subject: { type: "user", user_id: check.userId, system_role: await this.#systemRole(check.userId) } };
   }
 
+  /**
+   * A Tollgate token, its shape and checksum checked before any store read. An OAuth access
+   * token resolves to the MCP token record stored for it when it was issued (docs/oauth.md).
+   */
   async #resolveToken(value: string): Promise<Credential> {
     const parsed = parseToken(value);
-    // Temp tokens are only ever exchanged, never presented as bearer credentials.
-    if (!parsed || parsed.kind === "temp") return { status: "invalid" };
+    // Temp tokens are only ever exchanged, OAuth refresh tokens only redeemed: never bearer credentials.
+    if (!parsed || parsed.kind === "temp" || parsed.kind === "oauth_refresh") return { status: "invalid" };
     const record = await this.facts.tokenByHash(hashToken(value));
-    if (!record || record.kind !== parsed.kind) return { status: "invalid" };
-    if (record.revoked_at) return { status: "revoked", tokenId: record.id };
-    this.#touch(record);
-    return { status: "valid", subject: await this.#tokenSubject(record) };
-  }
-
-  /** An OAuth access token: the MCP token record stored for it when it was issued (docs/oauth.md). */
-  async #resolveOAuthToken(value: string): Promise<Credential> {
-    const record = await this.facts.tokenByHash(hashToken(value));
-    if (!record || record.kind !== "mcp" || !record.oauth) return { status: "invalid" };
+    const kindMatches = parsed.kind === "oauth_access" ? record?.kind === "mcp" && !!record.oauth : record?.kind === parsed.kind;
+    if (!record || !kindMatches) return { status: "invalid" };
     if (record.revoked_at) return { status: "revoked", tokenId: record.id };
     this.#touch(record);
     return { status: "valid", subject: await this.#tokenSubject(record) };

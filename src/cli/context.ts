@@ -76,7 +76,7 @@ export function connect(env: Env = cliIo().env): CliContext {
   return {
     config,
     facts,
-    issuer: new TokenIssuer(facts),
+    issuer: new TokenIssuer(facts, backends.oauth),
     audit: backends.audit,
     audited(change) {
       const latency_ms = Number(process.hrtime.bigint() - started) / 1e6;

@@ -59,6 +59,7 @@ export function tokenDetails(view: TokenView, value?: string): string {
   ];
   if (view.user_id !== null) rows.push(["user", view.user_id]);
   if (view.project_id !== null) rows.push(["project", view.project_id]);
+  if (view.client) rows.push(["client", [view.client.client_name ?? view.client.client_id, view.client.client_uri].filter(Boolean).join(" ") + " (OAuth)"]);
   rows.push(view.type === "mcp" ? ["grants", reach(view)] : ["scopes", reach(view)]);
   rows.push(["created", view.created_at], ["expires", view.expires_at ?? "never"]);
   if (view.revoked_at) rows.push(["revoked", view.revoked_at]);

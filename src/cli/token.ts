@@ -111,6 +111,6 @@ export async function revokeToken(id: string, opts: { json?: boolean }): Promise
     audited(adminChange.tokenRevoke(record.id));
     const view = viewToken(record);
     if (opts.json) printJson(view);
-    else print(`revoked ${view.id} (${view.name}) at ${view.revoked_at}`);
+    else print(`revoked ${view.id} (${view.name}) at ${view.revoked_at}${view.client ? ", with its OAuth grant (refresh tokens and every access token)" : ""}`);
   });
 }

@@ -8,6 +8,7 @@ import { parseEncryptionKeys, type EncryptionKey } from "../upstreams/encryption
 import { parseUpstreams, type UpstreamConfig } from "./upstreams.js";
 import { absoluteUrl } from "./urls.js";
 import { RATE_LIMIT_CLASS, type RateLimitClass } from "../policy/types.js";
+import type { TracesSampler } from "../tracing.js";
 
 /** The well-known secret `make run` uses so its printed dev JWT verifies. Never accepted in production. */
 export const DEV_JWT_SECRET = "tollgate-dev-secret-do-not-use-in-production";
@@ -113,12 +114,18 @@ export interface Config {
     cookieKeys: string[];
     /** TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: dynamic client registrations admitted per client address in any hour. */
     registrationsPerHour: number;
+    /** TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: Client ID Metadata Documents may be fetched from loopback addresses (development and tests; refused in production). */
+    allowLoopbackClientIds: boolean;
   };
   // browser sign-in
   /** TOLLGATE_OIDC_*: the organisation's OpenID Connect provider browsers sign in with; null: the development sign-in page. */
   oidc: OidcConfig | null;
   /** TOLLGATE_UI_SESSION_TTL_S: how long a browser stays signed in. */
   uiSessionTtlS: number;
+  /** TOLLGATE_UI_SIGN_INS_PER_MINUTE: browser sign-ins admitted per client address in any minute. */
+  uiSignInsPerMinute: number;
+  /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG: which requests are traced (when tracing is on). */
+  tracesSampler: TracesSampler;
 }
 
 export interface OidcConfig {
@@ -250,6 +257,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (production && oauthEnabled && (cookieKeysRaw === undefined || oauthCookieKeys.includes(DEV_OAUTH_COOKIE_KEY))) {
     problems.push("production with Tollgate as the authorization server requires TOLLGATE_OAUTH_COOKIE_KEYS (its cookie keys, the same on every replica)");
   }
+  const allowLoopbackClientIds = get("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS") ?? "false";
+  if (allowLoopbackClientIds !== "true" && allowLoopbackClientIds !== "false") problems.push(`TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS must be "true" or "false", got "${allowLoopbackClientIds}"`);
+  if (production && allowLoopbackClientIds === "true") problems.push("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS=true is not allowed in production");
   // upstreams that are OAuth protected resources (docs/upstreams.md)
   const encryptionKeys = parseEncryptionKeys(get("TOLLGATE_ENCRYPTION_KEYS") ?? "", problems);
   const oauthUpstreams = upstreams.filter((u) => u.auth === "oauth").map((u) => u.name);
@@ -260,11 +270,13 @@ export function loadConfig(env: Env = process.env): Config {
   // browser sign-in
   const oidc = parseOidc(get, production, publicUrl, problems);
   const uiSessionTtlS = integer("TOLLGATE_UI_SESSION_TTL_S", get("TOLLGATE_UI_SESSION_TTL_S") ?? "28800", 300, 2_592_000, problems);
+  const uiSignInsPerMinute = integer("TOLLGATE_UI_SIGN_INS_PER_MINUTE", get("TOLLGATE_UI_SIGN_INS_PER_MINUTE") ?? "20", 1, 100_000, problems);
 
   const logLevel = get("TOLLGATE_LOG_LEVEL") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
     problems.push(`TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
   }
+  const tracesSampler = parseTracesSampler(get, problems);
   const workersRaw = get("TOLLGATE_WORKERS") ?? "1";
   const workers = workersRaw === "auto" ? availableParallelism() : integer("TOLLGATE_WORKERS", workersRaw, 1, 64, problems);
   if (workers > 1 && (!mongodbUri || !redisConfigured)) {
@@ -316,10 +328,12 @@ export function loadConfig(env: Env = process.env): Config {
     mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
-    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour },
+    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour, allowLoopbackClientIds: allowLoopbackClientIds === "true" },
     // browser sign-in
     oidc,
     uiSessionTtlS,
+    uiSignInsPerMinute,
+    tracesSampler,
   };
 }
 
@@ -397,6 +411,29 @@ function parseOidc(get: (name: string) => string | undefined, production: boolea
     return null;
   }
   return { issuer: issuerRaw!, clientId: clientId!, clientSecret: clientSecret! };
+}
+
+/**
+ * OTEL_TRACES_SAMPLER (default always_on) and, for traceidratio, OTEL_TRACES_SAMPLER_ARG (0 to 1,
+ * default 1). The parentbased_* samplers are refused: under them a client's traceparent decides
+ * whether its own requests are traced. Names are exact (the spec's, lower case).
+ */
+function parseTracesSampler(get: (name: string) => string | undefined, problems: string[]): TracesSampler {
+  const name = get("OTEL_TRACES_SAMPLER") ?? "always_on";
+  if (name === "always_on" || name === "always_off") return { kind: name };
+  if (name === "traceidratio") {
+    const raw = get("OTEL_TRACES_SAMPLER_ARG") ?? "1";
+    const ratio = Number(raw);
+    if (!/^(?:0|1|0?\.\d+|1\.0*)$/.test(raw) || !(ratio >= 0 && ratio <= 1)) {
+      problems.push(`OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1 (the share of requests traced), got "${raw}"`);
+      return { kind: "always_on" };
+    }
+    return { kind: "traceidratio", ratio };
+  }
+  if (name.startsWith("parentbased_")) {
+    problems.push(`OTEL_TRACES_SAMPLER=${name} is refused: a client's traceparent would decide whether its requests are traced; use always_on, always_off or traceidratio`);
+  } else problems.push(`OTEL_TRACES_SAMPLER must be always_on, always_off or traceidratio, got "${name}"`);
+  return { kind: "always_on" };
 }
 
 function integer(name: string, raw: string, min: number, max: number, problems: string[]): number {

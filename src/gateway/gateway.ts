@@ -98,6 +98,14 @@ export function gateway(options: GatewayOptions): Gateway {
     // The route table marks every method of a project's MCP endpoint with mcp_endpoint (GET, POST,
     // DELETE): no second lookup under another method (a cache entry and a lookup per GET).
     const mcpEndpoint = route.mcp_message || (request.method === "GET" && route.mcp_endpoint);
+    // The MCP endpoint is one URL: a query string the policy does not judge could reach the MCP
+    // server (which may read it: a session, a tool, a project), so none is sent on.
+    if ((route.mcp_message || route.mcp_endpoint) && target.includes("?")) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: "a project's MCP endpoint takes no query string" });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);
+      return;
+    }
     if (route.mcp_message) {
       const read = await readMcpMessage(req, res, options.mcpMaxBodyBytes);
       if (read === null) return;
@@ -134,7 +142,8 @@ export function gateway(options: GatewayOptions): Gateway {
     setDecisionHeaders(res, verdict, windowS);
 
     if (!decision.allow) {
-      const resource = decision.status === 401 ? mcpResourceHint(options.discovery, route) : null;
+      // A 401's challenge, and a step-up 403's, name the MCP endpoint's metadata.
+      const resource = mcpResourceHint(options.discovery, route);
       if (mcp) writeJsonRpcDenial(res, decision, mcp.message.id, resource);
       else {
         skipBody(req, res);

@@ -1,8 +1,8 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import type { Transform } from "node:stream";
 import { writeError } from "../api/error-writer.js";
-import { ERRORS } from "../errors.js";
+import { ERRORS, RequestError, isUnavailable, type ErrorCode } from "../errors.js";
+import type { AnswerRewriter } from "../mcp/tools-list-filter.js";
 import type { Verdict } from "../decision/service.js";
 import { continueIfExpected } from "../http/server.js";
 import { endUpstreamSpan, startUpstreamSpan, withTraceContext } from "../tracing.js";
@@ -24,11 +24,10 @@ export interface ProxyOutcome {
 }
 
 /**
- * How an answer that may need rewriting (a project's MCP endpoint: tools/list) is passed on,
- * chosen from its head: null as it is, a Transform it flows through (its Content-Length
- * dropped), or "unreadable" to refuse it (502 upstream_answer_unreadable).
+ * How an answer that may need reading (a project's MCP endpoint: tools/list) is passed on,
+ * chosen from its head (src/mcp/tools-list-filter.ts).
  */
-export type AnswerRewriter = (head: { contentType: string | undefined; contentEncoding: string | undefined }) => Transform | null | "unreadable";
+export type { AnswerRewriter } from "../mcp/tools-list-filter.js";
 
 /**
  * Streams one allowed request to the upstream and the answer back. `target` is the request
@@ -98,7 +97,7 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
         endUpstreamSpan(span, outcome.upstreamStatus);
         resolve(outcome);
       };
-      const fail = (code: "body_too_large" | "upstream_unavailable" | "upstream_timeout" | "backend_unavailable" | "upstream_answer_unreadable", message: string): void => {
+      const fail = (code: ErrorCode, message: string): void => {
         clearTimeout(headersTimer);
         upstreamReq?.destroy();
         if (!res.headersSent) writeError(res, { code, message, decisionId });
@@ -141,15 +140,35 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
       };
 
       const answer = (upstreamRes: IncomingMessage, status: number): void => {
-        const through = rewrite?.({ contentType: upstreamRes.headers["content-type"], contentEncoding: upstreamRes.headers["content-encoding"] }) ?? null;
-        if (through === "unreadable") {
+        const reading = rewrite?.({ contentTypes: fieldValues(upstreamRes.rawHeaders, "content-type"), contentEncoding: upstreamRes.headers["content-encoding"] }) ?? null;
+        if (reading instanceof RequestError) {
           upstreamRes.resume();
-          fail("upstream_answer_unreadable", `the upstream answered in the content coding ${JSON.stringify(upstreamRes.headers["content-encoding"])} although asked for identity`);
+          fail(reading.code, reading.message);
           return;
         }
         // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
         const headers = clientResponseHeaders(upstreamRes.headers);
         for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];
+        if (reading !== null && "whole" in reading) {
+          // Held whole and read: it leaves with its own length, or is refused before any of it.
+          reading.whole(upstreamRes).then(
+            (body) => {
+              if (settled) return;
+              if (status !== 204 && status !== 304) headers["content-length"] = String(body.length);
+              res.writeHead(status, headers);
+              res.end(body);
+              finish({ upstreamStatus: status });
+            },
+            (err: unknown) => {
+              upstreamRes.destroy();
+              if (err instanceof RequestError) fail(err.code, err.message);
+              else if (isUnavailable(err)) fail("backend_unavailable", ERRORS.backend_unavailable.message);
+              else fail("upstream_unavailable", "the upstream's answer broke off");
+            },
+          );
+          return;
+        }
+        const through = reading?.stream ?? null;
         // A rewritten answer's length is known only at its end: it goes out chunked.
         if (through) delete headers["content-length"];
         // The head, a body that arrives with it and the end leave in one write: the client's
@@ -163,7 +182,7 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
         // A stream of unknown length (SSE, chunked) shows its head before its first chunk.
         if (headers["content-length"] === undefined) res.flushHeaders();
         if (through) {
-          // A rewrite that fails (a lookup that cannot answer, an answer too large to hold) cuts the answer off.
+          // A rewrite that fails (a lookup that cannot answer, an event it cannot read or hold) cuts the answer off.
           through.on("error", () => {
             upstreamRes.destroy();
             res.destroy();
@@ -243,4 +262,11 @@ function upstreamHeaders(rewrite: boolean, headers: string[]): string[] {
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== "accept-encoding") out.push(headers[i]!, headers[i + 1]!);
   out.push("accept-encoding", "identity");
   return out;
+}
+
+/** Every value of the field `name` (lower case), from a message's raw header lines, in order. */
+function fieldValues(rawHeaders: string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) values.push(rawHeaders[i + 1]!);
+  return values;
 }

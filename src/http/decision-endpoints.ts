@@ -89,7 +89,7 @@ export function decisionEndpoints(o: DecisionEndpointOptions): DecisionEndpoints
     const { decision } = verdict;
     setDecisionHeaders(res, verdict, windowS);
     if (decision.allow) res.writeHead(200, { "content-length": 0 }).end();
-    else writeDenial(res, decision, decision.status === 401 && o.discovery ? mcpResourceHint(o.discovery, o.decisions.route(request.method, request.path).info) : null);
+    else writeDenial(res, decision, o.discovery && (decision.status === 401 || decision.status === 403) ? mcpResourceHint(o.discovery, o.decisions.route(request.method, request.path).info) : null);
   };
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => writeRequestError(res, err, o.logger, { method: req.method ?? "", path: pathOf(req) });
 

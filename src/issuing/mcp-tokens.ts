@@ -60,9 +60,21 @@ export class McpTokenService {
     this.#clock = deps.clock ?? (() => new Date());
   }
 
+  /**
+   * The user's MCP tokens, newest first. An OAuth grant is one entry, the record of its newest
+   * access token: each refresh adds a record, not a token the user gave out (revoking any of
+   * them revokes the grant).
+   */
   async list(userId: string): Promise<TokenRecord[]> {
     const records = await this.#deps.facts.tokenStore.listByUser(userId);
-    return records.filter((r) => r.kind === "mcp");
+    const grants = new Set<string>();
+    return records.filter((r) => {
+      if (r.kind !== "mcp") return false;
+      if (!r.oauth) return true;
+      if (grants.has(r.oauth.grant_id)) return false;
+      grants.add(r.oauth.grant_id);
+      return true;
+    });
   }
 
   async create(userId: string, request: McpTokenRequest): Promise<IssuedToken> {

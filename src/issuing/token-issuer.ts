@@ -3,6 +3,7 @@ import { RequestError } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import type { Grant, OAuthBinding, Scope, StoredTokenKind, TokenRecord } from "../stores/types.js";
 import { validateTokenRecord } from "../stores/validate.js";
+import { deleteGrant, type GrantStore } from "../oauth/grant-deletion.js";
 
 export interface IssueTokenRequest {
   type: StoredTokenKind;
@@ -44,6 +45,8 @@ export interface TokenView {
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+  /** The OAuth client a token was issued to (docs/oauth.md); null for a token made by hand. */
+  client: { client_id: string; client_name: string | null; client_uri: string | null } | null;
 }
 
 export function viewToken(record: TokenRecord): TokenView {
@@ -60,13 +63,19 @@ export function viewToken(record: TokenRecord): TokenView {
     expires_at: iso(record.expires_at),
     revoked_at: iso(record.revoked_at),
     last_used_at: iso(record.last_used_at),
+    client: record.oauth ? { client_id: record.oauth.client_id, client_name: record.oauth.client_name, client_uri: record.oauth.client_uri } : null,
   };
 }
 
 /** Issues and revokes tokens; the value is returned once and only its hash is stored. */
 export class TokenIssuer {
+  /**
+   * @param oauthGrants the OAuth authorization server's store: revoking a token it issued
+   *   deletes the token's grant there (its refresh tokens with it).
+   */
   constructor(
     private readonly facts: CachedFacts,
+    private readonly oauthGrants: GrantStore,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -127,11 +136,30 @@ export class TokenIssuer {
     });
   }
 
+  /**
+   * Revokes a token: the one revocation of the tokens page, the MCP token API, the admin API and
+   * the CLI. A token issued by OAuth takes its whole grant with it: the grant and its refresh
+   * tokens are deleted first (the client cannot get a new access token meanwhile), then every
+   * access token record of the grant is revoked. Null when there is no such token.
+   */
   async revoke(id: string): Promise<TokenRecord | null> {
     const record = await this.facts.tokenStore.get(id);
     if (!record) return null;
-    await this.facts.tokenStore.revoke(id, this.clock());
+    await this.revokeRecords(record.oauth ? await this.#grantTokenIds(record.user_id, record.oauth.grant_id, id) : [id]);
     return this.facts.tokenStore.get(id);
+  }
+
+  /** Revokes exactly these records: for the authorization server, which decides itself what else goes (RFC 7009, reuse). */
+  async revokeRecords(ids: readonly string[]): Promise<void> {
+    const at = this.clock();
+    await Promise.all(ids.map((id) => this.facts.tokenStore.revoke(id, at)));
+  }
+
+  /** The records of an OAuth grant's access tokens, once the grant is deleted: those the store still named and those of the user's records that carry it. */
+  async #grantTokenIds(userId: string | null, grantId: string, id: string): Promise<string[]> {
+    const deleted = await deleteGrant(this.oauthGrants, grantId);
+    const owned = userId ? (await this.facts.tokenStore.listByUser(userId)).filter((r) => r.oauth?.grant_id === grantId && !r.revoked_at).map((r) => r.id) : [];
+    return [...new Set([id, ...deleted, ...owned])];
   }
 
   async #record(r: IssueTokenRequest, now: Date): Promise<TokenRecord> {

@@ -140,8 +140,12 @@ function misreadMember(value: unknown): string | null {
   return null;
 }
 
+/**
+ * A string (well-formed: a lone surrogate does not survive UTF-8, so the upstream would answer
+ * another id than the one recorded) or a safe integer.
+ */
 function isId(value: unknown): value is string | number {
-  return (typeof value === "string" && value.length <= MAX_URI) || (typeof value === "number" && Number.isSafeInteger(value));
+  return (typeof value === "string" && value.length <= MAX_URI && isWellFormed(value)) || (typeof value === "number" && Number.isSafeInteger(value));
 }
 
 function message(value: unknown): McpMessage | McpRefusal {
@@ -152,7 +156,7 @@ function message(value: unknown): McpMessage | McpRefusal {
   const respelt = otherSpelling(m, ENVELOPE_MEMBERS) ?? (typeof m.params === "object" && m.params !== null && !Array.isArray(m.params) ? otherSpelling(m.params as Record<string, unknown>, PARAMS_MEMBERS) : null);
   if (respelt !== null) return invalid(`${JSON.stringify(respelt.slice(0, 64))} is another spelling of a JSON-RPC or MCP member name`, id);
   if (m.jsonrpc !== "2.0") return invalid('"jsonrpc" must be "2.0"', id);
-  if ("id" in m && !isId(m.id)) return invalid('"id" must be a string or an integer');
+  if ("id" in m && !isId(m.id)) return invalid('"id" must be a well-formed string or an integer');
   if (!("method" in m)) {
     // A response to a request of the server (sampling, elicitation, roots).
     if (id === null || ("result" in m) === ("error" in m)) return invalid('a message without "method" is a response: an "id" and one of "result" or "error"');

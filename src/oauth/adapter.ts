@@ -1,10 +1,14 @@
 // oidc-provider's storage adapter on Tollgate's shared OAuthStore, so every replica sees every
 // code, token, grant, client, interaction and session. Three things the reference adapters do
 // not: secrets are kept only as hashes, consume() is one atomic step across replicas, and each
-// access token gets the MCP token record the gateway resolves it to (issued-tokens.ts).
+// access token gets the MCP token record the gateway resolves it to (issued-tokens.ts). A client
+// whose client_id is an https URL is not looked up: its Client ID Metadata Document is fetched
+// (client-metadata-documents.ts).
 import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
 import type { OAuthEntry, OAuthStore } from "../stores/types.js";
-import { hashToken } from "../tokens/format.js";
+import { hashToken, parseToken, type OAuthTokenKind } from "../tokens/format.js";
+import { ClientMetadataDocumentRefused, isClientIdMetadataDocumentUrl, type ClientMetadataDocuments } from "./client-metadata-documents.js";
+import { deleteGrant, deleteGrantMembers } from "./grant-deletion.js";
 
 /** What the adapter needs of the MCP token records of access tokens. */
 export interface AccessTokenRecords {
@@ -20,12 +24,16 @@ export const CONSUMED_RETENTION_MS = 10 * 60_000;
 const CONSUMABLE = new Set(["AuthorizationCode", "RefreshToken"]);
 /** A registered client nobody gets a token for is forgotten after this long; each access token issued to it starts the period again. */
 export const UNUSED_CLIENT_TTL_MS = 30 * 86_400_000;
-/** The models revokeGrant() clears. */
-const GRANT_MEMBERS = ["AccessToken", "RefreshToken", "AuthorizationCode"] as const;
+/** Models whose values are Tollgate tokens (provider.ts): a value of another shape or with a bad checksum is not looked up. */
+const TOKEN_KINDS: Readonly<Record<string, OAuthTokenKind>> = { AccessToken: "oauth_access", RefreshToken: "oauth_refresh" };
+/** Tokens that revoke themselves when saved after their grant was revoked. */
+const GRANT_TOKENS = new Set(["AccessToken", "RefreshToken"]);
 
 export interface AdapterOptions {
   store: OAuthStore;
   accessTokens: AccessTokenRecords;
+  /** Resolves a client_id that is an https URL; without it such a client_id is an unknown client. */
+  clientDocuments?: ClientMetadataDocuments;
   clock?: () => Date;
 }
 
@@ -34,15 +42,17 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
   const { store, accessTokens } = options;
   const clock = options.clock ?? (() => new Date());
 
-  /** Every token of the grant, its access tokens' records, and the grant itself. */
+  /**
+   * The grant, then every token of it and its access tokens' records. The grant goes first: a
+   * token saved concurrently (by the redemption or rotation that won the race on another
+   * replica) was either saved before the grant went, and is deleted here, or finds no grant
+   * after it is saved, and revokes itself (upsert).
+   */
   async function revokeGrant(grantId: string): Promise<void> {
-    await Promise.all(GRANT_MEMBERS.map((model) => deleteGrantMembers(model, grantId)));
-    await store.destroy("Grant", grantId);
+    await revokeRecords(await deleteGrant(store, grantId));
   }
 
-  async function deleteGrantMembers(model: string, grantId: string): Promise<void> {
-    const deleted = await store.deleteByGrant(model, grantId);
-    const tokenIds = deleted.flatMap((e) => (e.token_id ? [e.token_id] : []));
+  async function revokeRecords(tokenIds: string[]): Promise<void> {
     if (tokenIds.length > 0) await accessTokens.revoke(tokenIds);
   }
 
@@ -50,6 +60,17 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
   async function keepClient(clientId: string, now: Date): Promise<void> {
     const client = await store.find("Client", clientId, now);
     if (client) await store.upsert({ ...client.entry, expires_at: new Date(now.getTime() + UNUSED_CLIENT_TTL_MS) });
+  }
+
+  /** The client a Client ID Metadata Document describes; a refusal is the client's invalid_client, with the reason. */
+  async function documentClient(clientId: string): Promise<AdapterPayload | undefined> {
+    if (!options.clientDocuments) return undefined;
+    try {
+      return { ...(await options.clientDocuments.clientMetadata(clientId)) };
+    } catch (err) {
+      if (err instanceof ClientMetadataDocumentRefused) throw new errors.InvalidClient(err.message);
+      throw err;
+    }
   }
 
   function factory(model: string): Adapter {
@@ -72,18 +93,28 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
         if (model === "Client") expiresAt = now.getTime() + UNUSED_CLIENT_TTL_MS;
         const tokenId = model === "AccessToken" ? await accessTokens.create(id, payload) : null;
         if (model === "AccessToken" && typeof payload.clientId === "string") await keepClient(payload.clientId, now);
+        const grantId = typeof payload.grantId === "string" ? payload.grantId : model === "Grant" ? id : null;
         await store.upsert({
           model,
           id: key(id),
           payload: JSON.stringify(stored),
-          grant_id: typeof payload.grantId === "string" ? payload.grantId : model === "Grant" ? id : null,
+          grant_id: grantId,
           uid: typeof payload.uid === "string" ? payload.uid : null,
           token_id: tokenId,
           expires_at: expiresAt === null ? null : new Date(expiresAt),
         });
+        // A token whose grant was revoked while it was being issued (a reuse of its code or
+        // refresh token racing on another replica) revokes itself: see revokeGrant.
+        if (grantId !== null && GRANT_TOKENS.has(model) && !(await store.find("Grant", grantId, clock()))) {
+          if (tokenId) await accessTokens.revoke([tokenId]);
+          await store.destroy(model, key(id));
+        }
       },
 
       async find(id) {
+        if (model === "Client" && isClientIdMetadataDocumentUrl(id)) return documentClient(id);
+        const kind = TOKEN_KINDS[model];
+        if (kind && parseToken(id)?.kind !== kind) return undefined;
         const found = await store.find(model, key(id), clock());
         return found ? toPayload(found.entry, id, found.consumed_at) : undefined;
       },
@@ -123,8 +154,10 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
         await store.destroy(model, key(id));
       },
 
+      /** The provider revokes a family model by model (a reused refresh token, RFC 7009): the grant goes first here too, for the reason in revokeGrant. */
       async revokeByGrantId(grantId) {
-        await deleteGrantMembers(model, grantId);
+        await store.destroy("Grant", grantId);
+        await revokeRecords(await deleteGrantMembers(store, model, grantId));
       },
     };
   }

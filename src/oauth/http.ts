@@ -5,6 +5,7 @@ import type Provider from "oidc-provider";
 import { writeError } from "../api/error-writer.js";
 import { clientAddress, limitedClient, type TrustedProxies } from "../http/client-address.js";
 import type { RateLimiter } from "../stores/types.js";
+import { authorizationFormAsGet } from "./authorization-form.js";
 import { authorizationServerMetadata } from "./metadata.js";
 import { CONSENT_PATH, OAUTH_ROUTES } from "./provider.js";
 
@@ -14,6 +15,7 @@ export const METADATA_PATH = "/.well-known/oauth-authorization-server";
 export const OAUTH_HOT_ROUTES: ReadonlyArray<readonly [string, string]> = [
   ["get", METADATA_PATH],
   ["get", OAUTH_ROUTES.authorization],
+  ["post", OAUTH_ROUTES.authorization],
   ["get", `${OAUTH_ROUTES.authorization}/{uid}`],
   ["post", OAUTH_ROUTES.token],
   ["post", OAUTH_ROUTES.registration],
@@ -26,7 +28,7 @@ export const OAUTH_HOT_ROUTES: ReadonlyArray<readonly [string, string]> = [
 function routeOf(method: string, path: string): boolean {
   const m = method === "HEAD" ? "GET" : method;
   if (path === METADATA_PATH) return m === "GET";
-  if (path === OAUTH_ROUTES.authorization) return m === "GET";
+  if (path === OAUTH_ROUTES.authorization) return m === "GET" || m === "POST";
   if (path === CONSENT_PATH) return m === "GET" || m === "POST";
   if (path.startsWith(`${OAUTH_ROUTES.authorization}/`)) return m === "GET" && /^[A-Za-z0-9_-]{1,128}$/.test(path.slice(OAUTH_ROUTES.authorization.length + 1));
   if (path === OAUTH_ROUTES.token || path === OAUTH_ROUTES.registration || path === OAUTH_ROUTES.revocation) return m === "POST" || m === "OPTIONS";
@@ -78,6 +80,12 @@ export function oauthEndpoints(options: OAuthEndpointsOptions): OAuthEndpoints {
       if (path === OAUTH_ROUTES.registration && req.method === "POST") {
         registrationAdmitted(req, res)
           .then((admitted) => admitted && providerListener(req, res))
+          .catch((err: unknown) => options.onError(err, req, res));
+        return;
+      }
+      if (path === OAUTH_ROUTES.authorization && req.method === "POST") {
+        authorizationFormAsGet(req, res)
+          .then((asGet) => asGet && providerListener(req, res))
           .catch((err: unknown) => options.onError(err, req, res));
         return;
       }

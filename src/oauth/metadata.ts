@@ -15,8 +15,8 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
     // Public clients: PKCE is their proof of possession; no client secrets.
     token_endpoint_auth_methods_supported: ["none"],
     revocation_endpoint_auth_methods_supported: ["none"],
-    // Not yet: a client_id that is an https URL is refused until the CIMD fetch lands (docs/oauth.md).
-    client_id_metadata_document_supported: false,
+    // A client_id that is an https URL is a Client ID Metadata Document (client-metadata-documents.ts).
+    client_id_metadata_document_supported: true,
     authorization_response_iss_parameter_supported: true,
     scopes_supported: [...SCOPES],
   };

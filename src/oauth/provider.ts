@@ -1,9 +1,11 @@
 // The OAuth 2.1 authorization server for the MCP endpoints: oidc-provider, configured for
 // exactly what docs/oauth.md promises. No OpenID Connect: no `openid` scope, no ID tokens.
 import { generateKeyPairSync } from "node:crypto";
-import Provider, { errors, type Adapter, type KoaContextLike } from "oidc-provider";
+import Provider, { errors, type Adapter, type KoaContextLike, type TokenModel } from "oidc-provider";
+import { generateToken, type OAuthTokenKind } from "../tokens/format.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import type { Logger } from "../log.js";
+import { redirectUriAllowed, redirectUriProblem } from "./redirect-uris.js";
 import { projectOfResource } from "./resources.js";
 import { SCOPE_READ, SCOPE_TRIGGER } from "./issued-tokens.js";
 
@@ -101,6 +103,50 @@ export function createOAuthProvider(options: OAuthProviderOptions): Provider {
       ctx.body = JSON.stringify(out);
     },
   });
+  restrictRedirectUris(provider);
+  tollgateTokenValues(provider.AccessToken, "oauth_access");
+  tollgateTokenValues(provider.RefreshToken, "oauth_refresh");
   provider.on("server_error", (_ctx: unknown, err: unknown) => logger.error({ err: String(err) }, "oauth: server error"));
   return provider;
+}
+
+/**
+ * Tollgate's redirect URI rules (redirect-uris.ts) in place of the provider's: checked when a
+ * client is registered or loaded (the schema: a refusal is invalid_redirect_uri) and when an
+ * authorization request names one.
+ */
+function restrictRedirectUris(provider: Provider): void {
+  const Client = provider.Client as unknown as {
+    prototype: { redirectUriAllowed(value: string): boolean; redirectUris: string[]; applicationType?: string };
+    Schema: { prototype: { redirectUris(uris?: string[], label?: string): void; redirect_uris?: string[] } };
+  };
+  const schema = Client.Schema.prototype;
+  const checkSchema = schema.redirectUris;
+  schema.redirectUris = function (this: typeof schema, uris = this.redirect_uris ?? [], label = "redirect_uris") {
+    checkSchema.call(this, uris, label);
+    for (const uri of uris) {
+      const problem = redirectUriProblem(uri);
+      if (problem === null) continue;
+      const refusal = new errors.InvalidRedirectUri();
+      refusal.error_description = `${label}: ${problem}`;
+      throw refusal;
+    }
+  };
+  Client.prototype.redirectUriAllowed = function (this: typeof Client.prototype, value: string) {
+    return redirectUriAllowed(value, this.redirectUris, this.applicationType === "native");
+  };
+}
+
+/**
+ * Access and refresh tokens in Tollgate's token format (tg_oat_…, tg_ort_…: prefix, 256 random
+ * bits, checksum; src/tokens/format.ts), so junk is refused without a store read and a leaked
+ * token is recognisable. The library's own generateTokenId still runs first for what it sets on
+ * the token (its format); only its value is replaced.
+ */
+function tollgateTokenValues(model: TokenModel, kind: OAuthTokenKind): void {
+  const generate = model.prototype.generateTokenId;
+  model.prototype.generateTokenId = function (this: object): string {
+    generate.call(this);
+    return generateToken(kind).value;
+  };
 }

@@ -28,6 +28,7 @@ import { createRedisClient, duplicateRedisClient, probeRedis, redisConfigured } 
 import { RedisBrowserSessionStore } from "../stores/redis/browser-session-store.js";
 import { RedisInvalidationBus } from "../stores/redis/invalidation-bus.js";
 import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
+import { RedisOAuthStore } from "../stores/redis/oauth-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import { RedisToolsListRequestStore } from "../stores/redis/tools-list-requests.js";
 import { MemoryLocks, RedisLocks, type Locks } from "../upstreams/locks.js";
@@ -47,7 +48,7 @@ export interface Backends {
   tokens: TokenStore;
   directory: DirectoryStore;
   tempTokens: TempTokenStore;
-  /** The OAuth authorization server's objects (docs/oauth.md). */
+  /** The OAuth authorization server's objects (docs/oauth.md): Redis when configured, else MongoDB, else memory. */
   oauth: OAuthStore;
   /** Signed-in browsers: Redis when configured, else MongoDB, else memory. */
   browserSessions: BrowserSessionStore;
@@ -102,8 +103,9 @@ export function connectBackends(
   const closers: Array<() => Promise<void>> = [];
   const readiness: Backends["readiness"] = {};
   const liveness: Backends["liveness"] = {};
-  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "oauth" | "audit">;
+  let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   let mongoSessions: BrowserSessionStore | undefined;
+  let mongoOAuth: OAuthStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
   let mcpSessions: McpSessionStore;
@@ -138,11 +140,11 @@ export function connectBackends(
       tokens: new GuardedTokenStore(new MongoTokenStore(db), guard),
       directory: new GuardedDirectoryStore(new MongoDirectoryStore(db), guard),
       tempTokens: new MongoTempTokenStore(db),
-      oauth: new MongoOAuthStore(db),
       audit: combineAudit(auditSink, auditStore),
     };
     mongoSessions = new MongoBrowserSessionStore(db);
     if (cipher) upstreamTokens = new MongoUpstreamTokenStore(db, cipher);
+    mongoOAuth = new MongoOAuthStore(db);
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
@@ -190,7 +192,6 @@ export function connectBackends(
       tokens: new MemoryTokenStore(),
       directory: new MemoryDirectoryStore(),
       tempTokens: new MemoryTempTokenStore(),
-      oauth: new MemoryOAuthStore(),
       audit: new MemoryAudit({ retentionDays, ...(auditCounters ? { counters: auditCounters } : {}) }),
     };
   }
@@ -199,16 +200,12 @@ export function connectBackends(
   // one, and by this pruner where it does not (FerretDB 1.x).
   if (prune) {
     const tempTokenPruning = startPruning("temp token", facts.tempTokens, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-    // Codes, tokens, interactions and sessions of the OAuth authorization server, once lapsed.
-    const oauthPruning = startPruning("oauth entry", facts.oauth, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
-    closers.push(async () => {
-      tempTokenPruning.stop();
-      oauthPruning.stop();
-    });
+    closers.push(async () => tempTokenPruning.stop());
   }
 
   let browserSessions: BrowserSessionStore | undefined;
   let upstreamLocks: Locks | undefined;
+  let oauth: OAuthStore | undefined;
   if (redisConfigured(config)) {
     // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.
     const redis = createRedisClient(config, { lazyConnect: false });
@@ -222,6 +219,7 @@ export function connectBackends(
     };
     redis.on("error", logConnectionError);
     browserSessions = new RedisBrowserSessionStore(redis, { namespace: config.redisNamespace });
+    oauth = new RedisOAuthStore(redis, { namespace: config.redisNamespace });
     mcpSessions = new RedisMcpSessionStore(redis, { namespace: config.redisNamespace });
     rateLimiter = new RedisRateLimiter(redis, {
       namespace: config.redisNamespace,
@@ -274,8 +272,21 @@ export function connectBackends(
     }
   }
 
+  // The OAuth authorization server's objects: Redis too (one round trip for a consume, keys
+  // that expire by themselves, no scan-based prune), else MongoDB, else this process
+  // (docs/oauth.md "What is stored, and where").
+  if (!oauth) {
+    oauth = mongoOAuth ?? new MemoryOAuthStore();
+    if (prune) {
+      // Codes, tokens, interactions and sessions, once lapsed.
+      const oauthPruning = startPruning("oauth entry", oauth, { logger, intervalMs: TEMP_TOKEN_PRUNE_INTERVAL_MS });
+      closers.push(async () => oauthPruning.stop());
+    }
+  }
+
   return {
     ...facts,
+    oauth,
     browserSessions,
     rateLimiter,
     mcpSessions,

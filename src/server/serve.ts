@@ -29,7 +29,7 @@ export async function serve(env: Record<string, string | undefined> = process.en
   const logger = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, logger);
   // Each serving process exports its own spans (the primary serves none).
-  const tracing = await startTracing(env);
+  const tracing = await startTracing(env, { sampler: config.tracesSampler });
   if (tracing) logger.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, "tracing: exporting spans over OTLP/HTTP");
   return serveOne(config, logger, tracing);
 }

@@ -20,6 +20,7 @@ import { withoutRedaction, type Logger } from "../log.js";
 import { Metrics } from "../metrics.js";
 import { PolicyEngine } from "../policy/engine.js";
 import { oauthAdapter } from "../oauth/adapter.js";
+import { ClientMetadataDocuments } from "../oauth/client-metadata-documents.js";
 import { oauthEndpoints, type OAuthEndpoints } from "../oauth/http.js";
 import { OAuthAccessTokenRecords } from "../oauth/issued-tokens.js";
 import { createOAuthProvider } from "../oauth/provider.js";
@@ -27,6 +28,7 @@ import type { BrowserSessions } from "../ui/browser-sessions.js";
 import { consentHandler } from "../ui/consent.js";
 import { writeRequestError } from "../http/errors.js";
 import { browserUi } from "../ui/routes.js";
+import { PageAuditedMcpTokenService, UiAudit } from "../ui/ui-audit.js";
 import { connectBackends, type Backends } from "./backends.js";
 import { buildUpstreamOAuth, type UpstreamOAuth } from "./upstream-oauth.js";
 
@@ -66,6 +68,8 @@ export interface BuildOptions {
   prune?: boolean;
   /** Who is signed in in the browser, for the consent page (tests); default: the browser sessions of /ui/login. */
   browserSessions?: BrowserSessions;
+  /** A certificate trusted besides the system's when fetching Client ID Metadata Documents (tests: their throwaway CA). */
+  clientDocumentsCa?: string;
   /** Users' tokens at `oauth` upstreams; default: nobody is connected (every request is sent to connect). */
   upstreamCredentials?: UpstreamCredentials;
 }
@@ -91,7 +95,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const jwt = new JwtVerifier({ ...config.jwt, maxTtlS: config.jwtMaxTtlS, ...(options.clock ? { now: options.clock } : {}) });
   const credentials = new CredentialResolver(facts, jwt, options.clock);
-  const issuer = new TokenIssuer(facts, options.clock ? () => new Date(options.clock!() * 1000) : undefined);
+  const issuer = new TokenIssuer(facts, backends.oauth, options.clock ? () => new Date(options.clock!() * 1000) : undefined);
   const decisions = new DecisionService({
     engine,
     credentials,
@@ -111,14 +115,18 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   });
   const discovery = mcpDiscovery(config);
   const clockDate = options.clock ? () => new Date(options.clock!() * 1000) : undefined;
-  // One issuing service for the API's self-service routes and the tokens page.
-  const mcpTokens = new McpTokenService({ engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) });
+  // One issuing service for the API's self-service routes and the tokens page (which records what it does).
+  const mcpTokenDeps = { engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) };
+  const mcpTokens = new McpTokenService(mcpTokenDeps);
+  const uiAudit = new UiAudit({ sink: audit, trustedProxies: config.trustedProxies.trust, ...(clockDate ? { clock: clockDate } : {}) });
   const ui = browserUi({
     config,
     store: backends.browserSessions,
-    service: mcpTokens,
+    service: new PageAuditedMcpTokenService(mcpTokenDeps, uiAudit),
     directory: facts.directoryStore,
     audit,
+    uiAudit,
+    rateLimiter: backends.rateLimiter,
     logger,
     ...(clockDate ? { clock: clockDate } : {}),
   });
@@ -142,7 +150,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
       logger,
     ),
   });
-  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions }) : undefined;
+  const oauth = config.oauth.enabled && config.publicUrl ? buildOAuth(config, config.publicUrl, { engine, facts, issuer, backends, logger, sessions: options.browserSessions ?? ui.sessions, clientDocumentsCa: options.clientDocumentsCa, uiAudit }) : undefined;
   const eventLoop = new EventLoopWatch().start();
   const readiness = new Readiness(backends.readiness, logger, { ...backends.liveness, event_loop: eventLoop });
   const appDeps: AppDeps = {
@@ -191,13 +199,14 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
 function buildOAuth(
   config: Config,
   publicUrl: string,
-  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions },
+  deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions; clientDocumentsCa: string | undefined; uiAudit: UiAudit },
 ): OAuthEndpoints {
   const { engine, facts, issuer, backends, logger } = deps;
-  const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, publicUrl });
-  const { factory } = oauthAdapter({ store: backends.oauth, accessTokens });
+  const clientDocuments = new ClientMetadataDocuments({ allowLoopback: config.oauth.allowLoopbackClientIds, extraCa: deps.clientDocumentsCa, logger });
+  const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, clientDocuments, publicUrl });
+  const { factory } = oauthAdapter({ store: backends.oauth, accessTokens, clientDocuments });
   const provider = createOAuthProvider({ issuer: publicUrl, ...config.oauth, adapter: factory, facts, logger });
-  const consent = consentHandler({ provider, sessions: deps.sessions, facts, engine, publicUrl, logger });
+  const consent = consentHandler({ provider, sessions: deps.sessions, facts, engine, publicUrl, logger, audit: deps.uiAudit });
   return oauthEndpoints({
     issuer: publicUrl,
     provider,

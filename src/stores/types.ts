@@ -47,6 +47,8 @@ export interface OAuthBinding {
   client_id: string;
   /** The client's name from its metadata, when it gave one (1-100 characters). */
   client_name: string | null;
+  /** The client's home page from its metadata (client_uri), when it gave an http(s) one (at most 2048 characters). */
+  client_uri: string | null;
   /** The grant the user approved: the refresh family, and the binding id of MCP sessions. */
   grant_id: string;
 }

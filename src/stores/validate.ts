@@ -135,12 +135,15 @@ const TOKEN_FIELDS = [
 ] as const;
 
 const TOKEN_FIELDS_WITH_OAUTH = [...TOKEN_FIELDS, "oauth"] as const;
-const OAUTH_BINDING_FIELDS = ["client_id", "client_name", "grant_id"] as const;
+const OAUTH_BINDING_FIELDS = ["client_id", "client_name", "client_uri", "grant_id"] as const;
 
 function checkOAuthBinding(v: unknown): void {
   const b = object(v, "oauth", OAUTH_BINDING_FIELDS, OAUTH_BINDING_FIELDS);
   if (typeof b.client_id !== "string" || b.client_id.length < 1 || b.client_id.length > 2048 || CONTROL_RE.test(b.client_id)) fail("oauth.client_id", "must be 1-2048 characters");
   if (b.client_name !== null) checkName(b.client_name, "oauth.client_name");
+  if (b.client_uri !== null && (typeof b.client_uri !== "string" || !/^https?:\/\/[^\s]+$/.test(b.client_uri) || b.client_uri.length > 2048 || CONTROL_RE.test(b.client_uri))) {
+    fail("oauth.client_uri", "must be an http(s) URL of at most 2048 characters");
+  }
   if (typeof b.grant_id !== "string" || b.grant_id.length < 1 || b.grant_id.length > 256 || CONTROL_RE.test(b.grant_id)) fail("oauth.grant_id", "must be 1-256 characters");
 }
 

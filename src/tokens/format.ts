@@ -7,13 +7,17 @@ import { crc32 } from "./crc32.js";
 export type TokenKind = "global" | "project" | "mcp";
 /** Single-use tokens for the MCP token exchange; never accepted as a bearer credential. */
 export type TempTokenKind = "temp";
-export type AnyTokenKind = TokenKind | TempTokenKind;
+/** Issued by the OAuth authorization server (src/oauth/): an access token resolves to its MCP token record; a refresh token is only ever redeemed at /oauth/token. */
+export type OAuthTokenKind = "oauth_access" | "oauth_refresh";
+export type AnyTokenKind = TokenKind | TempTokenKind | OAuthTokenKind;
 
 export const TOKEN_PREFIXES: Readonly<Record<AnyTokenKind, string>> = Object.freeze({
   global: "tg_glb_",
   project: "tg_prj_",
   mcp: "tg_mcp_",
   temp: "tg_tmp_",
+  oauth_access: "tg_oat_",
+  oauth_refresh: "tg_ort_",
 });
 
 export const BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -80,12 +80,19 @@ declare module "oidc-provider" {
     ip?: string;
   }
 
+  /** A token model's class; its prototype's generateTokenId() makes the value of each new token (public API, see panva/node-oidc-provider#93). */
+  export interface TokenModel {
+    prototype: { generateTokenId(this: object): string };
+  }
+
   export default class Provider {
     constructor(issuer: string, configuration: Record<string, unknown>);
     readonly issuer: string;
     proxy: boolean;
     Grant: typeof Grant;
     Client: { find(id: string): Promise<Client | undefined> };
+    AccessToken: TokenModel;
+    RefreshToken: TokenModel;
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
     interactionResult(req: IncomingMessage, res: ServerResponse, result: InteractionResult, options?: { mergeWithLastSubmission?: boolean }): Promise<string>;
@@ -106,6 +113,9 @@ declare module "oidc-provider" {
     InvalidTarget: typeof OIDCProviderError;
     InvalidRequest: typeof OIDCProviderError;
     InvalidClientMetadata: typeof OIDCProviderError;
+    /** Takes no description: set error_description on it. */
+    InvalidRedirectUri: typeof OIDCProviderError;
+    InvalidClient: typeof OIDCProviderError;
     AccessDenied: typeof OIDCProviderError;
   };
 }

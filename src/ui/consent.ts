@@ -2,6 +2,7 @@
 // which client asks for which project's MCP server and approves (choosing allow_trigger where
 // the policy lets them, and an expiry) or denies; the provider then answers the client.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
 import type Provider from "oidc-provider";
 import type { InteractionDetails } from "oidc-provider";
 import type { CachedFacts } from "../facts/cached-facts.js";
@@ -14,6 +15,7 @@ import { signInLocation, type BrowserSessions, type BrowserUser } from "./browse
 import { consentBody, consentTitle } from "./consent-html.js";
 import { checkCsrf, csrfToken } from "./csrf.js";
 import { escapeHtml, renderPage } from "./page.js";
+import type { UiAudit } from "./ui-audit.js";
 
 const DAY_S = 86_400;
 /** How long the user may let a client keep access (the grant's, and so the refresh tokens', expiry). */
@@ -34,6 +36,8 @@ export interface ConsentDeps {
   /** TOLLGATE_PUBLIC_URL. */
   publicUrl: string;
   logger: Logger;
+  /** consent.allow and consent.deny are recorded (source "ui"). */
+  audit: UiAudit;
 }
 
 /** What the interaction asks for, once checked: one existing project's MCP endpoint. */
@@ -127,7 +131,15 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
     });
   }
 
+  /** The record of a decision: the user, the project and the client they answered. */
+  const recordDecision = (req: IncomingMessage, res: ServerResponse, started: number, action: "consent.allow" | "consent.deny", user: BrowserUser, described: Request | null, details: InteractionDetails): void => {
+    const clientId = typeof details.params.client_id === "string" ? details.params.client_id : "unknown";
+    const target = described ? `project:${described.projectId}/oauth_client:${described.clientId}` : `oauth_client:${clientId}`;
+    deps.audit.recordWhenAnswered(req, res, started, action, { userId: user.userId, target });
+  };
+
   async function decide(req: IncomingMessage, res: ServerResponse, user: BrowserUser, details: InteractionDetails): Promise<void> {
+    const started = performance.now();
     const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
     if (type !== "application/x-www-form-urlencoded") return problem(res, 415, "send the form");
     const raw = await readBody(req, res, FORM_MAX_BYTES);
@@ -137,6 +149,8 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
     if (form.get("uid") !== details.uid) return problem(res, 400, "this form belongs to another authorization request");
     const decision = form.get("decision");
     if (decision === "deny") {
+      const described = await describe(details);
+      recordDecision(req, res, started, "consent.deny", user, typeof described === "string" ? null : described, details);
       await provider.interactionFinished(req, res, { error: "access_denied", error_description: "the user denied access" }, { mergeWithLastSubmission: false });
       return;
     }
@@ -161,6 +175,7 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
       grant.rejectResourceScope(described.resource, SCOPE_TRIGGER);
     }
     const grantId = await grant.save();
+    recordDecision(req, res, started, "consent.allow", user, described, details);
     await provider.interactionFinished(req, res, { login: { accountId: user.userId }, consent: { grantId } }, { mergeWithLastSubmission: false });
   }
 

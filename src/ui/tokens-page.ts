@@ -135,10 +135,27 @@ function createForm(user: BrowserUser, projects: string[]): Html {
 
 const day = (d: Date | null, none: string): string => (d ? d.toISOString().replace("T", " ").slice(0, 16) + " UTC" : none);
 
+/**
+ * When access ends: a token made by hand, at its expiry; an OAuth grant, at the expiry the user
+ * chose on the consent page (its access tokens are short-lived and renewed by the client).
+ */
+function expiryOf(record: TokenRecord): Date | null {
+  return record.oauth ? (record.grants[0]?.expires_at ?? null) : record.expires_at;
+}
+
 function state(record: TokenRecord, now: Date): string {
   if (record.revoked_at) return `revoked ${day(record.revoked_at, "")}`;
-  if (record.expires_at && record.expires_at <= now) return "expired";
+  const expiry = expiryOf(record);
+  if (expiry && expiry <= now) return "expired";
   return "active";
+}
+
+/** Who holds the token: "made by hand", or the OAuth client's name and its URL (client_uri, or a client_id that is a URL). */
+function clientCell(record: TokenRecord): Html {
+  if (!record.oauth) return html`made by hand`;
+  const { client_id, client_name, client_uri } = record.oauth;
+  const url = client_uri ?? (/^https:\/\//.test(client_id) ? client_id : null);
+  return html`<div>${client_name ?? "unnamed client"}</div>${url ? html`<div class="muted"><a href="${url}" rel="noreferrer">${url}</a></div>` : null}`;
 }
 
 function tokenTable(user: BrowserUser, tokens: TokenRecord[], now: Date): Html {
@@ -149,7 +166,7 @@ function tokenTable(user: BrowserUser, tokens: TokenRecord[], now: Date): Html {
     const revoke = live
       ? html`<form class="inline" method="post" action="/ui/tokens/${encodeURIComponent(t.id)}/revoke">${csrfInput(user)}<button type="submit" class="danger" aria-label="Revoke ${t.name}">Revoke</button></form>`
       : null;
-    return html`<tr><th scope="row"><a href="/ui/tokens/${encodeURIComponent(t.id)}">${t.name}</a></th><td>made by hand</td><td>${grants}</td><td>${day(t.created_at, "")}</td><td>${day(t.expires_at, "never")}</td><td>${day(t.last_used_at, "never")}</td><td>${state(t, now)}</td><td>${revoke}</td></tr>`;
+    return html`<tr><th scope="row"><a href="/ui/tokens/${encodeURIComponent(t.id)}">${t.name}</a></th><td>${clientCell(t)}</td><td>${grants}</td><td>${day(t.created_at, "")}</td><td>${day(expiryOf(t), "never")}</td><td>${day(t.last_used_at, "never")}</td><td>${state(t, now)}</td><td>${revoke}</td></tr>`;
   });
   return html`<section aria-labelledby="tokens-heading"><h2 id="tokens-heading">Your tokens</h2>
 <table><thead><tr><th scope="col">Name</th><th scope="col">Client</th><th scope="col">Grants</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">State</th><th scope="col"><span class="muted">Action</span></th></tr></thead>

@@ -119,6 +119,17 @@ describe("compose.yaml", () => {
     expect(compose).not.toMatch(/^\s*(command|entrypoint):.*(tsx|npm)/m);
   });
 
+  it("runs Redis persistent (AOF on a volume) and never evicting: it holds sessions and OAuth consumption markers", () => {
+    const redis = /^ {2}redis:\n((?: {4}.*\n|\s*\n)+)/m.exec(compose)?.[1] ?? "";
+    const command = /^ {4}command: (\[.*\])$/m.exec(redis)?.[1];
+    const args = JSON.parse(command ?? "[]") as string[];
+    const value = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(value("--appendonly")).toBe("yes");
+    expect(value("--maxmemory-policy")).toBe("noeviction");
+    expect(redis).toMatch(/^ {4}volumes:\n {6}- redis:\/data$/m);
+    expect(compose).toMatch(/^volumes:\n(?: {2}\w+:\n)* {2}redis:$/m);
+  });
+
   it("sets and reads only variables the documentation lists", () => {
     const documented = documentedVariables();
     const keys = environmentKeys();

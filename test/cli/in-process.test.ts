@@ -11,6 +11,7 @@ import { auditFilter, collaboratorRole, id, tokenRequest, userId } from "../../s
 import { auditLine, tokenDetails, tokenTable } from "../../src/cli/output.js";
 import { parseGrant, tokenBody, tokenFields, type CreateOptions } from "../../src/cli/token.js";
 import { viewToken } from "../../src/issuing/token-issuer.js";
+import { MemoryOAuthStore } from "../../src/stores/memory/oauth-store.js";
 import { RequestError } from "../../src/errors.js";
 import { CachedFacts } from "../../src/facts/cached-facts.js";
 import { TokenIssuer } from "../../src/issuing/token-issuer.js";
@@ -23,7 +24,7 @@ async function fixture(): Promise<{ issuer: TokenIssuer; directory: MemoryDirect
   await directory.putProject({ id: "p1", name: "Project one", public: false });
   await directory.putUser({ id: "bob", system_role: "user" });
   const facts = new CachedFacts(new MemoryTokenStore(), directory, { ttlMs: 0 });
-  return { issuer: new TokenIssuer(facts), directory, facts };
+  return { issuer: new TokenIssuer(facts, new MemoryOAuthStore()), directory, facts };
 }
 
 /** What `tollgate token create` would report for these options. */

@@ -302,4 +302,14 @@ describe("the OAuth authorization server", () => {
     expect(loadConfig({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "50" }).oauth.registrationsPerHour).toBe(50);
     expect(problems({ TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "0" }).join()).toMatch(/TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR/);
   });
+
+  it("TOLLGATE_UI_SIGN_INS_PER_MINUTE defaults to 20 per client address; anything but 1..100000 is a problem reported with the others", () => {
+    expect(loadConfig({}).uiSignInsPerMinute).toBe(20);
+    expect(loadConfig({ TOLLGATE_UI_SIGN_INS_PER_MINUTE: "5" }).uiSignInsPerMinute).toBe(5);
+    for (const bad of ["0", "-1", "1.5", "many", "100001"]) {
+      const found = problems({ TOLLGATE_UI_SIGN_INS_PER_MINUTE: bad, TOLLGATE_UI_SESSION_TTL_S: "10" }).join("\n");
+      expect(found, bad).toMatch(/TOLLGATE_UI_SIGN_INS_PER_MINUTE/);
+      expect(found, bad).toMatch(/TOLLGATE_UI_SESSION_TTL_S/);
+    }
+  });
 });

@@ -10,6 +10,7 @@ import { DEFAULT_RATE_LIMITS, type RateLimits } from "../../src/config/config.js
 import { DecisionService, type DecisionRequest } from "../../src/decision/service.js";
 import { CachedFacts } from "../../src/facts/cached-facts.js";
 import { TokenIssuer } from "../../src/issuing/token-issuer.js";
+import { MemoryOAuthStore } from "../../src/stores/memory/oauth-store.js";
 import { packageFile } from "../../src/package-root.js";
 import { PolicyEngine } from "../../src/policy/engine.js";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
@@ -69,7 +70,7 @@ function build(
     audit,
     records: async () => (await audit.query({ limit: 100 })).records,
     directory: facts.directoryStore,
-    issuer: new TokenIssuer(facts, () => new Date(NOW * 1000)),
+    issuer: new TokenIssuer(facts, new MemoryOAuthStore(), () => new Date(NOW * 1000)),
   };
 }
 

@@ -153,8 +153,9 @@ describe("tools/list through the gateway (SDK 1.x, 2025-11-25)", () => {
     expect(names(tools)).toEqual(["get_build", "list_builds"]);
     // The answer did come on a resumed stream: a GET with Last-Event-ID after the cut POST.
     expect(sseUpstream.hits.slice(before).some((h) => h.method === "GET" && h.lastEventId !== undefined)).toBe(true);
-    // Replica A recorded the request's id under the caller (token, project, session).
-    expect(await redisClient.keys(`${namespace}:mcp:tl:*`)).toHaveLength(1);
+    // Replica A recorded the request's id under the caller (token, project, session), and its
+    // numeric reading under the caller's loose name (an answer whose id equals it only as a number is refused).
+    expect(await redisClient.keys(`${namespace}:mcp:tl:*`)).toHaveLength(2);
   });
 });
 

@@ -60,7 +60,8 @@ export type TollgateParts = Pick<BuildOptions, "upstreamCredentials"> & Partial<
 
 /** A Tollgate whose clock reads `now`, on the given backends (fresh in-memory ones if none). */
 export function buildTollgateAt(now: number, env: Record<string, string> = {}, backends?: Backends, parts: TollgateParts = {}): Tollgate {
-  const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_DEMO: "false", ...env });
+  // Test files sign in far more often than a person does (the sign-in limit has its own test, test/ui/sign-in-audit.test.ts).
+  const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_DEMO: "false", TOLLGATE_UI_SIGN_INS_PER_MINUTE: "100000", ...env });
   return buildTollgate(config, {
     watchPolicy: false,
     defaultMetrics: false,

@@ -143,7 +143,7 @@ describe("discovery's parts", () => {
     expect(mcpDiscovery({ publicUrl: null, mcpAuthorizationServers: [AS] })).toBeNull();
   });
 
-  it("adds resource_metadata and scope to a 401's challenge only, after the RFC 6750 parameters", () => {
+  it("adds resource_metadata and scope to a 401's challenge, and resource_metadata to a step-up 403's, after the RFC 6750 parameters", () => {
     const hint = { metadataUrl: "https://t.example/.well-known/oauth-protected-resource/api/v1/mcp/projects/p1/mcp", scope: "mcp:read" };
     expect(bearerChallenge("tollgate", { error: null }, hint)).toBe(`Bearer realm="tollgate", resource_metadata="${hint.metadataUrl}", scope="mcp:read"`);
     expect(bearerChallenge("tollgate", { error: "invalid_token", reason: "expired_token" }, hint)).toBe(
@@ -151,5 +151,8 @@ describe("discovery's parts", () => {
     );
     expect(bearerChallenge("tollgate", { error: "insufficient_scope", scope: "write" }, hint)).toBe('Bearer realm="tollgate", error="insufficient_scope", scope="write"');
     expect(bearerChallenge("tollgate", { error: null })).toBe('Bearer realm="tollgate"');
+    expect(bearerChallenge("tollgate", { error: "insufficient_scope", scope: "mcp:read mcp:trigger" }, hint)).toBe(
+      `Bearer realm="tollgate", error="insufficient_scope", scope="mcp:read mcp:trigger", resource_metadata="${hint.metadataUrl}"`,
+    );
   });
 });

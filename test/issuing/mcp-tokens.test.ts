@@ -6,6 +6,7 @@ import { RequestError } from "../../src/errors.js";
 import { CachedFacts } from "../../src/facts/cached-facts.js";
 import { MAX_LIVE_TEMP_TOKENS, McpTokenService, sessionUser } from "../../src/issuing/mcp-tokens.js";
 import { TokenIssuer } from "../../src/issuing/token-issuer.js";
+import { MemoryOAuthStore } from "../../src/stores/memory/oauth-store.js";
 import { PolicyEngine } from "../../src/policy/engine.js";
 import { MemoryDirectoryStore } from "../../src/stores/memory/directory-store.js";
 import { MemoryTempTokenStore } from "../../src/stores/memory/temp-token-store.js";
@@ -30,7 +31,7 @@ beforeEach(async () => {
   await directory.setCollaborator("p1", "bob", "Developer");
   await directory.setCollaborator("p1", "carol", "Developer");
   facts = new CachedFacts(new MemoryTokenStore(), directory, { ttlMs: 0 });
-  issuer = new TokenIssuer(facts, clock);
+  issuer = new TokenIssuer(facts, new MemoryOAuthStore(), clock);
   tempTokens = new MemoryTempTokenStore();
   service = new McpTokenService({ engine, facts, issuer, tempTokens, clock });
 });

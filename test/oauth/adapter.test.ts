@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { CONSUMED_RETENTION_MS, oauthAdapter, UNUSED_CLIENT_TTL_MS } from "../../src/oauth/adapter.js";
 import { MemoryOAuthStore } from "../../src/stores/memory/oauth-store.js";
-import { hashToken } from "../../src/tokens/format.js";
+import { generateToken, hashToken } from "../../src/tokens/format.js";
 
 const T0 = new Date("2030-01-01T00:00:00Z");
 
@@ -39,13 +39,15 @@ describe("the OAuth adapter", () => {
     const { factory, revoked } = setup();
     await factory("Grant").upsert("g1", { jti: "g1", accountId: "bob" }, 3600);
     await factory("AuthorizationCode").upsert("c1", { jti: "c1", grantId: "g1" }, 60);
-    await factory("AccessToken").upsert("a1", { jti: "a1", grantId: "g1", clientId: "client" }, 3600);
+    const a1 = generateToken("oauth_access").value;
+    await factory("AccessToken").upsert(a1, { jti: a1, grantId: "g1", clientId: "client" }, 3600);
+    expect(await factory("AccessToken").find(a1)).toMatchObject({ grantId: "g1" });
     await factory("AuthorizationCode").consume("c1");
     expect((await factory("AuthorizationCode").find("c1"))?.consumed).toBeTypeOf("number");
     await expect(factory("AuthorizationCode").consume("c1")).rejects.toMatchObject({ error: "invalid_grant" });
     expect(revoked).toEqual(["tok_1"]);
     expect(await factory("Grant").find("g1")).toBeUndefined();
-    expect(await factory("AccessToken").find("a1")).toBeUndefined();
+    expect(await factory("AccessToken").find(a1)).toBeUndefined();
   });
 
   it("forgets a registered client unused for 30 days; each access token issued to it keeps it another 30", async () => {
@@ -58,5 +60,19 @@ describe("the OAuth adapter", () => {
     advance(UNUSED_CLIENT_TTL_MS);
     expect(await factory("Client").find("client")).toBeUndefined();
     expect(await store.prune(new Date(T0.getTime() + 3 * UNUSED_CLIENT_TTL_MS))).toBeGreaterThan(0);
+  });
+
+  it("a token saved after its grant was revoked (a reuse racing on another replica) revokes itself and its record", async () => {
+    const { factory, revoked } = setup();
+    await factory("Grant").upsert("g1", { jti: "g1", accountId: "bob" }, 3600);
+    await factory("RefreshToken").revokeByGrantId("g1"); // the provider's family revoke: the grant goes first
+    expect(await factory("Grant").find("g1")).toBeUndefined();
+    const a1 = generateToken("oauth_access").value;
+    const r1 = generateToken("oauth_refresh").value;
+    await factory("AccessToken").upsert(a1, { jti: a1, grantId: "g1", clientId: "client" }, 3600);
+    await factory("RefreshToken").upsert(r1, { jti: r1, grantId: "g1", clientId: "client" }, 3600);
+    expect(revoked).toEqual(["tok_1"]);
+    expect(await factory("AccessToken").find(a1)).toBeUndefined();
+    expect(await factory("RefreshToken").find(r1)).toBeUndefined();
   });
 });

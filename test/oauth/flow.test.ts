@@ -2,7 +2,7 @@
 // registration, authorization with consent, the code and refresh grants, revocation, and the
 // issued tokens at the gateway.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authorizeWithConsent, Browser, mcpCall, pkce, register, startOAuthServer, stopDemoUpstream, tokenRequest, REDIRECT_URI, type OAuthServer } from "./support.js";
+import { authorizeWithConsent, Browser, issueTokens, mcpCall, pkce, register, startOAuthServer, stopDemoUpstream, tokenRequest, REDIRECT_URI, type OAuthServer, type TokensForOptions } from "./support.js";
 
 let as: OAuthServer;
 
@@ -15,18 +15,7 @@ afterAll(async () => {
   await stopDemoUpstream();
 });
 
-/** Registers, authorizes as `user` with consent, redeems the code: the token response. */
-async function tokensFor(user: string, options: { project?: string; scope?: string; allow_trigger?: boolean } = {}) {
-  const client = await register(as.url);
-  const { verifier, challenge } = pkce();
-  const resource = as.mcpResource(options.project ?? "priv");
-  const back = await authorizeWithConsent(new Browser(as.url, user), { client_id: client.client_id, resource, code_challenge: challenge, ...(options.scope ? { scope: options.scope } : {}) }, { ...(options.allow_trigger ? { allow_trigger: true } : {}) });
-  const code = back.searchParams.get("code");
-  expect(code, back.href).toBeTruthy();
-  const res = await tokenRequest(as.url, { grant_type: "authorization_code", code: code!, redirect_uri: REDIRECT_URI, client_id: client.client_id, code_verifier: verifier, resource });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return { client, code: code!, verifier, resource, ...(res.body as { access_token: string; refresh_token: string; expires_in: number; token_type: string; scope: string }) };
-}
+const tokensFor = (user: string, options: TokensForOptions = {}) => issueTokens(as, user, options);
 
 describe("authorization server metadata (RFC 8414)", () => {
   it("is served at /.well-known/oauth-authorization-server with the issuer TOLLGATE_PUBLIC_URL and the fields of issue 11 §1", async () => {
@@ -45,7 +34,7 @@ describe("authorization server metadata (RFC 8414)", () => {
       code_challenge_methods_supported: ["S256"],
       token_endpoint_auth_methods_supported: ["none"],
       revocation_endpoint_auth_methods_supported: ["none"],
-      client_id_metadata_document_supported: false,
+      client_id_metadata_document_supported: true,
       authorization_response_iss_parameter_supported: true,
       scopes_supported: ["mcp:read", "mcp:trigger"],
     });
@@ -66,8 +55,8 @@ describe("the code flow", () => {
     const res = await tokenRequest(as.url, { grant_type: "authorization_code", code: back.searchParams.get("code")!, redirect_uri: REDIRECT_URI, client_id: client.client_id, code_verifier: verifier, resource });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ token_type: "Bearer", scope: "mcp:read", expires_in: 3600 });
-    expect(res.body.access_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(res.body.refresh_token).toBeTruthy();
+    expect(res.body.access_token).toMatch(/^tg_oat_[0-9A-Za-z]{49}$/);
+    expect(res.body.refresh_token).toMatch(/^tg_ort_[0-9A-Za-z]{49}$/);
 
     const call = await mcpCall(as.url, "priv", res.body.access_token);
     expect(call.status, call.body).toBe(200);

@@ -52,7 +52,7 @@ export async function stopDemoUpstream(): Promise<void> {
  * Developer on priv), dave (no collaborations). `seed: false`: the directory is already there
  * (a second replica on shared backends).
  */
-export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string } = {}): Promise<OAuthServer> {
+export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string; clientDocumentsCa?: string } = {}): Promise<OAuthServer> {
   let listener: ((req: IncomingMessage, res: import("node:http").ServerResponse) => void) | undefined;
   const server = createServer((req, res) => listener!(req, res));
   const url = await listen(server);
@@ -65,6 +65,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     TOLLGATE_MCP_AUTHORIZATION_SERVERS: options.publicUrl ?? url,
     // Every test registers its own clients from 127.0.0.1; the limit has its own test.
     TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "100000",
+    TOLLGATE_UI_SIGN_INS_PER_MINUTE: "100000",
     TOLLGATE_UPSTREAM_URL: await demoUpstream(),
     ...options.env,
   });
@@ -75,6 +76,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     prune: false,
     browserSessions: testBrowserSessions,
     ...(options.backends ? { backends: options.backends } : {}),
+    ...(options.clientDocumentsCa ? { clientDocumentsCa: options.clientDocumentsCa } : {}),
   });
   listener = tollgate.app;
   if (options.seed ?? true) {
@@ -221,6 +223,25 @@ export async function authorizeWithConsent(
   const resumed = await browser.request(decided.location);
   if (resumed.status !== 303 || !resumed.location) throw new Error(`resume answered ${resumed.status}: ${resumed.body}`);
   return resumed.location;
+}
+
+export interface TokensForOptions {
+  project?: string;
+  scope?: string;
+  allow_trigger?: boolean;
+}
+
+/** Registers a client, authorizes as `user` with consent, redeems the code: the client, the code and the token response. */
+export async function issueTokens(as: OAuthServer, user: string, options: TokensForOptions = {}) {
+  const client = await register(as.url);
+  const { verifier, challenge } = pkce();
+  const resource = as.mcpResource(options.project ?? "priv");
+  const back = await authorizeWithConsent(new Browser(as.url, user), { client_id: client.client_id, resource, code_challenge: challenge, ...(options.scope ? { scope: options.scope } : {}) }, { ...(options.allow_trigger ? { allow_trigger: true } : {}) });
+  const code = back.searchParams.get("code");
+  if (!code) throw new Error(`no code: ${back.href}`);
+  const res = await tokenRequest(as.url, { grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, client_id: client.client_id, code_verifier: verifier, resource });
+  if (res.status !== 200) throw new Error(`token request answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return { client, code, verifier, resource, ...(res.body as { access_token: string; refresh_token: string; expires_in: number; token_type: string; scope: string }) };
 }
 
 export async function tokenRequest(base: string, form: Record<string, string>): Promise<{ status: number; body: any }> {

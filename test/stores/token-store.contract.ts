@@ -29,7 +29,7 @@ export function describeTokenStoreContract(name: string, factory: FixtureFactory
     });
 
     it("keeps an OAuth-issued MCP token's binding (client and grant) through create, read, update and list; refuses it on other kinds", async () => {
-      const oauth = { client_id: "https://client.example.com/metadata.json", client_name: "Example Agent", grant_id: "grant-1" };
+      const oauth = { client_id: "https://client.example.com/metadata.json", client_name: "Example Agent", client_uri: "https://client.example.com/", grant_id: "grant-1" };
       const r = mcpToken({ oauth });
       await store.create(r);
       expect(await store.get(r.id)).toEqual(r);
@@ -39,6 +39,7 @@ export function describeTokenStoreContract(name: string, factory: FixtureFactory
       expect((await store.get(r.id))).not.toHaveProperty("oauth.extra");
       await expectValidationError(store.create(globalToken({ oauth })), "oauth");
       await expectValidationError(store.create(mcpToken({ oauth: { ...oauth, grant_id: "" } })), "oauth.grant_id");
+      await expectValidationError(store.create(mcpToken({ oauth: { ...oauth, client_uri: "javascript:alert(1)" } })), "oauth.client_uri");
       const plain = mcpToken();
       await store.create(plain);
       expect(await store.get(plain.id)).not.toHaveProperty("oauth");

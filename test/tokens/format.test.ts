@@ -15,7 +15,7 @@ import {
 } from "../../src/tokens/format.js";
 import { crc32, crc32Table } from "../../src/tokens/crc32.js";
 
-const KINDS: AnyTokenKind[] = ["global", "project", "mcp", "temp"];
+const KINDS: AnyTokenKind[] = ["global", "project", "mcp", "temp", "oauth_access", "oauth_refresh"];
 const kindArb = fc.constantFrom(...KINDS);
 
 describe("generateToken / parseToken", () => {
@@ -23,7 +23,7 @@ describe("generateToken / parseToken", () => {
     const { value, hash } = generateToken(kind);
     expect(value.startsWith(TOKEN_PREFIXES[kind])).toBe(true);
     expect(value).toHaveLength(TOKEN_LENGTH);
-    expect(value).toMatch(/^tg_(glb|prj|mcp|tmp)_[0-9A-Za-z]{49}$/);
+    expect(value).toMatch(/^tg_(glb|prj|mcp|tmp|oat|ort)_[0-9A-Za-z]{49}$/);
     expect(parseToken(value)).toEqual({ kind });
     expect(hash).toBe(hashToken(value));
   });

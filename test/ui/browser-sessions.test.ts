@@ -6,11 +6,12 @@ import express from "express";
 import { pino } from "pino";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
-import type { McpTokenService } from "../../src/issuing/mcp-tokens.js";
 import { MemoryAudit } from "../../src/audit/memory.js";
 import { MemoryBrowserSessionStore } from "../../src/stores/memory/browser-session-store.js";
+import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
 import { StoredBrowserSessions } from "../../src/ui/browser-sessions.js";
 import { browserUi } from "../../src/ui/routes.js";
+import { UiAudit, type PageAuditedMcpTokenService } from "../../src/ui/ui-audit.js";
 
 function exchange(host: string, cookie?: string): { req: IncomingMessage; res: ServerResponse } {
   const req = new IncomingMessage(new Socket());
@@ -69,12 +70,15 @@ describe("StoredBrowserSessions", () => {
 
 describe("production without an identity provider", () => {
   it("serves no sign-in page (404) and no development sign-in", async () => {
+    const audit = new MemoryAudit({ retentionDays: 1 });
     const { routes } = browserUi({
-      config: { env: "production", oidc: null, publicUrl: null, uiSessionTtlS: 600, maxBodyBytes: 16384 },
+      config: { env: "production", oidc: null, publicUrl: null, uiSessionTtlS: 600, uiSignInsPerMinute: 20, maxBodyBytes: 16384, trustedProxies: { trust: () => false, entries: [] } },
       store: new MemoryBrowserSessionStore(),
-      service: {} as McpTokenService,
+      service: {} as PageAuditedMcpTokenService,
       directory: { listProjectsOf: async () => [] },
-      audit: new MemoryAudit({ retentionDays: 1 }),
+      audit,
+      uiAudit: new UiAudit({ sink: audit, trustedProxies: () => false }),
+      rateLimiter: new MemoryRateLimiter(),
       logger: pino({ level: "silent" }),
     });
     const app = express().use(routes);

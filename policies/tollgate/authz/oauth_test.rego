@@ -74,3 +74,47 @@ test_an_mcp_token_made_by_hand_is_not_bound_to_one_endpoint if {
 	got := authz.decision with input as json.patch(on_p2, [{"op": "remove", "path": "/subject/oauth"}])
 	got.allow
 }
+
+# Step-up: a trigger tool called with an OAuth token whose grant lacks allow_trigger.
+_call_trigger := {"op": "replace", "path": "/mcp", "value": {"method": "tools/call", "tool": "trigger_build"}}
+
+_read_only_grant := {"project_id": "p1", "expires_at": null, "allow_trigger": false}
+
+_trigger_call(subject_patch) := json.patch(
+	_on_p1,
+	array.concat(
+		[_call_trigger, {"op": "replace", "path": "/subject/grants", "value": [_read_only_grant]}],
+		subject_patch,
+	),
+)
+
+test_an_oauth_token_without_the_trigger_scope_is_told_to_ask_for_it if {
+	got := authz.decision with input as _trigger_call([])
+	got.status == 403
+	got.reasons == ["trigger_scope_missing"]
+}
+
+test_an_oauth_token_with_the_trigger_scope_may_trigger if {
+	got := authz.decision with input as json.patch(_on_p1, [_call_trigger])
+	got.allow
+}
+
+test_no_step_up_where_asking_again_cannot_help if {
+	every case in [
+		# a hand-made MCP token: OAuth cannot widen it
+		[{"op": "remove", "path": "/subject/oauth"}],
+		# a system viewer may not approve mcp:trigger
+		[{"op": "replace", "path": "/subject/system_role", "value": "viewer"}],
+		# nor a collaborator below Developer
+		[{"op": "replace", "path": "/project/collaborator_role", "value": "Reporter"}],
+	] {
+		got := authz.decision with input as _trigger_call(case)
+		got.status == 403
+		not "trigger_scope_missing" in got.reasons
+	}
+}
+
+test_a_hand_made_token_without_the_trigger_grant_is_trigger_not_allowed if {
+	got := authz.decision with input as _trigger_call([{"op": "remove", "path": "/subject/oauth"}])
+	got.reasons == ["trigger_not_allowed"]
+}

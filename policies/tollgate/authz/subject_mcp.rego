@@ -39,6 +39,25 @@ _mcp_denials contains "trigger_not_allowed" if {
 	_needs_trigger
 	count(_live_grants) > 0
 	not _trigger_granted
+	not _trigger_scope_grantable
+}
+
+# A token from the OAuth authorization server whose grant lacks only the mcp:trigger scope, for a
+# user who could approve it on the consent page: the client can ask the user again for it
+# (step-up; the gateway answers 403 insufficient_scope, docs/oauth.md). A hand-made token, or a
+# user who could not approve it, is refused trigger_not_allowed: asking again could not help.
+_mcp_denials contains "trigger_scope_missing" if {
+	_needs_trigger
+	count(_live_grants) > 0
+	not _trigger_granted
+	_trigger_scope_grantable
+}
+
+# The grant rules of the consent page (grants.rego): Developer or above, a system role that writes.
+_trigger_scope_grantable if {
+	_has_oauth_binding
+	input.subject.system_role != "viewer"
+	_role_at_least("Developer")
 }
 
 _grants_for_project contains grant if {

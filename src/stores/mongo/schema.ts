@@ -60,7 +60,7 @@ export interface TokenDoc {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
-  oauth?: { client_id: string; client_name: string | null; grant_id: string };
+  oauth?: { client_id: string; client_name: string | null; client_uri?: string | null; grant_id: string };
 }
 
 /** Insert-only: a revocation is never updated, so no concurrent write can undo it. */
@@ -200,7 +200,7 @@ export function fromTokenDoc(d: TokenDoc): TokenRecord {
     expires_at: nullableDate(d.expires_at),
     revoked_at: nullableDate(d.revoked_at),
     last_used_at: nullableDate(d.last_used_at),
-    ...(d.oauth ? { oauth: { client_id: d.oauth.client_id, client_name: d.oauth.client_name ?? null, grant_id: d.oauth.grant_id } } : {}),
+    ...(d.oauth ? { oauth: { client_id: d.oauth.client_id, client_name: d.oauth.client_name ?? null, client_uri: d.oauth.client_uri ?? null, grant_id: d.oauth.grant_id } } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { RedisClient } from "./client.js";
+import { REDIS_EXPIRY_SLACK_MS, type RedisClient } from "./client.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 import { checkDate, isValidHash, validateBrowserSession } from "../validate.js";
 import { BackendUnavailableError, DuplicateError, type BrowserSession, type BrowserSessionStore } from "../types.js";
@@ -58,5 +58,3 @@ export class RedisBrowserSessionStore implements BrowserSessionStore {
     }
   }
 }
-
-const REDIS_EXPIRY_SLACK_MS = 3_600_000;

@@ -13,6 +13,12 @@ export const failFastRedisOptions: Readonly<RedisOptions> = Object.freeze({
   retryStrategy: (times: number) => Math.min(times * 200, 2_000),
 });
 
+/**
+ * Keys of state whose expiry Tollgate decides with its own clock (browser sessions, OAuth
+ * objects) expire in Redis this long after it: a Redis clock ahead of ours never drops them early.
+ */
+export const REDIS_EXPIRY_SLACK_MS = 3_600_000;
+
 /** One Redis server or a Redis Cluster: what the rate limiter and the invalidation bus talk to. */
 export type RedisClient = Redis | Cluster;
 

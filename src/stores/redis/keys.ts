@@ -20,6 +20,18 @@ export interface RedisKeys {
    */
   mcpSession(partition: string, sessionId: string): string;
   /**
+   * The OAuth authorization server's objects (oauth-store.ts). Each key's hash tag is
+   * `{model:id}` (the id in base64url, so no "}" ends the tag early): an entry and its
+   * consumption marker share one slot, and consume() is one script on one node of a cluster.
+   */
+  oauthEntry(model: string, id: string): string;
+  /** String: the one consumption of an entry (a code, a refresh token); same slot as oauthEntry. */
+  oauthConsumed(model: string, id: string): string;
+  /** Set: the ids of a model's entries of one grant (the refresh family), tagged `{model:grantId}`. */
+  oauthGrantMembers(model: string, grantId: string): string;
+  /** String: the id of a model's entry with this uid (interactions, sessions), tagged `{model:uid}`. */
+  oauthUid(model: string, uid: string): string;
+  /**
    * String: one DCR registration (src/stores/redis/dcr-credential-store.ts), by its key's id
    * (dcrKeyId), hashed: URLs of any length and alphabet become a fixed-shape key.
    */
@@ -41,7 +53,14 @@ export function redisKeys(namespace: string = DEFAULT_NAMESPACE): RedisKeys {
     mcpSession: (partition, sessionId) => `${namespace}:mcps:${Buffer.from(sessionId).toString("base64url")}:{${partition}}`,
     invalidationChannel: `${namespace}:invalidate`,
     browserSession: (hash) => `${namespace}:bs:${hash}`,
+    oauthEntry: (model, id) => `${namespace}:oauth:e:${oauthTag(model, id)}`,
+    oauthConsumed: (model, id) => `${namespace}:oauth:c:${oauthTag(model, id)}`,
+    oauthGrantMembers: (model, grantId) => `${namespace}:oauth:g:${oauthTag(model, grantId)}`,
+    oauthUid: (model, uid) => `${namespace}:oauth:u:${oauthTag(model, uid)}`,
     dcrCredentials: (keyId) => `${namespace}:dcr:${createHash("sha256").update(keyId).digest("base64url")}`,
     upstreamLock: (name) => `${namespace}:ulock:${name}`,
   };
 }
+
+/** `{model:base64url(id)}`: a Redis Cluster hash tag naming one object of one model. */
+const oauthTag = (model: string, id: string): string => `{${model}:${Buffer.from(id).toString("base64url")}}`;

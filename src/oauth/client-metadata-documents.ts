@@ -1,0 +1,224 @@
+// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a client_id that
+// is an https URL names a JSON document, at that URL, describing the client. Tollgate fetches it
+// under the SSRF guard (guarded-fetch.ts), validates it, and hands oidc-provider the metadata of a
+// public client (token_endpoint_auth_method none). Documents are cached as their HTTP caching
+// headers allow (RFC 9111, at most a day, at most CACHE_MAX_ENTRIES of them); a refusal is
+// remembered REFUSAL_TTL_MS, so a client_id cannot make Tollgate fetch on every request.
+import CachePolicy from "http-cache-semantics";
+import { LRUCache } from "lru-cache";
+import type { Logger } from "../log.js";
+import { guardedFetch, GuardedFetchError, type GuardedFetchErrorCode, type GuardedFetchOptions } from "./guarded-fetch.js";
+import { SCOPES } from "./provider.js";
+
+export const CACHE_MAX_ENTRIES = 1_000;
+export const CACHE_MAX_TTL_MS = 86_400_000;
+export const REFUSAL_TTL_MS = 10_000;
+const URL_MAX = 2_048;
+const NAME_MAX = 100;
+const REDIRECT_URIS_MAX = 10;
+const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
+
+/** A client_id Tollgate resolves as a Client ID Metadata Document (anything https, valid or not: it is never looked up as a registration). */
+export function isClientIdMetadataDocumentUrl(clientId: string): boolean {
+  return /^https:/i.test(clientId);
+}
+
+/** The client metadata handed to oidc-provider: only fields Tollgate understands, a public client. */
+export interface DocumentClientMetadata {
+  client_id: string;
+  client_name: string;
+  /** The origin of the client_id: what the user can trust, whatever the document claims. */
+  client_uri: string;
+  redirect_uris: string[];
+  grant_types: string[];
+  response_types: ["code"];
+  token_endpoint_auth_method: "none";
+  application_type: "web" | "native";
+  scope?: string;
+}
+
+export type ClientMetadataDocumentRefusalCode = GuardedFetchErrorCode | "invalid_client_id_url" | "bad_document" | "client_id_mismatch" | "client_secret";
+
+/** Why a client_id URL is refused; `message` is the error_description the client sees (invalid_client). */
+export class ClientMetadataDocumentRefused extends Error {
+  constructor(
+    readonly code: ClientMetadataDocumentRefusalCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ClientMetadataDocumentRefused";
+  }
+}
+
+export interface ClientMetadataDocumentsOptions extends Pick<GuardedFetchOptions, "allowLoopback" | "resolve" | "extraCa"> {
+  logger: Logger;
+}
+
+interface CacheEntry {
+  expiresAt: number;
+  result: DocumentClientMetadata | ClientMetadataDocumentRefused;
+}
+
+export class ClientMetadataDocuments {
+  readonly #options: ClientMetadataDocumentsOptions;
+  readonly #cache = new LRUCache<string, CacheEntry>({ max: CACHE_MAX_ENTRIES });
+  /** One fetch per client_id at a time: concurrent requests wait for it. */
+  readonly #pending = new Map<string, Promise<CacheEntry>>();
+
+  constructor(options: ClientMetadataDocumentsOptions) {
+    this.#options = options;
+  }
+
+  /** The client's metadata from its document; throws ClientMetadataDocumentRefused. */
+  async clientMetadata(clientId: string): Promise<DocumentClientMetadata> {
+    const cached = this.#cache.get(clientId);
+    const entry = cached && cached.expiresAt > Date.now() ? cached : await this.#fetchOnce(clientId);
+    if (entry.result instanceof ClientMetadataDocumentRefused) throw entry.result;
+    return entry.result;
+  }
+
+  #fetchOnce(clientId: string): Promise<CacheEntry> {
+    let pending = this.#pending.get(clientId);
+    if (!pending) {
+      pending = this.#fetch(clientId).finally(() => this.#pending.delete(clientId));
+      this.#pending.set(clientId, pending);
+    }
+    return pending;
+  }
+
+  async #fetch(clientId: string): Promise<CacheEntry> {
+    let entry: CacheEntry;
+    try {
+      const { metadata, ttlMs } = await this.#fetchAndValidate(clientId);
+      entry = { expiresAt: Date.now() + ttlMs, result: metadata };
+      this.#options.logger.info({ client_id: clientId, ttl_ms: ttlMs }, "oauth: client metadata document fetched");
+    } catch (err) {
+      const refusal =
+        err instanceof ClientMetadataDocumentRefused ? err
+        : err instanceof GuardedFetchError ? new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`)
+        : new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
+      if (!(err instanceof ClientMetadataDocumentRefused || err instanceof GuardedFetchError)) this.#options.logger.warn({ client_id: clientId, err: String(err) }, "oauth: client metadata document fetch failed");
+      entry = { expiresAt: Date.now() + REFUSAL_TTL_MS, result: refusal };
+      this.#options.logger.info({ client_id: clientId, code: refusal.code, reason: refusal.message }, "oauth: client metadata document refused");
+    }
+    if (entry.expiresAt > Date.now()) this.#cache.set(clientId, entry);
+    else this.#cache.delete(clientId);
+    return entry;
+  }
+
+  async #fetchAndValidate(clientId: string): Promise<{ metadata: DocumentClientMetadata; ttlMs: number }> {
+    const url = clientIdUrl(clientId);
+    const { allowLoopback, resolve, extraCa } = this.#options;
+    const answer = await guardedFetch(clientId, { allowLoopback, resolve, extraCa });
+    if (answer.status !== 200) throw new ClientMetadataDocumentRefused("bad_status", `client_id metadata document not fetched: ${answer.url.href} answered ${answer.status}`);
+    let document: unknown;
+    try {
+      document = JSON.parse(answer.body.toString("utf8"));
+    } catch {
+      throw refused("bad_document", "is not JSON");
+    }
+    const metadata = validateDocument(clientId, url, document);
+    const policy = new CachePolicy({ url: clientId, method: "GET", headers: { accept: "application/json" } }, { status: answer.status, headers: answer.headers }, { shared: true });
+    // Fresh for what is left of its freshness lifetime (maxAge() is 0 when not storable, no-cache,
+    // Vary: *); not timeToLive(), which adds stale-while-revalidate and stale-if-error: there is no revalidation here.
+    const ttlMs = Math.min(Math.max(0, policy.maxAge() - policy.age()) * 1000, CACHE_MAX_TTL_MS);
+    return { metadata, ttlMs };
+  }
+}
+
+function refused(code: ClientMetadataDocumentRefusalCode, problem: string): ClientMetadataDocumentRefused {
+  return new ClientMetadataDocumentRefused(code, `client_id metadata document refused: ${problem}`);
+}
+
+/** The client_id as the draft requires it: https, a path, no credentials, fragment or dot segments. */
+function clientIdUrl(clientId: string): URL {
+  const bad = (problem: string): ClientMetadataDocumentRefused => new ClientMetadataDocumentRefused("invalid_client_id_url", `client_id URL ${problem}`);
+  if (clientId.length > URL_MAX) throw bad(`is longer than ${URL_MAX} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f\\]/.test(clientId)) throw bad("contains spaces, control characters or backslashes");
+  let url: URL;
+  try {
+    url = new URL(clientId);
+  } catch {
+    throw bad("is not a URL");
+  }
+  if (url.protocol !== "https:" || !clientId.startsWith("https://")) throw bad("must be an https URL");
+  if (url.username || url.password) throw bad("must not contain a user name or password");
+  if (clientId.includes("#")) throw bad("must not contain a fragment");
+  const path = clientId.slice(url.origin.length).split("?")[0]!;
+  if (path === "" || path === "/") throw bad("must contain a path");
+  if (path.split("/").some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))) throw bad("must not contain . or .. path segments");
+  return url;
+}
+
+function validateDocument(clientId: string, url: URL, document: unknown): DocumentClientMetadata {
+  if (typeof document !== "object" || document === null || Array.isArray(document)) throw refused("bad_document", "is not a JSON object");
+  const d = document as Record<string, unknown>;
+  if (d.client_id !== clientId) throw refused("client_id_mismatch", "its client_id is not the URL it was fetched from");
+  if ("client_secret" in d || "client_secret_expires_at" in d) throw refused("client_secret", "it carries client_secret or client_secret_expires_at (a document is public: it cannot hold a secret)");
+  const authMethod = d.token_endpoint_auth_method;
+  if (typeof authMethod === "string" && authMethod.startsWith("client_secret_")) throw refused("client_secret", `token_endpoint_auth_method ${authMethod} needs a shared secret, which a document cannot have`);
+  if (authMethod !== undefined && authMethod !== "none") throw refused("bad_document", 'token_endpoint_auth_method must be "none"');
+
+  const name = d.client_name;
+  // eslint-disable-next-line no-control-regex
+  if (typeof name !== "string" || name.trim() === "" || name.length > NAME_MAX || /[\u0000-\u001f\u007f]/.test(name)) throw refused("bad_document", `client_name must be 1-${NAME_MAX} characters without control characters`);
+
+  const applicationType = d.application_type ?? "web";
+  if (applicationType !== "web" && applicationType !== "native") throw refused("bad_document", 'application_type must be "web" or "native"');
+  const redirectUris = d.redirect_uris;
+  if (!Array.isArray(redirectUris) || redirectUris.length === 0 || redirectUris.length > REDIRECT_URIS_MAX) throw refused("bad_document", `redirect_uris must list 1-${REDIRECT_URIS_MAX} URIs`);
+  for (const uri of redirectUris) {
+    const problem = redirectUriProblem(uri, applicationType);
+    if (problem) throw refused("bad_document", `redirect_uris: ${problem}`);
+  }
+
+  const grantTypes = d.grant_types ?? ["authorization_code", "refresh_token"];
+  if (!Array.isArray(grantTypes) || !grantTypes.includes("authorization_code") || grantTypes.some((g) => typeof g !== "string" || !GRANT_TYPES.has(g))) {
+    throw refused("bad_document", "grant_types must include authorization_code and may add refresh_token, nothing else");
+  }
+  const responseTypes = d.response_types ?? ["code"];
+  if (!Array.isArray(responseTypes) || responseTypes.length !== 1 || responseTypes[0] !== "code") throw refused("bad_document", 'response_types must be ["code"]');
+
+  let scope: string | undefined;
+  if (d.scope !== undefined) {
+    if (typeof d.scope !== "string") throw refused("bad_document", "scope must be a string");
+    // Scopes Tollgate does not offer are left out; a document asking for none of its scopes is refused.
+    const offered = d.scope.split(" ").filter((s) => (SCOPES as readonly string[]).includes(s));
+    if (offered.length === 0) throw refused("bad_document", `scope names none of ${SCOPES.join(", ")}`);
+    scope = [...new Set(offered)].join(" ");
+  }
+
+  return {
+    client_id: clientId,
+    client_name: name.trim(),
+    client_uri: url.origin,
+    redirect_uris: redirectUris as string[],
+    grant_types: [...new Set(grantTypes as string[])],
+    response_types: ["code"],
+    token_endpoint_auth_method: "none",
+    application_type: applicationType,
+    ...(scope ? { scope } : {}),
+  };
+}
+
+/**
+ * A redirect URI oidc-provider accepts for the application type, narrowed: https; http only to a
+ * loopback host (RFC 8252 §7.3); for a native application also a private-use scheme with a
+ * dot (RFC 8252 §7.1, `com.example.app:/callback`). No fragment.
+ */
+function redirectUriProblem(uri: unknown, applicationType: "web" | "native"): string | null {
+  if (typeof uri !== "string" || uri.length > URL_MAX) return "each must be a string URI";
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return `${JSON.stringify(uri)} is not a URI`;
+  }
+  if (uri.includes("#")) return `${uri} has a fragment`;
+  if (url.protocol === "http:") return LOOPBACK_HOSTS.has(url.hostname) ? null : `${uri}: http only to a loopback host`;
+  if (url.protocol === "https:") return applicationType === "native" && LOOPBACK_HOSTS.has(url.hostname) ? `${uri}: a native application's loopback redirect is http` : null;
+  if (applicationType === "native" && /^[a-z][a-z0-9+-]*\.[a-z0-9.+-]+:$/i.test(url.protocol)) return null;
+  return `${uri}: https, http to a loopback host, or (native) a private-use scheme with a dot`;
+}

@@ -31,16 +31,14 @@ import { RedisMcpSessionStore } from "../stores/redis/mcp-session-store.js";
 import { RedisOAuthStore } from "../stores/redis/oauth-store.js";
 import { RedisRateLimiter } from "../stores/redis/rate-limiter.js";
 import { RedisToolsListRequestStore } from "../stores/redis/tools-list-requests.js";
-import { MemoryLocks, RedisLocks, type Locks } from "../upstreams/locks.js";
-import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
-import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
-import { MemoryDcrCredentialStore } from "../stores/memory/dcr-credential-store.js";
-import { MemoryUpstreamTokenStore } from "../stores/memory/upstream-token-store.js";
-import { MongoUpstreamTokenStore } from "../stores/mongo/upstream-token-store.js";
 import { RedisDcrCredentialStore } from "../stores/redis/dcr-credential-store.js";
 import type { DcrCredentialStore } from "../upstreams/dcr-credentials.js";
 import { AesGcmSecretCipher } from "../upstreams/encryption.js";
+import { RedisLocks, type Locks } from "../upstreams/locks.js";
 import type { UpstreamTokenStore } from "../upstreams/user-tokens.js";
+import { MongoUpstreamTokenStore } from "../stores/mongo/upstream-token-store.js";
+import { MemoryToolsListRequestStore } from "../stores/memory/tools-list-requests.js";
+import type { InvalidationBus, InvalidationObserver } from "../facts/invalidation.js";
 import type { BrowserSessionStore, DirectoryStore, McpSessionStore, OAuthStore, RateLimiter, TempTokenStore, TokenStore, ToolsListRequestStore } from "../stores/types.js";
 
 export interface Backends {
@@ -57,17 +55,18 @@ export interface Backends {
   mcpSessions: McpSessionStore;
   /** The ids of callers' tools/list requests, so any replica filters a resumed answer (Redis when configured). */
   toolsListRequests: ToolsListRequestStore;
-  /** Tollgate's client registrations at `oauth` upstreams' authorization servers: Redis with TOLLGATE_ENCRYPTION_KEYS, else memory (docs/upstreams.md). */
-  dcrCredentials: DcrCredentialStore;
-  /** Users' tokens at `oauth` upstreams: MongoDB with TOLLGATE_ENCRYPTION_KEYS, else memory (docs/upstreams.md). */
-  upstreamTokens: UpstreamTokenStore;
   readiness: Record<string, ReadinessCheck>;
   /** What /healthz asks: parts of this process that can wedge (see WedgeCheck). */
   liveness: Record<string, WedgeCheck>;
   /** With Redis: the cross-process invalidation bus (without it, the fact cache's own in-process one). */
   invalidation?: InvalidationBus;
-  /** Cross-replica locks of the upstream OAuth client (registering, refreshing): Redis when configured. */
-  upstreamLocks: Locks;
+  /**
+   * The upstream OAuth client's shared state with Redis (and TOLLGATE_ENCRYPTION_KEYS to seal the
+   * registrations): the registrations and the cross-replica locks. Absent: in this process.
+   */
+  upstreamOAuth?: { dcr: DcrCredentialStore; locks: Locks };
+  /** Users' tokens at `oauth` upstreams, sealed, with MongoDB and TOLLGATE_ENCRYPTION_KEYS. Absent: in this process. */
+  upstreamTokens?: UpstreamTokenStore;
   /** Which backend each store uses, for the startup banner. */
   describe: { facts: "mongodb" | "memory"; rateLimits: "redis" | "memory" };
   close(): Promise<void>;
@@ -106,18 +105,12 @@ export function connectBackends(
   let facts: Pick<Backends, "tokens" | "directory" | "tempTokens" | "audit">;
   let mongoSessions: BrowserSessionStore | undefined;
   let mongoOAuth: OAuthStore | undefined;
+  let upstreamTokens: UpstreamTokenStore | undefined;
   const retentionDays = config.audit.retentionDays;
   let rateLimiter: RateLimiter;
   let mcpSessions: McpSessionStore;
   let toolsListRequests: ToolsListRequestStore;
   let invalidation: InvalidationBus | undefined;
-  // Upstream secrets persist only sealed: without keys (development only, config.ts) they stay in this process.
-  const cipher = config.encryptionKeys.length > 0 ? new AesGcmSecretCipher(config.encryptionKeys) : null;
-  let dcrCredentials: DcrCredentialStore | undefined;
-  let upstreamTokens: UpstreamTokenStore | undefined;
-  if (!cipher && (config.mongodbUri || redisConfigured(config)) && config.upstreams.some((u) => u.auth === "oauth")) {
-    logger.warn("TOLLGATE_ENCRYPTION_KEYS is unset: oauth upstreams' registrations and users' tokens are kept in this process's memory only (lost on restart, not shared)");
-  }
 
   if (config.mongodbUri) {
     const mongo = connectMongo(config.mongodbUri, config.mongodbDb, logger, { appName: "tollgate" });
@@ -143,8 +136,8 @@ export function connectBackends(
       audit: combineAudit(auditSink, auditStore),
     };
     mongoSessions = new MongoBrowserSessionStore(db);
-    if (cipher) upstreamTokens = new MongoUpstreamTokenStore(db, cipher);
     mongoOAuth = new MongoOAuthStore(db);
+    if (config.encryptionKeys.length > 0) upstreamTokens = new MongoUpstreamTokenStore(db, new AesGcmSecretCipher(config.encryptionKeys));
     // Without TTL indexes (FerretDB) old audit records are pruned here; idempotent across replicas.
     const pruning = prune ? startPruning("audit", auditStore, { logger }) : undefined;
     let indexed = false;
@@ -204,8 +197,8 @@ export function connectBackends(
   }
 
   let browserSessions: BrowserSessionStore | undefined;
-  let upstreamLocks: Locks | undefined;
   let oauth: OAuthStore | undefined;
+  let upstreamOAuth: Backends["upstreamOAuth"];
   if (redisConfigured(config)) {
     // REDIS_URL or TOLLGATE_REDIS_CLUSTER_NODES: the same scripts and channel either way.
     const redis = createRedisClient(config, { lazyConnect: false });
@@ -233,8 +226,9 @@ export function connectBackends(
       },
     });
     toolsListRequests = new RedisToolsListRequestStore(redis, { namespace: config.redisNamespace });
-    if (cipher) dcrCredentials = new RedisDcrCredentialStore(redis, cipher, { namespace: config.redisNamespace });
-    upstreamLocks = new RedisLocks(redis, { namespace: config.redisNamespace });
+    if (config.encryptionKeys.length > 0) {
+      upstreamOAuth = { dcr: new RedisDcrCredentialStore(redis, new AesGcmSecretCipher(config.encryptionKeys), { namespace: config.redisNamespace }), locks: new RedisLocks(redis, { namespace: config.redisNamespace }) };
+    }
     // Fail-open admits requests uncounted while Redis is down: serving on, degraded.
     readiness.redis = {
       required: config.rateLimitFail === "closed",
@@ -291,12 +285,11 @@ export function connectBackends(
     rateLimiter,
     mcpSessions,
     toolsListRequests,
-    dcrCredentials: dcrCredentials ?? new MemoryDcrCredentialStore(),
-    upstreamTokens: upstreamTokens ?? new MemoryUpstreamTokenStore(),
-    upstreamLocks: upstreamLocks ?? new MemoryLocks(),
     readiness,
     liveness,
     ...(invalidation ? { invalidation } : {}),
+    ...(upstreamOAuth ? { upstreamOAuth } : {}),
+    ...(upstreamTokens ? { upstreamTokens } : {}),
     describe: { facts: config.mongodbUri ? "mongodb" : "memory", rateLimits: redisConfigured(config) ? "redis" : "memory" },
     async close() {
       await Promise.allSettled(closers.map((close) => close()));

@@ -1,11 +1,14 @@
 import { Router } from "express";
 import type { Config } from "../config/config.js";
 import type { Logger } from "../log.js";
+import { MemoryDcrCredentialStore } from "../stores/memory/dcr-credential-store.js";
+import { MemoryUpstreamTokenStore } from "../stores/memory/upstream-token-store.js";
 import type { StoredBrowserSessions } from "../ui/browser-sessions.js";
 import { upstreamConnectRoutes } from "../ui/upstream-connect.js";
 import { connectedUpstreams, UpstreamConnector } from "../upstreams/connect.js";
 import type { UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { UpstreamAuthDiscovery } from "../upstreams/discovery.js";
+import { MemoryLocks } from "../upstreams/locks.js";
 import { UpstreamRegistrar } from "../upstreams/registration.js";
 import type { Backends } from "./backends.js";
 
@@ -25,14 +28,16 @@ export interface UpstreamOAuth {
 export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl" | "maxBodyBytes">, backends: Backends, sessions: StoredBrowserSessions, logger: Logger): UpstreamOAuth | null {
   const upstreams = config.upstreams.filter((u) => u.auth === "oauth");
   if (upstreams.length === 0 || config.publicUrl === null) return null;
+  // Shared by every replica with Redis and encryption keys; otherwise this process's own.
+  const shared = backends.upstreamOAuth ?? { dcr: new MemoryDcrCredentialStore(), locks: new MemoryLocks() };
   const registrar = new UpstreamRegistrar({
-    store: backends.dcrCredentials,
-    locks: backends.upstreamLocks,
+    store: shared.dcr,
+    locks: shared.locks,
     clientName: "Tollgate",
-    // Users connected under the old client find out at their next refresh (the server refuses the old client's refresh token): they reconnect.
+    // Users connected under the old client find out at their next refresh (it is not tried under the new one): they reconnect.
     onReregistered: async ({ key, previousClientId, clientId }) =>
       logger.warn({ issuer: key.issuer, previous_client_id: previousClientId, client_id: clientId }, "registered anew at an upstream's authorization server (it offers no client management): its users reconnect"),
   });
-  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens: backends.upstreamTokens, locks: backends.upstreamLocks, publicUrl: config.publicUrl });
+  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens: backends.upstreamTokens ?? new MemoryUpstreamTokenStore(), locks: shared.locks, publicUrl: config.publicUrl });
   return { connector, credentials: connectedUpstreams(connector, config.publicUrl), routes: upstreamConnectRoutes({ sessions, connector, upstreams, maxBodyBytes: config.maxBodyBytes, logger }) };
 }

@@ -12,6 +12,8 @@ import type { RegistrationTarget, UpstreamRegistrar } from "./registration.js";
 import { scopesHash } from "./scopes-hash.js";
 import type { UpstreamTokens, UpstreamTokenStore } from "./user-tokens.js";
 
+export type { UpstreamTokens, UpstreamTokenStore };
+
 /** What the flow needs of an `oauth` upstream's configuration (TOLLGATE_UPSTREAMS). */
 export type OauthUpstream = Pick<UpstreamConfig, "name" | "url" | "scopes">;
 
@@ -113,7 +115,7 @@ export class UpstreamConnector {
       answered = await tokenRequest(metadata, renewed, grant);
     }
     if (!answered.tokens) throw failed(`the upstream's token endpoint answered ${answered.status}${answered.error ? ` ${answered.error}` : ""}`);
-    await this.#o.tokens.put(this.#stored(user.userId, upstream.name, answered.tokens, scopes, undefined));
+    await this.#o.tokens.put(user.userId, upstream.name, this.#stored(answered.tokens, scopes, client.clientId, undefined));
   }
 
   /** The user's access token for the upstream, refreshed (once across replicas) when near expiry. */
@@ -136,7 +138,7 @@ export class UpstreamConnector {
     const current = await this.#o.tokens.get(userId, upstream.name);
     if (!current) return false;
     const { metadata, client } = await this.#client(upstream);
-    if (metadata.revocationEndpoint) {
+    if (metadata.revocationEndpoint && client.clientId === current.clientId) {
       // The refresh token where there is one: revoking it ends the grant's access tokens too (RFC 7009 §2.1).
       const [token, hint] = current.refreshToken ? [current.refreshToken, "refresh_token"] : [current.accessToken, "access_token"];
       const res = await postForm(metadata.revocationEndpoint, client, { token, token_type_hint: hint });
@@ -149,18 +151,21 @@ export class UpstreamConnector {
   }
 
   async #refresh(upstream: OauthUpstream, userId: string, current: UpstreamTokens): Promise<UpstreamAccess> {
-    // Registered anew since the user connected: the server refuses the old client's refresh token, and the user reconnects.
     const { metadata, scopes, client } = await this.#client(upstream);
+    // Tollgate was registered anew since: the old client's refresh token is not ours to use.
+    if (client.clientId !== current.clientId) return this.#reconnect(userId, upstream);
     const grant = { grant_type: "refresh_token", refresh_token: current.refreshToken!, resource: metadata.resource };
     let answered = await tokenRequest(metadata, client, grant);
+    let clientId = client.clientId;
     if (answered.error === "invalid_client") {
       const renewed = await this.#o.registrar.afterInvalidClient(this.#target(upstream, metadata, scopes), client);
       if (renewed.clientId !== client.clientId) return this.#reconnect(userId, upstream);
       answered = await tokenRequest(metadata, renewed, grant);
+      clientId = renewed.clientId;
     }
     if (!answered.tokens) return this.#reconnect(userId, upstream);
-    const tokens = this.#stored(userId, upstream.name, answered.tokens, scopes, current);
-    await this.#o.tokens.put(tokens);
+    const tokens = this.#stored(answered.tokens, scopes, clientId, current);
+    await this.#o.tokens.put(userId, upstream.name, tokens);
     return { kind: "token", accessToken: tokens.accessToken };
   }
 
@@ -174,15 +179,14 @@ export class UpstreamConnector {
     return tokens.expiresAt === undefined || tokens.expiresAt - REFRESH_BEFORE_MS > this.#now();
   }
 
-  #stored(userId: string, upstream: string, answer: TokenAnswer, requested: readonly string[], previous: UpstreamTokens | undefined): UpstreamTokens {
+  #stored(answer: TokenAnswer, requested: readonly string[], clientId: string, previous: UpstreamTokens | undefined): UpstreamTokens {
     const refreshToken = answer.refresh_token ?? previous?.refreshToken;
     return {
-      userId,
-      upstream,
       accessToken: answer.access_token,
       ...(refreshToken ? { refreshToken } : {}),
       ...(answer.expires_in !== undefined ? { expiresAt: this.#now() + answer.expires_in * 1000 } : {}),
       scopes: answer.scope !== undefined ? answer.scope.split(" ").filter(Boolean) : (previous?.scopes ?? requested),
+      clientId,
     };
   }
 

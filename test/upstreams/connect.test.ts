@@ -21,7 +21,7 @@ let redis: RedisServer;
 let upstream: OauthUpstream;
 const clients: Redis[] = [];
 const dcr = new MemoryDcrCredentialStore();
-/** The users' tokens, shared by the test's replicas as the database is. */
+/** The tokens of every (user, upstream), shared by the test's replicas as a database would be. */
 const tokens = new MemoryUpstreamTokenStore();
 let clockOffsetMs = 0;
 
@@ -116,7 +116,7 @@ describe("UpstreamConnector", () => {
 
   it("a refresh the authorization server refuses asks the user to reconnect and drops the tokens", async () => {
     const connector = replica();
-    await tokens.put({ userId: "dave", upstream: "docs", accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE] });
+    await tokens.put("dave", "docs", { accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE], clientId: (await dcr.get((await firstKey()))).clientId });
     expect(await connector.access(upstream, "dave")).toEqual({ kind: "reconnect" });
     expect(await tokens.get("dave", "docs")).toBeNull();
     expect(await connector.access(upstream, "dave")).toEqual({ kind: "not_connected" });
@@ -134,7 +134,7 @@ describe("UpstreamConnector", () => {
     expect(await tokens.get("erin", "docs")).toBeNull();
     expect(await connector.disconnect(upstream, "erin")).toBe(false);
     // Put back, the revoked refresh token is refused: reconnect.
-    await tokens.put({ ...held, expiresAt: Date.now() - 1000 });
+    await tokens.put("erin", "docs", { ...held, expiresAt: Date.now() - 1000 });
     expect(await connector.access(upstream, "erin")).toEqual({ kind: "reconnect" });
   });
 
@@ -149,3 +149,8 @@ describe("UpstreamConnector", () => {
   });
 });
 
+/** The key the tests' one registration is stored under (as the connector computes it). */
+async function firstKey() {
+  const { scopesHash } = await import("../../src/upstreams/scopes-hash.js");
+  return { issuer: as.issuer, redirectUri: `${PUBLIC_URL}/oauth/upstream/docs/callback`, scopesHash: scopesHash([UPSTREAM_SCOPE, "offline_access"]) };
+}

@@ -40,13 +40,13 @@ describe("upstream tokens in MongoDB", () => {
   it("holds no token in clear, and a document moved to another user does not open", async () => {
     const db = await freshDb();
     const store = new MongoUpstreamTokenStore(db, cipher);
-    await store.put(upstreamTokens("bob", "wiki", { accessToken: "clear-access-token", refreshToken: "clear-refresh-token" }));
+    await store.put("bob", "wiki", upstreamTokens("bob", "wiki", { accessToken: "clear-access-token", refreshToken: "clear-refresh-token" }));
     const docs = await db.collection(COLLECTIONS.upstreamTokens).find().toArray();
     expect(docs).toHaveLength(1);
     const raw = JSON.stringify(docs);
     expect(raw).not.toContain("clear-access-token");
     expect(raw).not.toContain("clear-refresh-token");
-    expect(docs[0]).toMatchObject({ user_id: "bob", upstream: "wiki", access_token: expect.stringMatching(/^v1\.k1\./), refresh_token: expect.stringMatching(/^v1\.k1\./) });
+    expect(docs[0]).toMatchObject({ user_id: "bob", upstream: "wiki", client_id: "client-wiki", access_token: expect.stringMatching(/^v1\.k1\./), refresh_token: expect.stringMatching(/^v1\.k1\./) });
 
     // Someone with write access to the database gives bob's tokens to mallory: they do not open.
     await db.collection(COLLECTIONS.upstreamTokens).insertOne({ ...docs[0]!, _id: JSON.stringify(["mallory", "wiki"]) as never, user_id: "mallory" });

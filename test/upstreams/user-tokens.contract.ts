@@ -4,7 +4,7 @@ import { UpstreamTokensInvalidError, type UpstreamTokenStore, type UpstreamToken
 import type { Fixture, FixtureFactory } from "../support/fixtures.js";
 
 export function upstreamTokens(userId: string, upstream: string, overrides: Partial<UpstreamTokens> = {}): UpstreamTokens {
-  return { userId, upstream, accessToken: `at-${userId}-${upstream}`, refreshToken: `rt-${userId}-${upstream}`, expiresAt: 1_900_000_000_123, scopes: ["mcp:read", "offline_access"], ...overrides };
+  return { accessToken: `at-${userId}-${upstream}`, refreshToken: `rt-${userId}-${upstream}`, expiresAt: 1_900_000_000_123, scopes: ["mcp:read", "offline_access"], clientId: `client-${upstream}`, ...overrides };
 }
 
 async function invalid(p: Promise<unknown>): Promise<string[]> {
@@ -28,38 +28,38 @@ export function describeUpstreamTokenStoreContract(name: string, factory: Fixtur
       await fx.cleanup?.();
     });
 
+    const put = (userId: string, upstream: string, overrides: Partial<UpstreamTokens> = {}) => store.put(userId, upstream, upstreamTokens(userId, upstream, overrides));
+
     it("gives back what was put, and null when not connected", async () => {
-      const full = upstreamTokens("bob", "wiki");
-      const minimal: UpstreamTokens = { userId: "bob", upstream: "tools", accessToken: "at", scopes: [] };
-      await store.put(full);
-      await store.put(minimal);
-      expect(await store.get("bob", "wiki")).toStrictEqual(full);
+      const minimal: UpstreamTokens = { accessToken: "at", scopes: [], clientId: "c" };
+      await put("bob", "wiki");
+      await store.put("bob", "tools", minimal);
+      expect(await store.get("bob", "wiki")).toStrictEqual(upstreamTokens("bob", "wiki"));
       expect(await store.get("bob", "tools")).toStrictEqual(minimal);
       expect(await store.get("bob", "other")).toBeNull();
       expect(await store.get("alice", "wiki")).toBeNull();
     });
 
     it("keys by user and upstream, with no confusion between them", async () => {
-      await store.put(upstreamTokens("a", "b-c"));
-      await store.put(upstreamTokens("a-b", "c"));
-      expect((await store.get("a", "b-c"))!.accessToken).toBe("at-a-b-c");
-      expect((await store.get("a-b", "c"))!.accessToken).toBe("at-a-b-c");
-      expect((await store.get("a", "b-c"))!.userId).toBe("a");
-      expect((await store.get("a-b", "c"))!.userId).toBe("a-b");
+      await store.put("a", "b-c", upstreamTokens("a", "b-c", { accessToken: "first" }));
+      await store.put("a-b", "c", upstreamTokens("a-b", "c", { accessToken: "second" }));
+      expect((await store.get("a", "b-c"))!.accessToken).toBe("first");
+      expect((await store.get("a-b", "c"))!.accessToken).toBe("second");
+      expect((await store.listByUser("a")).map((c) => c.upstream)).toEqual(["b-c"]);
     });
 
     it("replaces on put (a refresh), optional fields included", async () => {
-      await store.put(upstreamTokens("bob", "wiki"));
-      const refreshed: UpstreamTokens = { userId: "bob", upstream: "wiki", accessToken: "at-2", scopes: ["mcp:read"] };
-      await store.put(refreshed);
+      await put("bob", "wiki");
+      const refreshed: UpstreamTokens = { accessToken: "at-2", scopes: ["mcp:read"], clientId: "client-2" };
+      await store.put("bob", "wiki", refreshed);
       expect(await store.get("bob", "wiki")).toStrictEqual(refreshed);
       expect(await store.listByUser("bob")).toHaveLength(1);
     });
 
     it("deletes one connection, once", async () => {
-      await store.put(upstreamTokens("bob", "wiki"));
-      await store.put(upstreamTokens("bob", "tools"));
-      await store.put(upstreamTokens("alice", "wiki"));
+      await put("bob", "wiki");
+      await put("bob", "tools");
+      await put("alice", "wiki");
       expect(await store.delete("bob", "wiki")).toBe(true);
       expect(await store.delete("bob", "wiki")).toBe(false);
       expect(await store.get("bob", "wiki")).toBeNull();
@@ -68,17 +68,18 @@ export function describeUpstreamTokenStoreContract(name: string, factory: Fixtur
     });
 
     it("lists a user's connections by upstream name, and only theirs", async () => {
-      for (const upstream of ["wiki", "alpha", "tools"]) await store.put(upstreamTokens("bob", upstream));
-      await store.put(upstreamTokens("bobby", "wiki"));
-      await store.put(upstreamTokens("alice", "wiki"));
-      expect((await store.listByUser("bob")).map((t) => t.upstream)).toEqual(["alpha", "tools", "wiki"]);
-      expect(await store.listByUser("bob")).toContainEqual(upstreamTokens("bob", "wiki"));
+      for (const upstream of ["wiki", "alpha", "tools"]) await put("bob", upstream);
+      await put("bobby", "wiki");
+      await put("alice", "wiki");
+      const listed = await store.listByUser("bob");
+      expect(listed.map((c) => c.upstream)).toEqual(["alpha", "tools", "wiki"]);
+      expect(listed).toContainEqual({ upstream: "wiki", tokens: upstreamTokens("bob", "wiki") });
       expect(await store.listByUser("carol")).toEqual([]);
     });
 
     it("copies on write and on read", async () => {
       const tokens = upstreamTokens("bob", "wiki") as UpstreamTokens & { accessToken: string; scopes: string[] };
-      await store.put(tokens);
+      await store.put("bob", "wiki", tokens);
       tokens.accessToken = "changed";
       tokens.scopes.push("admin");
       const read = (await store.get("bob", "wiki")) as typeof tokens;
@@ -86,15 +87,17 @@ export function describeUpstreamTokenStoreContract(name: string, factory: Fixtur
       read.scopes.push("admin");
       read.accessToken = "changed";
       expect(await store.get("bob", "wiki")).toStrictEqual(upstreamTokens("bob", "wiki"));
-      const [listed] = (await store.listByUser("bob")) as (typeof tokens)[];
-      listed!.scopes.push("admin");
+      const [listed] = await store.listByUser("bob");
+      (listed!.tokens.scopes as string[]).push("admin");
       expect(await store.get("bob", "wiki")).toStrictEqual(upstreamTokens("bob", "wiki"));
     });
 
     it("validates at the boundary, every problem at once, never quoting a token", async () => {
-      const problems = await invalid(store.put({ userId: "", upstream: "Wiki!", accessToken: "", refreshToken: "", expiresAt: -1, scopes: [1] } as never));
-      for (const field of ["userId", "upstream", "accessToken", "refreshToken", "expiresAt", "scopes.0"]) expect(problems.some((p) => p.startsWith(`${field}:`)), field).toBe(true);
-      const secretProblems = await invalid(store.put({ ...upstreamTokens("bob", "wiki", { accessToken: "secret-access" }), extra: "x" } as never));
+      const problems = await invalid(store.put("", "Wiki!", { accessToken: "", refreshToken: "", expiresAt: -1, scopes: [1], clientId: "" } as never));
+      for (const field of ["userId", "upstream", "tokens.accessToken", "tokens.refreshToken", "tokens.expiresAt", "tokens.scopes.0", "tokens.clientId"]) {
+        expect(problems.some((p) => p.startsWith(`${field}:`)), field).toBe(true);
+      }
+      const secretProblems = await invalid(store.put("bob", "wiki", { ...upstreamTokens("bob", "wiki", { accessToken: "secret-access" }), extra: "x" } as never));
       expect(secretProblems.join(" ")).not.toContain("secret-access");
       await invalid(store.get("", "wiki"));
       await invalid(store.get("bob", { $ne: null } as never));
@@ -106,12 +109,12 @@ export function describeUpstreamTokenStoreContract(name: string, factory: Fixtur
     it("keeps concurrent writers of different users and upstreams apart", async () => {
       await Promise.all(
         Array.from({ length: 8 }, async (_, w) => {
-          for (let i = 0; i < 20; i++) await store.put(upstreamTokens(`user-${w}`, `up-${i % 4}`, { accessToken: `at-${w}-${i}` }));
+          for (let i = 0; i < 20; i++) await put(`user-${w}`, `up-${i % 4}`, { accessToken: `at-${w}-${i}` });
         }),
       );
       for (let w = 0; w < 8; w++) {
         const listed = await store.listByUser(`user-${w}`);
-        expect(listed.map((t) => [t.upstream, t.accessToken])).toEqual([0, 1, 2, 3].map((u) => [`up-${u}`, `at-${w}-${16 + u}`]));
+        expect(listed.map((c) => [c.upstream, c.tokens.accessToken])).toEqual([0, 1, 2, 3].map((u) => [`up-${u}`, `at-${w}-${16 + u}`]));
       }
     });
   });

@@ -1,6 +1,6 @@
 import type { Collection, Db } from "mongodb";
 import type { SecretCipher } from "../../upstreams/encryption.js";
-import { copyUpstreamTokens, upstreamTokensId, validateUpstreamTokenKey, validateUpstreamTokens, type UpstreamTokenStore, type UpstreamTokens } from "../../upstreams/user-tokens.js";
+import { copyUpstreamTokens, upstreamTokensId, validateUpstreamTokenKey, validateUpstreamTokens, type UpstreamConnection, type UpstreamTokenStore, type UpstreamTokens } from "../../upstreams/user-tokens.js";
 import { guard } from "./errors.js";
 import { COLLECTIONS, factCollection } from "./schema.js";
 
@@ -14,6 +14,7 @@ interface UpstreamTokensDoc {
   refresh_token: string | null;
   expires_at: Date | null;
   scopes: string[];
+  client_id: string;
   updated_at: Date;
 }
 
@@ -35,17 +36,18 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
     return doc === null ? null : this.#open(doc);
   }
 
-  async put(tokens: UpstreamTokens): Promise<void> {
-    validateUpstreamTokens(tokens);
-    const id = upstreamTokensId(tokens.userId, tokens.upstream);
+  async put(userId: string, upstream: string, tokens: UpstreamTokens): Promise<void> {
+    validateUpstreamTokens(userId, upstream, tokens);
+    const id = upstreamTokensId(userId, upstream);
     const doc: UpstreamTokensDoc = {
       _id: id,
-      user_id: tokens.userId,
-      upstream: tokens.upstream,
+      user_id: userId,
+      upstream,
       access_token: this.#cipher.encrypt(tokens.accessToken, aad(id, "access_token")),
       refresh_token: tokens.refreshToken === undefined ? null : this.#cipher.encrypt(tokens.refreshToken, aad(id, "refresh_token")),
       expires_at: tokens.expiresAt === undefined ? null : new Date(tokens.expiresAt),
       scopes: [...tokens.scopes],
+      client_id: tokens.clientId,
       updated_at: new Date(),
     };
     await guard("upstream tokens", () => this.#tokens.replaceOne({ _id: id }, doc, { upsert: true }));
@@ -57,22 +59,21 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
     return res.deletedCount === 1;
   }
 
-  async listByUser(userId: string): Promise<UpstreamTokens[]> {
+  async listByUser(userId: string): Promise<UpstreamConnection[]> {
     validateUpstreamTokenKey({ userId });
     const docs = await guard("upstream tokens", () => this.#tokens.find({ user_id: userId }).sort({ upstream: 1 }).toArray());
-    return docs.map((doc) => this.#open(doc));
+    return docs.map((doc) => ({ upstream: doc.upstream, tokens: this.#open(doc) }));
   }
 
   /** Opens with the user and upstream the document names: a document moved to another user does not open. */
   #open(doc: UpstreamTokensDoc): UpstreamTokens {
     const id = upstreamTokensId(doc.user_id, doc.upstream);
     const tokens: UpstreamTokens = {
-      userId: doc.user_id,
-      upstream: doc.upstream,
       accessToken: this.#cipher.decrypt(doc.access_token, aad(id, "access_token")),
       ...(doc.refresh_token === null ? {} : { refreshToken: this.#cipher.decrypt(doc.refresh_token, aad(id, "refresh_token")) }),
       ...(doc.expires_at === null ? {} : { expiresAt: doc.expires_at.getTime() }),
       scopes: doc.scopes,
+      clientId: doc.client_id,
     };
     return copyUpstreamTokens(tokens);
   }

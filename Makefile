@@ -115,7 +115,7 @@ run-real: build $(FERRETDB) ## Run Tollgate on FerretDB + redis-server started l
 
 # The pictures in docs/screenshots/ (committed), taken with Debian's chromium (system-deps).
 .PHONY: screenshots
-screenshots: node_modules/.stamp system-deps ## Take docs/screenshots/*.png of the sign-in and tokens pages (chromium, headless)
+screenshots: node_modules/.stamp system-deps ## Take docs/screenshots/*.png of the sign-in, consent and tokens pages (chromium, headless)
 	@tsx scripts/screenshots.ts
 
 # ---------------------------------------------------------------------------- benchmarks

@@ -2,12 +2,15 @@
 // policies/tollgate/authz/routes.rego (the one source of truth). `make wasm` runs it; with --check
 // it only compares and exits 1 when the file is stale (run by `make test`).
 //
-// The tree has one Rego function per node (a distinct pattern prefix), walked by the request's
-// segments: an else-chain tries the literal children first, then the typed parameter branch, and
-// backtracks when a branch leads nowhere. So the first match is the most specific pattern, the
-// one the table's own matcher (the test oracle) picks, and a segment that is not of its
-// parameter's type ("restart" for {restart_counter}) never falls into the parameter. No
-// constant object is built on the way: only the matched leaf's small result.
+// Shaped for both evaluators. One rule per pattern, in one function per path length, called with
+// the path's segments as separate arguments; each rule's body compares its literal segments
+// (`s3 == "projects"`), which OPA's Go evaluator indexes, so its rule index selects the matching
+// rule in one lookup instead of evaluating a chain of candidates, and opa-wasm (which has no rule
+// index) compares a few strings per rule of that length. A parameter's segment is checked for its
+// type, so "restart" can never be a {restart_counter}. Where a more specific pattern overlaps a
+// parameter ("temp" beside {token}) the less specific rule says the literal is not there: the
+// match is the most specific pattern, the one the table's own matcher (the test oracle) picks.
+// No constant object is built on the way: only the matched rule's small result.
 import { fileURLToPath } from "node:url";
 import { emit, readTable, type Generator } from "./lib/generated-rego.js";
 
@@ -92,42 +95,100 @@ function specLiteral(spec: Spec): string {
     .join(", ")}}`;
 }
 
-function leaf(source: Source, n: Node): string {
-  const pattern = n.pattern!;
-  const segments = pattern.split("/");
-  const params = segments.flatMap((segment, i) => (segment.startsWith("{") ? [`${str(segment.slice(1, -1))}: s[${i}]`] : []));
-  const fields = [`"pattern": ${str(pattern)}`, `"namespace": ${str(source.namespaces[pattern]!)}`, `"params": {${params.join(", ")}}`, `"spec": _route_spec_${n.id}(method)`];
-  return `{\n${fields.map((f) => `\t${f},`).join("\n")}\n}`;
+const isParam = (segment: string) => segment.startsWith("{");
+
+/**
+ * Whether q is tried before p: at the first position where one has a literal and the other a
+ * parameter, q has the literal (the oracle's specificity order).
+ */
+function before(q: string[], p: string[]): boolean {
+  for (let i = 0; i < q.length; i++) {
+    if (isParam(q[i]!) !== isParam(p[i]!)) return !isParam(q[i]!);
+  }
+  return false;
 }
 
-/** The walk: the node's own pattern when the path ends here, else the children in order. */
-function walkFunction(source: Source, n: Node): string {
-  const next = n.depth + 1;
-  const branches: Array<{ value: string; body: string[] }> = [];
-  if (n.pattern) branches.push({ value: leaf(source, n), body: [`count(s) == ${next}`] });
-  for (const [segment, child] of sorted(n.literals)) {
-    branches.push({ value: "found", body: [`s[${next}] == ${str(segment)}`, `found := _route_node_${child.id}(s, method)`] });
+/** Whether some path could match both patterns of one length, parameter types aside. */
+function overlap(q: string[], p: string[]): boolean {
+  return q.every((segment, i) => segment === p[i] || isParam(segment) || isParam(p[i]!));
+}
+
+/**
+ * What keeps pattern p from matching a path that an earlier pattern q of the same length also
+ * matches: one of q's literals that stands where p has a parameter is not there. A parameter of
+ * q where p has a literal, or of another type than p's parameter there, would need its type
+ * checked too; no table has needed that yet, so the generator stops rather than guess.
+ */
+function exclusion(source: Source, q: string[], p: string[], names: string[]): string {
+  const at = q.flatMap((segment, i) => (!isParam(segment) && isParam(p[i]!) ? [i] : []));
+  if (q.some((segment, i) => isParam(segment) && (!isParam(p[i]!) || typeCheck(source, segment) !== typeCheck(source, p[i]!)))) {
+    throw new Error(`${q.join("/")} and ${p.join("/")} overlap in a way the generator cannot order yet`);
   }
-  for (const [segment, child] of sorted(n.params)) {
-    branches.push({ value: "found", body: [`${typeCheck(source, segment)}(s[${next}])`, `found := _route_node_${child.id}(s, method)`] });
+  if (at.length === 1) return `${names[at[0]!]} != ${str(q[at[0]!]!)}`;
+  return `[${at.map((i) => names[i]).join(", ")}] != [${at.map((i) => str(q[i]!)).join(", ")}]`;
+}
+
+/**
+ * One rule per pattern, in the function for the pattern's length. The literal segments are
+ * the head's constant arguments, so OPA's Go evaluator selects the rule with its index in one
+ * step, and opa-wasm compares a few strings per rule; each parameter is a variable checked for
+ * its type in the body. A pattern that another, more specific one overlaps (a literal where it
+ * has a parameter: "temp" beside {token}) says that literal is not there.
+ */
+function matchRules(source: Source, patternIds: Map<string, number>): string[] {
+  const byLength = new Map<number, string[][]>();
+  for (const pattern of Object.keys(source.table).sort()) {
+    const segments = pattern.split("/");
+    byLength.set(segments.length, [...(byLength.get(segments.length) ?? []), segments]);
   }
-  const lines = [`# ${n.prefix || "/"}`];
-  branches.forEach((b, i) => {
-    const head = i === 0 ? `_route_node_${n.id}(s, method) := ${b.value} if {` : `} else := ${b.value} if {`;
-    lines.push(head, ...b.body.map((l) => `\t${l}`));
+  const lengths = [...byLength.keys()].sort((a, b) => a - b);
+  const out = lengths.map((length) => {
+    const args = Array.from({ length: length - 1 }, (_, i) => `s[${i + 1}]`);
+    return `_route_of_length(n, s, method) := _route_${length}(${[...args, "method"].join(", ")}) if n == ${length}`;
   });
-  lines.push("}");
-  return lines.join("\n");
+  for (const length of lengths) {
+    const patterns = byLength.get(length)!;
+    const fn = `_route_${length}`;
+    const args = Array.from({ length: length - 1 }, (_, i) => `s${i + 1}`);
+    for (const p of patterns) {
+      const pattern = p.join("/");
+      const names = p.map((_, i) => `s${i}`);
+      const body = p.flatMap((segment, i) => (i === 0 || isParam(segment) ? [] : [`${names[i]} == ${str(segment)}`]));
+      body.push(...p.flatMap((segment, i) => (isParam(segment) ? [`${typeCheck(source, segment)}(${names[i]})`] : [])));
+      for (const q of patterns) if (q !== p && before(q, p) && overlap(q, p)) body.push(exclusion(source, q, p, names));
+      const params = p.flatMap((segment, i) => (isParam(segment) ? [`${str(segment.slice(1, -1))}: ${names[i]}`] : []));
+      const fields = [`"pattern": ${str(pattern)}`, `"namespace": ${str(source.namespaces[pattern]!)}`, `"params": {${params.join(", ")}}`, `"spec": _route_spec_${patternIds.get(pattern)}(method)`];
+      const value = `{\n${fields.map((f) => `\t${f},`).join("\n")}\n}`;
+      out.push(`# ${pattern}\n${fn}(${[...args, "method"].join(", ")}) := ${value} if {\n${body.map((l) => `\t${l}`).join("\n")}\n}`);
+    }
+  }
+  return out;
 }
 
-/** The method's entry for a pattern; null when the method is not listed (an unknown route). */
-function specFunction(source: Source, n: Node): string {
-  const methods = source.table[n.pattern!]!;
+/**
+ * The method's entry for a pattern; null when the method is not listed (an unknown route). An
+ * else-chain of at most a few methods: one function per pattern, so neither evaluator looks
+ * at another pattern's methods.
+ */
+function specFunction(source: Source, pattern: string, id: number): string {
+  const methods = source.table[pattern]!;
   const lines = Object.keys(methods)
     .sort()
-    .map((method, i) => `${i === 0 ? `_route_spec_${n.id}(method) :=` : "} else :="} ${specLiteral(methods[method]!)} if {\n\tmethod == ${str(method)}`);
+    .map((method, i) => `${i === 0 ? `_route_spec_${id}(method) :=` : "} else :="} ${specLiteral(methods[method]!)} if {\n\tmethod == ${str(method)}`);
   lines.push("} else := null");
   return lines.join("\n");
+}
+
+/**
+ * The patterns whose POST is judged by its MCP message: a GET there may carry a tools/list
+ * answer (mcp_messages.rego), known without walking the tree again for POST.
+ */
+function mcpMessageRules(source: Source): string {
+  const patterns = Object.keys(source.table)
+    .sort()
+    .filter((pattern) => source.table[pattern]!.POST?.mcp === true);
+  const rules = patterns.map((pattern) => `_route_posts_mcp_messages(pattern) if pattern == ${str(pattern)}`);
+  return ["# The patterns whose POST is judged by its MCP message.", ...rules].join("\n");
 }
 
 /**
@@ -192,23 +253,28 @@ function shadowFunctions(nodes: Node[]): string[] {
 
 function generate(source: Source): string {
   const nodes = buildTree(source);
+  const patternIds = new Map(Object.keys(source.table).sort().map((pattern, i) => [pattern, i]));
   const header = [
     "# Code generated by scripts/gen-route-tree.ts from route_table in routes.rego. DO NOT EDIT:",
     "# change the table and run `make wasm`; `make test` fails while this file is stale.",
     "#",
-    "# The route tree: one function per pattern prefix, walked by the request's segments (s, the",
-    '# path split at "/"). Literal children are tried before the typed parameter, and a branch that',
-    "# leads nowhere falls through to the next, so the first match is the most specific pattern.",
+    "# The route lookup: one rule per pattern in one function per path length, called with the",
+    '# path\'s segments (s, the path split at "/") as arguments. Each rule compares its literal',
+    "# segments in its body, which OPA's Go evaluator indexes (one lookup selects the rule), and",
+    "# checks its parameters' types; a pattern overlapped by a more specific one excludes that",
+    "# one's literals, so the match is the most specific pattern. The shadow functions below walk",
+    "# the pattern tree; only paths with an upper-case letter reach them.",
     "package tollgate.authz",
   ].join("\n");
   const parts = [
     header,
     "# The pattern a path names, its namespace, parameters and the method's entry (null when the\n" +
       "# method is not listed); undefined when no pattern matches.\n" +
-      "_route_walk(s, method) := _route_node_0(s, method)",
+      "_route_walk(s, method) := _route_of_length(count(s), s, method)",
     "# Whether a segment in a parameter's place spells a literal sibling in another case.\n_route_shadowed(s) if _route_shadow_0(s)",
-    ...nodes.map((n) => walkFunction(source, n)),
-    ...nodes.filter((n) => n.pattern).map((n) => specFunction(source, n)),
+    ...matchRules(source, patternIds),
+    ...[...patternIds].map(([pattern, id]) => specFunction(source, pattern, id)),
+    mcpMessageRules(source),
     ...shadowFunctions(nodes),
   ];
   return `${parts.join("\n\n")}\n`;

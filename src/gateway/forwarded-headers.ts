@@ -75,6 +75,24 @@ function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
   return new Set((Array.isArray(value) ? value.join(",") : value).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
+/**
+ * Request fields Tollgate reads to judge a request and forwards as they are: the body's type and
+ * coding (an MCP message), the MCP session and revision, Mcp-Method and Mcp-Name.
+ */
+const JUDGED_FIELDS: ReadonlySet<string> = new Set(["content-type", "content-encoding", "mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name"]);
+
+/**
+ * The first field a request's Connection header names that Tollgate judges the request by
+ * (`Connection: Mcp-Session-Id`, `Connection: Content-Type`); null when there is none. A field
+ * named in Connection is dropped on the way to the upstream (as any hop-by-hop field is), so
+ * the upstream would act on a request without what was judged (a session checked, a content
+ * type read): refused instead. Other fields a client names there are dropped as RFC 9110 says.
+ */
+export function connectionDropsJudgedField(headers: IncomingHttpHeaders): string | null {
+  for (const token of connectionTokens(headers)) if (JUDGED_FIELDS.has(token)) return token;
+  return null;
+}
+
 // Set below from what Tollgate saw, never copied from the client as they are.
 const FRAMING_AND_FORWARDED = new Set(["content-length", "transfer-encoding", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
 

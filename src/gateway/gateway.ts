@@ -13,6 +13,7 @@ import type { JsonRpcId } from "../mcp/jsonrpc.js";
 import type { SubjectFact } from "../policy/types.js";
 import type { ToolsListRequestStore } from "../stores/types.js";
 import type { UpstreamConfig } from "../config/upstreams.js";
+import { connectionDropsJudgedField } from "./forwarded-headers.js";
 import type { BeforeAnswer, UpstreamOptions } from "./proxy.js";
 import type { UpstreamCredential, UpstreamCredentials } from "./upstream-credentials.js";
 import { upstreamRouter } from "./upstreams.js";
@@ -88,19 +89,28 @@ export function gateway(options: GatewayOptions): Gateway {
       options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
       return;
     }
+    // A field judged here but named in Connection would be dropped on the way: the upstream would act on another request.
+    const hopByHop = connectionDropsJudgedField(req.headers);
+    if (hopByHop !== null) {
+      skipBody(req, res);
+      writeError(res, { code: "invalid_request", message: `Connection may not name ${hopByHop}: Tollgate judges the request by it, so it must reach the upstream` });
+      options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request");
+      return;
+    }
     // A project's MCP endpoint: the JSON-RPC message in the body is what the policy judges.
     let mcp: ReadMessage | undefined;
     // Found once: the service takes it from the request rather than looking it up again.
     const found = options.decisions.route(request.method, target);
     request.route = found;
     const route = found.info;
-    // Its answers (a POST's, and the server's stream a GET opens) may carry tools/list answers.
-    // The route table marks every method of a project's MCP endpoint with mcp_endpoint (GET, POST,
-    // DELETE): no second lookup under another method (a cache entry and a lookup per GET).
-    const mcpEndpoint = route.mcp_message || (request.method === "GET" && route.mcp_endpoint);
+    // Any of its answers (a POST's, the server's stream a GET opens, a DELETE's) may carry a
+    // tools/list answer: a client takes a response by its id wherever it comes. The route table
+    // marks every method of a project's MCP endpoint with mcp_endpoint (GET, POST, DELETE): no
+    // second lookup under another method (a cache entry and a lookup per GET).
+    const mcpEndpoint = route.mcp_message || route.mcp_endpoint;
     // The MCP endpoint is one URL: a query string the policy does not judge could reach the MCP
     // server (which may read it: a session, a tool, a project), so none is sent on.
-    if ((route.mcp_message || route.mcp_endpoint) && target.includes("?")) {
+    if (mcpEndpoint && target.includes("?")) {
       skipBody(req, res);
       writeError(res, { code: "invalid_request", message: "a project's MCP endpoint takes no query string" });
       options.decisions.refused(request, ERRORS.invalid_request.status, "invalid_request", route.pattern);

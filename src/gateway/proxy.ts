@@ -24,18 +24,14 @@ export interface ProxyOutcome {
 }
 
 /**
- * How an answer that may need reading (a project's MCP endpoint: tools/list) is passed on,
- * chosen from its head (src/mcp/tools-list-filter.ts).
- */
-export type { AnswerRewriter } from "../mcp/tools-list-filter.js";
-
-/**
  * Streams one allowed request to the upstream and the answer back. `target` is the request
  * target exactly as received (the policy judged that string); nothing is buffered, except a
- * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite`, the
- * upstream is asked for its answer uncompressed (Accept-Encoding: identity) and the answer
- * passes through what rewrite chooses. `upstreamToken`: the user's bearer token at an `oauth`
- * upstream, sent as its Authorization.
+ * `body` already read and judged (an MCP message), which is sent as it is. With `rewrite` (a
+ * project's MCP endpoint), the upstream is asked for its whole answer uncompressed
+ * (Accept-Encoding: identity, no Range) and the answer is passed on as rewrite chooses from its
+ * head: as it is, through a Transform (chunked), held whole and sent with its own length, or
+ * refused. `upstreamToken`: the user's bearer token at an `oauth` upstream, sent as its
+ * Authorization.
  */
 export type Forward = (
   req: IncomingMessage,
@@ -255,11 +251,18 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
     });
 }
 
-/** With a rewrite, the client's Accept-Encoding replaced by identity: an answer to be read must come uncompressed. */
+/**
+ * Request headers that make an answer something else than the whole answer, uncompressed: a
+ * compressed one cannot be read, and a range of one (a 206 with a slice of a tools/list answer)
+ * cannot be read as a message while the client can piece the slices together.
+ */
+const UNREADABLE_ANSWER_HEADERS: ReadonlySet<string> = new Set(["accept-encoding", "range", "if-range"]);
+
+/** With a rewrite, the request headers for an answer to be read: whole (no Range) and uncompressed (Accept-Encoding: identity). */
 function upstreamHeaders(rewrite: boolean, headers: string[]): string[] {
   if (!rewrite) return headers;
   const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== "accept-encoding") out.push(headers[i]!, headers[i + 1]!);
+  for (let i = 0; i < headers.length; i += 2) if (!UNREADABLE_ANSWER_HEADERS.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
   out.push("accept-encoding", "identity");
   return out;
 }

@@ -200,6 +200,9 @@ async function wholeJson(body: Readable, answers: ToolsListAnswers): Promise<Buf
       chunks.push(chunk);
     }
     const whole = Buffer.concat(chunks);
+    // JSON holds no NUL byte in UTF-8; in UTF-16 or UTF-32 every ASCII character brings some, and
+    // parsers that detect the encoding from the bytes (Python's json.loads) read such a text.
+    if (whole.includes(0)) throw unreadable("a JSON answer with NUL bytes (UTF-16 or UTF-32)");
     const rewritten = await rewrite(whole.toString("utf8"), answers);
     return rewritten === null ? whole : Buffer.from(rewritten);
   } finally {

@@ -76,9 +76,10 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
   function factory(model: string): Adapter {
     const hashed = !PLAIN_ID_MODELS.has(model);
     const key = (id: string): string => (hashed ? hashToken(id) : id);
-    const toPayload = (entry: OAuthEntry, id: string, consumedAt: Date | null): AdapterPayload => {
+    /** The stored payload; a hashed model's jti is the id it was asked by (undefined: not known, never given back). */
+    const toPayload = (entry: OAuthEntry, id: string | undefined, consumedAt: Date | null): AdapterPayload => {
       const payload = JSON.parse(entry.payload) as AdapterPayload;
-      if (hashed) payload.jti = id;
+      if (hashed && id !== undefined) payload.jti = id;
       if (consumedAt) payload.consumed = Math.floor(consumedAt.getTime() / 1000);
       return payload;
     };
@@ -120,14 +121,15 @@ export function oauthAdapter(options: AdapterOptions): { factory: (model: string
       },
 
       /**
-       * Only sessions are found by uid (for tokens that expire with their session, which
-       * Tollgate's do not). A session's id is its cookie's value, kept only as a hash: it cannot
-       * be given back, so a session is never found this way.
+       * Only sessions are found by uid: when an authorization starts while the browser still has
+       * the provider's session (a second authorization within its hour), the provider checks the
+       * interaction's session still exists and has the same account. A session's id is its
+       * cookie's value, kept only as a hash: the payload comes back without it (no jti), which
+       * that check does not need. (Tokens that expire with their session, the other use, Tollgate's do not.)
        */
       async findByUid(uid) {
-        if (hashed) return undefined;
         const found = await store.findByUid(model, uid, clock());
-        return found ? toPayload(found.entry, found.entry.id, found.consumed_at) : undefined;
+        return found ? toPayload(found.entry, hashed ? undefined : found.entry.id, found.consumed_at) : undefined;
       },
 
       async findByUserCode() {

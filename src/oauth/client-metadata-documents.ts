@@ -9,6 +9,7 @@ import { LRUCache } from "lru-cache";
 import type { Logger } from "../log.js";
 import { guardedFetch, GuardedFetchError, type GuardedFetchErrorCode, type GuardedFetchOptions } from "./guarded-fetch.js";
 import { SCOPES } from "./provider.js";
+import { redirectUriProblem } from "./redirect-uris.js";
 
 export const CACHE_MAX_ENTRIES = 1_000;
 export const CACHE_MAX_TTL_MS = 86_400_000;
@@ -17,6 +18,7 @@ const URL_MAX = 2_048;
 const NAME_MAX = 100;
 const REDIRECT_URIS_MAX = 10;
 const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
+/** oidc-provider's loopback hosts, to which a native application's https redirect URI may not go. */
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 /** A client_id Tollgate resolves as a Client ID Metadata Document (anything https, valid or not: it is never looked up as a registration). */
@@ -94,11 +96,14 @@ export class ClientMetadataDocuments {
       entry = { expiresAt: Date.now() + ttlMs, result: metadata };
       this.#options.logger.info({ client_id: clientId, ttl_ms: ttlMs }, "oauth: client metadata document fetched");
     } catch (err) {
-      const refusal =
-        err instanceof ClientMetadataDocumentRefused ? err
-        : err instanceof GuardedFetchError ? new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`)
-        : new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
-      if (!(err instanceof ClientMetadataDocumentRefused || err instanceof GuardedFetchError)) this.#options.logger.warn({ client_id: clientId, err: String(err) }, "oauth: client metadata document fetch failed");
+      let refusal: ClientMetadataDocumentRefused;
+      if (err instanceof ClientMetadataDocumentRefused) refusal = err;
+      else if (err instanceof GuardedFetchError) refusal = new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`);
+      else {
+        // Not a reason we know: refused all the same (fail closed), the cause only in the log.
+        refusal = new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
+        this.#options.logger.warn({ client_id: clientId, err: String(err) }, "oauth: client metadata document fetch failed");
+      }
       entry = { expiresAt: Date.now() + REFUSAL_TTL_MS, result: refusal };
       this.#options.logger.info({ client_id: clientId, code: refusal.code, reason: refusal.message }, "oauth: client metadata document refused");
     }
@@ -170,7 +175,7 @@ function validateDocument(clientId: string, url: URL, document: unknown): Docume
   const redirectUris = d.redirect_uris;
   if (!Array.isArray(redirectUris) || redirectUris.length === 0 || redirectUris.length > REDIRECT_URIS_MAX) throw refused("bad_document", `redirect_uris must list 1-${REDIRECT_URIS_MAX} URIs`);
   for (const uri of redirectUris) {
-    const problem = redirectUriProblem(uri, applicationType);
+    const problem = documentRedirectUriProblem(uri, applicationType);
     if (problem) throw refused("bad_document", `redirect_uris: ${problem}`);
   }
 
@@ -204,21 +209,21 @@ function validateDocument(clientId: string, url: URL, document: unknown): Docume
 }
 
 /**
- * A redirect URI oidc-provider accepts for the application type, narrowed: https; http only to a
- * loopback host (RFC 8252 §7.3); for a native application also a private-use scheme with a
- * dot (RFC 8252 §7.1, `com.example.app:/callback`). No fragment.
+ * Tollgate's rule for every client (redirect-uris.ts: plain http only to a loopback host), and
+ * what oidc-provider requires of the application type, checked here so that a document breaking
+ * them is refused as invalid_client with the reason: no fragment; a web application's URIs are
+ * http(s); a native application's loopback redirect is http, and it may use a private-use scheme
+ * with a dot (RFC 8252 §7.1, `com.example.app:/callback`).
  */
-function redirectUriProblem(uri: unknown, applicationType: "web" | "native"): string | null {
+function documentRedirectUriProblem(uri: unknown, applicationType: "web" | "native"): string | null {
   if (typeof uri !== "string" || uri.length > URL_MAX) return "each must be a string URI";
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return `${JSON.stringify(uri)} is not a URI`;
-  }
+  const url = URL.parse(uri);
+  if (url === null) return `${JSON.stringify(uri)} is not a URI`;
   if (uri.includes("#")) return `${uri} has a fragment`;
-  if (url.protocol === "http:") return LOOPBACK_HOSTS.has(url.hostname) ? null : `${uri}: http only to a loopback host`;
-  if (url.protocol === "https:") return applicationType === "native" && LOOPBACK_HOSTS.has(url.hostname) ? `${uri}: a native application's loopback redirect is http` : null;
+  const problem = redirectUriProblem(uri);
+  if (problem !== null) return `${uri}: ${problem}`;
+  if (url.protocol === "http:") return null;
+  if (url.protocol === "https:") return applicationType === "native" && LOOPBACK_HOSTS.has(url.hostname) ? `${uri}: a native application's loopback redirect URI is http` : null;
   if (applicationType === "native" && /^[a-z][a-z0-9+-]*\.[a-z0-9.+-]+:$/i.test(url.protocol)) return null;
   return `${uri}: https, http to a loopback host, or (native) a private-use scheme with a dot`;
 }

@@ -138,6 +138,8 @@ function getOnce(url: URL, options: GuardedFetchOptions, signal: AbortSignal): P
       ...(options.extraCa ? { ca: [...rootCertificates, options.extraCa] } : {}),
     };
     const req = request(requestOptions, (res) => {
+      // First: destroying the request below makes the response emit an error, which must have a listener.
+      res.on("error", () => fail(signal.aborted ? timeout() : new GuardedFetchError("unreachable", `the connection to ${url.hostname} failed`)));
       const status = res.statusCode ?? 0;
       if (REDIRECTS.has(status)) {
         res.resume();
@@ -160,7 +162,6 @@ function getOnce(url: URL, options: GuardedFetchOptions, signal: AbortSignal): P
         settled = true;
         resolve({ url, status, headers: res.headers, body: Buffer.concat(chunks) });
       });
-      res.on("error", () => fail(signal.aborted ? timeout() : new GuardedFetchError("unreachable", `the connection to ${url.hostname} failed`)));
     });
     const onAbort = (): void => fail(timeout());
     signal.addEventListener("abort", onAbort, { once: true });

@@ -1,7 +1,7 @@
 // The MCP token record of each OAuth access token: what the gateway resolves the token to, so
 // the policy judges it as any MCP token (grants, still a collaborator, trigger, limits, audit),
 // bound to its one resource (subject.oauth).
-import { errors, type AdapterPayload } from "oidc-provider";
+import type { AdapterPayload } from "oidc-provider";
 import type { TokenIssuer } from "../issuing/token-issuer.js";
 import type { OAuthStore } from "../stores/types.js";
 import type { AccessTokenRecords } from "./adapter.js";
@@ -41,10 +41,11 @@ export class OAuthAccessTokenRecords implements AccessTokenRecords {
     }
     const now = this.#clock();
     const [metadata, grant] = await Promise.all([this.#clientMetadata(clientId, now), this.#deps.store.find("Grant", grantId, now)]);
-    // Revoked meanwhile (a refresh racing the user's revoke): no new token from a deleted grant.
-    if (!grant) throw new errors.InvalidGrant("the grant was revoked");
+    // A grant revoked meanwhile (a reuse, or the user's revoke, racing this redemption or
+    // refresh) is not refused here: the token revokes itself once saved (the adapter's upsert),
+    // so the one redemption that won a race still answers, with a token that is already revoked.
     const clientName = displayName(metadata?.client_name);
-    const grantExp = (JSON.parse(grant.entry.payload) as { exp?: unknown }).exp;
+    const grantExp = grant ? (JSON.parse(grant.entry.payload) as { exp?: unknown }).exp : undefined;
     const scopes = new Set(typeof payload.scope === "string" ? payload.scope.split(" ") : []);
     const record = await this.#deps.issuer.adoptOAuthToken(value, {
       user_id: accountId,

@@ -96,6 +96,16 @@ export function createOAuthProvider(options: OAuthProviderOptions): Provider {
       Session: SESSION_TTL_S,
       Grant: options.refreshTtlS,
     },
+    // A client's registered `scope` would cap what it may ask for later: a client registered for
+    // the 401's mcp:read (the MCP SDKs register for the challenge's scope) could never step up to
+    // mcp:trigger. What a client gets is decided by the user on the consent page and by the
+    // policy, so a registered scope of supported values is dropped; any other is still refused.
+    extraClientMetadata: {
+      properties: ["scope"],
+      validator: (_ctx: unknown, key: string, value: unknown, metadata: Record<string, unknown>) => {
+        if (key === "scope" && typeof value === "string" && value.split(" ").every((s) => (SCOPES as readonly string[]).includes(s))) delete metadata.scope;
+      },
+    },
     clientBasedCORS: () => true,
     // Authorization errors go back to the client; an error page only when that is impossible.
     renderError: async (ctx: { type: string; body: string; status: number }, out: { error: string; error_description?: string }) => {

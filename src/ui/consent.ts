@@ -14,6 +14,7 @@ import type { PolicyEngine } from "../policy/engine.js";
 import { signInLocation, type BrowserSessions, type BrowserUser } from "./browser-sessions.js";
 import { consentBody, consentTitle } from "./consent-html.js";
 import { checkCsrf, csrfToken } from "./csrf.js";
+import { fromThisSite } from "./forms.js";
 import { escapeHtml, renderPage } from "./page.js";
 import type { UiAudit } from "./ui-audit.js";
 
@@ -145,7 +146,8 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
     const raw = await readBody(req, res, FORM_MAX_BYTES);
     if (!Buffer.isBuffer(raw)) return raw === "aborted" ? undefined : problem(res, 413, "the form is too large");
     const form = new URLSearchParams(raw.toString("utf8"));
-    if (!checkCsrf(user, form.get("csrf"))) return problem(res, 403, "the form expired or did not come from this page; go back and try again");
+    // The page's token, and (a second line, as on every form) the browser's word that the form is from this site.
+    if (!checkCsrf(user, form.get("csrf")) || !fromThisSite(req)) return problem(res, 403, "the form expired or did not come from this page; go back and try again");
     if (form.get("uid") !== details.uid) return problem(res, 400, "this form belongs to another authorization request");
     const decision = form.get("decision");
     if (decision === "deny") {

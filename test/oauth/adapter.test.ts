@@ -35,6 +35,16 @@ describe("the OAuth adapter", () => {
     expect(stored?.entry.expires_at).toEqual(new Date(T0.getTime() + 60_000 + CONSUMED_RETENTION_MS));
   });
 
+  it("finds a session by its uid (the provider's check when a second authorization starts), without giving back its id", async () => {
+    const { factory } = setup();
+    await factory("Session").upsert("session-cookie-value", { jti: "session-cookie-value", uid: "uid-1", accountId: "bob", exp: 2_000_000_000 }, 3600);
+    const found = await factory("Session").findByUid("uid-1");
+    expect(found).toMatchObject({ uid: "uid-1", accountId: "bob" });
+    expect(found).not.toHaveProperty("jti");
+    expect(JSON.stringify(found)).not.toContain("session-cookie-value");
+    expect(await factory("Session").findByUid("uid-2")).toBeUndefined();
+  });
+
   it("consume: once; the second use throws invalid_grant and revokes the grant's access tokens", async () => {
     const { factory, revoked } = setup();
     await factory("Grant").upsert("g1", { jti: "g1", accountId: "bob" }, 3600);

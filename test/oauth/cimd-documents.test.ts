@@ -124,11 +124,11 @@ describe("the document cache", () => {
     await cache.clientMetadata(long);
     expect(docs.hits(new URL(long).pathname)).toBe(1);
 
-    const short = publish({}, { "cache-control": "max-age=1" });
+    const short = publish({}, { "cache-control": "max-age=4" });
     await cache.clientMetadata(short);
     await cache.clientMetadata(short);
     expect(docs.hits(new URL(short).pathname)).toBe(1);
-    await sleep(2_100);
+    await sleep(4_500);
     await cache.clientMetadata(short);
     expect(docs.hits(new URL(short).pathname)).toBe(2);
   });
@@ -152,11 +152,11 @@ describe("the document cache", () => {
 
   it("sees a changed document once the cached one is stale", async () => {
     const cache = documents();
-    const url = publish({}, { "cache-control": "max-age=1" });
+    const url = publish({}, { "cache-control": "max-age=4" });
     expect((await cache.clientMetadata(url)).client_name).toBe("Doc Agent");
     docs.set(new URL(url).pathname, { body: { client_id: url, client_name: "Renamed", redirect_uris: ["http://127.0.0.1:1/cb"] } });
     expect((await cache.clientMetadata(url)).client_name).toBe("Doc Agent");
-    await sleep(2_100);
+    await sleep(4_500);
     expect((await cache.clientMetadata(url)).client_name).toBe("Renamed");
   });
 

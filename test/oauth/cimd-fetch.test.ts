@@ -52,6 +52,17 @@ function route(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(200, { "content-type": "application/json", "content-length": String(6 * 1024) });
       res.end(Buffer.alloc(6 * 1024, 0x20));
       return;
+    case "/redirect-with-slow-body":
+      // The redirect is followed before its body has ended: the connection is dropped mid-body.
+      res.writeHead(302, { location: "/doc", "content-length": "2" });
+      res.write(" ");
+      setTimeout(() => res.end(" "), 500);
+      return;
+    case "/oversized-declared-slow":
+      res.writeHead(200, { "content-type": "application/json", "content-length": String(6 * 1024) });
+      res.write(" ");
+      setTimeout(() => res.end(Buffer.alloc(6 * 1024 - 1, 0x20)), 500);
+      return;
     case "/silent":
       return; // never answers
     case "/drip": {
@@ -203,6 +214,12 @@ describe("guarded fetch", () => {
     expect(three.status).toBe(200);
     expect(three.url.pathname).toBe("/doc");
     expect((await refusal(guardedFetch(`${origin}/hop/3`, trusted({ allowLoopback: true })))).code).toBe("too_many_redirects");
+  });
+
+  it("drops a connection mid-body without an unhandled error: a redirect followed before its body ended, a declared oversized body", async () => {
+    expect((await guardedFetch(`${origin}/redirect-with-slow-body`, trusted({ allowLoopback: true }))).body.toString()).toBe('{"ok":true}');
+    expect((await refusal(guardedFetch(`${origin}/oversized-declared-slow`, trusted({ allowLoopback: true })))).code).toBe("too_large");
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // any late error event would surface as an unhandled error of this file
   });
 
   it("caps the body at 5 KiB, counted on the bytes received", async () => {

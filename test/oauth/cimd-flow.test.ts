@@ -85,6 +85,16 @@ describe("a client identified by its metadata document", () => {
     expect(res.json().error).toBe("invalid_redirect_uri");
   });
 
+  it("a native application's loopback IP redirect URI comes back on any port (RFC 8252 §7.3); a web application's only as listed", async () => {
+    const start = (clientId: string) => new Browser(as.url, "bob").request(authorizePath({ client_id: clientId, resource: as.mcpResource("priv"), code_challenge: pkce().challenge, redirect_uri: "http://127.0.0.1:41234/callback" }));
+    const native = await start(publish({ application_type: "native", redirect_uris: ["http://127.0.0.1/callback"] }));
+    expect(native.status, native.body).toBe(303);
+    expect(native.location?.pathname).toBe("/ui/consent");
+    const web = await start(publish({ redirect_uris: ["http://127.0.0.1/callback"] }));
+    expect(web.status).toBe(400);
+    expect(web.json().error).toBe("invalid_redirect_uri");
+  });
+
   it("the code is bound to the client: another document's client_id cannot redeem it", async () => {
     const clientId = publish();
     const other = publish();

@@ -65,6 +65,24 @@ describe("step-up to mcp:trigger", () => {
     expect(allowed.headers.get("www-authenticate")).toBeNull();
   });
 
+  it("a client registered for mcp:read only (as the MCP SDKs register, from the 401's scope) can still step up", async () => {
+    const client = await register(as.url, { scope: "mcp:read" });
+    // alice: bob's trigger calls are counted by the trigger class's rate limit in the other tests.
+    const readOnly = await oauthToken("alice", "mcp:read", false, client.client_id);
+    expect((await mcpCall(as.url, "priv", readOnly.access_token, TRIGGER)).status).toBe(403);
+    const stepped = await oauthToken("alice", "mcp:read mcp:trigger", true, client.client_id);
+    expect(stepped.scope).toBe("mcp:read mcp:trigger");
+    expect((await mcpCall(as.url, "priv", stepped.access_token, TRIGGER)).status).toBe(200);
+    // A scope Tollgate does not have is still refused at registration.
+    const res = await fetch(`${as.url}/oauth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "none", scope: "mcp:read admin" }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe("invalid_client_metadata");
+  });
+
   it("forward auth sends the same challenge for the same call (Mcp-Method and Mcp-Name)", async () => {
     const readOnly = await oauthToken("bob", "mcp:read", false);
     const res = await fetch(`${as.url}/v1/forward-auth`, {

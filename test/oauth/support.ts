@@ -7,6 +7,7 @@ import { pino } from "pino";
 import { loadConfig } from "../../src/config/config.js";
 import { createDemoUpstream } from "../../src/demo/upstream.js";
 import type { Backends } from "../../src/server/backends.js";
+import { seedDemo } from "../../src/server/demo.js";
 import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
 import type { BrowserSessions } from "../../src/ui/browser-sessions.js";
 import { listen, stopServer } from "../gateway/helpers.js";
@@ -95,6 +96,45 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     url,
     tollgate,
     mcpResource: (project) => `${options.publicUrl ?? url}/api/v1/mcp/projects/${project}/mcp`,
+    async close() {
+      await stopServer(server);
+      await tollgate.close();
+    },
+  };
+}
+
+/**
+ * Tollgate as `make run` starts it: the embedded default (memory stores, the development
+ * sign-in page with real browser sessions, the development secrets) seeded with the demo world
+ * (alice, bob, carol; demo-public, demo-private), the demo MCP upstream, and its own
+ * authorization server at its loopback URL. Only the DCR limit is raised: every test registers
+ * its own clients from 127.0.0.1. `env` and `clientDocumentsCa`: for clients with Client ID
+ * Metadata Documents on a loopback https server (TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS, the test CA).
+ */
+export async function startDemoTollgate(options: { env?: Record<string, string>; clientDocumentsCa?: string } = {}): Promise<OAuthServer> {
+  let listener: ((req: IncomingMessage, res: import("node:http").ServerResponse) => void) | undefined;
+  const server = createServer((req, res) => listener!(req, res));
+  const url = await listen(server);
+  const config = loadConfig({
+    TOLLGATE_PUBLIC_URL: url,
+    TOLLGATE_MCP_AUTHORIZATION_SERVERS: url,
+    TOLLGATE_UPSTREAM_URL: await demoUpstream(),
+    TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "1000",
+    ...options.env,
+  });
+  const tollgate = buildTollgate(config, {
+    logger: pino({ level: process.env.TEST_OAUTH_LOG ?? "silent" }),
+    watchPolicy: false,
+    defaultMetrics: false,
+    prune: false,
+    ...(options.clientDocumentsCa ? { clientDocumentsCa: options.clientDocumentsCa } : {}),
+  });
+  listener = tollgate.app;
+  await seedDemo(tollgate, config);
+  return {
+    url,
+    tollgate,
+    mcpResource: (project) => `${url}/api/v1/mcp/projects/${project}/mcp`,
     async close() {
       await stopServer(server);
       await tollgate.close();

@@ -121,3 +121,38 @@ describe("requests pipelined behind an answer that closes the connection", () =>
     expect(hits.map((h) => h.url)).toEqual(["/api/v1/projects/pub/builds?n=1", "/api/v1/projects/pub/builds?n=2", "/api/v1/projects/pub/builds?n=3"]);
   });
 });
+
+describe("a Connection header naming a field Tollgate judges the request by", () => {
+  // A field named in Connection is hop-by-hop: dropped on the way. Tollgate would check the MCP
+  // session (or read the body as JSON, or require Mcp-Method on 2026-07-28) and the upstream act
+  // on a request without it.
+  const mcp = (connection: string, body: string) =>
+    `POST /api/v1/mcp/projects/pub/mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Session-Id: s-1\r\nMcp-Protocol-Version: 2025-11-25\r\nConnection: ${connection}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const ping = '{"jsonrpc":"2.0","id":1,"method":"ping"}';
+
+  for (const field of ["Mcp-Session-Id", "mcp-protocol-version", "Content-Type", "Mcp-Method", "content-encoding"]) {
+    it(`Connection: ${field} is refused (400 invalid_request); nothing reaches the upstream`, async () => {
+      const { statuses, hits } = await through(mcp(`keep-alive, ${field}`, ping));
+      expect(statuses).toEqual([400]);
+      expect(hits).toEqual([]);
+    });
+  }
+
+  it("on any route of the gateway, and a custom hop-by-hop field is still simply dropped (pinned)", async () => {
+    expect((await through(`GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\nConnection: close, Mcp-Protocol-Version\r\n\r\n`)).statuses).toEqual([400]);
+    const { statuses, hits } = await through(`GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: x\r\nX-Hop: 1\r\nConnection: close, X-Hop\r\n\r\n`);
+    expect(statuses).toEqual([200]);
+    expect(names(hits[0]!)).not.toContain("x-hop");
+  });
+});
+
+describe("repeated Host fields (pinned)", () => {
+  it("the upstream gets its own Host once and one X-Forwarded-Host, never the second client Host", async () => {
+    const { statuses, hits } = await through(`GET /api/v1/projects/pub/builds HTTP/1.1\r\nHost: tollgate.test\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
+    if (statuses[0] === 200) {
+      expect(names(hits[0]!).filter((n) => n === "host")).toHaveLength(1);
+      expect(names(hits[0]!).filter((n) => n === "x-forwarded-host")).toHaveLength(1);
+      expect(hits[0]!.rawHeaders.join("\n")).not.toMatch(/evil\.example/);
+    } else expect(statuses[0]).toBe(400);
+  });
+});

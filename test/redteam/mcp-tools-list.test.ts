@@ -24,13 +24,13 @@ interface RawAnswer {
   body: string | Buffer;
 }
 
-let upstream: { server: Server; url: string; answer: (body: string) => RawAnswer };
+let upstream: { server: Server; url: string; answer: (body: string) => RawAnswer; lastHead: string };
 let gw: Gateway;
 let readOnly: string;
 
 /** A bare TCP upstream writing each answer byte for byte (repeated fields, odd types), one per connection. */
 async function hostileUpstream(): Promise<typeof upstream> {
-  const state = { answer: (_body: string): RawAnswer => ({ headers: [["content-type", "application/json"]], body: "{}" }) };
+  const state = { answer: (_body: string): RawAnswer => ({ headers: [["content-type", "application/json"]], body: "{}" }), lastHead: "" };
   const server = createServer((socket: Socket) => {
     let data = Buffer.alloc(0);
     socket.on("error", () => undefined);
@@ -39,6 +39,7 @@ async function hostileUpstream(): Promise<typeof upstream> {
       const end = data.indexOf("\r\n\r\n");
       if (end === -1) return;
       const head = data.subarray(0, end).toString("latin1");
+      state.lastHead = head;
       const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
       if (data.length < end + 4 + length) return;
       const { headers, body } = state.answer(data.subarray(end + 4, end + 4 + length).toString("utf8"));
@@ -57,6 +58,9 @@ async function hostileUpstream(): Promise<typeof upstream> {
     },
     get answer() {
       return state.answer;
+    },
+    get lastHead() {
+      return state.lastHead;
     },
   };
 }
@@ -112,6 +116,17 @@ describe("a JSON tools/list answer", () => {
     expect(filteredOrRefused(await post(toolsList(1)))).toBe("filtered");
   });
 
+  it("in UTF-16 or UTF-32 without a charset (Python's json.loads detects them from the bytes) is refused", async () => {
+    const utf16le = Buffer.from(list(1), "utf16le");
+    const utf16be = Buffer.from(utf16le).swap16();
+    for (const body of [utf16le, utf16be, Buffer.concat([Buffer.from([0xff, 0xfe]), utf16le])]) {
+      upstream.answer = () => json(body);
+      const res = await post(toolsList(1));
+      expect(filteredOrRefused(res)).toBe("refused");
+      expect(Buffer.from(res.body, "utf8").toString("utf16le")).not.toMatch(HIDDEN);
+    }
+  });
+
   it("as a JSON-RPC batch (array, which the SDK reads message by message) is refused", async () => {
     upstream.answer = () => json(`[${list(1)}]`);
     expect(filteredOrRefused(await post(toolsList(1)))).toBe("refused");
@@ -141,6 +156,26 @@ describe("a JSON tools/list answer", () => {
     // Filtered by this request's decision, which lists no tools for a tools/call: none shown.
     expect(res.status).toBe(200);
     expect(res.json()).toMatchObject({ id: 41, result: { tools: [] } });
+  });
+});
+
+describe("what the client may ask of the answer", () => {
+  it("a Range (a slice of the list the client could piece together) or a compression never reaches the upstream", async () => {
+    upstream.answer = () => json(list(1));
+    const res = await post(toolsList(1), { range: "bytes=40-", "if-range": '"x"', "accept-encoding": "gzip, br" });
+    expect(filteredOrRefused(res)).toBe("filtered");
+    const head = upstream.lastHead.toLowerCase();
+    expect(head).not.toMatch(/\r\n(range|if-range):/);
+    expect(head).toMatch(/\r\naccept-encoding: identity(\r\n|$)/);
+  });
+
+  it("a DELETE's answer (ending the session) is read too: a pending tools/list answer in it is filtered", async () => {
+    upstream.answer = () => ({ headers: [], body: "" });
+    expect((await post(toolsList(51))).status).toBe(200);
+    upstream.answer = () => json(list(51));
+    const res = await send(gw.url, MCP, { method: "DELETE", headers: { authorization: bearer(readOnly) } });
+    expect(res.status).toBe(200);
+    expect(res.body).not.toMatch(HIDDEN);
   });
 });
 

@@ -100,6 +100,20 @@ describe("signing in with the organisation's identity provider", () => {
     expect(page.body).toContain("Signed in as <strong>carol</strong>");
   });
 
+  it("returns only to a path of this origin, whatever return_to (or next) the sign-in began with", async () => {
+    for (const evil of ["https://evil.example/", "//evil.example", "/\\evil.example", "/%2F%2Fevil.example", "/\t/evil.example", "javascript:alert(1)"]) {
+      idp.signInAs("bob");
+      const jar = new Jar();
+      const start = await jar.get(`${base}/ui/login?return_to=${encodeURIComponent(evil)}&next=${encodeURIComponent(evil)}`);
+      const url = await jar.follow(start.headers.location!, `${base}/oauth/callback`);
+      const res = await jar.get(url);
+      expect(res.status, evil).toBe(303);
+      const back = new URL(res.headers.location!, base);
+      expect(back.origin, evil).toBe(base);
+      if (!evil.startsWith("/%2F")) expect(res.headers.location, evil).toBe("/ui/tokens");
+    }
+  });
+
   it("refuses an answer whose state is not this browser's, or without a sign-in under way", async () => {
     idp.signInAs("bob");
     const jar = new Jar();

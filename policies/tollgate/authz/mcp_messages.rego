@@ -54,7 +54,7 @@ _lists_tools if input.mcp.method == "tools/list"
 
 _lists_tools if {
 	input.method == "GET"
-	_route_walk(_path_segments, "POST").spec.mcp == true
+	_route_posts_mcp_messages(matched_pattern)
 }
 
 # The whole decision again for each tool, as its tools/call: the list can never show a tool the

@@ -82,3 +82,12 @@ test_the_generated_paths_cover_matches_misses_and_shadows if {
 	some shadowed in answers
 	shadowed.shadowed
 }
+
+# A GET's tools/list answer is filtered where the pattern's POST carries MCP messages; the tree
+# names those patterns from the table.
+test_the_tree_names_the_patterns_whose_post_is_an_mcp_message if {
+	from_table := {pattern | some pattern, methods in authz.route_table; methods.POST.mcp == true}
+	count(from_table) > 0
+	from_tree := {pattern | some pattern, _ in authz.route_table; authz._route_posts_mcp_messages(pattern)}
+	from_tree == from_table
+}

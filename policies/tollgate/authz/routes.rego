@@ -138,11 +138,12 @@ _in_tree(pattern, root) if pattern == root
 _in_tree(pattern, root) if startswith(pattern, concat("", [root, "/"]))
 
 # The parameter types (param_types). The route tree calls these on the segment in a
-# parameter's place.
+# parameter's place. Cutsets are written out rather than named: OPA's Go evaluator looks a named
+# constant up on every call.
 _is_id(segment) if {
 	count(segment) <= 128
-	trim(segment, _id_characters) == ""
-	trim(substring(segment, 0, 1), _alphanumerics) == ""
+	trim(segment, "abcdefghijklmnopqrstuvwxyz0123456789-._ABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
+	trim_left(segment, "-._") == segment # begins with a letter or digit
 	segment != ""
 }
 
@@ -151,7 +152,3 @@ _is_digits(segment) if {
 	trim(segment, "0123456789") == ""
 	segment != ""
 }
-
-_alphanumerics := "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-_id_characters := "abcdefghijklmnopqrstuvwxyz0123456789-._ABCDEFGHIJKLMNOPQRSTUVWXYZ"

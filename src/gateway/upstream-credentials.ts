@@ -23,9 +23,12 @@ export interface UpstreamCredentials {
   credentialFor(userId: string, upstream: UpstreamConfig): Promise<UpstreamCredential>;
 }
 
-/** Where a user connects their account at an upstream: a page of Tollgate's, opened in their browser. */
-export function upstreamConnectUrl(publicUrl: string, upstreamName: string): string {
-  return `${publicUrl}/oauth/upstream/${encodeURIComponent(upstreamName)}/connect`;
+/**
+ * Where a user connects their account at an upstream: a page of Tollgate's, opened in their
+ * browser, made for that user (the page refuses a browser signed in as anyone else).
+ */
+export function upstreamConnectUrl(publicUrl: string, upstreamName: string, userId: string): string {
+  return `${publicUrl}/oauth/upstream/${encodeURIComponent(upstreamName)}/connect?user=${encodeURIComponent(userId)}`;
 }
 
 /**
@@ -35,9 +38,9 @@ export function upstreamConnectUrl(publicUrl: string, upstreamName: string): str
  */
 export function nobodyConnected(publicUrl: string | null): UpstreamCredentials {
   return {
-    async credentialFor(_userId, upstream) {
+    async credentialFor(userId, upstream) {
       if (publicUrl === null) throw new TypeError("an oauth upstream needs TOLLGATE_PUBLIC_URL");
-      return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name), elicitationId: randomUUID() };
+      return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name, userId), elicitationId: randomUUID() };
     },
   };
 }

@@ -140,7 +140,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     discovery,
     toolsListRequests: backends.toolsListRequests,
-    upstreamCredentials: options.upstreamCredentials ?? nobodyConnected(config.publicUrl),
+    upstreamCredentials: options.upstreamCredentials ?? upstreamOAuth?.credentials ?? nobodyConnected(config.publicUrl),
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: mcpTokens,

@@ -5,7 +5,8 @@ import { MemoryDcrCredentialStore } from "../stores/memory/dcr-credential-store.
 import { MemoryUpstreamTokenStore } from "../stores/memory/upstream-token-store.js";
 import type { StoredBrowserSessions } from "../ui/browser-sessions.js";
 import { upstreamConnectRoutes } from "../ui/upstream-connect.js";
-import { UpstreamConnector } from "../upstreams/connect.js";
+import { connectedUpstreams, UpstreamConnector } from "../upstreams/connect.js";
+import type { UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { UpstreamAuthDiscovery } from "../upstreams/discovery.js";
 import { MemoryLocks } from "../upstreams/locks.js";
 import { UpstreamRegistrar } from "../upstreams/registration.js";
@@ -13,6 +14,8 @@ import type { Backends } from "./backends.js";
 
 export interface UpstreamOAuth {
   connector: UpstreamConnector;
+  /** The gateway's seam: each user's upstream token. */
+  credentials: UpstreamCredentials;
   /** /oauth/upstream/{name}/connect, …/callback, …/disconnect. */
   routes: Router;
 }
@@ -36,5 +39,5 @@ export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl
       logger.warn({ issuer: key.issuer, previous_client_id: previousClientId, client_id: clientId }, "registered anew at an upstream's authorization server (it offers no client management): its users reconnect"),
   });
   const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens: backends.upstreamTokens ?? new MemoryUpstreamTokenStore(), locks: shared.locks, publicUrl: config.publicUrl });
-  return { connector, routes: upstreamConnectRoutes({ sessions, connector, upstreams, maxBodyBytes: config.maxBodyBytes, logger }) };
+  return { connector, credentials: connectedUpstreams(connector, config.publicUrl), routes: upstreamConnectRoutes({ sessions, connector, upstreams, maxBodyBytes: config.maxBodyBytes, logger }) };
 }

@@ -20,13 +20,6 @@ export interface UpstreamConnectDeps {
 const PENDING_TTL_S = 600;
 const PENDING_COOKIE = "tollgate_upstream_connect";
 
-/** The link a user is sent to connect an upstream (the gateway's URL elicitation and 403 body): made for that user only. */
-export function connectUrl(publicUrl: string, upstream: string, userId: string): string {
-  const url = new URL(`/oauth/upstream/${upstream}/connect`, publicUrl);
-  url.searchParams.set("user", userId);
-  return url.href;
-}
-
 /**
  * A user connects an `oauth` upstream from the browser (docs/upstreams.md, "Connecting"):
  * GET /oauth/upstream/{name}/connect (signed in, as the user the link was made for) sends the
@@ -56,6 +49,7 @@ export function upstreamConnectRoutes({ sessions, connector, upstreams, maxBodyB
       res.setHeader("Cache-Control", "no-store");
       const user = await sessions.current(req);
       if (!user) return void res.redirect(303, signInLocation(req.originalUrl));
+      // The link names the user it was made for (upstreamConnectUrl): another user's browser must not connect their account under it.
       if (req.query.user !== user.userId) {
         throw new RequestError("invalid_request", "this link was made for another user: sign in as the user whose MCP client asked for it, then open the link again", "user");
       }

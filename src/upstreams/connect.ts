@@ -1,9 +1,10 @@
 // A user's connection to an OAuth-protected upstream: the authorization code flow with PKCE S256
 // from the user's browser session (begin, complete), the user's upstream tokens kept per (user,
 // upstream), refreshed once across replicas when they expire, revoked and deleted on disconnect.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { UpstreamConfig } from "../config/upstreams.js";
 import { RequestError } from "../errors.js";
+import { upstreamConnectUrl, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import type { DcrCredentials } from "./dcr-credentials.js";
 import { authUnavailable, reach, type UpstreamAuthDiscovery, type UpstreamAuthMetadata } from "./discovery.js";
 import { onceAcrossReplicas, type Locks } from "./locks.js";
@@ -264,4 +265,25 @@ function oauthCode(value: unknown): string | undefined {
 
 function failed(why: string): RequestError {
   return new RequestError("invalid_request", `connecting the upstream failed: ${why}; try again`);
+}
+
+/**
+ * The gateway's seam (src/gateway/upstream-credentials.ts) answered by the connect flow: the
+ * user's upstream token, refreshed when due; not connected (or asked to reconnect) → the connect
+ * URL made for the user; the authorization server unreachable → unavailable.
+ */
+export function connectedUpstreams(connector: UpstreamConnector, publicUrl: string): UpstreamCredentials {
+  return {
+    async credentialFor(userId, upstream) {
+      let access: UpstreamAccess;
+      try {
+        access = await connector.access(upstream, userId);
+      } catch (err) {
+        if (err instanceof RequestError && err.code === "upstream_auth_unavailable") return { kind: "unavailable" };
+        throw err;
+      }
+      if (access.kind === "token") return { kind: "token", token: access.accessToken };
+      return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name, userId), elicitationId: randomUUID() };
+    },
+  };
 }

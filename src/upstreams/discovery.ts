@@ -213,9 +213,4 @@ export class UpstreamAuthDiscovery {
     });
     return metadata;
   }
-
-  /** Forget an upstream's metadata (its authorization server answered as if it had changed). */
-  forget(mcpUrl: string): void {
-    this.#cache.delete(mcpUrl);
-  }
 }

@@ -62,7 +62,7 @@ describe("the MCP SDK client and an oauth upstream", () => {
     );
     expect(err).toBeInstanceOf(UrlElicitationRequiredError);
     const [elicitation] = (err as UrlElicitationRequiredError).elicitations;
-    expect(elicitation).toMatchObject({ mode: "url", url: `${PUBLIC_URL}/oauth/upstream/demo/connect`, elicitationId: expect.any(String) });
+    expect(elicitation).toMatchObject({ mode: "url", url: `${PUBLIC_URL}/oauth/upstream/demo/connect?user=bob`, elicitationId: expect.any(String) });
     expect(seen).toEqual([]);
   });
 

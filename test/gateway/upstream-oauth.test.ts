@@ -12,7 +12,8 @@ const PUBLIC_URL = "https://tollgate.example.com";
 const BUILDS = "/api/v1/projects/priv/builds";
 const MCP = "/api/v1/mcp/projects/priv/mcp";
 const TRIGGER = "/api/v1/mcp/projects/priv/trigger";
-const CONNECT_URL = `${PUBLIC_URL}/oauth/upstream/tools/connect`;
+/** Made for the caller (bob): the page refuses a browser signed in as anyone else. */
+const CONNECT_URL = `${PUBLIC_URL}/oauth/upstream/tools/connect?user=bob`;
 let api: Upstream;
 let tools: Upstream;
 
@@ -43,7 +44,7 @@ afterEach(async () => {
   tools.reset();
 });
 
-describe("an oauth upstream nobody has connected (the default until the connect flow exists)", () => {
+describe("an oauth upstream the user has not connected", () => {
   it("answers a REST request 403 upstream_not_connected with the connect URL, and does not forward it", async () => {
     gw = await startGateway(env());
     const res = await trigger(gw);

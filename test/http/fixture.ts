@@ -56,19 +56,19 @@ export async function buildWorld(env: Record<string, string> = {}, backends?: Ba
 }
 
 /** Parts of Tollgate a test puts in place of the defaults. */
-export type TollgateParts = Pick<BuildOptions, "upstreamCredentials">;
+export type TollgateParts = Pick<BuildOptions, "upstreamCredentials"> & Partial<Pick<BuildOptions, "logger">>;
 
 /** A Tollgate whose clock reads `now`, on the given backends (fresh in-memory ones if none). */
 export function buildTollgateAt(now: number, env: Record<string, string> = {}, backends?: Backends, parts: TollgateParts = {}): Tollgate {
   // Test files sign in far more often than a person does (the sign-in limit has its own test, test/ui/sign-in-audit.test.ts).
   const config = loadConfig({ TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_DEMO: "false", TOLLGATE_UI_SIGN_INS_PER_MINUTE: "100000", ...env });
   return buildTollgate(config, {
-    logger: pino({ level: "silent" }),
     watchPolicy: false,
     defaultMetrics: false,
     clock: () => now,
     ...(backends ? { backends } : {}),
     ...parts,
+    logger: parts.logger ?? pino({ level: "silent" }),
   });
 }
 

@@ -48,7 +48,12 @@ let world: World;
 beforeAll(async () => {
   // With discovery configured, so that the MCP endpoints' RFC 9728 metadata is served.
   // Tollgate is one of them: its own authorization server (docs/oauth.md) is served too.
-  world = await buildWorld({ TOLLGATE_PUBLIC_URL: "https://tollgate.example.com", TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://tollgate.example.com" });
+  // An oauth upstream named as the probes name path parameters: its connect routes are served.
+  world = await buildWorld({
+    TOLLGATE_PUBLIC_URL: "https://tollgate.example.com",
+    TOLLGATE_MCP_AUTHORIZATION_SERVERS: "https://as.example.com,https://tollgate.example.com",
+    TOLLGATE_UPSTREAMS: JSON.stringify([{ name: "doc-probe", prefix: "/api/v1/doc-probe/", url: "http://127.0.0.1:9/", auth: "oauth" }]),
+  });
 });
 
 const admin = `Bearer ${ADMIN_TOKEN}`;

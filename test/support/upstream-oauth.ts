@@ -42,6 +42,8 @@ export interface UpstreamAs {
   updates(): number;
   /** Successful revocations (POST /token/revocation answered 200) so far. */
   revocations(): number;
+  /** Every secret the server handed out (client secrets, registration access tokens, access and refresh tokens). */
+  issuedSecrets(): string[];
   /** Forgets a client, as an authorization server that dropped a registration (its next use: invalid_client). */
   deleteClient(clientId: string): Promise<void>;
   /** The user the next sign-in signs in as. */
@@ -56,6 +58,27 @@ export async function startUpstreamAs(options: { accessTokenTtlS?: number } = {}
   let nextUser = "upstream-bob";
   let up = true;
   const counts = { registrations: 0, updates: 0, revocations: 0 };
+  const secrets = new Set<string>();
+  /** Reads the JSON answers of the registration and token endpoints for the secrets in them. */
+  const captureSecrets = (res: ServerResponse): void => {
+    const chunks: Buffer[] = [];
+    const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    const keep = (chunk: unknown) => {
+      if (typeof chunk === "string" || Buffer.isBuffer(chunk)) chunks.push(Buffer.from(chunk));
+    };
+    res.write = ((...args: unknown[]) => (keep(args[0]), write(...args))) as typeof res.write;
+    res.end = ((...args: unknown[]) => {
+      if (typeof args[0] !== "function") keep(args[0]);
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
+        for (const name of ["client_secret", "registration_access_token", "access_token", "refresh_token"]) if (typeof body[name] === "string") secrets.add(body[name] as string);
+      } catch {
+        // not JSON: nothing to keep
+      }
+      return end(...args);
+    }) as typeof res.end;
+  };
   const server: Server = createServer((req, res) => {
     if (!up) return void req.socket.destroy();
     if (!provider) return void res.writeHead(503).end();
@@ -65,6 +88,7 @@ export async function startUpstreamAs(options: { accessTokenTtlS?: number } = {}
       if (req.method === "PUT" && path.startsWith("/reg/") && res.statusCode === 200) counts.updates++;
       if (req.method === "POST" && path === "/token/revocation" && res.statusCode === 200) counts.revocations++;
     });
+    if (path === "/token" || path.startsWith("/reg")) captureSecrets(res);
     if (path.startsWith("/interaction/")) return void interact(provider, req, res).catch(() => res.writeHead(500).end());
     provider.callback()(req, res);
   });
@@ -113,6 +137,7 @@ export async function startUpstreamAs(options: { accessTokenTtlS?: number } = {}
     registrations: () => counts.registrations,
     updates: () => counts.updates,
     revocations: () => counts.revocations,
+    issuedSecrets: () => [...secrets],
     deleteClient: (clientId) => provider!.Client.adapter.destroy(clientId),
     signInAs: (user) => void (nextUser = user),
     setUp: (value) => void (up = value),
@@ -130,7 +155,7 @@ export interface UpstreamMcp {
 
 /**
  * An MCP server (SDK 1.x, stateless: a transport per request) on every path, whose one tool
- * `whoami` answers the upstream user the token was issued to. A request without a token valid
+ * `list_builds` answers the upstream user the token was issued to. A request without a token valid
  * for this resource is answered 401 with the RFC 9728 resource_metadata challenge.
  */
 export async function startUpstreamMcp(as: UpstreamAs): Promise<UpstreamMcp> {
@@ -160,7 +185,7 @@ export async function startUpstreamMcp(as: UpstreamAs): Promise<UpstreamMcp> {
       }
       calls.push({ sub, token: token! });
       const mcp = new McpServer({ name: "protected-upstream", version: "1.0.0" });
-      mcp.registerTool("whoami", { description: "The upstream user of the token" }, async () => ({ content: [{ type: "text", text: sub }] }));
+      mcp.registerTool("list_builds", { description: "Answers the upstream user of the token (a tool name the test policy knows)" }, async () => ({ content: [{ type: "text", text: sub }] }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       await mcp.connect(transport);
       res.on("close", () => void transport.close());

@@ -129,7 +129,7 @@ describe("collaborator and audit input", () => {
     [{ limit: "1001" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "ten" }, /^--limit: must be an integer in 1\.\.1000$/],
     [{ limit: "5", since: "yesterday" }, /^--since: must be an ISO 8601 timestamp with a timezone/],
-    [{ limit: "5", source: "console" }, /^--source: must be one of gateway, authorize, data_api, forward_auth, ext_authz, admin, cli$/],
+    [{ limit: "5", source: "console" }, /^--source: must be one of gateway, authorize, data_api, forward_auth, ext_authz, admin, cli, ui$/],
     [{ limit: "5", tool: "" }, /^--tool: /],
     [{ limit: "5", mcp_method: "m".repeat(257) }, /^--mcp-method: /],
   ])("audit tail %j", async (query, message) => {

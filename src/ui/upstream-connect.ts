@@ -101,7 +101,7 @@ function readPending(value: string | null): PendingConnect | null {
   if (value === null || value.length > 2048) return null;
   try {
     const p = JSON.parse(Buffer.from(value, "base64url").toString("utf8")) as Partial<PendingConnect>;
-    return [p.upstream, p.userId, p.state, p.verifier].every((s) => typeof s === "string") ? (p as PendingConnect) : null;
+    return [p.upstream, p.userId, p.state, p.verifier, p.issuer].every((s) => typeof s === "string") ? (p as PendingConnect) : null;
   } catch {
     return null;
   }

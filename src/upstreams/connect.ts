@@ -30,6 +30,8 @@ export interface PendingConnect {
   readonly userId: string;
   readonly state: string;
   readonly verifier: string;
+  /** The authorization server the browser was sent to: the code is redeemed only if it is still the one discovered. */
+  readonly issuer: string;
 }
 
 /** The authorization server's answer on the callback (its query). */
@@ -76,7 +78,7 @@ export class UpstreamConnector {
   async begin(upstream: OauthUpstream, user: ConnectingUser): Promise<{ location: string; pending: PendingConnect }> {
     const { metadata, scopes, client } = await this.#client(upstream);
     const nonce = randomBytes(24).toString("base64url");
-    const pending: PendingConnect = { upstream: upstream.name, userId: user.userId, state: `${nonce}.${stateMac(user, upstream.name, nonce)}`, verifier: randomBytes(32).toString("base64url") };
+    const pending: PendingConnect = { upstream: upstream.name, userId: user.userId, state: `${nonce}.${stateMac(user, upstream.name, nonce)}`, verifier: randomBytes(32).toString("base64url"), issuer: metadata.issuer };
     const url = new URL(metadata.authorizationEndpoint);
     const params: Record<string, string> = {
       response_type: "code",
@@ -102,6 +104,8 @@ export class UpstreamConnector {
     if (!pending || pending.upstream !== upstream.name || typeof answer.state !== "string" || answer.state !== pending.state) throw failed("state does not match this browser's connection");
     if (pending.userId !== user.userId || !validState(user, upstream.name, answer.state)) throw failed("it was started by another user or another browser session");
     const { metadata, scopes, client, target } = await this.#client(upstream);
+    // The code and the verifier go only to the server the browser was sent to.
+    if (pending.issuer !== metadata.issuer) throw failed("the upstream's authorization server changed since the connection began");
     // RFC 9207: where the server names itself in the answer, it must be the one we asked.
     if ((answer.iss !== undefined || metadata.issParameterSupported) && answer.iss !== metadata.issuer) throw failed("iss does not name the upstream's authorization server");
     if (answer.error !== undefined) throw failed(`the upstream's authorization server answered ${oauthCode(answer.error) ?? "an error"}`);
@@ -115,7 +119,7 @@ export class UpstreamConnector {
       answered = await tokenRequest(metadata, renewed, grant);
     }
     if (!answered.tokens) throw failed(`the upstream's token endpoint answered ${answered.status}${answered.error ? ` ${answered.error}` : ""}`);
-    await this.#o.tokens.put(user.userId, upstream.name, this.#stored(answered.tokens, scopes, client.clientId, undefined));
+    await this.#o.tokens.put(user.userId, upstream.name, this.#stored(answered.tokens, scopes, client.clientId, metadata, undefined));
   }
 
   /** The user's access token for the upstream, refreshed (once across replicas) when near expiry. */
@@ -123,7 +127,8 @@ export class UpstreamConnector {
     const current = await this.#o.tokens.get(userId, upstream.name);
     if (!current) return { kind: "not_connected" };
     if (this.#fresh(current)) return { kind: "token", accessToken: current.accessToken };
-    if (!current.refreshToken) return { kind: "reconnect" };
+    // Stored before their issuer was recorded: where the refresh token may go is unknown.
+    if (!current.refreshToken || current.issuer === undefined) return this.#reconnect(userId, upstream);
     const name = `refresh:${createHash("sha256").update(JSON.stringify([userId, upstream.name])).digest("base64url")}`;
     const refreshedElsewhere = async (): Promise<UpstreamAccess | null> => {
       const now = await this.#o.tokens.get(userId, upstream.name);
@@ -138,7 +143,8 @@ export class UpstreamConnector {
     const current = await this.#o.tokens.get(userId, upstream.name);
     if (!current) return false;
     const { metadata, client } = await this.#client(upstream);
-    if (metadata.revocationEndpoint && client.clientId === current.clientId) {
+    // A token is revoked only at the server that issued it (not at one discovery names since); else it is only deleted.
+    if (metadata.revocationEndpoint && client.clientId === current.clientId && issuedBy(current, metadata)) {
       // The refresh token where there is one: revoking it ends the grant's access tokens too (RFC 7009 §2.1).
       const [token, hint] = current.refreshToken ? [current.refreshToken, "refresh_token"] : [current.accessToken, "access_token"];
       const res = await postForm(metadata.revocationEndpoint, client, { token, token_type_hint: hint });
@@ -152,6 +158,9 @@ export class UpstreamConnector {
 
   async #refresh(upstream: OauthUpstream, userId: string, current: UpstreamTokens): Promise<UpstreamAccess> {
     const { metadata, scopes, client } = await this.#client(upstream);
+    // The refresh token goes only to the token endpoint of the server that issued it: discovery
+    // naming another (a changed or hostile metadata document) drops it, unsent.
+    if (!issuedBy(current, metadata)) return this.#reconnect(userId, upstream);
     // Tollgate was registered anew since: the old client's refresh token is not ours to use.
     if (client.clientId !== current.clientId) return this.#reconnect(userId, upstream);
     const grant = { grant_type: "refresh_token", refresh_token: current.refreshToken!, resource: metadata.resource };
@@ -164,7 +173,7 @@ export class UpstreamConnector {
       clientId = renewed.clientId;
     }
     if (!answered.tokens) return this.#reconnect(userId, upstream);
-    const tokens = this.#stored(answered.tokens, scopes, clientId, current);
+    const tokens = this.#stored(answered.tokens, scopes, clientId, metadata, current);
     await this.#o.tokens.put(userId, upstream.name, tokens);
     return { kind: "token", accessToken: tokens.accessToken };
   }
@@ -179,7 +188,7 @@ export class UpstreamConnector {
     return tokens.expiresAt === undefined || tokens.expiresAt - REFRESH_BEFORE_MS > this.#now();
   }
 
-  #stored(answer: TokenAnswer, requested: readonly string[], clientId: string, previous: UpstreamTokens | undefined): UpstreamTokens {
+  #stored(answer: TokenAnswer, requested: readonly string[], clientId: string, metadata: UpstreamAuthMetadata, previous: UpstreamTokens | undefined): UpstreamTokens {
     const refreshToken = answer.refresh_token ?? previous?.refreshToken;
     return {
       accessToken: answer.access_token,
@@ -187,6 +196,8 @@ export class UpstreamConnector {
       ...(answer.expires_in !== undefined ? { expiresAt: this.#now() + answer.expires_in * 1000 } : {}),
       scopes: answer.scope !== undefined ? answer.scope.split(" ").filter(Boolean) : (previous?.scopes ?? requested),
       clientId,
+      issuer: metadata.issuer,
+      tokenEndpoint: metadata.tokenEndpoint,
     };
   }
 
@@ -201,6 +212,11 @@ export class UpstreamConnector {
   #target(upstream: OauthUpstream, metadata: UpstreamAuthMetadata, scopes: string[]): RegistrationTarget {
     return { metadata, key: { issuer: metadata.issuer, redirectUri: this.redirectUri(upstream.name), scopesHash: scopesHash(scopes) }, scopes };
   }
+}
+
+/** Whether the tokens were issued by the authorization server (and token endpoint) discovered now. */
+function issuedBy(tokens: UpstreamTokens, metadata: UpstreamAuthMetadata): boolean {
+  return tokens.issuer === metadata.issuer && tokens.tokenEndpoint === metadata.tokenEndpoint;
 }
 
 /** The state's second half: a MAC under the browser session's id of the upstream, the user and the nonce. */

@@ -14,6 +14,13 @@ export interface UpstreamTokens {
   readonly scopes: readonly string[];
   /** The registration (DCR client id) they were issued to: a refresh under another is not tried. */
   readonly clientId: string;
+  /**
+   * The authorization server that issued them and its token endpoint, as discovered then: a
+   * refresh or a revocation goes only there (never to whatever discovery names now). Absent on
+   * tokens stored before they were recorded: those are dropped and the user reconnects.
+   */
+  readonly issuer?: string;
+  readonly tokenEndpoint?: string;
 }
 
 /** One of a user's connections: the upstream's name (TOLLGATE_UPSTREAMS) and the tokens there. */
@@ -49,7 +56,9 @@ const tokensSchema = z.strictObject({
   expiresAt: z.number().int().nonnegative().optional(),
   scopes: z.array(z.string()),
   clientId: z.string().min(1, "must be a non-empty string"),
-});
+  issuer: z.url("must be a URL").optional(),
+  tokenEndpoint: z.url("must be a URL").optional(),
+}).refine((t) => (t.issuer === undefined) === (t.tokenEndpoint === undefined), { message: "issuer and tokenEndpoint come together", path: ["issuer"] });
 
 // Values are never quoted in a problem: a token must not reach a log.
 const problemsOf = (error: z.ZodError): string[] => error.issues.map((i) => `${i.path.join(".") || "tokens"}: ${i.message}`);
@@ -74,6 +83,8 @@ export function copyUpstreamTokens(t: UpstreamTokens): UpstreamTokens {
     ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}),
     scopes: [...t.scopes],
     clientId: t.clientId,
+    ...(t.issuer !== undefined ? { issuer: t.issuer } : {}),
+    ...(t.tokenEndpoint !== undefined ? { tokenEndpoint: t.tokenEndpoint } : {}),
   };
 }
 

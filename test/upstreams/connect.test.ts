@@ -2,13 +2,15 @@
 // (registration, PKCE, resource indicators, refresh-token rotation, revocation), the SDK-built
 // upstream MCP server checking the tokens, replicas sharing a real redis-server for the locks.
 import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RequestError } from "../../src/errors.js";
 import { MemoryDcrCredentialStore } from "../../src/stores/memory/dcr-credential-store.js";
 import { MemoryUpstreamTokenStore } from "../../src/stores/memory/upstream-token-store.js";
 import { UpstreamConnector, type ConnectingUser, type OauthUpstream } from "../../src/upstreams/connect.js";
-import { UpstreamAuthDiscovery } from "../../src/upstreams/discovery.js";
+import { UpstreamAuthDiscovery, type UpstreamAuthMetadata } from "../../src/upstreams/discovery.js";
 import { RedisLocks } from "../../src/upstreams/locks.js";
 import { UpstreamRegistrar } from "../../src/upstreams/registration.js";
 import { startRedis, type RedisServer } from "../support/servers.js";
@@ -116,7 +118,8 @@ describe("UpstreamConnector", () => {
 
   it("a refresh the authorization server refuses asks the user to reconnect and drops the tokens", async () => {
     const connector = replica();
-    await tokens.put("dave", "docs", { accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE], clientId: (await dcr.get((await firstKey()))).clientId });
+    const metadata = await new UpstreamAuthDiscovery().metadata(mcp.url);
+    await tokens.put("dave", "docs", { accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE], clientId: (await dcr.get((await firstKey()))).clientId, issuer: metadata.issuer, tokenEndpoint: metadata.tokenEndpoint });
     expect(await connector.access(upstream, "dave")).toEqual({ kind: "reconnect" });
     expect(await tokens.get("dave", "docs")).toBeNull();
     expect(await connector.access(upstream, "dave")).toEqual({ kind: "not_connected" });
@@ -136,6 +139,98 @@ describe("UpstreamConnector", () => {
     // Put back, the revoked refresh token is refused: reconnect.
     await tokens.put("erin", "docs", { ...held, expiresAt: Date.now() - 1000 });
     expect(await connector.access(upstream, "erin")).toEqual({ kind: "reconnect" });
+  });
+
+  describe("tokens go back only to the authorization server that issued them", () => {
+    let evil: Server;
+    let evilUrl: string;
+    const seen: string[] = [];
+    beforeAll(async () => {
+      // Answers every request as a token endpoint would, and remembers what it was sent.
+      evil = createServer((req, res) => {
+        let body = "";
+        req.on("data", (c: Buffer) => (body += c.toString()));
+        req.on("end", () => {
+          seen.push(`${req.method} ${req.url} ${body}`);
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: "evil-at", token_type: "Bearer", expires_in: 3600, refresh_token: "evil-rt" }));
+        });
+      });
+      await new Promise<void>((resolve) => evil.listen(0, "127.0.0.1", resolve));
+      evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise<void>((resolve) => evil.close(() => resolve())));
+
+    /**
+     * A replica whose discovery now names another authorization server (the upstream's metadata
+     * changed, or lies), at which Tollgate's registration carries the very client_id the user's
+     * tokens were issued to (an evil server answers registration with it).
+     */
+    async function hijacked(clientId: string): Promise<UpstreamConnector> {
+      const real = await new UpstreamAuthDiscovery().metadata(mcp.url);
+      const metadata: UpstreamAuthMetadata = { ...real, issuer: evilUrl, tokenEndpoint: `${evilUrl}/token`, revocationEndpoint: `${evilUrl}/revoke`, authorizationEndpoint: `${evilUrl}/authorize` };
+      const key = { ...(await firstKey()), issuer: evilUrl };
+      await dcr.put({ ...(await dcr.get(await firstKey())), key, clientId, tokenEndpoint: metadata.tokenEndpoint, authorizationEndpoint: metadata.authorizationEndpoint });
+      const client = new Redis(redis.url);
+      clients.push(client);
+      const locks = new RedisLocks(client, { namespace: "connect" });
+      const registrar = new UpstreamRegistrar({ store: dcr, locks, clientName: "Tollgate", onReregistered: async () => undefined });
+      return new UpstreamConnector({ discovery: new UpstreamAuthDiscovery({ discover: async () => metadata }), registrar, tokens, locks, publicUrl: PUBLIC_URL, now: () => Date.now() + clockOffsetMs });
+    }
+
+    it("records the issuer and token endpoint with the tokens", async () => {
+      const connector = replica();
+      const grace = session("grace");
+      const { pending, answer } = await authorize(connector, grace, "upstream-grace");
+      expect(pending.issuer).toBe(as.issuer);
+      await connector.complete(upstream, grace, answer, pending);
+      const metadata = await new UpstreamAuthDiscovery().metadata(mcp.url);
+      expect(await tokens.get("grace", "docs")).toMatchObject({ issuer: as.issuer, tokenEndpoint: metadata.tokenEndpoint });
+    });
+
+    it("a refresh under a discovery naming another server sends nothing, drops the tokens and asks to reconnect", async () => {
+      const first = replica();
+      const heidi = session("heidi");
+      const { pending, answer } = await authorize(first, heidi, "upstream-heidi");
+      await first.complete(upstream, heidi, answer, pending);
+      const held = (await tokens.get("heidi", "docs"))!;
+      await tokens.put("heidi", "docs", { ...held, expiresAt: Date.now() - 1000 });
+      seen.length = 0;
+      expect(await (await hijacked(held.clientId)).access(upstream, "heidi")).toEqual({ kind: "reconnect" });
+      expect(seen).toEqual([]);
+      expect(await tokens.get("heidi", "docs")).toBeNull();
+    });
+
+    it("a disconnect under a discovery naming another server revokes nothing there and deletes", async () => {
+      const first = replica();
+      const ivan = session("ivan");
+      const { pending, answer } = await authorize(first, ivan, "upstream-ivan");
+      await first.complete(upstream, ivan, answer, pending);
+      const held = (await tokens.get("ivan", "docs"))!;
+      seen.length = 0;
+      expect(await (await hijacked(held.clientId)).disconnect(upstream, "ivan")).toBe(true);
+      expect(seen).toEqual([]);
+      expect(await tokens.get("ivan", "docs")).toBeNull();
+    });
+
+    it("a callback after discovery changed servers is refused before the code is sent anywhere", async () => {
+      const first = replica();
+      const judy = session("judy");
+      const { pending, answer } = await authorize(first, judy, "upstream-judy");
+      seen.length = 0;
+      const connector = await hijacked((await dcr.get(await firstKey())).clientId);
+      await refused(connector.complete(upstream, judy, { ...answer, iss: evilUrl }, pending), /authorization server changed/);
+      expect(seen).toEqual([]);
+      expect(await tokens.get("judy", "docs")).toBeNull();
+    });
+
+    it("tokens stored without an issuer (before it was recorded) are dropped at refresh: reconnect, nothing sent", async () => {
+      const { issuer: _i, tokenEndpoint: _t, ...legacy } = { ...(await tokens.get("grace", "docs"))!, expiresAt: Date.now() - 1000 };
+      await tokens.put("kim", "docs", legacy);
+      const revocations = as.revocations();
+      expect(await replica().access(upstream, "kim")).toEqual({ kind: "reconnect" });
+      expect(await tokens.get("kim", "docs")).toBeNull();
+      expect(as.revocations()).toBe(revocations);
+    });
   });
 
   it("the authorization server down: begin is upstream_auth_unavailable (503)", async () => {

@@ -56,4 +56,23 @@ describe("upstream tokens in MongoDB", () => {
     await expect(new MongoUpstreamTokenStore(db, new AesGcmSecretCipher([{ kid: "k2", key: randomBytes(32) }])).get("bob", "wiki")).rejects.toThrow(/key "k1"/);
     await db.dropDatabase();
   });
+
+  it("binds the tokens to the issuer and token endpoint they were stored with; older documents without one still open, without it", async () => {
+    const db = await freshDb();
+    const store = new MongoUpstreamTokenStore(db, cipher);
+    await store.put("bob", "wiki", upstreamTokens("bob", "wiki"));
+    const docs = db.collection(COLLECTIONS.upstreamTokens);
+    expect(await docs.findOne({ user_id: "bob" })).toMatchObject({ issuer: "https://as.example.com", token_endpoint: "https://as.example.com/token" });
+    // Pointed at another server in the database: the tokens do not open (they would be sent there).
+    await docs.updateOne({ user_id: "bob" }, { $set: { token_endpoint: "https://evil.example/token" } });
+    await expect(store.get("bob", "wiki")).rejects.toBeInstanceOf(SecretDecryptionError);
+    await docs.updateOne({ user_id: "bob" }, { $unset: { issuer: "", token_endpoint: "" } });
+    await expect(store.get("bob", "wiki")).rejects.toBeInstanceOf(SecretDecryptionError);
+    // A document written before the issuer was recorded.
+    const { issuer: _i, tokenEndpoint: _t, ...legacy } = upstreamTokens("carol", "wiki");
+    await store.put("carol", "wiki", legacy);
+    await docs.updateOne({ user_id: "carol" }, { $unset: { issuer: "", token_endpoint: "" } });
+    expect(await store.get("carol", "wiki")).toStrictEqual(legacy);
+    await db.dropDatabase();
+  });
 });

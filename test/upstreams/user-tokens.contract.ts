@@ -4,7 +4,7 @@ import { UpstreamTokensInvalidError, type UpstreamTokenStore, type UpstreamToken
 import type { Fixture, FixtureFactory } from "../support/fixtures.js";
 
 export function upstreamTokens(userId: string, upstream: string, overrides: Partial<UpstreamTokens> = {}): UpstreamTokens {
-  return { accessToken: `at-${userId}-${upstream}`, refreshToken: `rt-${userId}-${upstream}`, expiresAt: 1_900_000_000_123, scopes: ["mcp:read", "offline_access"], clientId: `client-${upstream}`, ...overrides };
+  return { accessToken: `at-${userId}-${upstream}`, refreshToken: `rt-${userId}-${upstream}`, expiresAt: 1_900_000_000_123, scopes: ["mcp:read", "offline_access"], clientId: `client-${upstream}`, issuer: "https://as.example.com", tokenEndpoint: "https://as.example.com/token", ...overrides };
 }
 
 async function invalid(p: Promise<unknown>): Promise<string[]> {
@@ -31,6 +31,7 @@ export function describeUpstreamTokenStoreContract(name: string, factory: Fixtur
     const put = (userId: string, upstream: string, overrides: Partial<UpstreamTokens> = {}) => store.put(userId, upstream, upstreamTokens(userId, upstream, overrides));
 
     it("gives back what was put, and null when not connected", async () => {
+      // Tokens without an issuer are what was stored before it was recorded: they still read back.
       const minimal: UpstreamTokens = { accessToken: "at", scopes: [], clientId: "c" };
       await put("bob", "wiki");
       await store.put("bob", "tools", minimal);

@@ -15,6 +15,9 @@ interface UpstreamTokensDoc {
   expires_at: Date | null;
   scopes: string[];
   client_id: string;
+  /** Who issued the tokens (absent on documents written before it was recorded); bound into the seal. */
+  issuer?: string | null;
+  token_endpoint?: string | null;
   updated_at: Date;
 }
 
@@ -39,15 +42,17 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
   async put(userId: string, upstream: string, tokens: UpstreamTokens): Promise<void> {
     validateUpstreamTokens(userId, upstream, tokens);
     const id = upstreamTokensId(userId, upstream);
+    const bound = { issuer: tokens.issuer ?? null, token_endpoint: tokens.tokenEndpoint ?? null };
     const doc: UpstreamTokensDoc = {
       _id: id,
       user_id: userId,
       upstream,
-      access_token: this.#cipher.encrypt(tokens.accessToken, aad(id, "access_token")),
-      refresh_token: tokens.refreshToken === undefined ? null : this.#cipher.encrypt(tokens.refreshToken, aad(id, "refresh_token")),
+      access_token: this.#cipher.encrypt(tokens.accessToken, aad(id, "access_token", bound)),
+      refresh_token: tokens.refreshToken === undefined ? null : this.#cipher.encrypt(tokens.refreshToken, aad(id, "refresh_token", bound)),
       expires_at: tokens.expiresAt === undefined ? null : new Date(tokens.expiresAt),
       scopes: [...tokens.scopes],
       client_id: tokens.clientId,
+      ...bound,
       updated_at: new Date(),
     };
     await guard("upstream tokens", () => this.#tokens.replaceOne({ _id: id }, doc, { upsert: true }));
@@ -68,16 +73,24 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
   /** Opens with the user and upstream the document names: a document moved to another user does not open. */
   #open(doc: UpstreamTokensDoc): UpstreamTokens {
     const id = upstreamTokensId(doc.user_id, doc.upstream);
+    const bound = { issuer: doc.issuer ?? null, token_endpoint: doc.token_endpoint ?? null };
     const tokens: UpstreamTokens = {
-      accessToken: this.#cipher.decrypt(doc.access_token, aad(id, "access_token")),
-      ...(doc.refresh_token === null ? {} : { refreshToken: this.#cipher.decrypt(doc.refresh_token, aad(id, "refresh_token")) }),
+      accessToken: this.#cipher.decrypt(doc.access_token, aad(id, "access_token", bound)),
+      ...(doc.refresh_token === null ? {} : { refreshToken: this.#cipher.decrypt(doc.refresh_token, aad(id, "refresh_token", bound)) }),
       ...(doc.expires_at === null ? {} : { expiresAt: doc.expires_at.getTime() }),
       scopes: doc.scopes,
       clientId: doc.client_id,
+      ...(bound.issuer !== null && bound.token_endpoint !== null ? { issuer: bound.issuer, tokenEndpoint: bound.token_endpoint } : {}),
     };
     return copyUpstreamTokens(tokens);
   }
 }
 
-/** A sealed token opens only in the document and field it was sealed for. */
-const aad = (id: string, field: SealedField): string => `upstream-tokens\n${id}\n${field}`;
+/**
+ * A sealed token opens only in the document and field it was sealed for, and only beside the
+ * issuer and token endpoint it was stored with: an issuer edited in the database does not open.
+ * (Documents from before the issuer was recorded were sealed without it, and still open, as
+ * tokens without an issuer: the connector drops them and the user reconnects.)
+ */
+const aad = (id: string, field: SealedField, bound: { issuer: string | null; token_endpoint: string | null }): string =>
+  bound.issuer === null || bound.token_endpoint === null ? `upstream-tokens\n${id}\n${field}` : `upstream-tokens\n${id}\n${field}\n${JSON.stringify([bound.issuer, bound.token_endpoint])}`;

@@ -154,12 +154,22 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** The response headers the client sees: the upstream's, minus hop-by-hop headers. */
-export function clientResponseHeaders(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
+/**
+ * What an `oauth` upstream says to its own OAuth client, Tollgate, never to Tollgate's caller: its
+ * challenge would pass for Tollgate's own (a client would go and authorize there), and its cookies
+ * would be set on Tollgate's origin.
+ */
+const OAUTH_UPSTREAM_ONLY: ReadonlySet<string> = new Set(["www-authenticate", "set-cookie"]);
+
+/**
+ * The response headers the client sees: the upstream's, minus hop-by-hop headers, and for an
+ * `oauth` upstream minus its WWW-Authenticate and Set-Cookie.
+ */
+export function clientResponseHeaders(incoming: IncomingHttpHeaders, oauthUpstream = false): OutgoingHttpHeaders {
   const dropped = connectionTokens(incoming);
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name) || (oauthUpstream && OAUTH_UPSTREAM_ONLY.has(name))) continue;
     out[name] = value;
   }
   return out;

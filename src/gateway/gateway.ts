@@ -201,6 +201,12 @@ export function gateway(options: GatewayOptions): Gateway {
     }
     const owner = verdict.sessionOwner;
     const outcome = await upstream.forward(req, res, target, verdict, peer, mcp?.body, owner ? recordSession(options.decisions, owner, request.method, presented) : undefined, filter, upstreamToken);
+    if (outcome.tokenRejected && upstreamToken !== undefined && subject !== null && "user_id" in subject) {
+      // The upstream refused the user's token: forgotten, and the user is sent to connect again.
+      const credential = await rejectedCredential(options.upstreamCredentials, subject.user_id, upstream.config, upstreamToken);
+      if (!mcp) skipBody(req, res);
+      refuseWithoutToken(res, credential.kind === "token" ? { kind: "unavailable" } : credential, route.mcp_endpoint ? (mcp?.message.id ?? null) : undefined, decision.decision_id);
+    }
     settle(outcome.upstreamStatus);
   };
   const refused = (req: IncomingMessage, status: number, reason: string): void =>
@@ -220,6 +226,15 @@ async function oauthCredential(credentials: UpstreamCredentials, subject: Subjec
   if (subject === null || !("user_id" in subject)) return { kind: "no_user" };
   try {
     return await credentials.credentialFor(subject.user_id, upstream);
+  } catch {
+    return { kind: "unavailable" };
+  }
+}
+
+/** After the upstream's 401: where the user connects again; a seam that throws is "unavailable" (fail closed). */
+async function rejectedCredential(credentials: UpstreamCredentials, userId: string, upstream: UpstreamConfig, token: string): Promise<UpstreamCredential> {
+  try {
+    return await credentials.rejected(userId, upstream, token);
   } catch {
     return { kind: "unavailable" };
   }

@@ -21,6 +21,11 @@ export interface UpstreamOptions {
 export interface ProxyOutcome {
   /** The upstream's status; null when it did not answer (Tollgate's own 413/502/504). */
   upstreamStatus: number | null;
+  /**
+   * An `oauth` upstream answered 401 to the user's token: nothing of its answer was sent and the
+   * client is not answered yet (the caller answers "not connected").
+   */
+  tokenRejected?: true;
 }
 
 /**
@@ -31,7 +36,8 @@ export interface ProxyOutcome {
  * (Accept-Encoding: identity, no Range) and the answer is passed on as rewrite chooses from its
  * head: as it is, through a Transform (chunked), held whole and sent with its own length, or
  * refused. `upstreamToken`: the user's bearer token at an `oauth` upstream, sent as its
- * Authorization.
+ * Authorization; such an upstream's 401 is not passed on (ProxyOutcome.tokenRejected), nor are its
+ * WWW-Authenticate and Set-Cookie.
  */
 export type Forward = (
   req: IncomingMessage,
@@ -96,6 +102,8 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
       const fail = (code: ErrorCode, message: string): void => {
         clearTimeout(headersTimer);
         upstreamReq?.destroy();
+        // Handed back (tokenRejected) or over: the client's answer is someone else's now.
+        if (settled) return;
         if (!res.headersSent) writeError(res, { code, message, decisionId });
         else res.destroy();
         finish({ upstreamStatus: answered });
@@ -125,6 +133,16 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
         clearTimeout(headersTimer);
         const status = upstreamRes.statusCode ?? 502;
         answered = status;
+        if (upstreamToken !== undefined && status === 401 && !res.headersSent) {
+          // Decided from the status line alone: none of this answer reaches the client.
+          req.unpipe();
+          upstreamRes.destroy();
+          upstreamReq?.destroy();
+          settled = true;
+          endUpstreamSpan(span, status);
+          resolve({ upstreamStatus: status, tokenRejected: true });
+          return;
+        }
         if (!beforeAnswer) return answer(upstreamRes, status);
         beforeAnswer(upstreamRes).then(
           () => (settled ? upstreamRes.destroy() : answer(upstreamRes, status)),
@@ -143,7 +161,7 @@ export function upstreamProxy(url: URL, upstream: UpstreamOptions): Forward {
           return;
         }
         // Headers Tollgate already set (rate limit, decision id) stay; the upstream's are added.
-        const headers = clientResponseHeaders(upstreamRes.headers);
+        const headers = clientResponseHeaders(upstreamRes.headers, upstreamToken !== undefined);
         for (const name of Object.keys(headers)) if (res.hasHeader(name)) delete headers[name];
         if (reading !== null && "whole" in reading) {
           // Held whole and read: it leaves with its own length, or is refused before any of it.

@@ -21,6 +21,12 @@ export type UpstreamCredential =
 export interface UpstreamCredentials {
   /** Never throws for an ordinary outcome; a throw is treated as "unavailable" (fail closed). */
   credentialFor(userId: string, upstream: UpstreamConfig): Promise<UpstreamCredential>;
+  /**
+   * The upstream answered `token` with 401: the token is no good. The user's stored tokens are
+   * forgotten (if they are still those) and the answer is where to connect again ("not_connected").
+   * A throw is treated as "unavailable".
+   */
+  rejected(userId: string, upstream: UpstreamConfig, token: string): Promise<UpstreamCredential>;
 }
 
 /**
@@ -37,10 +43,9 @@ export function upstreamConnectUrl(publicUrl: string, upstreamName: string, user
  * `oauth` upstream; without one this is never asked.)
  */
 export function nobodyConnected(publicUrl: string | null): UpstreamCredentials {
-  return {
-    async credentialFor(userId, upstream) {
-      if (publicUrl === null) throw new TypeError("an oauth upstream needs TOLLGATE_PUBLIC_URL");
-      return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name, userId), elicitationId: randomUUID() };
-    },
+  const notConnected = async (userId: string, upstream: UpstreamConfig): Promise<UpstreamCredential> => {
+    if (publicUrl === null) throw new TypeError("an oauth upstream needs TOLLGATE_PUBLIC_URL");
+    return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name, userId), elicitationId: randomUUID() };
   };
+  return { credentialFor: notConnected, rejected: notConnected };
 }

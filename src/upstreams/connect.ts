@@ -4,7 +4,7 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { UpstreamConfig } from "../config/upstreams.js";
 import { RequestError } from "../errors.js";
-import { upstreamConnectUrl, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
+import { upstreamConnectUrl, type UpstreamCredential, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import type { DcrCredentials } from "./dcr-credentials.js";
 import { authUnavailable, reach, type UpstreamAuthDiscovery, type UpstreamAuthMetadata } from "./discovery.js";
 import { onceAcrossReplicas, type Locks } from "./locks.js";
@@ -136,6 +136,12 @@ export class UpstreamConnector {
       return now.accessToken !== current.accessToken && this.#fresh(now) ? { kind: "token", accessToken: now.accessToken } : null;
     };
     return onceAcrossReplicas(this.#o.locks, name, { ttlMs: REFRESH_LOCK_TTL_MS, waitMs: REFRESH_WAIT_MS }, refreshedElsewhere, () => this.#refresh(upstream, userId, current), () => authUnavailable("another replica's token refresh did not finish in time"));
+  }
+
+  /** The upstream refused `accessToken` (401): the user's tokens are deleted if they are still those (a refresh may have replaced them). */
+  async rejected(upstream: OauthUpstream, userId: string, accessToken: string): Promise<void> {
+    const current = await this.#o.tokens.get(userId, upstream.name);
+    if (current?.accessToken === accessToken) await this.#o.tokens.delete(userId, upstream.name);
   }
 
   /** Revokes the user's tokens at the upstream (RFC 7009 where offered) and deletes them. false: there were none. */
@@ -289,7 +295,12 @@ function failed(why: string): RequestError {
  * URL made for the user; the authorization server unreachable → unavailable.
  */
 export function connectedUpstreams(connector: UpstreamConnector, publicUrl: string): UpstreamCredentials {
+  const notConnected = (userId: string, upstream: OauthUpstream): UpstreamCredential => ({ kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name, userId), elicitationId: randomUUID() });
   return {
+    async rejected(userId, upstream, token) {
+      await connector.rejected(upstream, userId, token);
+      return notConnected(userId, upstream);
+    },
     async credentialFor(userId, upstream) {
       let access: UpstreamAccess;
       try {
@@ -299,7 +310,7 @@ export function connectedUpstreams(connector: UpstreamConnector, publicUrl: stri
         throw err;
       }
       if (access.kind === "token") return { kind: "token", token: access.accessToken };
-      return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name, userId), elicitationId: randomUUID() };
+      return notConnected(userId, upstream);
     },
   };
 }

@@ -82,7 +82,8 @@ export interface Upstream {
 }
 
 /**
- * A node:http upstream whose behaviour is picked by the query parameter `mode` (any path):
+ * A node:http upstream whose behaviour is picked by the query parameter `mode` (any path), else
+ * by the X-Upstream-Mode header (and `code` by X-Upstream-Code):
  *   (none)   echo: 200 JSON {method, url, headers, body}
  *   stream   chunked text: "chunk-1\n", then waits for release(), "chunk-2\n", waits, "chunk-3\n"
  *   sse      text/event-stream: "data: 1\n\n", waits for release(), "data: 2\n\n"
@@ -93,6 +94,7 @@ export interface Upstream {
  *   reset    destroys the socket before answering
  *   headers  answers with hop-by-hop headers and headers named like Tollgate's
  *   status   answers with the status in `code`
+ *   challenge  the status in `code` with the upstream's own WWW-Authenticate and Set-Cookie
  */
 export async function startUpstream(): Promise<Upstream> {
   const hits: UpstreamHit[] = [];
@@ -108,7 +110,8 @@ export async function startUpstream(): Promise<Upstream> {
     });
     req.on("error", () => undefined);
     res.on("error", () => undefined);
-    const mode = new URL(req.url ?? "/", "http://upstream").searchParams.get("mode");
+    // Or, where no query string may go (a project's MCP endpoint), the X-Upstream-Mode header.
+    const mode = new URL(req.url ?? "/", "http://upstream").searchParams.get("mode") ?? (req.headers["x-upstream-mode"] as string | undefined) ?? null;
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     const bodyDone = new Promise<void>((resolve) =>
@@ -181,6 +184,14 @@ export async function startUpstream(): Promise<Upstream> {
           });
           res.end("ok");
           return;
+        case "challenge": {
+          // An OAuth-protected upstream's own challenge and cookie, with the status in `code`.
+          await bodyDone;
+          const code = Number(new URL(req.url ?? "/", "http://upstream").searchParams.get("code") ?? req.headers["x-upstream-code"] ?? 200);
+          res.writeHead(code, { "content-type": "application/json", "www-authenticate": 'Bearer resource_metadata="https://upstream.example/.well-known/oauth-protected-resource"', "set-cookie": "upstream_session=s1; Path=/" });
+          res.end(JSON.stringify({ jsonrpc: "2.0", id: 1, result: { upstream_status: code } }));
+          return;
+        }
         case "status": {
           await bodyDone;
           const code = Number(new URL(req.url ?? "/", "http://upstream").searchParams.get("code") ?? 200);

@@ -67,7 +67,7 @@ describe("the MCP SDK client and an oauth upstream", () => {
   });
 
   it("works through with the user's upstream token once connected", async () => {
-    const gw = await gatewayWith({ credentialFor: async (user) => ({ kind: "token", token: `upstream-token-of-${user}` }) });
+    const gw = await gatewayWith({ credentialFor: async (user) => ({ kind: "token", token: `upstream-token-of-${user}` }), rejected: async () => ({ kind: "unavailable" }) });
     const { client: c, transport } = client(gw);
     await c.connect(transport);
     const tools = await c.listTools();

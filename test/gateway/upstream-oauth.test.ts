@@ -96,13 +96,19 @@ describe("an oauth upstream the user has not connected", () => {
 /** A seam answering from a table, recording what it was asked. */
 function credentials(answer: (user: string, upstream: UpstreamConfig) => UpstreamCredential | Promise<UpstreamCredential>) {
   const asked: [string, string][] = [];
+  /** The tokens the upstream refused (401), as the gateway reported them. */
+  const rejected: [string, string, string][] = [];
   const seam: UpstreamCredentials = {
     async credentialFor(user, upstream) {
       asked.push([user, upstream.name]);
       return answer(user, upstream);
     },
+    async rejected(user, upstream, token) {
+      rejected.push([user, upstream.name, token]);
+      return { kind: "not_connected", connectUrl: `${PUBLIC_URL}/oauth/upstream/${upstream.name}/connect?user=${user}`, elicitationId: "00000000-0000-4000-8000-000000000001" };
+    },
   };
-  return { seam, asked };
+  return { seam, asked, rejected };
 }
 
 describe("an oauth upstream the user has connected", () => {
@@ -145,6 +151,39 @@ describe("an oauth upstream the user has connected", () => {
       expect(tools.hits).toEqual([]);
       await gw.close();
     }
+  });
+
+  it("passes on none of an oauth upstream's own challenge or cookies", async () => {
+    const { seam } = credentials((user) => ({ kind: "token", token: `upstream-token-of-${user}` }));
+    gw = await startGateway(env(), undefined, { upstreamCredentials: seam });
+    for (const code of [200, 403]) {
+      const res = await send(gw.url, `${TRIGGER}?mode=challenge&code=${code}`, { method: "POST", headers: jsonHeaders(gw.world.tokens.bobMcp), body: "{}" });
+      expect(res.status).toBe(code);
+      expect(res.headers["www-authenticate"]).toBeUndefined();
+      expect(res.headers["set-cookie"]).toBeUndefined();
+    }
+    // An identity-headers upstream's headers are its own business, as before.
+    const api200 = await send(gw.url, `${BUILDS}?mode=challenge&code=200`, { headers: { authorization: bearer(gw.world.tokens.bobGlobal) } });
+    expect(api200.headers["set-cookie"]).toEqual(["upstream_session=s1; Path=/"]);
+  });
+
+  it("an upstream 401 to the user's token forgets it and answers as not connected (REST 403, MCP -32042), none of the 401 sent", async () => {
+    const { seam, rejected } = credentials((user) => ({ kind: "token", token: `upstream-token-of-${user}` }));
+    gw = await startGateway(env(), undefined, { upstreamCredentials: seam });
+    const rest = await send(gw.url, `${TRIGGER}?mode=challenge&code=401`, { method: "POST", headers: jsonHeaders(gw.world.tokens.bobMcp), body: "{}" });
+    expect(rest.status).toBe(403);
+    expect(rest.headers["www-authenticate"]).toBeUndefined();
+    expect(rest.headers["set-cookie"]).toBeUndefined();
+    expect(rest.json()).toEqual({ error: { code: "upstream_not_connected", message: expect.any(String) }, connect_url: CONNECT_URL, decision_id: rest.headers["x-tollgate-decision-id"] });
+    const rpc = await send(gw.url, MCP, { method: "POST", headers: { ...jsonHeaders(gw.world.tokens.bobMcp), "x-upstream-mode": "challenge", "x-upstream-code": "401" }, body: JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/list" }) });
+    expect(rpc.status).toBe(200);
+    expect(rpc.headers["www-authenticate"]).toBeUndefined();
+    expect(rpc.json()).toMatchObject({ jsonrpc: "2.0", id: 5, error: { code: -32042, data: { elicitations: [{ mode: "url", url: CONNECT_URL }], reasons: ["upstream_not_connected"] } } });
+    expect(rejected).toEqual([
+      ["bob", "tools", "upstream-token-of-bob"],
+      ["bob", "tools", "upstream-token-of-bob"],
+    ]);
+    expect(tools.hits).toHaveLength(2);
   });
 
   it("refuses a caller without a user (a project token): there is no account to connect", async () => {

@@ -233,6 +233,16 @@ describe("UpstreamConnector", () => {
     });
   });
 
+  it("an upstream's 401 forgets the user's tokens when they are still the ones refused (not a newer pair)", async () => {
+    const connector = replica();
+    const metadata = await new UpstreamAuthDiscovery().metadata(mcp.url);
+    await tokens.put("lena", "docs", { accessToken: "newer", scopes: [], clientId: "c", issuer: metadata.issuer, tokenEndpoint: metadata.tokenEndpoint });
+    await connector.rejected(upstream, "lena", "older");
+    expect((await tokens.get("lena", "docs"))?.accessToken).toBe("newer");
+    await connector.rejected(upstream, "lena", "newer");
+    expect(await tokens.get("lena", "docs")).toBeNull();
+  });
+
   it("the authorization server down: begin is upstream_auth_unavailable (503)", async () => {
     as.setUp(false);
     try {

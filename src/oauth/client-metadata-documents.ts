@@ -1,6 +1,7 @@
 // Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a client_id that
 // is an https URL names a JSON document, at that URL, describing the client. Tollgate fetches it
-// under the SSRF guard (guarded-fetch.ts), validates it, and hands oidc-provider the metadata of a
+// under the SSRF guard (guarded-fetch.ts), accepts it only as served from exactly that URL (not
+// through a redirect elsewhere), validates it, and hands oidc-provider the metadata of a
 // public client (token_endpoint_auth_method none). Documents are cached as their HTTP caching
 // headers allow (RFC 9111, at most a day, at most CACHE_MAX_ENTRIES of them); a refusal is
 // remembered REFUSAL_TTL_MS, so a client_id cannot make Tollgate fetch on every request.
@@ -40,7 +41,7 @@ export interface DocumentClientMetadata {
   scope?: string;
 }
 
-export type ClientMetadataDocumentRefusalCode = GuardedFetchErrorCode | "invalid_client_id_url" | "bad_document" | "client_id_mismatch" | "client_secret";
+export type ClientMetadataDocumentRefusalCode = GuardedFetchErrorCode | "invalid_client_id_url" | "bad_document" | "client_id_mismatch" | "client_secret" | "redirected";
 
 /** Why a client_id URL is refused; `message` is the error_description the client sees (invalid_client). */
 export class ClientMetadataDocumentRefused extends Error {
@@ -98,7 +99,10 @@ export class ClientMetadataDocuments {
     } catch (err) {
       let refusal: ClientMetadataDocumentRefused;
       if (err instanceof ClientMetadataDocumentRefused) refusal = err;
-      else if (err instanceof GuardedFetchError) refusal = new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`);
+      else if (err instanceof GuardedFetchError) {
+        refusal = new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`);
+        if (err.detail) this.#options.logger.debug({ client_id: clientId, code: err.code, detail: err.detail }, "oauth: client metadata document fetch refused");
+      }
       else {
         // Not a reason we know: refused all the same (fail closed), the cause only in the log.
         refusal = new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
@@ -116,6 +120,12 @@ export class ClientMetadataDocuments {
     const url = clientIdUrl(clientId);
     const { allowLoopback, resolve, extraCa } = this.#options;
     const answer = await guardedFetch(clientId, { allowLoopback, resolve, extraCa });
+    // Served from exactly its client_id URL, or refused: a document reached through a redirect
+    // elsewhere (an open redirect on a trusted site) would pass as the client_id's site.
+    if (answer.url.href !== url.href) {
+      this.#options.logger.debug({ client_id: clientId, served_from: answer.url.href }, "oauth: client metadata document redirected away from its client_id");
+      throw refused("redirected", "it was not served from its client_id URL (a redirect led elsewhere)");
+    }
     if (answer.status !== 200) throw new ClientMetadataDocumentRefused("bad_status", `client_id metadata document not fetched: ${answer.url.href} answered ${answer.status}`);
     let document: unknown;
     try {

@@ -91,6 +91,16 @@ describe("a Client ID Metadata Document", () => {
     expect(err.message).toMatch(description);
   });
 
+  it("is accepted only from exactly its client_id URL: a redirect elsewhere is refused, even to a document naming that client_id", async () => {
+    const target = publish();
+    const clientId = docs.url("/clients/moved.json");
+    docs.set("/clients/moved.json", { status: 301, headers: { location: target } });
+    docs.set(new URL(target).pathname, { body: { client_id: clientId, client_name: "Doc Agent", redirect_uris: ["http://127.0.0.1:53682/callback"] } });
+    const err = await refusal(documents().clientMetadata(clientId));
+    expect(err.code).toBe("redirected");
+    expect(err.message).toBe("client_id metadata document refused: it was not served from its client_id URL (a redirect led elsewhere)");
+  });
+
   it("refuses what is not a JSON object, and a status other than 200", async () => {
     docs.set("/clients/not-json.json", { body: "<html>" });
     expect((await refusal(documents().clientMetadata(docs.url("/clients/not-json.json")))).message).toMatch(/not JSON/);

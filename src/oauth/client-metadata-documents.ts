@@ -4,10 +4,15 @@
 // through a redirect elsewhere), validates it, and hands oidc-provider the metadata of a
 // public client (token_endpoint_auth_method none). Documents are cached as their HTTP caching
 // headers allow (RFC 9111, at most a day, at most CACHE_MAX_ENTRIES of them); a refusal is
-// remembered REFUSAL_TTL_MS, so a client_id cannot make Tollgate fetch on every request.
+// remembered REFUSAL_TTL_MS, so a client_id cannot make Tollgate fetch on every request. Any caller
+// can make Tollgate fetch a URL of its choosing, so fetches are bounded: at most
+// MAX_CONCURRENT_FETCHES at once in the process, and each cache miss counts against its client
+// address on the shared rate limiter (TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR); past either, the
+// client is refused without a fetch, and the refusal is not cached (it is about the moment and the caller, not the client_id).
 import CachePolicy from "http-cache-semantics";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "../log.js";
+import type { RateLimiter } from "../stores/types.js";
 import { guardedFetch, GuardedFetchError, type GuardedFetchErrorCode, type GuardedFetchOptions } from "./guarded-fetch.js";
 import { SCOPES } from "./provider.js";
 import { redirectUriProblem } from "./redirect-uris.js";
@@ -15,6 +20,8 @@ import { redirectUriProblem } from "./redirect-uris.js";
 export const CACHE_MAX_ENTRIES = 1_000;
 export const CACHE_MAX_TTL_MS = 86_400_000;
 export const REFUSAL_TTL_MS = 10_000;
+export const MAX_CONCURRENT_FETCHES = 16;
+const HOUR_MS = 3_600_000;
 const URL_MAX = 2_048;
 const NAME_MAX = 100;
 const REDIRECT_URIS_MAX = 10;
@@ -41,7 +48,7 @@ export interface DocumentClientMetadata {
   scope?: string;
 }
 
-export type ClientMetadataDocumentRefusalCode = GuardedFetchErrorCode | "invalid_client_id_url" | "bad_document" | "client_id_mismatch" | "client_secret" | "redirected";
+export type ClientMetadataDocumentRefusalCode = GuardedFetchErrorCode | "invalid_client_id_url" | "bad_document" | "client_id_mismatch" | "client_secret" | "redirected" | "busy" | "rate_limited";
 
 /** Why a client_id URL is refused; `message` is the error_description the client sees (invalid_client). */
 export class ClientMetadataDocumentRefused extends Error {
@@ -56,6 +63,12 @@ export class ClientMetadataDocumentRefused extends Error {
 
 export interface ClientMetadataDocumentsOptions extends Pick<GuardedFetchOptions, "allowLoopback" | "resolve" | "extraCa"> {
   logger: Logger;
+  /**
+   * Document fetches (cache misses) admitted per client address in any hour, on the shared
+   * limiter. `requester` is the address of the request being served (its /64 for IPv6), or
+   * undefined outside one (then only the concurrency cap applies).
+   */
+  fetchLimit?: { limiter: RateLimiter; perHour: number; requester: () => string | undefined };
 }
 
 interface CacheEntry {
@@ -76,14 +89,32 @@ export class ClientMetadataDocuments {
   /** The client's metadata from its document; throws ClientMetadataDocumentRefused. */
   async clientMetadata(clientId: string): Promise<DocumentClientMetadata> {
     const cached = this.#cache.get(clientId);
-    const entry = cached && cached.expiresAt > Date.now() ? cached : await this.#fetchOnce(clientId);
+    const entry = cached && cached.expiresAt > Date.now() ? cached : await this.#fetchAdmitted(clientId);
     if (entry.result instanceof ClientMetadataDocumentRefused) throw entry.result;
     return entry.result;
+  }
+
+  /** A cache miss: counted against the requester's address, then fetched (or joined) if the limits allow. */
+  async #fetchAdmitted(clientId: string): Promise<CacheEntry> {
+    const limit = this.#options.fetchLimit;
+    const requester = limit?.requester();
+    if (limit && requester !== undefined) {
+      const hit = await limit.limiter.hit(`oauth_document_fetch:${requester}`, limit.perHour, HOUR_MS);
+      if (!hit.allowed) {
+        this.#options.logger.info({ client_id: clientId, requester }, "oauth: client metadata document fetch rate-limited");
+        throw new ClientMetadataDocumentRefused("rate_limited", `client_id metadata document not fetched: more than ${limit.perHour} document fetches an hour from one address; try again later`);
+      }
+    }
+    return this.#fetchOnce(clientId);
   }
 
   #fetchOnce(clientId: string): Promise<CacheEntry> {
     let pending = this.#pending.get(clientId);
     if (!pending) {
+      if (this.#pending.size >= MAX_CONCURRENT_FETCHES) {
+        this.#options.logger.warn({ client_id: clientId, in_flight: this.#pending.size }, "oauth: client metadata document fetch refused: too many in flight");
+        throw new ClientMetadataDocumentRefused("busy", "client_id metadata document not fetched: too many documents are being fetched; try again later");
+      }
       pending = this.#fetch(clientId).finally(() => this.#pending.delete(clientId));
       this.#pending.set(clientId, pending);
     }

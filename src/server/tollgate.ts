@@ -24,6 +24,8 @@ import { ClientMetadataDocuments } from "../oauth/client-metadata-documents.js";
 import { oauthEndpoints, type OAuthEndpoints } from "../oauth/http.js";
 import { OAuthAccessTokenRecords } from "../oauth/issued-tokens.js";
 import { createOAuthProvider } from "../oauth/provider.js";
+import Provider from "oidc-provider";
+import { clientAddress, limitedClient } from "../http/client-address.js";
 import type { BrowserSessions } from "../ui/browser-sessions.js";
 import { consentHandler } from "../ui/consent.js";
 import { writeRequestError } from "../http/errors.js";
@@ -202,7 +204,17 @@ function buildOAuth(
   deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions; clientDocumentsCa: string | undefined; uiAudit: UiAudit },
 ): OAuthEndpoints {
   const { engine, facts, issuer, backends, logger } = deps;
-  const clientDocuments = new ClientMetadataDocuments({ allowLoopback: config.oauth.allowLoopbackClientIds, extraCa: deps.clientDocumentsCa, logger });
+  // Document fetches are counted against the address of the provider request that needs them.
+  const requester = (): string | undefined => {
+    const req = Provider.ctx?.req;
+    return req ? limitedClient(clientAddress(req, config.trustedProxies.trust)) : undefined;
+  };
+  const clientDocuments = new ClientMetadataDocuments({
+    allowLoopback: config.oauth.allowLoopbackClientIds,
+    extraCa: deps.clientDocumentsCa,
+    logger,
+    fetchLimit: { limiter: backends.rateLimiter, perHour: config.oauth.documentFetchesPerHour, requester },
+  });
   const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, clientDocuments, publicUrl });
   const { factory } = oauthAdapter({ store: backends.oauth, accessTokens, clientDocuments });
   const provider = createOAuthProvider({ issuer: publicUrl, ...config.oauth, adapter: factory, facts, logger });

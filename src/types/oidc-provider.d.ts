@@ -87,6 +87,8 @@ declare module "oidc-provider" {
 
   export default class Provider {
     constructor(issuer: string, configuration: Record<string, unknown>);
+    /** The context of the provider request being served (its AsyncLocalStorage); undefined outside one. */
+    static readonly ctx: { req: IncomingMessage } | undefined;
     readonly issuer: string;
     proxy: boolean;
     Grant: typeof Grant;

@@ -160,6 +160,21 @@ describe("refusals the client sees: invalid_client with the reason", () => {
     expect(docs.hits(new URL(clientId).pathname)).toBe(before);
   });
 
+  it("document fetches are counted per client address (TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR): past the limit refused without a fetch", async () => {
+    const limited = await startOAuthServer({ env: { TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: "true", TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR: "2" }, clientDocumentsCa: testCa().ca });
+    try {
+      const random = (): string => docs.url(`/random/${++counter}.json`);
+      for (let i = 0; i < 2; i++) expect((await authorize(limited, random())).body.error_description).toMatch(/answered 404$/);
+      const over = random();
+      const res = await authorize(limited, over);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ error: "invalid_client", error_description: "client_id metadata document not fetched: more than 2 document fetches an hour from one address; try again later" });
+      expect(docs.hits(new URL(over).pathname)).toBe(0);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it("the token endpoint refuses a document client the same way", async () => {
     const res = await tokenRequest(as.url, { grant_type: "authorization_code", code: "x", redirect_uri: REDIRECT_URI, client_id: publish({ client_secret: "x" }), code_verifier: "x".repeat(43) });
     expect(res.status).toBe(400);

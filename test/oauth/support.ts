@@ -66,6 +66,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     TOLLGATE_MCP_AUTHORIZATION_SERVERS: options.publicUrl ?? url,
     // Every test registers its own clients from 127.0.0.1; the limit has its own test.
     TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "100000",
+    TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR: "100000",
     TOLLGATE_UI_SIGN_INS_PER_MINUTE: "100000",
     TOLLGATE_UPSTREAM_URL: await demoUpstream(),
     ...options.env,

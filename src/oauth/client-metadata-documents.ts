@@ -133,8 +133,7 @@ export class ClientMetadataDocuments {
       else if (err instanceof GuardedFetchError) {
         refusal = new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`);
         if (err.detail) this.#options.logger.debug({ client_id: clientId, code: err.code, detail: err.detail }, "oauth: client metadata document fetch refused");
-      }
-      else {
+      } else {
         // Not a reason we know: refused all the same (fail closed), the cause only in the log.
         refusal = new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
         this.#options.logger.warn({ client_id: clientId, err: String(err) }, "oauth: client metadata document fetch failed");

@@ -184,12 +184,12 @@ function tokenTable(user: BrowserUser, tokens: TokenRecord[], now: Date): Html {
 }
 
 /**
- * Each `oauth` upstream and whether the user is connected there: Connect (the connect route, for
+ * Each `oauth` upstream, by name, and whether the user is connected there: Connect (the connect route, for
  * this user) or Disconnect (a form of this session; it revokes the upstream tokens and deletes them).
  */
 function servicesSection(user: BrowserUser, upstreams: readonly string[], connected: UpstreamConnection[]): Html {
   const byName = new Map(connected.map((c) => [c.upstream, c.tokens]));
-  const rows = upstreams.map((name) => {
+  const rows = [...upstreams].sort().map((name) => {
     const tokens = byName.get(name);
     const path = `/oauth/upstream/${encodeURIComponent(name)}`;
     const [state, action] = tokens

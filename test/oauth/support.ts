@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { pino } from "pino";
 import { loadConfig } from "../../src/config/config.js";
 import { createDemoUpstream } from "../../src/demo/upstream.js";
+import type { Logger } from "../../src/log.js";
 import type { Backends } from "../../src/server/backends.js";
 import { seedDemo } from "../../src/server/demo.js";
 import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
@@ -53,7 +54,7 @@ export async function stopDemoUpstream(): Promise<void> {
  * Developer on priv), dave (no collaborations). `seed: false`: the directory is already there
  * (a second replica on shared backends).
  */
-export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string; clientDocumentsCa?: string } = {}): Promise<OAuthServer> {
+export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string; clientDocumentsCa?: string; logger?: Logger } = {}): Promise<OAuthServer> {
   let listener: ((req: IncomingMessage, res: import("node:http").ServerResponse) => void) | undefined;
   const server = createServer((req, res) => listener!(req, res));
   const url = await listen(server);
@@ -71,7 +72,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     ...options.env,
   });
   const tollgate = buildTollgate(config, {
-    logger: pino({ level: process.env.TEST_OAUTH_LOG ?? "silent" }),
+    logger: options.logger ?? pino({ level: process.env.TEST_OAUTH_LOG ?? "silent" }),
     watchPolicy: false,
     defaultMetrics: false,
     prune: false,

@@ -48,13 +48,16 @@ export function failClosedAdapter(adapter: Adapter): Adapter {
   return wrapped as unknown as Adapter;
 }
 
-/** Provider middleware: a request refused for an outage gets Retry-After (on a 503) and one log line. */
+/** Provider middleware: a request refused for an outage gets Retry-After and no-store (on a 503, as writeOAuthUnavailable) and one log line. */
 export function reportOutages(provider: Provider, logger: Logger): void {
   provider.use(async (ctx, next) => {
     await next();
     const cause = outages.get(ctx);
     if (!cause) return;
-    if (ctx.status === ERRORS.backend_unavailable.status) ctx.set("Retry-After", String(BACKEND_RETRY_AFTER_S));
+    if (ctx.status === ERRORS.backend_unavailable.status) {
+      ctx.set("Retry-After", String(BACKEND_RETRY_AFTER_S));
+      ctx.set("Cache-Control", "no-store");
+    }
     logger.error({ backend: cause.backend, err: String(cause), method: ctx.method, path: ctx.path, status: ctx.status }, "oauth: backend unavailable; answered temporarily_unavailable");
   });
 }

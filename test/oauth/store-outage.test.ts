@@ -32,6 +32,7 @@ function expectTemporarilyUnavailable(answer: { status: number; headers: Headers
   expect(answer.status, answer.body).toBe(503);
   expect(answer.headers.get("retry-after")).toBe(String(BACKEND_RETRY_AFTER_S));
   expect(answer.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(answer.headers.get("cache-control")).toMatch(/no-store/);
   const body = JSON.parse(answer.body) as Record<string, unknown>;
   expect(body.error).toBe("temporarily_unavailable");
   expect(body.error_description).toMatch(/unavailable; try again/);

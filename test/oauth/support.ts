@@ -12,6 +12,7 @@ import { seedDemo } from "../../src/server/demo.js";
 import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
 import type { BrowserSessions } from "../../src/ui/browser-sessions.js";
 import { listen, stopServer } from "../gateway/helpers.js";
+import { untilReady } from "../support/ready.js";
 import { ADMIN_TOKEN, JWT_SECRET } from "../http/fixture.js";
 
 export const REDIRECT_URI = "http://127.0.0.1:53682/callback";
@@ -103,24 +104,6 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
       await tollgate.close();
     },
   };
-}
-
-/** How long a Tollgate on a loaded machine may take to reach its backends (FerretDB starting, connects retried). */
-const READY_TIMEOUT_MS = 90_000;
-
-/**
- * Resolves once /readyz would say ready (MongoDB connected and indexed, when configured). Tollgate
- * connects in the background and retries; an operation made before the first connect succeeded
- * fails with "Topology is closed" (MongoDB driver 7.x), so seeding waits for this.
- */
-async function untilReady(tollgate: Tollgate): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const report = await tollgate.readiness.report();
-    if (report.status === "ready") return;
-    if (Date.now() > deadline) throw new Error(`Tollgate not ready within ${READY_TIMEOUT_MS} ms: ${JSON.stringify(report.checks)}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 /**

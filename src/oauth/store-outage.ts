@@ -9,6 +9,9 @@ import type { BackendUnavailableError } from "../stores/types.js";
 
 export const TEMPORARILY_UNAVAILABLE = "temporarily_unavailable";
 
+/** An authorization endpoint's refusal redirected to the client's redirect_uri (query or fragment response mode). */
+const REFUSAL_REDIRECT = /[?&#]error=temporarily_unavailable(?:&|$)/;
+
 /** The backend outage behind a provider request's refusal: the first one, for the one log line. */
 const outages = new WeakMap<ProviderRequestContext, BackendUnavailableError>();
 
@@ -53,8 +56,10 @@ export function reportOutages(provider: Provider, logger: Logger): void {
   provider.use(async (ctx, next) => {
     await next();
     const cause = outages.get(ctx);
-    if (!cause) return;
-    if (ctx.status === ERRORS.backend_unavailable.status) {
+    // An outage the provider recovered from (its error handler's second look at the client) refused nothing.
+    const refused = ctx.status === ERRORS.backend_unavailable.status;
+    if (!cause || !(refused || REFUSAL_REDIRECT.test(ctx.response.get("location")))) return;
+    if (refused) {
       ctx.set("Retry-After", String(BACKEND_RETRY_AFTER_S));
       ctx.set("Cache-Control", "no-store");
     }

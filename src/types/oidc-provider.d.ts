@@ -110,6 +110,7 @@ declare module "oidc-provider" {
     path: string;
     method: string;
     set(field: string, value: string): void;
+    response: { get(field: string): string };
   }
 
   class OIDCProviderError extends Error {

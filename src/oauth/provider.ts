@@ -3,12 +3,12 @@
 import { generateKeyPairSync } from "node:crypto";
 import Provider, { errors, type Adapter, type KoaContextLike, type TokenModel } from "oidc-provider";
 import { generateToken, type OAuthTokenKind } from "../tokens/format.js";
+import { isUnavailable } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import type { Logger } from "../log.js";
 import { redirectUriAllowed, redirectUriProblem } from "./redirect-uris.js";
 import { projectOfResource } from "./resources.js";
 import { SCOPE_READ, SCOPE_TRIGGER } from "./issued-tokens.js";
-import { isUnavailable } from "../errors.js";
 import { failClosedAdapter, reportOutages, storeUnavailable } from "./store-outage.js";
 
 export const OAUTH_ROUTES = {
@@ -45,7 +45,7 @@ function grantRemainingS(ctx: KoaContextLike): number {
 
 export function createOAuthProvider(options: OAuthProviderOptions): Provider {
   const { issuer, facts, logger } = options;
-  // Signs nothing Tollgate issues (no ID tokens); the provider wants a key for its metadata checks.
+  /** Whether the project exists; MongoDB unavailable is the provider's temporarily_unavailable (store-outage.ts). */
   const knownProject = async (id: string): Promise<boolean> => {
     try {
       return (await facts.project(id)) !== null;
@@ -53,6 +53,7 @@ export function createOAuthProvider(options: OAuthProviderOptions): Provider {
       throw isUnavailable(err) ? storeUnavailable(err) : err;
     }
   };
+  // Signs nothing Tollgate issues (no ID tokens); the provider wants a key for its metadata checks.
   const signingKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
   const provider = new Provider(issuer, {
     // A backend outage is answered temporarily_unavailable (store-outage.ts), never server_error.

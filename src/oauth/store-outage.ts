@@ -7,7 +7,7 @@ import { BACKEND_RETRY_AFTER_S, ERRORS, isUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { BackendUnavailableError } from "../stores/types.js";
 
-export const TEMPORARILY_UNAVAILABLE = "temporarily_unavailable";
+const TEMPORARILY_UNAVAILABLE = "temporarily_unavailable";
 
 /** An authorization endpoint's refusal redirected to the client's redirect_uri (query or fragment response mode). */
 const REFUSAL_REDIRECT = /[?&#]error=temporarily_unavailable(?:&|$)/;

@@ -1,15 +1,34 @@
 // The authorization server while its shared store is down (docs/oauth.md "When a store is
 // unavailable"): real FerretDB and redis-server, stopped mid-test. Every endpoint fails closed
-// with 503 temporarily_unavailable and Retry-After, issues nothing, shows no stack trace, and
+// with 503 temporarily_unavailable and Retry-After (the authorization endpoint: a redirect with
+// that error when the client can still be loaded), issues nothing, shows no stack trace, and
 // logs the outage once per request.
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BACKEND_RETRY_AFTER_S } from "../../src/errors.js";
 import { startFerretDb, startRedis, type MongoServer, type RedisServer } from "../support/servers.js";
+import { testCa } from "../support/test-ca.js";
+import { startDocumentServer, type DocumentServer } from "./document-server.js";
 import { authorizePath, authorizeWithConsent, Browser, issueTokens, pkce, REDIRECT_URI, startOAuthServer, stopDemoUpstream, type Answer, type OAuthServer } from "./support.js";
 
 const OUTAGE_LOG = "oauth: backend unavailable; answered temporarily_unavailable";
+
+/** A client identified by its Client ID Metadata Document (loaded without the store), and the documents' server. */
+let docs: DocumentServer;
+let documentClientId: string;
+/** Tollgate's settings for loopback documents signed by the test CA. */
+const DOCUMENT_CLIENTS = { env: { TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: "true" }, clientDocumentsCa: testCa().ca };
+
+beforeAll(async () => {
+  docs = await startDocumentServer();
+  documentClientId = docs.url("/agent/client.json");
+  docs.set("/agent/client.json", { body: { client_id: documentClientId, client_name: "Doc Agent", redirect_uris: [REDIRECT_URI] }, headers: { "cache-control": "max-age=300" } });
+});
+
+afterAll(async () => {
+  await docs?.close();
+});
 
 /** Tollgate's log lines, as parsed JSON. */
 function capturedLogger() {
@@ -74,6 +93,16 @@ async function expectEveryEndpointRefuses(as: OAuthServer, before: Awaited<Retur
         }),
     ],
   ];
+  // A client that can still be loaded is sent back to its redirect_uri (RFC 6749 §4.1.2.1).
+  const logged = lines.length;
+  const redirected = await new Browser(as.url, "bob").request(authorizePath({ client_id: documentClientId, resource: issued.resource, code_challenge: pkce().challenge, state: "st-outage" }));
+  expect(redirected.status, redirected.body).toBe(303);
+  expect(redirected.location!.href.startsWith(`${REDIRECT_URI}?`), redirected.location!.href).toBe(true);
+  expect(redirected.location!.searchParams.get("error")).toBe("temporarily_unavailable");
+  expect(redirected.location!.searchParams.get("state")).toBe("st-outage");
+  expect(redirected.location!.searchParams.has("code")).toBe(false);
+  expect(lines.slice(logged).filter((l) => l.msg === OUTAGE_LOG)).toMatchObject([{ path: "/oauth/authorize", status: 303 }]);
+
   for (const [path, request] of requests) {
     const logged = lines.length;
     expectTemporarilyUnavailable(await request());
@@ -84,14 +113,14 @@ async function expectEveryEndpointRefuses(as: OAuthServer, before: Awaited<Retur
   }
 
   // The consent page: a page for the person, 503 with Retry-After, no decision.
-  const logged = lines.length;
+  const beforePage = lines.length;
   const page = await before.waiting.request(before.consentPage);
   expect(page.status, page.body).toBe(503);
   expect(page.headers.get("retry-after")).toBe(String(BACKEND_RETRY_AFTER_S));
   expect(page.headers.get("content-type")).toMatch(/^text\/html/);
   expect(page.body).toContain("a backend Tollgate needs is unavailable; try again");
   expect(page.body).not.toMatch(/\n\s+at |Topology|ECONNREFUSED/);
-  expect(lines.slice(logged).filter((l) => l.level === 50)).toHaveLength(1);
+  expect(lines.slice(beforePage).filter((l) => l.level === 50)).toHaveLength(1);
 }
 
 describe("the authorization server with its MongoDB (FerretDB) store stopped", () => {
@@ -101,7 +130,7 @@ describe("the authorization server with its MongoDB (FerretDB) store stopped", (
 
   beforeAll(async () => {
     mongo = await startFerretDb();
-    as = await startOAuthServer({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: mongo.dbName, TOLLGATE_MONGODB_TIMEOUT_MS: "20000" }, logger });
+    as = await startOAuthServer({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: mongo.dbName, TOLLGATE_MONGODB_TIMEOUT_MS: "20000", ...DOCUMENT_CLIENTS.env }, clientDocumentsCa: DOCUMENT_CLIENTS.clientDocumentsCa, logger });
   });
 
   afterAll(async () => {
@@ -124,7 +153,7 @@ describe("the authorization server with its Redis store stopped", () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    as = await startOAuthServer({ env: { REDIS_URL: redis.url, TOLLGATE_REDIS_NAMESPACE: "oauth-outage", TOLLGATE_REDIS_TIMEOUT_MS: "2000" }, logger });
+    as = await startOAuthServer({ env: { REDIS_URL: redis.url, TOLLGATE_REDIS_NAMESPACE: "oauth-outage", TOLLGATE_REDIS_TIMEOUT_MS: "2000", ...DOCUMENT_CLIENTS.env }, clientDocumentsCa: DOCUMENT_CLIENTS.clientDocumentsCa, logger });
   });
 
   afterAll(async () => {

@@ -1,4 +1,3 @@
-import { Router } from "express";
 import { DecisionLogAudit } from "../audit/decision-log.js";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
@@ -8,7 +7,7 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
-import { nobodyConnected, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
+import type { UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { mcpDiscovery } from "../mcp/discovery.js";
 import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
 import type { Dispatcher } from "../http/dispatcher.js";
@@ -70,7 +69,7 @@ export interface BuildOptions {
   browserSessions?: BrowserSessions;
   /** A certificate trusted besides the system's when fetching Client ID Metadata Documents (tests: their throwaway CA). */
   clientDocumentsCa?: string;
-  /** Users' tokens at `oauth` upstreams; default: nobody is connected (every request is sent to connect). */
+  /** Users' tokens at `oauth` upstreams (tests); default: the connect flow's (docs/upstreams.md). */
   upstreamCredentials?: UpstreamCredentials;
 }
 
@@ -118,6 +117,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   // One issuing service for the API's self-service routes and the tokens page (which records what it does).
   const mcpTokenDeps = { engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) };
   const mcpTokens = new McpTokenService(mcpTokenDeps);
+  const upstreamOAuth = buildUpstreamOAuth(config, backends, logger);
   const uiAudit = new UiAudit({ sink: audit, trustedProxies: config.trustedProxies.trust, ...(clockDate ? { clock: clockDate } : {}) });
   const ui = browserUi({
     config,
@@ -127,10 +127,10 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     audit,
     uiAudit,
     rateLimiter: backends.rateLimiter,
+    upstreamOAuth,
     logger,
     ...(clockDate ? { clock: clockDate } : {}),
   });
-  const upstreamOAuth = buildUpstreamOAuth(config, backends, ui.sessions, logger);
   const gatewayHandler = gateway({
     decisions,
     upstreams: config.upstreams,
@@ -140,7 +140,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     discovery,
     toolsListRequests: backends.toolsListRequests,
-    upstreamCredentials: options.upstreamCredentials ?? upstreamOAuth?.credentials ?? nobodyConnected(config.publicUrl),
+    upstreamCredentials: options.upstreamCredentials ?? upstreamOAuth?.credentials ?? null,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: mcpTokens,
@@ -157,7 +157,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     decisions,
     audit,
     gateway: gatewayHandler,
-    ui: upstreamOAuth ? Router().use(ui.routes, upstreamOAuth.routes) : ui.routes,
+    ui: ui.routes,
     discovery,
     ...(oauth ? { oauth } : {}),
     engine,

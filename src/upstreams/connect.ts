@@ -115,7 +115,7 @@ export class UpstreamConnector {
       answered = await tokenRequest(metadata, renewed, grant);
     }
     if (!answered.tokens) throw failed(`the upstream's token endpoint answered ${answered.status}${answered.error ? ` ${answered.error}` : ""}`);
-    await this.#o.tokens.put(user.userId, upstream.name, this.#stored(answered.tokens, scopes, client.clientId, undefined));
+    await this.#o.tokens.put(user.userId, upstream.name, { ...this.#stored(answered.tokens, scopes, client.clientId, undefined), connectedAt: this.#now() });
   }
 
   /** The user's access token for the upstream, refreshed (once across replicas) when near expiry. */
@@ -187,6 +187,7 @@ export class UpstreamConnector {
       ...(answer.expires_in !== undefined ? { expiresAt: this.#now() + answer.expires_in * 1000 } : {}),
       scopes: answer.scope !== undefined ? answer.scope.split(" ").filter(Boolean) : (previous?.scopes ?? requested),
       clientId,
+      ...(previous?.connectedAt !== undefined ? { connectedAt: previous.connectedAt } : {}),
     };
   }
 

@@ -14,6 +14,8 @@ export interface UpstreamTokens {
   readonly scopes: readonly string[];
   /** The registration (DCR client id) they were issued to: a refresh under another is not tried. */
   readonly clientId: string;
+  /** Epoch milliseconds at which the user connected (kept across refreshes; the tokens page shows it). Absent on connections stored before it was recorded. */
+  readonly connectedAt?: number;
 }
 
 /** One of a user's connections: the upstream's name (TOLLGATE_UPSTREAMS) and the tokens there. */
@@ -49,6 +51,7 @@ const tokensSchema = z.strictObject({
   expiresAt: z.number().int().nonnegative().optional(),
   scopes: z.array(z.string()),
   clientId: z.string().min(1, "must be a non-empty string"),
+  connectedAt: z.number().int().nonnegative().optional(),
 });
 
 // Values are never quoted in a problem: a token must not reach a log.
@@ -74,6 +77,7 @@ export function copyUpstreamTokens(t: UpstreamTokens): UpstreamTokens {
     ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}),
     scopes: [...t.scopes],
     clientId: t.clientId,
+    ...(t.connectedAt !== undefined ? { connectedAt: t.connectedAt } : {}),
   };
 }
 

@@ -15,6 +15,8 @@ interface UpstreamTokensDoc {
   expires_at: Date | null;
   scopes: string[];
   client_id: string;
+  /** Absent (or null) on documents written before it was recorded. */
+  connected_at?: Date | null;
   updated_at: Date;
 }
 
@@ -48,6 +50,7 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
       expires_at: tokens.expiresAt === undefined ? null : new Date(tokens.expiresAt),
       scopes: [...tokens.scopes],
       client_id: tokens.clientId,
+      connected_at: tokens.connectedAt === undefined ? null : new Date(tokens.connectedAt),
       updated_at: new Date(),
     };
     await guard("upstream tokens", () => this.#tokens.replaceOne({ _id: id }, doc, { upsert: true }));
@@ -74,6 +77,7 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
       ...(doc.expires_at === null ? {} : { expiresAt: doc.expires_at.getTime() }),
       scopes: doc.scopes,
       clientId: doc.client_id,
+      ...(doc.connected_at == null ? {} : { connectedAt: doc.connected_at.getTime() }),
     };
     return copyUpstreamTokens(tokens);
   }

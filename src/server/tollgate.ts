@@ -225,5 +225,6 @@ function buildOAuth(
     consent,
     registrations: { limiter: backends.rateLimiter, perHour: config.oauth.registrationsPerHour, trustedProxies: config.trustedProxies.trust },
     onError: (err, req, res) => writeRequestError(res, err, logger, { method: req.method ?? "", path: req.url ?? "" }),
+    logger,
   });
 }

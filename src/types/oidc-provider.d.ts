@@ -87,8 +87,6 @@ declare module "oidc-provider" {
 
   export default class Provider {
     constructor(issuer: string, configuration: Record<string, unknown>);
-    /** The context of the provider request being served (its AsyncLocalStorage); undefined outside one. */
-    static readonly ctx: { req: IncomingMessage } | undefined;
     readonly issuer: string;
     proxy: boolean;
     Grant: typeof Grant;
@@ -108,6 +106,7 @@ declare module "oidc-provider" {
 
   /** The Koa context as middleware sees it. */
   export interface ProviderRequestContext {
+    req: IncomingMessage;
     status: number;
     path: string;
     method: string;

@@ -85,3 +85,6 @@ export class RequestError extends Error {
 export function isUnavailable(err: unknown): err is BackendUnavailableError {
   return err instanceof BackendUnavailableError;
 }
+
+/** The Retry-After of an answer refused because a backend is unavailable: about one reconnect or circuit-breaker probe. */
+export const BACKEND_RETRY_AFTER_S = 5;

@@ -3,7 +3,7 @@
 // errors alike. Codes, statuses and default messages come from the catalogue in src/errors.ts.
 import type { ServerResponse } from "node:http";
 import { ZodError } from "zod";
-import { ERRORS, type ErrorCode, isUnavailable, RequestError } from "../errors.js";
+import { BACKEND_RETRY_AFTER_S, ERRORS, type ErrorCode, isUnavailable, RequestError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { BATCH_REFUSAL_BODY, type JsonRpcId, type McpRefusal } from "../mcp/jsonrpc.js";
 import { DuplicateError, NotFoundError, StoreValidationError } from "../stores/types.js";
@@ -92,6 +92,18 @@ export function writeError(res: ServerResponse, reply: ErrorReply): void {
   if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(Math.max(1, Math.ceil(reply.retryAfterS))));
   const error = { code, message: reply.message ?? ERRORS[code].message, ...(field ? { field } : {}) };
   writeJson(res, ERRORS[code].status, { error, ...(connectUrl === undefined ? {} : { connect_url: connectUrl }), ...(decisionId === undefined ? {} : { decision_id: decisionId }) });
+}
+
+/**
+ * The authorization server's refusal when a backend it needs is unavailable, in OAuth's error
+ * shape (RFC 6749 §5.2, RFC 7591 §3.2.2): 503 `{"error":"temporarily_unavailable","error_description"}`
+ * with Retry-After. oidc-provider's own endpoints answer the same body (src/oauth/store-outage.ts).
+ */
+export function writeOAuthUnavailable(res: ServerResponse): void {
+  answeredCodes.set(res, "backend_unavailable");
+  res.setHeader("Retry-After", String(BACKEND_RETRY_AFTER_S));
+  res.setHeader("Cache-Control", "no-store");
+  writeJson(res, ERRORS.backend_unavailable.status, { error: "temporarily_unavailable", error_description: ERRORS.backend_unavailable.message });
 }
 
 /** OPA's error shape `{"code","message"}`, on the Data API only, so OPA clients read it as OPA's. */
@@ -252,7 +264,7 @@ export function replyFor(err: unknown): ErrorReply | null {
   if (err instanceof StoreValidationError) return { code: "invalid_request", message: err.message, field: err.field };
   if (err instanceof NotFoundError) return { code: "not_found", message: err.message };
   if (err instanceof DuplicateError) return { code: "conflict", message: err.message, ...(err.field ? { field: err.field } : {}) };
-  if (isUnavailable(err)) return { code: "backend_unavailable" };
+  if (isUnavailable(err)) return { code: "backend_unavailable", retryAfterS: BACKEND_RETRY_AFTER_S };
   // The router could not percent-decode a path parameter (e.g. /v1/admin/users/a%zz).
   if (err instanceof URIError) return { code: "invalid_request", message: "a path segment is not valid percent-encoding" };
   return null;

@@ -114,6 +114,8 @@ export interface Config {
     cookieKeys: string[];
     /** TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: dynamic client registrations admitted per client address in any hour. */
     registrationsPerHour: number;
+    /** TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR: Client ID Metadata Document fetches (cache misses) admitted per client address in any hour. */
+    documentFetchesPerHour: number;
     /** TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: Client ID Metadata Documents may be fetched from loopback addresses (development and tests; refused in production). */
     allowLoopbackClientIds: boolean;
   };
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
   const oauthAccessTtlS = integer("TOLLGATE_OAUTH_ACCESS_TTL_S", get("TOLLGATE_OAUTH_ACCESS_TTL_S") ?? "3600", 60, 86_400, problems);
   const oauthRefreshTtlS = integer("TOLLGATE_OAUTH_REFRESH_TTL_S", get("TOLLGATE_OAUTH_REFRESH_TTL_S") ?? "2592000", 60, 31_536_000, problems);
   const oauthRegistrationsPerHour = integer("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR", get("TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR") ?? "10", 1, 100_000, problems);
+  const oauthDocumentFetchesPerHour = integer("TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR", get("TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR") ?? "60", 1, 100_000, problems);
   const cookieKeysRaw = get("TOLLGATE_OAUTH_COOKIE_KEYS");
   const oauthCookieKeys = (cookieKeysRaw ?? DEV_OAUTH_COOKIE_KEY).split(",").map((k) => k.trim()).filter(Boolean);
   if (oauthCookieKeys.some((k) => k.length < 32)) problems.push("TOLLGATE_OAUTH_COOKIE_KEYS: each comma-separated key must be at least 32 characters");
@@ -328,7 +331,7 @@ export function loadConfig(env: Env = process.env): Config {
     mcpSessionTtlMs,
     publicUrl,
     mcpAuthorizationServers,
-    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour, allowLoopbackClientIds: allowLoopbackClientIds === "true" },
+    oauth: { enabled: oauthEnabled, accessTtlS: oauthAccessTtlS, refreshTtlS: oauthRefreshTtlS, cookieKeys: oauthCookieKeys, registrationsPerHour: oauthRegistrationsPerHour, documentFetchesPerHour: oauthDocumentFetchesPerHour, allowLoopbackClientIds: allowLoopbackClientIds === "true" },
     // browser sign-in
     oidc,
     uiSessionTtlS,

@@ -35,8 +35,8 @@ export interface GatewayOptions {
   discovery: McpDiscovery | null;
   /** The ids of callers' tools/list requests (so a resumed stream on any replica is filtered). */
   toolsListRequests: ToolsListRequestStore;
-  /** The user's own bearer token at an `oauth` upstream. */
-  upstreamCredentials: UpstreamCredentials;
+  /** The user's own bearer token at an `oauth` upstream; null when none is configured (config requires TOLLGATE_PUBLIC_URL for one). */
+  upstreamCredentials: UpstreamCredentials | null;
 }
 
 /** What a locally answered route learns from the gateway's decision. */
@@ -222,8 +222,9 @@ export function gateway(options: GatewayOptions): Gateway {
 type NoToken = Exclude<UpstreamCredential, { kind: "token" }> | { kind: "no_user" };
 
 /** The credential for this caller at an oauth upstream; a seam that throws is "unavailable" (fail closed). */
-async function oauthCredential(credentials: UpstreamCredentials, subject: SubjectFact | null, upstream: UpstreamConfig): Promise<UpstreamCredential | NoToken> {
+async function oauthCredential(credentials: UpstreamCredentials | null, subject: SubjectFact | null, upstream: UpstreamConfig): Promise<UpstreamCredential | NoToken> {
   if (subject === null || !("user_id" in subject)) return { kind: "no_user" };
+  if (credentials === null) return { kind: "unavailable" };
   try {
     return await credentials.credentialFor(subject.user_id, upstream);
   } catch {
@@ -232,7 +233,8 @@ async function oauthCredential(credentials: UpstreamCredentials, subject: Subjec
 }
 
 /** After the upstream's 401: where the user connects again; a seam that throws is "unavailable" (fail closed). */
-async function rejectedCredential(credentials: UpstreamCredentials, userId: string, upstream: UpstreamConfig, token: string): Promise<UpstreamCredential> {
+async function rejectedCredential(credentials: UpstreamCredentials | null, userId: string, upstream: UpstreamConfig, token: string): Promise<UpstreamCredential> {
+  if (credentials === null) return { kind: "unavailable" };
   try {
     return await credentials.rejected(userId, upstream, token);
   } catch {

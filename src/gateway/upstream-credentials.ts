@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { UpstreamConfig } from "../config/upstreams.js";
 
 // The seam between the gateway and the OAuth client side of Tollgate (issue 12 §3): for a user
@@ -35,17 +34,4 @@ export interface UpstreamCredentials {
  */
 export function upstreamConnectUrl(publicUrl: string, upstreamName: string, userId: string): string {
   return `${publicUrl}/oauth/upstream/${encodeURIComponent(upstreamName)}/connect?user=${encodeURIComponent(userId)}`;
-}
-
-/**
- * The default until the connect flow exists: nobody is connected to any `oauth` upstream, so
- * every request there is told where to connect. (Config requires TOLLGATE_PUBLIC_URL with an
- * `oauth` upstream; without one this is never asked.)
- */
-export function nobodyConnected(publicUrl: string | null): UpstreamCredentials {
-  const notConnected = async (userId: string, upstream: UpstreamConfig): Promise<UpstreamCredential> => {
-    if (publicUrl === null) throw new TypeError("an oauth upstream needs TOLLGATE_PUBLIC_URL");
-    return { kind: "not_connected", connectUrl: upstreamConnectUrl(publicUrl, upstream.name, userId), elicitationId: randomUUID() };
-  };
-  return { credentialFor: notConnected, rejected: notConnected };
 }

@@ -1,12 +1,18 @@
 // Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a client_id that
 // is an https URL names a JSON document, at that URL, describing the client. Tollgate fetches it
-// under the SSRF guard (guarded-fetch.ts), validates it, and hands oidc-provider the metadata of a
+// under the SSRF guard (guarded-fetch.ts), accepts it only as served from exactly that URL (not
+// through a redirect elsewhere), validates it, and hands oidc-provider the metadata of a
 // public client (token_endpoint_auth_method none). Documents are cached as their HTTP caching
 // headers allow (RFC 9111, at most a day, at most CACHE_MAX_ENTRIES of them); a refusal is
-// remembered REFUSAL_TTL_MS, so a client_id cannot make Tollgate fetch on every request.
+// remembered REFUSAL_TTL_MS, so a client_id cannot make Tollgate fetch on every request. Any caller
+// can make Tollgate fetch a URL of its choosing, so fetches are bounded: at most
+// MAX_CONCURRENT_FETCHES at once in the process, and each cache miss counts against its client
+// address on the shared rate limiter (TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR); past either, the
+// client is refused without a fetch, and the refusal is not cached (it is about the moment and the caller, not the client_id).
 import CachePolicy from "http-cache-semantics";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "../log.js";
+import type { RateLimiter } from "../stores/types.js";
 import { guardedFetch, GuardedFetchError, type GuardedFetchErrorCode, type GuardedFetchOptions } from "./guarded-fetch.js";
 import { SCOPES } from "./provider.js";
 import { redirectUriProblem } from "./redirect-uris.js";
@@ -14,6 +20,8 @@ import { redirectUriProblem } from "./redirect-uris.js";
 export const CACHE_MAX_ENTRIES = 1_000;
 export const CACHE_MAX_TTL_MS = 86_400_000;
 export const REFUSAL_TTL_MS = 10_000;
+export const MAX_CONCURRENT_FETCHES = 16;
+const HOUR_MS = 3_600_000;
 const URL_MAX = 2_048;
 const NAME_MAX = 100;
 const REDIRECT_URIS_MAX = 10;
@@ -40,7 +48,7 @@ export interface DocumentClientMetadata {
   scope?: string;
 }
 
-export type ClientMetadataDocumentRefusalCode = GuardedFetchErrorCode | "invalid_client_id_url" | "bad_document" | "client_id_mismatch" | "client_secret";
+export type ClientMetadataDocumentRefusalCode = GuardedFetchErrorCode | "invalid_client_id_url" | "bad_document" | "client_id_mismatch" | "client_secret" | "redirected" | "busy" | "rate_limited";
 
 /** Why a client_id URL is refused; `message` is the error_description the client sees (invalid_client). */
 export class ClientMetadataDocumentRefused extends Error {
@@ -55,6 +63,12 @@ export class ClientMetadataDocumentRefused extends Error {
 
 export interface ClientMetadataDocumentsOptions extends Pick<GuardedFetchOptions, "allowLoopback" | "resolve" | "extraCa"> {
   logger: Logger;
+  /**
+   * Document fetches (cache misses) admitted per client address in any hour, on the shared
+   * limiter. `requester` is the address of the request being served (its /64 for IPv6), or
+   * undefined outside one (then only the concurrency cap applies).
+   */
+  fetchLimit?: { limiter: RateLimiter; perHour: number; requester: () => string | undefined };
 }
 
 interface CacheEntry {
@@ -75,14 +89,32 @@ export class ClientMetadataDocuments {
   /** The client's metadata from its document; throws ClientMetadataDocumentRefused. */
   async clientMetadata(clientId: string): Promise<DocumentClientMetadata> {
     const cached = this.#cache.get(clientId);
-    const entry = cached && cached.expiresAt > Date.now() ? cached : await this.#fetchOnce(clientId);
+    const entry = cached && cached.expiresAt > Date.now() ? cached : await this.#fetchAdmitted(clientId);
     if (entry.result instanceof ClientMetadataDocumentRefused) throw entry.result;
     return entry.result;
+  }
+
+  /** A cache miss: counted against the requester's address, then fetched (or joined) if the limits allow. */
+  async #fetchAdmitted(clientId: string): Promise<CacheEntry> {
+    const limit = this.#options.fetchLimit;
+    const requester = limit?.requester();
+    if (limit && requester !== undefined) {
+      const hit = await limit.limiter.hit(`oauth_document_fetch:${requester}`, limit.perHour, HOUR_MS);
+      if (!hit.allowed) {
+        this.#options.logger.info({ client_id: clientId, requester }, "oauth: client metadata document fetch rate-limited");
+        throw new ClientMetadataDocumentRefused("rate_limited", `client_id metadata document not fetched: more than ${limit.perHour} document fetches an hour from one address; try again later`);
+      }
+    }
+    return this.#fetchOnce(clientId);
   }
 
   #fetchOnce(clientId: string): Promise<CacheEntry> {
     let pending = this.#pending.get(clientId);
     if (!pending) {
+      if (this.#pending.size >= MAX_CONCURRENT_FETCHES) {
+        this.#options.logger.warn({ client_id: clientId, in_flight: this.#pending.size }, "oauth: client metadata document fetch refused: too many in flight");
+        throw new ClientMetadataDocumentRefused("busy", "client_id metadata document not fetched: too many documents are being fetched; try again later");
+      }
       pending = this.#fetch(clientId).finally(() => this.#pending.delete(clientId));
       this.#pending.set(clientId, pending);
     }
@@ -98,8 +130,10 @@ export class ClientMetadataDocuments {
     } catch (err) {
       let refusal: ClientMetadataDocumentRefused;
       if (err instanceof ClientMetadataDocumentRefused) refusal = err;
-      else if (err instanceof GuardedFetchError) refusal = new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`);
-      else {
+      else if (err instanceof GuardedFetchError) {
+        refusal = new ClientMetadataDocumentRefused(err.code, `client_id metadata document not fetched: ${err.message}`);
+        if (err.detail) this.#options.logger.debug({ client_id: clientId, code: err.code, detail: err.detail }, "oauth: client metadata document fetch refused");
+      } else {
         // Not a reason we know: refused all the same (fail closed), the cause only in the log.
         refusal = new ClientMetadataDocumentRefused("unreachable", "client_id metadata document not fetched");
         this.#options.logger.warn({ client_id: clientId, err: String(err) }, "oauth: client metadata document fetch failed");
@@ -116,6 +150,12 @@ export class ClientMetadataDocuments {
     const url = clientIdUrl(clientId);
     const { allowLoopback, resolve, extraCa } = this.#options;
     const answer = await guardedFetch(clientId, { allowLoopback, resolve, extraCa });
+    // Served from exactly its client_id URL, or refused: a document reached through a redirect
+    // elsewhere (an open redirect on a trusted site) would pass as the client_id's site.
+    if (answer.url.href !== url.href) {
+      this.#options.logger.debug({ client_id: clientId, served_from: answer.url.href }, "oauth: client metadata document redirected away from its client_id");
+      throw refused("redirected", "it was not served from its client_id URL (a redirect led elsewhere)");
+    }
     if (answer.status !== 200) throw new ClientMetadataDocumentRefused("bad_status", `client_id metadata document not fetched: ${answer.url.href} answered ${answer.status}`);
     let document: unknown;
     try {

@@ -40,11 +40,16 @@ export interface GuardedFetchOptions {
 
 export type GuardedFetchErrorCode = "not_https" | "address_refused" | "unresolvable" | "too_many_redirects" | "timeout" | "too_large" | "bad_status" | "unreachable";
 
-/** Why a guarded fetch gave up; `message` is safe to show the client (it names no address Tollgate resolved). */
+/**
+ * Why a guarded fetch gave up; `message` is safe to show the client: it names no address Tollgate
+ * resolved, and a host that does not resolve reads the same as one on a refused address, so the
+ * answers cannot map Tollgate's internal DNS. `detail` (which of the two, and why) is for a debug log only.
+ */
 export class GuardedFetchError extends Error {
   constructor(
     readonly code: GuardedFetchErrorCode,
     message: string,
+    readonly detail?: string,
   ) {
     super(message);
     this.name = "GuardedFetchError";
@@ -92,11 +97,12 @@ async function pinnedAddress(hostname: string, options: GuardedFetchOptions): Pr
   try {
     addresses = await (options.resolve ?? systemResolver)(hostname);
   } catch {
-    throw new GuardedFetchError("unresolvable", `the host ${hostname} cannot be resolved`);
+    throw notPublic("unresolvable", hostname, "it cannot be resolved");
   }
-  if (addresses.length === 0) throw new GuardedFetchError("unresolvable", `the host ${hostname} cannot be resolved`);
+  if (addresses.length === 0) throw notPublic("unresolvable", hostname, "it resolves to no address");
   for (const { address } of addresses) {
-    if (refusedAddress(address, options) !== null) throw new GuardedFetchError("address_refused", `the host ${hostname} is not on a public address`);
+    const reason = refusedAddress(address, options);
+    if (reason !== null) throw notPublic("address_refused", hostname, `it resolves to a refused address (${reason})`);
   }
   return addresses[0]!;
 }
@@ -116,7 +122,8 @@ function getOnce(url: URL, options: GuardedFetchOptions, signal: AbortSignal): P
     };
     if (signal.aborted) return reject(new GuardedFetchError("timeout", "the document was not fetched in time"));
     // An IP literal is never looked up (net.connect skips `lookup`): it is checked here.
-    if (isIP(host) && refusedAddress(host, options) !== null) return reject(new GuardedFetchError("address_refused", `the host ${url.hostname} is not a public address`));
+    const literalRefused = isIP(host) ? refusedAddress(host, options) : null;
+    if (literalRefused !== null) return reject(notPublic("address_refused", url.hostname, `a refused address (${literalRefused})`));
     const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
       pinnedAddress(hostname, options).then(
         (pinned) => (lookupOptions.all ? callback(null, [pinned]) : callback(null, pinned.address, pinned.family)),
@@ -169,6 +176,11 @@ function getOnce(url: URL, options: GuardedFetchOptions, signal: AbortSignal): P
     req.on("error", () => fail(signal.aborted ? timeout() : new GuardedFetchError("unreachable", `${url.hostname} could not be reached over https`)));
     req.end();
   });
+}
+
+/** A host Tollgate will not connect to: one message for the client whether it does not resolve or resolves to a refused address. */
+function notPublic(code: "unresolvable" | "address_refused", hostname: string, detail: string): GuardedFetchError {
+  return new GuardedFetchError(code, `the host ${hostname} is not reachable on a public address`, `${hostname}: ${detail}`);
 }
 
 function timeout(): GuardedFetchError {

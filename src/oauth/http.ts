@@ -2,12 +2,14 @@
 // endpoints under /oauth/, and the consent page.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type Provider from "oidc-provider";
-import { writeError } from "../api/error-writer.js";
+import { writeError, writeOAuthUnavailable } from "../api/error-writer.js";
 import { clientAddress, limitedClient, type TrustedProxies } from "../http/client-address.js";
+import type { Logger } from "../log.js";
 import type { RateLimiter } from "../stores/types.js";
 import { authorizationFormAsGet } from "./authorization-form.js";
 import { authorizationServerMetadata } from "./metadata.js";
 import { CONSENT_PATH, OAUTH_ROUTES } from "./provider.js";
+import { outageCause } from "./store-outage.js";
 
 export const METADATA_PATH = "/.well-known/oauth-authorization-server";
 
@@ -50,6 +52,7 @@ export interface OAuthEndpointsOptions {
   /** Dynamic registrations per client address (its /64 for IPv6) in any hour, on the shared limiter. */
   registrations: { limiter: RateLimiter; perHour: number; trustedProxies: TrustedProxies };
   onError: (err: unknown, req: IncomingMessage, res: ServerResponse) => void;
+  logger: Logger;
 }
 
 export function oauthEndpoints(options: OAuthEndpointsOptions): OAuthEndpoints {
@@ -64,6 +67,13 @@ export function oauthEndpoints(options: OAuthEndpointsOptions): OAuthEndpoints {
     writeError(res, { code: "rate_limited", message: `at most ${perHour} client registrations an hour from one address`, retryAfterS: hit.reset_ms / 1000 });
     return false;
   }
+  /** Errors of the steps before the provider: an outage in OAuth's shape (as the provider answers it), anything else as onError does. */
+  const failed = (req: IncomingMessage, res: ServerResponse) => (err: unknown) => {
+    const cause = outageCause(err);
+    if (!cause || res.headersSent) return options.onError(err, req, res);
+    options.logger.error({ backend: cause.backend, err: String(cause), method: req.method, path: (req.url ?? "/").split("?")[0] }, "oauth: backend unavailable; answered temporarily_unavailable");
+    writeOAuthUnavailable(res);
+  };
   return {
     handles: routeOf,
     handle(req, res) {
@@ -80,13 +90,13 @@ export function oauthEndpoints(options: OAuthEndpointsOptions): OAuthEndpoints {
       if (path === OAUTH_ROUTES.registration && req.method === "POST") {
         registrationAdmitted(req, res)
           .then((admitted) => admitted && providerListener(req, res))
-          .catch((err: unknown) => options.onError(err, req, res));
+          .catch(failed(req, res));
         return;
       }
       if (path === OAUTH_ROUTES.authorization && req.method === "POST") {
         authorizationFormAsGet(req, res)
           .then((asGet) => asGet && providerListener(req, res))
-          .catch((err: unknown) => options.onError(err, req, res));
+          .catch(failed(req, res));
         return;
       }
       providerListener(req, res);

@@ -3,11 +3,13 @@
 import { generateKeyPairSync } from "node:crypto";
 import Provider, { errors, type Adapter, type KoaContextLike, type TokenModel } from "oidc-provider";
 import { generateToken, type OAuthTokenKind } from "../tokens/format.js";
+import { isUnavailable } from "../errors.js";
 import type { CachedFacts } from "../facts/cached-facts.js";
 import type { Logger } from "../log.js";
 import { redirectUriAllowed, redirectUriProblem } from "./redirect-uris.js";
 import { projectOfResource } from "./resources.js";
 import { SCOPE_READ, SCOPE_TRIGGER } from "./issued-tokens.js";
+import { failClosedAdapter, reportOutages, storeUnavailable } from "./store-outage.js";
 
 export const OAUTH_ROUTES = {
   authorization: "/oauth/authorize",
@@ -43,10 +45,19 @@ function grantRemainingS(ctx: KoaContextLike): number {
 
 export function createOAuthProvider(options: OAuthProviderOptions): Provider {
   const { issuer, facts, logger } = options;
+  /** Whether the project exists; MongoDB unavailable is the provider's temporarily_unavailable (store-outage.ts). */
+  const knownProject = async (id: string): Promise<boolean> => {
+    try {
+      return (await facts.project(id)) !== null;
+    } catch (err) {
+      throw isUnavailable(err) ? storeUnavailable(err) : err;
+    }
+  };
   // Signs nothing Tollgate issues (no ID tokens); the provider wants a key for its metadata checks.
   const signingKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
   const provider = new Provider(issuer, {
-    adapter: options.adapter,
+    // A backend outage is answered temporarily_unavailable (store-outage.ts), never server_error.
+    adapter: (model: string) => failClosedAdapter(options.adapter(model)),
     routes: { ...OAUTH_ROUTES, jwks: "/oauth/jwks" },
     scopes: [...SCOPES],
     claims: {},
@@ -72,7 +83,7 @@ export function createOAuthProvider(options: OAuthProviderOptions): Provider {
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx: KoaContextLike, resource: string) => {
           const project = projectOfResource(issuer, resource);
-          if (!project || !(await facts.project(project))) throw new errors.InvalidTarget("resource is not an MCP endpoint of this Tollgate");
+          if (!project || !(await knownProject(project))) throw new errors.InvalidTarget("resource is not an MCP endpoint of this Tollgate");
           return { scope: SCOPES.join(" "), accessTokenFormat: "opaque", accessTokenTTL: Math.min(options.accessTtlS, grantRemainingS(ctx)) };
         },
       },
@@ -116,6 +127,7 @@ export function createOAuthProvider(options: OAuthProviderOptions): Provider {
   restrictRedirectUris(provider);
   tollgateTokenValues(provider.AccessToken, "oauth_access");
   tollgateTokenValues(provider.RefreshToken, "oauth_refresh");
+  reportOutages(provider, logger);
   provider.on("server_error", (_ctx: unknown, err: unknown) => logger.error({ err: String(err) }, "oauth: server error"));
   return provider;
 }

@@ -1,4 +1,3 @@
-import { Router } from "express";
 import { DecisionLogAudit } from "../audit/decision-log.js";
 import { CredentialResolver } from "../auth/credentials.js";
 import { JwtVerifier } from "../auth/jwt.js";
@@ -8,7 +7,7 @@ import { CachedFacts } from "../facts/cached-facts.js";
 import { LocalInvalidationBus } from "../facts/invalidation.js";
 import { gateway } from "../gateway/gateway.js";
 import { mcpTokenRoutes } from "../gateway/mcp-tokens.js";
-import { nobodyConnected, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
+import type { UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { mcpDiscovery } from "../mcp/discovery.js";
 import { requireMcpRateLimits } from "../mcp/rate-limit-classes.js";
 import type { Dispatcher } from "../http/dispatcher.js";
@@ -24,6 +23,8 @@ import { ClientMetadataDocuments } from "../oauth/client-metadata-documents.js";
 import { oauthEndpoints, type OAuthEndpoints } from "../oauth/http.js";
 import { OAuthAccessTokenRecords } from "../oauth/issued-tokens.js";
 import { createOAuthProvider } from "../oauth/provider.js";
+import Provider from "oidc-provider";
+import { clientAddress, limitedClient } from "../http/client-address.js";
 import type { BrowserSessions } from "../ui/browser-sessions.js";
 import { consentHandler } from "../ui/consent.js";
 import { writeRequestError } from "../http/errors.js";
@@ -70,7 +71,7 @@ export interface BuildOptions {
   browserSessions?: BrowserSessions;
   /** A certificate trusted besides the system's when fetching Client ID Metadata Documents (tests: their throwaway CA). */
   clientDocumentsCa?: string;
-  /** Users' tokens at `oauth` upstreams; default: nobody is connected (every request is sent to connect). */
+  /** Users' tokens at `oauth` upstreams (tests); default: the connect flow's (docs/upstreams.md). */
   upstreamCredentials?: UpstreamCredentials;
 }
 
@@ -118,6 +119,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
   // One issuing service for the API's self-service routes and the tokens page (which records what it does).
   const mcpTokenDeps = { engine, facts, issuer, tempTokens: backends.tempTokens, ...(clockDate ? { clock: clockDate } : {}) };
   const mcpTokens = new McpTokenService(mcpTokenDeps);
+  const upstreamOAuth = buildUpstreamOAuth(config, backends, logger);
   const uiAudit = new UiAudit({ sink: audit, trustedProxies: config.trustedProxies.trust, ...(clockDate ? { clock: clockDate } : {}) });
   const ui = browserUi({
     config,
@@ -127,10 +129,10 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     audit,
     uiAudit,
     rateLimiter: backends.rateLimiter,
+    upstreamOAuth,
     logger,
     ...(clockDate ? { clock: clockDate } : {}),
   });
-  const upstreamOAuth = buildUpstreamOAuth(config, backends, ui.sessions, logger);
   const gatewayHandler = gateway({
     decisions,
     upstreams: config.upstreams,
@@ -140,7 +142,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     mcpMaxBodyBytes: config.mcpMaxBodyBytes,
     discovery,
     toolsListRequests: backends.toolsListRequests,
-    upstreamCredentials: options.upstreamCredentials ?? upstreamOAuth?.credentials ?? nobodyConnected(config.publicUrl),
+    upstreamCredentials: options.upstreamCredentials ?? upstreamOAuth?.credentials ?? null,
     local: createGatewayLocalApp(
       mcpTokenRoutes({
         service: mcpTokens,
@@ -157,7 +159,7 @@ export function buildTollgate(config: Config, options: BuildOptions): Tollgate {
     decisions,
     audit,
     gateway: gatewayHandler,
-    ui: upstreamOAuth ? Router().use(ui.routes, upstreamOAuth.routes) : ui.routes,
+    ui: ui.routes,
     discovery,
     ...(oauth ? { oauth } : {}),
     engine,
@@ -202,7 +204,17 @@ function buildOAuth(
   deps: { engine: PolicyEngine; facts: CachedFacts; issuer: TokenIssuer; backends: Backends; logger: Logger; sessions: BrowserSessions; clientDocumentsCa: string | undefined; uiAudit: UiAudit },
 ): OAuthEndpoints {
   const { engine, facts, issuer, backends, logger } = deps;
-  const clientDocuments = new ClientMetadataDocuments({ allowLoopback: config.oauth.allowLoopbackClientIds, extraCa: deps.clientDocumentsCa, logger });
+  // Document fetches are counted against the address of the provider request that needs them.
+  const requester = (): string | undefined => {
+    const req = Provider.ctx?.req;
+    return req ? limitedClient(clientAddress(req, config.trustedProxies.trust)) : undefined;
+  };
+  const clientDocuments = new ClientMetadataDocuments({
+    allowLoopback: config.oauth.allowLoopbackClientIds,
+    extraCa: deps.clientDocumentsCa,
+    logger,
+    fetchLimit: { limiter: backends.rateLimiter, perHour: config.oauth.documentFetchesPerHour, requester },
+  });
   const accessTokens = new OAuthAccessTokenRecords({ issuer, store: backends.oauth, clientDocuments, publicUrl });
   const { factory } = oauthAdapter({ store: backends.oauth, accessTokens, clientDocuments });
   const provider = createOAuthProvider({ issuer: publicUrl, ...config.oauth, adapter: factory, facts, logger });
@@ -213,5 +225,6 @@ function buildOAuth(
     consent,
     registrations: { limiter: backends.rateLimiter, perHour: config.oauth.registrationsPerHour, trustedProxies: config.trustedProxies.trust },
     onError: (err, req, res) => writeRequestError(res, err, logger, { method: req.method ?? "", path: req.url ?? "" }),
+    logger,
   });
 }

@@ -1,23 +1,24 @@
-import { Router } from "express";
 import type { Config } from "../config/config.js";
 import type { Logger } from "../log.js";
 import { MemoryDcrCredentialStore } from "../stores/memory/dcr-credential-store.js";
 import { MemoryUpstreamTokenStore } from "../stores/memory/upstream-token-store.js";
-import type { StoredBrowserSessions } from "../ui/browser-sessions.js";
-import { upstreamConnectRoutes } from "../ui/upstream-connect.js";
 import { connectedUpstreams, UpstreamConnector } from "../upstreams/connect.js";
 import type { UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import { UpstreamAuthDiscovery } from "../upstreams/discovery.js";
 import { MemoryLocks } from "../upstreams/locks.js";
 import { UpstreamRegistrar } from "../upstreams/registration.js";
+import type { UpstreamConfig } from "../config/upstreams.js";
+import type { UpstreamTokenStore } from "../upstreams/user-tokens.js";
 import type { Backends } from "./backends.js";
 
 export interface UpstreamOAuth {
   connector: UpstreamConnector;
   /** The gateway's seam: each user's upstream token. */
   credentials: UpstreamCredentials;
-  /** /oauth/upstream/{name}/connect, …/callback, …/disconnect. */
-  routes: Router;
+  /** The `oauth` upstreams of TOLLGATE_UPSTREAMS (the browser's connect routes and the tokens page list them). */
+  upstreams: readonly UpstreamConfig[];
+  /** The users' upstream tokens (the tokens page shows who is connected where). */
+  tokens: UpstreamTokenStore;
 }
 
 /**
@@ -25,7 +26,7 @@ export interface UpstreamOAuth {
  * registration per authorization server, the users' connections. Null when no upstream uses oauth
  * (config requires TOLLGATE_PUBLIC_URL when one does).
  */
-export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl" | "maxBodyBytes">, backends: Backends, sessions: StoredBrowserSessions, logger: Logger): UpstreamOAuth | null {
+export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl">, backends: Backends, logger: Logger): UpstreamOAuth | null {
   const upstreams = config.upstreams.filter((u) => u.auth === "oauth");
   if (upstreams.length === 0 || config.publicUrl === null) return null;
   // Shared by every replica with Redis and encryption keys; otherwise this process's own.
@@ -38,6 +39,7 @@ export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl
     onReregistered: async ({ key, previousClientId, clientId }) =>
       logger.warn({ issuer: key.issuer, previous_client_id: previousClientId, client_id: clientId }, "registered anew at an upstream's authorization server (it offers no client management): its users reconnect"),
   });
-  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens: backends.upstreamTokens ?? new MemoryUpstreamTokenStore(), locks: shared.locks, publicUrl: config.publicUrl });
-  return { connector, credentials: connectedUpstreams(connector, config.publicUrl), routes: upstreamConnectRoutes({ sessions, connector, upstreams, maxBodyBytes: config.maxBodyBytes, logger }) };
+  const tokens = backends.upstreamTokens ?? new MemoryUpstreamTokenStore();
+  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens, locks: shared.locks, publicUrl: config.publicUrl });
+  return { connector, credentials: connectedUpstreams(connector, config.publicUrl), upstreams, tokens };
 }

@@ -98,13 +98,28 @@ declare module "oidc-provider" {
     interactionResult(req: IncomingMessage, res: ServerResponse, result: InteractionResult, options?: { mergeWithLastSubmission?: boolean }): Promise<string>;
     interactionFinished(req: IncomingMessage, res: ServerResponse, result: InteractionResult, options?: { mergeWithLastSubmission?: boolean }): Promise<void>;
     on(event: string, listener: (...args: unknown[]) => void): this;
+    /** Koa middleware around every request of callback(); errors are answered inside it, by each route's error handler. */
+    use(middleware: (ctx: ProviderRequestContext, next: () => Promise<void>) => Promise<void>): this;
+    /** The context of the request being handled (its AsyncLocalStorage), or undefined outside one. */
+    static readonly ctx: ProviderRequestContext | undefined;
+  }
+
+  /** The Koa context as middleware sees it. */
+  export interface ProviderRequestContext {
+    req: IncomingMessage;
+    status: number;
+    path: string;
+    method: string;
+    set(field: string, value: string): void;
+    response: { get(field: string): string };
   }
 
   class OIDCProviderError extends Error {
-    constructor(description?: string, detail?: string);
+    constructor(description?: string, options?: string | { cause?: unknown });
     error: string;
     error_description?: string;
     status: number;
+    statusCode: number;
   }
 
   export const errors: {
@@ -117,5 +132,6 @@ declare module "oidc-provider" {
     InvalidRedirectUri: typeof OIDCProviderError;
     InvalidClient: typeof OIDCProviderError;
     AccessDenied: typeof OIDCProviderError;
+    TemporarilyUnavailable: typeof OIDCProviderError;
   };
 }

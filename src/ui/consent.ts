@@ -9,12 +9,14 @@ import type { CachedFacts } from "../facts/cached-facts.js";
 import { readBody } from "../http/json-body.js";
 import type { Logger } from "../log.js";
 import { SCOPE_READ, SCOPE_TRIGGER } from "../oauth/issued-tokens.js";
+import { CONSENT_PATH } from "../oauth/provider.js";
+import { outageCause } from "../oauth/store-outage.js";
 import { projectOfResource } from "../oauth/resources.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { signInLocation, type BrowserSessions, type BrowserUser } from "./browser-sessions.js";
 import { consentBody, consentTitle } from "./consent-html.js";
 import { checkCsrf, csrfToken } from "./csrf.js";
-import { fromThisSite } from "./forms.js";
+import { fromThisSite, renderFailure } from "./forms.js";
 import { escapeHtml, renderPage } from "./page.js";
 import type { UiAudit } from "./ui-audit.js";
 
@@ -60,11 +62,12 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
   const problem = (res: ServerResponse, status: number, message: string): void =>
     renderPage(res, { title: "Cannot continue", status, body: `<p>${escapeHtml(message)}</p>` });
 
-  /** The interaction of this browser (its cookie), or null when it has none or it lapsed. */
+  /** The interaction of this browser (its cookie), or null when it has none or it lapsed. An unavailable store is not a lapse: it is thrown. */
   async function interaction(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails | null> {
     try {
       return await provider.interactionDetails(req, res);
-    } catch {
+    } catch (err) {
+      if (outageCause(err)) throw err;
       return null;
     }
   }
@@ -181,7 +184,18 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
     await provider.interactionFinished(req, res, { login: { accountId: user.userId }, consent: { grantId } }, { mergeWithLastSubmission: false });
   }
 
+  /** A store or fact the page needs is unavailable: a 503 page with Retry-After, logged once; nothing is decided. */
   return async (req, res) => {
+    try {
+      await handle(req, res);
+    } catch (err) {
+      const cause = outageCause(err);
+      if (!cause) throw err;
+      renderFailure(res, cause, deps.logger, { method: req.method, path: CONSENT_PATH });
+    }
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const uid = new URL(req.url ?? "/", "http://x").searchParams.get("uid");
     const user = await sessions.current(req);
     if (!user) {
@@ -194,7 +208,7 @@ export function consentHandler(deps: ConsentDeps): (req: IncomingMessage, res: S
     if (!details || (uid !== null && uid !== details.uid)) return problem(res, 400, "this authorization request is unknown or has expired; start again from the application");
     if (req.method === "GET" || req.method === "HEAD") return show(res, user, details);
     return decide(req, res, user, details); // POST: the only other method routed here
-  };
+  }
 }
 
 function hostOf(uri: string): string {

@@ -4,6 +4,7 @@ import { RequestError } from "../errors.js";
 import type { McpTokenService } from "../issuing/mcp-tokens.js";
 import type { Logger } from "../log.js";
 import type { DirectoryStore, TokenRecord } from "../stores/types.js";
+import type { UpstreamConnection, UpstreamTokenStore } from "../upstreams/user-tokens.js";
 import { COPY_SCRIPT_PATH } from "./assets.js";
 import { signInLocation, type BrowserSessions, type BrowserUser } from "./browser-sessions.js";
 import { csrfInput, formBody, formUser, page } from "./forms.js";
@@ -15,6 +16,8 @@ export interface TokensPageDeps {
   service: McpTokenService;
   directory: Pick<DirectoryStore, "listProjectsOf">;
   audit: AuditStore;
+  /** The `oauth` upstreams (their names) and the users' connections there; null when none is configured. */
+  connections: { upstreams: readonly string[]; store: Pick<UpstreamTokenStore, "listByUser"> } | null;
   maxBodyBytes: number;
   logger: Logger;
   clock?: () => Date;
@@ -29,9 +32,11 @@ const AUDIT_RECORDS_SHOWN = 50;
  * The user's MCP tokens in the browser: GET /ui/tokens (list and create form), POST /ui/tokens
  * (create; the secret is shown once), POST /ui/tokens/:id/revoke, GET /ui/tokens/:id (the
  * token and its audit trail). Every form carries the session's CSRF token; every change goes
- * through McpTokenService, as the API's do.
+ * through McpTokenService, as the API's do. With `oauth` upstreams, the list page also shows the
+ * user's connections there, whose Connect links and Disconnect forms go to the connect routes
+ * (upstream-connect.ts).
  */
-export function tokensPage({ sessions, service, directory, audit, maxBodyBytes, logger, clock = () => new Date() }: TokensPageDeps): Router {
+export function tokensPage({ sessions, service, directory, audit, connections, maxBodyBytes, logger, clock = () => new Date() }: TokensPageDeps): Router {
   const router = Router();
   const form = formBody(maxBodyBytes, logger);
 
@@ -49,8 +54,13 @@ export function tokensPage({ sessions, service, directory, audit, maxBodyBytes, 
     page(logger, async (req, res) => {
       const user = await viewer(req, res);
       if (!user) return;
-      const [tokens, projects] = await Promise.all([service.list(user.userId), directory.listProjectsOf(user.userId)]);
-      renderPage(res, { title: "MCP tokens", body: html`${account(user)}${createForm(user, projects.map((p) => p.project.id))}${tokenTable(user, tokens, clock())}` });
+      const [tokens, projects, connected] = await Promise.all([
+        service.list(user.userId),
+        directory.listProjectsOf(user.userId),
+        connections ? connections.store.listByUser(user.userId) : [],
+      ]);
+      const services = connections && connections.upstreams.length ? servicesSection(user, connections.upstreams, connected) : null;
+      renderPage(res, { title: "MCP tokens", body: html`${account(user)}${createForm(user, projects.map((p) => p.project.id))}${tokenTable(user, tokens, clock())}${services}` });
     }),
   );
 
@@ -170,6 +180,29 @@ function tokenTable(user: BrowserUser, tokens: TokenRecord[], now: Date): Html {
   });
   return html`<section aria-labelledby="tokens-heading"><h2 id="tokens-heading">Your tokens</h2>
 <table><thead><tr><th scope="col">Name</th><th scope="col">Client</th><th scope="col">Grants</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">State</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
+<tbody>${rows}</tbody></table></section>`;
+}
+
+/**
+ * Each `oauth` upstream, by name, and whether the user is connected there: Connect (the connect route, for
+ * this user) or Disconnect (a form of this session; it revokes the upstream tokens and deletes them).
+ */
+function servicesSection(user: BrowserUser, upstreams: readonly string[], connected: UpstreamConnection[]): Html {
+  const byName = new Map(connected.map((c) => [c.upstream, c.tokens]));
+  const rows = [...upstreams].sort().map((name) => {
+    const tokens = byName.get(name);
+    const path = `/oauth/upstream/${encodeURIComponent(name)}`;
+    const [state, action] = tokens
+      ? [
+          tokens.connectedAt === undefined ? "connected" : `connected since ${day(new Date(tokens.connectedAt), "")}`,
+          html`<form class="inline" method="post" action="${path}/disconnect">${csrfInput(user)}<button type="submit" class="danger" aria-label="Disconnect ${name}">Disconnect</button></form>`,
+        ]
+      : ["not connected", html`<a href="${path}/connect?user=${encodeURIComponent(user.userId)}" aria-label="Connect ${name}">Connect</a>`];
+    return html`<tr><th scope="row">${name}</th><td>${state}</td><td>${action}</td></tr>`;
+  });
+  return html`<section aria-labelledby="services-heading"><h2 id="services-heading">Connected services</h2>
+<p class="muted">Services Tollgate reaches as you, with your own account there. Disconnecting revokes Tollgate's access to your account there; revoking an MCP token above does not.</p>
+<table><thead><tr><th scope="col">Service</th><th scope="col">State</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
 <tbody>${rows}</tbody></table></section>`;
 }
 

@@ -119,7 +119,7 @@ export class UpstreamConnector {
       answered = await tokenRequest(metadata, renewed, grant);
     }
     if (!answered.tokens) throw failed(`the upstream's token endpoint answered ${answered.status}${answered.error ? ` ${answered.error}` : ""}`);
-    await this.#o.tokens.put(user.userId, upstream.name, this.#stored(answered.tokens, scopes, client.clientId, metadata, undefined));
+    await this.#o.tokens.put(user.userId, upstream.name, { ...this.#stored(answered.tokens, scopes, client.clientId, metadata, undefined), connectedAt: this.#now() });
   }
 
   /** The user's access token for the upstream, refreshed (once across replicas) when near expiry. */
@@ -204,6 +204,7 @@ export class UpstreamConnector {
       clientId,
       issuer: metadata.issuer,
       tokenEndpoint: metadata.tokenEndpoint,
+      ...(previous?.connectedAt !== undefined ? { connectedAt: previous.connectedAt } : {}),
     };
   }
 

@@ -21,6 +21,8 @@ export interface UpstreamTokens {
    */
   readonly issuer?: string;
   readonly tokenEndpoint?: string;
+  /** Epoch milliseconds at which the user connected (kept across refreshes; the tokens page shows it). Absent on connections stored before it was recorded. */
+  readonly connectedAt?: number;
 }
 
 /** One of a user's connections: the upstream's name (TOLLGATE_UPSTREAMS) and the tokens there. */
@@ -56,6 +58,7 @@ const tokensSchema = z.strictObject({
   expiresAt: z.number().int().nonnegative().optional(),
   scopes: z.array(z.string()),
   clientId: z.string().min(1, "must be a non-empty string"),
+  connectedAt: z.number().int().nonnegative().optional(),
   issuer: z.url("must be a URL").optional(),
   tokenEndpoint: z.url("must be a URL").optional(),
 }).refine((t) => (t.issuer === undefined) === (t.tokenEndpoint === undefined), { message: "issuer and tokenEndpoint come together", path: ["issuer"] });
@@ -85,6 +88,7 @@ export function copyUpstreamTokens(t: UpstreamTokens): UpstreamTokens {
     clientId: t.clientId,
     ...(t.issuer !== undefined ? { issuer: t.issuer } : {}),
     ...(t.tokenEndpoint !== undefined ? { tokenEndpoint: t.tokenEndpoint } : {}),
+    ...(t.connectedAt !== undefined ? { connectedAt: t.connectedAt } : {}),
   };
 }
 

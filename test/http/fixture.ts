@@ -3,6 +3,7 @@ import { pino } from "pino";
 import { loadConfig } from "../../src/config/config.js";
 import type { Backends } from "../../src/server/backends.js";
 import { buildTollgate, type BuildOptions, type Tollgate } from "../../src/server/tollgate.js";
+import { untilReady } from "../support/ready.js";
 
 /** A frozen clock for policy time, JWT checks and token expiry (2027-01-15). */
 export const NOW = 1_800_000_000;
@@ -22,6 +23,7 @@ export interface World {
  */
 export async function buildWorld(env: Record<string, string> = {}, backends?: Backends, parts: TollgateParts = {}): Promise<World> {
   const tollgate = buildTollgateAt(NOW, env, backends, parts);
+  await untilReady(tollgate);
   const dir = tollgate.facts.directoryStore;
   await dir.putUser({ id: "alice", system_role: "admin" });
   await dir.putUser({ id: "bob", system_role: "user" });

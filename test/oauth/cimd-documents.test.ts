@@ -4,7 +4,8 @@
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config/config.js";
-import { ClientMetadataDocumentRefused, ClientMetadataDocuments, isClientIdMetadataDocumentUrl } from "../../src/oauth/client-metadata-documents.js";
+import { ClientMetadataDocumentRefused, ClientMetadataDocuments, isClientIdMetadataDocumentUrl, MAX_CONCURRENT_FETCHES } from "../../src/oauth/client-metadata-documents.js";
+import { MemoryRateLimiter } from "../../src/stores/memory/rate-limiter.js";
 import { sleep } from "../gateway/helpers.js";
 import { JWT_SECRET } from "../http/fixture.js";
 import { testCa } from "../support/test-ca.js";
@@ -89,6 +90,16 @@ describe("a Client ID Metadata Document", () => {
     const err = await refusal(documents().clientMetadata(publish(patch)));
     expect(err.code).toBe(code);
     expect(err.message).toMatch(description);
+  });
+
+  it("is accepted only from exactly its client_id URL: a redirect elsewhere is refused, even to a document naming that client_id", async () => {
+    const target = publish();
+    const clientId = docs.url("/clients/moved.json");
+    docs.set("/clients/moved.json", { status: 301, headers: { location: target } });
+    docs.set(new URL(target).pathname, { body: { client_id: clientId, client_name: "Doc Agent", redirect_uris: ["http://127.0.0.1:53682/callback"] } });
+    const err = await refusal(documents().clientMetadata(clientId));
+    expect(err.code).toBe("redirected");
+    expect(err.message).toBe("client_id metadata document refused: it was not served from its client_id URL (a redirect led elsewhere)");
   });
 
   it("refuses what is not a JSON object, and a status other than 200", async () => {
@@ -176,11 +187,58 @@ describe("the document cache", () => {
   });
 });
 
+describe("fetch limits: any caller can make Tollgate fetch a URL of its choosing", () => {
+  it(`fetches at most ${MAX_CONCURRENT_FETCHES} documents at once: past that, refused without a fetch and not remembered`, async () => {
+    const cache = documents();
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    const held = Array.from({ length: MAX_CONCURRENT_FETCHES }, () => {
+      const url = publish();
+      docs.set(new URL(url).pathname, { body: { client_id: url, client_name: "Slow", redirect_uris: ["http://127.0.0.1:1/cb"] }, hold });
+      return url;
+    });
+    const inFlight = held.map((url) => cache.clientMetadata(url));
+    const extra = publish();
+    const err = await refusal(cache.clientMetadata(extra));
+    expect(err.code).toBe("busy");
+    expect(err.message).toBe("client_id metadata document not fetched: too many documents are being fetched; try again later");
+    expect(docs.hits(new URL(extra).pathname)).toBe(0);
+    // A client_id already being fetched is joined, not refused.
+    const joined = cache.clientMetadata(held[0]!);
+    release();
+    expect((await Promise.all([...inFlight, joined])).map((m) => m.client_name)).toEqual(Array(MAX_CONCURRENT_FETCHES + 1).fill("Slow"));
+    expect(docs.hits(new URL(held[0]!).pathname)).toBe(1);
+    // The refusal was about the moment: the same client_id is fetched now.
+    expect((await cache.clientMetadata(extra)).client_id).toBe(extra);
+  });
+
+  it("counts cache misses per requesting address on the shared limiter: past the limit refused without a fetch; other addresses and cached documents unaffected", async () => {
+    let requester: string | undefined = "203.0.113.7";
+    const cache = new ClientMetadataDocuments({ allowLoopback: true, extraCa: testCa().ca, logger: pino({ level: "silent" }), fetchLimit: { limiter: new MemoryRateLimiter(), perHour: 3, requester: () => requester } });
+    const kept = publish({}, { "cache-control": "max-age=600" });
+    await cache.clientMetadata(kept); // miss 1
+    await cache.clientMetadata(docs.url("/clients/random-1.json")).catch(() => undefined); // miss 2 (a 404, refused)
+    await cache.clientMetadata(publish()); // miss 3
+    const over = publish();
+    const err = await refusal(cache.clientMetadata(over));
+    expect(err.code).toBe("rate_limited");
+    expect(err.message).toBe("client_id metadata document not fetched: more than 3 document fetches an hour from one address; try again later");
+    expect(docs.hits(new URL(over).pathname)).toBe(0);
+    expect((await cache.clientMetadata(kept)).client_id).toBe(kept); // a cache hit is not a fetch
+    requester = "198.51.100.9";
+    expect((await cache.clientMetadata(over)).client_id).toBe(over);
+    requester = undefined; // outside a provider request: only the concurrency cap applies
+    expect((await cache.clientMetadata(publish())).client_name).toBe("Doc Agent");
+  });
+});
+
 describe("TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS", () => {
   const base = { TOLLGATE_JWT_SECRET: JWT_SECRET, TOLLGATE_DEMO: "false" };
 
   it("is false by default and true when set in development", () => {
     expect(loadConfig(base).oauth.allowLoopbackClientIds).toBe(false);
+    expect(loadConfig(base).oauth.documentFetchesPerHour).toBe(60);
+    expect(loadConfig({ ...base, TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR: "5" }).oauth.documentFetchesPerHour).toBe(5);
     expect(loadConfig({ ...base, TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: "true" }).oauth.allowLoopbackClientIds).toBe(true);
   });
 

@@ -177,6 +177,22 @@ describe("guarded fetch", () => {
     expect((await refusal(guardedFetch(`${origin}/doc`, trusted({ allowLoopback: true, resolve })))).code).toBe("address_refused");
   });
 
+  it("tells the client the same thing whether a host does not resolve or resolves to a refused address (no map of internal DNS); the difference only in `detail`", async () => {
+    const failing = async (): Promise<ResolvedAddress[]> => {
+      throw new Error("ENOTFOUND");
+    };
+    const errors = [
+      await refusal(guardedFetch(`${origin}/doc`, trusted({ resolve: failing }))),
+      await refusal(guardedFetch(`${origin}/doc`, trusted({ resolve: scriptedResolver([]).resolve }))),
+      await refusal(guardedFetch(`${origin}/doc`, trusted({ resolve: scriptedResolver(["10.0.0.1"]).resolve }))),
+    ];
+    expect(errors.map((e) => e.code)).toEqual(["unresolvable", "unresolvable", "address_refused"]);
+    for (const err of errors) expect(err.message).toBe("the host localhost is not reachable on a public address");
+    const literal = await refusal(guardedFetch(`https://10.0.0.7:${port}/doc`, trusted()));
+    expect(literal.message).toBe("the host 10.0.0.7 is not reachable on a public address");
+    expect(new Set(errors.map((e) => e.detail)).size).toBe(3);
+  });
+
   it("refuses http, and an http redirect", async () => {
     expect((await refusal(guardedFetch(`http://127.0.0.1:${port}/doc`, trusted({ allowLoopback: true })))).code).toBe("not_https");
     expect((await refusal(guardedFetch(`${origin}/to-http`, trusted({ allowLoopback: true })))).code).toBe("not_https");

@@ -136,6 +136,18 @@ describe("refusals the client sees: invalid_client with the reason", () => {
     }
   });
 
+  it("an open redirect on the client_id's site cannot lend that site's name to a document served elsewhere", async () => {
+    // The attack: client_id is a redirect on a trusted site; the document it leads to carries that client_id.
+    const clientId = docs.url(`/redirect?to=/evil/${++counter}.json`);
+    docs.set(`/evil/${counter}.json`, { body: { client_id: clientId, client_name: "Trusted Agent", redirect_uris: [REDIRECT_URI] } });
+    docs.set(new URL(clientId).pathname + new URL(clientId).search, { status: 302, headers: { location: `/evil/${counter}.json` } });
+    const res = await authorize(as, clientId);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe("invalid_client");
+    expect(res.body.error_description).toBe("client_id metadata document refused: it was not served from its client_id URL (a redirect led elsewhere)");
+    expect(docs.hits(`/evil/${counter}.json`)).toBe(1); // followed (each hop under the guard), then refused
+  });
+
   it("without TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS a loopback document is never fetched", async () => {
     const clientId = publish();
     const before = docs.hits(new URL(clientId).pathname);
@@ -143,9 +155,24 @@ describe("refusals the client sees: invalid_client with the reason", () => {
       const res = await authorize(guarded, id);
       expect(res.status, id).toBe(400);
       expect(res.body.error, id).toBe("invalid_client");
-      expect(res.body.error_description, id).toMatch(/not (on )?a public address/);
+      expect(res.body.error_description, id).toBe("client_id metadata document not fetched: the host " + new URL(id).hostname + " is not reachable on a public address");
     }
     expect(docs.hits(new URL(clientId).pathname)).toBe(before);
+  });
+
+  it("document fetches are counted per client address (TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR): past the limit refused without a fetch", async () => {
+    const limited = await startOAuthServer({ env: { TOLLGATE_DEV_ALLOW_LOOPBACK_CLIENT_IDS: "true", TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR: "2" }, clientDocumentsCa: testCa().ca });
+    try {
+      const random = (): string => docs.url(`/random/${++counter}.json`);
+      for (let i = 0; i < 2; i++) expect((await authorize(limited, random())).body.error_description).toMatch(/answered 404$/);
+      const over = random();
+      const res = await authorize(limited, over);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ error: "invalid_client", error_description: "client_id metadata document not fetched: more than 2 document fetches an hour from one address; try again later" });
+      expect(docs.hits(new URL(over).pathname)).toBe(0);
+    } finally {
+      await limited.close();
+    }
   });
 
   it("the token endpoint refuses a document client the same way", async () => {

@@ -11,6 +11,8 @@ export interface DocumentAnswer {
   headers?: Record<string, string>;
   /** An object is sent as JSON. */
   body?: unknown;
+  /** The answer waits for this (a fetch held in flight). */
+  hold?: Promise<void>;
 }
 
 export interface DocumentServer {
@@ -31,7 +33,9 @@ export async function startDocumentServer(): Promise<DocumentServer> {
     const answer = answers.get(path);
     if (!answer) return void res.writeHead(404).end();
     const body = answer.body === undefined ? "" : typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body);
-    res.writeHead(answer.status ?? 200, { "content-type": "application/json", ...answer.headers }).end(body);
+    const send = (): void => void res.writeHead(answer.status ?? 200, { "content-type": "application/json", ...answer.headers }).end(body);
+    if (answer.hold) void answer.hold.then(send);
+    else send();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const origin = `https://localhost:${(server.address() as AddressInfo).port}`;

@@ -6,11 +6,13 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { pino } from "pino";
 import { loadConfig } from "../../src/config/config.js";
 import { createDemoUpstream } from "../../src/demo/upstream.js";
+import type { Logger } from "../../src/log.js";
 import type { Backends } from "../../src/server/backends.js";
 import { seedDemo } from "../../src/server/demo.js";
 import { buildTollgate, type Tollgate } from "../../src/server/tollgate.js";
 import type { BrowserSessions } from "../../src/ui/browser-sessions.js";
 import { listen, stopServer } from "../gateway/helpers.js";
+import { untilReady } from "../support/ready.js";
 import { ADMIN_TOKEN, JWT_SECRET } from "../http/fixture.js";
 
 export const REDIRECT_URI = "http://127.0.0.1:53682/callback";
@@ -53,7 +55,7 @@ export async function stopDemoUpstream(): Promise<void> {
  * Developer on priv), dave (no collaborations). `seed: false`: the directory is already there
  * (a second replica on shared backends).
  */
-export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string; clientDocumentsCa?: string } = {}): Promise<OAuthServer> {
+export async function startOAuthServer(options: { env?: Record<string, string>; backends?: Backends; seed?: boolean; publicUrl?: string; clientDocumentsCa?: string; logger?: Logger } = {}): Promise<OAuthServer> {
   let listener: ((req: IncomingMessage, res: import("node:http").ServerResponse) => void) | undefined;
   const server = createServer((req, res) => listener!(req, res));
   const url = await listen(server);
@@ -66,12 +68,13 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     TOLLGATE_MCP_AUTHORIZATION_SERVERS: options.publicUrl ?? url,
     // Every test registers its own clients from 127.0.0.1; the limit has its own test.
     TOLLGATE_OAUTH_REGISTRATIONS_PER_HOUR: "100000",
+    TOLLGATE_OAUTH_DOCUMENT_FETCHES_PER_HOUR: "100000",
     TOLLGATE_UI_SIGN_INS_PER_MINUTE: "100000",
     TOLLGATE_UPSTREAM_URL: await demoUpstream(),
     ...options.env,
   });
   const tollgate = buildTollgate(config, {
-    logger: pino({ level: process.env.TEST_OAUTH_LOG ?? "silent" }),
+    logger: options.logger ?? pino({ level: process.env.TEST_OAUTH_LOG ?? "silent" }),
     watchPolicy: false,
     defaultMetrics: false,
     prune: false,
@@ -80,6 +83,7 @@ export async function startOAuthServer(options: { env?: Record<string, string>; 
     ...(options.clientDocumentsCa ? { clientDocumentsCa: options.clientDocumentsCa } : {}),
   });
   listener = tollgate.app;
+  await untilReady(tollgate);
   if (options.seed ?? true) {
     const dir = tollgate.facts.directoryStore;
     await dir.putUser({ id: "alice", system_role: "admin" });

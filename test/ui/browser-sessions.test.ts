@@ -79,6 +79,7 @@ describe("production without an identity provider", () => {
       audit,
       uiAudit: new UiAudit({ sink: audit, trustedProxies: () => false }),
       rateLimiter: new MemoryRateLimiter(),
+      upstreamOAuth: null,
       logger: pino({ level: "silent" }),
     });
     const app = express().use(routes);

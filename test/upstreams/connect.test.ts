@@ -74,9 +74,12 @@ describe("UpstreamConnector", () => {
     expect(Object.fromEntries(location.searchParams)).toMatchObject({ response_type: "code", code_challenge_method: "S256", resource: mcp.url, redirect_uri: `${PUBLIC_URL}/oauth/upstream/docs/callback`, state: pending.state });
     expect(location.searchParams.get("scope")!.split(" ").sort()).toEqual(["mcp:tools", "offline_access"]);
     expect(answer.iss).toBe(as.issuer);
+    const started = Date.now();
     await connector.complete(upstream, alice, answer, pending);
     const stored = await tokens.get("alice", "docs");
     expect(stored?.refreshToken).toBeTruthy();
+    expect(stored!.connectedAt).toBeGreaterThanOrEqual(started);
+    expect(stored!.connectedAt).toBeLessThanOrEqual(Date.now());
     const access = await connector.access(upstream, "alice");
     expect(access).toEqual({ kind: "token", accessToken: stored!.accessToken });
     const res = await fetch(mcp.url, { method: "POST", headers: { authorization: `Bearer ${stored!.accessToken}`, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) });
@@ -110,6 +113,9 @@ describe("UpstreamConnector", () => {
       const after = (await tokens.get("carol", "docs"))!;
       expect(after.accessToken).not.toBe(before.accessToken);
       expect(after.refreshToken).not.toBe(before.refreshToken);
+      // A refresh is not a new connection: the tokens page still shows when the user connected.
+      expect(after.connectedAt).toBe(before.connectedAt);
+      expect(before.connectedAt).toBeDefined();
       for (const g of got) expect(g).toEqual({ kind: "token", accessToken: after.accessToken });
     } finally {
       clockOffsetMs = 0;

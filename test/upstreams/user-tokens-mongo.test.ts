@@ -75,4 +75,14 @@ describe("upstream tokens in MongoDB", () => {
     expect(await store.get("carol", "wiki")).toStrictEqual(legacy);
     await db.dropDatabase();
   });
+
+  it("opens a document written before connected_at was recorded, without connectedAt", async () => {
+    const db = await freshDb();
+    const store = new MongoUpstreamTokenStore(db, cipher);
+    await store.put("bob", "wiki", upstreamTokens("bob", "wiki"));
+    await db.collection(COLLECTIONS.upstreamTokens).updateOne({ user_id: "bob" }, { $unset: { connected_at: "" } });
+    const { connectedAt: _, ...older } = upstreamTokens("bob", "wiki");
+    expect(await store.get("bob", "wiki")).toStrictEqual(older);
+    await db.dropDatabase();
+  });
 });

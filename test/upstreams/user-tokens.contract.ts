@@ -4,7 +4,7 @@ import { UpstreamTokensInvalidError, type UpstreamTokenStore, type UpstreamToken
 import type { Fixture, FixtureFactory } from "../support/fixtures.js";
 
 export function upstreamTokens(userId: string, upstream: string, overrides: Partial<UpstreamTokens> = {}): UpstreamTokens {
-  return { accessToken: `at-${userId}-${upstream}`, refreshToken: `rt-${userId}-${upstream}`, expiresAt: 1_900_000_000_123, scopes: ["mcp:read", "offline_access"], clientId: `client-${upstream}`, issuer: "https://as.example.com", tokenEndpoint: "https://as.example.com/token", ...overrides };
+  return { accessToken: `at-${userId}-${upstream}`, refreshToken: `rt-${userId}-${upstream}`, expiresAt: 1_900_000_000_123, scopes: ["mcp:read", "offline_access"], clientId: `client-${upstream}`, connectedAt: 1_899_000_000_456, issuer: "https://as.example.com", tokenEndpoint: "https://as.example.com/token", ...overrides };
 }
 
 async function invalid(p: Promise<unknown>): Promise<string[]> {
@@ -94,8 +94,8 @@ export function describeUpstreamTokenStoreContract(name: string, factory: Fixtur
     });
 
     it("validates at the boundary, every problem at once, never quoting a token", async () => {
-      const problems = await invalid(store.put("", "Wiki!", { accessToken: "", refreshToken: "", expiresAt: -1, scopes: [1], clientId: "" } as never));
-      for (const field of ["userId", "upstream", "tokens.accessToken", "tokens.refreshToken", "tokens.expiresAt", "tokens.scopes.0", "tokens.clientId"]) {
+      const problems = await invalid(store.put("", "Wiki!", { accessToken: "", refreshToken: "", expiresAt: -1, scopes: [1], clientId: "", connectedAt: 1.5 } as never));
+      for (const field of ["userId", "upstream", "tokens.accessToken", "tokens.refreshToken", "tokens.expiresAt", "tokens.scopes.0", "tokens.clientId", "tokens.connectedAt"]) {
         expect(problems.some((p) => p.startsWith(`${field}:`)), field).toBe(true);
       }
       const secretProblems = await invalid(store.put("bob", "wiki", { ...upstreamTokens("bob", "wiki", { accessToken: "secret-access" }), extra: "x" } as never));

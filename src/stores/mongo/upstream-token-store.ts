@@ -18,6 +18,8 @@ interface UpstreamTokensDoc {
   /** Who issued the tokens (absent on documents written before it was recorded); bound into the seal. */
   issuer?: string | null;
   token_endpoint?: string | null;
+  /** Absent (or null) on documents written before it was recorded. */
+  connected_at?: Date | null;
   updated_at: Date;
 }
 
@@ -53,6 +55,7 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
       scopes: [...tokens.scopes],
       client_id: tokens.clientId,
       ...bound,
+      connected_at: tokens.connectedAt === undefined ? null : new Date(tokens.connectedAt),
       updated_at: new Date(),
     };
     await guard("upstream tokens", () => this.#tokens.replaceOne({ _id: id }, doc, { upsert: true }));
@@ -81,6 +84,7 @@ export class MongoUpstreamTokenStore implements UpstreamTokenStore {
       scopes: doc.scopes,
       clientId: doc.client_id,
       ...(bound.issuer !== null && bound.token_endpoint !== null ? { issuer: bound.issuer, tokenEndpoint: bound.token_endpoint } : {}),
+      ...(doc.connected_at == null ? {} : { connectedAt: doc.connected_at.getTime() }),
     };
     return copyUpstreamTokens(tokens);
   }

@@ -100,6 +100,26 @@ const FRAMING_AND_FORWARDED = new Set(["content-length", "transfer-encoding", "x
 // when the client sent no body.
 const BODYLESS_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 
+/**
+ * Tollgate's own cookies, which a browser sends to every path of Tollgate's origin, the gateway's
+ * included: the browser session and every pending flow (src/ui: `tollgate_session`,
+ * `tollgate_sign_in`, `tollgate_upstream_connect`, each also with the `__Host-` prefix; every
+ * cookie Tollgate names starts with `tollgate_`), and oidc-provider's (its default names
+ * `_session`, `_interaction`, `_interaction_resume`, with their `.sig` and `.legacy` companions).
+ * They are Tollgate's credentials, never an upstream's: compared case-insensitively, in case an
+ * upstream reads names that way.
+ */
+const TOLLGATE_COOKIE = /^(?:__host-)?tollgate_|^_(?:session|interaction|interaction_resume)(?:\.sig|\.legacy|\.legacy\.sig)?$/i;
+
+/** A Cookie header without Tollgate's own cookies; null when nothing else is left. */
+function withoutTollgateCookies(value: string): string | null {
+  const kept = value
+    .split(";")
+    .map((pair) => pair.trim())
+    .filter((pair) => pair !== "" && !TOLLGATE_COOKIE.test(pair.split("=", 1)[0]!.trim()));
+  return kept.length ? kept.join("; ") : null;
+}
+
 /** Whether a client's header may reach the upstream as it is. */
 function forwardable(name: string, connectionNamed: ReadonlySet<string>, peer: Peer): boolean {
   if (HOP_BY_HOP.has(name) || connectionNamed.has(name) || REQUEST_REWRITING.has(name)) return false;
@@ -115,8 +135,8 @@ function forwardable(name: string, connectionNamed: ReadonlySet<string>, peer: P
 /**
  * The request headers the upstream sees, as one flat list of name/value pairs built in one pass
  * (node:http writes such a list as it is): Tollgate's identity headers first, the upstream's own
- * Host, the client's headers minus hop-by-hop ones, its credential and anything that could pass
- * for identity or rewrite the request, then the body's framing and X-Forwarded-For/Host/Proto as
+ * Host, the client's headers minus hop-by-hop ones, its credential (Tollgate's own cookies
+ * included) and anything that could pass for identity or rewrite the request, then the body's framing and X-Forwarded-For/Host/Proto as
  * Tollgate vouches for them. `upstreamToken`: an `oauth` upstream's own bearer token for the user,
  * the only Authorization the upstream ever sees.
  */
@@ -136,6 +156,11 @@ export function upstreamRequestHeaders(
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
     if (value === undefined || FRAMING_AND_FORWARDED.has(name) || !forwardable(name, connectionNamed, peer)) continue;
+    if (name === "cookie") {
+      const cookies = withoutTollgateCookies([value].flat().join("; "));
+      if (cookies !== null) out.push(name, cookies);
+      continue;
+    }
     if (typeof value === "string") out.push(name, value);
     else for (const v of value) out.push(name, v);
   }

@@ -131,6 +131,29 @@ describe("identity headers", () => {
     expect(fields(hit, "accept")).toEqual(["application/json"]);
     expect(fields(hit, "cookie")).toEqual(["a=b"]);
   });
+
+  it("Tollgate's own cookies (browser session, pending sign-in and connect, oidc-provider's) never reach the upstream; others do", async () => {
+    const own = [
+      "tollgate_session=s1",
+      "__Host-tollgate_session=s2",
+      "tollgate_upstream_connect=p1",
+      "__Host-tollgate_upstream_connect=p2",
+      "__Host-tollgate_sign_in=p3",
+      "_session=o1",
+      "_session.sig=o2",
+      "_session.legacy=o3",
+      "_interaction=o4",
+      "_interaction.sig=o5",
+      "_interaction_resume=o6",
+      "_interaction_resume.sig=o7",
+      "TOLLGATE_SESSION=s3",
+    ];
+    const { hit } = await through(untrusting, "/api/v1/projects/pub/builds", ["Host: tollgate.test", `Cookie: theme=dark; ${own.slice(0, 6).join("; ")}`, `Cookie: ${own.slice(6).join("; ")}; app_session=a1; my_session=m1`]);
+    expect(fields(hit, "cookie")).toEqual(["theme=dark; app_session=a1; my_session=m1"]);
+    // Only Tollgate's: nothing is left, no Cookie at all.
+    const { hit: bare } = await through(untrusting, "/api/v1/projects/pub/builds", ["Host: tollgate.test", `Cookie: ${own.join("; ")}`]);
+    expect(fields(bare, "cookie")).toEqual([]);
+  });
 });
 
 describe("the request the upstream acts on", () => {

@@ -153,6 +153,14 @@ describe("an oauth upstream the user has connected", () => {
     }
   });
 
+  it("sends an oauth upstream none of Tollgate's own cookies", async () => {
+    const { seam } = credentials((user) => ({ kind: "token", token: `upstream-token-of-${user}` }));
+    gw = await startGateway(env(), undefined, { upstreamCredentials: seam });
+    const res = await send(gw.url, TRIGGER, { method: "POST", headers: { ...jsonHeaders(gw.world.tokens.bobMcp), cookie: "__Host-tollgate_session=s; _session=o; _session.sig=g; theme=dark" }, body: "{}" });
+    expect(res.status).toBe(200);
+    expect(tools.hits[0]!.headers.cookie).toBe("theme=dark");
+  });
+
   it("passes on none of an oauth upstream's own challenge or cookies", async () => {
     const { seam } = credentials((user) => ({ kind: "token", token: `upstream-token-of-${user}` }));
     gw = await startGateway(env(), undefined, { upstreamCredentials: seam });

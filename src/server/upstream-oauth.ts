@@ -26,7 +26,7 @@ export interface UpstreamOAuth {
  * registration per authorization server, the users' connections. Null when no upstream uses oauth
  * (config requires TOLLGATE_PUBLIC_URL when one does).
  */
-export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl">, backends: Backends, logger: Logger): UpstreamOAuth | null {
+export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl" | "env">, backends: Backends, logger: Logger): UpstreamOAuth | null {
   const upstreams = config.upstreams.filter((u) => u.auth === "oauth");
   if (upstreams.length === 0 || config.publicUrl === null) return null;
   // Shared by every replica with Redis and encryption keys; otherwise this process's own.
@@ -40,6 +40,6 @@ export function buildUpstreamOAuth(config: Pick<Config, "upstreams" | "publicUrl
       logger.warn({ issuer: key.issuer, previous_client_id: previousClientId, client_id: clientId }, "registered anew at an upstream's authorization server (it offers no client management): its users reconnect"),
   });
   const tokens = backends.upstreamTokens ?? new MemoryUpstreamTokenStore();
-  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens, locks: shared.locks, publicUrl: config.publicUrl });
+  const connector = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery({ plainLoopback: config.env !== "production" }), registrar, tokens, locks: shared.locks, publicUrl: config.publicUrl });
   return { connector, credentials: connectedUpstreams(connector, config.publicUrl), upstreams, tokens };
 }

@@ -35,12 +35,25 @@ export function authUnavailable(why: string): RequestError {
   return new RequestError("upstream_auth_unavailable", `the upstream's authorization server is unavailable: ${why}`);
 }
 
+/** Which URLs discovery follows. */
+export interface DiscoveryOptions {
+  /**
+   * Plain http to a loopback host (development and tests; never in production, where a loopback
+   * authorization server is another process on the machine, not the upstream's). Otherwise every
+   * URL discovery follows is https.
+   */
+  plainLoopback: boolean;
+}
+
+const HTTPS_ONLY: DiscoveryOptions = { plainLoopback: false };
+
 /**
  * Discovery for one upstream MCP URL. Throws RequestError `upstream_auth_unavailable` when the
  * upstream or its authorization server cannot be reached or says nothing usable.
  */
-export async function discoverUpstreamAuth(mcpUrl: string): Promise<UpstreamAuthMetadata> {
-  const resourceMetadata = await protectedResourceMetadata(mcpUrl);
+export async function discoverUpstreamAuth(mcpUrl: string, options: DiscoveryOptions = HTTPS_ONLY): Promise<UpstreamAuthMetadata> {
+  const checkUrl = (raw: string, what: string): void => checkDiscoveredUrl(raw, what, options);
+  const resourceMetadata = await protectedResourceMetadata(mcpUrl, checkUrl);
   const servers = resourceMetadata.authorization_servers;
   if (!Array.isArray(servers) || typeof servers[0] !== "string") throw authUnavailable("the protected resource metadata names no authorization server");
   const issuer = servers[0];
@@ -83,10 +96,10 @@ type Document = Record<string, unknown>;
  * RFC 9728 as MCP clients use it: the resource_metadata URL of the upstream's 401 challenge,
  * else the well-known URI with the MCP URL's path inserted (§3.1), else at the root.
  */
-async function protectedResourceMetadata(mcpUrl: string): Promise<Document> {
+async function protectedResourceMetadata(mcpUrl: string, checkUrl: (raw: string, what: string) => void): Promise<Document> {
   const url = new URL(mcpUrl);
   const candidates: string[] = [];
-  const challenged = await challengeMetadataUrl(mcpUrl);
+  const challenged = await challengeMetadataUrl(mcpUrl, checkUrl);
   if (challenged) candidates.push(challenged);
   const path = url.pathname.replace(/\/$/, "");
   if (path !== "") candidates.push(new URL(`/.well-known/oauth-protected-resource${path}`, url.origin).href);
@@ -102,7 +115,7 @@ async function protectedResourceMetadata(mcpUrl: string): Promise<Document> {
 }
 
 /** An unauthenticated MCP request: a protected upstream answers 401 with WWW-Authenticate (RFC 9728 §5.1). */
-async function challengeMetadataUrl(mcpUrl: string): Promise<string | null> {
+async function challengeMetadataUrl(mcpUrl: string, checkUrl: (raw: string, what: string) => void): Promise<string | null> {
   const res = await reach(mcpUrl, {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
@@ -165,10 +178,10 @@ export async function reach(url: string, init: RequestInit = {}): Promise<Respon
   }
 }
 
-/** https, or http on a loopback host (development and tests); no credentials in the URL. */
-function checkUrl(raw: string, what: string): void {
+/** https, or http on a loopback host where allowed (outside production); no credentials in the URL. */
+function checkDiscoveredUrl(raw: string, what: string, options: DiscoveryOptions): void {
   const url = URL.canParse(raw) ? new URL(raw) : null;
-  const ok = url !== null && url.username === "" && url.password === "" && (url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname)));
+  const ok = url !== null && url.username === "" && url.password === "" && (url.protocol === "https:" || (options.plainLoopback && url.protocol === "http:" && isLoopbackHost(url.hostname)));
   if (!ok) throw authUnavailable(`its ${what} is not an https URL`);
 }
 
@@ -197,8 +210,10 @@ export class UpstreamAuthDiscovery {
   readonly #discover: (mcpUrl: string) => Promise<UpstreamAuthMetadata>;
   readonly #now: () => number;
 
-  constructor(options: { discover?: (mcpUrl: string) => Promise<UpstreamAuthMetadata>; now?: () => number } = {}) {
-    this.#discover = options.discover ?? discoverUpstreamAuth;
+  /** `plainLoopback`: see DiscoveryOptions (off unless asked: production's rule). */
+  constructor(options: { discover?: (mcpUrl: string) => Promise<UpstreamAuthMetadata>; now?: () => number; plainLoopback?: boolean } = {}) {
+    const followed: DiscoveryOptions = { plainLoopback: options.plainLoopback ?? false };
+    this.#discover = options.discover ?? ((mcpUrl) => discoverUpstreamAuth(mcpUrl, followed));
     this.#now = options.now ?? Date.now;
   }
 

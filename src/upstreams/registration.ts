@@ -88,9 +88,12 @@ export class UpstreamRegistrar {
     return !!c.clientSecretExpiresAt && c.clientSecretExpiresAt - RENEW_BEFORE_EXPIRY_S <= this.#now() / 1000;
   }
 
-  /** RFC 7592 update where offered (keeps the client_id); else, or when the server no longer knows the client, a new registration. */
+  /**
+   * RFC 7592 update where offered on the registration endpoint's origin (keeps the client_id);
+   * else, or when the server no longer knows the client, a new registration.
+   */
   async #renew(target: RegistrationTarget, current: DcrCredentials): Promise<DcrCredentials> {
-    if (current.registrationClientUri && current.registrationAccessToken) {
+    if (current.registrationClientUri && current.registrationAccessToken && onRegistrationOrigin(current.registrationClientUri, target.metadata.registrationEndpoint)) {
       const updated = await this.#update(target, current);
       if (updated) return updated;
     }
@@ -153,6 +156,18 @@ export class UpstreamRegistrar {
     await this.#o.store.put(credentials);
     return credentials;
   }
+}
+
+/**
+ * Whether the client configuration endpoint the server named (RFC 7592 registration_client_uri)
+ * may be sent the registration's secrets: it must be on the origin of the registration endpoint
+ * (which discovery checked: https, or loopback http outside production), with no credentials in
+ * it. Elsewhere, the registration is treated as unmanaged: renewed by registering anew.
+ */
+function onRegistrationOrigin(uri: string, registrationEndpoint: string | undefined): boolean {
+  if (registrationEndpoint === undefined || !URL.canParse(uri)) return false;
+  const url = new URL(uri);
+  return url.username === "" && url.password === "" && url.origin === new URL(registrationEndpoint).origin;
 }
 
 /** client_secret_basic unless the server offers only client_secret_post (or only public clients). */

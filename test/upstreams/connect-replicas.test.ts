@@ -55,7 +55,7 @@ async function replica(): Promise<UpstreamConnector> {
   });
   const locks = new RedisLocks(r, { namespace: "replicas" });
   const registrar = new UpstreamRegistrar({ store: new RedisDcrCredentialStore(r, cipher, { namespace: "replicas" }), locks, clientName: "Tollgate", onReregistered: async () => undefined });
-  return new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens: new MongoUpstreamTokenStore(m.db(), cipher), locks, publicUrl: PUBLIC_URL });
+  return new UpstreamConnector({ discovery: new UpstreamAuthDiscovery({ plainLoopback: true }), registrar, tokens: new MongoUpstreamTokenStore(m.db(), cipher), locks, publicUrl: PUBLIC_URL });
 }
 
 describe("the connect flow across replicas", () => {

@@ -46,7 +46,7 @@ function replica(): UpstreamConnector {
   clients.push(client);
   const locks = new RedisLocks(client, { namespace: "connect" });
   const registrar = new UpstreamRegistrar({ store: dcr, locks, clientName: "Tollgate", onReregistered: async () => undefined });
-  return new UpstreamConnector({ discovery: new UpstreamAuthDiscovery(), registrar, tokens, locks, publicUrl: PUBLIC_URL, now: () => Date.now() + clockOffsetMs });
+  return new UpstreamConnector({ discovery: new UpstreamAuthDiscovery({ plainLoopback: true }), registrar, tokens, locks, publicUrl: PUBLIC_URL, now: () => Date.now() + clockOffsetMs });
 }
 
 const session = (userId: string): ConnectingUser => ({ userId, sessionId: randomBytes(16).toString("base64url") });
@@ -124,7 +124,7 @@ describe("UpstreamConnector", () => {
 
   it("a refresh the authorization server refuses asks the user to reconnect and drops the tokens", async () => {
     const connector = replica();
-    const metadata = await new UpstreamAuthDiscovery().metadata(mcp.url);
+    const metadata = await new UpstreamAuthDiscovery({ plainLoopback: true }).metadata(mcp.url);
     await tokens.put("dave", "docs", { accessToken: "old", refreshToken: "not-a-refresh-token", expiresAt: Date.now() - 1000, scopes: [UPSTREAM_SCOPE], clientId: (await dcr.get((await firstKey()))).clientId, issuer: metadata.issuer, tokenEndpoint: metadata.tokenEndpoint });
     expect(await connector.access(upstream, "dave")).toEqual({ kind: "reconnect" });
     expect(await tokens.get("dave", "docs")).toBeNull();
@@ -172,7 +172,7 @@ describe("UpstreamConnector", () => {
      * tokens were issued to (an evil server answers registration with it).
      */
     async function hijacked(clientId: string): Promise<UpstreamConnector> {
-      const real = await new UpstreamAuthDiscovery().metadata(mcp.url);
+      const real = await new UpstreamAuthDiscovery({ plainLoopback: true }).metadata(mcp.url);
       const metadata: UpstreamAuthMetadata = { ...real, issuer: evilUrl, tokenEndpoint: `${evilUrl}/token`, revocationEndpoint: `${evilUrl}/revoke`, authorizationEndpoint: `${evilUrl}/authorize` };
       const key = { ...(await firstKey()), issuer: evilUrl };
       await dcr.put({ ...(await dcr.get(await firstKey())), key, clientId, tokenEndpoint: metadata.tokenEndpoint, authorizationEndpoint: metadata.authorizationEndpoint });
@@ -189,7 +189,7 @@ describe("UpstreamConnector", () => {
       const { pending, answer } = await authorize(connector, grace, "upstream-grace");
       expect(pending.issuer).toBe(as.issuer);
       await connector.complete(upstream, grace, answer, pending);
-      const metadata = await new UpstreamAuthDiscovery().metadata(mcp.url);
+      const metadata = await new UpstreamAuthDiscovery({ plainLoopback: true }).metadata(mcp.url);
       expect(await tokens.get("grace", "docs")).toMatchObject({ issuer: as.issuer, tokenEndpoint: metadata.tokenEndpoint });
     });
 
@@ -241,7 +241,7 @@ describe("UpstreamConnector", () => {
 
   it("an upstream's 401 forgets the user's tokens when they are still the ones refused (not a newer pair)", async () => {
     const connector = replica();
-    const metadata = await new UpstreamAuthDiscovery().metadata(mcp.url);
+    const metadata = await new UpstreamAuthDiscovery({ plainLoopback: true }).metadata(mcp.url);
     await tokens.put("lena", "docs", { accessToken: "newer", scopes: [], clientId: "c", issuer: metadata.issuer, tokenEndpoint: metadata.tokenEndpoint });
     await connector.rejected(upstream, "lena", "older");
     expect((await tokens.get("lena", "docs"))?.accessToken).toBe("newer");

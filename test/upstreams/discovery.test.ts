@@ -9,6 +9,9 @@ import { listen, stopServer } from "../gateway/helpers.js";
 import { startUpstreamAs, startUpstreamMcp, UPSTREAM_SCOPE, type UpstreamAs, type UpstreamMcp } from "../support/upstream-oauth.js";
 import { CLOSED_PORT } from "../support/servers.js";
 
+/** The test servers are plain http on loopback: allowed outside production only. */
+const LOOPBACK = { plainLoopback: true };
+
 let as: UpstreamAs;
 let mcp: UpstreamMcp;
 const stubs: Array<ReturnType<typeof createServer>> = [];
@@ -44,7 +47,7 @@ async function unavailable(p: Promise<unknown>): Promise<string> {
 
 describe("discoverUpstreamAuth", () => {
   it("follows the upstream's 401 challenge to its authorization server and its endpoints", async () => {
-    const meta = await discoverUpstreamAuth(mcp.url);
+    const meta = await discoverUpstreamAuth(mcp.url, LOOPBACK);
     expect(meta).toMatchObject({
       resource: mcp.url,
       issuer: as.issuer,
@@ -65,7 +68,7 @@ describe("discoverUpstreamAuth", () => {
       if (req.url === "/.well-known/oauth-protected-resource/tenant/mcp") return json(res, 200, { resource: `${b}/tenant/mcp`, authorization_servers: [as.issuer] });
       res.writeHead(req.method === "POST" ? 400 : 404).end();
     });
-    const meta = await discoverUpstreamAuth(`${base}/tenant/mcp`);
+    const meta = await discoverUpstreamAuth(`${base}/tenant/mcp`, LOOPBACK);
     expect(meta.issuer).toBe(as.issuer);
     expect(asked).toEqual(["/tenant/mcp", "/.well-known/oauth-protected-resource/tenant/mcp"]);
   });
@@ -80,7 +83,7 @@ describe("discoverUpstreamAuth", () => {
       res.writeHead(404).end();
     });
     const rs = await stub((b) => (_req, res) => json(res, 200, { resource: `${b}/`, authorization_servers: [`${asBase}/tenant`] }));
-    const meta = await discoverUpstreamAuth(`${rs}/`);
+    const meta = await discoverUpstreamAuth(`${rs}/`, LOOPBACK);
     expect(meta).toMatchObject({ issuer: `${asBase}/tenant`, tokenEndpoint: `${asBase}/tenant/token`, issParameterSupported: false, offlineAccess: false });
     expect(meta.registrationEndpoint).toBeUndefined();
     expect(asked).toEqual(["/.well-known/oauth-authorization-server/tenant", "/.well-known/openid-configuration/tenant", "/tenant/.well-known/openid-configuration"]);
@@ -89,22 +92,30 @@ describe("discoverUpstreamAuth", () => {
   it("refuses an authorization server without PKCE S256", async () => {
     const asBase = await stub((b) => (_req, res) => json(res, 200, { issuer: b, authorization_endpoint: `${b}/auth`, token_endpoint: `${b}/token`, code_challenge_methods_supported: ["plain"] }));
     const rs = await stub((b) => (_req, res) => json(res, 200, { resource: `${b}/`, authorization_servers: [asBase] }));
-    expect(await unavailable(discoverUpstreamAuth(`${rs}/`))).toMatch(/PKCE S256/);
+    expect(await unavailable(discoverUpstreamAuth(`${rs}/`, LOOPBACK))).toMatch(/PKCE S256/);
   });
 
   it("refuses metadata naming another issuer or another resource", async () => {
     const asBase = await stub(() => (_req, res) => json(res, 200, { issuer: "https://evil.example", authorization_endpoint: "https://evil.example/a", token_endpoint: "https://evil.example/t", code_challenge_methods_supported: ["S256"] }));
     const rs = await stub((b) => (_req, res) => json(res, 200, { resource: `${b}/`, authorization_servers: [asBase] }));
-    expect(await unavailable(discoverUpstreamAuth(`${rs}/`))).toMatch(/another issuer/);
+    expect(await unavailable(discoverUpstreamAuth(`${rs}/`, LOOPBACK))).toMatch(/another issuer/);
     const other = await stub(() => (_req, res) => json(res, 200, { resource: "https://elsewhere.example/", authorization_servers: [as.issuer] }));
-    expect(await unavailable(discoverUpstreamAuth(`${other}/mcp`))).toMatch(/another resource/);
+    expect(await unavailable(discoverUpstreamAuth(`${other}/mcp`, LOOPBACK))).toMatch(/another resource/);
   });
 
   it("an unreachable or failing authorization server is upstream_auth_unavailable", async () => {
     const down = await stub((b) => (_req, res) => json(res, 200, { resource: `${b}/`, authorization_servers: [`http://127.0.0.1:${CLOSED_PORT}`] }));
-    expect(await unavailable(discoverUpstreamAuth(`${down}/`))).toMatch(/could not be reached/);
+    expect(await unavailable(discoverUpstreamAuth(`${down}/`, LOOPBACK))).toMatch(/could not be reached/);
     const failing = await stub(() => (_req, res) => res.writeHead(502).end());
-    expect(await unavailable(discoverUpstreamAuth(`${failing}/`))).toMatch(/502/);
+    expect(await unavailable(discoverUpstreamAuth(`${failing}/`, LOOPBACK))).toMatch(/502/);
+  });
+});
+
+describe("plain http to loopback", () => {
+  it("is refused unless allowed (production's rule, and the default), wherever discovery meets it", async () => {
+    expect(await unavailable(discoverUpstreamAuth(mcp.url))).toMatch(/is not an https URL/);
+    expect(await unavailable(new UpstreamAuthDiscovery().metadata(mcp.url))).toMatch(/is not an https URL/);
+    expect((await new UpstreamAuthDiscovery({ plainLoopback: true }).metadata(mcp.url)).issuer).toBe(as.issuer);
   });
 });
 
@@ -130,7 +141,7 @@ describe("UpstreamAuthDiscovery", () => {
   });
 
   it("while the authorization server is down, then up again: unavailable, then discovered", async () => {
-    const discovery = new UpstreamAuthDiscovery();
+    const discovery = new UpstreamAuthDiscovery({ plainLoopback: true });
     as.setUp(false);
     try {
       await unavailable(discovery.metadata(mcp.url));

@@ -19,6 +19,9 @@ import { listen, stopServer } from "../gateway/helpers.js";
 import { startRedis, type RedisServer } from "../support/servers.js";
 import { startUpstreamAs, startUpstreamMcp, UPSTREAM_SCOPE, type UpstreamAs, type UpstreamMcp } from "../support/upstream-oauth.js";
 
+/** The test servers are plain http on loopback: allowed outside production only. */
+const LOOPBACK = { plainLoopback: true };
+
 let as: UpstreamAs;
 let mcp: UpstreamMcp;
 let redis: RedisServer;
@@ -29,7 +32,7 @@ const cipher = new AesGcmSecretCipher([{ kid: "k1", key: randomBytes(32) }]);
 beforeAll(async () => {
   [as, redis] = await Promise.all([startUpstreamAs(), startRedis()]);
   mcp = await startUpstreamMcp(as);
-  metadata = await discoverUpstreamAuth(mcp.url);
+  metadata = await discoverUpstreamAuth(mcp.url, LOOPBACK);
 });
 
 afterAll(async () => {
@@ -101,7 +104,7 @@ describe("UpstreamRegistrar against oidc-provider", () => {
 
 describe("UpstreamRegistrar against a stub registration endpoint", () => {
   /** A registration endpoint whose secrets expire `expiresInS` after issue; with or without RFC 7592 management. */
-  async function stubAs(management: boolean, expiresInS: number) {
+  async function stubAs(management: boolean, expiresInS: number, clientUriBase?: () => string) {
     const seen: Array<{ method: string; url: string; auth?: string; body: Record<string, unknown> }> = [];
     let n = 0;
     let base = "";
@@ -115,7 +118,7 @@ describe("UpstreamRegistrar against a stub registration endpoint", () => {
           client_id: clientId,
           client_secret: `secret-${seen.length}`,
           client_secret_expires_at: Math.floor(Date.now() / 1000) + expiresInS,
-          ...(management ? { registration_access_token: `rat-${seen.length}`, registration_client_uri: `${base}/reg/${clientId}` } : {}),
+          ...(management ? { registration_access_token: `rat-${seen.length}`, registration_client_uri: `${clientUriBase?.() ?? base}/reg/${clientId}` } : {}),
         };
         res.writeHead(req.method === "PUT" ? 200 : 201, { "content-type": "application/json" }).end(JSON.stringify(answer));
       });
@@ -148,6 +151,22 @@ describe("UpstreamRegistrar against a stub registration endpoint", () => {
       expect(far.seen.map((s) => s.method)).toEqual(["POST"]);
     } finally {
       await far.close();
+    }
+  });
+
+  it("a registration_client_uri off the registration endpoint's origin is never sent the secrets: registered anew instead", async () => {
+    const elsewhere = await stubAs(true, 3600);
+    const stub = await stubAs(true, 120, () => elsewhere.meta.issuer);
+    try {
+      const r = new UpstreamRegistrar({ store: new MemoryDcrCredentialStore(), locks: new MemoryLocks(), clientName: "Tollgate", onReregistered: async () => undefined });
+      const target = { metadata: stub.meta, key: newKey(stub.meta.issuer), scopes: [] };
+      await r.credentials(target);
+      const second = await r.credentials(target);
+      expect(second.clientId).toBe("client-2");
+      expect(stub.seen.map((s) => s.method)).toEqual(["POST", "POST"]);
+      expect(elsewhere.seen).toEqual([]);
+    } finally {
+      await Promise.all([stub.close(), elsewhere.close()]);
     }
   });
 

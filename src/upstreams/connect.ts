@@ -6,7 +6,7 @@ import type { UpstreamConfig } from "../config/upstreams.js";
 import { RequestError } from "../errors.js";
 import { upstreamConnectUrl, type UpstreamCredential, type UpstreamCredentials } from "../gateway/upstream-credentials.js";
 import type { DcrCredentials } from "./dcr-credentials.js";
-import { authUnavailable, reach, type UpstreamAuthDiscovery, type UpstreamAuthMetadata } from "./discovery.js";
+import { authUnavailable, FETCH_TIMEOUT_MS, reach, type UpstreamAuthDiscovery, type UpstreamAuthMetadata } from "./discovery.js";
 import { onceAcrossReplicas, type Locks } from "./locks.js";
 import type { RegistrationTarget, UpstreamRegistrar } from "./registration.js";
 import { scopesHash } from "./scopes-hash.js";
@@ -58,7 +58,16 @@ export interface UpstreamConnectorOptions {
 
 /** An access token this close to its expiry is refreshed before use. */
 const REFRESH_BEFORE_MS = 30_000;
-const REFRESH_LOCK_TTL_MS = 15_000;
+/**
+ * One refresh at a time per (user, upstream) across replicas: the refresh token may rotate, and a
+ * rotated one spent twice is refused (often ending the grant). The lock outlives the refresh: its
+ * work (discovery, a registration that may wait 45 s for another replica's, the token request)
+ * sends the refresh token only while the lock has a whole token request's bound, and a margin, to
+ * run; later it gives up (503, tried again on the next request) rather than race the next holder.
+ */
+const REFRESH_LOCK_TTL_MS = 90_000;
+const SPEND_MARGIN_MS = 5_000;
+/** How long a request waits for another replica's refresh before answering 503. */
 const REFRESH_WAIT_MS = 20_000;
 
 export class UpstreamConnector {
@@ -135,7 +144,7 @@ export class UpstreamConnector {
       if (!now) return { kind: "not_connected" };
       return now.accessToken !== current.accessToken && this.#fresh(now) ? { kind: "token", accessToken: now.accessToken } : null;
     };
-    return onceAcrossReplicas(this.#o.locks, name, { ttlMs: REFRESH_LOCK_TTL_MS, waitMs: REFRESH_WAIT_MS }, refreshedElsewhere, () => this.#refresh(upstream, userId, current), () => authUnavailable("another replica's token refresh did not finish in time"));
+    return onceAcrossReplicas(this.#o.locks, name, { ttlMs: REFRESH_LOCK_TTL_MS, waitMs: REFRESH_WAIT_MS }, refreshedElsewhere, (heldUntil) => this.#refresh(upstream, userId, current, heldUntil), () => authUnavailable("another replica's token refresh did not finish in time"));
   }
 
   /** The upstream refused `accessToken` (401): the user's tokens are deleted if they are still those (a refresh may have replaced them). */
@@ -162,7 +171,12 @@ export class UpstreamConnector {
     return this.#o.tokens.delete(userId, upstream.name);
   }
 
-  async #refresh(upstream: OauthUpstream, userId: string, current: UpstreamTokens): Promise<UpstreamAccess> {
+  async #refresh(upstream: OauthUpstream, userId: string, current: UpstreamTokens, heldUntil: number): Promise<UpstreamAccess> {
+    /** The refresh token is sent only while the lock will outlast the token request. */
+    const spend = (client: DcrCredentials, grant: Record<string, string>, metadata: UpstreamAuthMetadata) => {
+      if (Date.now() + FETCH_TIMEOUT_MS + SPEND_MARGIN_MS > heldUntil) throw authUnavailable("the token refresh took too long");
+      return tokenRequest(metadata, client, grant);
+    };
     const { metadata, scopes, client } = await this.#client(upstream);
     // The refresh token goes only to the token endpoint of the server that issued it: discovery
     // naming another (a changed or hostile metadata document) drops it, unsent.
@@ -170,12 +184,12 @@ export class UpstreamConnector {
     // Tollgate was registered anew since: the old client's refresh token is not ours to use.
     if (client.clientId !== current.clientId) return this.#reconnect(userId, upstream);
     const grant = { grant_type: "refresh_token", refresh_token: current.refreshToken!, resource: metadata.resource };
-    let answered = await tokenRequest(metadata, client, grant);
+    let answered = await spend(client, grant, metadata);
     let clientId = client.clientId;
     if (answered.error === "invalid_client") {
       const renewed = await this.#o.registrar.afterInvalidClient(this.#target(upstream, metadata, scopes), client);
       if (renewed.clientId !== client.clientId) return this.#reconnect(userId, upstream);
-      answered = await tokenRequest(metadata, renewed, grant);
+      answered = await spend(renewed, grant, metadata);
       clientId = renewed.clientId;
     }
     if (!answered.tokens) return this.#reconnect(userId, upstream);

@@ -25,8 +25,8 @@ export interface UpstreamAuthMetadata {
   readonly offlineAccess: boolean;
 }
 
-/** Bounds each request to the upstream or its authorization server. */
-const FETCH_TIMEOUT_MS = 5_000;
+/** Bounds each request to the upstream or its authorization server, its answer's body included. */
+export const FETCH_TIMEOUT_MS = 5_000;
 /** Metadata documents are small; a bigger answer is not one. */
 const MAX_DOCUMENT_BYTES = 256 * 1024;
 

@@ -70,22 +70,26 @@ export class RedisLocks implements Locks {
 /**
  * Runs `work` while holding `name`; while another holds it, polls `ready` (the other's result in a
  * shared store) and returns what it gives. Throws `timeout()` when neither happens within `waitMs`.
+ * `work` is told `heldUntil` (epoch ms, Date.now's clock): the lock is ours until then at least,
+ * and may be another's after; what must not happen twice is started only well before it.
  */
 export async function onceAcrossReplicas<T>(
   locks: Locks,
   name: string,
   options: { ttlMs: number; waitMs: number; pollMs?: number },
   ready: () => Promise<T | null>,
-  work: () => Promise<T>,
+  work: (heldUntil: number) => Promise<T>,
   timeout: () => Error,
 ): Promise<T> {
   const deadline = Date.now() + options.waitMs;
   for (;;) {
+    // Taken before asking: the lock, if ours, expires no earlier than this.
+    const heldUntil = Date.now() + options.ttlMs;
     const token = await locks.tryAcquire(name, options.ttlMs);
     if (token !== null) {
       try {
         // The previous holder may have finished between our look and our lock.
-        return (await ready()) ?? (await work());
+        return (await ready()) ?? (await work(heldUntil));
       } finally {
         await locks.release(name, token).catch(() => undefined);
       }

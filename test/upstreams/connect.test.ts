@@ -122,6 +122,33 @@ describe("UpstreamConnector", () => {
     }
   });
 
+  it("a refresh slower than the old 15 s lock (discovery, a registration wait) is still not run by a second replica", { timeout: 90_000 }, async () => {
+    const first = replica();
+    const mia = session("mia");
+    const { pending, answer } = await authorize(first, mia, "upstream-mia");
+    await first.complete(upstream, mia, answer, pending);
+    const before = (await tokens.get("mia", "docs"))!;
+    // A replica whose refresh is slow before it sends the refresh token (here its discovery: 16 s).
+    const client = new Redis(redis.url);
+    clients.push(client);
+    const locks = new RedisLocks(client, { namespace: "connect" });
+    const registrar = new UpstreamRegistrar({ store: dcr, locks, clientName: "Tollgate", onReregistered: async () => undefined });
+    const fast = new UpstreamAuthDiscovery({ plainLoopback: true });
+    const slowDiscovery = new UpstreamAuthDiscovery({ discover: async (u) => (await new Promise((r) => setTimeout(r, 16_000)), fast.metadata(u)) });
+    const slow = new UpstreamConnector({ discovery: slowDiscovery, registrar, tokens, locks, publicUrl: PUBLIC_URL, now: () => Date.now() + 2 * 3600_000 });
+    const other = new UpstreamConnector({ discovery: new UpstreamAuthDiscovery({ plainLoopback: true }), registrar, tokens, locks, publicUrl: PUBLIC_URL, now: () => Date.now() + 2 * 3600_000 });
+    const slowAccess = slow.access(upstream, "mia");
+    await new Promise((r) => setTimeout(r, 1_000));
+    const otherAccess = other.access(upstream, "mia");
+    const [a, b] = await Promise.all([slowAccess, otherAccess]);
+    const after = await tokens.get("mia", "docs");
+    // Had the other replica taken the expired lock, one of them would have spent the rotated refresh token twice: reconnect.
+    expect(after).not.toBeNull();
+    expect(after!.refreshToken).not.toBe(before.refreshToken);
+    expect(a).toEqual({ kind: "token", accessToken: after!.accessToken });
+    expect(b).toEqual({ kind: "token", accessToken: after!.accessToken });
+  });
+
   it("a refresh the authorization server refuses asks the user to reconnect and drops the tokens", async () => {
     const connector = replica();
     const metadata = await new UpstreamAuthDiscovery({ plainLoopback: true }).metadata(mcp.url);

@@ -2,10 +2,13 @@
 // behind an SDK-built MCP server (RFC 9728 → RFC 8414 / OpenID discovery), plus small servers for
 // what oidc-provider cannot be made to do (no PKCE S256, another issuer, no challenge, 5xx).
 import { createServer, type RequestListener } from "node:http";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RequestError } from "../../src/errors.js";
 import { discoverUpstreamAuth, UpstreamAuthDiscovery, type UpstreamAuthMetadata } from "../../src/upstreams/discovery.js";
 import { listen, stopServer } from "../gateway/helpers.js";
+import type { Backends } from "../../src/server/backends.js";
+import { buildUpstreamOAuth } from "../../src/server/upstream-oauth.js";
 import { startUpstreamAs, startUpstreamMcp, UPSTREAM_SCOPE, type UpstreamAs, type UpstreamMcp } from "../support/upstream-oauth.js";
 import { CLOSED_PORT } from "../support/servers.js";
 
@@ -116,6 +119,17 @@ describe("plain http to loopback", () => {
     expect(await unavailable(discoverUpstreamAuth(mcp.url))).toMatch(/is not an https URL/);
     expect(await unavailable(new UpstreamAuthDiscovery().metadata(mcp.url))).toMatch(/is not an https URL/);
     expect((await new UpstreamAuthDiscovery({ plainLoopback: true }).metadata(mcp.url)).issuer).toBe(as.issuer);
+  });
+
+  it("Tollgate follows it in development and refuses it under TOLLGATE_ENV=production", async () => {
+    const upstreams = [{ name: "docs", prefix: "/api/docs/", url: new URL(mcp.url), auth: "oauth" as const, scopes: [] }];
+    const user = { userId: "u", sessionId: "s" };
+    for (const env of ["development", "production"] as const) {
+      const built = buildUpstreamOAuth({ upstreams, publicUrl: "http://127.0.0.1:9", env }, {} as Backends, pino({ level: "silent" }))!;
+      const begun = built.connector.begin(upstreams[0]!, user);
+      if (env === "development") expect((await begun).location).toContain(as.issuer);
+      else expect(await unavailable(begun)).toMatch(/is not an https URL/);
+    }
   });
 });
 

@@ -71,6 +71,10 @@ async function beforeOutage(as: OAuthServer) {
   const waiting = new Browser(as.url, "bob");
   const start = await waiting.request(authorizePath({ client_id: issued.client.client_id, resource: issued.resource, code_challenge: challenge }));
   expect(start.status, start.body).toBe(303);
+  // The document client is fetched (and cached for its max-age) before the outage: a cache miss
+  // during it would be counted on the document-fetch limiter, which is on the stopped Redis.
+  const warm = await new Browser(as.url, "bob").request(authorizePath({ client_id: documentClientId, resource: issued.resource, code_challenge: challenge }));
+  expect(warm.status, warm.body).toBe(303);
   return { issued, code, verifier, waiting, consentPage: start.location! };
 }
 

@@ -15,7 +15,7 @@ import type { Logger } from "../log.js";
 import type { RateLimiter } from "../stores/types.js";
 import { guardedFetch, GuardedFetchError, type GuardedFetchErrorCode, type GuardedFetchOptions } from "./guarded-fetch.js";
 import { SCOPES } from "./provider.js";
-import { redirectUriProblem } from "./redirect-uris.js";
+import { isLoopbackRedirectHost, redirectUriProblem } from "./redirect-uris.js";
 
 export const CACHE_MAX_ENTRIES = 1_000;
 export const CACHE_MAX_TTL_MS = 86_400_000;
@@ -26,8 +26,6 @@ const URL_MAX = 2_048;
 const NAME_MAX = 100;
 const REDIRECT_URIS_MAX = 10;
 const GRANT_TYPES = new Set(["authorization_code", "refresh_token"]);
-/** oidc-provider's loopback hosts, to which a native application's https redirect URI may not go. */
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 /** A client_id Tollgate resolves as a Client ID Metadata Document (anything https, valid or not: it is never looked up as a registration). */
 export function isClientIdMetadataDocumentUrl(clientId: string): boolean {
@@ -263,7 +261,7 @@ function documentRedirectUriProblem(uri: unknown, applicationType: "web" | "nati
   const problem = redirectUriProblem(uri);
   if (problem !== null) return `${uri}: ${problem}`;
   if (url.protocol === "http:") return null;
-  if (url.protocol === "https:") return applicationType === "native" && LOOPBACK_HOSTS.has(url.hostname) ? `${uri}: a native application's loopback redirect URI is http` : null;
+  if (url.protocol === "https:") return applicationType === "native" && isLoopbackRedirectHost(url.hostname) ? `${uri}: a native application's loopback redirect URI is http` : null;
   if (applicationType === "native" && /^[a-z][a-z0-9+-]*\.[a-z0-9.+-]+:$/i.test(url.protocol)) return null;
   return `${uri}: https, http to a loopback host, or (native) a private-use scheme with a dot`;
 }

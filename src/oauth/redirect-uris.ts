@@ -9,11 +9,16 @@ const LOOPBACK_IPS: ReadonlySet<string> = new Set(["127.0.0.1", "[::1]"]);
 /** The hosts a plain-http redirect URI may name (RFC 8252 §7.3, §8.3): loopback only. */
 const LOOPBACK_HOSTS: ReadonlySet<string> = new Set([...LOOPBACK_IPS, "localhost"]);
 
+/** Whether a redirect URI's host is one a plain-http redirect URI may name. */
+export function isLoopbackRedirectHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname);
+}
+
 /** Why a redirect URI may not be registered; null when it may. */
 export function redirectUriProblem(uri: string): string | null {
   const parsed = URL.parse(uri);
   if (parsed === null) return "a redirect URI must be a valid URI";
-  if (parsed.protocol === "http:" && !LOOPBACK_HOSTS.has(parsed.hostname)) return "a plain-http redirect URI must name a loopback host (127.0.0.1, [::1] or localhost); use https";
+  if (parsed.protocol === "http:" && !isLoopbackRedirectHost(parsed.hostname)) return "a plain-http redirect URI must name a loopback host (127.0.0.1, [::1] or localhost); use https";
   return null;
 }
 
